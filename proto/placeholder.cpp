@@ -1,0 +1,1 @@
+// Keeps rfs_proto non-empty until the protocol sources land.
