@@ -1,1 +1,0 @@
-// Keeps rfs_proto non-empty until the protocol sources land.
