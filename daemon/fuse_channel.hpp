@@ -1,0 +1,46 @@
+// One event loop's reader of the FUSE device. Owning loop thread only.
+//
+// Each loop polls the session's /dev/fuse descriptor through its io_context (an io_uring poll),
+// reads requests without blocking and hands them to libfuse's dispatcher on the same thread, so
+// a request is received, served and answered without a thread hop. Handlers that keep request
+// data past their return (writes waiting on io_uring) take the receive buffer with
+// claim_request_buffer(); the channel then reads the next request into a fresh one.
+#pragma once
+
+#include "lib/io/executor.hpp"
+
+#include <fuse_lowlevel.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <functional>
+
+namespace rfs {
+
+class FuseChannel {
+public:
+    // `on_closed` runs (on this loop) when the kernel ends the connection (unmount).
+    FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed);
+    ~FuseChannel();
+    FuseChannel(const FuseChannel&) = delete;
+    FuseChannel& operator=(const FuseChannel&) = delete;
+
+    void start();
+
+    // For the handler running right now on this thread: takes ownership of the buffer its
+    // request was read into. Null when called outside a request.
+    static io::Buffer claim_request_buffer();
+
+private:
+    void wait_readable();
+    void on_readable();
+
+    fuse_session* session_;
+    io::Loop& loop_;
+    boost::asio::posix::stream_descriptor device_;
+    std::function<void()> on_closed_;
+    io::Buffer buffer_;
+    bool closed_ = false;
+};
+
+} // namespace rfs

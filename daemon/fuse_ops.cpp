@@ -1,0 +1,718 @@
+// The passthrough overlay's FUSE handlers. Event-loop threads, except the bodies handed to the
+// executor's blocking pool, which reply from that pool.
+//
+// Every access to SOURCE is relative to an inode's O_PATH descriptor: names are resolved one
+// component at a time with O_NOFOLLOW, and objects are reopened through /proc/self/fd, which
+// names the object itself rather than a path, so no symlink is ever followed out of the tree.
+// Metadata calls are short local syscalls made in place; file data moves through io_uring on the
+// calling loop; calls that can block for long (fsync, fallocate, copy_file_range) go to the
+// blocking pool. Each request is answered exactly once.
+#include "daemon/fuse_ops.hpp"
+
+#include "daemon/fuse_channel.hpp"
+#include "lib/common/log.hpp"
+
+#include <boost/asio/random_access_file.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace rfs {
+namespace {
+
+using fs::Inode;
+using fs::NodeId;
+namespace asio = boost::asio;
+
+Overlay& overlay(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
+
+// "/proc/self/fd/N": reopens or addresses the object an O_PATH descriptor refers to.
+struct ProcPath {
+    explicit ProcPath(int fd) { std::snprintf(text, sizeof text, "/proc/self/fd/%d", fd); }
+    char text[32];
+    operator const char*() const { return text; }
+};
+
+int errno_of(const boost::system::error_code& ec) {
+    if (ec.category() == boost::system::system_category() ||
+        ec.category() == boost::system::generic_category())
+        return ec.value() ? ec.value() : EIO;
+    return EIO;
+}
+
+// An open regular file. The descriptor is shared by every loop; each loop drives it through its
+// own Asio file object (created on first use by that loop), since Asio I/O objects belong to one
+// io_context.
+class OpenFile {
+public:
+    OpenFile(int fd, unsigned loops) : fd_(fd), per_loop_(loops) {}
+    ~OpenFile() {
+        for (auto& f : per_loop_)
+            if (f) f->release(); // the descriptor is ours to close, once
+        ::close(fd_);
+    }
+    int fd() const { return fd_; }
+    asio::random_access_file& file_for(io::Loop& loop) {
+        auto& slot = per_loop_[loop.index()];
+        if (!slot) slot = std::make_unique<asio::random_access_file>(loop.context(), fd_);
+        return *slot;
+    }
+
+private:
+    int fd_;
+    std::vector<std::unique_ptr<asio::random_access_file>> per_loop_;
+};
+
+OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
+
+struct OpenDir {
+    std::mutex mu;
+    DIR* dir = nullptr;
+    off_t offset = 0;
+    dirent* pending = nullptr; // read but not yet sent: it did not fit the last reply
+    ~OpenDir() {
+        if (dir) ::closedir(dir);
+    }
+};
+
+OpenDir* open_dir(fuse_file_info* fi) { return reinterpret_cast<OpenDir*>(fi->fh); }
+
+std::shared_ptr<Inode> inode_or_reply(fuse_req_t req, fuse_ino_t ino) {
+    auto inode = overlay(req).inodes.get(ino);
+    if (!inode) {
+        RFS_LOG_ERROR("kernel used unknown node id {}", ino);
+        fuse_reply_err(req, ESTALE);
+    }
+    return inode;
+}
+
+int stat_of(const Inode& inode, struct stat* st) {
+    return ::fstatat(inode.fd(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+// Resolves `name` in `parent` and counts a lookup on the result. Returns 0 or an errno.
+int do_lookup(Overlay& ov, const Inode& parent, const char* name, fuse_entry_param* e) {
+    *e = {};
+    int fd = -1;
+    if (std::strcmp(name, "..") == 0 && parent.id() == fs::kRootNodeId) {
+        // Never resolve above SOURCE: the root is its own parent, as at a mount's top.
+        fd = ::openat(parent.fd(), ".", O_PATH | O_CLOEXEC);
+    } else {
+        fd = ::openat(parent.fd(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) return errno;
+    UniqueFd owned(fd);
+    if (::fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    auto inode = ov.inodes.add_lookup(std::move(owned), e->attr);
+    e->ino = inode->id();
+    e->attr_timeout = ov.timeouts.attr;
+    e->entry_timeout = ov.timeouts.entry;
+    return 0;
+}
+
+void reply_entry(fuse_req_t req, Overlay& ov, const fuse_entry_param& e) {
+    if (fuse_reply_entry(req, &e) == -ENOENT) ov.inodes.unlookup(e.ino);
+}
+
+// Looks up the entry just created in `parent` and answers with it.
+void reply_new_entry(fuse_req_t req, const Inode& parent, const char* name) {
+    auto& ov = overlay(req);
+    fuse_entry_param e;
+    if (int err = do_lookup(ov, parent, name, &e)) return (void)fuse_reply_err(req, err);
+    reply_entry(req, ov, e);
+}
+
+// With allow_other, objects a user creates must belong to that user, not to the daemon. The
+// daemon creates as itself (so the source's own permission checks see a privileged caller, as
+// the kernel has already checked the real caller), then hands the object over. A set-group-ID
+// directory keeps deciding the group, as it does natively.
+void give_to_caller(fuse_req_t req, const Inode& parent, int dirfd, const char* name, int fd) {
+    auto& ov = overlay(req);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (ctx->uid == ov.daemon_uid && ctx->gid == ov.daemon_gid) return;
+    struct stat pst;
+    gid_t gid = ctx->gid;
+    if (stat_of(parent, &pst) == 0 && (pst.st_mode & S_ISGID)) gid = static_cast<gid_t>(-1);
+    int rc = fd >= 0 ? ::fchown(fd, ctx->uid, gid)
+                     : ::fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) RFS_LOG_WARN("cannot give new object to uid {}: {}", ctx->uid, strerror(errno));
+}
+
+// ---- life cycle -------------------------------------------------------------------------------
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+    auto& ov = *static_cast<Overlay*>(userdata);
+    // The kernel clears set-user/group-ID bits itself on write and truncate when we do not claim
+    // to; our writes run as root, which would otherwise keep them.
+    conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    // Locks stay in the kernel: POSIX and flock semantics are then exact for every process using
+    // the mount, which is where applications live while the tree is being drained.
+    conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+    // Enough background requests for readahead and parallel writers.
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
+    conn->time_gran = 1;
+    (void)ov;
+}
+
+// ---- names ------------------------------------------------------------------------------------
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    auto& ov = overlay(req);
+    fuse_entry_param e;
+    int err = do_lookup(ov, *dir, name, &e);
+    if (err == ENOENT && ov.timeouts.negative > 0) {
+        e = {};
+        e.entry_timeout = ov.timeouts.negative;
+        return (void)fuse_reply_entry(req, &e);
+    }
+    if (err) return (void)fuse_reply_err(req, err);
+    reply_entry(req, ov, e);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    if (!overlay(req).inodes.forget(ino, nlookup))
+        RFS_LOG_WARN("forget of {} by {} did not match our lookup count", ino, nlookup);
+    fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    auto& inodes = overlay(req).inodes;
+    for (size_t i = 0; i < count; ++i) {
+        if (!inodes.forget(forgets[i].ino, forgets[i].nlookup))
+            RFS_LOG_WARN("forget of {} by {} did not match our lookup count", forgets[i].ino,
+                         forgets[i].nlookup);
+    }
+    fuse_reply_none(req);
+}
+
+// ---- attributes -------------------------------------------------------------------------------
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    struct stat st;
+    if (int err = stat_of(*inode, &st)) return (void)fuse_reply_err(req, err);
+    fuse_reply_attr(req, &st, overlay(req).timeouts.attr);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    int fh = fi ? open_file(fi)->fd() : -1;
+    ProcPath path(inode->fd());
+    auto fail = [&](int err) { fuse_reply_err(req, err); };
+
+    if (to_set & FUSE_SET_ATTR_MODE) {
+        int rc = fh >= 0 ? ::fchmod(fh, attr->st_mode)
+                 : inode->is_symlink() ? (errno = EOPNOTSUPP, -1)
+                                       : ::chmod(path, attr->st_mode);
+        if (rc != 0) return fail(errno);
+    }
+    if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
+        gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
+        if (::fchownat(inode->fd(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+            return fail(errno);
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        int rc = fh >= 0 ? ::ftruncate(fh, attr->st_size) : ::truncate(path, attr->st_size);
+        if (rc != 0) return fail(errno);
+    }
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+        timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW) times[0].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_ATIME) times[0] = attr->st_atim;
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW) times[1].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_MTIME) times[1] = attr->st_mtim;
+        int rc = fh >= 0 ? ::futimens(fh, times)
+                         : ::utimensat(inode->fd(), "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        if (rc != 0) return fail(errno);
+    }
+    struct stat st;
+    if (int err = stat_of(*inode, &st)) return fail(err);
+    fuse_reply_attr(req, &st, overlay(req).timeouts.attr);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    char buf[PATH_MAX + 1];
+    ssize_t n = ::readlinkat(inode->fd(), "", buf, sizeof buf);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    if (n >= static_cast<ssize_t>(sizeof buf)) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    buf[n] = '\0';
+    fuse_reply_readlink(req, buf);
+}
+
+// ---- creating and removing names ------------------------------------------------------------
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    if (::mknodat(dir->fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, *dir, dir->fd(), name, -1);
+    reply_new_entry(req, *dir, name);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    if (::mkdirat(dir->fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, *dir, dir->fd(), name, -1);
+    reply_new_entry(req, *dir, name);
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    if (::symlinkat(target, dir->fd(), name) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, *dir, dir->fd(), name, -1);
+    reply_new_entry(req, *dir, name);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    auto dir = inode_or_reply(req, newparent);
+    if (!dir) return;
+    // AT_EMPTY_PATH links the object itself (needs CAP_DAC_READ_SEARCH); the /proc form works
+    // for unprivileged daemons too.
+    if (::linkat(inode->fd(), "", dir->fd(), newname, AT_EMPTY_PATH) != 0) {
+        if (errno != ENOENT && errno != EPERM) return (void)fuse_reply_err(req, errno);
+        if (::linkat(AT_FDCWD, ProcPath(inode->fd()), dir->fd(), newname, AT_SYMLINK_FOLLOW) != 0)
+            return (void)fuse_reply_err(req, errno);
+    }
+    reply_new_entry(req, *dir, newname);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    fuse_reply_err(req, ::unlinkat(dir->fd(), name, 0) == 0 ? 0 : errno);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    fuse_reply_err(req, ::unlinkat(dir->fd(), name, AT_REMOVEDIR) == 0 ? 0 : errno);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)fuse_reply_err(req, EINVAL);
+    auto from = inode_or_reply(req, parent);
+    if (!from) return;
+    auto to = inode_or_reply(req, newparent);
+    if (!to) return;
+    int rc = ::renameat2(from->fd(), name, to->fd(), newname, flags);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+int reopen_flags(int flags) {
+    // O_DIRECT would demand aligned buffers from us; the kernel bypasses its cache instead
+    // (direct_io below). O_NOFOLLOW/O_CREAT/O_EXCL were handled by lookup and create.
+    return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) | O_CLOEXEC;
+}
+
+void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
+    fi->fh = reinterpret_cast<uint64_t>(new OpenFile(fd, ov.executor->size()));
+    fi->keep_cache = ov.timeouts.keep_cache;
+    fi->direct_io = ov.timeouts.direct_io || (app_flags & O_DIRECT);
+    // Kernel-held locks need no FLUSH round trip, and a read-only open has nothing to flush.
+    fi->noflush = (app_flags & O_ACCMODE) == O_RDONLY;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    int fd = ::open(ProcPath(inode->fd()), reopen_flags(fi->flags));
+    if (fd < 0) return (void)fuse_reply_err(req, errno);
+    auto& ov = overlay(req);
+    fill_open_reply(ov, fi, fi->flags, fd);
+    if (fuse_reply_open(req, fi) == -ENOENT) delete open_file(fi);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+    auto dir = inode_or_reply(req, parent);
+    if (!dir) return;
+    int fd = ::openat(dir->fd(), name, reopen_flags(fi->flags) | O_CREAT | O_NOFOLLOW, mode);
+    if (fd < 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, *dir, -1, nullptr, fd);
+    auto& ov = overlay(req);
+    fuse_entry_param e;
+    if (int err = do_lookup(ov, *dir, name, &e)) {
+        ::close(fd);
+        return (void)fuse_reply_err(req, err);
+    }
+    fill_open_reply(ov, fi, fi->flags, fd);
+    if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+        delete open_file(fi);
+        ov.inodes.unlookup(e.ino);
+    }
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete open_file(fi);
+    fuse_reply_err(req, 0);
+}
+
+// A read in flight: keeps reading until `size` bytes or end of file, then replies.
+struct ReadCall {
+    fuse_req_t req;
+    io::Buffer buffer;
+    size_t size;
+    off_t offset;
+    size_t done = 0;
+};
+
+void continue_read(asio::random_access_file& file, ReadCall call) {
+    char* at = call.buffer.get() + call.done;
+    size_t want = call.size - call.done;
+    off_t offset = call.offset + static_cast<off_t>(call.done);
+    file.async_read_some_at(
+        offset, asio::buffer(at, want),
+        [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
+            call.done += n;
+            if (ec && ec != asio::error::eof) return (void)fuse_reply_err(call.req, errno_of(ec));
+            if (!ec && n > 0 && call.done < call.size) return continue_read(file, std::move(call));
+            fuse_reply_buf(call.req, call.buffer.get(), call.done);
+            if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.buffer));
+        });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    io::Loop& loop = *io::Executor::current();
+    size = std::min(size, io::BufferPool::kBufferSize);
+    if (size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+    ReadCall call{req, loop.buffers().take(), size, off};
+    continue_read(open_file(fi)->file_for(loop), std::move(call));
+}
+
+struct WriteCall {
+    fuse_req_t req;
+    io::Buffer request; // the FUSE request buffer `data` points into
+    const char* data;
+    size_t size;
+    off_t offset;
+    size_t done = 0;
+};
+
+void continue_write(asio::random_access_file& file, WriteCall call) {
+    const char* at = call.data + call.done;
+    size_t want = call.size - call.done;
+    off_t offset = call.offset + static_cast<off_t>(call.done);
+    file.async_write_some_at(
+        offset, asio::buffer(at, want),
+        [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
+            call.done += n;
+            if (ec && call.done == 0) return (void)fuse_reply_err(call.req, errno_of(ec));
+            if (!ec && n > 0 && call.done < call.size) return continue_write(file, std::move(call));
+            fuse_reply_write(call.req, call.done);
+            if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.request));
+        });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
+              fuse_file_info* fi) {
+    io::Loop& loop = *io::Executor::current();
+    if (size == 0) return (void)fuse_reply_write(req, 0);
+    // The payload lives in the channel's receive buffer; keep that buffer until the write is done.
+    WriteCall call{req, FuseChannel::claim_request_buffer(), data, size, off};
+    continue_write(open_file(fi)->file_for(loop), std::move(call));
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+    int fd = open_file(fi)->fd();
+    overlay(req).executor->run_blocking([req, fd, datasync] {
+        int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+        fuse_reply_err(req, rc == 0 ? 0 : errno);
+    });
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                  fuse_file_info* fi) {
+    int fd = open_file(fi)->fd();
+    overlay(req).executor->run_blocking([req, fd, mode, offset, length] {
+        fuse_reply_err(req, ::fallocate(fd, mode, offset, length) == 0 ? 0 : errno);
+    });
+}
+
+// Copies with plain reads and writes when the kernel cannot copy between the two descriptors
+// (different underlying file systems): the application asked one file system for a copy and
+// must never see EXDEV from it.
+ssize_t copy_by_hand(int in, off_t off_in, int out, off_t off_out, size_t len) {
+    std::vector<char> buf(std::min<size_t>(len, 1 << 20));
+    size_t copied = 0;
+    while (copied < len) {
+        ssize_t n = ::pread(in, buf.data(), std::min(buf.size(), len - copied), off_in + copied);
+        if (n < 0) return copied ? static_cast<ssize_t>(copied) : -errno;
+        if (n == 0) break;
+        ssize_t w = ::pwrite(out, buf.data(), n, off_out + copied);
+        if (w < 0) return copied ? static_cast<ssize_t>(copied) : -errno;
+        copied += w;
+        if (w < n) break;
+    }
+    return static_cast<ssize_t>(copied);
+}
+
+void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in,
+                        fuse_ino_t, off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+    int in = open_file(fi_in)->fd();
+    int out = open_file(fi_out)->fd();
+    overlay(req).executor->run_blocking([=] {
+        loff_t src = off_in, dst = off_out;
+        ssize_t n = ::copy_file_range(in, &src, out, &dst, len, flags);
+        if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+            n = copy_by_hand(in, off_in, out, off_out, len);
+        else if (n < 0)
+            n = -errno;
+        if (n < 0) fuse_reply_err(req, static_cast<int>(-n));
+        else fuse_reply_write(req, static_cast<size_t>(n));
+    });
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+    off_t res = ::lseek(open_file(fi)->fd(), off, whence);
+    if (res < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_lseek(req, res);
+}
+
+// ---- directories ------------------------------------------------------------------------------
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    int fd = ::openat(inode->fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return (void)fuse_reply_err(req, errno);
+    auto d = std::make_unique<OpenDir>();
+    d->dir = ::fdopendir(fd);
+    if (!d->dir) {
+        int err = errno;
+        ::close(fd);
+        return (void)fuse_reply_err(req, err);
+    }
+    auto& t = overlay(req).timeouts;
+    fi->fh = reinterpret_cast<uint64_t>(d.get());
+    fi->keep_cache = t.attr >= 86400;
+    fi->cache_readdir = t.attr >= 86400;
+    if (fuse_reply_open(req, fi) == 0) d.release();
+}
+
+bool is_dot_or_dotdot(const char* name) {
+    return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+// Shared by readdir and readdirplus. Offsets are the directory stream's own positions
+// (telldir cookies), which stay valid while entries are added and removed.
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+                bool plus) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    auto& ov = overlay(req);
+    OpenDir& d = *open_dir(fi);
+    std::lock_guard lock(d.mu);
+    if (offset != d.offset) {
+        ::seekdir(d.dir, offset);
+        d.pending = nullptr;
+        d.offset = offset;
+    }
+    std::vector<char> buf(size);
+    size_t used = 0;
+    int err = 0;
+    while (true) {
+        if (!d.pending) {
+            errno = 0;
+            d.pending = ::readdir(d.dir);
+            if (!d.pending) {
+                err = errno;
+                break;
+            }
+        }
+        const dirent& ent = *d.pending;
+        off_t next = ent.d_off;
+        size_t entsize;
+        if (plus) {
+            fuse_entry_param e{};
+            if (is_dot_or_dotdot(ent.d_name)) {
+                // The kernel makes no dentries for these; it needs only their type.
+                e.attr.st_ino = ent.d_ino;
+                e.attr.st_mode = DTTOIF(ent.d_type);
+            } else if (int lerr = do_lookup(ov, *inode, ent.d_name, &e)) {
+                if (lerr == ENOENT) { // removed since it was listed
+                    d.pending = nullptr;
+                    d.offset = next;
+                    continue;
+                }
+                err = lerr;
+                break;
+            }
+            entsize = fuse_add_direntry_plus(req, buf.data() + used, size - used, ent.d_name, &e,
+                                             next);
+            if (entsize > size - used) {
+                if (e.ino) ov.inodes.unlookup(e.ino); // it did not fit: the kernel never saw it
+                break;
+            }
+        } else {
+            struct stat st {};
+            st.st_ino = ent.d_ino;
+            st.st_mode = DTTOIF(ent.d_type);
+            entsize = fuse_add_direntry(req, buf.data() + used, size - used, ent.d_name, &st, next);
+            if (entsize > size - used) break;
+        }
+        used += entsize;
+        d.pending = nullptr;
+        d.offset = next;
+    }
+    // Entries already placed carry lookup counts: send them even if a later one failed.
+    if (err && used == 0) return (void)fuse_reply_err(req, err);
+    fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete open_dir(fi);
+    fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+    int fd = ::dirfd(open_dir(fi)->dir);
+    overlay(req).executor->run_blocking([req, fd, datasync] {
+        int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+        fuse_reply_err(req, rc == 0 ? 0 : errno);
+    });
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    struct statvfs sv;
+    if (::fstatvfs(inode->fd(), &sv) != 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_statfs(req, &sv);
+}
+
+// ---- extended attributes ----------------------------------------------------------------------
+// Reached through /proc/self/fd, which resolves to the object itself. A symlink's own
+// attributes cannot be reached that way (it would be followed), and user.* attributes are not
+// allowed on symlinks anyway, so symlinks report none.
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    if (inode->is_symlink()) return (void)fuse_reply_err(req, EPERM);
+    int rc = ::setxattr(ProcPath(inode->fd()), name, value, size, flags);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    if (inode->is_symlink()) return (void)fuse_reply_err(req, ENODATA);
+    ProcPath path(inode->fd());
+    if (size == 0) {
+        ssize_t n = ::getxattr(path, name, nullptr, 0);
+        if (n < 0) return (void)fuse_reply_err(req, errno);
+        return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
+    }
+    std::vector<char> buf(size);
+    ssize_t n = ::getxattr(path, name, buf.data(), size);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    if (inode->is_symlink()) {
+        if (size == 0) return (void)fuse_reply_xattr(req, 0);
+        return (void)fuse_reply_buf(req, nullptr, 0);
+    }
+    ProcPath path(inode->fd());
+    if (size == 0) {
+        ssize_t n = ::listxattr(path, nullptr, 0);
+        if (n < 0) return (void)fuse_reply_err(req, errno);
+        return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
+    }
+    std::vector<char> buf(size);
+    ssize_t n = ::listxattr(path, buf.data(), size);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    if (inode->is_symlink()) return (void)fuse_reply_err(req, ENODATA);
+    int rc = ::removexattr(ProcPath(inode->fd()), name);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+} // namespace
+
+fuse_lowlevel_ops overlay_operations(Mode) {
+    fuse_lowlevel_ops ops{};
+    ops.init = op_init;
+    ops.lookup = op_lookup;
+    ops.forget = op_forget;
+    ops.forget_multi = op_forget_multi;
+    ops.getattr = op_getattr;
+    ops.setattr = op_setattr;
+    ops.readlink = op_readlink;
+    ops.mknod = op_mknod;
+    ops.mkdir = op_mkdir;
+    ops.symlink = op_symlink;
+    ops.link = op_link;
+    ops.unlink = op_unlink;
+    ops.rmdir = op_rmdir;
+    ops.rename = op_rename;
+    ops.open = op_open;
+    ops.create = op_create;
+    ops.read = op_read;
+    ops.write = op_write;
+    // No flush: locks live in the kernel and writes reach the source before they are
+    // acknowledged, so a FLUSH would have nothing to do. The kernel stops sending it after the
+    // first ENOSYS.
+    ops.release = op_release;
+    ops.fsync = op_fsync;
+    ops.fallocate = op_fallocate;
+    ops.copy_file_range = op_copy_file_range;
+    ops.lseek = op_lseek;
+    ops.opendir = op_opendir;
+    ops.readdir = op_readdir;
+    ops.readdirplus = op_readdirplus;
+    ops.releasedir = op_releasedir;
+    ops.fsyncdir = op_fsyncdir;
+    ops.statfs = op_statfs;
+    ops.setxattr = op_setxattr;
+    ops.getxattr = op_getxattr;
+    ops.listxattr = op_listxattr;
+    ops.removexattr = op_removexattr;
+    return ops;
+}
+
+} // namespace rfs

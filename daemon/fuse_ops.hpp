@@ -1,0 +1,27 @@
+// The low-level FUSE operations of the passthrough overlay. Called on event-loop threads.
+#pragma once
+
+#include "lib/common/mount_options.hpp"
+#include "lib/fs/inode_table.hpp"
+#include "lib/io/executor.hpp"
+
+#include <fuse_lowlevel.h>
+
+namespace rfs {
+
+// Everything the handlers share; passed to libfuse as the session's userdata.
+struct Overlay {
+    Overlay(fs::InodeTable& inodes, const Timeouts& timeouts) : inodes(inodes), timeouts(timeouts) {}
+
+    fs::InodeTable& inodes;
+    // Set once the daemon has forked and may start threads, before the first request is read.
+    io::Executor* executor = nullptr;
+    Timeouts timeouts;
+    uid_t daemon_uid = ::geteuid();
+    gid_t daemon_gid = ::getegid();
+};
+
+// The operation table for `mode`.
+fuse_lowlevel_ops overlay_operations(Mode mode);
+
+} // namespace rfs

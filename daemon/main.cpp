@@ -1,0 +1,150 @@
+// riakfs: serves SOURCE at MOUNTPOINT. Start-up and shutdown ordering live here.
+//
+// Order matters: everything that can fail on bad input is checked before anything is mounted;
+// no thread exists before fuse_daemonize() forks; on the way out the event loops stop, the
+// blocking pool drains (its calls still reply), and only then is the session destroyed, since
+// every outstanding request points into it.
+#include "daemon/fuse_channel.hpp"
+#include "daemon/fuse_ops.hpp"
+#include "lib/common/log.hpp"
+#include "lib/common/mount_options.hpp"
+#include "lib/fs/inode_table.hpp"
+#include "lib/io/executor.hpp"
+
+#include <fuse_lowlevel.h>
+
+#include <boost/asio/signal_set.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "riakfs: error: %s\n", message.c_str());
+    return 1;
+}
+
+// libfuse splits -o values at commas; a backslash keeps one literal.
+std::string escape_option_value(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        if (c == ',' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+// One descriptor per looked-up inode: lift the soft limit to the hard one.
+void raise_fd_limit() {
+    rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = rfs::parse_command_line(args);
+    if (auto* error = std::get_if<rfs::ParseError>(&parsed)) return fail(error->message);
+    auto& cl = std::get<rfs::CommandLine>(parsed);
+    if (cl.show_help) {
+        std::fputs(rfs::usage("riakfs").c_str(), stdout);
+        return 0;
+    }
+    if (cl.show_version) {
+        std::printf("riakfs 0.1.0 (libfuse %s)\n", fuse_pkgversion());
+        return 0;
+    }
+    if (cl.debug) rfs::log::set_level(rfs::log::Level::debug);
+
+    int root = ::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return fail("cannot use SOURCE '" + cl.source + "': " + std::strerror(errno));
+    rfs::UniqueFd root_fd(root);
+    struct stat root_stat;
+    if (::fstat(root, &root_stat) != 0)
+        return fail("cannot stat SOURCE '" + cl.source + "': " + std::strerror(errno));
+    // Serving needs to list and enter SOURCE; check with the daemon's own credentials.
+    if (::faccessat(root, ".", R_OK | X_OK, AT_EACCESS) != 0)
+        return fail("cannot read SOURCE '" + cl.source + "': " + std::strerror(errno));
+    struct stat mnt_stat;
+    if (::stat(cl.mountpoint.c_str(), &mnt_stat) != 0)
+        return fail("cannot use MOUNTPOINT '" + cl.mountpoint + "': " + std::strerror(errno));
+    if (!S_ISDIR(mnt_stat.st_mode))
+        return fail("MOUNTPOINT '" + cl.mountpoint + "' is not a directory");
+
+    raise_fd_limit();
+    // The kernel already applied the caller's umask to every mode it sends.
+    ::umask(0);
+
+    std::vector<std::string> fuse_argv_text = {"riakfs"};
+    if (cl.debug) fuse_argv_text.push_back("-d");
+    auto add_option = [&](const std::string& opt) {
+        fuse_argv_text.push_back("-o");
+        fuse_argv_text.push_back(opt);
+    };
+    add_option("default_permissions");
+    add_option("fsname=" + escape_option_value(cl.source));
+    add_option("subtype=riakfs");
+    for (const auto& opt : cl.fuse_options) add_option(opt);
+    std::vector<char*> fuse_argv;
+    for (auto& s : fuse_argv_text) fuse_argv.push_back(s.data());
+    fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
+
+    rfs::fs::InodeTable inodes(std::move(root_fd), root_stat);
+    rfs::Overlay overlay(inodes, rfs::effective_timeouts(cl.options));
+    fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
+
+    fuse_session* se = fuse_session_new(&fargs, &ops, sizeof ops, &overlay);
+    if (!se) return fail("invalid FUSE mount options (see the message above)");
+    if (fuse_session_mount(se, cl.mountpoint.c_str()) != 0) {
+        fuse_session_destroy(se);
+        return fail("cannot mount on '" + cl.mountpoint + "'");
+    }
+    if (fuse_daemonize(cl.foreground) != 0) {
+        fuse_session_unmount(se);
+        fuse_session_destroy(se);
+        return fail("cannot daemonize");
+    }
+    if (!cl.foreground) rfs::log::use_syslog(true);
+    RFS_LOG_INFO("serving {} at {} (mode={}, {} loop(s))", cl.source, cl.mountpoint,
+                 rfs::to_string(cl.options.mode), cl.options.threads);
+
+    int status = 0;
+    {
+        rfs::io::Executor executor(cl.options.threads, cl.options.blocking_threads);
+        overlay.executor = &executor;
+        std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
+        for (unsigned i = 0; i < executor.size(); ++i) {
+            channels.push_back(std::make_unique<rfs::FuseChannel>(se, executor.loop(i),
+                                                                  [&executor] { executor.stop(); }));
+            channels.back()->start();
+        }
+        boost::asio::signal_set signals(executor.loop(0).context(), SIGINT, SIGTERM, SIGHUP);
+        signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+            if (ec) return;
+            RFS_LOG_INFO("signal {}: unmounting", signo);
+            fuse_session_exit(se);
+            executor.stop();
+        });
+        executor.run();
+        executor.join_blocking();
+        channels.clear();
+    }
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    fuse_opt_free_args(&fargs);
+    RFS_LOG_INFO("unmounted {}", cl.mountpoint);
+    return status;
+}

@@ -1,0 +1,192 @@
+#include "lib/common/mount_options.hpp"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cmath>
+
+namespace rfs {
+namespace {
+
+std::optional<double> parse_seconds(std::string_view text) {
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
+        value < 0)
+        return std::nullopt;
+    return value;
+}
+
+std::optional<unsigned> parse_count(std::string_view text, unsigned max) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > max)
+        return std::nullopt;
+    return value;
+}
+
+// Splits an `-o` argument at commas; a backslash escapes a comma, as in libfuse.
+std::vector<std::string> split_options(std::string_view list) {
+    std::vector<std::string> out;
+    std::string current;
+    for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i] == '\\' && i + 1 < list.size()) {
+            current += list[++i];
+        } else if (list[i] == ',') {
+            if (!current.empty()) out.push_back(std::move(current));
+            current.clear();
+        } else {
+            current += list[i];
+        }
+    }
+    if (!current.empty()) out.push_back(std::move(current));
+    return out;
+}
+
+// Returns an error message, or nothing if the option was consumed; `ours` is false for options
+// that belong to libfuse.
+std::optional<std::string> apply_option(const std::string& option, MountOptions& mo, bool& ours) {
+    auto eq = option.find('=');
+    std::string_view name = std::string_view(option).substr(0, eq);
+    std::string_view value =
+        eq == std::string::npos ? std::string_view() : std::string_view(option).substr(eq + 1);
+    ours = true;
+    if (name == "mode") {
+        if (value == "passthrough") mo.mode = Mode::passthrough;
+        else if (value == "shadow") mo.mode = Mode::shadow;
+        else if (value == "migrate") mo.mode = Mode::migrate;
+        else if (value == "move") mo.mode = Mode::move;
+        else
+            return fmt::format("unknown mode '{}' (expected passthrough, shadow, migrate or move)",
+                               value);
+        return std::nullopt;
+    }
+    if (name == "cache") {
+        if (value == "never") mo.cache = CachePolicy::never;
+        else if (value == "auto") mo.cache = CachePolicy::automatic;
+        else if (value == "always") mo.cache = CachePolicy::always;
+        else return fmt::format("unknown cache policy '{}' (expected never, auto or always)", value);
+        return std::nullopt;
+    }
+    if (name == "attr_timeout" || name == "entry_timeout" || name == "negative_timeout") {
+        auto seconds = parse_seconds(value);
+        if (!seconds)
+            return fmt::format("{} needs a number of seconds >= 0, not '{}'", name, value);
+        (name == "attr_timeout"    ? mo.attr_timeout
+         : name == "entry_timeout" ? mo.entry_timeout
+                                   : mo.negative_timeout) = *seconds;
+        return std::nullopt;
+    }
+    if (name == "threads" || name == "blocking_threads") {
+        auto count = parse_count(value, 64);
+        if (!count) return fmt::format("{} needs a whole number from 1 to 64, not '{}'", name, value);
+        (name == "threads" ? mo.threads : mo.blocking_threads) = *count;
+        return std::nullopt;
+    }
+    if (name == "riak" || name == "map" || name == "rules") {
+        return fmt::format("option '{}' needs a Riak mode, which this build does not have yet",
+                           name);
+    }
+    ours = false;
+    return std::nullopt;
+}
+
+} // namespace
+
+std::string_view to_string(Mode mode) {
+    switch (mode) {
+    case Mode::passthrough: return "passthrough";
+    case Mode::shadow: return "shadow";
+    case Mode::migrate: return "migrate";
+    case Mode::move: return "move";
+    }
+    return "?";
+}
+
+std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::string>& args) {
+    CommandLine cl;
+    std::vector<std::string> positional;
+    std::vector<std::string> option_words;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "-f") cl.foreground = true;
+        else if (arg == "-d" || arg == "-odebug") cl.debug = cl.foreground = true;
+        else if (arg == "-s") {
+            // libfuse's single-threaded switch: one event loop.
+            cl.options.threads = 1;
+        } else if (arg == "-h" || arg == "--help") cl.show_help = true;
+        else if (arg == "-V" || arg == "--version") cl.show_version = true;
+        else if (arg == "-o") {
+            if (i + 1 >= args.size()) return ParseError{"-o needs an argument"};
+            for (auto& w : split_options(args[++i])) option_words.push_back(std::move(w));
+        } else if (arg.starts_with("-o")) {
+            for (auto& w : split_options(std::string_view(arg).substr(2)))
+                option_words.push_back(std::move(w));
+        } else if (arg.starts_with("-") && arg.size() > 1) {
+            return ParseError{fmt::format("unknown argument '{}' (see --help)", arg)};
+        } else {
+            positional.push_back(arg);
+        }
+    }
+    if (cl.show_help || cl.show_version) return cl;
+
+    for (const auto& word : option_words) {
+        bool ours = false;
+        if (auto error = apply_option(word, cl.options, ours)) return ParseError{*error};
+        if (ours) continue;
+        if (word == "debug") {
+            cl.debug = cl.foreground = true;
+            continue;
+        }
+        cl.fuse_options.push_back(word);
+    }
+    if (cl.options.mode != Mode::passthrough) {
+        return ParseError{fmt::format("mode={} is not available yet (this build supports "
+                                      "mode=passthrough)",
+                                      to_string(cl.options.mode))};
+    }
+    if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};
+    if (positional.size() > 2)
+        return ParseError{fmt::format("unexpected argument '{}' (see --help)", positional[2])};
+    cl.source = positional[0];
+    cl.mountpoint = positional[1];
+    if (cl.source.empty() || cl.mountpoint.empty())
+        return ParseError{"SOURCE and MOUNTPOINT must not be empty"};
+    return cl;
+}
+
+Timeouts effective_timeouts(const MountOptions& options) {
+    Timeouts t{};
+    switch (options.cache) {
+    case CachePolicy::never: t = {0, 0, 0, false, true}; break;
+    case CachePolicy::automatic: t = {1, 1, 0, true, false}; break;
+    case CachePolicy::always: t = {86400, 86400, 86400, true, false}; break;
+    }
+    if (options.attr_timeout) t.attr = *options.attr_timeout;
+    if (options.entry_timeout) t.entry = *options.entry_timeout;
+    if (options.negative_timeout) t.negative = *options.negative_timeout;
+    return t;
+}
+
+std::string usage(std::string_view program) {
+    return fmt::format(
+        "usage: {} SOURCE MOUNTPOINT [-f] [-d] [-s] [-o opt[,opt...]]\n"
+        "\n"
+        "Serves SOURCE at MOUNTPOINT (they may be the same directory).\n"
+        "\n"
+        "riakfs options:\n"
+        "  -o mode=passthrough      serve SOURCE as it is (the only mode in this build)\n"
+        "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
+        "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
+        "  -o threads=N             event-loop threads (default 1)\n"
+        "  -o blocking_threads=N    threads for fsync/fallocate/copy_file_range (default 2)\n"
+        "  -f                       stay in the foreground\n"
+        "  -d                       debug output (implies -f)\n"
+        "  -s                       single event loop\n"
+        "\n"
+        "Standard FUSE mount options (allow_other, ro, fsname=..., ...) are passed to libfuse.\n"
+        "default_permissions is always on: the kernel checks access as on the source.\n",
+        program);
+}
+
+} // namespace rfs

@@ -1,0 +1,71 @@
+// Command-line and `-o` option parsing for the riakfs daemon. Start-up thread only.
+//
+// riakfs is invoked the way FUSE file systems are, so mount.fuse3, fstab and systemd can start it:
+//   riakfs SOURCE MOUNTPOINT [-f] [-d] [-s] [-o opt[,opt...]]
+// Options riakfs understands are consumed here; every other `-o` option is handed to libfuse,
+// which validates it (allow_other, ro, fsname=..., and so on).
+#pragma once
+
+#include <optional>
+#include <variant>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rfs {
+
+enum class Mode { passthrough, shadow, migrate, move };
+
+std::string_view to_string(Mode mode);
+
+// How long the kernel may trust what it was told, after libfuse's passthrough_ll:
+// never = 0 s and direct I/O, auto = 1 s, always = one day (safe only when nothing but this mount
+// changes SOURCE, e.g. when the mount hides SOURCE by sitting on top of it).
+enum class CachePolicy { never, automatic, always };
+
+struct MountOptions {
+    Mode mode = Mode::passthrough;
+    CachePolicy cache = CachePolicy::automatic;
+    // Explicit timeouts override the cache policy's defaults (seconds).
+    std::optional<double> attr_timeout;
+    std::optional<double> entry_timeout;
+    std::optional<double> negative_timeout;
+    // Event-loop threads that read FUSE requests and run local I/O on io_uring.
+    unsigned threads = 1;
+    // Threads for calls that may block for long (fsync, fallocate, copy_file_range).
+    unsigned blocking_threads = 2;
+};
+
+struct CommandLine {
+    std::string source;
+    std::string mountpoint;
+    bool foreground = false;
+    bool debug = false;
+    bool show_help = false;
+    bool show_version = false;
+    MountOptions options;
+    // `-o` options for libfuse, in order, already split at commas.
+    std::vector<std::string> fuse_options;
+};
+
+struct ParseError {
+    std::string message;
+};
+
+// Parses argv (argv[0] excluded). On failure returns a one-line message for the operator.
+// Does not touch the file system: SOURCE is checked by the daemon itself.
+std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::string>& args);
+
+// Timeouts after applying the cache policy and explicit overrides.
+struct Timeouts {
+    double attr;
+    double entry;
+    double negative;
+    bool keep_cache;
+    bool direct_io;
+};
+Timeouts effective_timeouts(const MountOptions& options);
+
+std::string usage(std::string_view program);
+
+} // namespace rfs

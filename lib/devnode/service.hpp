@@ -1,0 +1,119 @@
+// The Riak KV HTTP behaviour of riak-devnode: routing, object/listing/2i/props/datatype
+// resources, stats. Transport-neutral: takes a parsed Request and returns a Response.
+//
+// Any thread: every method may run concurrently on the server's io threads. Object
+// read-modify-write cycles hold Store::key_mutex(); bucket/type props use props_mu_.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/devnode/http.hpp"
+#include "lib/devnode/object.hpp"
+#include "lib/devnode/store.hpp"
+
+namespace rfs::devnode {
+
+struct Config {
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 8098;
+    std::string data_dir;
+    int threads = 4;
+    uint64_t object_size_warning = 5ULL << 20;  // object.size.warning_threshold
+    uint64_t object_size_maximum = 50ULL << 20; // object.size.maximum
+    uint32_t siblings_warning = 25;             // object.siblings.warning_threshold
+    uint32_t siblings_maximum = 100;            // object.siblings.maximum
+    int64_t delete_mode_ms = 3000;              // -1 = keep, 0 = immediate
+    // "3.0": 400 for a missing Content-Type and a silent close after an early answer with an
+    // unread body (webmachine 1.11.1). "3.2": 500 for a missing Content-Type and the unread body
+    // is drained (up to 64 MB) so the connection survives (webmachine main).
+    std::string compat = "3.2";
+    std::vector<std::pair<std::string, std::string>> bucket_types; // name, JSON props
+    std::string node_name = "devnode@127.0.0.1";
+    bool verbose = false;
+};
+
+// Counters shown by /stats. Any thread.
+struct Stats {
+    std::atomic<uint64_t> gets{0}, puts{0}, deletes{0}, requests{0};
+    std::atomic<uint64_t> get_time_us{0}, put_time_us{0};
+    std::atomic<uint64_t> siblings_seen_max{0}, objsize_max{0};
+    std::atomic<uint64_t> list_keys{0}, index_queries{0}, crdt_updates{0}, crdt_fetches{0};
+    std::atomic<uint64_t> too_large{0}, size_warnings{0}, sync_writes{0}, async_writes{0};
+    std::atomic<uint64_t> connections_accepted{0}, connections_active{0};
+    std::atomic<uint64_t> faults_injected{0}, faults_refused_connections{0};
+    std::atomic<uint64_t> reaped{0};
+    int64_t started_us = 0;
+
+    // Per-second ring of the last 60 s of gets/puts (node_gets / node_puts are 1-minute windows).
+    void note_get();
+    void note_put();
+    uint64_t window_gets();
+    uint64_t window_puts();
+
+private:
+    struct Slot {
+        int64_t sec = 0;
+        uint64_t gets = 0, puts = 0;
+    };
+    std::mutex mu_;
+    Slot slots_[60];
+    Slot& slot_now();
+};
+
+class Service {
+public:
+    Service(Store& store, const Config& config, Stats& stats);
+
+    // Header phase (`body_read` false): runs everything Riak decides before reading the request
+    // body (routing, method, parameter and header validation, preconditions); returns a response
+    // only to refuse early, nullopt to go on and read the body. Body phase: always answers.
+    std::optional<Response> handle(Request& req, bool body_read);
+
+    // Builds the bucket types named in the config (skipping existing ones).
+    void create_configured_types();
+
+    Stats& stats() { return stats_; }
+
+private:
+    struct Target; // resolved route
+
+    std::optional<Response> object(Request& req, Target& t, bool body_read);
+    Response get_object(Request& req, Target& t);
+    std::optional<Response> put_object(Request& req, Target& t, bool body_read);
+    std::optional<Response> delete_object(Request& req, Target& t, bool body_read);
+    Response list_keys(Request& req, Target& t);
+    Response list_buckets(Request& req, Target& t);
+    Response index_query(Request& req, Target& t);
+    std::optional<Response> bucket_props(Request& req, Target& t, bool body_read);
+    std::optional<Response> type_props(Request& req, Target& t, bool body_read);
+    std::optional<Response> datatype(Request& req, Target& t, bool body_read);
+    Response stats_json(Request& req);
+    std::optional<Response> admin_types(Request& req, bool body_read);
+
+    // Bucket type properties; nullopt when the type does not exist.
+    std::optional<nlohmann::json> type_properties(const std::string& type);
+    // Effective properties of a bucket (type defaults overlaid by the bucket's own).
+    nlohmann::json bucket_properties(const std::string& type, const std::string& bucket,
+                                     const nlohmann::json& type_props);
+
+    // Loads an object, reaping it first when it is an expired tombstone. Caller holds the key
+    // mutex or accepts a racy read.
+    std::optional<Object> load(const std::string& type, const std::string& bucket,
+                               const std::string& key);
+    bool tombstone_expired(const Object& obj) const;
+
+    Store& store_;
+    const Config& config_;
+    Stats& stats_;
+    std::mutex props_mu_;
+};
+
+} // namespace rfs::devnode

@@ -1,0 +1,74 @@
+// The executor: a few event loops, each an Asio io_context running on io_uring in its own
+// thread, plus a small pool for calls that may block for long.
+//
+// Event loops read FUSE requests, run local I/O and (later) Riak HTTP calls concurrently, and
+// reply asynchronously. A loop's io_context, buffers and I/O objects belong to its thread;
+// other threads reach a loop only through post().
+#pragma once
+
+#include "lib/io/buffer_pool.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace rfs::io {
+
+class Loop {
+public:
+    explicit Loop(unsigned index);
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    unsigned index() const { return index_; }
+    boost::asio::io_context& context() { return context_; }
+    BufferPool& buffers() { return buffers_; } // this loop's thread only
+
+private:
+    friend class Executor;
+    unsigned index_;
+    boost::asio::io_context context_{1}; // one thread per context: Asio may skip locking
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    BufferPool buffers_;
+    std::thread thread_;
+};
+
+class Executor {
+public:
+    Executor(unsigned loops, unsigned blocking_threads);
+    ~Executor();
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+
+    unsigned size() const { return static_cast<unsigned>(loops_.size()); }
+    Loop& loop(unsigned i) { return *loops_[i]; }
+
+    // The loop whose thread is calling, or null on any other thread.
+    static Loop* current();
+
+    // Runs every loop: loops 1..n-1 on new threads, loop 0 on the calling thread. Returns when
+    // stop() was called and every loop has finished its queued work.
+    void run();
+    // Any thread. Loops return from run() as soon as their current handler returns; requests
+    // still in flight are abandoned, so call it only once the FUSE connection is gone.
+    void stop();
+
+    // Runs `fn` on the blocking pool (fsync, fallocate, copy_file_range...).
+    template <class F> void run_blocking(F&& fn) {
+        boost::asio::post(blocking_, std::forward<F>(fn));
+    }
+    // Waits for every blocking call to finish. Call after run() returned.
+    void join_blocking() { blocking_.join(); }
+
+private:
+    std::vector<std::unique_ptr<Loop>> loops_;
+    boost::asio::thread_pool blocking_;
+};
+
+} // namespace rfs::io

@@ -1,0 +1,85 @@
+// Command-line parsing: what reaches libfuse, what riakfs keeps, and the operator's errors.
+#include "lib/common/mount_options.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace rfs;
+
+namespace {
+CommandLine parse_ok(std::vector<std::string> args) {
+    auto r = parse_command_line(args);
+    if (auto* e = std::get_if<ParseError>(&r)) FAIL("unexpected error: " << e->message);
+    return std::get<CommandLine>(r);
+}
+std::string parse_error(std::vector<std::string> args) {
+    auto r = parse_command_line(args);
+    REQUIRE(std::holds_alternative<ParseError>(r));
+    return std::get<ParseError>(r).message;
+}
+} // namespace
+
+TEST_CASE("source, mountpoint and flags", "[options]") {
+    auto cl = parse_ok({"/src", "/mnt", "-f"});
+    CHECK(cl.source == "/src");
+    CHECK(cl.mountpoint == "/mnt");
+    CHECK(cl.foreground);
+    CHECK_FALSE(cl.debug);
+    CHECK(cl.options.mode == Mode::passthrough);
+    CHECK(cl.fuse_options.empty());
+
+    auto dbg = parse_ok({"-d", "/src", "/mnt"});
+    CHECK(dbg.debug);
+    CHECK(dbg.foreground);
+}
+
+TEST_CASE("riakfs options are consumed, the rest go to libfuse in order", "[options]") {
+    auto cl = parse_ok({"/src", "/mnt", "-o", "allow_other,mode=passthrough,ro", "-othreads=2",
+                        "-o", "attr_timeout=2.5,fsname=a\\,b"});
+    CHECK(cl.options.threads == 2);
+    REQUIRE(cl.options.attr_timeout);
+    CHECK(*cl.options.attr_timeout == 2.5);
+    CHECK(cl.fuse_options == std::vector<std::string>{"allow_other", "ro", "fsname=a,b"});
+}
+
+TEST_CASE("mount.fuse3 style invocation with options before the paths", "[options]") {
+    auto cl = parse_ok({"-o", "rw,mode=passthrough,dev,suid", "/data", "/data"});
+    CHECK(cl.source == "/data");
+    CHECK(cl.mountpoint == "/data");
+    CHECK(cl.fuse_options == std::vector<std::string>{"rw", "dev", "suid"});
+}
+
+TEST_CASE("cache policies set timeouts", "[options]") {
+    auto never = effective_timeouts(parse_ok({"s", "m", "-o", "cache=never"}).options);
+    CHECK(never.attr == 0);
+    CHECK(never.direct_io);
+    auto always = effective_timeouts(parse_ok({"s", "m", "-o", "cache=always"}).options);
+    CHECK(always.attr == 86400);
+    CHECK(always.keep_cache);
+    auto custom = effective_timeouts(
+        parse_ok({"s", "m", "-o", "cache=always,entry_timeout=3,negative_timeout=0"}).options);
+    CHECK(custom.entry == 3);
+    CHECK(custom.negative == 0);
+    CHECK(custom.attr == 86400);
+}
+
+TEST_CASE("bad input is a one-line error", "[options]") {
+    CHECK(parse_error({"/src"}).find("MOUNTPOINT") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "mode=fast"}).find("unknown mode 'fast'") !=
+          std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("not available yet") !=
+          std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "threads=0"}).find("threads") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "attr_timeout=-1"}).find("attr_timeout") !=
+          std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "cache=sometimes"}).find("cache") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "--frobnicate"}).find("--frobnicate") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o"}).find("-o") != std::string::npos);
+    for (auto& msg : {parse_error({"/a"}), parse_error({"/a", "/b", "-o", "mode=x"})})
+        CHECK(msg.find('\n') == std::string::npos);
+}
+
+TEST_CASE("help and version need no paths", "[options]") {
+    CHECK(parse_ok({"--help"}).show_help);
+    CHECK(parse_ok({"-V"}).show_version);
+}
