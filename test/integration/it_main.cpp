@@ -1,0 +1,32 @@
+// Catch2 runner for the integration executables: exits 77 (meson SKIP) when the prerequisites for
+// mounting are missing, since Catch2 v2 has no SKIP().
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include "mount_fixture.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+int main(int argc, char* argv[]) {
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+        std::fprintf(stderr, "SKIP: /dev/fuse is not usable\n");
+        return 77;
+    }
+    if (::geteuid() != 0) {
+        std::fprintf(stderr, "SKIP: integration tests need root (mounts, allow_other, setuid)\n");
+        return 77;
+    }
+    std::string bin = riakfs::it::daemon_bin();
+    if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
+        std::fprintf(stderr, "SKIP: RIAKFS_BIN (%s) is not an executable\n", bin.c_str());
+        return 77;
+    }
+    if (::access("/usr/bin/fusermount3", X_OK) != 0 && ::access("/bin/fusermount3", X_OK) != 0) {
+        std::fprintf(stderr, "SKIP: fusermount3 not found\n");
+        return 77;
+    }
+    return Catch::Session().run(argc, argv);
+}

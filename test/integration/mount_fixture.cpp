@@ -1,0 +1,603 @@
+#include "mount_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace riakfs::it {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string env_or(const char* name, const char* dflt) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::string(dflt);
+}
+
+// Reports a failure from fixture code. Inside a destructor that runs because an assertion threw,
+// Catch2 must not be called; print instead.
+void report_failure(const std::string& msg) {
+    if (std::uncaught_exceptions() > 0) {
+        std::fprintf(stderr, "mount_fixture: %s\n", msg.c_str());
+    } else {
+        FAIL_CHECK(msg);
+    }
+}
+
+std::string read_fd_all(int fd) {
+    std::string out;
+    ::lseek(fd, 0, SEEK_SET);
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+std::string unescape_mountinfo(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto octal = [&](size_t k) {
+            return i + k < s.size() && s[i + k] >= '0' && s[i + k] <= '7';
+        };
+        if (s[i] == '\\' && octal(1) && octal(2) && octal(3)) {
+            int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+            out.push_back(static_cast<char>(v));
+            i += 3;
+            continue;
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+// Waits for pid with a deadline; returns true and sets *status when it exited.
+bool wait_pid_for(pid_t pid, std::chrono::milliseconds timeout, int* status) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        pid_t r = ::waitpid(pid, status, WNOHANG);
+        if (r == pid) return true;
+        if (r < 0 && errno != EINTR) {
+            *status = -1;
+            return true; // not our child any more
+        }
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+}
+
+std::string describe_status(int status) {
+    if (status == -1) return "unknown (not a child)";
+    if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
+    return "status " + std::to_string(status);
+}
+
+} // namespace
+
+// ------------------------------------------------------------------------------------------------
+// Small helpers
+
+std::string daemon_bin() {
+    return env_or("RIAKFS_BIN", "");
+}
+
+Flavor daemon_flavor() {
+    std::string f = env_or("RIAKFS_FLAVOR", "");
+    if (f == "passthrough_ll") return Flavor::PassthroughLl;
+    if (f == "riakfs") return Flavor::Riakfs;
+    std::string bin = daemon_bin();
+    if (bin.find("passthrough_ll") != std::string::npos) return Flavor::PassthroughLl;
+    return Flavor::Riakfs;
+}
+
+std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,
+                                     bool foreground, const std::vector<std::string>& opts) {
+    std::vector<std::string> argv;
+    if (daemon_flavor() == Flavor::PassthroughLl) {
+        std::string o = "source=" + source + ",default_permissions,xattr";
+        for (auto& x : opts)
+            o += "," + x;
+        argv = {daemon_bin()};
+        if (foreground) argv.push_back("-f");
+        argv.insert(argv.end(), {"-o", o, mountpoint});
+    } else {
+        std::string o = "mode=passthrough";
+        for (auto& x : opts)
+            o += "," + x;
+        argv = {daemon_bin(), source, mountpoint};
+        if (foreground) argv.push_back("-f");
+        argv.insert(argv.end(), {"-o", o});
+    }
+    return argv;
+}
+
+std::string errname(int e) {
+    if (e == 0) return "OK";
+    const char* n = ::strerrorname_np(e);
+    return n ? std::string(n) : "errno " + std::to_string(e);
+}
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+}
+
+void Fd::reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+void write_file(const std::string& path, std::string_view data, mode_t mode) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    INFO("write_file " << path << ": " << errname(errno));
+    REQUIRE(fd);
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        INFO("write " << path << ": " << errname(errno));
+        REQUIRE(n > 0);
+        off += static_cast<size_t>(n);
+    }
+    INFO("close " << path << ": " << errname(errno));
+    REQUIRE(::close(fd.release()) == 0);
+}
+
+std::optional<std::string> try_read_file(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    std::string out;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::nullopt;
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+std::string read_file(const std::string& path) {
+    auto r = try_read_file(path);
+    INFO("read_file " << path << ": " << errname(errno));
+    REQUIRE(r.has_value());
+    return *r;
+}
+
+std::vector<std::string> list_dir(const std::string& path) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(path.c_str());
+    INFO("opendir " << path << ": " << errname(errno));
+    REQUIRE(d != nullptr);
+    errno = 0;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") out.push_back(n);
+        errno = 0;
+    }
+    int err = errno;
+    ::closedir(d);
+    INFO("readdir " << path << ": " << errname(err));
+    REQUIRE(err == 0);
+    return out;
+}
+
+std::string random_bytes(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::string out(n, '\0');
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v = rng();
+        std::memcpy(out.data() + i, &v, 8);
+    }
+    for (; i < n; ++i)
+        out[i] = static_cast<char>(rng());
+    return out;
+}
+
+uint64_t fnv1a(std::string_view data, uint64_t h) {
+    for (unsigned char c : data) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+std::string digest(std::string_view data) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "size=%zu fnv=%016llx", data.size(),
+                  static_cast<unsigned long long>(fnv1a(data)));
+    return buf;
+}
+
+int run_as(uid_t uid, gid_t gid, const std::function<int()>& fn) {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(250);
+        int r = fn();
+        ::_exit(r & 0xff);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 200 + WTERMSIG(status);
+    return 255;
+}
+
+ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+    ProcResult res;
+    Fd out(::memfd_create("run_cmd_out", MFD_CLOEXEC));
+    Fd err(::memfd_create("run_cmd_err", MFD_CLOEXEC));
+    REQUIRE(out);
+    REQUIRE(err);
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        ::dup2(out.get(), 1);
+        ::dup2(err.get(), 2);
+        ::execvp(cargv[0], cargv.data());
+        ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
+        ::_exit(127);
+    }
+    int status = 0;
+    if (!wait_pid_for(pid, timeout, &status)) {
+        res.timed_out = true;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+    }
+    if (!res.timed_out && WIFEXITED(status)) {
+        res.exited = true;
+        res.exit_code = WEXITSTATUS(status);
+    }
+    res.output = read_fd_all(out.get());
+    res.err = read_fd_all(err.get());
+    return res;
+}
+
+std::optional<MountEntry> find_mount(const std::string& mountpoint) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    std::optional<MountEntry> found;
+    while (std::getline(in, line)) {
+        std::istringstream ss(line);
+        std::string id, parent, devs, root, mp, opts;
+        ss >> id >> parent >> devs >> root >> mp >> opts;
+        if (unescape_mountinfo(mp) != mountpoint) continue;
+        std::string tok;
+        while (ss >> tok && tok != "-") {
+        }
+        MountEntry e;
+        std::string source;
+        ss >> e.fstype >> source >> e.super_options;
+        e.options = opts;
+        std::sscanf(devs.c_str(), "%u:%u", &e.major, &e.minor);
+        found = e; // the last entry for a mount point is the one on top
+    }
+    return found;
+}
+
+bool is_fuse_mounted(const std::string& mountpoint) {
+    auto e = find_mount(mountpoint);
+    return e && e->fstype.rfind("fuse", 0) == 0;
+}
+
+bool abort_fuse_connection(unsigned major, unsigned minor) {
+    const char* base = "/sys/fs/fuse/connections";
+    std::string path = std::string(base) + "/" + std::to_string((major << 20) | minor) + "/abort";
+    if (::access(path.c_str(), F_OK) != 0) {
+        // fusectl may not be mounted in containers.
+        ::mount("fusectl", base, "fusectl", 0, nullptr);
+    }
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) {
+        std::fprintf(stderr, "mount_fixture: cannot open %s: %s\n", path.c_str(),
+                     ::strerror(errno));
+        return false;
+    }
+    return ::write(fd.get(), "1", 1) == 1;
+}
+
+// ------------------------------------------------------------------------------------------------
+// TempDir
+
+TempDir::TempDir(std::string_view prefix) {
+    std::string tmpl = "/tmp/" + std::string(prefix) + "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    char* p = ::mkdtemp(buf.data());
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path_ = p;
+    ::chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+    // Never recurse into a live mount: that would delete through it (or hang on it).
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ss(line);
+        std::string a, b, c, d, mp;
+        ss >> a >> b >> c >> d >> mp;
+        mp = unescape_mountinfo(mp);
+        if (mp == path_ || mp.rfind(path_ + "/", 0) == 0) {
+            std::fprintf(stderr, "mount_fixture: %s still mounted, not removing %s\n", mp.c_str(),
+                         path_.c_str());
+            return;
+        }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::operator/(std::string_view rel) const {
+    return path_ + "/" + std::string(rel);
+}
+
+// ------------------------------------------------------------------------------------------------
+// MountFixture
+
+struct MountFixture::Watchdog {
+    std::mutex mu;
+    std::condition_variable cv;
+    Clock::time_point deadline = Clock::time_point::max();
+    const char* phase = "";
+    bool stop = false;
+    bool fired = false;
+    std::thread thread;
+};
+
+MountFixture::MountFixture(MountOptions opts) : opts_(std::move(opts)) {
+    source_ = dir_ / "src";
+    mnt_ = opts_.same_dir ? source_ : dir_ / "mnt";
+    stderr_path_ = dir_ / "daemon.stderr";
+    REQUIRE(::mkdir(source_.c_str(), 0755) == 0);
+    if (!opts_.same_dir) REQUIRE(::mkdir(mnt_.c_str(), 0755) == 0);
+    if (opts_.prepare) opts_.prepare(source_);
+    wd_ = new Watchdog;
+    wd_->thread = std::thread([this] { watchdog_loop(); });
+    try {
+        start();
+    } catch (...) {
+        stop_daemon(false);
+        throw;
+    }
+}
+
+MountFixture::~MountFixture() {
+    try {
+        unmount();
+    } catch (...) {
+        std::fprintf(stderr, "mount_fixture: exception during teardown\n");
+    }
+    if (wd_) {
+        {
+            std::lock_guard lk(wd_->mu);
+            wd_->stop = true;
+        }
+        wd_->cv.notify_all();
+        wd_->thread.join();
+        delete wd_;
+        wd_ = nullptr;
+    }
+}
+
+std::string MountFixture::src(std::string_view rel) const {
+    return rel.empty() ? source_ : source_ + "/" + std::string(rel);
+}
+
+std::string MountFixture::mnt(std::string_view rel) const {
+    return rel.empty() ? mnt_ : mnt_ + "/" + std::string(rel);
+}
+
+std::string MountFixture::stderr_text() const {
+    std::ifstream in(stderr_path_, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void MountFixture::watchdog_loop() {
+    std::unique_lock lk(wd_->mu);
+    while (!wd_->stop) {
+        if (Clock::now() >= wd_->deadline) {
+            const char* phase = wd_->phase;
+            wd_->deadline = Clock::time_point::max();
+            wd_->fired = true;
+            lk.unlock();
+            emergency_abort(phase);
+            lk.lock();
+            continue;
+        }
+        if (wd_->deadline == Clock::time_point::max())
+            wd_->cv.wait(lk);
+        else
+            wd_->cv.wait_until(lk, wd_->deadline);
+    }
+}
+
+void MountFixture::emergency_abort(const char* why) {
+    std::fprintf(stderr, "mount_fixture: watchdog fired (%s); aborting FUSE connection of %s\n",
+                 why, mnt_.c_str());
+    if (dev_major_ || dev_minor_) abort_fuse_connection(dev_major_, dev_minor_);
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+}
+
+void MountFixture::start() {
+    std::string bin = daemon_bin();
+    REQUIRE(!bin.empty());
+    std::vector<std::string> opts = opts_.extra_opts;
+    if (opts_.allow_other) opts.push_back("allow_other");
+    std::vector<std::string> argv = daemon_argv(source_, mnt_, true, opts);
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+        cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+
+    Fd errfd(::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    REQUIRE(errfd);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        ::dup2(errfd.get(), 1);
+        ::dup2(errfd.get(), 2);
+        ::execv(cargv[0], cargv.data());
+        ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
+        ::_exit(127);
+    }
+    pid_ = pid;
+
+    {
+        std::lock_guard lk(wd_->mu);
+        wd_->deadline = Clock::now() + 10s;
+        wd_->phase = "mount did not come up within 10 s";
+    }
+    wd_->cv.notify_all();
+
+    auto deadline = Clock::now() + 10s;
+    for (;;) {
+        int status = 0;
+        pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) {
+            pid_ = -1;
+            FAIL("daemon exited before the mount came up (" << describe_status(status)
+                                                            << "); stderr:\n"
+                                                            << stderr_text());
+        }
+        if (auto e = find_mount(mnt_); e && e->fstype.rfind("fuse", 0) == 0) {
+            dev_major_ = e->major;
+            dev_minor_ = e->minor;
+            mounted_ = true;
+            struct statfs sfs {};
+            // statfs goes through the daemon; the watchdog aborts the connection if it hangs.
+            if (::statfs(mnt_.c_str(), &sfs) == 0 && sfs.f_type == kFuseSuperMagic) break;
+        }
+        if (Clock::now() >= deadline) FAIL("mount did not come up within 10 s");
+        std::this_thread::sleep_for(10ms);
+    }
+
+    long body = std::strtol(env_or("RIAKFS_IT_TEST_TIMEOUT", "240").c_str(), nullptr, 10);
+    {
+        std::lock_guard lk(wd_->mu);
+        wd_->deadline = Clock::now() + std::chrono::seconds(body);
+        wd_->phase = "test body exceeded RIAKFS_IT_TEST_TIMEOUT";
+    }
+    wd_->cv.notify_all();
+}
+
+void MountFixture::unmount(bool use_umount) {
+    if (done_) return;
+    done_ = true;
+    stop_daemon(use_umount);
+}
+
+void MountFixture::stop_daemon(bool use_umount) {
+    done_ = true;
+    bool fired = false;
+    if (wd_) {
+        std::lock_guard lk(wd_->mu);
+        wd_->deadline = Clock::time_point::max();
+        fired = wd_->fired;
+    }
+    if (fired) report_failure("watchdog had to abort the FUSE connection (daemon hung)");
+
+    int status = 0;
+    bool exited = false;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited = true;
+        report_failure("daemon died while mounted (" + describe_status(status) + "); stderr:\n" +
+                       stderr_text());
+    }
+
+    if (mounted_ || is_fuse_mounted(mnt_)) {
+        ProcResult r =
+            use_umount ? run_cmd({"umount", mnt_}, 10s) : run_cmd({"fusermount3", "-u", mnt_}, 10s);
+        if (!r.exited || r.exit_code != 0) {
+            report_failure(std::string(use_umount ? "umount" : "fusermount3 -u") + " " + mnt_ +
+                           " failed: " + r.output + r.err);
+            run_cmd({"fusermount3", "-uz", mnt_}, 10s);
+        }
+    }
+
+    if (pid_ > 0 && !exited) {
+        if (wait_pid_for(pid_, 10s, &status)) {
+            exited = true;
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                report_failure("daemon did not exit cleanly after unmount (" +
+                               describe_status(status) + "); stderr:\n" + stderr_text());
+        } else {
+            report_failure("daemon still running 10 s after unmount; aborting connection");
+            if (dev_major_ || dev_minor_) abort_fuse_connection(dev_major_, dev_minor_);
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, &status, 0);
+        }
+    }
+    pid_ = -1;
+
+    if (is_fuse_mounted(mnt_)) {
+        report_failure("mount point still mounted after teardown: " + mnt_);
+        if (dev_major_ || dev_minor_) abort_fuse_connection(dev_major_, dev_minor_);
+        run_cmd({"fusermount3", "-uz", mnt_}, 10s);
+    }
+    mounted_ = false;
+
+    // libfuse's output_checker: any error or sanitizer report fails the test.
+    std::string text = stderr_text();
+    static const std::array<const char*, 7> bad = {
+        "ERROR",           "AddressSanitizer", "LeakSanitizer",  "UndefinedBehaviorSanitizer",
+        "ThreadSanitizer", "runtime error:",   "MemorySanitizer"};
+    for (const char* b : bad) {
+        if (text.find(b) != std::string::npos) {
+            report_failure(std::string("daemon stderr contains \"") + b + "\":\n" + text);
+            break;
+        }
+    }
+}
+
+} // namespace riakfs::it

@@ -1,0 +1,193 @@
+// Integration-test support: mounts the daemon on a temporary directory and offers small helpers
+// for running real syscalls through the mount (STYLE.md 3.8, item 4).
+//
+// The daemon binary comes from the environment:
+//   RIAKFS_BIN      path of the executable (meson passes the built riakfs).
+//   RIAKFS_FLAVOR   "riakfs" (default) or "passthrough_ll"; the latter selects the command line of
+//                   libfuse's example (`passthrough_ll -f -o source=SRC,... MNT`) so the suite can
+//                   be validated against a known-good stand-in. Auto-detected from the binary's
+//                   name.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace riakfs::it {
+
+inline constexpr long kFuseSuperMagic = 0x65735546;
+inline constexpr uid_t kNobody = 65534;
+inline constexpr gid_t kNogroup = 65534;
+
+enum class Flavor { Riakfs, PassthroughLl };
+
+// Path of the daemon under test (empty when RIAKFS_BIN is unset).
+std::string daemon_bin();
+Flavor daemon_flavor();
+inline bool is_riakfs() {
+    return daemon_flavor() == Flavor::Riakfs;
+}
+// The daemon's command line for the configured flavor (riakfs: SRC MNT [-f] -o
+// mode=passthrough,...).
+std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,
+                                     bool foreground, const std::vector<std::string>& opts);
+
+// "OK" for 0, the symbolic name ("ENOENT") otherwise; used to make assertion output readable.
+std::string errname(int e);
+
+// Expands to the errno name of a syscall-style expression (-1 and errno on failure).
+#define RIT_ERR(expr) ::riakfs::it::errname(((expr) == -1) ? errno : 0)
+#define REQUIRE_OK(expr) REQUIRE(RIT_ERR(expr) == "OK")
+#define CHECK_OK(expr) CHECK(RIT_ERR(expr) == "OK")
+#define REQUIRE_ERRNO(expr, e) REQUIRE(RIT_ERR(expr) == ::riakfs::it::errname(e))
+#define CHECK_ERRNO(expr, e) CHECK(RIT_ERR(expr) == ::riakfs::it::errname(e))
+
+// Owning file descriptor.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    Fd(Fd&& o) noexcept : fd_(o.release()) {}
+    Fd& operator=(Fd&& o) noexcept;
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    int release() {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+    void reset(int fd = -1);
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+// Whole-file helpers; they fail the current test (REQUIRE) on any error.
+void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);
+std::string read_file(const std::string& path);
+// Returns std::nullopt (and sets errno) instead of failing.
+std::optional<std::string> try_read_file(const std::string& path);
+std::vector<std::string> list_dir(const std::string& path); // without "." and ".."
+std::string random_bytes(size_t n, uint64_t seed);
+uint64_t fnv1a(std::string_view data, uint64_t h = 1469598103934665603ull);
+// "size=N fnv=HEX" - compare these instead of large binary buffers to keep failures readable.
+std::string digest(std::string_view data);
+
+// Runs fn in a forked child after setgroups({gid})/setgid/setuid. fn returns an errno value
+// (0 for success) which becomes the child's exit status; a crash becomes 200 + signal. The child
+// must only use async-signal-safe-ish code (plain syscalls); no Catch2 assertions in fn.
+int run_as(uid_t uid, gid_t gid, const std::function<int()>& fn);
+inline int run_as_nobody(const std::function<int()>& fn) {
+    return run_as(kNobody, kNogroup, fn);
+}
+
+// Process helpers.
+struct ProcResult {
+    bool exited = false; // exited normally (not signalled / not timed out)
+    int exit_code = -1;  // valid when exited
+    bool timed_out = false;
+    std::string output; // stdout+stderr when captured together
+    std::string err;    // stderr
+};
+// Runs argv (argv[0] looked up in PATH) and waits at most `timeout`; kills it after that.
+ProcResult run_cmd(const std::vector<std::string>& argv,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// Mount table (/proc/self/mountinfo) lookups; these never touch the FUSE daemon.
+struct MountEntry {
+    unsigned major = 0, minor = 0;
+    std::string fstype;
+    std::string options;       // per-mount options (rw,nosuid,...)
+    std::string super_options; // file-system options (user_id=0,default_permissions,...)
+};
+std::optional<MountEntry> find_mount(const std::string& mountpoint);
+bool is_fuse_mounted(const std::string& mountpoint);
+// Writes 1 to /sys/fs/fuse/connections/N/abort (mounting fusectl first if needed).
+bool abort_fuse_connection(unsigned major, unsigned minor);
+
+// A temporary directory under /tmp (mode 0755) removed recursively on destruction, but only if
+// nothing is mounted below it.
+class TempDir {
+public:
+    explicit TempDir(std::string_view prefix = "riakfs-it");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(std::string_view rel) const;
+
+private:
+    std::string path_;
+};
+
+struct MountOptions {
+    std::vector<std::string> extra_opts; // appended to -o (e.g. "allow_other")
+    bool allow_other = false;            // shorthand for extra_opts += "allow_other"
+    bool same_dir = false;               // mount over the source directory itself
+    // Called with the (not yet mounted) source directory to prepopulate it.
+    std::function<void(const std::string& source)> prepare;
+
+    static MountOptions prepared(std::function<void(const std::string& source)> fn) {
+        MountOptions o;
+        o.prepare = std::move(fn);
+        return o;
+    }
+    MountOptions& with_allow_other() {
+        allow_other = true;
+        return *this;
+    }
+    MountOptions& over_source() {
+        same_dir = true;
+        return *this;
+    }
+};
+
+// Spawns the daemon in the foreground on a fresh SOURCE/MOUNTPOINT pair and waits until the mount
+// is live. On destruction it unmounts with fusermount3 -u, waits for the daemon and checks that it
+// exited 0 and that its stderr contains no "ERROR" or sanitizer report. A watchdog aborts the FUSE
+// connection if the daemon hangs so that no syscall in the test can block forever.
+class MountFixture {
+public:
+    explicit MountFixture(MountOptions opts = {});
+    ~MountFixture();
+    MountFixture(const MountFixture&) = delete;
+    MountFixture& operator=(const MountFixture&) = delete;
+
+    const std::string& source() const { return source_; }
+    const std::string& mountpoint() const { return mnt_; }
+    std::string src(std::string_view rel) const; // SOURCE/rel
+    std::string mnt(std::string_view rel) const; // MOUNTPOINT/rel
+    pid_t pid() const { return pid_; }
+    std::string stderr_text() const;
+
+    // Unmounts (via `fusermount3 -u`, or `umount` when use_umount) and runs the exit checks.
+    // Idempotent; the destructor calls it if the test did not.
+    void unmount(bool use_umount = false);
+
+private:
+    void start();
+    void stop_daemon(bool use_umount);
+    void watchdog_loop();
+    void emergency_abort(const char* why);
+
+    MountOptions opts_;
+    TempDir dir_;
+    std::string source_, mnt_, stderr_path_;
+    pid_t pid_ = -1;
+    unsigned dev_major_ = 0, dev_minor_ = 0;
+    bool mounted_ = false;
+    bool done_ = false;
+    struct Watchdog;
+    Watchdog* wd_ = nullptr;
+};
+
+} // namespace riakfs::it

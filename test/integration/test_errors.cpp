@@ -1,0 +1,252 @@
+// Passthrough mode: error codes, permissions for non-root users (allow_other +
+// default_permissions), ownership of objects created by them, and unusual names.
+#include "mount_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+using namespace riakfs::it;
+
+namespace {
+
+struct stat lstat_ok(const std::string& p) {
+    struct stat st {};
+    INFO("lstat " << p);
+    REQUIRE_OK(::lstat(p.c_str(), &st));
+    return st;
+}
+
+// Result of fn run as `uid:gid` converted to an errno name.
+std::string as_user(uid_t uid, gid_t gid, const std::function<int()>& fn) {
+    return errname(run_as(uid, gid, fn));
+}
+
+int err_of(int rc) {
+    return rc == -1 ? errno : 0;
+}
+
+} // namespace
+
+TEST_CASE("basic errno values match native Linux", "[errors]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    write_file(fx.mnt("d/in"), "y");
+    struct stat st {};
+
+    CHECK_ERRNO(::stat(fx.mnt("nope").c_str(), &st), ENOENT);
+    CHECK_ERRNO(::open(fx.mnt("nope").c_str(), O_RDONLY), ENOENT);
+    CHECK_ERRNO(::unlink(fx.mnt("nope").c_str()), ENOENT);
+    CHECK_ERRNO(::rmdir(fx.mnt("nope").c_str()), ENOENT);
+    CHECK_ERRNO(::chmod(fx.mnt("nope").c_str(), 0644), ENOENT);
+    CHECK_ERRNO(::truncate(fx.mnt("nope").c_str(), 0), ENOENT);
+    CHECK_ERRNO(::mkdir(fx.mnt("nope/x").c_str(), 0755), ENOENT);
+
+    CHECK_ERRNO(::mkdir(fx.mnt("f").c_str(), 0755), EEXIST);
+    CHECK_ERRNO(::mkdir(fx.mnt("d").c_str(), 0755), EEXIST);
+    CHECK_ERRNO(::symlink("t", fx.mnt("f").c_str()), EEXIST);
+    CHECK_ERRNO(::link(fx.mnt("f").c_str(), fx.mnt("d/in").c_str()), EEXIST);
+    CHECK_ERRNO(::mkfifo(fx.mnt("d").c_str(), 0644), EEXIST);
+    CHECK_ERRNO(::open(fx.mnt("f").c_str(), O_CREAT | O_EXCL | O_RDWR, 0644), EEXIST);
+
+    CHECK_ERRNO(::rmdir(fx.mnt("d").c_str()), ENOTEMPTY);
+
+    CHECK_ERRNO(::stat(fx.mnt("f/x").c_str(), &st), ENOTDIR);
+    CHECK_ERRNO(::rmdir(fx.mnt("f").c_str()), ENOTDIR);
+    CHECK_ERRNO(::open(fx.mnt("f").c_str(), O_RDONLY | O_DIRECTORY), ENOTDIR);
+    CHECK_ERRNO(::mkdir(fx.mnt("f/x").c_str(), 0755), ENOTDIR);
+
+    CHECK_ERRNO(::unlink(fx.mnt("d").c_str()), EISDIR);
+    CHECK_ERRNO(::open(fx.mnt("d").c_str(), O_WRONLY), EISDIR);
+    CHECK_ERRNO(::truncate(fx.mnt("d").c_str(), 0), EISDIR);
+    Fd dfd(::open(fx.mnt("d").c_str(), O_RDONLY | O_DIRECTORY));
+    REQUIRE(dfd);
+    char c;
+    CHECK_ERRNO(::read(dfd.get(), &c, 1), EISDIR);
+
+    // Nothing above may have changed SOURCE.
+    auto names = list_dir(fx.src(""));
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"d", "f"});
+    CHECK(list_dir(fx.src("d")) == std::vector<std::string>{"in"});
+}
+
+TEST_CASE("EACCES for a non-root user (allow_other, default_permissions)", "[errors][perm]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    write_file(fx.mnt("private"), "secret", 0600);
+    REQUIRE_OK(::chmod(fx.mnt("private").c_str(), 0600));
+    write_file(fx.mnt("public"), "open", 0644);
+    REQUIRE_OK(::chmod(fx.mnt("public").c_str(), 0644));
+    REQUIRE_OK(::mkdir(fx.mnt("closed").c_str(), 0700));
+    REQUIRE_OK(::chmod(fx.mnt("closed").c_str(), 0700));
+    write_file(fx.mnt("closed/inner"), "x");
+    REQUIRE_OK(::chmod(fx.mnt("").c_str(), 0755));
+
+    std::string priv = fx.mnt("private"), pub = fx.mnt("public"), closed = fx.mnt("closed"),
+                root = fx.mnt("");
+    auto nobody = [&](const std::function<int()>& fn) { return as_user(kNobody, kNogroup, fn); };
+
+    CHECK(nobody([&] { return err_of(::open(priv.c_str(), O_RDONLY)); }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::open(pub.c_str(), O_WRONLY)); }) == "EACCES");
+    CHECK(nobody([&] {
+              int fd = ::open(pub.c_str(), O_RDONLY);
+              if (fd < 0) return errno;
+              char b[8];
+              int r = ::read(fd, b, sizeof b) == 4 ? 0 : 99;
+              ::close(fd);
+              return r;
+          }) == "OK");
+    CHECK(nobody([&] {
+              return err_of(::open((root + "/new").c_str(), O_CREAT | O_WRONLY, 0644));
+          }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::mkdir((root + "/newdir").c_str(), 0755)); }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::unlink(pub.c_str())); }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::rename(pub.c_str(), (root + "/p2").c_str())); }) ==
+          "EACCES");
+    CHECK(nobody([&] {
+              struct stat st {};
+              return err_of(::stat((closed + "/inner").c_str(), &st));
+          }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::truncate(pub.c_str(), 0)); }) == "EACCES");
+    CHECK(nobody([&] { return err_of(::chmod(pub.c_str(), 0777)); }) == "EPERM");
+    CHECK(nobody([&] { return err_of(::chown(pub.c_str(), kNobody, kNogroup)); }) == "EPERM");
+    CHECK(nobody([&] { return err_of(::setxattr(pub.c_str(), "user.x", "v", 1, 0)); }) == "EACCES");
+
+    // Nothing changed in SOURCE.
+    CHECK(read_file(fx.src("public")) == "open");
+    CHECK((lstat_ok(fx.src("public")).st_mode & 0777) == 0644);
+    CHECK(lstat_ok(fx.src("public")).st_uid == 0u);
+    CHECK_ERRNO(::access(fx.src("new").c_str(), F_OK), ENOENT);
+    CHECK_ERRNO(::access(fx.src("newdir").c_str(), F_OK), ENOENT);
+
+    // Sticky directory: a user cannot remove another user's file.
+    REQUIRE_OK(::mkdir(fx.mnt("tmp").c_str(), 0777));
+    REQUIRE_OK(::chmod(fx.mnt("tmp").c_str(), 01777));
+    write_file(fx.mnt("tmp/roots"), "r");
+    std::string tmp = fx.mnt("tmp");
+    CHECK(nobody([&] { return err_of(::unlink((tmp + "/roots").c_str())); }) == "EPERM");
+}
+
+TEST_CASE("objects created by a non-root user are owned by that user in SOURCE too",
+          "[errors][perm]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    REQUIRE_OK(::mkdir(fx.mnt("pub").c_str(), 0777));
+    REQUIRE_OK(::chmod(fx.mnt("pub").c_str(), 0777));
+    std::string pub = fx.mnt("pub");
+
+    const uid_t uid = 4242;
+    const gid_t gid = 4343; // distinct from the uid so a swapped/forgotten gid is noticed
+    std::string r = as_user(uid, gid, [&] {
+        int fd = ::open((pub + "/file").c_str(), O_CREAT | O_WRONLY | O_EXCL, 0640);
+        if (fd < 0) return errno;
+        if (::write(fd, "mine", 4) != 4) return errno;
+        ::close(fd);
+        if (::mkdir((pub + "/dir").c_str(), 0750) != 0) return errno;
+        if (::symlink("file", (pub + "/link").c_str()) != 0) return errno;
+        if (::mkfifo((pub + "/fifo").c_str(), 0600) != 0) return errno;
+        if (::mknod((pub + "/node").c_str(), S_IFREG | 0600, 0) != 0) return errno;
+        return 0;
+    });
+    REQUIRE(r == "OK");
+    for (const char* rel : {"file", "dir", "link", "fifo", "node"}) {
+        INFO(rel);
+        struct stat m = lstat_ok(fx.mnt(std::string("pub/") + rel));
+        struct stat s = lstat_ok(fx.src(std::string("pub/") + rel));
+        CHECK(m.st_uid == uid);
+        CHECK(m.st_gid == gid);
+        CHECK(s.st_uid == uid);
+        CHECK(s.st_gid == gid);
+    }
+    CHECK((lstat_ok(fx.src("pub/file")).st_mode & 0777) == 0640);
+
+    // The owner can then chmod and write its own file; another user cannot.
+    std::string file = pub + "/file";
+    CHECK(as_user(uid, gid, [&] { return err_of(::chmod(file.c_str(), 0600)); }) == "OK");
+    CHECK((lstat_ok(fx.src("pub/file")).st_mode & 0777) == 0600);
+    CHECK(as_user(kNobody, kNogroup, [&] { return err_of(::open(file.c_str(), O_RDONLY)); }) ==
+          "EACCES");
+
+    // The group comes from the setgid bit of the parent directory when it is set.
+    REQUIRE_OK(::mkdir(fx.mnt("sgid").c_str(), 0777));
+    REQUIRE_OK(::chown(fx.mnt("sgid").c_str(), 0, 777));
+    REQUIRE_OK(::chmod(fx.mnt("sgid").c_str(), 02777));
+    std::string sg = fx.mnt("sgid");
+    REQUIRE(as_user(uid, gid, [&] {
+                int fd = ::open((sg + "/f").c_str(), O_CREAT | O_WRONLY, 0644);
+                if (fd < 0) return errno;
+                ::close(fd);
+                return 0;
+            }) == "OK");
+    CHECK(lstat_ok(fx.src("sgid/f")).st_uid == uid);
+    CHECK(lstat_ok(fx.src("sgid/f")).st_gid == 777u);
+}
+
+TEST_CASE("unusual names round-trip through the mount", "[errors][names]") {
+    MountFixture fx;
+    const std::vector<std::string> names = {
+        "with space",  " leading", "trailing ", "new\nline", "tab\there",   "100%",
+        "%2F%41",      "a+b",      "what?",     "#hash",     "back\\slash", "\xff\xfe",
+        "caf\xc3\xa9", "\x01ctl",  "-dash",     "..dots",    "...",         "quote\"'",
+        "*star*",      "[br]",     "{c}",       "&amp;",     "~tilde",      "=eq",
+    };
+    for (const auto& n : names) {
+        INFO("name: " << n);
+        write_file(fx.mnt(n), "content:" + n);
+        CHECK(read_file(fx.src(n)) == "content:" + n);
+        CHECK(read_file(fx.mnt(n)) == "content:" + n);
+    }
+    auto listed = list_dir(fx.mnt(""));
+    auto expect = names;
+    std::sort(listed.begin(), listed.end());
+    std::sort(expect.begin(), expect.end());
+    CHECK(listed == expect);
+    auto src_listed = list_dir(fx.src(""));
+    std::sort(src_listed.begin(), src_listed.end());
+    CHECK(src_listed == expect);
+
+    // Directories, renames and xattrs with such names.
+    REQUIRE_OK(::mkdir(fx.mnt("dir ?#%+\xff").c_str(), 0755));
+    REQUIRE_OK(::rename(fx.mnt("new\nline").c_str(), fx.mnt("dir ?#%+\xff/moved\n%").c_str()));
+    CHECK(read_file(fx.src("dir ?#%+\xff/moved\n%")) == "content:new\nline");
+    REQUIRE_OK(::unlink(fx.mnt("\xff\xfe").c_str()));
+    CHECK_ERRNO(::access(fx.src("\xff\xfe").c_str(), F_OK), ENOENT);
+
+    // Names created in SOURCE show up unchanged.
+    write_file(fx.src("ext %41 \xfe"), "e");
+    CHECK(read_file(fx.mnt("ext %41 \xfe")) == "e");
+}
+
+TEST_CASE("255-byte names work, 256 bytes give ENAMETOOLONG", "[errors][names]") {
+    MountFixture fx;
+    std::string n255(255, 'n');
+    std::string n256(256, 'n');
+    write_file(fx.mnt(n255), "long");
+    CHECK(read_file(fx.src(n255)) == "long");
+    CHECK(list_dir(fx.mnt("")) == std::vector<std::string>{n255});
+    std::string d255(255, 'd');
+    REQUIRE_OK(::mkdir(fx.mnt(d255).c_str(), 0755));
+    REQUIRE_OK(::rename(fx.mnt(n255).c_str(), fx.mnt(d255 + "/" + n255).c_str()));
+    CHECK(read_file(fx.mnt(d255 + "/" + n255)) == "long");
+
+    CHECK_ERRNO(::open(fx.mnt(n256).c_str(), O_CREAT | O_WRONLY, 0644), ENAMETOOLONG);
+    CHECK_ERRNO(::mkdir(fx.mnt(n256).c_str(), 0755), ENAMETOOLONG);
+    struct stat st {};
+    CHECK_ERRNO(::lstat(fx.mnt(n256).c_str(), &st), ENAMETOOLONG);
+    CHECK_ERRNO(::symlink("x", fx.mnt(n256).c_str()), ENAMETOOLONG);
+    CHECK_ERRNO(::rename(fx.mnt(d255).c_str(), fx.mnt(n256).c_str()), ENAMETOOLONG);
+    // A multi-byte (non-ASCII) name of 255 bytes is fine too.
+    std::string mb;
+    while (mb.size() + 2 <= 255)
+        mb += "\xc3\xa9";
+    mb += "x";
+    REQUIRE(mb.size() == 255);
+    write_file(fx.mnt(mb), "mb");
+    CHECK(read_file(fx.src(mb)) == "mb");
+}

@@ -1,0 +1,482 @@
+// Passthrough mode: file data operations (create/open/read/write, open flags, sync, fallocate,
+// copy_file_range, mmap, a large file and concurrent I/O).
+#include "mount_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+using namespace riakfs::it;
+
+namespace {
+
+struct stat stat_ok(const std::string& p) {
+    struct stat st {};
+    INFO("stat " << p);
+    REQUIRE_OK(::lstat(p.c_str(), &st));
+    return st;
+}
+
+void pwrite_all(int fd, std::string_view data, off_t off) {
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, off + off_t(done));
+        if (n < 0 && errno == EINTR) continue;
+        INFO("pwrite at " << off + off_t(done) << ": " << errname(errno));
+        REQUIRE(n > 0);
+        done += size_t(n);
+    }
+}
+
+std::string pread_n(int fd, size_t len, off_t off) {
+    std::string out(len, '\0');
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = ::pread(fd, out.data() + done, len - done, off + off_t(done));
+        if (n < 0 && errno == EINTR) continue;
+        INFO("pread at " << off + off_t(done) << ": " << errname(errno));
+        REQUIRE(n >= 0);
+        if (n == 0) break;
+        done += size_t(n);
+    }
+    out.resize(done);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("create, write, read back, and the file appears in SOURCE", "[io]") {
+    MountFixture fx;
+    Fd fd(::open(fx.mnt("new").c_str(), O_CREAT | O_RDWR | O_EXCL, 0640));
+    REQUIRE(fd);
+    CHECK(S_ISREG(stat_ok(fx.src("new")).st_mode));
+    CHECK((stat_ok(fx.src("new")).st_mode & 0777) == 0640);
+
+    CHECK(::write(fd.get(), "hello ", 6) == 6);
+    CHECK(::write(fd.get(), "world", 5) == 5);
+    CHECK(::lseek(fd.get(), 0, SEEK_CUR) == 11);
+    char buf[64] = {};
+    CHECK(::lseek(fd.get(), 0, SEEK_SET) == 0);
+    CHECK(::read(fd.get(), buf, sizeof buf) == 11);
+    CHECK(std::string(buf, 11) == "hello world");
+    CHECK(::read(fd.get(), buf, sizeof buf) == 0); // EOF
+    REQUIRE_OK(::fsync(fd.get()));
+    CHECK(read_file(fx.src("new")) == "hello world");
+    REQUIRE_OK(::close(fd.release()));
+    CHECK(read_file(fx.src("new")) == "hello world");
+    CHECK(read_file(fx.mnt("new")) == "hello world");
+    CHECK(stat_ok(fx.mnt("new")).st_size == 11);
+}
+
+TEST_CASE("pread and pwrite at offsets, holes read as zeros", "[io]") {
+    MountFixture fx;
+    Fd fd(::open(fx.mnt("f").c_str(), O_CREAT | O_RDWR, 0644));
+    REQUIRE(fd);
+    pwrite_all(fd.get(), "AAAA", 0);
+    pwrite_all(fd.get(), "BBBB", 1 << 20); // 1 MiB hole
+    pwrite_all(fd.get(), "cc", 2);
+    CHECK(stat_ok(fx.mnt("f")).st_size == (1 << 20) + 4);
+    CHECK(pread_n(fd.get(), 6, 0) == std::string("AAcc\0\0", 6));
+    CHECK(pread_n(fd.get(), 4, 1 << 20) == "BBBB");
+    CHECK(pread_n(fd.get(), 10, (1 << 20) + 2) == "BB"); // short read at EOF
+    CHECK(pread_n(fd.get(), 10, 5 << 20).empty());       // beyond EOF
+    std::string hole = pread_n(fd.get(), 4096, 8192);
+    CHECK(digest(hole) == digest(std::string(4096, '\0')));
+    // The file position is unaffected by pread/pwrite.
+    CHECK(::lseek(fd.get(), 0, SEEK_CUR) == 0);
+    REQUIRE_OK(::fdatasync(fd.get()));
+    std::string s = read_file(fx.src("f"));
+    REQUIRE(s.size() == (1 << 20) + 4);
+    CHECK(s.substr(0, 4) == "AAcc");
+    CHECK(s.substr(1 << 20) == "BBBB");
+}
+
+TEST_CASE("O_APPEND appends at the end, also with pwrite and two descriptors", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("log"), "start\n");
+    Fd a(::open(fx.mnt("log").c_str(), O_WRONLY | O_APPEND));
+    Fd b(::open(fx.mnt("log").c_str(), O_WRONLY | O_APPEND));
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(::write(a.get(), "a1\n", 3) == 3);
+    CHECK(::write(b.get(), "b1\n", 3) == 3);
+    CHECK(::write(a.get(), "a2\n", 3) == 3);
+    // Linux: pwrite on an O_APPEND descriptor appends regardless of the offset.
+    CHECK(::pwrite(b.get(), "b2\n", 3, 0) == 3);
+    CHECK(read_file(fx.mnt("log")) == "start\na1\nb1\na2\nb2\n");
+    CHECK(read_file(fx.src("log")) == "start\na1\nb1\na2\nb2\n");
+
+    // After a truncate through the mount, appends start again at the (new) end.
+    REQUIRE_OK(::truncate(fx.mnt("log").c_str(), 2));
+    CHECK(::write(a.get(), "X", 1) == 1);
+    CHECK(read_file(fx.src("log")) == "stX");
+
+    // O_APPEND | O_RDWR: reads still honour the position.
+    Fd c(::open(fx.mnt("log").c_str(), O_RDWR | O_APPEND));
+    REQUIRE(c);
+    char buf[4] = {};
+    CHECK(::read(c.get(), buf, 2) == 2);
+    CHECK(std::string(buf, 2) == "st");
+    CHECK(::write(c.get(), "Y", 1) == 1);
+    CHECK(read_file(fx.mnt("log")) == "stXY");
+}
+
+TEST_CASE("O_TRUNC truncates an existing file on open", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "some old content");
+    Fd ro(::open(fx.mnt("f").c_str(), O_RDONLY)); // cached pages must not survive O_TRUNC
+    REQUIRE(ro);
+    char buf[32];
+    CHECK(::read(ro.get(), buf, sizeof buf) == 16);
+    {
+        Fd fd(::open(fx.mnt("f").c_str(), O_WRONLY | O_TRUNC));
+        REQUIRE(fd);
+        CHECK(stat_ok(fx.mnt("f")).st_size == 0);
+        CHECK(stat_ok(fx.src("f")).st_size == 0);
+        CHECK(::write(fd.get(), "new", 3) == 3);
+    }
+    CHECK(read_file(fx.mnt("f")) == "new");
+    CHECK(read_file(fx.src("f")) == "new");
+    CHECK(::pread(ro.get(), buf, sizeof buf, 0) == 3);
+    CHECK(std::string(buf, 3) == "new");
+
+    // O_CREAT | O_TRUNC on an existing file keeps its mode and inode.
+    REQUIRE_OK(::chmod(fx.mnt("f").c_str(), 0600));
+    ino_t ino = stat_ok(fx.mnt("f")).st_ino;
+    Fd again(::open(fx.mnt("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666));
+    REQUIRE(again);
+    CHECK(stat_ok(fx.mnt("f")).st_ino == ino);
+    CHECK((stat_ok(fx.src("f")).st_mode & 0777) == 0600);
+    CHECK(stat_ok(fx.src("f")).st_size == 0);
+}
+
+TEST_CASE("O_EXCL and other open errors", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    REQUIRE_OK(::symlink("nowhere", fx.mnt("dangling").c_str()));
+    CHECK_ERRNO(::open(fx.mnt("f").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST);
+    CHECK_ERRNO(::open(fx.mnt("d").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST);
+    // O_EXCL does not follow a dangling symlink: EEXIST, and no target is created.
+    CHECK_ERRNO(::open(fx.mnt("dangling").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST);
+    CHECK_ERRNO(::access(fx.src("nowhere").c_str(), F_OK), ENOENT);
+    CHECK_ERRNO(::open(fx.mnt("missing").c_str(), O_RDONLY), ENOENT);
+    CHECK_ERRNO(::open(fx.mnt("missing/x").c_str(), O_CREAT | O_WRONLY, 0644), ENOENT);
+    CHECK_ERRNO(::open(fx.mnt("f/x").c_str(), O_CREAT | O_WRONLY, 0644), ENOTDIR);
+    CHECK_ERRNO(::open(fx.mnt("f").c_str(), O_RDONLY | O_DIRECTORY), ENOTDIR);
+    CHECK_ERRNO(::open(fx.mnt("d").c_str(), O_WRONLY), EISDIR);
+    CHECK_ERRNO(::open(fx.mnt("d").c_str(), O_RDWR), EISDIR);
+
+    // Read on a write-only descriptor, write on a read-only one.
+    Fd w(::open(fx.mnt("f").c_str(), O_WRONLY));
+    Fd r(::open(fx.mnt("f").c_str(), O_RDONLY));
+    REQUIRE(w);
+    REQUIRE(r);
+    char c;
+    CHECK_ERRNO(::read(w.get(), &c, 1), EBADF);
+    CHECK_ERRNO(::write(r.get(), "y", 1), EBADF);
+
+    // Two O_EXCL creators racing: exactly one wins.
+    std::atomic<int> wins{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 8; ++i) {
+        ts.emplace_back([&] {
+            int fd = ::open(fx.mnt("race").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+            if (fd >= 0) {
+                ++wins;
+                ::close(fd);
+            }
+        });
+    }
+    for (auto& t : ts)
+        t.join();
+    CHECK(wins == 1);
+}
+
+TEST_CASE("fsync, fdatasync and close of files and directories succeed", "[io]") {
+    MountFixture fx;
+    Fd fd(::open(fx.mnt("f").c_str(), O_CREAT | O_RDWR, 0644));
+    REQUIRE(fd);
+    CHECK(::write(fd.get(), "abc", 3) == 3);
+    CHECK_OK(::fsync(fd.get()));
+    CHECK_OK(::fdatasync(fd.get()));
+    CHECK(read_file(fx.src("f")) == "abc");
+    Fd dup(::dup(fd.get()));
+    REQUIRE(dup);
+    CHECK_OK(::close(dup.release())); // flush of a duplicate
+    CHECK(::write(fd.get(), "d", 1) == 1);
+    CHECK_OK(::close(fd.release()));
+    CHECK(read_file(fx.src("f")) == "abcd");
+
+    Fd dfd(::open(fx.mnt("").c_str(), O_RDONLY | O_DIRECTORY));
+    REQUIRE(dfd);
+    CHECK_OK(::fsync(dfd.get()));
+    CHECK_OK(::fdatasync(dfd.get()));
+    CHECK_OK(::syncfs(dfd.get()));
+    CHECK_OK(::close(dfd.release()));
+}
+
+TEST_CASE("O_DIRECT reads and writes", "[io]") {
+    MountFixture fx;
+    void* mem = nullptr;
+    REQUIRE(::posix_memalign(&mem, 4096, 8192) == 0);
+    std::unique_ptr<void, decltype(&std::free)> guard(mem, &std::free);
+    std::string data = random_bytes(8192, 7);
+    std::memcpy(mem, data.data(), data.size());
+    Fd fd(::open(fx.mnt("direct").c_str(), O_CREAT | O_RDWR | O_DIRECT, 0644));
+    REQUIRE(fd);
+    ssize_t w = ::pwrite(fd.get(), mem, 8192, 0);
+    int werr = errno;
+    std::memset(mem, 0, 8192);
+    ssize_t r = ::pread(fd.get(), mem, 8192, 0);
+    int rerr = errno;
+    INFO("O_DIRECT pwrite: " << errname(w < 0 ? werr : 0)
+                             << ", pread: " << errname(r < 0 ? rerr : 0));
+    CHECK(w == 8192);
+    CHECK(r == 8192);
+    CHECK(digest(std::string_view(static_cast<char*>(mem), 8192)) == digest(data));
+    CHECK(digest(read_file(fx.src("direct"))) == digest(data));
+}
+
+TEST_CASE("fallocate: allocate, KEEP_SIZE and PUNCH_HOLE", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), std::string(65536, 'z'));
+    Fd fd(::open(fx.mnt("f").c_str(), O_RDWR));
+    REQUIRE(fd);
+
+    // Mode 0 extends the file.
+    REQUIRE_OK(::fallocate(fd.get(), 0, 0, 1 << 20));
+    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(stat_ok(fx.src("f")).st_size == 1 << 20);
+    CHECK(pread_n(fd.get(), 4, 65536) == std::string(4, '\0'));
+    CHECK(pread_n(fd.get(), 4, 0) == "zzzz");
+
+    // KEEP_SIZE allocates blocks beyond EOF without changing the size.
+    blkcnt_t before = stat_ok(fx.src("f")).st_blocks;
+    REQUIRE_OK(::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 1 << 20, 1 << 20));
+    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(stat_ok(fx.src("f")).st_size == 1 << 20);
+    CHECK(stat_ok(fx.src("f")).st_blocks > before);
+
+    // PUNCH_HOLE zeroes the range and keeps the size.
+    REQUIRE_OK(::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192));
+    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(digest(pread_n(fd.get(), 4096, 0)) == digest(std::string(4096, 'z')));
+    CHECK(digest(pread_n(fd.get(), 8192, 4096)) == digest(std::string(8192, '\0')));
+    CHECK(digest(pread_n(fd.get(), 4096, 12288)) == digest(std::string(4096, 'z')));
+    std::string s = read_file(fx.src("f"));
+    CHECK(digest(s.substr(4096, 8192)) == digest(std::string(8192, '\0')));
+    CHECK(digest(s.substr(12288, 4096)) == digest(std::string(4096, 'z')));
+
+    // PUNCH_HOLE without KEEP_SIZE is invalid (EOPNOTSUPP on Linux).
+    CHECK_ERRNO(::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE, 0, 4096), EOPNOTSUPP);
+    // posix_fallocate on a read-only descriptor fails with EBADF.
+    Fd ro(::open(fx.mnt("f").c_str(), O_RDONLY));
+    REQUIRE(ro);
+    CHECK_ERRNO(::fallocate(ro.get(), 0, 0, 4096), EBADF);
+}
+
+TEST_CASE("copy_file_range between two files in the mount", "[io]") {
+    MountFixture fx;
+    std::string data = random_bytes(3 << 20, 42);
+    write_file(fx.mnt("a"), data);
+    REQUIRE_OK(::mkdir(fx.mnt("sub").c_str(), 0755));
+    Fd in(::open(fx.mnt("a").c_str(), O_RDONLY));
+    Fd out(::open(fx.mnt("sub/b").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+    REQUIRE(in);
+    REQUIRE(out);
+
+    size_t copied = 0;
+    while (copied < data.size()) {
+        ssize_t n =
+            ::copy_file_range(in.get(), nullptr, out.get(), nullptr, data.size() - copied, 0);
+        INFO("copy_file_range after " << copied << " bytes: " << errname(errno));
+        REQUIRE(n > 0);
+        copied += size_t(n);
+    }
+    out.reset();
+    CHECK(digest(read_file(fx.mnt("sub/b"))) == digest(data));
+    CHECK(digest(read_file(fx.src("sub/b"))) == digest(data));
+
+    // With explicit offsets, into the middle of an existing file.
+    Fd out2(::open(fx.mnt("sub/b").c_str(), O_WRONLY));
+    REQUIRE(out2);
+    loff_t off_in = 100, off_out = 5000;
+    ssize_t n = ::copy_file_range(in.get(), &off_in, out2.get(), &off_out, 1000, 0);
+    INFO("copy_file_range with offsets: " << errname(errno));
+    REQUIRE(n == 1000);
+    CHECK(off_in == 1100);
+    CHECK(off_out == 6000);
+    out2.reset();
+    std::string expect = data;
+    expect.replace(5000, 1000, data.substr(100, 1000));
+    CHECK(digest(read_file(fx.src("sub/b"))) == digest(expect));
+    CHECK(digest(read_file(fx.mnt("sub/b"))) == digest(expect));
+}
+
+TEST_CASE("mmap MAP_SHARED read and write", "[io]") {
+    MountFixture fx;
+    std::string data = random_bytes(3 * 4096 + 100, 9);
+    write_file(fx.mnt("m"), data);
+    Fd fd(::open(fx.mnt("m").c_str(), O_RDWR));
+    REQUIRE(fd);
+    size_t len = data.size();
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    INFO("mmap: " << errname(errno));
+    REQUIRE(p != MAP_FAILED);
+    char* c = static_cast<char*>(p);
+    CHECK(digest(std::string_view(c, len)) == digest(data));
+    std::memcpy(c + 10, "MMAPWRITE", 9);
+    std::memcpy(c + 2 * 4096 + 5, "SECOND", 6);
+    CHECK(::msync(p, len, MS_SYNC) == 0);
+    ::munmap(p, len);
+    fd.reset();
+    std::string expect = data;
+    expect.replace(10, 9, "MMAPWRITE");
+    expect.replace(2 * 4096 + 5, 6, "SECOND");
+    CHECK(digest(read_file(fx.src("m"))) == digest(expect));
+    CHECK(digest(read_file(fx.mnt("m"))) == digest(expect));
+
+    // Read-only private mapping of the same file.
+    Fd ro(::open(fx.mnt("m").c_str(), O_RDONLY));
+    REQUIRE(ro);
+    void* q = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, ro.get(), 0);
+    REQUIRE(q != MAP_FAILED);
+    CHECK(digest(std::string_view(static_cast<char*>(q), len)) == digest(expect));
+    ::munmap(q, len);
+}
+
+TEST_CASE("a 64 MiB file written and read back with the same checksum", "[io][large]") {
+    MountFixture fx;
+    constexpr size_t kSize = 64u << 20;
+    uint64_t expect_hash = 0;
+    {
+        Fd fd(::open(fx.mnt("big").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+        REQUIRE(fd);
+        uint64_t h = fnv1a("");
+        for (size_t off = 0; off < kSize; off += 1 << 20) {
+            std::string chunk = random_bytes(1 << 20, off);
+            h = fnv1a(chunk, h);
+            size_t done = 0;
+            while (done < chunk.size()) {
+                ssize_t n = ::write(fd.get(), chunk.data() + done, chunk.size() - done);
+                INFO("write at " << off + done << ": " << errname(errno));
+                REQUIRE(n > 0);
+                done += size_t(n);
+            }
+        }
+        expect_hash = h;
+        REQUIRE_OK(::fsync(fd.get()));
+        REQUIRE_OK(::close(fd.release()));
+    }
+    CHECK(stat_ok(fx.mnt("big")).st_size == off_t(kSize));
+    CHECK(stat_ok(fx.src("big")).st_size == off_t(kSize));
+
+    // Read back through the mount with an odd buffer size, and from SOURCE.
+    auto hash_file = [](const std::string& p, size_t bufsz) {
+        Fd fd(::open(p.c_str(), O_RDONLY));
+        REQUIRE(fd);
+        std::string buf(bufsz, '\0');
+        uint64_t h = fnv1a("");
+        size_t total = 0;
+        for (;;) {
+            ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+            INFO("read " << p << " at " << total << ": " << errname(errno));
+            REQUIRE(n >= 0);
+            if (n == 0) break;
+            h = fnv1a(std::string_view(buf.data(), size_t(n)), h);
+            total += size_t(n);
+        }
+        return std::make_pair(h, total);
+    };
+    auto [hm, nm] = hash_file(fx.mnt("big"), 131071);
+    CHECK(nm == kSize);
+    CHECK(hm == expect_hash);
+    auto [hs, ns] = hash_file(fx.src("big"), 1 << 20);
+    CHECK(ns == kSize);
+    CHECK(hs == expect_hash);
+}
+
+TEST_CASE("concurrent readers and writers on different files", "[io][concurrency]") {
+    MountFixture fx;
+    constexpr int kThreads = 8;
+    constexpr size_t kSize = 4u << 20;
+    std::vector<std::string> contents(kThreads);
+    for (int i = 0; i < kThreads; ++i)
+        contents[i] = random_bytes(kSize, 1000 + i);
+    std::string shared = random_bytes(2u << 20, 77);
+    write_file(fx.mnt("shared"), shared);
+
+    std::atomic<int> failures{0};
+    std::vector<std::string> errors(kThreads * 2);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kThreads; ++i) {
+        // Writer: random-sized pwrites in a shuffled order, then a full read-back.
+        ts.emplace_back([&, i] {
+            std::string path = fx.mnt("w" + std::to_string(i));
+            int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+            if (fd < 0) {
+                errors[i] = "open: " + errname(errno);
+                ++failures;
+                return;
+            }
+            std::mt19937 rng(i);
+            std::vector<std::pair<size_t, size_t>> pieces;
+            for (size_t off = 0; off < kSize;) {
+                size_t len = std::min<size_t>(kSize - off, 1 + rng() % 200000);
+                pieces.emplace_back(off, len);
+                off += len;
+            }
+            std::shuffle(pieces.begin(), pieces.end(), rng);
+            for (auto [off, len] : pieces) {
+                if (::pwrite(fd, contents[i].data() + off, len, off_t(off)) != ssize_t(len)) {
+                    errors[i] = "pwrite: " + errname(errno);
+                    ++failures;
+                    break;
+                }
+            }
+            std::string back(kSize, '\0');
+            size_t got = 0;
+            while (got < kSize) {
+                ssize_t n = ::pread(fd, back.data() + got, kSize - got, off_t(got));
+                if (n <= 0) break;
+                got += size_t(n);
+            }
+            if (got != kSize || back != contents[i]) {
+                errors[i] = "read-back mismatch after " + std::to_string(got) + " bytes";
+                ++failures;
+            }
+            ::close(fd);
+        });
+        // Reader: rereads the shared file repeatedly.
+        ts.emplace_back([&, i] {
+            for (int rep = 0; rep < 5; ++rep) {
+                auto r = try_read_file(fx.mnt("shared"));
+                if (!r || *r != shared) {
+                    errors[kThreads + i] = "shared read mismatch";
+                    ++failures;
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& t : ts)
+        t.join();
+    for (auto& e : errors)
+        if (!e.empty()) UNSCOPED_INFO(e);
+    CHECK(failures == 0);
+    for (int i = 0; i < kThreads; ++i)
+        CHECK(fnv1a(read_file(fx.src("w" + std::to_string(i)))) == fnv1a(contents[i]));
+}

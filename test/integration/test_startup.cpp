@@ -1,0 +1,232 @@
+// Start-up and shutdown: bad invocations fail before mounting with one line on stderr, mounting
+// over SOURCE itself, daemonized mode, and unmounting with umount(8).
+#include "mount_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace riakfs::it;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+// Pids of processes (other than us) whose command line mentions `needle` as an argument.
+std::vector<pid_t> pids_with_arg(const std::string& needle) {
+    std::vector<pid_t> out;
+    DIR* d = ::opendir("/proc");
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+        pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+        if (pid <= 0 || pid == ::getpid()) continue;
+        std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string cmd = ss.str();
+        size_t start = 0;
+        for (size_t i = 0; i <= cmd.size(); ++i) {
+            if (i == cmd.size() || cmd[i] == '\0') {
+                if (cmd.substr(start, i - start) == needle) {
+                    out.push_back(pid);
+                    break;
+                }
+                start = i + 1;
+            }
+        }
+    }
+    ::closedir(d);
+    return out;
+}
+
+// Makes sure a test that mounted by mistake leaves nothing behind.
+void force_cleanup(const std::string& mnt) {
+    if (is_fuse_mounted(mnt)) {
+        if (auto e = find_mount(mnt)) abort_fuse_connection(e->major, e->minor);
+        run_cmd({"fusermount3", "-uz", mnt}, 10s);
+    }
+    for (pid_t p : pids_with_arg(mnt))
+        ::kill(p, SIGKILL);
+}
+
+struct BadCase {
+    const char* what;
+    std::vector<std::string> args; // after the binary; SRC/MNT are substituted
+    const char* expect_in_message; // lower-case substring, or nullptr
+    bool single_line = true;
+};
+
+} // namespace
+
+TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothing", "[startup]") {
+    if (!is_riakfs()) {
+        WARN("riakfs-specific command line; skipped for the stand-in daemon");
+        return;
+    }
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt", file = dir / "file";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    write_file(file, "not a directory");
+    const std::string missing = dir / "missing";
+
+    const std::vector<BadCase> cases = {
+        {"mode=shadow", {src, mnt, "-f", "-o", "mode=shadow"}, "not implemented"},
+        {"mode=migrate", {src, mnt, "-f", "-o", "mode=migrate"}, "not implemented"},
+        {"mode=move", {src, mnt, "-f", "-o", "mode=move"}, "not implemented"},
+        {"mode=bogus", {src, mnt, "-f", "-o", "mode=bogus"}, nullptr},
+        {"mode= (empty)", {src, mnt, "-f", "-o", "mode="}, nullptr},
+        {"unknown option", {src, mnt, "-f", "-o", "mode=passthrough,no_such_option_xyz"}, nullptr},
+        {"unknown option first", {src, mnt, "-f", "-o", "frobnicate=1,mode=passthrough"}, nullptr},
+        {"missing SOURCE", {missing, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
+        {"SOURCE is a regular file", {file, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
+        {"missing MOUNTPOINT argument", {src, "-f", "-o", "mode=passthrough"}, nullptr, false},
+        {"no arguments", {}, nullptr, false},
+    };
+    for (const auto& c : cases) {
+        SECTION(c.what) {
+            std::vector<std::string> argv = {daemon_bin()};
+            argv.insert(argv.end(), c.args.begin(), c.args.end());
+            ProcResult r = run_cmd(argv, 10s);
+            bool mounted = is_fuse_mounted(mnt);
+            force_cleanup(mnt);
+            INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
+            CHECK_FALSE(r.timed_out);
+            CHECK(r.exited);
+            CHECK(r.exit_code != 0);
+            CHECK_FALSE(mounted);
+            CHECK_FALSE(r.err.empty());
+            if (c.single_line) {
+                std::string e = r.err;
+                if (!e.empty() && e.back() == '\n') e.pop_back();
+                CHECK(std::count(e.begin(), e.end(), '\n') == 0);
+            }
+            if (c.expect_in_message)
+                CHECK(lower(r.err).find(c.expect_in_message) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("mounting over the SOURCE directory itself shows the old content", "[startup]") {
+    MountFixture fx(MountOptions::prepared([](const std::string& src) {
+                        write_file(src + "/old", "old content");
+                        ::mkdir((src + "/olddir").c_str(), 0755);
+                        write_file(src + "/olddir/f", "nested");
+                    }).over_source());
+    REQUIRE(fx.source() == fx.mountpoint());
+    struct statfs sfs {};
+    REQUIRE_OK(::statfs(fx.mountpoint().c_str(), &sfs));
+    CHECK(sfs.f_type == kFuseSuperMagic);
+    CHECK(read_file(fx.mnt("old")) == "old content");
+    CHECK(read_file(fx.mnt("olddir/f")) == "nested");
+    auto names = list_dir(fx.mnt(""));
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"old", "olddir"});
+
+    write_file(fx.mnt("new"), "written through the mount");
+    REQUIRE_OK(::rename(fx.mnt("old").c_str(), fx.mnt("olddir/renamed").c_str()));
+    CHECK(read_file(fx.mnt("olddir/renamed")) == "old content");
+    fx.unmount();
+    // After unmounting, the changes are in the underlying directory.
+    CHECK(read_file(fx.source() + "/new") == "written through the mount");
+    CHECK(read_file(fx.source() + "/olddir/renamed") == "old content");
+    CHECK_ERRNO(::access((fx.source() + "/old").c_str(), F_OK), ENOENT);
+}
+
+TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u", "[startup]") {
+    // Become a subreaper so the detached daemon is re-parented to us and we can see its status.
+    REQUIRE_OK(::prctl(PR_SET_CHILD_SUBREAPER, 1));
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    write_file(src + "/hello", "hi");
+
+    ProcResult r = run_cmd(daemon_argv(src, mnt, /*foreground=*/false, {}), 15s);
+    INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
+    bool mounted = is_fuse_mounted(mnt); // must already be mounted when the command returns
+    std::vector<pid_t> daemons = pids_with_arg(mnt);
+    if (!r.exited || r.exit_code != 0 || !mounted || daemons.size() != 1) force_cleanup(mnt);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(mounted);
+    REQUIRE(daemons.size() == 1);
+    const pid_t daemon = daemons[0];
+
+    struct statfs sfs {};
+    CHECK_OK(::statfs(mnt.c_str(), &sfs));
+    CHECK(sfs.f_type == kFuseSuperMagic);
+    CHECK(read_file(mnt + "/hello") == "hi");
+    write_file(mnt + "/bye", "bye");
+
+    ProcResult u = run_cmd({"fusermount3", "-u", mnt}, 10s);
+    INFO("fusermount3: " << u.err);
+    CHECK(u.exit_code == 0);
+
+    int status = -1;
+    bool gone = false;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pid_t w = ::waitpid(daemon, &status, WNOHANG);
+        if (w == daemon) {
+            gone = true;
+            break;
+        }
+        if (w < 0 && errno == ECHILD) { // not re-parented to us; watch /proc instead
+            if (::kill(daemon, 0) != 0) {
+                gone = true;
+                status = 0;
+                break;
+            }
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    if (!gone) force_cleanup(mnt);
+    CHECK(gone);
+    if (gone) {
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    CHECK_FALSE(is_fuse_mounted(mnt));
+    CHECK(read_file(src + "/bye") == "bye");
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST_CASE("umount(8) also ends the daemon cleanly", "[startup]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    fx.unmount(/*use_umount=*/true);
+    CHECK_FALSE(is_fuse_mounted(fx.mountpoint()));
+    CHECK(read_file(fx.src("f")) == "x");
+}
+
+TEST_CASE("extra mount options such as allow_other are accepted", "[startup]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    auto e = find_mount(fx.mountpoint());
+    REQUIRE(e.has_value());
+    INFO("super options: " << e->super_options);
+    CHECK(e->super_options.find("allow_other") != std::string::npos);
+    CHECK(e->super_options.find("default_permissions") != std::string::npos);
+    write_file(fx.mnt("f"), "x");
+    std::string p = fx.mnt("f");
+    CHECK(errname(run_as_nobody([&] { return ::access(p.c_str(), R_OK) == 0 ? 0 : errno; })) ==
+          "OK");
+}
