@@ -35,8 +35,7 @@ int hex_value(char c) {
 }
 
 std::mt19937_64& rng() {
-    thread_local std::mt19937_64 gen{std::random_device{}() ^
-                                     static_cast<uint64_t>(now_micros()) ^
+    thread_local std::mt19937_64 gen{std::random_device{}() ^ static_cast<uint64_t>(now_micros()) ^
                                      reinterpret_cast<uintptr_t>(&gen)};
     return gen;
 }
@@ -96,7 +95,9 @@ std::string base62(uint64_t v) {
     return {out.rbegin(), out.rend()};
 }
 
-uint64_t random_u64() { return rng()(); }
+uint64_t random_u64() {
+    return rng()();
+}
 
 std::string random_base62(int bits) {
     std::string out;
@@ -156,8 +157,8 @@ std::string http_date(int64_t unix_seconds) {
 
 std::optional<int64_t> parse_http_date(std::string_view s) {
     std::string str(s);
-    static constexpr const char* kFormats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
-                                               "%a %b %e %H:%M:%S %Y"};
+    static constexpr const char* kFormats[] = {"%a, %d %b %Y %H:%M:%S GMT",
+                                               "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
     for (const char* fmt : kFormats) {
         struct tm tm;
         std::memset(&tm, 0, sizeof tm);

@@ -53,7 +53,8 @@ std::vector<std::pair<std::string, std::string>> get_pairs(RecordReader& r) {
 } // namespace
 
 bool Object::all_deleted() const {
-    return std::all_of(siblings.begin(), siblings.end(), [](const Content& c) { return c.deleted; });
+    return std::all_of(siblings.begin(), siblings.end(),
+                       [](const Content& c) { return c.deleted; });
 }
 
 int64_t Object::newest_modified_us() const {
@@ -167,7 +168,8 @@ uint64_t clock_get(const VClock& clock, std::string_view actor) {
 VClock clock_merge(const VClock& a, const VClock& b) {
     VClock out = a;
     for (const auto& [actor, n] : b) {
-        auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == actor; });
+        auto it =
+            std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == actor; });
         if (it == out.end()) {
             out.emplace_back(actor, n);
         } else {
@@ -182,7 +184,9 @@ bool clock_covers(const VClock& clock, const Dot& dot) {
     return clock_get(clock, dot.actor) >= dot.counter;
 }
 
-bool clock_equal(const VClock& a, const VClock& b) { return a == b; }
+bool clock_equal(const VClock& a, const VClock& b) {
+    return a == b;
+}
 
 Object apply_write(const std::optional<Object>& stored, const VClock& client, Content content,
                    bool allow_mult) {

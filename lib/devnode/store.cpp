@@ -137,7 +137,9 @@ std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
 
 Store::Store(leveldb::DB* db) : db_(db) {}
 
-Store::~Store() { delete db_; }
+Store::~Store() {
+    delete db_;
+}
 
 std::mutex& Store::key_mutex(std::string_view type, std::string_view bucket, std::string_view key) {
     uint64_t h = fnv1a64(key, fnv1a64(bucket, fnv1a64(type)));
@@ -254,8 +256,7 @@ void Store::scan_index(
     }
 }
 
-std::optional<std::string> Store::get_bucket_props(std::string_view type,
-                                                   std::string_view bucket) {
+std::optional<std::string> Store::get_bucket_props(std::string_view type, std::string_view bucket) {
     std::string k(1, 'p');
     append_lp(k, type);
     k.append(bucket);

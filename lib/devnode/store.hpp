@@ -5,7 +5,8 @@
 // Key layout (lp(x) = 4-byte big-endian length + bytes):
 //   'o' lp(type) lp(bucket) key                     -> encode_object()
 //   'i' lp(type) lp(bucket) lp(field) term key      -> "" (term: _int = 8 sortable bytes,
-//                                                       _bin = bytes with 0x00 -> 0x00 0xff, then 0x00 0x00)
+//                                                       _bin = bytes with 0x00 -> 0x00 0xff, then
+//                                                       0x00 0x00)
 //   'p' lp(type) bucket                             -> JSON object of the bucket's own properties
 //   't' type                                        -> JSON object of a bucket type's properties
 //

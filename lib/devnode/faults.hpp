@@ -1,0 +1,56 @@
+// Run-time fault injection of riak-devnode, switched over the admin endpoint /devnode/faults
+// (a path real Riak does not route). See bench/devnode/README.md for the JSON format.
+// Any thread: Faults guards its FaultConfig with a mutex; readers take a copy per request.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rfs::devnode {
+
+struct FaultConfig {
+    uint64_t latency_ms = 0;                          // added before every matching request
+    std::map<std::string, uint64_t> route_latency_ms; // per route class, overrides latency_ms
+    double error_rate = 0.0;                          // probability of answering with an error
+    int error_status = 503;                           // 503 "request timed out" or 500 "overload"
+    double reset_rate = 0.0;          // probability of a TCP reset after half the response was sent
+    uint64_t slow_body_bps = 0;       // response bytes per second (0 = full speed)
+    bool refuse_connections = false;  // accept and immediately close new connections
+    std::vector<std::string> routes;  // route classes the per-request faults apply to (empty: all)
+    std::vector<std::string> methods; // methods they apply to (empty: all)
+
+    // Parses the admin JSON; nullopt with `error` set on invalid input.
+    static std::optional<FaultConfig> from_json(const nlohmann::json& j, std::string& error);
+    nlohmann::json to_json() const;
+
+    bool applies(const std::string& route, const std::string& method) const;
+    uint64_t latency_for(const std::string& route) const;
+};
+
+// Route class names: "ping", "stats", "object", "keys", "buckets", "index", "props",
+// "datatypes", "other".
+std::string route_class(const std::vector<std::string>& segments);
+
+class Faults {
+public:
+    FaultConfig get() const {
+        std::lock_guard lk(mu_);
+        return config_;
+    }
+    void set(FaultConfig c) {
+        std::lock_guard lk(mu_);
+        config_ = std::move(c);
+    }
+
+private:
+    mutable std::mutex mu_;
+    FaultConfig config_;
+};
+
+} // namespace rfs::devnode
