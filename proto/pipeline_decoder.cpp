@@ -2,6 +2,7 @@
 #include "proto/pipeline_decoder.hpp"
 
 #include <cerrno>
+#include <stdexcept>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -66,8 +67,15 @@ Result<void> PipelineDecoder::decode() {
             if (pending_.front() == http::verb::head) parser_->skip(true);
         }
         boost::system::error_code ec;
-        const std::size_t n =
-            parser_->put(boost::asio::buffer(rx_.data() + rx_pos_, rx_.size() - rx_pos_), ec);
+        std::size_t n = 0;
+        try {
+            n = parser_->put(boost::asio::buffer(rx_.data() + rx_pos_, rx_.size() - rx_pos_), ec);
+        } catch (const std::length_error& e) {
+            // Beast's fields store offsets in 16 bits and throw on a longer name or value.
+            return fail(make_error(EMSGSIZE, "HTTP response: {}", e.what()));
+        } catch (const std::exception& e) {
+            return fail(make_error(EPROTO, "HTTP response: {}", e.what()));
+        }
         rx_pos_ += n;
         if (ec == http::error::need_more) break;
         if (ec) return fail(make_error(errno_for(ec), "HTTP response: {}", ec.message()));

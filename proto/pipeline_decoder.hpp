@@ -13,7 +13,8 @@
 //   EPROTO       malformed status line/headers/chunk framing, conflicting Content-Length
 //                headers, Content-Length together with chunked, bytes with no request pending
 //                (e.g. a body longer than its Content-Length), bytes after "Connection: close"
-//   EMSGSIZE     header block larger than Limits::header_limit
+//   EMSGSIZE     header block larger than Limits::header_limit, or one header field longer
+//                than Beast can store (64 KiB)
 //   EFBIG        body larger than Limits::body_limit
 //   ECONNRESET   finish() in the middle of a response (truncated headers or body)
 #pragma once

@@ -137,6 +137,8 @@ Result<void> check_utf8(const std::vector<std::string>& items, std::string_view 
 Result<void> set_checked(Request& req, std::string_view name, std::string_view value) {
     if (!is_header_safe(value))
         return make_error(EINVAL, "value of header {} is not header-safe", name);
+    if (name.size() + 2 + value.size() > kMaxHeaderLine)
+        return make_error(EMSGSIZE, "header {} is longer than Riak accepts", name);
     req.insert(name, value);
     return {};
 }

@@ -35,7 +35,11 @@ struct BucketProps;
 
 // ---- Objects --------------------------------------------------------------------------------
 
-// One secondary-index entry. `field` is lower-case and ends in _bin or _int.
+// One secondary-index entry. `field` is lower-case and ends in _bin or _int. Values travel in
+// request headers, so a _bin value derived from a name must be made header-safe first, e.g.
+// percent_encode(name): that keeps it reversible, free of ", " and prefix-preserving (but not
+// order-preserving). Query it with the same stored string (index_target() encodes it again).
+// Riak returns index headers lower-cased; several values of one field may share a header.
 struct IndexEntry {
     std::string field;
     std::string value;
@@ -60,6 +64,10 @@ struct RiakObject {
     std::vector<std::string> index_values(std::string_view field) const;
     void add_index(std::string field, std::string value);
 };
+
+// Longest request header line (name, ": ", value) sent: Riak answers 431 (400 before 2019) to
+// lines that do not fit mochiweb's ~8 KB receive buffer. Longer values give EMSGSIZE.
+inline constexpr std::size_t kMaxHeaderLine = 8000;
 
 // True if `value` can be sent as a header value and comes back unchanged: printable ASCII and
 // HT only (no CR, LF, NUL, DEL or bytes >= 0x80), no leading or trailing whitespace.
@@ -123,7 +131,8 @@ Result<Request> make_fetch_request(std::string_view host, const ObjectId& id,
 // Content-Encoding, X-Riak-Vclock, X-Riak-Meta-*, X-Riak-Index-* (one header line per value).
 // EINVAL if a meta name is not a token, an index field does not end in _bin/_int (after
 // lower-casing), an _int value is not an integer, a _bin value contains "," followed by
-// whitespace (Riak would split it), or any header value is not is_header_safe().
+// whitespace (Riak would split it), or any header value is not is_header_safe(); EMSGSIZE if
+// a header line exceeds kMaxHeaderLine.
 Result<Request> make_store_request(std::string_view host, const ObjectId& id,
                                    const RiakObject& object, const StoreOptions& options = {});
 Result<Request> make_delete_request(std::string_view host, const ObjectId& id,

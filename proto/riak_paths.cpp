@@ -231,10 +231,6 @@ QueryParams& QueryParams::add(std::string_view name, std::string_view value) {
     return *this;
 }
 
-QueryParams& QueryParams::add(std::string_view name, std::uint64_t value) {
-    return add(name, std::string_view(std::to_string(value)));
-}
-
 QueryParams& QueryParams::add(const RequestParams& p) {
     const auto quorum = [&](std::string_view name, const std::optional<Quorum>& q) {
         if (q) add(name, *q);
@@ -253,7 +249,7 @@ QueryParams& QueryParams::add(const RequestParams& p) {
     flag("notfound_ok", p.notfound_ok);
     flag("returnbody", p.returnbody);
     flag("include_context", p.include_context);
-    if (p.timeout_ms) add("timeout", static_cast<std::uint64_t>(*p.timeout_ms));
+    if (p.timeout_ms) add("timeout", *p.timeout_ms);
     if (!p.sync_on_write.empty()) add("sync_on_write", std::string_view(p.sync_on_write));
     if (!p.vtag.empty()) add("vtag", std::string_view(p.vtag));
     return *this;
@@ -289,7 +285,7 @@ Result<std::string> key_list_target(const BucketId& b, bool stream,
                                     std::optional<std::uint32_t> timeout_ms) {
     QueryParams q;
     q.add("keys", std::string_view(stream ? "stream" : "true"));
-    if (timeout_ms) q.add("timeout", static_cast<std::uint64_t>(*timeout_ms));
+    if (timeout_ms) q.add("timeout", *timeout_ms);
     return bucket_keys_target(b, q);
 }
 
@@ -353,12 +349,12 @@ Result<std::string> index_target(const BucketId& b, const IndexQuery& iq) {
     std::string out = *base + "/index/" + encode_segment(iq.field) + "/" + encode_segment(iq.value);
     if (iq.end) out += "/" + encode_segment(*iq.end);
     QueryParams q;
-    if (iq.max_results) q.add("max_results", static_cast<std::uint64_t>(*iq.max_results));
+    if (iq.max_results) q.add("max_results", *iq.max_results);
     if (!iq.continuation.empty()) q.add("continuation", std::string_view(iq.continuation));
     if (iq.return_terms) q.add("return_terms", true);
     if (iq.stream) q.add("stream", true);
     if (!iq.term_regex.empty()) q.add("term_regex", std::string_view(iq.term_regex));
-    if (iq.timeout_ms) q.add("timeout", static_cast<std::uint64_t>(*iq.timeout_ms));
+    if (iq.timeout_ms) q.add("timeout", *iq.timeout_ms);
     return finish_target(out + q.to_string());
 }
 

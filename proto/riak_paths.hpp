@@ -42,6 +42,7 @@
 // kMaxTargetLength (ENAMETOOLONG: Riak answers 431 to request lines over ~8 KB).
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -129,10 +130,21 @@ struct RequestParams {
 class QueryParams {
 public:
     QueryParams& add(std::string_view name, std::string_view value);
-    QueryParams& add(std::string_view name, bool value) {
+    QueryParams& add(std::string_view name, const char* value) {
+        return add(name, std::string_view(value));
+    }
+    QueryParams& add(std::string_view name, const std::string& value) {
+        return add(name, std::string_view(value));
+    }
+    // Exactly bool (a const char* or an int must not silently become "true").
+    template <typename B>
+    requires std::same_as<B, bool> QueryParams& add(std::string_view name, B value) {
         return add(name, std::string_view(value ? "true" : "false"));
     }
-    QueryParams& add(std::string_view name, std::uint64_t value);
+    template <std::integral I>
+    requires(!std::same_as<I, bool>) QueryParams& add(std::string_view name, I value) {
+        return add(name, std::string_view(std::to_string(value)));
+    }
     QueryParams& add(std::string_view name, const Quorum& value) {
         return add(name, std::string_view(value.to_string()));
     }

@@ -178,6 +178,12 @@ TEST_CASE("store requests", "[proto][messages]") {
         o = sample_object();
         o.vclock = "abc\n";
         CHECK(code(o) == EINVAL);
+        o = sample_object();
+        o.vclock = std::string(kMaxHeaderLine, 'v');
+        CHECK(code(o) == EMSGSIZE);
+        o = sample_object();
+        o.set_meta("big", std::string(100000, 'x'));
+        CHECK(code(o) == EMSGSIZE);
     }
 }
 

@@ -256,6 +256,14 @@ TEST_CASE("request parameters", "[proto][paths]") {
                            "basic_quorum=false&notfound_ok=false&returnbody=true&timeout=1500&"
                            "vtag=5V%2Bx%2Fy");
     CHECK(QueryParams().to_string().empty());
+    // Overloads pick the value's own type: a string literal stays a string, an int a number.
+    CHECK(QueryParams()
+              .add("keys", "stream")
+              .add("timeout", 5000)
+              .add("flag", true)
+              .add("name", std::string("a b"))
+              .add("n", std::uint64_t{1} << 40)
+              .to_string() == "?keys=stream&timeout=5000&flag=true&name=a%20b&n=1099511627776");
     CHECK(Quorum::parse("quorum") == Quorum::quorum());
     CHECK(Quorum::parse("3") == Quorum::n(3));
     CHECK_FALSE(Quorum::parse("three").has_value());
