@@ -25,7 +25,9 @@ inline constexpr long kFuseSuperMagic = 0x65735546;
 inline constexpr uid_t kNobody = 65534;
 inline constexpr gid_t kNogroup = 65534;
 
-enum class Flavor { Riakfs, PassthroughLl };
+// Native runs the test bodies on a plain directory (MOUNTPOINT == SOURCE, nothing mounted) to
+// check what native Linux does; assertions about the mount itself are expected to fail there.
+enum class Flavor { Riakfs, PassthroughLl, Native };
 
 // Path of the daemon under test (empty when RIAKFS_BIN is unset).
 std::string daemon_bin();

@@ -250,3 +250,56 @@ TEST_CASE("255-byte names work, 256 bytes give ENAMETOOLONG", "[errors][names]")
     write_file(fx.mnt(mb), "mb");
     CHECK(read_file(fx.src(mb)) == "mb");
 }
+
+TEST_CASE("a write or truncate by a non-root user clears setuid/setgid", "[errors][perm]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    write_file(fx.mnt("suid"), "data", 0777);
+    REQUIRE_OK(::chmod(fx.mnt("suid").c_str(), 06777));
+    write_file(fx.mnt("suid2"), "data", 0777);
+    REQUIRE_OK(::chmod(fx.mnt("suid2").c_str(), 06777));
+    std::string p1 = fx.mnt("suid"), p2 = fx.mnt("suid2");
+
+    CHECK(as_user(kNobody, kNogroup, [&] {
+              int fd = ::open(p1.c_str(), O_WRONLY);
+              if (fd < 0) return errno;
+              int r = ::write(fd, "w", 1) == 1 ? 0 : errno;
+              ::close(fd);
+              return r;
+          }) == "OK");
+    // Native Linux: both bits go (the group-execute bit is set).
+    CHECK((lstat_ok(fx.src("suid")).st_mode & 07777) == 0777);
+    CHECK((lstat_ok(fx.mnt("suid")).st_mode & 07777) == 0777);
+
+    CHECK(as_user(kNobody, kNogroup, [&] { return err_of(::truncate(p2.c_str(), 1)); }) == "OK");
+    CHECK((lstat_ok(fx.src("suid2")).st_mode & 07777) == 0777);
+
+    // A write by root (CAP_FSETID) keeps them.
+    REQUIRE_OK(::chmod(fx.mnt("suid").c_str(), 06777));
+    write_file(fx.mnt("suid"), "root");
+    CHECK((lstat_ok(fx.src("suid")).st_mode & 07777) == 06777);
+}
+
+TEST_CASE("a non-root user may create files with setuid/setgid modes", "[errors][perm]") {
+    // Native: open(O_CREAT, 06755) by uid 4242 in a world-writable directory yields an
+    // S_ISUID|S_ISGID file owned by 4242 (S_ISGID stays as the group is the creator's own).
+    MountFixture fx(MountOptions().with_allow_other());
+    REQUIRE_OK(::mkdir(fx.mnt("pub").c_str(), 0777));
+    REQUIRE_OK(::chmod(fx.mnt("pub").c_str(), 0777));
+    std::string pub = fx.mnt("pub");
+    REQUIRE(as_user(4242, 4343, [&] {
+                ::umask(022);
+                int fd = ::open((pub + "/suid").c_str(), O_CREAT | O_WRONLY, 06755);
+                if (fd < 0) return errno;
+                ::close(fd);
+                if (::mkdir((pub + "/sgiddir").c_str(), 02755) != 0) return errno;
+                return 0;
+            }) == "OK");
+    struct stat s = lstat_ok(fx.src("pub/suid"));
+    CHECK(s.st_uid == 4242u);
+    CHECK(s.st_gid == 4343u);
+    CHECK((s.st_mode & 07777) == 06755);
+    // mkdir never takes S_ISGID from the mode (only from a set-group-ID parent).
+    s = lstat_ok(fx.src("pub/sgiddir"));
+    CHECK(s.st_uid == 4242u);
+    CHECK((s.st_mode & 07777) == 0755);
+}

@@ -10,10 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -479,4 +482,135 @@ TEST_CASE("concurrent readers and writers on different files", "[io][concurrency
     CHECK(failures == 0);
     for (int i = 0; i < kThreads; ++i)
         CHECK(fnv1a(read_file(fx.src("w" + std::to_string(i)))) == fnv1a(contents[i]));
+}
+
+TEST_CASE("mmap writes through an O_APPEND descriptor land at the mapped offset", "[io][mmap]") {
+    // Native Linux: O_APPEND only affects write(2); a shared mapping writes pages where they
+    // are. A daemon that opens its backing file with O_APPEND would append these pages instead.
+    MountFixture fx;
+    write_file(fx.mnt("f"), "0123456789");
+    {
+        Fd fd(::open(fx.mnt("f").c_str(), O_RDWR | O_APPEND));
+        REQUIRE(fd);
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+        INFO("mmap: " << errname(errno));
+        REQUIRE(p != MAP_FAILED);
+        static_cast<char*>(p)[0] = 'X';
+        static_cast<char*>(p)[5] = 'Y';
+        CHECK(::msync(p, 4096, MS_SYNC) == 0);
+        ::munmap(p, 4096);
+        CHECK_OK(::fsync(fd.get()));
+    }
+    CHECK(read_file(fx.src("f")) == "X1234Y6789");
+    CHECK(read_file(fx.mnt("f")) == "X1234Y6789");
+    struct stat st = stat_ok(fx.src("f"));
+    CHECK(st.st_size == 10);
+}
+
+TEST_CASE("a file opened with O_DIRECT can still be mapped shared", "[io][mmap]") {
+    // Native ext4/tmpfs allow MAP_SHARED on an O_DIRECT descriptor.
+    MountFixture fx;
+    write_file(fx.mnt("f"), std::string(8192, 'a'));
+    Fd fd(::open(fx.mnt("f").c_str(), O_RDWR | O_DIRECT));
+    REQUIRE(fd);
+    void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    int err = errno;
+    INFO("mmap(MAP_SHARED) of an O_DIRECT descriptor: " << errname(p == MAP_FAILED ? err : 0));
+    REQUIRE(p != MAP_FAILED);
+    CHECK(static_cast<char*>(p)[100] == 'a');
+    static_cast<char*>(p)[100] = 'b';
+    CHECK(::msync(p, 8192, MS_SYNC) == 0);
+    ::munmap(p, 8192);
+    fd.reset();
+    CHECK(read_file(fx.src("f"))[100] == 'b');
+}
+
+TEST_CASE("SEEK_DATA and SEEK_HOLE report the holes of a sparse file", "[io]") {
+    MountFixture fx;
+    Fd fd(::open(fx.mnt("sparse").c_str(), O_CREAT | O_RDWR, 0644));
+    REQUIRE(fd);
+    std::string block(4096, 'd');
+    pwrite_all(fd.get(), block, 0);
+    pwrite_all(fd.get(), block, 1 << 20);
+    REQUIRE_OK(::fsync(fd.get()));
+    // The same answers as on SOURCE itself.
+    Fd sfd(::open(fx.src("sparse").c_str(), O_RDONLY));
+    REQUIRE(sfd);
+    for (off_t off : {off_t(0), off_t(100), off_t(4096), off_t(500000), off_t(1 << 20)}) {
+        INFO("offset " << off);
+        CHECK(::lseek(fd.get(), off, SEEK_HOLE) == ::lseek(sfd.get(), off, SEEK_HOLE));
+        CHECK(::lseek(fd.get(), off, SEEK_DATA) == ::lseek(sfd.get(), off, SEEK_DATA));
+    }
+    CHECK_ERRNO(::lseek(fd.get(), (1 << 20) + 4096, SEEK_DATA), ENXIO);
+    CHECK(::lseek(fd.get(), 0, SEEK_END) == (1 << 20) + 4096);
+}
+
+TEST_CASE("offsets beyond 4 GiB work (sparse)", "[io]") {
+    MountFixture fx;
+    const off_t far = (5LL << 30) + 123;
+    Fd fd(::open(fx.mnt("far").c_str(), O_CREAT | O_RDWR, 0644));
+    REQUIRE(fd);
+    pwrite_all(fd.get(), "far away", far);
+    CHECK(stat_ok(fx.mnt("far")).st_size == far + 8);
+    CHECK(stat_ok(fx.src("far")).st_size == far + 8);
+    CHECK(pread_n(fd.get(), 8, far) == "far away");
+    CHECK(pread_n(fd.get(), 4, far - 4) == std::string(4, '\0'));
+    REQUIRE_OK(::ftruncate(fd.get(), far + 3));
+    CHECK(pread_n(fd.get(), 100, far) == "far");
+}
+
+TEST_CASE("st_blocks reflects allocated data", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), std::string(65536, 'b'));
+    Fd fd(::open(fx.mnt("f").c_str(), O_RDONLY));
+    REQUIRE(fd);
+    REQUIRE_OK(::fsync(fd.get()));
+    struct stat m = stat_ok(fx.mnt("f"));
+    struct stat s = stat_ok(fx.src("f"));
+    CHECK(m.st_blocks >= 128);
+    CHECK(m.st_blocks == s.st_blocks);
+    CHECK(m.st_blksize > 0);
+}
+
+TEST_CASE("writes update mtime and ctime in SOURCE and through the mount", "[io]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    struct timespec old[2] = {{1000, 0}, {1000, 0}};
+    REQUIRE_OK(::utimensat(AT_FDCWD, fx.mnt("f").c_str(), old, 0));
+    struct stat before = stat_ok(fx.mnt("f"));
+    REQUIRE(before.st_mtim.tv_sec == 1000);
+    {
+        Fd fd(::open(fx.mnt("f").c_str(), O_WRONLY));
+        REQUIRE(fd);
+        CHECK(::write(fd.get(), "y", 1) == 1);
+    }
+    CHECK(stat_ok(fx.src("f")).st_mtim.tv_sec > 1000);
+    CHECK(stat_ok(fx.mnt("f")).st_mtim.tv_sec > 1000);
+    struct stat c1 = stat_ok(fx.mnt("f"));
+    REQUIRE_OK(::chmod(fx.mnt("f").c_str(), 0600));
+    struct stat c2 = stat_ok(fx.mnt("f"));
+    CHECK((c2.st_ctim.tv_sec > c1.st_ctim.tv_sec ||
+           (c2.st_ctim.tv_sec == c1.st_ctim.tv_sec && c2.st_ctim.tv_nsec >= c1.st_ctim.tv_nsec)));
+}
+
+TEST_CASE("changes made to SOURCE directly become visible within a few seconds", "[io][external]") {
+    // With the default cache policy attributes and entries may be cached briefly, but not for
+    // long: a passthrough mount of a directory that other programs also modify must catch up.
+    MountFixture fx;
+    write_file(fx.mnt("f"), "version one");
+    CHECK(read_file(fx.mnt("f")) == "version one");
+    write_file(fx.src("f"), "version two, longer"); // same inode, new content and size
+    REQUIRE_OK(::mkdir(fx.src("newdir").c_str(), 0755));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::string seen;
+    struct stat st {};
+    bool dir_seen = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+        seen = try_read_file(fx.mnt("f")).value_or("<error>");
+        dir_seen = ::stat(fx.mnt("newdir").c_str(), &st) == 0;
+        if (seen == "version two, longer" && dir_seen) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(seen == "version two, longer");
+    CHECK(dir_seen);
 }

@@ -12,10 +12,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <ctime>
 #include <thread>
+#include <vector>
 
 using namespace riakfs::it;
 
@@ -507,4 +509,95 @@ TEST_CASE("statfs reports the SOURCE file system", "[metadata]") {
     CHECK(f.f_type == kFuseSuperMagic);
     write_file(fx.mnt("x"), "x");
     REQUIRE_OK(::statfs(fx.mnt("x").c_str(), &f));
+}
+
+namespace {
+
+// Makes the kernel drop unused dentries and inodes, which sends FORGETs to the daemon.
+void drop_kernel_caches() {
+    ::sync();
+    Fd fd(::open("/proc/sys/vm/drop_caches", O_WRONLY));
+    if (fd) (void)!::write(fd.get(), "2", 1);
+}
+
+} // namespace
+
+TEST_CASE("inode numbers and contents survive the kernel forgetting inodes", "[metadata][forget]") {
+    MountFixture fx;
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    constexpr int kFiles = 2000;
+    std::vector<ino_t> inos;
+    for (int i = 0; i < kFiles; ++i) {
+        std::string p = fx.mnt("d/f" + std::to_string(i));
+        write_file(p, std::to_string(i));
+        inos.push_back(lstat_ok(p).st_ino);
+    }
+    REQUIRE_OK(::link(fx.mnt("d/f0").c_str(), fx.mnt("hard").c_str()));
+    for (int round = 0; round < 3; ++round) {
+        drop_kernel_caches();
+        int bad_ino = 0, bad_data = 0;
+        for (int i = 0; i < kFiles; ++i) {
+            std::string p = fx.mnt("d/f" + std::to_string(i));
+            if (lstat_ok(p).st_ino != inos[i]) ++bad_ino;
+            if (try_read_file(p).value_or("") != std::to_string(i)) ++bad_data;
+        }
+        INFO("round " << round);
+        CHECK(bad_ino == 0);
+        CHECK(bad_data == 0);
+        CHECK(lstat_ok(fx.mnt("hard")).st_ino == inos[0]);
+    }
+    // Open files keep working across a forget storm.
+    Fd fd(::open(fx.mnt("d/f1").c_str(), O_RDWR));
+    REQUIRE(fd);
+    drop_kernel_caches();
+    CHECK(::pwrite(fd.get(), "X", 1, 0) == 1);
+    CHECK(read_file(fx.src("d/f1")) == "X");
+    // Rename after forget, then look the old and new names up.
+    drop_kernel_caches();
+    REQUIRE_OK(::rename(fx.mnt("d/f2").c_str(), fx.mnt("d/renamed").c_str()));
+    CHECK(lstat_ok(fx.mnt("d/renamed")).st_ino == inos[2]);
+    struct stat st {};
+    CHECK_ERRNO(::lstat(fx.mnt("d/f2").c_str(), &st), ENOENT);
+}
+
+TEST_CASE("parallel creates, renames and unlinks in one directory", "[metadata][concurrency]") {
+    MountFixture fx;
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    constexpr int kThreads = 8, kPer = 300;
+    std::atomic<int> failures{0};
+    std::vector<std::string> first_error(kThreads);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; ++t) {
+        ts.emplace_back([&, t] {
+            auto fail = [&](const std::string& what) {
+                if (first_error[t].empty()) first_error[t] = what + ": " + errname(errno);
+                ++failures;
+            };
+            for (int i = 0; i < kPer; ++i) {
+                std::string a = fx.mnt("d/t" + std::to_string(t) + "-" + std::to_string(i));
+                std::string b = a + "-renamed";
+                int fd = ::open(a.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+                if (fd < 0) {
+                    fail("create " + a);
+                    continue;
+                }
+                if (::write(fd, "z", 1) != 1) fail("write " + a);
+                ::close(fd);
+                if (::rename(a.c_str(), b.c_str()) != 0) fail("rename " + a);
+                struct stat st {};
+                if (::stat(b.c_str(), &st) != 0 || st.st_size != 1) fail("stat " + b);
+                if (i % 2 == 0 && ::unlink(b.c_str()) != 0) fail("unlink " + b);
+            }
+        });
+    }
+    // Meanwhile, list the directory repeatedly.
+    for (int i = 0; i < 20; ++i)
+        (void)list_dir(fx.mnt("d"));
+    for (auto& th : ts)
+        th.join();
+    for (auto& e : first_error)
+        if (!e.empty()) UNSCOPED_INFO(e);
+    CHECK(failures == 0);
+    CHECK(list_dir(fx.mnt("d")).size() == size_t(kThreads * kPer / 2));
+    CHECK(list_dir(fx.src("d")).size() == size_t(kThreads * kPer / 2));
 }

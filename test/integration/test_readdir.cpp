@@ -222,3 +222,46 @@ TEST_CASE("entries created during a listing do not cause duplicates", "[readdir]
         CHECK(c == 1);
     }
 }
+
+TEST_CASE("entries removed during a listing are never listed twice", "[readdir]") {
+    MountFixture fx(MountOptions::prepared([](const std::string& src) {
+        ::mkdir((src + "/d").c_str(), 0755);
+        for (int i = 0; i < 3000; ++i)
+            write_file(src + "/d/" + entry_name(i), "");
+    }));
+    DIR* d = ::opendir(fx.mnt("d").c_str());
+    REQUIRE(d != nullptr);
+    std::map<std::string, int> seen;
+    int n = 0;
+    errno = 0;
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        ++seen[name];
+        // Remove every other entry as soon as it has been seen, plus an unseen-or-seen one.
+        if (name.rfind("entry-", 0) == 0 && ++n % 2 == 0) {
+            ::unlink(fx.mnt("d/" + name).c_str());
+            ::unlink(fx.mnt("d/" + entry_name((n * 7) % 3000)).c_str());
+        }
+        errno = 0;
+    }
+    CHECK(errno == 0);
+    ::closedir(d);
+    int dups = 0;
+    for (auto& [name, c] : seen)
+        if (c != 1) ++dups;
+    CHECK(dups == 0);
+}
+
+TEST_CASE("listing a directory with long names", "[readdir]") {
+    MountFixture fx;
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    std::set<std::string> expect;
+    for (int i = 0; i < 1000; ++i) {
+        std::string n = entry_name(i) + std::string(240, 'L');
+        write_file(fx.mnt("d/" + n), "");
+        expect.insert(n);
+    }
+    auto got = list_dir(fx.mnt("d"));
+    CHECK(got.size() == expect.size());
+    CHECK(std::set<std::string>(got.begin(), got.end()) == expect);
+}

@@ -143,3 +143,33 @@ TEST_CASE("user xattrs respect permissions for non-owners", "[xattr]") {
           })) == "EACCES");
     CHECK(getx(fx.src("f"), "user.a") == std::optional<std::string>("v"));
 }
+
+TEST_CASE("xattrs on symlinks behave as on the native file system", "[xattr][symlink]") {
+    // Native: user.* is not allowed on symlinks (set: EPERM, get: ENODATA), but root can keep
+    // trusted.* attributes on the link itself (rsync -X, cp -a as root rely on that).
+    MountFixture fx;
+    write_file(fx.mnt("target"), "t");
+    REQUIRE_OK(::symlink("target", fx.mnt("link").c_str()));
+    std::string l = fx.mnt("link");
+    char buf[16];
+    CHECK_ERRNO(::lsetxattr(l.c_str(), "user.x", "v", 1, 0), EPERM);
+    CHECK_ERRNO(::lgetxattr(l.c_str(), "user.x", buf, sizeof buf), ENODATA);
+    // The target is unaffected by attempts on the link.
+    CHECK(listx(fx.src("target")).count("user.x") == 0);
+
+    REQUIRE_OK(::lsetxattr(l.c_str(), "trusted.t", "tv", 2, 0));
+    CHECK(getx(l, "trusted.t") == std::optional<std::string>("tv"));
+    CHECK(getx(fx.src("link"), "trusted.t") == std::optional<std::string>("tv"));
+    CHECK(listx(l).count("trusted.t") == 1);
+    CHECK_FALSE(getx(fx.src("target"), "trusted.t").has_value());
+    REQUIRE_OK(::lremovexattr(l.c_str(), "trusted.t"));
+    CHECK_FALSE(getx(fx.src("link"), "trusted.t").has_value());
+}
+
+TEST_CASE("trusted xattrs on files work for root", "[xattr]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    REQUIRE_OK(::setxattr(fx.mnt("f").c_str(), "trusted.k", "v", 1, 0));
+    CHECK(getx(fx.src("f"), "trusted.k") == std::optional<std::string>("v"));
+    CHECK(getx(fx.mnt("f"), "trusted.k") == std::optional<std::string>("v"));
+}
