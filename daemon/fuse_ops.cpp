@@ -374,7 +374,8 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     fuse_reply_err(req, 0);
 }
 
-// A read in flight: keeps reading until `size` bytes or end of file, then replies.
+// A read that missed the page cache: io_uring keeps reading until `size` bytes or end of file,
+// then replies, while the loop serves other requests.
 struct ReadCall {
     fuse_req_t req;
     io::Buffer buffer;
@@ -382,6 +383,11 @@ struct ReadCall {
     off_t offset;
     size_t done = 0;
 };
+
+void reply_read(ReadCall& call) {
+    fuse_reply_buf(call.req, call.buffer.get(), call.done);
+    if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.buffer));
+}
 
 void continue_read(asio::random_access_file& file, ReadCall call) {
     char* at = call.buffer.get() + call.done;
@@ -391,52 +397,54 @@ void continue_read(asio::random_access_file& file, ReadCall call) {
         offset, asio::buffer(at, want),
         [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
             call.done += n;
-            if (ec && ec != asio::error::eof) return (void)fuse_reply_err(call.req, errno_of(ec));
+            if (ec && ec != asio::error::eof && call.done == 0)
+                return (void)fuse_reply_err(call.req, errno_of(ec));
             if (!ec && n > 0 && call.done < call.size) return continue_read(file, std::move(call));
-            fuse_reply_buf(call.req, call.buffer.get(), call.done);
-            if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.buffer));
+            reply_read(call);
         });
 }
 
+// Reads first try the page cache without blocking (RWF_NOWAIT): a hit is answered in place,
+// with no submission round trip. Only what must come from the disk goes through io_uring.
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
     io::Loop& loop = *io::Executor::current();
+    OpenFile& file = *open_file(fi);
     size = std::min(size, io::BufferPool::kBufferSize);
-    if (size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
     ReadCall call{req, loop.buffers().take(), size, off};
-    continue_read(open_file(fi)->file_for(loop), std::move(call));
+    while (call.done < size) {
+        iovec iov{call.buffer.get() + call.done, size - call.done};
+        ssize_t n = ::preadv2(file.fd(), &iov, 1, off + static_cast<off_t>(call.done), RWF_NOWAIT);
+        if (n > 0) {
+            call.done += static_cast<size_t>(n);
+            continue;
+        }
+        if (n == 0) return reply_read(call); // end of file
+        if (errno == EAGAIN || errno == EOPNOTSUPP) break;
+        if (call.done > 0) return reply_read(call);
+        return (void)fuse_reply_err(req, errno);
+    }
+    if (call.done == size) return reply_read(call);
+    continue_read(file.file_for(loop), std::move(call));
 }
 
-struct WriteCall {
-    fuse_req_t req;
-    io::Buffer request; // the FUSE request buffer `data` points into
-    const char* data;
-    size_t size;
-    off_t offset;
-    size_t done = 0;
-};
-
-void continue_write(asio::random_access_file& file, WriteCall call) {
-    const char* at = call.data + call.done;
-    size_t want = call.size - call.done;
-    off_t offset = call.offset + static_cast<off_t>(call.done);
-    file.async_write_some_at(
-        offset, asio::buffer(at, want),
-        [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
-            call.done += n;
-            if (ec && call.done == 0) return (void)fuse_reply_err(call.req, errno_of(ec));
-            if (!ec && n > 0 && call.done < call.size) return continue_write(file, std::move(call));
-            fuse_reply_write(call.req, call.done);
-            if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.request));
-        });
-}
-
+// Writes are copied into the page cache in place. Measured on ext4: an io_uring buffered write
+// cannot complete without blocking there, so io_uring hands it to a kernel worker thread, and a
+// 4 KiB write took 127 us that way against 30 us in place (bench/ has the workloads).
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
               fuse_file_info* fi) {
-    io::Loop& loop = *io::Executor::current();
-    if (size == 0) return (void)fuse_reply_write(req, 0);
-    // The payload lives in the channel's receive buffer; keep that buffer until the write is done.
-    WriteCall call{req, FuseChannel::claim_request_buffer(), data, size, off};
-    continue_write(open_file(fi)->file_for(loop), std::move(call));
+    int fd = open_file(fi)->fd();
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pwrite(fd, data + done, size - done, off + static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (done > 0) break;
+            return (void)fuse_reply_err(req, errno);
+        }
+        if (n == 0) break;
+        done += static_cast<size_t>(n);
+    }
+    fuse_reply_write(req, done);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
