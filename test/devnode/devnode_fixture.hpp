@@ -1,0 +1,96 @@
+// Test support for riak-devnode: starts the real binary (path from $DEVNODE_BIN) on a free port
+// with a temporary data directory, and a small synchronous Beast HTTP/1.1 client.
+// Single-threaded test code; one Client per thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+namespace rfs::devnode::test {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpResponse {
+    int status = 0;
+    Headers headers;
+    std::string body;
+    bool keep_alive = true;
+
+    std::optional<std::string> header(std::string_view name) const;
+    size_t count(std::string_view name) const;
+};
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+class Devnode {
+public:
+    // Starts riak-devnode with `args` (plus --listen 127.0.0.1:0 and --data) and waits for it.
+    explicit Devnode(std::vector<std::string> args = {}, std::string data_dir = {});
+    ~Devnode();
+    Devnode(const Devnode&) = delete;
+    Devnode& operator=(const Devnode&) = delete;
+
+    uint16_t port() const { return port_; }
+    const std::string& data_dir() const { return data_dir_; }
+    void kill9();
+    void restart(); // kill9() and start again on the same data directory (new port)
+    std::string stderr_text() const;
+
+    static std::string binary();
+    // Runs the binary to completion (it is expected to fail); returns exit status and stderr.
+    static std::pair<int, std::string> run_to_exit(const std::vector<std::string>& args);
+
+private:
+    void start();
+    std::vector<std::string> args_;
+    std::optional<TempDir> owned_dir_;
+    std::string data_dir_;
+    std::string stderr_path_;
+    int pid_ = -1;
+    uint16_t port_ = 0;
+};
+
+class Client {
+public:
+    explicit Client(uint16_t port);
+    HttpResponse request(std::string_view method, std::string_view target, Headers headers = {},
+                         std::string body = {});
+    HttpResponse get(std::string_view target, Headers h = {}) { return request("GET", target, h); }
+    HttpResponse put(std::string_view target, std::string body,
+                     std::string content_type = "text/plain", Headers h = {});
+    void close();
+
+    // Raw access for pipelining tests.
+    void connect();
+    void write_raw(std::string_view bytes);
+    HttpResponse read_response(bool head = false);
+
+private:
+    uint16_t port_;
+    boost::asio::io_context ioc_;
+    boost::asio::ip::tcp::socket sock_;
+    boost::beast::flat_buffer buf_;
+};
+
+// Splits concatenated JSON objects (keys=stream bodies) into their parts.
+std::vector<std::string> split_json_objects(std::string_view s);
+
+} // namespace rfs::devnode::test
