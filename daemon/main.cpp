@@ -20,7 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -95,7 +97,9 @@ int main(int argc, char** argv) {
         fuse_argv_text.push_back(opt);
     };
     add_option("default_permissions");
-    add_option("fsname=" + escape_option_value(cl.source));
+    char resolved[PATH_MAX];
+    std::string fsname = ::realpath(cl.source.c_str(), resolved) ? resolved : cl.source;
+    add_option("fsname=" + escape_option_value(fsname));
     add_option("subtype=riakfs");
     for (const auto& opt : cl.fuse_options) add_option(opt);
     std::vector<char*> fuse_argv;
