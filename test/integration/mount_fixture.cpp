@@ -260,7 +260,8 @@ int run_as(uid_t uid, gid_t gid, const std::function<int()>& fn) {
     return 255;
 }
 
-ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                   const std::function<void()>& pre_exec) {
     ProcResult res;
     Fd out(::memfd_create("run_cmd_out", MFD_CLOEXEC));
     Fd err(::memfd_create("run_cmd_err", MFD_CLOEXEC));
@@ -279,6 +280,7 @@ ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::millisecon
         ::dup2(devnull, 0);
         ::dup2(out.get(), 1);
         ::dup2(err.get(), 2);
+        if (pre_exec) pre_exec();
         ::execvp(cargv[0], cargv.data());
         ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
         ::_exit(127);

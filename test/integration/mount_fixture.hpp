@@ -101,8 +101,10 @@ struct ProcResult {
     std::string err;    // stderr
 };
 // Runs argv (argv[0] looked up in PATH) and waits at most `timeout`; kills it after that.
+// pre_exec runs in the child just before exec (e.g. chdir, dropping capabilities).
 ProcResult run_cmd(const std::vector<std::string>& argv,
-                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                   const std::function<void()>& pre_exec = {});
 
 // Mount table (/proc/self/mountinfo) lookups; these never touch the FUSE daemon.
 struct MountEntry {

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -29,14 +32,23 @@ std::string lower(std::string s) {
     return s;
 }
 
-// Pids of processes (other than us) whose command line mentions `needle` as an argument.
-std::vector<pid_t> pids_with_arg(const std::string& needle) {
+// Pids of processes (other than us) whose command line mentions `needle` as an argument and,
+// when `exe` is given, whose executable is `exe`.
+std::vector<pid_t> pids_with_arg(const std::string& needle, const std::string& exe = "") {
+    std::error_code ec;
+    std::string want_exe = exe.empty() ? "" : std::filesystem::canonical(exe, ec).string();
     std::vector<pid_t> out;
     DIR* d = ::opendir("/proc");
     if (!d) return out;
     while (dirent* e = ::readdir(d)) {
         pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
         if (pid <= 0 || pid == ::getpid()) continue;
+        if (!want_exe.empty()) {
+            std::error_code ec2;
+            auto target =
+                std::filesystem::read_symlink("/proc/" + std::string(e->d_name) + "/exe", ec2);
+            if (ec2 || target.string() != want_exe) continue;
+        }
         std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
         std::stringstream ss;
         ss << in.rdbuf();
@@ -124,6 +136,38 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
     }
 }
 
+TEST_CASE("an unreadable SOURCE is refused before mounting", "[startup]") {
+    if (!is_riakfs()) {
+        WARN("riakfs-specific command line; skipped for the stand-in daemon");
+        return;
+    }
+    // Root reads everything, so run the daemon without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH
+    // (it keeps CAP_SYS_ADMIN for mounting). SOURCE is mode 000: unreadable for it.
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    write_file(src + "/f", "x");
+    REQUIRE_OK(::chmod(src.c_str(), 0));
+    std::vector<std::string> argv = {daemon_bin(), src, mnt, "-f", "-o", "mode=passthrough"};
+    ProcResult r = run_cmd(argv, 5s, [] {
+        ::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
+        ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
+    });
+    bool mounted = is_fuse_mounted(mnt);
+    force_cleanup(mnt);
+    ::chmod(src.c_str(), 0755);
+    INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exited);
+    CHECK(r.exit_code != 0);
+    CHECK_FALSE(mounted);
+    CHECK_FALSE(r.err.empty());
+    std::string e = r.err;
+    if (!e.empty() && e.back() == '\n') e.pop_back();
+    CHECK(std::count(e.begin(), e.end(), '\n') == 0);
+}
+
 TEST_CASE("mounting over the SOURCE directory itself shows the old content", "[startup]") {
     MountFixture fx(MountOptions::prepared([](const std::string& src) {
                         write_file(src + "/old", "old content");
@@ -150,20 +194,27 @@ TEST_CASE("mounting over the SOURCE directory itself shows the old content", "[s
     CHECK_ERRNO(::access((fx.source() + "/old").c_str(), F_OK), ENOENT);
 }
 
-TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u", "[startup]") {
+namespace {
+
+// Runs the daemon without -f (optionally from `cwd` with the given SOURCE/MOUNTPOINT spelling),
+// checks that it returns only once the mount is live, uses the mount, unmounts it and checks that
+// the detached daemon exits 0.
+void check_daemonized(const std::string& cwd, const std::string& src_arg,
+                      const std::string& mnt_arg, const std::string& src, const std::string& mnt) {
     // Become a subreaper so the detached daemon is re-parented to us and we can see its status.
     REQUIRE_OK(::prctl(PR_SET_CHILD_SUBREAPER, 1));
-    TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
     write_file(src + "/hello", "hi");
 
-    ProcResult r = run_cmd(daemon_argv(src, mnt, /*foreground=*/false, {}), 15s);
+    ProcResult r = run_cmd(daemon_argv(src_arg, mnt_arg, /*foreground=*/false, {}), 15s, [&] {
+        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    });
     INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
     bool mounted = is_fuse_mounted(mnt); // must already be mounted when the command returns
-    std::vector<pid_t> daemons = pids_with_arg(mnt);
+    std::vector<pid_t> daemons = pids_with_arg(mnt_arg, daemon_bin());
     if (!r.exited || r.exit_code != 0 || !mounted || daemons.size() != 1) force_cleanup(mnt);
+    if (!r.exited || r.exit_code != 0 || !mounted || daemons.size() != 1)
+        for (pid_t p : daemons)
+            ::kill(p, SIGKILL);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exited);
     REQUIRE(r.exit_code == 0);
@@ -174,8 +225,18 @@ TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u
     struct statfs sfs {};
     CHECK_OK(::statfs(mnt.c_str(), &sfs));
     CHECK(sfs.f_type == kFuseSuperMagic);
-    CHECK(read_file(mnt + "/hello") == "hi");
-    write_file(mnt + "/bye", "bye");
+    auto hello = try_read_file(mnt + "/hello");
+    int read_err = errno;
+    INFO("reading through the daemonized mount: " << errname(hello ? 0 : read_err));
+    CHECK(hello.value_or("<error>") == "hi");
+    auto listed = list_dir(mnt);
+    CHECK(std::find(listed.begin(), listed.end(), "hello") != listed.end());
+    Fd w(::open((mnt + "/bye").c_str(), O_CREAT | O_WRONLY, 0644));
+    int create_err = errno;
+    INFO("creating through the daemonized mount: " << errname(w ? 0 : create_err));
+    CHECK(w);
+    if (w) CHECK(::write(w.get(), "bye", 3) == 3);
+    w.reset();
 
     ProcResult u = run_cmd({"fusermount3", "-u", mnt}, 10s);
     INFO("fusermount3: " << u.err);
@@ -185,12 +246,12 @@ TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u
     bool gone = false;
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < deadline) {
-        pid_t w = ::waitpid(daemon, &status, WNOHANG);
-        if (w == daemon) {
+        pid_t wp = ::waitpid(daemon, &status, WNOHANG);
+        if (wp == daemon) {
             gone = true;
             break;
         }
-        if (w < 0 && errno == ECHILD) { // not re-parented to us; watch /proc instead
+        if (wp < 0 && errno == ECHILD) { // not re-parented to us; watch /proc instead
             if (::kill(daemon, 0) != 0) {
                 gone = true;
                 status = 0;
@@ -206,8 +267,27 @@ TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u
         CHECK(WEXITSTATUS(status) == 0);
     }
     CHECK_FALSE(is_fuse_mounted(mnt));
-    CHECK(read_file(src + "/bye") == "bye");
+    CHECK(try_read_file(src + "/bye").value_or("<missing>") == "bye");
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+} // namespace
+
+TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u", "[startup]") {
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    check_daemonized("", src, mnt, src, mnt);
+}
+
+TEST_CASE("daemonized mode with relative SOURCE and MOUNTPOINT", "[startup]") {
+    // The daemon changes to / when it detaches: relative paths must be resolved before that.
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    check_daemonized(dir.path(), "src", "mnt", src, mnt);
 }
 
 TEST_CASE("umount(8) also ends the daemon cleanly", "[startup]") {
