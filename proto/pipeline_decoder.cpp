@@ -60,7 +60,7 @@ Result<void> PipelineDecoder::decode() {
             if (pending_.empty())
                 return fail(make_error(EPROTO, "{} bytes received with no request pending",
                                        rx_.size() - rx_pos_));
-            parser_.emplace();
+            parser_ = std::make_unique<Parser>();
             parser_->eager(true);
             parser_->header_limit(limits_.header_limit);
             parser_->body_limit(limits_.body_limit);

@@ -2,6 +2,7 @@
 // complete responses, for pipelined requests. Feed arbitrary chunks as they arrive; responses
 // come out in order; bytes past the last complete response are kept for the next one.
 // Not thread-safe: one decoder per connection, used by the thread that owns the connection.
+// Movable (e.g. to reset a connection: `decoder = PipelineDecoder(limits);`).
 //
 // The caller tells the decoder the method of every request it sends (expect()), in order, so it
 // knows which responses have no body (HEAD). 1xx/204/304 are bodiless by status; bodies are
@@ -22,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,7 +67,7 @@ public:
     // Received bytes not yet consumed by the parser.
     std::size_t buffered() const noexcept { return rx_.size() - rx_pos_; }
     // True while a response has started but is not complete.
-    bool in_progress() const noexcept { return parser_.has_value(); }
+    bool in_progress() const noexcept { return parser_ != nullptr; }
     // The last complete response said the server will close (keep_alive() == false).
     bool closing() const noexcept { return closing_; }
     bool failed() const noexcept { return error_.has_value(); }
@@ -83,7 +85,7 @@ private:
     std::size_t rx_pos_ = 0;
     std::deque<http::verb> pending_; // methods of requests awaiting a response, in send order
     std::deque<Response> ready_;
-    std::optional<Parser> parser_; // the response being decoded (parsers are single-use)
+    std::unique_ptr<Parser> parser_; // the response being decoded (parsers are single-use)
     std::optional<Error> error_;
     bool closing_ = false;
     bool eof_ = false;

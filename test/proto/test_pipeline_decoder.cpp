@@ -280,6 +280,15 @@ TEST_CASE("leftover bytes are kept for the next response", "[proto][pipeline]") 
     CHECK(dec.pending() == 0);
     CHECK(dec.buffered() == 0);
 
+    SECTION("a moved decoder keeps its state") {
+        dec.expect(http::verb::get);
+        REQUIRE(dec.feed(std::string_view(a.wire).substr(0, 30)).has_value());
+        PipelineDecoder moved = std::move(dec);
+        REQUIRE(moved.feed(std::string_view(a.wire).substr(30)).has_value());
+        check_response(*moved.next(), a);
+        dec = PipelineDecoder(); // reset for a new connection
+        CHECK(dec.pending() == 0);
+    }
     SECTION("unanswered requests at EOF are not an error") {
         dec.expect(http::verb::get);
         dec.expect(http::verb::get);
