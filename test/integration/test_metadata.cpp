@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <ctime>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -600,4 +601,42 @@ TEST_CASE("parallel creates, renames and unlinks in one directory", "[metadata][
     CHECK(failures == 0);
     CHECK(list_dir(fx.mnt("d")).size() == size_t(kThreads * kPer / 2));
     CHECK(list_dir(fx.src("d")).size() == size_t(kThreads * kPer / 2));
+}
+
+TEST_CASE("the daemon does not keep descriptors for forgotten or closed files",
+          "[metadata][forget]") {
+    MountFixture fx;
+    if (fx.pid() <= 0) return; // native flavor: no daemon
+    auto fd_count = [&] {
+        size_t n = 0;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(
+                 "/proc/" + std::to_string(fx.pid()) + "/fd", ec);
+             !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+            ++n;
+        return n;
+    };
+    drop_kernel_caches();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    size_t baseline = fd_count();
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    for (int i = 0; i < 1000; ++i) {
+        std::string p = fx.mnt("d/f" + std::to_string(i));
+        write_file(p, "x");
+        (void)read_file(p);
+    }
+    size_t busy = fd_count();
+    for (int i = 0; i < 1000; i += 2)
+        REQUIRE_OK(::unlink(fx.mnt("d/f" + std::to_string(i)).c_str()));
+    drop_kernel_caches();
+    size_t after = baseline;
+    for (int i = 0; i < 50; ++i) { // FORGETs arrive asynchronously
+        after = fd_count();
+        if (after <= baseline + 16) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        drop_kernel_caches();
+    }
+    INFO("daemon fds: baseline " << baseline << ", with 1000 files " << busy << ", after forget "
+                                 << after);
+    CHECK(after <= baseline + 16);
 }

@@ -310,3 +310,35 @@ TEST_CASE("extra mount options such as allow_other are accepted", "[startup]") {
     CHECK(errname(run_as_nobody([&] { return ::access(p.c_str(), R_OK) == 0 ? 0 : errno; })) ==
           "OK");
 }
+
+TEST_CASE("after a lazy unmount the daemon exits once the last file is closed", "[startup]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "abc");
+    Fd fd(::open(fx.mnt("f").c_str(), O_RDWR));
+    REQUIRE(fd);
+    ProcResult u = run_cmd({"fusermount3", "-uz", fx.mountpoint()}, 10s);
+    INFO("fusermount3 -uz: " << u.err);
+    REQUIRE(u.exit_code == 0);
+    CHECK_FALSE(is_fuse_mounted(fx.mountpoint()));
+    // The open descriptor still works through the detached mount.
+    CHECK(::pwrite(fd.get(), "XYZ", 3, 3) == 3);
+    char buf[8] = {};
+    CHECK(::pread(fd.get(), buf, sizeof buf, 0) == 6);
+    CHECK(std::string(buf, 6) == "abcXYZ");
+    fd.reset();
+    fx.unmount(); // waits for the daemon and checks exit status 0
+    CHECK(read_file(fx.src("f")) == "abcXYZ");
+}
+
+TEST_CASE("SIGTERM unmounts and ends the daemon cleanly", "[startup]") {
+    MountFixture fx;
+    write_file(fx.mnt("f"), "x");
+    REQUIRE(fx.pid() > 0);
+    REQUIRE_OK(::kill(fx.pid(), SIGTERM));
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (is_fuse_mounted(fx.mountpoint()) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    CHECK_FALSE(is_fuse_mounted(fx.mountpoint()));
+    fx.unmount(); // the daemon must have exited with status 0
+    CHECK(read_file(fx.src("f")) == "x");
+}
