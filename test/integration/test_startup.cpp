@@ -342,3 +342,17 @@ TEST_CASE("SIGTERM unmounts and ends the daemon cleanly", "[startup]") {
     fx.unmount(); // the daemon must have exited with status 0
     CHECK(read_file(fx.src("f")) == "x");
 }
+
+// Hidden self-test of the fixture's hang protection (run explicitly with "[.fixture]" and
+// RIAKFS_IT_TEST_TIMEOUT=3): a stopped daemon must not hang the runner. It is expected to FAIL
+// with "watchdog had to abort the FUSE connection", but return within seconds.
+TEST_CASE("fixture: a wedged daemon is aborted by the watchdog", "[.fixture]") {
+    MountFixture fx;
+    REQUIRE(fx.pid() > 0);
+    REQUIRE_OK(::kill(fx.pid(), SIGSTOP));
+    struct stat st {};
+    int rc = ::stat(fx.mnt("anything").c_str(), &st); // blocks until the watchdog aborts
+    int err = errno;
+    WARN("stat on the wedged mount returned " << rc << " " << errname(rc ? err : 0));
+    CHECK(rc == -1);
+}
