@@ -7,6 +7,9 @@
 #include <charconv>
 #include <cstdio>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/serializer.hpp>
+
 namespace rfs::proto {
 namespace {
 
@@ -183,7 +186,35 @@ constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr"
                                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
+template <bool IsRequest>
+std::string serialize(const http::message<IsRequest, http::string_body>& msg) {
+    http::serializer<IsRequest, http::string_body> sr{msg};
+    std::string out;
+    out.reserve(msg.body().size() + 512);
+    boost::system::error_code ec;
+    while (!ec && !sr.is_done()) {
+        sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+            std::size_t n = 0;
+            for (auto it = boost::asio::buffer_sequence_begin(buffers);
+                 it != boost::asio::buffer_sequence_end(buffers); ++it) {
+                const boost::asio::const_buffer b = *it;
+                out.append(static_cast<const char*>(b.data()), b.size());
+                n += b.size();
+            }
+            sr.consume(n);
+        });
+    }
+    return out;
+}
+
 } // namespace
+
+std::string to_wire(const Request& request) {
+    return serialize(request);
+}
+std::string to_wire(const Response& response) {
+    return serialize(response);
+}
 
 // ---- Objects --------------------------------------------------------------------------------
 

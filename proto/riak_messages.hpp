@@ -123,6 +123,11 @@ struct DeleteOptions {
 // gzip bodies), Expect, Referer or Origin.
 Request make_request(http::verb method, std::string_view host, std::string target);
 
+// The exact bytes of a message on the wire (start line, headers, body as framed by its
+// Content-Length or chunked encoding). Call prepare_payload() first, as the builders here do.
+std::string to_wire(const Request& request);
+std::string to_wire(const Response& response);
+
 // GET or HEAD of an object.
 Result<Request> make_fetch_request(std::string_view host, const ObjectId& id,
                                    const FetchOptions& options = {});

@@ -19,7 +19,9 @@ namespace {
 std::string serialize(const Request& req) {
     std::ostringstream os;
     os << req;
-    return os.str();
+    const std::string wire = os.str();
+    REQUIRE(to_wire(req) == wire); // Beast's own writer agrees with ours
+    return wire;
 }
 
 Response make_response(unsigned status, HeaderList headers, std::string body) {
