@@ -319,6 +319,8 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
                         uint64_t pending = parser.content_length().value_or(kMaxFlushBytes + 1);
                         if (config.compat == "3.0") {
                             res->close = true; // silent close, no Connection: close header
+                        } else if (expect_continue) {
+                            // No 100 was sent, so no body is coming: keep the connection.
                         } else if (pending <= kMaxFlushBytes) {
                             if (!co_await read_body()) break;
                         } else {

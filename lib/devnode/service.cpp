@@ -9,7 +9,9 @@
 #include <ctime>
 #include <map>
 #include <regex>
+
 #include <set>
+#include <zlib.h>
 
 #include <fmt/format.h>
 
@@ -706,6 +708,78 @@ std::string object_etag(const Object& obj) {
     return siblings_etag(obj);
 }
 
+// Content-coding negotiation of an object GET (§2.4): offered is the stored Content-Encoding, or
+// identity and gzip. Returns the chosen coding, or nullopt for a 406.
+std::optional<std::string> choose_encoding(const std::optional<std::string>& header,
+                                           const std::string& stored) {
+    std::vector<std::string> offered = stored.empty() ? std::vector<std::string>{"identity", "gzip"}
+                                                      : std::vector<std::string>{to_lower(stored)};
+    std::string h = header ? *header : "identity;q=1.0,*;q=0.5";
+    std::vector<std::pair<std::string, double>> prefs;
+    size_t i = 0;
+    while (i <= h.size()) {
+        size_t j = h.find(',', i);
+        if (j == std::string::npos) j = h.size();
+        std::string_view item = trim(std::string_view(h).substr(i, j - i));
+        i = j + 1;
+        if (item.empty()) continue;
+        std::string coding = to_lower(trim(item.substr(0, item.find(';'))));
+        double q = 1.0;
+        if (auto p = item.find(";"); p != std::string_view::npos) {
+            auto qp = item.find("q=", p);
+            if (qp != std::string_view::npos)
+                q = std::atof(std::string(item.substr(qp + 2)).c_str());
+        }
+        prefs.emplace_back(coding, q);
+    }
+    std::stable_sort(prefs.begin(), prefs.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    auto listed = [&](const std::string& c) {
+        return std::any_of(prefs.begin(), prefs.end(), [&](const auto& p) { return p.first == c; });
+    };
+    for (const auto& [coding, q] : prefs) {
+        if (q <= 0.0) continue;
+        if (coding == "*") {
+            for (const auto& o : offered)
+                if (!listed(o)) return o;
+            continue;
+        }
+        if (std::find(offered.begin(), offered.end(), coding) != offered.end()) return coding;
+    }
+    // identity stays acceptable unless refused explicitly.
+    bool identity_refused = std::any_of(prefs.begin(), prefs.end(), [](const auto& p) {
+        return (p.first == "identity" || p.first == "*") && p.second <= 0.0;
+    });
+    if (!identity_refused && std::find(offered.begin(), offered.end(), "identity") != offered.end())
+        return "identity";
+    return std::nullopt;
+}
+
+std::string gzip(std::string_view in) {
+    z_stream zs{};
+    deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+// Applies the negotiated content coding to a GET response. False: 406.
+bool apply_encoding(const Request& req, Response& r, const std::string& stored) {
+    auto coding = choose_encoding(req.header("Accept-Encoding"), stored);
+    if (!coding) return false;
+    if (stored.empty() && *coding == "gzip") {
+        r.body = gzip(r.body);
+        r.set("Content-Encoding", "gzip");
+    }
+    return true;
+}
+
 // Builds the 200/300 body of an object (GET or returnbody). Accept decides between text and
 // multipart for siblings; a single value must match Accept or it is a 406.
 Response render_object(const Request& req, const Object& obj, const std::string& bucket,
@@ -819,6 +893,10 @@ Response Service::get_object(Request& req, Target& t) {
         return r;
     }
     r = render_object(req, *obj, t.bucket, chosen);
+    if (r.status != 406 && !apply_encoding(req, r, chosen ? chosen->content_encoding : "")) {
+        r = Response{};
+        r.status = 406;
+    }
     r.head = head;
     uint64_t size = 0;
     for (const auto& c : obj->siblings)

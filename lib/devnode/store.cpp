@@ -124,8 +124,8 @@ std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
     }
     leveldb::Options options;
     options.create_if_missing = true;
-    options.write_buffer_size = 16 << 20;
-    options.max_file_size = 16 << 20;
+    options.write_buffer_size = 64 << 20;
+    options.max_file_size = 64 << 20;
     leveldb::DB* db = nullptr;
     leveldb::Status st = leveldb::DB::Open(options, dir + "/leveldb", &db);
     if (!st.ok()) {

@@ -96,6 +96,13 @@ TEST_CASE("keep-alive, Connection: close, HTTP/1.0, 100-continue, chunked upload
     CHECK(c.read_response().status == 415);
     CHECK(c.read_response().status == 200);
 
+    // With Expect: 100-continue an early refusal means no body follows; the socket stays usable.
+    c.write_raw("PUT /buckets/b/keys/c HTTP/1.1\r\nHost: x\r\nContent-Type: nonsense\r\n"
+                "Content-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    CHECK(c.read_response().status == 415);
+    c.write_raw("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(c.read_response().status == 200);
+
     // Chunked request body.
     c.write_raw("PUT /buckets/b/keys/ch HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");

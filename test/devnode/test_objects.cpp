@@ -170,6 +170,32 @@ TEST_CASE("write validation and status codes", "[devnode]") {
     CHECK(c.get("/buckets/b/keys/p", {{"Accept", "multipart/mixed"}}).status == 406);
 }
 
+TEST_CASE("content encodings", "[devnode]") {
+    Devnode node;
+    Client c(node.port());
+    std::string text(1000, 'a');
+    c.put("/buckets/b/keys/plain", text);
+    // No Accept-Encoding: identity.
+    auto r = c.get("/buckets/b/keys/plain");
+    CHECK(r.body == text);
+    CHECK_FALSE(r.header("Content-Encoding"));
+    // Accept-Encoding: gzip -> Riak gzips on the fly.
+    r = c.get("/buckets/b/keys/plain", {{"Accept-Encoding", "gzip"}});
+    CHECK(r.header("Content-Encoding") == "gzip");
+    REQUIRE(r.body.size() > 10);
+    CHECK(static_cast<unsigned char>(r.body[0]) == 0x1f);
+    CHECK(static_cast<unsigned char>(r.body[1]) == 0x8b);
+    CHECK(r.body.size() < text.size());
+    CHECK(c.get("/buckets/b/keys/plain", {{"Accept-Encoding", "identity;q=0"}}).status == 406);
+    // A stored Content-Encoding is the only one offered.
+    c.put("/buckets/b/keys/gz", "opaque", "text/plain", {{"Content-Encoding", "gzip"}});
+    r = c.get("/buckets/b/keys/gz");
+    CHECK(r.status == 200);
+    CHECK(r.body == "opaque");
+    CHECK(r.header("Content-Encoding") == "gzip");
+    CHECK(c.get("/buckets/b/keys/gz", {{"Accept-Encoding", "identity"}}).status == 406);
+}
+
 TEST_CASE("compat 3.0: 400 for missing Content-Type and silent close", "[devnode]") {
     Devnode node({"--compat", "3.0"});
     Client c(node.port());
