@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -264,4 +265,41 @@ TEST_CASE("listing a directory with long names", "[readdir]") {
     auto got = list_dir(fx.mnt("d"));
     CHECK(got.size() == expect.size());
     CHECK(std::set<std::string>(got.begin(), got.end()) == expect);
+}
+
+TEST_CASE("stat of more files than the daemon's descriptor limit", "[readdir][scale]") {
+    // Natively, looking up N files costs no descriptors. A daemon that pins one descriptor per
+    // inode the kernel remembers runs out once N exceeds RLIMIT_NOFILE (the daemon inherits ours
+    // and can raise its soft limit only to the hard limit) and then fails lookups with EMFILE.
+    struct rlimit lim {};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    if (lim.rlim_max == RLIM_INFINITY || lim.rlim_max > 60000) {
+        WARN("hard RLIMIT_NOFILE " << lim.rlim_max << " is too large to exceed quickly; skipped");
+        return;
+    }
+    const int n = static_cast<int>(lim.rlim_max) + 5000;
+    MountFixture fx(MountOptions::prepared([&](const std::string& src) {
+        ::mkdir((src + "/many").c_str(), 0755);
+        for (int i = 0; i < n; ++i) {
+            int fd = ::open((src + "/many/" + entry_name(i)).c_str(), O_CREAT | O_WRONLY, 0644);
+            REQUIRE(fd >= 0);
+            ::close(fd);
+        }
+    }));
+    int failures = 0, first_err = 0;
+    for (int i = 0; i < n; ++i) {
+        struct stat st {};
+        if (::lstat(fx.mnt("many/" + entry_name(i)).c_str(), &st) != 0) {
+            if (!failures) first_err = errno;
+            ++failures;
+        }
+    }
+    INFO(failures << " of " << n << " lookups failed, first with " << errname(first_err));
+    CHECK(failures == 0);
+    // A listing with attributes (readdirplus) of the same directory.
+    DIR* d = ::opendir(fx.mnt("many").c_str());
+    REQUIRE(d != nullptr);
+    auto all = read_all(d);
+    ::closedir(d);
+    CHECK(all.size() == size_t(n + 2));
 }
