@@ -126,6 +126,20 @@ TEST_CASE("EACCES for a non-root user (allow_other, default_permissions)", "[err
     CHECK_ERRNO(::access(fx.src("new").c_str(), F_OK), ENOENT);
     CHECK_ERRNO(::access(fx.src("newdir").c_str(), F_OK), ENOENT);
 
+    // utimensat: "now" needs write permission only, explicit times need ownership.
+    write_file(fx.mnt("shared"), "s", 0666);
+    REQUIRE_OK(::chmod(fx.mnt("shared").c_str(), 0666));
+    std::string shared = fx.mnt("shared");
+    CHECK(nobody([&] { return err_of(::utimensat(AT_FDCWD, shared.c_str(), nullptr, 0)); }) ==
+          "OK");
+    CHECK(nobody([&] {
+              struct timespec t[2] = {{5, 0}, {5, 0}};
+              return err_of(::utimensat(AT_FDCWD, shared.c_str(), t, 0));
+          }) == "EPERM");
+    CHECK(lstat_ok(fx.src("shared")).st_mtim.tv_sec != 5);
+    CHECK(nobody([&] { return err_of(::utimensat(AT_FDCWD, pub.c_str(), nullptr, 0)); }) ==
+          "EACCES");
+
     // Sticky directory: a user cannot remove another user's file.
     REQUIRE_OK(::mkdir(fx.mnt("tmp").c_str(), 0777));
     REQUIRE_OK(::chmod(fx.mnt("tmp").c_str(), 01777));

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -639,4 +640,15 @@ TEST_CASE("the daemon does not keep descriptors for forgotten or closed files",
     INFO("daemon fds: baseline " << baseline << ", with 1000 files " << busy << ", after forget "
                                  << after);
     CHECK(after <= baseline + 16);
+}
+
+TEST_CASE("mknod of a character device by root", "[metadata]") {
+    MountFixture fx;
+    REQUIRE_OK(::mknod(fx.mnt("null").c_str(), S_IFCHR | 0666, makedev(1, 3)));
+    struct stat s = lstat_ok(fx.src("null"));
+    CHECK(S_ISCHR(s.st_mode));
+    CHECK(s.st_rdev == makedev(1, 3));
+    struct stat m = lstat_ok(fx.mnt("null"));
+    CHECK(S_ISCHR(m.st_mode));
+    CHECK(m.st_rdev == makedev(1, 3));
 }
