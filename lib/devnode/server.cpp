@@ -46,6 +46,7 @@ constexpr uint64_t kMaxRecvBody = 1ULL << 30;     // webmachine max_recv_body
 constexpr uint64_t kMaxFlushBytes = 64ULL << 20;  // webmachine main: max_flush_bytes
 constexpr size_t kMaxLine = 8192;                 // mochiweb recbuf: longer lines -> 431
 constexpr size_t kMaxHeaders = 1000;
+constexpr uint64_t kMaxConnections = 2048; // mochiweb `max`
 
 double uniform01() {
     thread_local std::mt19937_64 gen{random_u64()};
@@ -134,7 +135,13 @@ void Server::stop() {
 }
 
 awaitable<void> Server::Impl::accept_loop() {
+    asio::steady_timer pause(ioc);
     for (;;) {
+        // mochiweb serves at most kMaxConnections sockets; later ones wait in the backlog.
+        while (stats.connections_active >= kMaxConnections) {
+            pause.expires_after(std::chrono::milliseconds(5));
+            co_await pause.async_wait(kTuple);
+        }
         auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -149,6 +156,7 @@ awaitable<void> Server::Impl::accept_loop() {
         }
         boost::system::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);
+        stats.connections_active++;
         auto ex = sock.get_executor();
         asio::co_spawn(ex, session(std::move(sock)), asio::detached);
     }
@@ -223,7 +231,6 @@ Response Server::Impl::admin_faults(const Request& req) {
 }
 
 awaitable<void> Server::Impl::session(tcp::socket sock) {
-    stats.connections_active++;
     beast::tcp_stream stream(std::move(sock));
     beast::flat_buffer buf;
     try {

@@ -1064,7 +1064,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
             std::fprintf(stderr, "riak-devnode: warning: object %s/%s/%s has %zu siblings\n",
                          t.type.c_str(), t.bucket.c_str(), t.key.c_str(), result.siblings.size());
         std::string err;
-        if (!store_.put(t.type, t.bucket, t.key, cur, result, sync, err))
+        if (!store_.put(t.type, t.bucket, t.key, cur, result, sync, err, &encoded))
             return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
     }
     (sync ? stats_.sync_writes : stats_.async_writes)++;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
 #include "lib/devnode/encoding.hpp"
@@ -126,19 +127,22 @@ std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
     options.create_if_missing = true;
     options.write_buffer_size = 64 << 20;
     options.max_file_size = 64 << 20;
+    options.filter_policy = leveldb::NewBloomFilterPolicy(10);
     leveldb::DB* db = nullptr;
     leveldb::Status st = leveldb::DB::Open(options, dir + "/leveldb", &db);
     if (!st.ok()) {
+        delete options.filter_policy;
         error = "cannot open data directory " + dir + ": " + st.ToString();
         return nullptr;
     }
-    return std::unique_ptr<Store>(new Store(db));
+    return std::unique_ptr<Store>(new Store(db, options.filter_policy));
 }
 
-Store::Store(leveldb::DB* db) : db_(db) {}
+Store::Store(leveldb::DB* db, const leveldb::FilterPolicy* filter) : db_(db), filter_(filter) {}
 
 Store::~Store() {
     delete db_;
+    delete filter_;
 }
 
 std::mutex& Store::key_mutex(std::string_view type, std::string_view bucket, std::string_view key) {
@@ -155,8 +159,8 @@ std::optional<Object> Store::get(std::string_view type, std::string_view bucket,
 }
 
 bool Store::put(std::string_view type, std::string_view bucket, std::string_view key,
-                const std::optional<Object>& old, const Object& obj, bool sync,
-                std::string& error) {
+                const std::optional<Object>& old, const Object& obj, bool sync, std::string& error,
+                const std::string* encoded) {
     leveldb::WriteBatch batch;
     auto index_key = [&](const std::pair<std::string, std::string>& e) {
         std::string k = field_prefix(type, bucket, e.first);
@@ -173,7 +177,11 @@ bool Store::put(std::string_view type, std::string_view bucket, std::string_view
     }
     for (const auto& e : new_entries)
         batch.Put(index_key(e), "");
-    batch.Put(object_key(type, bucket, key), encode_object(obj));
+    if (encoded != nullptr) {
+        batch.Put(object_key(type, bucket, key), *encoded);
+    } else {
+        batch.Put(object_key(type, bucket, key), encode_object(obj));
+    }
     leveldb::WriteOptions wo;
     wo.sync = sync;
     leveldb::Status st = db_->Write(wo, &batch);
@@ -294,13 +302,6 @@ bool Store::put_type(std::string_view type, const std::string& json) {
     leveldb::WriteOptions wo;
     wo.sync = true;
     return db_->Put(wo, "t" + std::string(type), json).ok();
-}
-
-uint64_t Store::object_count_estimate() {
-    uint64_t size = 0;
-    leveldb::Range r("o", "p");
-    db_->GetApproximateSizes(&r, 1, &size);
-    return size;
 }
 
 } // namespace rfs::devnode

@@ -28,7 +28,8 @@
 
 namespace leveldb {
 class DB;
-}
+class FilterPolicy;
+} // namespace leveldb
 
 namespace rfs::devnode {
 
@@ -44,8 +45,10 @@ public:
     std::optional<Object> get(std::string_view type, std::string_view bucket, std::string_view key);
     // Writes `obj` (replacing `old`'s index entries). `sync` makes it a LevelDB sync write (fsync
     // of the log before returning). Returns false and sets `error` on failure.
+    // `encoded` is encode_object(obj) when the caller already has it.
     bool put(std::string_view type, std::string_view bucket, std::string_view key,
-             const std::optional<Object>& old, const Object& obj, bool sync, std::string& error);
+             const std::optional<Object>& old, const Object& obj, bool sync, std::string& error,
+             const std::string* encoded = nullptr);
     bool remove(std::string_view type, std::string_view bucket, std::string_view key,
                 const std::optional<Object>& old, bool sync, std::string& error);
 
@@ -68,11 +71,10 @@ public:
     std::optional<std::string> get_type(std::string_view type);
     bool put_type(std::string_view type, const std::string& json);
 
-    uint64_t object_count_estimate();
-
 private:
-    explicit Store(leveldb::DB* db);
+    Store(leveldb::DB* db, const leveldb::FilterPolicy* filter);
     leveldb::DB* db_;
+    const leveldb::FilterPolicy* filter_;
     std::array<std::mutex, 256> key_mutexes_;
 };
 
