@@ -6,11 +6,15 @@
 #include "mount_fixture.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 int main(int argc, char* argv[]) {
+    // A closed output pipe (e.g. `| head`) must not kill the runner while it has mounts.
+    ::signal(SIGPIPE, SIG_IGN);
+    riakfs::it::install_cleanup_handlers();
     if (::access("/dev/fuse", R_OK | W_OK) != 0) {
         std::fprintf(stderr, "SKIP: /dev/fuse is not usable\n");
         return 77;

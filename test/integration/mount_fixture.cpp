@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -102,7 +103,39 @@ std::string describe_status(int status) {
     return "status " + std::to_string(status);
 }
 
+// Mount points of live fixtures, for the signal handler (fixed storage: async-signal-safe).
+constexpr int kMaxLive = 8;
+char g_live[kMaxLive][PATH_MAX];
+volatile sig_atomic_t g_live_used[kMaxLive];
+
+int register_live(const std::string& mnt) {
+    for (int i = 0; i < kMaxLive; ++i) {
+        if (!g_live_used[i] && mnt.size() < PATH_MAX) {
+            std::memcpy(g_live[i], mnt.c_str(), mnt.size() + 1);
+            g_live_used[i] = 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+void unregister_live(int slot) {
+    if (slot >= 0) g_live_used[slot] = 0;
+}
+
+extern "C" void cleanup_on_signal(int sig) {
+    for (int i = 0; i < kMaxLive; ++i)
+        if (g_live_used[i]) ::umount2(g_live[i], MNT_DETACH);
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
 } // namespace
+
+void install_cleanup_handlers() {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP})
+        ::signal(sig, cleanup_on_signal);
+}
 
 // ------------------------------------------------------------------------------------------------
 // Small helpers
@@ -520,6 +553,7 @@ void MountFixture::start() {
         if (auto e = find_mount(mnt_); e && e->fstype.rfind("fuse", 0) == 0) {
             dev_major_ = e->major;
             dev_minor_ = e->minor;
+            if (!mounted_) live_slot_ = register_live(mnt_);
             mounted_ = true;
             struct statfs sfs {};
             // statfs goes through the daemon; the watchdog aborts the connection if it hangs.
@@ -598,6 +632,8 @@ void MountFixture::stop_daemon(bool use_umount) {
         run_cmd({"fusermount3", "-uz", mnt_}, 10s);
     }
     mounted_ = false;
+    unregister_live(live_slot_);
+    live_slot_ = -1;
 
     // libfuse's output_checker: any error or sanitizer report fails the test.
     std::string text = stderr_text();

@@ -106,6 +106,10 @@ ProcResult run_cmd(const std::vector<std::string>& argv,
                    std::chrono::milliseconds timeout = std::chrono::seconds(20),
                    const std::function<void()>& pre_exec = {});
 
+// On SIGTERM/SIGINT/SIGHUP (e.g. a meson timeout) lazily unmounts every live fixture mount
+// before dying, so that an interrupted run leaves no dead mounts behind.
+void install_cleanup_handlers();
+
 // Mount table (/proc/self/mountinfo) lookups; these never touch the FUSE daemon.
 struct MountEntry {
     unsigned major = 0, minor = 0;
@@ -190,6 +194,7 @@ private:
     unsigned dev_major_ = 0, dev_minor_ = 0;
     bool mounted_ = false;
     bool done_ = false;
+    int live_slot_ = -1;
     struct Watchdog;
     Watchdog* wd_ = nullptr;
 };

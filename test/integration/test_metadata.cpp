@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -651,4 +652,44 @@ TEST_CASE("mknod of a character device by root", "[metadata]") {
     struct stat m = lstat_ok(fx.mnt("null"));
     CHECK(S_ISCHR(m.st_mode));
     CHECK(m.st_rdev == makedev(1, 3));
+}
+
+TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metadata][ino]") {
+    // Natively two files on different file systems differ in st_dev. Through the mount they share
+    // st_dev, so st_ino alone must tell them apart; otherwise cp -a, tar, rsync -H and du treat
+    // unrelated files as hard links of each other. Two fresh tmpfs mounts number their inodes
+    // identically, which makes a collision certain if SOURCE's numbers are passed through.
+    std::vector<std::string> tmpfs_mounts;
+    MountFixture fx(MountOptions::prepared([&](const std::string& src) {
+        for (const char* t : {"t1", "t2"}) {
+            std::string p = src + "/" + t;
+            REQUIRE_OK(::mkdir(p.c_str(), 0755));
+            REQUIRE_OK(::mount("tmpfs", p.c_str(), "tmpfs", 0, "size=1m"));
+            tmpfs_mounts.push_back(p);
+            write_file(p + "/f", t);
+        }
+    }));
+    // Destroyed before fx: unmount FUSE first, then the tmpfs mounts, so that the fixture can
+    // remove its temporary directory.
+    struct Unmounter {
+        MountFixture& fx;
+        std::vector<std::string>& paths;
+        ~Unmounter() {
+            fx.unmount();
+            for (auto& p : paths)
+                ::umount2(p.c_str(), MNT_DETACH);
+        }
+    } unmounter{fx, tmpfs_mounts};
+    struct stat s1 = lstat_ok(fx.src("t1/f")), s2 = lstat_ok(fx.src("t2/f"));
+    INFO("in SOURCE: t1/f dev " << s1.st_dev << " ino " << s1.st_ino << ", t2/f dev " << s2.st_dev
+                                << " ino " << s2.st_ino);
+    REQUIRE(s1.st_dev != s2.st_dev);
+    CHECK(read_file(fx.mnt("t1/f")) == "t1");
+    CHECK(read_file(fx.mnt("t2/f")) == "t2");
+    struct stat m1 = lstat_ok(fx.mnt("t1/f")), m2 = lstat_ok(fx.mnt("t2/f"));
+    struct stat r1 = lstat_ok(fx.mnt("t1")), r2 = lstat_ok(fx.mnt("t2"));
+    INFO("through the mount: t1/f ino " << m1.st_ino << ", t2/f ino " << m2.st_ino << ", t1 ino "
+                                        << r1.st_ino << ", t2 ino " << r2.st_ino);
+    CHECK_FALSE((m1.st_dev == m2.st_dev && m1.st_ino == m2.st_ino));
+    CHECK_FALSE((r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino));
 }
