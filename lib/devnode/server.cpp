@@ -300,7 +300,8 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
             } else {
                 fc = faults.get();
                 std::string route = route_class(req.seg);
-                faulty = fc.applies(route, req.method);
+                bool admin_path = !req.seg.empty() && req.seg[0] == "devnode";
+                faulty = !admin_path && fc.applies(route, req.method);
                 if (faulty) {
                     if (uint64_t ms = fc.latency_for(route); ms > 0) {
                         stats.faults_injected++;
