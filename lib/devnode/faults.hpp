@@ -34,7 +34,7 @@ struct FaultConfig {
 };
 
 // Route class names: "ping", "stats", "object", "keys", "buckets", "index", "props",
-// "datatypes", "other".
+// "datatypes" (including legacy counters), "other". Legacy /riak/B/K is "object", /riak/B "keys".
 std::string route_class(const std::vector<std::string>& segments);
 
 class Faults {

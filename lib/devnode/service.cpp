@@ -23,13 +23,24 @@ namespace rfs::devnode {
 using json = nlohmann::json;
 
 struct Service::Target {
-    enum Kind { kObject, kKeys, kBuckets, kIndex, kProps, kTypeProps, kDatatype, kLinkWalk };
+    enum Kind {
+        kObject,
+        kKeys,
+        kBuckets,
+        kIndex,
+        kProps,
+        kTypeProps,
+        kDatatype,
+        kLinkWalk,
+        kCounter
+    };
     Kind kind = kObject;
     std::string type = "default";
     bool typed = false;
     std::string bucket;
     std::string key;
     bool has_key = false;
+    bool v1 = false;               // legacy /riak/B/K form
     std::vector<std::string> rest; // index arguments
     json type_props;
     json props; // effective bucket properties
@@ -232,15 +243,19 @@ std::string content_type_value(const Content& c) {
     return ct;
 }
 
-std::string link_value(const Content& c, const std::string& bucket) {
+// Link header of a value; `v1` renders the legacy /riak/B/K form.
+std::string link_value(const Content& c, const std::string& bucket, bool v1) {
     std::string out;
     for (const auto& l : c.links) {
         if (!out.empty()) out += ", ";
-        out += fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
-                           url_quote_plus(l.key), l.tag);
+        out += v1 ? fmt::format("</riak/{}/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
+                                url_quote_plus(l.key), l.tag)
+                  : fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
+                                url_quote_plus(l.key), l.tag);
     }
     if (!out.empty()) out += ", ";
-    out += fmt::format("</buckets/{}>; rel=\"up\"", url_quote_plus(bucket));
+    out += v1 ? fmt::format("</riak/{}>; rel=\"up\"", url_quote_plus(bucket))
+              : fmt::format("</buckets/{}>; rel=\"up\"", url_quote_plus(bucket));
     return out;
 }
 
@@ -260,10 +275,10 @@ std::vector<std::pair<std::string, std::string>> index_headers(const Content& c)
 
 // Headers describing one content (value response or multipart part).
 void add_content_headers(std::vector<std::pair<std::string, std::string>>& h, const Content& c,
-                         const std::string& bucket, bool part) {
+                         const std::string& bucket, bool part, bool v1) {
     h.emplace_back("Content-Type", content_type_value(c));
     if (!c.content_encoding.empty()) h.emplace_back("Content-Encoding", c.content_encoding);
-    h.emplace_back("Link", link_value(c, bucket));
+    h.emplace_back("Link", link_value(c, bucket, v1));
     if (part) h.emplace_back("Etag", c.vtag);
     h.emplace_back("Last-Modified", http_date(c.last_modified_us / 1000000));
     if (c.deleted) h.emplace_back("X-Riak-Deleted", "true");
@@ -572,6 +587,29 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
 
     Target t;
     size_t i = 0;
+    if (!s.empty() && s[0] == "riak") {
+        // Legacy "API v1" prefix (still routed in 3.0).
+        if (s.size() < 2) return generic_404();
+        t.v1 = true;
+        t.bucket = s[1];
+        t.type_props = *type_properties("default");
+        t.props = bucket_properties(t.type, t.bucket, t.type_props);
+        if (s.size() == 2) {
+            if (is_method(req, "POST")) return object(req, t, body_read);
+            if (is_method(req, "PUT")) return bucket_props(req, t, body_read);
+            if (!is_method(req, "GET") && !is_method(req, "HEAD"))
+                return method_not_allowed("GET, HEAD, PUT, POST");
+            if (!body_read) return std::nullopt;
+            return legacy_bucket(req, t);
+        }
+        if (s.size() == 3) {
+            t.key = s[2];
+            t.has_key = true;
+            return object(req, t, body_read);
+        }
+        if (!is_method(req, "GET")) return method_not_allowed("GET");
+        return text(400, "Invalid link walk query submitted.\n");
+    }
     if (!s.empty() && s[0] == "types") {
         if (s.size() < 3) return generic_404();
         t.type = s[1];
@@ -606,6 +644,10 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         } else if (what == "index" && (n == 2 || n == 3)) {
             t.kind = Target::kIndex;
             t.rest.assign(s.begin() + static_cast<long>(i + 3), s.end());
+        } else if (what == "counters" && n == 1 && !t.typed) {
+            t.kind = Target::kCounter;
+            t.key = s[i + 3];
+            t.has_key = true;
         } else if (what == "datatypes" && n <= 1) {
             t.kind = Target::kDatatype;
             if (n == 1) {
@@ -642,6 +684,8 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         return bucket_props(req, t, body_read);
     case Target::kDatatype:
         return datatype(req, t, body_read);
+    case Target::kCounter:
+        return counter(req, t, body_read);
     case Target::kLinkWalk:
         if (!is_method(req, "GET")) return method_not_allowed("GET");
         return text(400, "Invalid link walk query submitted.\n");
@@ -783,7 +827,7 @@ bool apply_encoding(const Request& req, Response& r, const std::string& stored) 
 // Builds the 200/300 body of an object (GET or returnbody). Accept decides between text and
 // multipart for siblings; a single value must match Accept or it is a 406.
 Response render_object(const Request& req, const Object& obj, const std::string& bucket,
-                       const Content* chosen) {
+                       const Content* chosen, bool v1) {
     Response r;
     auto accept = req.header("Accept");
     r.set("X-Riak-Vclock", encode_vclock(obj.clock));
@@ -797,7 +841,7 @@ Response render_object(const Request& req, const Object& obj, const std::string&
         }
         r.status = 200;
         r.set("Vary", "Accept-Encoding");
-        add_content_headers(r.headers, *chosen, bucket, false);
+        add_content_headers(r.headers, *chosen, bucket, false, v1);
         r.set("ETag", "\"" + chosen->vtag + "\"");
         r.body = chosen->value;
         return r;
@@ -825,7 +869,7 @@ Response render_object(const Request& req, const Object& obj, const std::string&
     for (const auto& c : obj.siblings) {
         body += "--" + boundary + "\r\n";
         std::vector<std::pair<std::string, std::string>> h;
-        add_content_headers(h, c, bucket, true);
+        add_content_headers(h, c, bucket, true, v1);
         for (const auto& [n, v] : h)
             body += n + ": " + v + "\r\n";
         body += "\r\n";
@@ -892,7 +936,7 @@ Response Service::get_object(Request& req, Target& t) {
         r.head = head;
         return r;
     }
-    r = render_object(req, *obj, t.bucket, chosen);
+    r = render_object(req, *obj, t.bucket, chosen, t.v1);
     if (r.status != 406 && !apply_encoding(req, r, chosen ? chosen->content_encoding : "")) {
         r = Response{};
         r.status = 406;
@@ -1076,7 +1120,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     Response r;
     if (returnbody) {
         const Content* chosen = result.siblings.size() == 1 ? &result.siblings[0] : nullptr;
-        r = render_object(req, result, t.bucket, chosen);
+        r = render_object(req, result, t.bucket, chosen, t.v1);
         if (r.status == 406) r.status = 200; // the write happened; negotiation is moot
     } else {
         r.status = 204;
@@ -1084,7 +1128,8 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     }
     if (created) {
         r.status = 201;
-        std::string loc = t.typed
+        std::string loc = t.v1 ? fmt::format("/riak/{}/{}", t.bucket, t.key)
+                          : t.typed
                               ? fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key)
                               : fmt::format("/buckets/{}/keys/{}", t.bucket, t.key);
         r.set("Location", loc);
@@ -1536,6 +1581,91 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
         r.set("Location",
               fmt::format("/types/{}/buckets/{}/datatypes/{}", t.type, t.bucket, t.key));
     }
+    return r;
+}
+
+std::optional<Response> Service::counter(Request& req, Target& t, bool body_read) {
+    // Riak 1.4 counters live in allow_mult buckets of the default type.
+    if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "POST"))
+        return method_not_allowed("GET, HEAD, POST");
+    if (!prop_bool(t.props, "allow_mult", false))
+        return text(409, "Counters require bucket property 'allow_mult=true'\n");
+    Quorums q;
+    if (auto bad = check_quorums(req, t.props, {"r", "w", "dw", "pw", "pr"}, q)) return bad;
+    if (!body_read) return std::nullopt;
+    auto value_of = [](const std::optional<Object>& obj) -> std::optional<CrdtValue> {
+        if (!obj || obj->all_deleted()) return std::nullopt;
+        for (const auto& c : obj->siblings)
+            if (!c.deleted && c.content_type == "application/riak_counter")
+                if (auto v = CrdtValue::decode(c.value)) return v;
+        return std::nullopt;
+    };
+    if (!is_method(req, "POST")) {
+        auto v = value_of(load(t.type, t.bucket, t.key));
+        if (!v) return not_found();
+        Response r = text(200, std::to_string(v->counter));
+        r.head = is_method(req, "HEAD");
+        return r;
+    }
+    auto delta = parse_int(trim(req.body));
+    if (!delta) return text(400, "Increment must be an integer\n");
+    CrdtValue value;
+    {
+        std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
+        auto cur = load(t.type, t.bucket, t.key);
+        value = value_of(cur).value_or(CrdtValue::fresh());
+        std::string error;
+        value.apply_counter_op(json(*delta), error);
+        Content c;
+        c.content_type = "application/riak_counter";
+        c.value = value.encode();
+        Object obj = apply_write(cur, cur ? cur->clock : VClock{}, std::move(c), false);
+        std::string err;
+        bool sync = q.get("dw") > 0 || q.get("pw") > 0;
+        if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
+            return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
+    }
+    stats_.crdt_updates++;
+    if (to_lower(req.param("returnvalue").value_or("false")) == "true")
+        return text(200, std::to_string(value.counter));
+    Response r;
+    r.status = 204;
+    return r;
+}
+
+Response Service::legacy_bucket(Request& req, Target& t) {
+    // GET /riak/B: properties (props=false hides them) and, with keys=true|stream, the keys.
+    bool props = req.param("props") != std::optional<std::string>("false");
+    auto keys = req.param("keys").value_or("false");
+    json head = json::object();
+    if (props) {
+        json p = t.props;
+        p["name"] = t.bucket;
+        head["props"] = p;
+    }
+    std::vector<std::string> all;
+    if (keys == "true" || keys == "stream") {
+        store_.scan_objects(t.type, t.bucket, "", [&](std::string_view k, std::string_view v) {
+            auto obj = decode_object(v);
+            if (!(obj && tombstone_expired(*obj))) all.emplace_back(k);
+            return true;
+        });
+    }
+    Response r = text(200, "", "application/json");
+    r.head = is_method(req, "HEAD");
+    if (keys == "stream") {
+        r.chunked = true;
+        r.chunks.push_back(json_dump(head));
+        for (size_t i = 0; i < all.size(); i += 1000) {
+            std::vector<std::string> batch(all.begin() + static_cast<long>(i),
+                                           all.begin() +
+                                               static_cast<long>(std::min(i + 1000, all.size())));
+            r.chunks.push_back(json_dump(json{{"keys", batch}}));
+        }
+        return r;
+    }
+    if (keys == "true") head["keys"] = all;
+    r.body = json_dump(head);
     return r;
 }
 

@@ -442,3 +442,43 @@ TEST_CASE("default 50 MB object maximum", "[devnode][slow]") {
     CHECK(r.body.rfind("Error:\n{too_large,", 0) == 0);
     CHECK(c.get("/buckets/b/keys/sixty").status == 404);
 }
+
+TEST_CASE("legacy /riak prefix and 1.4 counters", "[devnode]") {
+    Devnode node;
+    Client c(node.port());
+    auto r =
+        c.put("/riak/old/k", "v1", "text/plain", {{"Link", "</riak/old/other>; riaktag=\"next\""}});
+    CHECK(r.status == 204);
+    r = c.get("/riak/old/k");
+    CHECK(r.status == 200);
+    CHECK(r.body == "v1");
+    auto link = r.header("Link").value_or("");
+    CHECK(link.find("</riak/old/other>; riaktag=\"next\"") != std::string::npos);
+    CHECK(link.find("</riak/old>; rel=\"up\"") != std::string::npos);
+    // Same data as the v2 path, which renders links in its own form.
+    r = c.get("/buckets/old/keys/k");
+    CHECK(r.body == "v1");
+    CHECK(r.header("Link").value_or("").find("</buckets/old/keys/other>") != std::string::npos);
+    r = c.request("POST", "/riak/old", {{"Content-Type", "text/plain"}}, "gen");
+    CHECK(r.status == 201);
+    CHECK(r.header("Location").value_or("").rfind("/riak/old/", 0) == 0);
+    auto j = json::parse(c.get("/riak/old?keys=true").body);
+    CHECK(j["props"]["name"] == "old");
+    CHECK(j["keys"].size() == 2);
+    CHECK_FALSE(json::parse(c.get("/riak/old?props=false&keys=true").body).contains("props"));
+    CHECK(c.request("DELETE", "/riak/old/k").status == 204);
+    CHECK(c.get("/riak/old/k").header("X-Riak-Deleted") == "true");
+
+    // Counters need allow_mult=true.
+    CHECK(c.request("POST", "/buckets/cnt/counters/c", {}, "5").status == 409);
+    REQUIRE(c.request("PUT", "/buckets/cnt/props", {{"Content-Type", "application/json"}},
+                      R"({"props":{"allow_mult":true}})")
+                .status == 204);
+    CHECK(c.get("/buckets/cnt/counters/c").status == 404);
+    CHECK(c.request("POST", "/buckets/cnt/counters/c", {}, "5").status == 204);
+    r = c.request("POST", "/buckets/cnt/counters/c?returnvalue=true", {}, "-2");
+    CHECK(r.status == 200);
+    CHECK(r.body == "3");
+    CHECK(c.get("/buckets/cnt/counters/c").body == "3");
+    CHECK(c.request("POST", "/buckets/cnt/counters/c", {}, "x").status == 400);
+}
