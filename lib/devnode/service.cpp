@@ -558,14 +558,19 @@ bool Service::tombstone_expired(const Object& obj) const {
 }
 
 std::optional<Object> Service::load(const std::string& type, const std::string& bucket,
-                                    const std::string& key) {
+                                    const std::string& key, bool locked) {
     auto obj = store_.get(type, bucket, key);
-    if (obj && tombstone_expired(*obj)) {
-        std::string err;
-        if (store_.remove(type, bucket, key, obj, false, err)) stats_.reaped++;
-        return std::nullopt;
+    if (!obj || !tombstone_expired(*obj)) return obj;
+    // Reap under the key mutex, re-checking: a writer may have re-created the key meanwhile.
+    std::unique_lock<std::mutex> lk(store_.key_mutex(type, bucket, key), std::defer_lock);
+    if (!locked) {
+        lk.lock();
+        obj = store_.get(type, bucket, key);
+        if (!obj || !tombstone_expired(*obj)) return obj;
     }
-    return obj;
+    std::string err;
+    if (store_.remove(type, bucket, key, obj, false, err)) stats_.reaped++;
+    return std::nullopt;
 }
 
 std::optional<Response> Service::handle(Request& req, bool body_read) {
@@ -1086,7 +1091,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     Object result;
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key);
+        auto cur = load(t.type, t.bucket, t.key, true);
         if (conditional_headers_present(req)) {
             if (auto r = check_conditions(cur)) return r;
         }
@@ -1150,7 +1155,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
     bool allow_mult = prop_bool(t.props, "allow_mult", false);
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key);
+        auto cur = load(t.type, t.bucket, t.key, true);
         bool exists = cur && !cur->all_deleted();
         if (req.header("If-Match") || req.header("If-Unmodified-Since")) {
             std::string etag = exists ? object_etag(*cur) : "";
@@ -1540,7 +1545,7 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     CrdtValue result;
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key);
+        auto cur = load(t.type, t.bucket, t.key, true);
         CrdtValue value;
         if (cur && !cur->all_deleted()) {
             for (const auto& c : cur->siblings)
@@ -1612,7 +1617,7 @@ std::optional<Response> Service::counter(Request& req, Target& t, bool body_read
     CrdtValue value;
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key);
+        auto cur = load(t.type, t.bucket, t.key, true);
         value = value_of(cur).value_or(CrdtValue::fresh());
         std::string error;
         value.apply_counter_op(json(*delta), error);

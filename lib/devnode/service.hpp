@@ -106,10 +106,10 @@ private:
     nlohmann::json bucket_properties(const std::string& type, const std::string& bucket,
                                      const nlohmann::json& type_props);
 
-    // Loads an object, reaping it first when it is an expired tombstone. Caller holds the key
-    // mutex or accepts a racy read.
+    // Loads an object; an expired tombstone is reaped and reads as absent. `locked`: the caller
+    // holds the key mutex (else it is taken for the reap only).
     std::optional<Object> load(const std::string& type, const std::string& bucket,
-                               const std::string& key);
+                               const std::string& key, bool locked = false);
     bool tombstone_expired(const Object& obj) const;
 
     Store& store_;
