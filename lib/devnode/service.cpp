@@ -137,6 +137,14 @@ struct Quorums {
     }
 };
 
+// The fsync mapping (README, "Durability"): a LevelDB sync write when a durable or primary
+// acknowledgement is asked for, or sync_on_write says so.
+bool wants_sync(const Request& req, const Quorums& q) {
+    auto sow = req.param("sync_on_write");
+    if (sow && (*sow == "one" || *sow == "all")) return true;
+    return q.get("dw") > 0 || q.get("pw") > 0;
+}
+
 // Validates the quorum parameters `names` (§1.2); returns a 400 on failure.
 std::optional<Response> check_quorums(const Request& req, const json& props,
                                       std::initializer_list<const char*> names, Quorums& out) {
@@ -1085,8 +1093,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     }
     content.value = std::move(req.body);
     bool allow_mult = prop_bool(t.props, "allow_mult", false);
-    bool sync = q.get("dw") > 0 || q.get("pw") > 0;
-    if (auto sow = req.param("sync_on_write"); sow && (*sow == "one" || *sow == "all")) sync = true;
+    bool sync = wants_sync(req, q);
 
     Object result;
     {
@@ -1151,7 +1158,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         if (!client_clock) return error_500("{badarg,bad_vclock}");
     }
     if (!body_read) return std::nullopt;
-    bool sync = q.get("dw") > 0 || q.get("pw") > 0;
+    bool sync = wants_sync(req, q);
     bool allow_mult = prop_bool(t.props, "allow_mult", false);
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
@@ -1569,7 +1576,7 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
         if (encoded.size() > config_.object_size_maximum)
             return error_500(fmt::format("{{too_large,{}}}", encoded.size()));
         std::string err;
-        bool sync = q.get("dw") > 0 || q.get("pw") > 0;
+        bool sync = wants_sync(req, q);
         if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
             return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
         result = value;
@@ -1626,7 +1633,7 @@ std::optional<Response> Service::counter(Request& req, Target& t, bool body_read
         c.value = value.encode();
         Object obj = apply_write(cur, cur ? cur->clock : VClock{}, std::move(c), false);
         std::string err;
-        bool sync = q.get("dw") > 0 || q.get("pw") > 0;
+        bool sync = wants_sync(req, q);
         if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
             return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
     }
