@@ -1,8 +1,11 @@
 // Connection handling of riak-devnode (see server.hpp).
 #include "lib/devnode/server.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -73,6 +76,20 @@ struct Server::Impl {
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     uint16_t port = 0;
 
+    // Graceful shutdown: Boost 1.81's io_uring service destroys still-pending operations after
+    // the socket service they refer to, so every operation must have completed before the
+    // io_context is destroyed. Sessions are tracked so shutdown() can close them all.
+    std::mutex sessions_mu;
+    std::map<uint64_t, std::weak_ptr<beast::tcp_stream>> sessions; // guarded by sessions_mu
+    uint64_t next_session = 0;                                     // guarded by sessions_mu
+    bool stopping = false;                                         // guarded by sessions_mu
+    asio::strand<asio::io_context::executor_type> control{asio::make_strand(ioc)};
+    asio::steady_timer watchdog{control};
+    std::atomic<bool> forced{false}; // the watchdog had to stop the io_context
+
+    void shutdown();
+    void session_ended(uint64_t id);
+
     Impl(const Config& c, Service& s, Stats& st, Faults& f)
         : config(c), service(s), stats(st), faults(f) {}
 
@@ -85,7 +102,11 @@ struct Server::Impl {
 Server::Server(const Config& config, Service& service, Stats& stats)
     : impl_(std::make_unique<Impl>(config, service, stats, faults_)) {}
 
-Server::~Server() = default;
+Server::~Server() {
+    // After a forced stop operations may still be pending; destroying the io_context would then
+    // touch freed services (see Impl). The process is exiting, so leave it to the OS.
+    if (impl_->forced) (void)impl_.release();
+}
 
 bool Server::listen(std::string& error) {
     boost::system::error_code ec;
@@ -127,11 +148,46 @@ void Server::run() {
 }
 
 void Server::stop() {
-    asio::post(impl_->ioc, [this] {
+    asio::post(impl_->control, [this] { impl_->shutdown(); });
+}
+
+// control strand
+void Server::Impl::shutdown() {
+    std::vector<std::shared_ptr<beast::tcp_stream>> open;
+    {
+        std::lock_guard lk(sessions_mu);
+        if (stopping) return;
+        stopping = true;
+        for (auto& [id, w] : sessions)
+            if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    asio::post(ioc, [this] {
         boost::system::error_code ec;
-        impl_->acceptor.close(ec);
-        impl_->ioc.stop();
+        acceptor.close(ec);
+        signals.cancel(ec);
     });
+    for (auto& s : open) {
+        asio::post(s->get_executor(), [s] {
+            boost::system::error_code ec;
+            s->socket().shutdown(tcp::socket::shutdown_both, ec);
+            s->close();
+        });
+    }
+    // Sessions blocked in a slow write or a long injected latency get a few seconds to notice.
+    watchdog.expires_after(std::chrono::seconds(3));
+    watchdog.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        forced = true;
+        ioc.stop();
+    });
+    if (open.empty()) watchdog.cancel();
+}
+
+// any thread
+void Server::Impl::session_ended(uint64_t id) {
+    std::lock_guard lk(sessions_mu);
+    sessions.erase(id);
+    if (stopping && sessions.empty()) asio::post(control, [this] { watchdog.cancel(); });
 }
 
 awaitable<void> Server::Impl::accept_loop() {
@@ -231,7 +287,18 @@ Response Server::Impl::admin_faults(const Request& req) {
 }
 
 awaitable<void> Server::Impl::session(tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
+    auto holder = std::make_shared<beast::tcp_stream>(std::move(sock));
+    beast::tcp_stream& stream = *holder;
+    uint64_t id = 0;
+    {
+        std::lock_guard lk(sessions_mu);
+        id = next_session++;
+        sessions.emplace(id, holder);
+        if (stopping) {
+            boost::system::error_code ec;
+            stream.socket().close(ec);
+        }
+    }
     beast::flat_buffer buf;
     try {
         for (;;) {
@@ -381,6 +448,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.socket().close(ec);
     stats.connections_active--;
+    session_ended(id);
 }
 
 } // namespace rfs::devnode

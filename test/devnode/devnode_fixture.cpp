@@ -130,6 +130,21 @@ void Devnode::kill9() {
     }
 }
 
+int Devnode::terminate() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 1000; ++i) {
+        if (waitpid(pid_, &st, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill9();
+    return -1;
+}
+
 void Devnode::restart() {
     kill9();
     start();

@@ -51,6 +51,8 @@ public:
     uint16_t port() const { return port_; }
     const std::string& data_dir() const { return data_dir_; }
     void kill9();
+    // SIGTERM and wait; returns the exit status (-1 when killed by a signal or after 10 s).
+    int terminate();
     void restart(); // kill9() and start again on the same data directory (new port)
     std::string stderr_text() const;
 

@@ -254,6 +254,19 @@ TEST_CASE("fault injection", "[devnode]") {
     c.request("DELETE", "/devnode/faults");
 }
 
+TEST_CASE("SIGTERM shuts down cleanly with open connections", "[devnode]") {
+    TempDir dir;
+    Devnode node({}, dir.path() + "/d");
+    Client idle(node.port());
+    CHECK(idle.get("/ping").status == 200); // keeps an idle kept-alive connection
+    Client c(node.port());
+    CHECK(c.put("/buckets/b/keys/k", "v").status == 204);
+    CHECK(node.terminate() == 0);
+    // The database was closed properly: a new node opens it and finds the data.
+    Devnode again({}, dir.path() + "/d");
+    CHECK(Client(again.port()).get("/buckets/b/keys/k").body == "v");
+}
+
 TEST_CASE("startup errors", "[devnode]") {
     SECTION("busy port") {
         Devnode node;
