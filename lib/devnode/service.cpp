@@ -812,6 +812,25 @@ std::optional<std::string> choose_encoding(const std::optional<std::string>& hea
     return std::nullopt;
 }
 
+// A stored charset is the only one offered (§2.4): Accept-Charset must allow it.
+bool charset_acceptable(const std::optional<std::string>& header, const std::string& charset) {
+    if (!header || trim(*header).empty()) return true;
+    std::string_view h = *header;
+    size_t i = 0;
+    while (i <= h.size()) {
+        size_t j = h.find(',', i);
+        if (j == std::string_view::npos) j = h.size();
+        std::string_view item = trim(h.substr(i, j - i));
+        i = j + 1;
+        std::string_view name = trim(item.substr(0, item.find(';')));
+        double q = 1.0;
+        if (auto qp = item.find("q="); qp != std::string_view::npos)
+            q = std::atof(std::string(item.substr(qp + 2)).c_str());
+        if ((name == "*" || iequals(name, charset)) && q > 0.0) return true;
+    }
+    return false;
+}
+
 std::string gzip(std::string_view in) {
     z_stream zs{};
     deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
@@ -950,6 +969,11 @@ Response Service::get_object(Request& req, Target& t) {
         return r;
     }
     r = render_object(req, *obj, t.bucket, chosen, t.v1);
+    if (chosen != nullptr && !chosen->charset.empty() &&
+        !charset_acceptable(req.header("Accept-Charset"), chosen->charset)) {
+        r = Response{};
+        r.status = 406;
+    }
     if (r.status != 406 && !apply_encoding(req, r, chosen ? chosen->content_encoding : "")) {
         r = Response{};
         r.status = 406;

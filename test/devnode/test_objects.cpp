@@ -194,6 +194,12 @@ TEST_CASE("content encodings", "[devnode]") {
     CHECK(r.body == "opaque");
     CHECK(r.header("Content-Encoding") == "gzip");
     CHECK(c.get("/buckets/b/keys/gz", {{"Accept-Encoding", "identity"}}).status == 406);
+    // A stored charset is the only one offered.
+    c.put("/buckets/b/keys/cs", "x", "text/plain; charset=ISO-8859-1");
+    CHECK(c.get("/buckets/b/keys/cs", {{"Accept-Charset", "utf-8"}}).status == 406);
+    CHECK(c.get("/buckets/b/keys/cs", {{"Accept-Charset", "iso-8859-1, utf-8"}}).status == 200);
+    CHECK(c.get("/buckets/b/keys/cs", {{"Accept-Charset", "*"}}).status == 200);
+    CHECK(c.get("/buckets/b/keys/plain", {{"Accept-Charset", "utf-8"}}).status == 200);
 }
 
 TEST_CASE("compat 3.0: 400 for missing Content-Type and silent close", "[devnode]") {
