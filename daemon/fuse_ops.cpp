@@ -137,7 +137,8 @@ void reply_new_entry(fuse_req_t req, const Inode& parent, const char* name) {
 // daemon creates as itself (so the source's own permission checks see a privileged caller, as
 // the kernel has already checked the real caller), then hands the object over. A set-group-ID
 // directory keeps deciding the group, as it does natively.
-void give_to_caller(fuse_req_t req, const Inode& parent, int dirfd, const char* name, int fd) {
+void give_to_caller(fuse_req_t req, const Inode& parent, int dirfd, const char* name, int fd,
+                    mode_t mode) {
     auto& ov = overlay(req);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     if (ctx->uid == ov.daemon_uid && ctx->gid == ov.daemon_gid) return;
@@ -146,7 +147,15 @@ void give_to_caller(fuse_req_t req, const Inode& parent, int dirfd, const char* 
     if (stat_of(parent, &pst) == 0 && (pst.st_mode & S_ISGID)) gid = static_cast<gid_t>(-1);
     int rc = fd >= 0 ? ::fchown(fd, ctx->uid, gid)
                      : ::fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
-    if (rc != 0) RFS_LOG_WARN("cannot give new object to uid {}: {}", ctx->uid, strerror(errno));
+    if (rc != 0) {
+        RFS_LOG_WARN("cannot give new object to uid {}: {}", ctx->uid, strerror(errno));
+        return;
+    }
+    // chown clears set-user/group-ID bits; the creator asked for them, so put them back.
+    if (mode & (S_ISUID | S_ISGID)) {
+        if (fd >= 0) ::fchmod(fd, mode & 07777);
+        else ::fchmodat(dirfd, name, mode & 07777, 0);
+    }
 }
 
 // ---- life cycle -------------------------------------------------------------------------------
@@ -265,7 +274,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
     if (::mknodat(dir->fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1);
+    give_to_caller(req, *dir, dir->fd(), name, -1, mode);
     reply_new_entry(req, *dir, name);
 }
 
@@ -273,7 +282,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
     if (::mkdirat(dir->fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1);
+    give_to_caller(req, *dir, dir->fd(), name, -1, mode);
     reply_new_entry(req, *dir, name);
 }
 
@@ -281,7 +290,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
     if (::symlinkat(target, dir->fd(), name) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1);
+    give_to_caller(req, *dir, dir->fd(), name, -1, 0);
     reply_new_entry(req, *dir, name);
 }
 
@@ -328,13 +337,17 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 int reopen_flags(int flags) {
     // O_DIRECT would demand aligned buffers from us; the kernel bypasses its cache instead
     // (direct_io below). O_NOFOLLOW/O_CREAT/O_EXCL were handled by lookup and create.
-    return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) | O_CLOEXEC;
+    // O_APPEND stays with the kernel, which computes each write's offset: a backing descriptor
+    // opened with it would make pwrite ignore the offset (mmap write-back through an append
+    // descriptor would land at the end).
+    return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND)) | O_CLOEXEC;
 }
 
 void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
     fi->fh = reinterpret_cast<uint64_t>(new OpenFile(fd, ov.executor->size()));
     fi->keep_cache = ov.timeouts.keep_cache;
-    fi->direct_io = ov.timeouts.direct_io || (app_flags & O_DIRECT);
+    // An O_DIRECT open already bypasses the kernel's cache; direct_io would also forbid mmap.
+    fi->direct_io = ov.timeouts.direct_io;
     // Kernel-held locks need no FLUSH round trip, and a read-only open has nothing to flush.
     fi->noflush = (app_flags & O_ACCMODE) == O_RDONLY;
 }
@@ -355,7 +368,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (!dir) return;
     int fd = ::openat(dir->fd(), name, reopen_flags(fi->flags) | O_CREAT | O_NOFOLLOW, mode);
     if (fd < 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, -1, nullptr, fd);
+    give_to_caller(req, *dir, -1, nullptr, fd, mode);
     auto& ov = overlay(req);
     fuse_entry_param e;
     if (int err = do_lookup(ov, *dir, name, &e)) {

@@ -141,7 +141,7 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
         cl.fuse_options.push_back(word);
     }
     if (cl.options.mode != Mode::passthrough) {
-        return ParseError{fmt::format("mode={} is not available yet (this build supports "
+        return ParseError{fmt::format("mode={} is not implemented yet (this build supports "
                                       "mode=passthrough)",
                                       to_string(cl.options.mode))};
     }

@@ -267,7 +267,9 @@ TEST_CASE("listing a directory with long names", "[readdir]") {
     CHECK(std::set<std::string>(got.begin(), got.end()) == expect);
 }
 
-TEST_CASE("stat of more files than the daemon's descriptor limit", "[readdir][scale]") {
+// KNOWN BUG in riakfs (open in issue 2, tagged [!mayfail] so CI still reports it without
+// failing the run): each looked-up inode holds an O_PATH descriptor, so lookups beyond RLIMIT_NOFILE fail with EMFILE.
+TEST_CASE("stat of more files than the daemon's descriptor limit", "[readdir][scale][!mayfail]") {
     // Natively, looking up N files costs no descriptors. A daemon that pins one descriptor per
     // inode the kernel remembers runs out once N exceeds RLIMIT_NOFILE (the daemon inherits ours
     // and can raise its soft limit only to the hard limit) and then fails lookups with EMFILE.

@@ -67,7 +67,7 @@ TEST_CASE("bad input is a one-line error", "[options]") {
     CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=fast"}).find("unknown mode 'fast'") !=
           std::string::npos);
-    CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("not available yet") !=
+    CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("not implemented yet") !=
           std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "threads=0"}).find("threads") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "attr_timeout=-1"}).find("attr_timeout") !=
