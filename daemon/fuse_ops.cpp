@@ -641,6 +641,20 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 // attributes cannot be reached that way (it would be followed), and user.* attributes are not
 // allowed on symlinks anyway, so symlinks report none.
 
+// getxattr and listxattr share one protocol: size 0 asks for the size needed, otherwise the
+// caller's buffer size bounds the value (ERANGE from the call itself when it is too small).
+template <class Call> void reply_xattr_call(fuse_req_t req, size_t size, Call call) {
+    if (size == 0) {
+        ssize_t n = call(nullptr, 0);
+        if (n < 0) return (void)fuse_reply_err(req, errno);
+        return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
+    }
+    std::vector<char> buf(size);
+    ssize_t n = call(buf.data(), size);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
     auto inode = inode_or_reply(req, ino);
@@ -655,15 +669,9 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     if (!inode) return;
     if (inode->is_symlink()) return (void)fuse_reply_err(req, ENODATA);
     ProcPath path(inode->fd());
-    if (size == 0) {
-        ssize_t n = ::getxattr(path, name, nullptr, 0);
-        if (n < 0) return (void)fuse_reply_err(req, errno);
-        return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
-    }
-    std::vector<char> buf(size);
-    ssize_t n = ::getxattr(path, name, buf.data(), size);
-    if (n < 0) return (void)fuse_reply_err(req, errno);
-    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+    reply_xattr_call(req, size, [&](char* buf, size_t len) {
+        return ::getxattr(path, name, buf, len);
+    });
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -674,15 +682,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
         return (void)fuse_reply_buf(req, nullptr, 0);
     }
     ProcPath path(inode->fd());
-    if (size == 0) {
-        ssize_t n = ::listxattr(path, nullptr, 0);
-        if (n < 0) return (void)fuse_reply_err(req, errno);
-        return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
-    }
-    std::vector<char> buf(size);
-    ssize_t n = ::listxattr(path, buf.data(), size);
-    if (n < 0) return (void)fuse_reply_err(req, errno);
-    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+    reply_xattr_call(req, size, [&](char* buf, size_t len) { return ::listxattr(path, buf, len); });
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
