@@ -20,7 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +53,48 @@ void raise_fd_limit() {
         lim.rlim_cur = lim.rlim_max;
         setrlimit(RLIMIT_NOFILE, &lim);
     }
+}
+
+// libfuse reports a bad option in its own words on stderr, after which riakfs would add a line of
+// its own. While the session is being created its messages are collected here instead, so the
+// operator sees exactly one line either way.
+std::string g_fuse_messages;
+
+void collect_fuse_message(fuse_log_level, const char* fmt, va_list ap) {
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n > 0) g_fuse_messages.append(buf, std::min<size_t>(size_t(n), sizeof buf - 1));
+}
+
+// libfuse's collected text as one line: "fuse: " prefixes dropped, line breaks folded.
+std::string fuse_messages_one_line() {
+    std::string out;
+    size_t start = 0;
+    while (start < g_fuse_messages.size()) {
+        size_t end = g_fuse_messages.find('\n', start);
+        if (end == std::string::npos) end = g_fuse_messages.size();
+        std::string line = g_fuse_messages.substr(start, end - start);
+        if (line.rfind("fuse: ", 0) == 0) line.erase(0, 6);
+        if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+        start = end + 1;
+    }
+    return out;
+}
+
+fuse_session* new_session(fuse_args* args, const fuse_lowlevel_ops& ops, void* userdata,
+                          std::string* error) {
+    g_fuse_messages.clear();
+    fuse_set_log_func(collect_fuse_message);
+    fuse_session* se = fuse_session_new(args, &ops, sizeof ops, userdata);
+    fuse_set_log_func(nullptr); // back to libfuse's own stderr output
+    if (!se) {
+        std::string why = fuse_messages_one_line();
+        *error = "invalid FUSE mount options" + (why.empty() ? std::string() : ": " + why);
+    } else if (!g_fuse_messages.empty()) {
+        // Not an error (e.g. the version line under -d): show it as libfuse would have.
+        std::fputs(g_fuse_messages.c_str(), stderr);
+    }
+    return se;
 }
 
 } // namespace
@@ -110,8 +154,9 @@ int main(int argc, char** argv) {
     rfs::Overlay overlay(inodes, rfs::effective_timeouts(cl.options));
     fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
 
-    fuse_session* se = fuse_session_new(&fargs, &ops, sizeof ops, &overlay);
-    if (!se) return fail("invalid FUSE mount options (see the message above)");
+    std::string session_error;
+    fuse_session* se = new_session(&fargs, ops, &overlay, &session_error);
+    if (!se) return fail(session_error);
     if (fuse_session_mount(se, cl.mountpoint.c_str()) != 0) {
         fuse_session_destroy(se);
         return fail("cannot mount on '" + cl.mountpoint + "'");

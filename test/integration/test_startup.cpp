@@ -87,9 +87,7 @@ struct BadCase {
 
 } // namespace
 
-// KNOWN BUG in riakfs (open in issue 2, tagged [!mayfail] so CI still reports it without
-// failing the run): an unknown FUSE -o option prints libfuse's line and then riakfs's own.
-TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothing", "[startup][!mayfail]") {
+TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothing", "[startup]") {
     if (!is_riakfs()) {
         WARN("riakfs-specific command line; skipped for the stand-in daemon");
         return;
