@@ -23,9 +23,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace rfs {
@@ -33,6 +36,7 @@ namespace {
 
 using fs::Inode;
 using fs::NodeId;
+using fs::SrcId;
 namespace asio = boost::asio;
 
 Overlay& overlay(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
@@ -637,9 +641,11 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 // ---- extended attributes ----------------------------------------------------------------------
-// Reached through /proc/self/fd, which resolves to the object itself. A symlink's own
-// attributes cannot be reached that way (it would be followed), and user.* attributes are not
-// allowed on symlinks anyway, so symlinks report none.
+// Reached through /proc/self/fd, which resolves to the object itself. A symlink would be followed
+// that way, so its own attributes (trusted.*, security.*; Linux itself refuses user.* there) go
+// through l*xattr on the link's name inside its parent directory. The *xattrat calls of Linux
+// 6.13 cannot help: with AT_EMPTY_PATH they refuse O_PATH descriptors (EBADF, checked on 6.18),
+// and a symlink cannot be opened any other way.
 
 // getxattr and listxattr share one protocol: size 0 asks for the size needed, otherwise the
 // caller's buffer size bounds the value (ERANGE from the call itself when it is too small).
@@ -655,19 +661,79 @@ template <class Call> void reply_xattr_call(fuse_req_t req, size_t size, Call ca
     fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
 }
 
+// What /proc reports as the path of descriptor `fd` ("" if it cannot say).
+std::string path_of(int fd) {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(ProcPath(fd), buf, sizeof buf);
+    return n < 0 || n >= static_cast<ssize_t>(sizeof buf) ? std::string() : std::string(buf, n);
+}
+
+// The directory holding the symlink `link` (whose O_PATH descriptor is `link_fd`) and the link's
+// name in it, for kernels without the *xattrat calls. The path /proc reports only guides the
+// search: it is walked again from SOURCE's root one component at a time without following
+// anything, and the object found must be `link` itself, so a concurrent rename gives ESTALE, never
+// another object. Returns an empty descriptor with errno set on failure.
+UniqueFd parent_of_symlink(int root_fd, const Inode& link, int link_fd, std::string* name) {
+    std::string root = path_of(root_fd), path = path_of(link_fd);
+    if (root == "/") root.clear();
+    if (path.size() <= root.size() + 1 || path.compare(0, root.size(), root) != 0 ||
+        path[root.size()] != '/') {
+        errno = ESTALE;
+        return UniqueFd();
+    }
+    std::string rel = path.substr(root.size() + 1);
+    UniqueFd dir(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    size_t start = 0;
+    for (size_t slash; dir && (slash = rel.find('/', start)) != std::string::npos;
+         start = slash + 1) {
+        std::string part = rel.substr(start, slash - start);
+        dir = UniqueFd(
+            ::openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!dir) return UniqueFd();
+    *name = rel.substr(start);
+    struct stat st;
+    if (::fstatat(dir.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        SrcId{st.st_dev, st.st_ino} != link.src()) {
+        errno = ESTALE;
+        return UniqueFd();
+    }
+    return dir;
+}
+
+// Runs `call` (an l*xattr call) with a path naming the symlink `link` relative to its parent
+// directory's descriptor: "/proc/self/fd/<parent>/<name>".
+template <class Call> ssize_t on_symlink(fuse_req_t req, const Inode& link, Call call) {
+    int root_fd = overlay(req).inodes.root()->fd();
+    std::string name;
+    UniqueFd parent = parent_of_symlink(root_fd, link, link.fd(), &name);
+    if (!parent) return -1;
+    std::string path = std::string(ProcPath(parent.get())) + "/" + name;
+    return call(path.c_str());
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    if (inode->is_symlink()) return (void)fuse_reply_err(req, EPERM);
-    int rc = ::setxattr(ProcPath(inode->fd()), name, value, size, flags);
+    int rc = inode->is_symlink()
+                 ? on_symlink(req, *inode,
+                              [&](const char* path) {
+                                  return ::lsetxattr(path, name, value, size, flags);
+                              })
+                 : ::setxattr(ProcPath(inode->fd()), name, value, size, flags);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    if (inode->is_symlink()) return (void)fuse_reply_err(req, ENODATA);
+    if (inode->is_symlink()) {
+        return reply_xattr_call(req, size, [&](char* buf, size_t len) {
+            return on_symlink(req, *inode,
+                              [&](const char* path) { return ::lgetxattr(path, name, buf, len); });
+        });
+    }
     ProcPath path(inode->fd());
     reply_xattr_call(req, size, [&](char* buf, size_t len) {
         return ::getxattr(path, name, buf, len);
@@ -678,8 +744,10 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
     if (inode->is_symlink()) {
-        if (size == 0) return (void)fuse_reply_xattr(req, 0);
-        return (void)fuse_reply_buf(req, nullptr, 0);
+        return reply_xattr_call(req, size, [&](char* buf, size_t len) {
+            return on_symlink(req, *inode,
+                              [&](const char* path) { return ::llistxattr(path, buf, len); });
+        });
     }
     ProcPath path(inode->fd());
     reply_xattr_call(req, size, [&](char* buf, size_t len) { return ::listxattr(path, buf, len); });
@@ -688,8 +756,10 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    if (inode->is_symlink()) return (void)fuse_reply_err(req, ENODATA);
-    int rc = ::removexattr(ProcPath(inode->fd()), name);
+    int rc =
+        inode->is_symlink()
+            ? on_symlink(req, *inode, [&](const char* path) { return ::lremovexattr(path, name); })
+            : ::removexattr(ProcPath(inode->fd()), name);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 

@@ -144,9 +144,7 @@ TEST_CASE("user xattrs respect permissions for non-owners", "[xattr]") {
     CHECK(getx(fx.src("f"), "user.a") == std::optional<std::string>("v"));
 }
 
-// KNOWN BUG in riakfs (open in issue 2, tagged [!mayfail] so CI still reports it without
-// failing the run): the daemon refuses every xattr call on a symlink, so trusted.* on links is lost.
-TEST_CASE("xattrs on symlinks behave as on the native file system", "[xattr][symlink][!mayfail]") {
+TEST_CASE("xattrs on symlinks behave as on the native file system", "[xattr][symlink]") {
     // Native: user.* is not allowed on symlinks (set: EPERM, get: ENODATA), but root can keep
     // trusted.* attributes on the link itself (rsync -X, cp -a as root rely on that).
     MountFixture fx;
