@@ -1,0 +1,73 @@
+// Node: one Riak node, its bounded pool of pipelined connections, the calls waiting for room
+// on them, and its health.
+//
+// Dispatch policy: a call goes to the least-loaded connection that accepts it; a new connection
+// is opened (up to `max_connections`) rather than pipelining behind busy ones, so pipelining
+// starts once every connection is busy. Calls that fit nowhere wait here in FIFO order.
+// Health: a node is marked down when a connection fails without the node ever answering on it
+// (refused, reset at once, connect timeout) or when a health ping fails, and up again when a
+// ping or any request succeeds. The client sends new requests to healthy nodes first.
+// Lifetime: shared_ptr (connections hold a weak_ptr to it). One loop's thread only.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "lib/riak/call.hpp"
+#include "lib/riak/config.hpp"
+#include "lib/riak/connection.hpp"
+
+namespace rfs::riak {
+
+struct NodeStatus {
+    std::string url;
+    bool healthy = true;
+    std::size_t connections = 0;   // open or connecting
+    std::size_t load = 0;          // calls waiting here or on its connections
+    std::size_t max_pipelined = 0; // most requests ever written and unanswered on one connection
+    std::string last_error;        // why it was last marked down ("" if never)
+};
+
+class Node : public Connection::Owner, public std::enable_shared_from_this<Node> {
+public:
+    Node(boost::asio::any_io_executor ex, NodeAddress address, std::size_t max_connections,
+         Connection::Settings settings);
+
+    const NodeAddress& address() const noexcept { return address_; }
+    bool healthy() const noexcept { return healthy_; }
+    void mark_up() { healthy_ = true; }
+    void mark_down(std::string reason);
+    std::size_t load() const noexcept;
+    NodeStatus status() const;
+
+    // Queues `call` and sends it as soon as a connection has room.
+    void submit(std::shared_ptr<Call> call);
+    // Closes every connection and fails every call with `error`; later submits fail at once.
+    void shutdown(const Error& error);
+
+    void on_connection_ready(Connection& connection) override;
+    void on_connection_closed(Connection& connection, const Error& error, bool answered) override;
+
+private:
+    void dispatch();
+    void withdraw(Call& call);
+
+    boost::asio::any_io_executor ex_;
+    NodeAddress address_;
+    std::size_t max_connections_;
+    Connection::Settings settings_;
+    std::vector<std::shared_ptr<Connection>> connections_;
+    std::deque<std::shared_ptr<Call>> waiting_;
+    bool healthy_ = true;
+    bool shut_down_ = false;
+    bool dispatching_ = false;
+    std::size_t max_pipelined_ = 0; // of connections already closed
+    std::string last_error_;
+};
+
+} // namespace rfs::riak

@@ -1,0 +1,232 @@
+// Shared helpers of the Riak client tests: running a coroutine to completion on a test's
+// io_context, a client configured for one or more devnodes, devnode fault switching and
+// stats, a TCP relay that records pipelining on the wire, and a raw server that answers with
+// canned bytes (for malformed responses devnode cannot produce).
+// Single-threaded test code: everything runs on the test's io_context.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "lib/riak/client.hpp"
+#include "test/devnode/devnode_fixture.hpp"
+
+namespace rfs::riak::test {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using json = nlohmann::json;
+using devnode::test::Devnode;
+
+// Runs `task` on `ioc` until it completes (other work, e.g. health checks, runs meanwhile).
+template <typename T> T run(asio::io_context& ioc, asio::awaitable<T> task) {
+    std::optional<T> out;
+    std::exception_ptr error;
+    bool done = false;
+    asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
+        error = e;
+        if (!e) out.emplace(std::move(value));
+        done = true;
+    });
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    ioc.restart();
+    while (!done) {
+        if (std::chrono::steady_clock::now() > limit) throw std::runtime_error("test task hung");
+        if (ioc.run_one_for(std::chrono::milliseconds(50)) == 0 && ioc.stopped()) ioc.restart();
+    }
+    if (error) std::rethrow_exception(error);
+    return std::move(*out);
+}
+
+// Lets queued handlers run for `d` (e.g. so a stopped client's coroutines finish).
+inline void drain(asio::io_context& ioc,
+                  std::chrono::milliseconds d = std::chrono::milliseconds(50)) {
+    ioc.restart();
+    ioc.run_for(d);
+}
+
+inline NodeAddress local(std::uint16_t port) {
+    return NodeAddress{"127.0.0.1", port};
+}
+
+inline ClientConfig config_for(std::vector<std::uint16_t> ports) {
+    ClientConfig c;
+    for (auto p : ports)
+        c.nodes.push_back(local(p));
+    c.request_timeout = std::chrono::seconds(10);
+    c.health_interval = std::chrono::milliseconds(200);
+    c.health_timeout = std::chrono::milliseconds(500);
+    c.retry.base_delay = std::chrono::milliseconds(5);
+    c.retry.max_delay = std::chrono::milliseconds(50);
+    return c;
+}
+
+// POST /devnode/faults (replaces the whole fault configuration).
+inline void set_faults(const Devnode& node, const json& faults) {
+    devnode::test::Client c(node.port());
+    auto r =
+        c.request("POST", "/devnode/faults", {{"Content-Type", "application/json"}}, faults.dump());
+    if (r.status != 200) throw std::runtime_error("set_faults: " + r.body);
+}
+inline void clear_faults(const Devnode& node) {
+    devnode::test::Client c(node.port());
+    c.request("DELETE", "/devnode/faults");
+}
+inline json node_stats(const Devnode& node) {
+    devnode::test::Client c(node.port());
+    return json::parse(c.get("/stats").body);
+}
+inline std::uint64_t faults_injected(const Devnode& node) {
+    return node_stats(node).value("devnode_faults_injected_total", std::uint64_t{0});
+}
+
+// A TCP relay in front of a node. For every connection it records how many complete request
+// lines had arrived from the client when the first response byte came from the node: more
+// than one means the client pipelined.
+class Relay {
+public:
+    Relay(asio::io_context& ioc, std::uint16_t target)
+        : ioc_(ioc), target_(target),
+          acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    // Per connection: requests seen before the first response byte.
+    std::vector<std::size_t> requests_before_first_response() const {
+        std::vector<std::size_t> out;
+        for (const auto& c : conns_)
+            if (c->first_response_seen) out.push_back(c->requests_at_first_response);
+        return out;
+    }
+    std::size_t connections() const { return conns_.size(); }
+
+private:
+    struct Conn {
+        std::string upstream;     // bytes from the client so far
+        std::size_t requests = 0; // request lines among them
+        bool first_response_seen = false;
+        std::size_t requests_at_first_response = 0;
+    };
+
+    static std::size_t count_request_lines(const std::string& s) {
+        std::size_t n = 0;
+        for (auto pos = s.find(" HTTP/1.1\r\n"); pos != std::string::npos;
+             pos = s.find(" HTTP/1.1\r\n", pos + 1))
+            ++n;
+        return n;
+    }
+
+    asio::awaitable<void> accept_loop() {
+        for (;;) {
+            auto [ec, client] =
+                co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            auto c = std::make_shared<tcp::socket>(std::move(client));
+            auto s = std::make_shared<tcp::socket>(ioc_);
+            auto [cec] = co_await s->async_connect(
+                tcp::endpoint(asio::ip::make_address("127.0.0.1"), target_),
+                asio::as_tuple(asio::use_awaitable));
+            if (cec) continue;
+            auto conn = std::make_shared<Conn>();
+            conns_.push_back(conn);
+            asio::co_spawn(ioc_, pump(c, s, conn, true), asio::detached);
+            asio::co_spawn(ioc_, pump(s, c, conn, false), asio::detached);
+        }
+    }
+
+    asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
+                               std::shared_ptr<Conn> conn, bool upstream) {
+        std::vector<char> buf(64 * 1024);
+        for (;;) {
+            auto [ec, n] = co_await from->async_read_some(asio::buffer(buf),
+                                                          asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            if (upstream) {
+                conn->upstream.append(buf.data(), n);
+                conn->requests = count_request_lines(conn->upstream);
+            } else if (!conn->first_response_seen) {
+                conn->first_response_seen = true;
+                conn->requests_at_first_response = conn->requests;
+            }
+            auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n),
+                                                       asio::as_tuple(asio::use_awaitable));
+            if (wec) break;
+        }
+        boost::system::error_code ignored;
+        from->close(ignored);
+        to->close(ignored);
+    }
+
+    asio::io_context& ioc_;
+    std::uint16_t target_;
+    tcp::acceptor acceptor_;
+    std::vector<std::shared_ptr<Conn>> conns_;
+};
+
+// Answers every request on every connection with `reply`, then closes if `close_after`.
+class CannedServer {
+public:
+    CannedServer(asio::io_context& ioc, std::string reply, bool close_after)
+        : ioc_(ioc), reply_(std::move(reply)), close_after_(close_after),
+          acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t requests() const { return requests_; }
+
+private:
+    asio::awaitable<void> accept_loop() {
+        for (;;) {
+            auto [ec, s] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            asio::co_spawn(ioc_, serve(std::make_shared<tcp::socket>(std::move(s))),
+                           asio::detached);
+        }
+    }
+    asio::awaitable<void> serve(std::shared_ptr<tcp::socket> s) {
+        std::string in;
+        std::vector<char> buf(4096);
+        for (;;) {
+            auto [ec, n] =
+                co_await s->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            in.append(buf.data(), n);
+            for (auto end = in.find("\r\n\r\n"); end != std::string::npos;
+                 end = in.find("\r\n\r\n")) {
+                in.erase(0, end + 4); // test requests carry no body
+                ++requests_;
+                co_await asio::async_write(*s, asio::buffer(reply_),
+                                           asio::as_tuple(asio::use_awaitable));
+                if (close_after_) {
+                    boost::system::error_code ignored;
+                    s->close(ignored);
+                    co_return;
+                }
+            }
+        }
+    }
+
+    asio::io_context& ioc_;
+    std::string reply_;
+    bool close_after_;
+    tcp::acceptor acceptor_;
+    std::size_t requests_ = 0;
+};
+
+} // namespace rfs::riak::test
