@@ -105,6 +105,18 @@ int stat_of(const Inode& inode, struct stat* st) {
     return ::fstatat(inode.fd(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
+// What the kernel is shown of `st`: the inode number made unique across the file systems inside
+// SOURCE (see fs::InoMap).
+void shown(Overlay& ov, struct stat* st) {
+    st->st_ino = ov.inodes.st_ino(st->st_dev, st->st_ino);
+}
+
+void reply_attr(fuse_req_t req, struct stat* st) {
+    auto& ov = overlay(req);
+    shown(ov, st);
+    fuse_reply_attr(req, st, ov.timeouts.attr);
+}
+
 // Resolves `name` in `parent` and counts a lookup on the result. Returns 0 or an errno.
 int do_lookup(Overlay& ov, const Inode& parent, const char* name, fuse_entry_param* e) {
     *e = {};
@@ -120,6 +132,7 @@ int do_lookup(Overlay& ov, const Inode& parent, const char* name, fuse_entry_par
     if (::fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
     auto inode = ov.inodes.add_lookup(std::move(owned), e->attr);
     e->ino = inode->id();
+    shown(ov, &e->attr);
     e->attr_timeout = ov.timeouts.attr;
     e->entry_timeout = ov.timeouts.entry;
     return 0;
@@ -220,7 +233,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     if (!inode) return;
     struct stat st;
     if (int err = stat_of(*inode, &st)) return (void)fuse_reply_err(req, err);
-    fuse_reply_attr(req, &st, overlay(req).timeouts.attr);
+    reply_attr(req, &st);
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
@@ -258,7 +271,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     }
     struct stat st;
     if (int err = stat_of(*inode, &st)) return fail(err);
-    fuse_reply_attr(req, &st, overlay(req).timeouts.attr);
+    reply_attr(req, &st);
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -578,7 +591,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
             fuse_entry_param e{};
             if (is_dot_or_dotdot(ent.d_name)) {
                 // The kernel makes no dentries for these; it needs only their type.
-                e.attr.st_ino = ent.d_ino;
+                e.attr.st_ino = ov.inodes.st_ino(inode->src().dev, ent.d_ino);
                 e.attr.st_mode = DTTOIF(ent.d_type);
             } else if (int lerr = do_lookup(ov, *inode, ent.d_name, &e)) {
                 if (lerr == ENOENT) { // removed since it was listed
@@ -597,7 +610,8 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
             }
         } else {
             struct stat st {};
-            st.st_ino = ent.d_ino;
+            // A mount point's entry shows the covered directory's number, as it does natively.
+            st.st_ino = ov.inodes.st_ino(inode->src().dev, ent.d_ino);
             st.st_mode = DTTOIF(ent.d_type);
             entsize = fuse_add_direntry(req, buf.data() + used, size - used, ent.d_name, &st, next);
             if (entsize > size - used) break;

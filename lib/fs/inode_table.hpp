@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace rfs::fs {
 
@@ -32,6 +33,26 @@ struct SrcIdHash {
     size_t operator()(const SrcId& id) const noexcept {
         return std::hash<std::uint64_t>()(id.ino * 0x9e3779b97f4a7c15ULL ^ id.dev);
     }
+};
+
+// The inode numbers shown through the mount. The mount has one st_dev, so objects on other file
+// systems mounted inside SOURCE must not show their own numbers: two fresh tmpfs mounts number
+// identically, and cp -a, tar, rsync -H and du would take unrelated files for hard links. SOURCE's
+// own device keeps its real numbers (they match what tools saw before the mount); each other
+// device gets a small index, in order of first sight, placed in the top 16 bits. Stable for the
+// mount's life. Any thread.
+class InoMap {
+public:
+    explicit InoMap(dev_t home) : home_(home) {}
+    ino_t map(dev_t dev, ino_t ino);
+
+    static constexpr int kShift = 48;
+
+private:
+    const dev_t home_;
+    std::mutex mu_;
+    std::vector<dev_t> others_; // index i + 1 is others_[i]
+    bool warned_ = false;       // guarded by mu_
 };
 
 class Inode {
@@ -81,12 +102,16 @@ public:
     size_t size() const;
     std::uint64_t lookup_count(NodeId id) const;
 
+    // The st_ino the kernel is shown for the object (dev, ino).
+    ino_t st_ino(dev_t dev, ino_t ino) { return inos_.map(dev, ino); }
+
 private:
     mutable std::mutex mu_;
     std::shared_ptr<Inode> root_;
     NodeId next_id_ = kRootNodeId + 1;
     std::unordered_map<NodeId, std::shared_ptr<Inode>> by_id_;
     std::unordered_map<SrcId, NodeId, SrcIdHash> by_src_;
+    InoMap inos_;
 };
 
 } // namespace rfs::fs

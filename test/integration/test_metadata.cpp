@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -654,9 +655,7 @@ TEST_CASE("mknod of a character device by root", "[metadata]") {
     CHECK(m.st_rdev == makedev(1, 3));
 }
 
-// KNOWN BUG in riakfs (open in issue 2, tagged [!mayfail] so CI still reports it without
-// failing the run): st_ino is passed through from SOURCE, so objects on different file systems inside SOURCE can share one.
-TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metadata][ino][!mayfail]") {
+TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metadata][ino]") {
     // Natively two files on different file systems differ in st_dev. Through the mount they share
     // st_dev, so st_ino alone must tell them apart; otherwise cp -a, tar, rsync -H and du treat
     // unrelated files as hard links of each other. Two fresh tmpfs mounts number their inodes
@@ -694,4 +693,16 @@ TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metad
                                         << r1.st_ino << ", t2 ino " << r2.st_ino);
     CHECK_FALSE((m1.st_dev == m2.st_dev && m1.st_ino == m2.st_ino));
     CHECK_FALSE((r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino));
+    // Listings show the same numbers as stat, and numbers stay put while the mount lives.
+    for (auto [dir, st] : {std::pair{"t1", m1}, std::pair{"t2", m2}}) {
+        DIR* d = ::opendir(fx.mnt(dir).c_str());
+        REQUIRE(d != nullptr);
+        ino_t listed = 0;
+        while (dirent* ent = ::readdir(d))
+            if (std::string(ent->d_name) == "f") listed = ent->d_ino;
+        ::closedir(d);
+        INFO(dir << "/f listed with ino " << listed);
+        CHECK(listed == st.st_ino);
+        CHECK(lstat_ok(fx.mnt(std::string(dir) + "/f")).st_ino == st.st_ino);
+    }
 }
