@@ -268,6 +268,8 @@ Task<proto::ObjectResponse> Client::store(const proto::ObjectId& id,
     const bool idempotent = !id.key.empty() && !conditional(options.conditions);
     auto res = co_await send(std::move(*request), idempotent, false, call);
     if (!res) co_return std::move(res).error();
+    // A write has no "not found" outcome: 404 is an unknown bucket type.
+    if (res->result_int() == 404) co_return from_proto(proto::error_from_response(*res));
     auto parsed = proto::parse_object_response(*res);
     if (!parsed) co_return from_proto(parsed.error());
     co_return std::move(*parsed);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cassert>
+#include <cerrno>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -61,6 +62,9 @@ Error from_proto(const proto::Error& e);
 // A T or an Error; the same member names as std::expected (C++23) and proto::Result.
 template <typename T> class [[nodiscard]] Result {
 public:
+    // Default: an error. co_spawn needs it to build the value it hands over when the
+    // coroutine exits with an exception instead.
+    Result() : v_(std::in_place_index<1>, Error{Errc::cancelled, ECANCELED, 0, "no result"}) {}
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
