@@ -184,11 +184,13 @@ std::pair<int, std::string> Devnode::run_to_exit(const std::vector<std::string>&
     return {0, "still running"};
 }
 
-Client::Client(uint16_t port) : port_(port), sock_(ioc_) {}
+Client::Client(std::string host, uint16_t port)
+    : host_(std::move(host)), port_(port), sock_(ioc_) {}
 
 void Client::connect() {
     close();
-    sock_.connect({asio::ip::make_address("127.0.0.1"), port_});
+    asio::ip::tcp::resolver resolver(ioc_);
+    asio::connect(sock_, resolver.resolve(host_, std::to_string(port_)));
     sock_.set_option(asio::ip::tcp::no_delay(true));
 }
 
@@ -224,7 +226,7 @@ HttpResponse Client::request(std::string_view method, std::string_view target, H
     req.method_string(method);
     req.target(target);
     req.version(11);
-    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::host, host_ + ":" + std::to_string(port_));
     for (const auto& [n, v] : headers)
         req.insert(n, v);
     if (!body.empty() || method == "PUT" || method == "POST") {

@@ -72,7 +72,9 @@ private:
 
 class Client {
 public:
-    explicit Client(uint16_t port);
+    explicit Client(uint16_t port) : Client("127.0.0.1", port) {}
+    // Any HTTP node (host name or address), e.g. a real Riak node for the conformance test.
+    Client(std::string host, uint16_t port);
     HttpResponse request(std::string_view method, std::string_view target, Headers headers = {},
                          std::string body = {});
     HttpResponse get(std::string_view target, Headers h = {}) { return request("GET", target, h); }
@@ -86,6 +88,7 @@ public:
     HttpResponse read_response(bool head = false);
 
 private:
+    std::string host_;
     uint16_t port_;
     boost::asio::io_context ioc_;
     boost::asio::ip::tcp::socket sock_;
