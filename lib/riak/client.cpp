@@ -237,7 +237,7 @@ Task<proto::Response> Client::send(proto::Request request, bool idempotent, bool
 
 // ---- Objects ------------------------------------------------------------------------------
 
-Task<proto::ObjectResponse> Client::fetch(const proto::ObjectId& id, proto::FetchOptions options,
+Task<proto::ObjectResponse> Client::fetch(proto::ObjectId id, proto::FetchOptions options,
                                           CallOptions call) {
     auto request = proto::make_fetch_request("", id, options);
     if (!request) co_return from_proto(request.error());
@@ -248,14 +248,13 @@ Task<proto::ObjectResponse> Client::fetch(const proto::ObjectId& id, proto::Fetc
     co_return std::move(*parsed);
 }
 
-Task<proto::ObjectResponse> Client::head(const proto::ObjectId& id, proto::FetchOptions options,
+Task<proto::ObjectResponse> Client::head(proto::ObjectId id, proto::FetchOptions options,
                                          CallOptions call) {
     options.head = true;
     co_return co_await fetch(id, std::move(options), call);
 }
 
-Task<proto::ObjectResponse> Client::store(const proto::ObjectId& id,
-                                          const proto::RiakObject& object,
+Task<proto::ObjectResponse> Client::store(proto::ObjectId id, proto::RiakObject object,
                                           proto::StoreOptions options, CallOptions call) {
     const std::size_t size = object.value.size() + metadata_size(object);
     if (size > config_.max_object_size)
@@ -275,7 +274,7 @@ Task<proto::ObjectResponse> Client::store(const proto::ObjectId& id,
     co_return std::move(*parsed);
 }
 
-Task<proto::ObjectResponse> Client::remove(const proto::ObjectId& id, proto::DeleteOptions options,
+Task<proto::ObjectResponse> Client::remove(proto::ObjectId id, proto::DeleteOptions options,
                                            CallOptions call) {
     auto request = proto::make_delete_request("", id, options);
     if (!request) co_return from_proto(request.error());
@@ -286,8 +285,7 @@ Task<proto::ObjectResponse> Client::remove(const proto::ObjectId& id, proto::Del
     co_return std::move(*parsed);
 }
 
-Task<Siblings> Client::fetch_siblings(const proto::ObjectId& id_in, CallOptions call) {
-    const proto::ObjectId id = id_in;
+Task<Siblings> Client::fetch_siblings(proto::ObjectId id, CallOptions call) {
     proto::FetchOptions options;
     options.multipart_siblings = true;
     auto res = co_await fetch(id, options, call);
@@ -330,9 +328,7 @@ Task<Siblings> Client::fetch_siblings(const proto::ObjectId& id_in, CallOptions 
     co_return out;
 }
 
-Task<Resolved> Client::resolve(const proto::ObjectId& id_in, SiblingResolver resolver,
-                               CallOptions call) {
-    const proto::ObjectId id = id_in;
+Task<Resolved> Client::resolve(proto::ObjectId id, SiblingResolver resolver, CallOptions call) {
     constexpr int kRounds = 4; // concurrent writers can recreate siblings; give up eventually
     for (int round = 0; round < kRounds; ++round) {
         auto current = co_await fetch_siblings(id, call);
@@ -379,7 +375,7 @@ Task<Resolved> Client::resolve(const proto::ObjectId& id_in, SiblingResolver res
 
 // ---- Listings and queries -----------------------------------------------------------------
 
-Task<std::vector<std::string>> Client::list_keys(const proto::BucketId& bucket, bool stream,
+Task<std::vector<std::string>> Client::list_keys(proto::BucketId bucket, bool stream,
                                                  CallOptions call) {
     auto target = proto::key_list_target(bucket, stream);
     if (!target) co_return from_proto(target.error());
@@ -392,8 +388,8 @@ Task<std::vector<std::string>> Client::list_keys(const proto::BucketId& bucket, 
     co_return std::move(*keys);
 }
 
-Task<proto::IndexResults> Client::query_index(const proto::BucketId& bucket,
-                                              const proto::IndexQuery& query, CallOptions call) {
+Task<proto::IndexResults> Client::query_index(proto::BucketId bucket, proto::IndexQuery query,
+                                              CallOptions call) {
     auto target = proto::index_target(bucket, query);
     if (!target) co_return from_proto(target.error());
     const bool stream = query.stream;
@@ -409,7 +405,7 @@ Task<proto::IndexResults> Client::query_index(const proto::BucketId& bucket,
 
 // ---- Props, ping, stats -------------------------------------------------------------------
 
-Task<proto::BucketProps> Client::get_bucket_props(const proto::BucketId& bucket, CallOptions call) {
+Task<proto::BucketProps> Client::get_bucket_props(proto::BucketId bucket, CallOptions call) {
     auto target = proto::bucket_props_target(bucket);
     if (!target) co_return from_proto(target.error());
     auto res = co_await send(proto::make_request(http::verb::get, "", std::move(*target)), true,
@@ -421,8 +417,8 @@ Task<proto::BucketProps> Client::get_bucket_props(const proto::BucketId& bucket,
     co_return std::move(*props);
 }
 
-Task<std::monostate> Client::set_bucket_props(const proto::BucketId& bucket,
-                                              const proto::BucketProps& props, CallOptions call) {
+Task<std::monostate> Client::set_bucket_props(proto::BucketId bucket, proto::BucketProps props,
+                                              CallOptions call) {
     auto request = proto::make_bucket_props_request("", bucket, props);
     if (!request) co_return from_proto(request.error());
     auto res = co_await send(std::move(*request), true, false, call);
@@ -453,7 +449,7 @@ Task<proto::NodeStats> Client::stats(CallOptions call) {
 // ---- Sets ---------------------------------------------------------------------------------
 
 Task<std::optional<proto::SetValue>>
-Client::fetch_set(const proto::ObjectId& id, proto::RequestParams params, CallOptions call) {
+Client::fetch_set(proto::ObjectId id, proto::RequestParams params, CallOptions call) {
     auto request = proto::make_set_fetch_request("", id, params);
     if (!request) co_return from_proto(request.error());
     auto res = co_await send(std::move(*request), true, false, call);
@@ -463,8 +459,7 @@ Client::fetch_set(const proto::ObjectId& id, proto::RequestParams params, CallOp
     co_return std::move(*value);
 }
 
-Task<std::optional<proto::SetValue>> Client::update_set(const proto::ObjectId& id,
-                                                        const proto::SetUpdate& update,
+Task<std::optional<proto::SetValue>> Client::update_set(proto::ObjectId id, proto::SetUpdate update,
                                                         proto::RequestParams params,
                                                         CallOptions call) {
     auto request = proto::make_set_update_request("", id, update, params);

@@ -6,7 +6,8 @@
 // an Error whose to_errno() is the FUSE answer. Calls can be cancelled through Asio's
 // per-operation cancellation (e.g. co_spawn(..., bind_cancellation_slot(signal.slot(), ...))):
 // they complete with Errc::cancelled. The Client must outlive the calls made on it; stop()
-// fails the outstanding ones.
+// fails the outstanding ones. Arguments are taken by value (move large objects in): a call
+// that is co_spawned starts after the caller's temporaries are gone.
 //
 // Transport: per node a bounded pool of keep-alive HTTP/1.1 connections, each pipelining up to
 // pipeline_depth requests (Riak answers them strictly in order); nodes are health-checked with
@@ -113,47 +114,46 @@ public:
 
     // ---- Objects (ids: proto::ObjectId{type, bucket, key}; type "" = default type) ----
     // GET (or HEAD with options.head): Outcome ok, siblings, not_modified or not_found.
-    Task<proto::ObjectResponse> fetch(const proto::ObjectId& id, proto::FetchOptions options = {},
+    Task<proto::ObjectResponse> fetch(proto::ObjectId id, proto::FetchOptions options = {},
                                       CallOptions call = {});
-    Task<proto::ObjectResponse> head(const proto::ObjectId& id, proto::FetchOptions options = {},
+    Task<proto::ObjectResponse> head(proto::ObjectId id, proto::FetchOptions options = {},
                                      CallOptions call = {});
     // PUT (POST with options.use_post); an empty id.key POSTs to the bucket and the new key is
     // in the result (Outcome::created). Outcome no_content, or ok/siblings with returnbody.
-    Task<proto::ObjectResponse> store(const proto::ObjectId& id, const proto::RiakObject& object,
+    Task<proto::ObjectResponse> store(proto::ObjectId id, proto::RiakObject object,
                                       proto::StoreOptions options = {}, CallOptions call = {});
     // DELETE: Outcome no_content or not_found (both success).
-    Task<proto::ObjectResponse> remove(const proto::ObjectId& id, proto::DeleteOptions options = {},
+    Task<proto::ObjectResponse> remove(proto::ObjectId id, proto::DeleteOptions options = {},
                                        CallOptions call = {});
     // All versions: a 300 is fetched as multipart/mixed, or sibling by sibling (?vtag=) when
     // the node lists vtags only.
-    Task<Siblings> fetch_siblings(const proto::ObjectId& id, CallOptions call = {});
+    Task<Siblings> fetch_siblings(proto::ObjectId id, CallOptions call = {});
     // Fetches and, if there are siblings, picks one with `resolver` and writes it back with
     // the 300's vclock (a tombstone winner is written back as a DELETE with that vclock), so
     // the siblings collapse. Retries the round if a concurrent writer made new siblings.
     // ENOENT (Errc::client_error, 404) if the key does not exist.
-    Task<Resolved> resolve(const proto::ObjectId& id, SiblingResolver resolver = {},
+    Task<Resolved> resolve(proto::ObjectId id, SiblingResolver resolver = {},
                            CallOptions call = {});
 
     // ---- Listings and queries ----
-    Task<std::vector<std::string>> list_keys(const proto::BucketId& bucket, bool stream = false,
+    Task<std::vector<std::string>> list_keys(proto::BucketId bucket, bool stream = false,
                                              CallOptions call = {});
-    Task<proto::IndexResults> query_index(const proto::BucketId& bucket,
-                                          const proto::IndexQuery& query, CallOptions call = {});
+    Task<proto::IndexResults> query_index(proto::BucketId bucket, proto::IndexQuery query,
+                                          CallOptions call = {});
 
     // ---- Bucket properties, node endpoints ----
-    Task<proto::BucketProps> get_bucket_props(const proto::BucketId& bucket, CallOptions call = {});
-    Task<std::monostate> set_bucket_props(const proto::BucketId& bucket,
-                                          const proto::BucketProps& props, CallOptions call = {});
+    Task<proto::BucketProps> get_bucket_props(proto::BucketId bucket, CallOptions call = {});
+    Task<std::monostate> set_bucket_props(proto::BucketId bucket, proto::BucketProps props,
+                                          CallOptions call = {});
     Task<std::monostate> ping(CallOptions call = {});
     Task<proto::NodeStats> stats(CallOptions call = {});
 
     // ---- Set data type (/types/T/buckets/B/datatypes/K) ----
     // nullopt: the set does not exist.
     Task<std::optional<proto::SetValue>>
-    fetch_set(const proto::ObjectId& id, proto::RequestParams params = {}, CallOptions call = {});
+    fetch_set(proto::ObjectId id, proto::RequestParams params = {}, CallOptions call = {});
     // nullopt unless params.returnbody.
-    Task<std::optional<proto::SetValue>> update_set(const proto::ObjectId& id,
-                                                    const proto::SetUpdate& update,
+    Task<std::optional<proto::SetValue>> update_set(proto::ObjectId id, proto::SetUpdate update,
                                                     proto::RequestParams params = {},
                                                     CallOptions call = {});
 

@@ -1,0 +1,356 @@
+// Transport behaviour against the real riak-devnode: pipelining seen on the wire through a TCP
+// relay, the connection pool bound, failover when a node is killed, timeouts, cancellation,
+// the in-flight byte bound and the object size limit.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "test/riak/riak_test_support.hpp"
+
+using namespace rfs::riak;
+using namespace rfs::riak::test;
+namespace proto = rfs::proto;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+proto::RiakObject text(std::string value) {
+    proto::RiakObject o;
+    o.value = std::move(value);
+    o.content_type = "text/plain";
+    return o;
+}
+
+// Runs `n` fetches of bucket b key k<i % keys> at once; returns how many succeeded.
+std::size_t parallel_fetches(asio::io_context& ioc, Client& client, std::size_t n,
+                             std::vector<Error>* errors = nullptr, CallOptions call = {}) {
+    std::size_t ok = 0, done = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        asio::co_spawn(ioc, client.fetch(proto::ObjectId{"", "b", "k"}, {}, call),
+                       [&](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                           ++done;
+                           if (r && r->outcome == proto::Outcome::ok)
+                               ++ok;
+                           else if (errors && !r)
+                               errors->push_back(r.error());
+                       });
+    }
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (done < n) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    return ok;
+}
+
+void put_direct(const Devnode& node, const std::string& target, const std::string& value) {
+    rfs::devnode::test::Client c(node.port());
+    REQUIRE(c.put(target, value).status == 204);
+}
+
+} // namespace
+
+TEST_CASE("requests are pipelined on one connection, verified on the wire", "[riak][pipeline]") {
+    Devnode node;
+    put_direct(node, "/buckets/b/keys/k", "value");
+    // Slow answers make sure every request is written before the first response exists.
+    set_faults(node, {{"latency_ms", 100}, {"routes", {"object"}}});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.connections_per_node = 1;
+    config.pipeline_depth = 8;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+
+    const auto t0 = Clock::now();
+    CHECK(parallel_fetches(ioc, client, 8) == 8);
+    const auto elapsed = Clock::now() - t0;
+    REQUIRE(relay.connections() == 1);
+    const auto seen = relay.requests_before_first_response();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0] == 8); // all eight on the wire before the first response byte
+    CHECK(client.nodes()[0].max_pipelined == 8);
+    // The node answers one at a time, so they took about 8 x 100 ms, in order, all correct.
+    CHECK(elapsed >= std::chrono::milliseconds(700));
+
+    // Depth bounds the pipeline: 12 requests, depth 4 -> at most 4 on the wire.
+    client.stop();
+    drain(ioc);
+    Relay relay2(ioc, node.port());
+    config.nodes = {local(relay2.port())};
+    config.pipeline_depth = 4;
+    Client shallow(ioc, config);
+    CHECK(parallel_fetches(ioc, shallow, 12) == 12);
+    REQUIRE(relay2.connections() == 1);
+    CHECK(relay2.requests_before_first_response()[0] == 4);
+    CHECK(shallow.nodes()[0].max_pipelined == 4);
+    shallow.stop();
+    drain(ioc);
+}
+
+TEST_CASE("the pool spreads over connections before pipelining", "[riak][pipeline]") {
+    Devnode node;
+    put_direct(node, "/buckets/b/keys/k", "value");
+    set_faults(node, {{"latency_ms", 50}, {"routes", {"object"}}});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.connections_per_node = 3;
+    config.pipeline_depth = 4;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+    CHECK(parallel_fetches(ioc, client, 3) == 3);
+    CHECK(relay.connections() == 3); // one request each, no pipelining needed
+    CHECK(parallel_fetches(ioc, client, 12) == 12);
+    CHECK(relay.connections() == 3); // bounded pool: reused, then pipelined
+    CHECK(client.nodes()[0].max_pipelined == 4);
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("non-idempotent requests are not pipelined", "[riak][pipeline]") {
+    Devnode node;
+    set_faults(node, {{"latency_ms", 50}, {"routes", {"object"}}});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.connections_per_node = 1;
+    config.pipeline_depth = 8;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+    std::size_t done = 0, created = 0;
+    for (int i = 0; i < 4; ++i)
+        asio::co_spawn(ioc, client.store(proto::ObjectId{"", "b", ""}, text("x")),
+                       [&](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                           ++done;
+                           if (r && r->outcome == proto::Outcome::created) ++created;
+                       });
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (done < 4) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    CHECK(created == 4);
+    CHECK(relay.requests_before_first_response() == std::vector<std::size_t>{1});
+    CHECK(client.nodes()[0].max_pipelined == 1);
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("failover when a node is killed", "[riak][failover]") {
+    Devnode a, b;
+    put_direct(a, "/buckets/b/keys/k", "value");
+    put_direct(b, "/buckets/b/keys/k", "value");
+    asio::io_context ioc;
+    auto config = config_for({a.port(), b.port()});
+    config.connections_per_node = 2;
+    config.health_interval = std::chrono::milliseconds(100);
+    Client client(ioc, config);
+    client.start();
+    CHECK(parallel_fetches(ioc, client, 10) == 10);
+
+    // Requests in flight on `a` when it dies are retried on `b`.
+    set_faults(a, {{"latency_ms", 300}, {"routes", {"object"}}});
+    asio::steady_timer killer(ioc);
+    killer.expires_after(std::chrono::milliseconds(100));
+    killer.async_wait([&](boost::system::error_code) { a.kill9(); });
+    std::vector<Error> errors;
+    CHECK(parallel_fetches(ioc, client, 20, &errors) == 20);
+    for (const auto& e : errors)
+        FAIL_CHECK(e.describe());
+    CHECK(client.counters().retries > 0);
+
+    // The health check keeps `a` out of rotation.
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        t.expires_after(std::chrono::milliseconds(300));
+        co_await t.async_wait(asio::use_awaitable);
+        co_return 0;
+    }());
+    auto status = client.nodes();
+    CHECK_FALSE(status[0].healthy);
+    CHECK_FALSE(status[0].last_error.empty());
+    CHECK(status[1].healthy);
+    const auto retries = client.counters().retries;
+    CHECK(parallel_fetches(ioc, client, 10) == 10);
+    CHECK(client.counters().retries == retries); // nothing sent to the dead node any more
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("a request times out and the client stays usable", "[riak][timeout]") {
+    Devnode node;
+    put_direct(node, "/buckets/b/keys/k", "value");
+    asio::io_context ioc;
+    auto config = config_for({node.port()});
+    config.request_timeout = std::chrono::milliseconds(150);
+    config.health_interval = Duration::zero();
+    config.connections_per_node = 1;
+    Client client(ioc, config);
+    set_faults(node, {{"latency_ms", 600}, {"routes", {"object"}}});
+    CallOptions once;
+    once.attempts = 1;
+    const auto t0 = Clock::now();
+    auto r = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}, {}, once));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK(r.error().to_errno() == ETIMEDOUT);
+    CHECK(Clock::now() - t0 < std::chrono::milliseconds(500));
+
+    // Retried idempotent request: every attempt times out.
+    auto retried = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}));
+    REQUIRE_FALSE(retried);
+    CHECK(retried.error().code == Errc::timeout);
+
+    // A per-call timeout overrides the configured one.
+    CallOptions patient;
+    patient.timeout = std::chrono::seconds(5);
+    auto slow = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}, {}, patient));
+    REQUIRE(slow);
+    CHECK(slow->object.value == "value");
+    clear_faults(node);
+    auto ok = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}));
+    REQUIRE(ok);
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("cancellation through an Asio cancellation slot", "[riak][cancel]") {
+    Devnode node;
+    put_direct(node, "/buckets/b/keys/k", "value");
+    asio::io_context ioc;
+    auto config = config_for({node.port()});
+    config.health_interval = Duration::zero();
+    config.connections_per_node = 1;
+    Client client(ioc, config);
+    set_faults(node, {{"latency_ms", 400}, {"routes", {"object"}}});
+    asio::cancellation_signal signal;
+    std::optional<Result<proto::ObjectResponse>> result;
+    const auto t0 = Clock::now();
+    asio::co_spawn(ioc, client.fetch(proto::ObjectId{"", "b", "k"}),
+                   asio::bind_cancellation_slot(
+                       signal.slot(), [&](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                           result.emplace(std::move(r));
+                       }));
+    asio::steady_timer t(ioc);
+    t.expires_after(std::chrono::milliseconds(50));
+    t.async_wait(
+        [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer w(co_await asio::this_coro::executor);
+        while (!result) {
+            w.expires_after(std::chrono::milliseconds(5));
+            co_await w.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    REQUIRE_FALSE(*result);
+    CHECK(result->error().code == Errc::cancelled);
+    CHECK(result->error().to_errno() == ECANCELED);
+    CHECK(Clock::now() - t0 < std::chrono::milliseconds(300));
+    // The cancelled request's response is dropped; the connection keeps serving in order.
+    clear_faults(node);
+    auto next = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}));
+    REQUIRE(next);
+    CHECK(next->object.value == "value");
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("the in-flight byte bound makes requests wait", "[riak][budget]") {
+    Devnode node;
+    set_faults(node, {{"latency_ms", 100}, {"methods", {"PUT"}}});
+    asio::io_context ioc;
+    auto config = config_for({node.port()});
+    config.health_interval = Duration::zero();
+    config.max_inflight_bytes = 100 * 1024;
+    Client client(ioc, config);
+    const std::string value(60 * 1024, 'x');
+    std::size_t done = 0, ok = 0;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 5; ++i)
+        asio::co_spawn(ioc,
+                       client.store(proto::ObjectId{"", "big", std::to_string(i)}, text(value)),
+                       [&](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                           ++done;
+                           if (r) ++ok;
+                       });
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (done < 5) {
+            CHECK(client.counters().inflight_bytes <= config.max_inflight_bytes);
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    CHECK(ok == 5);
+    const auto c = client.counters();
+    CHECK(c.inflight_bytes_peak <= config.max_inflight_bytes);
+    CHECK(c.inflight_bytes_peak >= value.size());
+    CHECK(c.budget_waits == 4);
+    CHECK(c.inflight_bytes == 0);
+    CHECK(Clock::now() - t0 >= std::chrono::milliseconds(450)); // one at a time
+
+    // Waiting for room is bounded by the request timeout.
+    set_faults(node, {{"latency_ms", 500}, {"methods", {"PUT"}}});
+    CallOptions quick;
+    quick.timeout = std::chrono::milliseconds(150);
+    std::optional<Result<proto::ObjectResponse>> second;
+    asio::co_spawn(ioc, client.store(proto::ObjectId{"", "big", "a"}, text(value)), asio::detached);
+    asio::co_spawn(
+        ioc, client.store(proto::ObjectId{"", "big", "b"}, text(value), {}, quick),
+        [&](std::exception_ptr, Result<proto::ObjectResponse> r) { second.emplace(std::move(r)); });
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (!second) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    REQUIRE_FALSE(*second);
+    CHECK(second->error().code == Errc::timeout);
+    CHECK(second->error().message.find("in-flight") != std::string::npos);
+    drain(ioc, std::chrono::milliseconds(700));
+    client.stop();
+    drain(ioc);
+}
+
+TEST_CASE("objects above the maximum size are refused before sending", "[riak][size]") {
+    Devnode node({"--object-size-maximum", "1MB"});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.health_interval = Duration::zero();
+    config.max_object_size = 2 * 1024 * 1024;
+    Client client(ioc, config);
+    auto big = run(ioc, client.store(proto::ObjectId{"", "b", "huge"},
+                                     text(std::string(config.max_object_size + 1, 'x'))));
+    REQUIRE_FALSE(big);
+    CHECK(big.error().code == Errc::object_too_large);
+    CHECK(big.error().to_errno() == EFBIG);
+    CHECK(relay.connections() == 0); // nothing was sent
+
+    // Below the client's limit but above the node's: Riak's 500 {too_large,N} is EFBIG too.
+    auto server_refused = run(
+        ioc, client.store(proto::ObjectId{"", "b", "large"}, text(std::string(1536 * 1024, 'x'))));
+    REQUIRE_FALSE(server_refused);
+    CHECK(server_refused.error().code == Errc::server_error);
+    CHECK(server_refused.error().http_status == 500);
+    CHECK(server_refused.error().to_errno() == EFBIG);
+    CHECK(client.counters().retries == 0); // not transient
+    client.stop();
+    drain(ioc);
+}
