@@ -432,7 +432,11 @@ Task<std::monostate> Client::ping(CallOptions call) {
     auto res = co_await send(proto::make_request(http::verb::get, "", proto::ping_target()), true,
                              false, call);
     if (!res) co_return std::move(res).error();
-    if (auto ok = proto::check_ping_response(*res); !ok) co_return from_proto(ok.error());
+    if (auto ok = proto::check_ping_response(*res); !ok) {
+        Error e = from_proto(ok.error());
+        if (res->result_int() == 200) e.code = Errc::unexpected_response; // 200 but not "OK"
+        co_return e;
+    }
     co_return std::monostate{};
 }
 
