@@ -14,9 +14,6 @@ namespace {
 thread_local FuseChannel* t_dispatching = nullptr;
 thread_local io::Buffer* t_dispatch_buffer = nullptr;
 
-// Requests read in one go before polling again: enough to drain a burst, few enough that a
-// busy device cannot starve the completions queued on this loop.
-constexpr int kMaxBatch = 16;
 } // namespace
 
 FuseChannel::FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed)
@@ -35,50 +32,46 @@ FuseChannel::~FuseChannel() {
     device_.close(ignored);
 }
 
-void FuseChannel::start() { wait_readable(); }
-
-void FuseChannel::wait_readable() {
-    device_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                       [this](const boost::system::error_code& ec) {
-                           if (ec) {
-                               if (ec != boost::asio::error::operation_aborted)
-                                   RFS_LOG_ERROR("polling /dev/fuse failed: {}", ec.message());
-                               return;
-                           }
-                           on_readable();
-                       });
+void FuseChannel::start() {
+    read_next();
 }
 
-void FuseChannel::on_readable() {
-    for (int i = 0; i < kMaxBatch && !closed_; ++i) {
-        if (!buffer_) buffer_ = loop_.buffers().take();
-        ssize_t n = ::read(device_.native_handle(), buffer_.get(), io::BufferPool::kBufferSize);
-        if (n < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EINTR) break;
-            // ENOENT: the request was interrupted before we read it; read the next one.
-            if (err == ENOENT) continue;
-            if (err != ENODEV) RFS_LOG_ERROR("reading /dev/fuse failed: {}", std::strerror(err));
-            closed_ = true;
-            fuse_session_exit(session_);
-            on_closed_();
-            return;
-        }
-        fuse_buf request{};
-        request.size = static_cast<size_t>(n);
-        request.mem = buffer_.get();
-        t_dispatching = this;
-        t_dispatch_buffer = &buffer_;
-        fuse_session_process_buf(session_, &request);
-        t_dispatching = nullptr;
-        t_dispatch_buffer = nullptr;
-        if (fuse_session_exited(session_)) {
-            closed_ = true;
-            on_closed_();
-            return;
-        }
+// The read itself is an io_uring operation: the kernel arms its own poll on /dev/fuse and
+// performs the read when a request arrives, so each request costs one io_uring_enter and no
+// speculative read() that fails with EAGAIN.
+void FuseChannel::read_next() {
+    if (!buffer_) buffer_ = loop_.buffers().take();
+    device_.async_read_some(
+        boost::asio::buffer(buffer_.get(), io::BufferPool::kBufferSize),
+        [this](const boost::system::error_code& ec, size_t n) { on_read(ec, n); });
+}
+
+void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
+    if (ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        // ENOENT: the request was interrupted before we read it; read the next one.
+        if (ec.value() == ENOENT || ec.value() == EINTR || ec.value() == EAGAIN) return read_next();
+        if (ec.value() != ENODEV && ec != boost::asio::error::eof)
+            RFS_LOG_ERROR("reading /dev/fuse failed: {}", ec.message());
+        closed_ = true;
+        fuse_session_exit(session_);
+        on_closed_();
+        return;
     }
-    wait_readable();
+    fuse_buf request{};
+    request.size = n;
+    request.mem = buffer_.get();
+    t_dispatching = this;
+    t_dispatch_buffer = &buffer_;
+    fuse_session_process_buf(session_, &request);
+    t_dispatching = nullptr;
+    t_dispatch_buffer = nullptr;
+    if (fuse_session_exited(session_)) {
+        closed_ = true;
+        on_closed_();
+        return;
+    }
+    read_next();
 }
 
 io::Buffer FuseChannel::claim_request_buffer() {

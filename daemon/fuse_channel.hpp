@@ -32,8 +32,8 @@ public:
     static io::Buffer claim_request_buffer();
 
 private:
-    void wait_readable();
-    void on_readable();
+    void read_next();
+    void on_read(const boost::system::error_code& ec, size_t n);
 
     fuse_session* session_;
     io::Loop& loop_;

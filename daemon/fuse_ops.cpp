@@ -654,6 +654,16 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
     fuse_reply_statfs(req, &sv);
 }
 
+// Reached only without default_permissions, i.e. when no other user can use the mount (see
+// main.cpp): the caller then has the daemon's own user, so the source's answer to the daemon is
+// the answer the caller would get natively (root included: X_OK still needs an execute bit).
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    int rc = ::faccessat(inode->fd(), "", mask, AT_EMPTY_PATH | AT_EACCESS);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
 // ---- extended attributes ----------------------------------------------------------------------
 // Reached through /proc/self/fd, which resolves to the object itself. A symlink would be followed
 // that way, so its own attributes (trusted.*, security.*; Linux itself refuses user.* there) go
@@ -813,6 +823,7 @@ fuse_lowlevel_ops overlay_operations(Mode) {
     ops.releasedir = op_releasedir;
     ops.fsyncdir = op_fsyncdir;
     ops.statfs = op_statfs;
+    ops.access = op_access;
     ops.setxattr = op_setxattr;
     ops.getxattr = op_getxattr;
     ops.listxattr = op_listxattr;

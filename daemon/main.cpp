@@ -140,7 +140,14 @@ int main(int argc, char** argv) {
         fuse_argv_text.push_back("-o");
         fuse_argv_text.push_back(opt);
     };
-    add_option("default_permissions");
+    // Once other users can reach the mount, the kernel must check their access against the
+    // modes we report (the daemon itself may act as root). Without allow_other/allow_root only
+    // the mounting user gets in, whose access the source already checks for the daemon; leaving
+    // default_permissions off then spares a GETATTR of the parent before every create.
+    bool shared = false;
+    for (const auto& opt : cl.fuse_options)
+        if (opt == "allow_other" || opt == "allow_root") shared = true;
+    if (shared) add_option("default_permissions");
     char resolved[PATH_MAX];
     std::string fsname = ::realpath(cl.source.c_str(), resolved) ? resolved : cl.source;
     add_option("fsname=" + escape_option_value(fsname));

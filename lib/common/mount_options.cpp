@@ -185,7 +185,8 @@ std::string usage(std::string_view program) {
         "  -s                       single event loop\n"
         "\n"
         "Standard FUSE mount options (allow_other, ro, fsname=..., ...) are passed to libfuse.\n"
-        "default_permissions is always on: the kernel checks access as on the source.\n",
+        "With allow_other or allow_root, default_permissions is added: the kernel checks every\n"
+        "user's access against the modes of the source.\n",
         program);
 }
 

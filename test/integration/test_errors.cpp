@@ -317,3 +317,25 @@ TEST_CASE("a non-root user may create files with setuid/setgid modes", "[errors]
     CHECK(s.st_uid == 4242u);
     CHECK((s.st_mode & 07777) == 0755);
 }
+
+// Without allow_other the kernel leaves access checks to the daemon (no default_permissions);
+// access() must still answer for the mounting user exactly as the source does.
+TEST_CASE("access() without allow_other answers as the source does", "[errors][perm]") {
+    MountFixture fx;
+    write_file(fx.mnt("plain"), "x");
+    write_file(fx.mnt("script"), "#!/bin/sh\n");
+    REQUIRE_OK(::chmod(fx.mnt("plain").c_str(), 0644));
+    REQUIRE_OK(::chmod(fx.mnt("script").c_str(), 0700));
+    for (const char* name : {"plain", "script"}) {
+        for (int mask : {F_OK, R_OK, W_OK, X_OK, R_OK | X_OK}) {
+            INFO(name << " mask " << mask);
+            int native = err_of(::access(fx.src(name).c_str(), mask));
+            CHECK(errname(err_of(::access(fx.mnt(name).c_str(), mask))) == errname(native));
+            CHECK(errname(err_of(::faccessat(AT_FDCWD, fx.mnt(name).c_str(), mask, AT_EACCESS))) ==
+                  errname(native));
+        }
+    }
+    // Executing follows the same rule: a file without any execute bit cannot be run.
+    CHECK_ERRNO(::access(fx.mnt("plain").c_str(), X_OK), EACCES);
+    CHECK_ERRNO(::access(fx.mnt("missing").c_str(), F_OK), ENOENT);
+}
