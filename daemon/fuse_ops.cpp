@@ -92,17 +92,43 @@ struct OpenDir {
 
 OpenDir* open_dir(fuse_file_info* fi) { return reinterpret_cast<OpenDir*>(fi->fh); }
 
-std::shared_ptr<Inode> inode_or_reply(fuse_req_t req, fuse_ino_t ino) {
-    auto inode = overlay(req).inodes.get(ino);
-    if (!inode) {
+// An inode in use by one request, with a descriptor of its object held for the request's length.
+struct Node {
+    std::shared_ptr<Inode> inode;
+    fs::FdRef ref;
+
+    explicit operator bool() const { return inode != nullptr; }
+    const Inode* operator->() const { return inode.get(); }
+    const Inode& operator*() const { return *inode; }
+    int fd() const { return ref.get(); }
+};
+
+Node inode_or_reply(fuse_req_t req, fuse_ino_t ino) {
+    auto& inodes = overlay(req).inodes;
+    Node node{inodes.get(ino), {}};
+    if (!node.inode) {
         RFS_LOG_ERROR("kernel used unknown node id {}", ino);
         fuse_reply_err(req, ESTALE);
+        return node;
     }
-    return inode;
+    node.ref = inodes.path_fd(*node.inode);
+    if (!node.ref) {
+        fuse_reply_err(req, node.ref.error() ? node.ref.error() : ESTALE);
+        node.inode.reset();
+    }
+    return node;
 }
 
-int stat_of(const Inode& inode, struct stat* st) {
-    return ::fstatat(inode.fd(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+// Runs `open_call` (returning a descriptor or -1), once more after closing cached descriptors if
+// the daemon ran out of them: the cache must never cost an application an EMFILE.
+template <class Call> int with_fd_retry(Overlay& ov, Call open_call) {
+    int fd = open_call();
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && ov.inodes.shed()) fd = open_call();
+    return fd;
+}
+
+int stat_of(const Node& node, struct stat* st) {
+    return ::fstatat(node.fd(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
 // What the kernel is shown of `st`: the inode number made unique across the file systems inside
@@ -118,19 +144,21 @@ void reply_attr(fuse_req_t req, struct stat* st) {
 }
 
 // Resolves `name` in `parent` and counts a lookup on the result. Returns 0 or an errno.
-int do_lookup(Overlay& ov, const Inode& parent, const char* name, fuse_entry_param* e) {
+int do_lookup(Overlay& ov, const Node& parent, const char* name, fuse_entry_param* e) {
     *e = {};
-    int fd = -1;
-    if (std::strcmp(name, "..") == 0 && parent.id() == fs::kRootNodeId) {
+    bool dotdot = std::strcmp(name, "..") == 0;
+    int fd = with_fd_retry(ov, [&] {
         // Never resolve above SOURCE: the root is its own parent, as at a mount's top.
-        fd = ::openat(parent.fd(), ".", O_PATH | O_CLOEXEC);
-    } else {
-        fd = ::openat(parent.fd(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    }
+        if (dotdot && parent->id() == fs::kRootNodeId)
+            return ::openat(parent.fd(), ".", O_PATH | O_CLOEXEC);
+        return ::openat(parent.fd(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    });
     if (fd < 0) return errno;
     UniqueFd owned(fd);
     if (::fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
-    auto inode = ov.inodes.add_lookup(std::move(owned), e->attr);
+    // ".." is not a name the object can be reopened by.
+    auto inode = ov.inodes.add_lookup(std::move(owned), e->attr, parent.inode,
+                                      dotdot ? std::string_view() : std::string_view(name));
     e->ino = inode->id();
     shown(ov, &e->attr);
     e->attr_timeout = ov.timeouts.attr;
@@ -143,7 +171,7 @@ void reply_entry(fuse_req_t req, Overlay& ov, const fuse_entry_param& e) {
 }
 
 // Looks up the entry just created in `parent` and answers with it.
-void reply_new_entry(fuse_req_t req, const Inode& parent, const char* name) {
+void reply_new_entry(fuse_req_t req, const Node& parent, const char* name) {
     auto& ov = overlay(req);
     fuse_entry_param e;
     if (int err = do_lookup(ov, parent, name, &e)) return (void)fuse_reply_err(req, err);
@@ -154,7 +182,7 @@ void reply_new_entry(fuse_req_t req, const Inode& parent, const char* name) {
 // daemon creates as itself (so the source's own permission checks see a privileged caller, as
 // the kernel has already checked the real caller), then hands the object over. A set-group-ID
 // directory keeps deciding the group, as it does natively.
-void give_to_caller(fuse_req_t req, const Inode& parent, int dirfd, const char* name, int fd,
+void give_to_caller(fuse_req_t req, const Node& parent, int dirfd, const char* name, int fd,
                     mode_t mode) {
     auto& ov = overlay(req);
     const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -200,7 +228,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (!dir) return;
     auto& ov = overlay(req);
     fuse_entry_param e;
-    int err = do_lookup(ov, *dir, name, &e);
+    int err = do_lookup(ov, dir, name, &e);
     if (err == ENOENT && ov.timeouts.negative > 0) {
         e = {};
         e.entry_timeout = ov.timeouts.negative;
@@ -228,11 +256,17 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 // ---- attributes -------------------------------------------------------------------------------
 
-void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    struct stat st;
+    if (fi && fi->fh) {
+        // fstat of an open file: its descriptor works even once the last name is gone, when an
+        // inode reached by handle or name could not be reopened.
+        if (::fstat(open_file(fi)->fd(), &st) != 0) return (void)fuse_reply_err(req, errno);
+        return reply_attr(req, &st);
+    }
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    struct stat st;
-    if (int err = stat_of(*inode, &st)) return (void)fuse_reply_err(req, err);
+    if (int err = stat_of(inode, &st)) return (void)fuse_reply_err(req, err);
     reply_attr(req, &st);
 }
 
@@ -240,7 +274,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
     int fh = fi ? open_file(fi)->fd() : -1;
-    ProcPath path(inode->fd());
+    ProcPath path(inode.fd());
     auto fail = [&](int err) { fuse_reply_err(req, err); };
 
     if (to_set & FUSE_SET_ATTR_MODE) {
@@ -252,7 +286,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
         uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
         gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
-        if (::fchownat(inode->fd(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+        if (::fchownat(inode.fd(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
             return fail(errno);
     }
     if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -266,11 +300,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         if (to_set & FUSE_SET_ATTR_MTIME_NOW) times[1].tv_nsec = UTIME_NOW;
         else if (to_set & FUSE_SET_ATTR_MTIME) times[1] = attr->st_mtim;
         int rc = fh >= 0 ? ::futimens(fh, times)
-                         : ::utimensat(inode->fd(), "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+                         : ::utimensat(inode.fd(), "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
         if (rc != 0) return fail(errno);
     }
     struct stat st;
-    if (int err = stat_of(*inode, &st)) return fail(err);
+    if (int err = stat_of(inode, &st)) return fail(err);
     reply_attr(req, &st);
 }
 
@@ -278,7 +312,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
     char buf[PATH_MAX + 1];
-    ssize_t n = ::readlinkat(inode->fd(), "", buf, sizeof buf);
+    ssize_t n = ::readlinkat(inode.fd(), "", buf, sizeof buf);
     if (n < 0) return (void)fuse_reply_err(req, errno);
     if (n >= static_cast<ssize_t>(sizeof buf)) return (void)fuse_reply_err(req, ENAMETOOLONG);
     buf[n] = '\0';
@@ -290,25 +324,25 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    if (::mknodat(dir->fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1, mode);
-    reply_new_entry(req, *dir, name);
+    if (::mknodat(dir.fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, dir, dir.fd(), name, -1, mode);
+    reply_new_entry(req, dir, name);
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    if (::mkdirat(dir->fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1, mode);
-    reply_new_entry(req, *dir, name);
+    if (::mkdirat(dir.fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, dir, dir.fd(), name, -1, mode);
+    reply_new_entry(req, dir, name);
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    if (::symlinkat(target, dir->fd(), name) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, dir->fd(), name, -1, 0);
-    reply_new_entry(req, *dir, name);
+    if (::symlinkat(target, dir.fd(), name) != 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, dir, dir.fd(), name, -1, 0);
+    reply_new_entry(req, dir, name);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
@@ -318,24 +352,24 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
     if (!dir) return;
     // AT_EMPTY_PATH links the object itself (needs CAP_DAC_READ_SEARCH); the /proc form works
     // for unprivileged daemons too.
-    if (::linkat(inode->fd(), "", dir->fd(), newname, AT_EMPTY_PATH) != 0) {
+    if (::linkat(inode.fd(), "", dir.fd(), newname, AT_EMPTY_PATH) != 0) {
         if (errno != ENOENT && errno != EPERM) return (void)fuse_reply_err(req, errno);
-        if (::linkat(AT_FDCWD, ProcPath(inode->fd()), dir->fd(), newname, AT_SYMLINK_FOLLOW) != 0)
+        if (::linkat(AT_FDCWD, ProcPath(inode.fd()), dir.fd(), newname, AT_SYMLINK_FOLLOW) != 0)
             return (void)fuse_reply_err(req, errno);
     }
-    reply_new_entry(req, *dir, newname);
+    reply_new_entry(req, dir, newname);
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    fuse_reply_err(req, ::unlinkat(dir->fd(), name, 0) == 0 ? 0 : errno);
+    fuse_reply_err(req, ::unlinkat(dir.fd(), name, 0) == 0 ? 0 : errno);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    fuse_reply_err(req, ::unlinkat(dir->fd(), name, AT_REMOVEDIR) == 0 ? 0 : errno);
+    fuse_reply_err(req, ::unlinkat(dir.fd(), name, AT_REMOVEDIR) == 0 ? 0 : errno);
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
@@ -345,8 +379,22 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (!from) return;
     auto to = inode_or_reply(req, newparent);
     if (!to) return;
-    int rc = ::renameat2(from->fd(), name, to->fd(), newname, flags);
-    fuse_reply_err(req, rc == 0 ? 0 : errno);
+    // An inode reached by name must follow its object (and with EXCHANGE, the other one too).
+    auto& inodes = overlay(req).inodes;
+    struct stat moving = {};
+    struct stat other = {};
+    bool track = inodes.tracks_names();
+    if (track) {
+        ::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW);
+        if (flags & RENAME_EXCHANGE) ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW);
+    }
+    int rc = ::renameat2(from.fd(), name, to.fd(), newname, flags);
+    if (rc != 0) return (void)fuse_reply_err(req, errno);
+    if (track) {
+        inodes.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
+        if (flags & RENAME_EXCHANGE) inodes.moved({other.st_dev, other.st_ino}, from.inode, name);
+    }
+    fuse_reply_err(req, 0);
 }
 
 // ---- files ------------------------------------------------------------------------------------
@@ -372,9 +420,10 @@ void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    int fd = ::open(ProcPath(inode->fd()), reopen_flags(fi->flags));
-    if (fd < 0) return (void)fuse_reply_err(req, errno);
     auto& ov = overlay(req);
+    int fd =
+        with_fd_retry(ov, [&] { return ::open(ProcPath(inode.fd()), reopen_flags(fi->flags)); });
+    if (fd < 0) return (void)fuse_reply_err(req, errno);
     fill_open_reply(ov, fi, fi->flags, fd);
     if (fuse_reply_open(req, fi) == -ENOENT) delete open_file(fi);
 }
@@ -383,12 +432,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
-    int fd = ::openat(dir->fd(), name, reopen_flags(fi->flags) | O_CREAT | O_NOFOLLOW, mode);
-    if (fd < 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, *dir, -1, nullptr, fd, mode);
     auto& ov = overlay(req);
+    int fd = with_fd_retry(ov, [&] {
+        return ::openat(dir.fd(), name, reopen_flags(fi->flags) | O_CREAT | O_NOFOLLOW, mode);
+    });
+    if (fd < 0) return (void)fuse_reply_err(req, errno);
+    give_to_caller(req, dir, -1, nullptr, fd, mode);
     fuse_entry_param e;
-    if (int err = do_lookup(ov, *dir, name, &e)) {
+    if (int err = do_lookup(ov, dir, name, &e)) {
         ::close(fd);
         return (void)fuse_reply_err(req, err);
     }
@@ -538,7 +589,9 @@ void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info*
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    int fd = ::openat(inode->fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = with_fd_retry(overlay(req), [&] {
+        return ::openat(inode.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    });
     if (fd < 0) return (void)fuse_reply_err(req, errno);
     auto d = std::make_unique<OpenDir>();
     d->dir = ::fdopendir(fd);
@@ -593,7 +646,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
                 // The kernel makes no dentries for these; it needs only their type.
                 e.attr.st_ino = ov.inodes.st_ino(inode->src().dev, ent.d_ino);
                 e.attr.st_mode = DTTOIF(ent.d_type);
-            } else if (int lerr = do_lookup(ov, *inode, ent.d_name, &e)) {
+            } else if (int lerr = do_lookup(ov, inode, ent.d_name, &e)) {
                 if (lerr == ENOENT) { // removed since it was listed
                     d.pending = nullptr;
                     d.offset = next;
@@ -650,7 +703,7 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
     struct statvfs sv;
-    if (::fstatvfs(inode->fd(), &sv) != 0) return (void)fuse_reply_err(req, errno);
+    if (::fstatvfs(inode.fd(), &sv) != 0) return (void)fuse_reply_err(req, errno);
     fuse_reply_statfs(req, &sv);
 }
 
@@ -727,10 +780,11 @@ UniqueFd parent_of_symlink(int root_fd, const Inode& link, int link_fd, std::str
 
 // Runs `call` (an l*xattr call) with a path naming the symlink `link` relative to its parent
 // directory's descriptor: "/proc/self/fd/<parent>/<name>".
-template <class Call> ssize_t on_symlink(fuse_req_t req, const Inode& link, Call call) {
-    int root_fd = overlay(req).inodes.root()->fd();
+template <class Call> ssize_t on_symlink(fuse_req_t req, const Node& link, Call call) {
+    auto& inodes = overlay(req).inodes;
+    fs::FdRef root = inodes.path_fd(*inodes.root());
     std::string name;
-    UniqueFd parent = parent_of_symlink(root_fd, link, link.fd(), &name);
+    UniqueFd parent = parent_of_symlink(root.get(), *link, link.fd(), &name);
     if (!parent) return -1;
     std::string path = std::string(ProcPath(parent.get())) + "/" + name;
     return call(path.c_str());
@@ -741,11 +795,11 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
     int rc = inode->is_symlink()
-                 ? on_symlink(req, *inode,
+                 ? on_symlink(req, inode,
                               [&](const char* path) {
                                   return ::lsetxattr(path, name, value, size, flags);
                               })
-                 : ::setxattr(ProcPath(inode->fd()), name, value, size, flags);
+                 : ::setxattr(ProcPath(inode.fd()), name, value, size, flags);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 
@@ -754,11 +808,11 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     if (!inode) return;
     if (inode->is_symlink()) {
         return reply_xattr_call(req, size, [&](char* buf, size_t len) {
-            return on_symlink(req, *inode,
+            return on_symlink(req, inode,
                               [&](const char* path) { return ::lgetxattr(path, name, buf, len); });
         });
     }
-    ProcPath path(inode->fd());
+    ProcPath path(inode.fd());
     reply_xattr_call(req, size, [&](char* buf, size_t len) {
         return ::getxattr(path, name, buf, len);
     });
@@ -769,11 +823,11 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     if (!inode) return;
     if (inode->is_symlink()) {
         return reply_xattr_call(req, size, [&](char* buf, size_t len) {
-            return on_symlink(req, *inode,
+            return on_symlink(req, inode,
                               [&](const char* path) { return ::llistxattr(path, buf, len); });
         });
     }
-    ProcPath path(inode->fd());
+    ProcPath path(inode.fd());
     reply_xattr_call(req, size, [&](char* buf, size_t len) { return ::listxattr(path, buf, len); });
 }
 
@@ -782,8 +836,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     if (!inode) return;
     int rc =
         inode->is_symlink()
-            ? on_symlink(req, *inode, [&](const char* path) { return ::lremovexattr(path, name); })
-            : ::removexattr(ProcPath(inode->fd()), name);
+            ? on_symlink(req, inode, [&](const char* path) { return ::lremovexattr(path, name); })
+            : ::removexattr(ProcPath(inode.fd()), name);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 

@@ -46,13 +46,16 @@ std::string escape_option_value(const std::string& value) {
     return out;
 }
 
-// One descriptor per looked-up inode: lift the soft limit to the hard one.
-void raise_fd_limit() {
+// Inodes keep descriptors up to a budget, and open files need theirs: lift the soft limit to the
+// hard one. Returns the limit now in force.
+rlim_t raise_fd_limit() {
     rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+    if (lim.rlim_cur < lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) getrlimit(RLIMIT_NOFILE, &lim);
     }
+    return lim.rlim_cur;
 }
 
 // libfuse reports a bad option in its own words on stderr, after which riakfs would add a line of
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
     if (!S_ISDIR(mnt_stat.st_mode))
         return fail("MOUNTPOINT '" + cl.mountpoint + "' is not a directory");
 
-    raise_fd_limit();
+    rlim_t fd_limit = raise_fd_limit();
     // The kernel already applied the caller's umask to every mode it sends.
     ::umask(0);
 
@@ -158,6 +161,10 @@ int main(int argc, char** argv) {
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
 
     rfs::fs::InodeTable inodes(std::move(root_fd), root_stat);
+    // Half the descriptors for inodes to keep, an eighth for reopened ones; the rest stays free
+    // for open files and directories, /dev/fuse and io_uring.
+    size_t fd_room = fd_limit == RLIM_INFINITY ? size_t(1) << 20 : size_t(fd_limit);
+    inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
     rfs::Overlay overlay(inodes, rfs::effective_timeouts(cl.options));
     fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
 

@@ -5,6 +5,10 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace rfs::fs {
 
@@ -28,29 +32,311 @@ ino_t InoMap::map(dev_t dev, ino_t ino) {
     return ino ^ (std::uint64_t(index) << kShift);
 }
 
-InodeTable::InodeTable(UniqueFd root_fd, const struct stat& st)
-    : root_(std::make_shared<Inode>(kRootNodeId, SrcId{st.st_dev, st.st_ino}, std::move(root_fd),
-                                    st.st_mode & S_IFMT)),
-      inos_(st.st_dev) {
-    root_->nlookup_ = 1;
-    by_id_.emplace(kRootNodeId, root_);
-    by_src_.emplace(root_->src(), kRootNodeId);
+// ---- Inode ------------------------------------------------------------------------------------
+// reach_ holds one of, by its low two bits:
+//   01  a descriptor the inode keeps (bits 2..33; -1 for none, as in unit tests);
+//   00  a malloc'ed struct file_handle (mount_ says which file system it belongs to);
+//   11  a file handle in inline_handle_: its type in bits 2..33, its length in bits 34..41;
+//   10  a Named (parent and name).
+namespace {
+constexpr std::uintptr_t kTagMask = 3, kTagFd = 1, kTagHandle = 0, kTagInline = 3, kTagNamed = 2;
+
+std::uintptr_t kept_word(int fd) {
+    return (std::uintptr_t(static_cast<std::uint32_t>(fd)) << 2) | kTagFd;
 }
 
-std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st) {
+// Linux device numbers are 32-bit (12-bit major, 20-bit minor): st_dev always fits.
+std::uint32_t compact_dev(dev_t dev) {
+    return static_cast<std::uint32_t>((major(dev) << 20) | (minor(dev) & 0xfffff));
+}
+} // namespace
+
+struct Inode::Named {
+    std::shared_ptr<Inode> parent; // guarded by InodeTable::mu_, as is name
+    std::string name;
+};
+
+Inode::Inode(NodeId id, SrcId src, mode_t type)
+    : id_(id), ino_(src.ino), reach_(kept_word(-1)), dev_(compact_dev(src.dev)),
+      type_(static_cast<std::uint16_t>(type & S_IFMT)) {}
+
+Inode::~Inode() {
+    if (int fd = kept_fd(); fd >= 0) ::close(fd);
+    if ((reach_ & kTagMask) == kTagHandle) std::free(reinterpret_cast<void*>(reach_));
+    delete named();
+}
+
+SrcId Inode::src() const {
+    return SrcId{makedev(dev_ >> 20, dev_ & 0xfffff), ino_};
+}
+
+int Inode::kept_fd() const {
+    if ((reach_ & kTagMask) != kTagFd) return -1;
+    return static_cast<int>(static_cast<std::uint32_t>(reach_ >> 2));
+}
+
+bool Inode::has_handle() const {
+    auto tag = reach_ & kTagMask;
+    return tag == kTagInline || (tag == kTagHandle && reach_ != 0);
+}
+
+void Inode::copy_handle(file_handle* out) const {
+    if ((reach_ & kTagMask) == kTagInline) {
+        out->handle_type = static_cast<int>(static_cast<std::uint32_t>(reach_ >> 2));
+        out->handle_bytes = static_cast<unsigned>((reach_ >> 34) & 0xff);
+        std::memcpy(out->f_handle, inline_handle_, out->handle_bytes);
+    } else {
+        auto* h = reinterpret_cast<const file_handle*>(reach_);
+        std::memcpy(out, h, sizeof(file_handle) + h->handle_bytes);
+    }
+}
+
+Inode::Named* Inode::named() const {
+    if ((reach_ & kTagMask) != kTagNamed) return nullptr;
+    return reinterpret_cast<Named*>(reach_ & ~kTagMask);
+}
+
+// ---- InodeTable -------------------------------------------------------------------------------
+
+InodeTable::InodeTable(UniqueFd root_fd, const struct stat& st)
+    : root_(std::make_shared<Inode>(kRootNodeId, SrcId{st.st_dev, st.st_ino}, st.st_mode)),
+      inos_(st.st_dev) {
+    note_device(root_fd.get(), st.st_dev);
+    root_->reach_ = kept_word(root_fd.release());
+    root_->nlookup_ = 1;
+    kept_ = 1;
+    by_id_.emplace(kRootNodeId, root_);
+    by_src_.insert(root_.get());
+}
+
+InodeTable::~InodeTable() = default;
+
+void InodeTable::set_fd_budget(size_t kept, size_t cached) {
+    std::lock_guard lock(mu_);
+    kept_budget_ = kept;
+    std::lock_guard cache_lock(cache_mu_);
+    cache_capacity_ = std::max<size_t>(cached, 1);
+}
+
+std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st,
+                                              const std::shared_ptr<Inode>& parent,
+                                              std::string_view name) {
     SrcId src{st.st_dev, st.st_ino};
     std::lock_guard lock(mu_);
     if (auto it = by_src_.find(src); it != by_src_.end()) {
-        auto& inode = by_id_.at(it->second);
+        auto& inode = by_id_.at((*it)->id());
         ++inode->nlookup_;
+        // The caller just opened it: worth keeping for the requests that follow a lookup.
+        if (fd && (inode->reach_ & kTagMask) != kTagFd) cache_put(inode->id(), std::move(fd));
         return inode;
     }
     NodeId id = next_id_++;
-    auto inode = std::make_shared<Inode>(id, src, std::move(fd), st.st_mode & S_IFMT);
+    auto inode = std::make_shared<Inode>(id, src, st.st_mode);
     inode->nlookup_ = 1;
+    if (fd && S_ISDIR(st.st_mode)) note_device(fd.get(), st.st_dev);
+    choose_reach(*inode, fd, parent, name);
     by_id_.emplace(id, inode);
-    by_src_.emplace(src, id);
+    by_src_.insert(inode.get());
     return inode;
+}
+
+void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
+                              std::string_view name) {
+    if (!fd) return; // nothing to keep (unit tests); reopening it will fail
+    if (kept_ < kept_budget_ || (!try_handle(inode, fd.get()) && (!parent || name.empty()))) {
+        // Within the budget; or past it, but nothing else can reach the object (".." on a file
+        // system without handles): then the descriptor is the only way back.
+        inode.reach_ = kept_word(fd.release());
+        ++kept_;
+        return;
+    }
+    if (!inode.has_handle()) {
+        inode.reach_ =
+            reinterpret_cast<std::uintptr_t>(new Inode::Named{parent, std::string(name)}) |
+            kTagNamed;
+        ++named_;
+    }
+    cache_put(inode.id(), std::move(fd));
+}
+
+void InodeTable::note_device(int dir_fd, dev_t dev) {
+    if (handles_ok_ == 0 || device_index_.count(dev) || mounts_.size() >= UINT16_MAX) return;
+    // open_by_handle_at wants a descriptor on the file system that is not O_PATH (EBADF
+    // otherwise): one open directory per file system, the first one seen on it.
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", dir_fd);
+    UniqueFd dir(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return;
+    device_index_.emplace(dev, static_cast<std::uint16_t>(mounts_.size()));
+    mounts_.push_back(std::move(dir));
+}
+
+bool InodeTable::try_handle(Inode& inode, int fd) {
+    if (handles_ok_ == 0) return false;
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } buf;
+    buf.fh.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    if (::name_to_handle_at(fd, "", &buf.fh, &mount_id, AT_EMPTY_PATH) != 0) return false;
+    auto it = device_index_.find(inode.src().dev);
+    if (it == device_index_.end()) return false; // a file system entered through a non-directory
+    std::uint16_t index = it->second;
+    if (handles_ok_ < 0) {
+        // Opening by handle needs CAP_DAC_READ_SEARCH: find out once.
+        int probe = ::open_by_handle_at(mounts_[index].get(), &buf.fh, O_PATH | O_CLOEXEC);
+        int err = errno;
+        handles_ok_ = probe >= 0 || (err != EPERM && err != EACCES) ? 1 : 0;
+        if (probe >= 0) ::close(probe);
+        if (!handles_ok_) {
+            RFS_LOG_INFO("cannot open by file handle ({}); past {} descriptors, inodes are "
+                         "reopened by name",
+                         std::strerror(err), kept_budget_);
+            return false;
+        }
+    }
+    if (buf.fh.handle_bytes <= Inode::kInlineHandle) {
+        std::memcpy(inode.inline_handle_, buf.fh.f_handle, buf.fh.handle_bytes);
+        inode.reach_ = (std::uintptr_t(buf.fh.handle_bytes) << 34) |
+                       (std::uintptr_t(static_cast<std::uint32_t>(buf.fh.handle_type)) << 2) |
+                       kTagInline;
+    } else {
+        size_t size = sizeof(file_handle) + buf.fh.handle_bytes;
+        void* copy = std::malloc(size);
+        if (!copy) return false;
+        std::memcpy(copy, &buf.fh, size);
+        inode.reach_ = reinterpret_cast<std::uintptr_t>(copy);
+    }
+    inode.mount_ = index;
+    return true;
+}
+
+UniqueFd InodeTable::reopen(const Inode& inode, int* err) {
+    UniqueFd fd;
+    if (inode.has_handle()) {
+        union {
+            file_handle fh;
+            char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+        } buf;
+        inode.copy_handle(&buf.fh);
+        int mount_fd;
+        {
+            std::lock_guard lock(mu_);
+            mount_fd = mounts_[inode.mount_].get();
+        }
+        fd.reset(::open_by_handle_at(mount_fd, &buf.fh, O_PATH | O_CLOEXEC));
+        *err = fd ? 0 : errno;
+        return fd;
+    }
+    if (auto* named = inode.named()) {
+        std::shared_ptr<Inode> parent;
+        std::string name;
+        {
+            std::lock_guard lock(mu_);
+            parent = named->parent;
+            name = named->name;
+        }
+        FdRef dir = path_fd(*parent);
+        if (!dir) {
+            *err = dir.error();
+            return fd;
+        }
+        fd.reset(::openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st;
+        if (!fd) {
+            *err = errno;
+        } else if (::fstat(fd.get(), &st) != 0 || SrcId{st.st_dev, st.st_ino} != inode.src()) {
+            // Renamed or removed beside the mount, and the name now holds something else.
+            *err = ESTALE;
+            fd.reset();
+        }
+        return fd;
+    }
+    *err = ESTALE;
+    return fd;
+}
+
+FdRef InodeTable::path_fd(const Inode& inode) {
+    if ((inode.reach_ & kTagMask) == kTagFd) {
+        if (inode.kept_fd() < 0) return FdRef::failed(ESTALE);
+        FdRef ref;
+        ref.fd_ = inode.kept_fd();
+        return ref;
+    }
+    {
+        std::lock_guard lock(cache_mu_);
+        if (auto it = cache_.find(inode.id()); it != cache_.end()) {
+            lru_.splice(lru_.begin(), lru_, it->second.lru);
+            FdRef ref;
+            ref.owned_ = it->second.fd;
+            ref.fd_ = ref.owned_->get();
+            return ref;
+        }
+    }
+    int err = 0;
+    UniqueFd fd = reopen(inode, &err);
+    if (!fd && (err == EMFILE || err == ENFILE) && shed()) fd = reopen(inode, &err);
+    if (!fd) return FdRef::failed(err);
+    return cache_put(inode.id(), std::move(fd));
+}
+
+FdRef InodeTable::cache_put(NodeId id, UniqueFd fd) {
+    FdRef ref;
+    std::vector<std::shared_ptr<const UniqueFd>> evicted; // closed outside the lock
+    std::lock_guard lock(cache_mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        ref.owned_ = it->second.fd;
+    } else {
+        lru_.push_front(id);
+        ref.owned_ = std::make_shared<const UniqueFd>(std::move(fd));
+        cache_.emplace(id, Cached{ref.owned_, lru_.begin()});
+        while (cache_.size() > cache_capacity_) {
+            auto victim = cache_.find(lru_.back());
+            evicted.push_back(std::move(victim->second.fd));
+            cache_.erase(victim);
+            lru_.pop_back();
+        }
+    }
+    ref.fd_ = ref.owned_->get();
+    return ref;
+}
+
+void InodeTable::cache_drop(NodeId id) {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) {
+        lru_.erase(it->second.lru);
+        cache_.erase(it);
+    }
+}
+
+bool InodeTable::shed() {
+    std::unordered_map<NodeId, Cached> dropped; // closed outside the lock
+    {
+        std::lock_guard lock(cache_mu_);
+        dropped.swap(cache_);
+        lru_.clear();
+    }
+    size_t closed = 0;
+    for (auto& [id, c] : dropped)
+        if (c.fd.use_count() == 1) ++closed;
+    return closed > 0;
+}
+
+void InodeTable::moved(SrcId src, const std::shared_ptr<Inode>& parent, std::string_view name) {
+    std::lock_guard lock(mu_);
+    auto it = by_src_.find(src);
+    if (it == by_src_.end()) return;
+    if (auto* named = (*it)->named()) {
+        named->parent = parent;
+        named->name = name;
+    }
+}
+
+bool InodeTable::tracks_names() const {
+    std::lock_guard lock(mu_);
+    return named_ > 0;
 }
 
 std::shared_ptr<Inode> InodeTable::get(NodeId id) const {
@@ -71,7 +357,10 @@ bool InodeTable::forget(NodeId id, std::uint64_t n) {
     bool ok = inode.nlookup_ >= n;
     inode.nlookup_ = ok ? inode.nlookup_ - n : 0;
     if (inode.nlookup_ == 0) {
-        by_src_.erase(inode.src());
+        if (inode.kept_fd() >= 0) --kept_;
+        if (inode.named()) --named_;
+        cache_drop(id);
+        by_src_.erase(&inode);
         dropped = std::move(it->second);
         by_id_.erase(it);
     }
@@ -87,6 +376,16 @@ std::uint64_t InodeTable::lookup_count(NodeId id) const {
     std::lock_guard lock(mu_);
     auto it = by_id_.find(id);
     return it == by_id_.end() ? 0 : it->second->nlookup_;
+}
+
+size_t InodeTable::kept_fds() const {
+    std::lock_guard lock(mu_);
+    return kept_;
+}
+
+size_t InodeTable::cached_fds() const {
+    std::lock_guard lock(cache_mu_);
+    return cache_.size();
 }
 
 } // namespace rfs::fs

@@ -1,20 +1,35 @@
 // The in-memory inode table: the kernel's node ids <-> local objects under SOURCE.
-// Any thread; one mutex guards the maps and every lookup count.
+// Any thread; one mutex guards the maps and every lookup count, a second one the descriptor cache.
 //
 // Node ids come from a 64-bit counter and are never reused within a mount, so the generation
-// number can stay 0 (EXPORT_SUPPORT stays off). Each inode holds an O_PATH descriptor of its
-// object, which keeps the object reachable across renames without remembering any path.
+// number can stay 0 (EXPORT_SUPPORT stays off).
+//
+// Each inode must reach its object again without remembering a path, across renames. The first
+// inodes (up to a budget of descriptors, a fraction of RLIMIT_NOFILE) keep an O_PATH descriptor
+// of the object. A tree can hold more objects than the daemon may open, and the kernel may
+// remember all of them; past the budget an inode keeps the object's file handle
+// (name_to_handle_at) and is reopened with open_by_handle_at when a request needs it, through a
+// small LRU cache of open descriptors. Where the file system gives no handles (or the daemon may
+// not open them), the inode keeps its parent and name instead and is reopened relative to the
+// parent, checking that the same object is still there.
 // Kept small on purpose: see the bytes-per-inode unit test.
 #pragma once
 
 #include "lib/common/unique_fd.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace rfs::fs {
@@ -55,42 +70,101 @@ private:
     bool warned_ = false;       // guarded by mu_
 };
 
+// A descriptor borrowed from the table for the length of one request: an O_PATH descriptor of
+// the object itself (a symlink's is the link's). Evicting it from the cache meanwhile does not
+// close it. Empty (get() < 0) when the object could not be reached; error() says why.
+class FdRef {
+public:
+    FdRef() = default;
+    static FdRef failed(int err) {
+        FdRef r;
+        r.err_ = err;
+        return r;
+    }
+    int get() const { return fd_; }
+    int error() const { return err_; }
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    friend class InodeTable;
+    int fd_ = -1;
+    int err_ = 0;
+    std::shared_ptr<const UniqueFd> owned_; // null for a descriptor the inode keeps itself
+};
+
 class Inode {
 public:
-    Inode(NodeId id, SrcId src, UniqueFd fd, mode_t type)
-        : id_(id), src_(src), fd_(std::move(fd)), type_(type) {}
+    Inode(NodeId id, SrcId src, mode_t type);
+    ~Inode();
     Inode(const Inode&) = delete;
     Inode& operator=(const Inode&) = delete;
 
     NodeId id() const { return id_; }
-    SrcId src() const { return src_; }
-    // O_PATH | O_NOFOLLOW descriptor of the object itself (a symlink's is the link's).
-    int fd() const { return fd_.get(); }
+    SrcId src() const;
     mode_t type() const { return type_; }
     bool is_dir() const { return S_ISDIR(type_); }
     bool is_symlink() const { return S_ISLNK(type_); }
 
 private:
     friend class InodeTable;
+    struct Named; // parent and name, for objects without a file handle
+
+    // How the object is reached again: one word, tagged in its low bits (see inode_table.cpp),
+    // and room for a small file handle. Set when the inode is created; only a Named's contents
+    // change later (under the table's mutex).
+    int kept_fd() const;
+    bool has_handle() const;
+    // Writes the file handle into `out` (sizeof(file_handle) + MAX_HANDLE_SZ bytes).
+    void copy_handle(struct ::file_handle* out) const;
+    Named* named() const;
+
+    static constexpr size_t kInlineHandle = 16;
+
     const NodeId id_;
-    const SrcId src_;
-    UniqueFd fd_;
-    const mode_t type_;
+    const ino_t ino_;
     std::uint64_t nlookup_ = 0; // guarded by InodeTable::mu_
+    std::uintptr_t reach_ = 0;
+    const std::uint32_t dev_;  // the kernel's 32-bit encoding (major << 20 | minor)
+    const std::uint16_t type_; // S_IFMT bits
+    std::uint16_t mount_ = 0;  // with a file handle: index of its file system's descriptor
+    // A file handle of up to 16 bytes (ext4, xfs, tmpfs); larger ones live on the heap.
+    // The inode is then 56 bytes: with make_shared's 16, exactly one 80-byte malloc chunk.
+    unsigned char inline_handle_[kInlineHandle];
 };
 
 class InodeTable {
 public:
     // The root is never forgotten: the kernel holds it for the mount's whole life.
     InodeTable(UniqueFd root_fd, const struct stat& root_stat);
+    ~InodeTable();
 
-    // Returns the inode for the object `fd` (an O_PATH descriptor) with status `st`, adding it if
-    // new, and counts one kernel lookup on it. `fd` is closed when an inode already exists.
-    std::shared_ptr<Inode> add_lookup(UniqueFd fd, const struct stat& st);
+    // How many descriptors inodes may keep open for themselves (`kept`), and how many more the
+    // cache of reopened ones may hold. Call before the first lookup. Unlimited by default.
+    void set_fd_budget(size_t kept, size_t cached);
+
+    // Returns the inode for the object `fd` (an O_PATH descriptor) with status `st`, found as
+    // `name` in `parent`, adding it if new, and counts one kernel lookup on it. The table takes
+    // `fd` (closing it when the inode already exists). `parent` and `name` are only kept for an
+    // object that can be reached no other way.
+    std::shared_ptr<Inode> add_lookup(UniqueFd fd, const struct stat& st,
+                                      const std::shared_ptr<Inode>& parent = nullptr,
+                                      std::string_view name = {});
 
     // The inode the kernel calls `id`, or null if the kernel sent an id it was never given.
     std::shared_ptr<Inode> get(NodeId id) const;
     const std::shared_ptr<Inode>& root() const { return root_; }
+
+    // An O_PATH descriptor of `inode`'s object, reopened if the inode does not keep one.
+    FdRef path_fd(const Inode& inode);
+
+    // Closes every cached descriptor not in use: for a caller that just got EMFILE or ENFILE.
+    // Returns whether anything was closed (whether a retry can help).
+    bool shed();
+
+    // `dev`/`ino` was renamed to `name` in `parent`: an inode reached by name follows it.
+    void moved(SrcId src, const std::shared_ptr<Inode>& parent, std::string_view name);
+    // Whether any inode is reached by name (only then do renames need to tell the table).
+    bool tracks_names() const;
 
     // Drops `n` kernel lookups; at zero the inode leaves the table (in-flight users keep it
     // alive through their shared_ptr). Returns false on an unknown id or an underflow.
@@ -101,16 +175,59 @@ public:
 
     size_t size() const;
     std::uint64_t lookup_count(NodeId id) const;
+    // Descriptors inodes keep for themselves, and those in the cache (for tests and logs).
+    size_t kept_fds() const;
+    size_t cached_fds() const;
 
     // The st_ino the kernel is shown for the object (dev, ino).
     ino_t st_ino(dev_t dev, ino_t ino) { return inos_.map(dev, ino); }
 
 private:
-    mutable std::mutex mu_;
+    // How a new inode will be reached; called with mu_ held.
+    void choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
+                      std::string_view name);
+    void note_device(int dir_fd, dev_t dev);
+    bool try_handle(Inode& inode, int fd);
+    UniqueFd reopen(const Inode& inode, int* err);
+    FdRef cache_put(NodeId id, UniqueFd fd);
+    void cache_drop(NodeId id);
+
+    mutable std::mutex mu_; // taken before cache_mu_, never after
     std::shared_ptr<Inode> root_;
     NodeId next_id_ = kRootNodeId + 1;
     std::unordered_map<NodeId, std::shared_ptr<Inode>> by_id_;
-    std::unordered_map<SrcId, NodeId, SrcIdHash> by_src_;
+    // Keyed by the inode's own identity: a set of pointers costs a smaller node than a map.
+    struct BySrcHash {
+        using is_transparent = void;
+        size_t operator()(const Inode* inode) const noexcept { return SrcIdHash()(inode->src()); }
+        size_t operator()(const SrcId& id) const noexcept { return SrcIdHash()(id); }
+    };
+    struct BySrcEq {
+        using is_transparent = void;
+        static SrcId key(const Inode* inode) { return inode->src(); }
+        static SrcId key(const SrcId& id) { return id; }
+        template <class A, class B> bool operator()(const A& a, const B& b) const {
+            return key(a) == key(b);
+        }
+    };
+    std::unordered_set<const Inode*, BySrcHash, BySrcEq> by_src_;
+    size_t kept_budget_ = SIZE_MAX;
+    size_t kept_ = 0;
+    size_t named_ = 0;
+    // Handles: -1 not yet tried, 0 unusable (no CAP_DAC_READ_SEARCH), 1 usable.
+    int handles_ok_ = -1;
+    std::unordered_map<dev_t, std::uint16_t> device_index_; // st_dev -> index into mounts_
+    std::deque<UniqueFd> mounts_; // an open directory on each file system, for open_by_handle_at
+
+    struct Cached {
+        std::shared_ptr<const UniqueFd> fd;
+        std::list<NodeId>::iterator lru;
+    };
+    mutable std::mutex cache_mu_;
+    size_t cache_capacity_ = 1024;
+    std::unordered_map<NodeId, Cached> cache_;
+    std::list<NodeId> lru_; // most recently used first
+
     InoMap inos_;
 };
 
