@@ -713,7 +713,7 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    int rc = ::faccessat(inode->fd(), "", mask, AT_EMPTY_PATH | AT_EACCESS);
+    int rc = ::faccessat(inode.fd(), "", mask, AT_EMPTY_PATH | AT_EACCESS);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 
