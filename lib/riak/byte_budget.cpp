@@ -46,6 +46,12 @@ void ByteBudget::grant_waiters() {
     }
 }
 
+void ByteBudget::cancel_waiters() {
+    auto waiters = std::exchange(waiters_, {});
+    for (auto& w : waiters)
+        w->timer.cancel(); // not granted: the waiter reports cancellation
+}
+
 asio::awaitable<Result<ByteBudget::Grant>>
 ByteBudget::acquire(std::size_t bytes, std::chrono::steady_clock::time_point deadline) {
     auto self = shared_from_this();

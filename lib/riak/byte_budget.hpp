@@ -47,6 +47,9 @@ public:
     boost::asio::awaitable<Result<Grant>> acquire(std::size_t bytes,
                                                   std::chrono::steady_clock::time_point deadline);
 
+    // Wakes every waiter with Errc::cancelled (the client is stopping).
+    void cancel_waiters();
+
     std::size_t limit() const noexcept { return limit_; }
     std::size_t in_use() const noexcept { return in_use_; }
     std::size_t peak() const noexcept { return peak_; }

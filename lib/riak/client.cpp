@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/core.h>
@@ -97,7 +98,9 @@ void Client::start() {
     for (const auto& node : nodes_) {
         auto loop = std::make_shared<HealthLoop>(context_.get_executor());
         health_.push_back(loop);
-        asio::co_spawn(context_, health_loop(node, loop), asio::detached);
+        asio::co_spawn(context_,
+                       health_loop(node, loop, config_.health_interval, config_.health_timeout),
+                       asio::detached);
     }
 }
 
@@ -112,6 +115,7 @@ void Client::stop() {
     const Error stopped = make_error(Errc::cancelled, "the Riak client is stopped");
     for (auto& node : nodes_)
         node->shutdown(stopped);
+    budget_->cancel_waiters();
 }
 
 std::vector<NodeStatus> Client::nodes() const {
@@ -149,14 +153,13 @@ std::shared_ptr<Node> Client::pick_node(const Node* avoid) {
 }
 
 asio::awaitable<void> Client::health_loop(std::shared_ptr<Node> node,
-                                          std::shared_ptr<HealthLoop> loop) {
-    // Captures only shared state: this coroutine may outlive the Client by one wake-up.
+                                          std::shared_ptr<HealthLoop> loop, Duration interval,
+                                          Duration timeout) {
+    // Static, with shared state only: this coroutine may outlive the Client by one wake-up.
     auto prepared = std::make_shared<Prepared>();
     prepared->message = proto::make_request(http::verb::get, "", proto::ping_target());
     const std::string head = serialize_head(prepared->message, node->address());
-    const Duration interval = config_.health_interval;
-    const Duration timeout = config_.health_timeout;
-    auto ex = context_.get_executor();
+    auto ex = co_await asio::this_coro::executor;
     while (!loop->stopped) {
         loop->timer.expires_after(interval);
         co_await loop->timer.async_wait(kTuple);

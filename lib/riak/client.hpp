@@ -167,8 +167,9 @@ private:
     Task<proto::Response> send(proto::Request request, bool idempotent, bool exclusive,
                                const CallOptions& call);
     std::shared_ptr<Node> pick_node(const Node* avoid);
-    boost::asio::awaitable<void> health_loop(std::shared_ptr<Node> node,
-                                             std::shared_ptr<HealthLoop> loop);
+    static boost::asio::awaitable<void> health_loop(std::shared_ptr<Node> node,
+                                                    std::shared_ptr<HealthLoop> loop,
+                                                    Duration interval, Duration timeout);
 
     boost::asio::io_context& context_;
     ClientConfig config_;

@@ -354,3 +354,35 @@ TEST_CASE("objects above the maximum size are refused before sending", "[riak][s
     client.stop();
     drain(ioc);
 }
+
+TEST_CASE("requests pipelined behind a silent close are resent", "[riak][pipeline]") {
+    // Riak <= 3.0 answers some errors before reading the request body and then closes the
+    // socket without "Connection: close": everything pipelined behind is lost.
+    Devnode node({"--compat", "3.0"});
+    rfs::devnode::test::Client direct(node.port());
+    REQUIRE(direct.put("/buckets/b/keys/k", "value").status == 204);
+    set_faults(node, {{"latency_ms", 50}, {"methods", {"GET"}}});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.connections_per_node = 1;
+    config.pipeline_depth = 8;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+    std::optional<Result<proto::ObjectResponse>> put;
+    asio::co_spawn(
+        ioc, client.store(proto::ObjectId{"nosuchtype", "b", "k"}, text(std::string(100000, 'x'))),
+        [&](std::exception_ptr, Result<proto::ObjectResponse> r) { put.emplace(std::move(r)); });
+    std::vector<Error> errors;
+    CHECK(parallel_fetches(ioc, client, 5, &errors) == 5);
+    for (const auto& e : errors)
+        FAIL_CHECK(e.describe());
+    REQUIRE(put);
+    REQUIRE_FALSE(*put);
+    CHECK(put->error().http_status == 404);
+    CHECK(relay.connections() >= 2);
+    CHECK(relay.requests_before_first_response()[0] == 6);
+    CHECK(client.counters().retries >= 5);
+    client.stop();
+    drain(ioc);
+}
