@@ -55,26 +55,49 @@ int errno_of(const boost::system::error_code& ec) {
     return EIO;
 }
 
+// One loop's Asio object for an open file. Asio I/O objects belong to their io_context's thread,
+// so this one is released (the descriptor is not its to close) and destroyed on that thread: in a
+// handler posted there, or, if the loop stopped first, when its io_context discards the handler.
+struct LoopFile {
+    std::unique_ptr<asio::random_access_file> file;
+    std::shared_ptr<const UniqueFd> fd; // closed once the last loop has let go of it
+
+    LoopFile(std::unique_ptr<asio::random_access_file> file, std::shared_ptr<const UniqueFd> fd)
+        : file(std::move(file)), fd(std::move(fd)) {}
+    LoopFile(LoopFile&&) = default;
+    LoopFile& operator=(LoopFile&&) = delete;
+    ~LoopFile() {
+        if (file) file->release();
+    }
+};
+
 // An open regular file. The descriptor is shared by every loop; each loop drives it through its
 // own Asio file object (created on first use by that loop), since Asio I/O objects belong to one
 // io_context.
 class OpenFile {
 public:
-    OpenFile(int fd, unsigned loops) : fd_(fd), per_loop_(loops) {}
+    OpenFile(int fd, io::Executor& executor)
+        : fd_(std::make_shared<const UniqueFd>(fd)), executor_(executor),
+          per_loop_(executor.size()) {}
     ~OpenFile() {
-        for (auto& f : per_loop_)
-            if (f) f->release(); // the descriptor is ours to close, once
-        ::close(fd_);
+        io::Loop* here = io::Executor::current();
+        for (unsigned i = 0; i < per_loop_.size(); ++i) {
+            if (!per_loop_[i]) continue;
+            LoopFile theirs(std::move(per_loop_[i]), fd_);
+            if (here && here->index() == i) continue; // ours: released right here
+            asio::post(executor_.loop(i).context(), [theirs = std::move(theirs)] {});
+        }
     }
-    int fd() const { return fd_; }
+    int fd() const { return fd_->get(); }
     asio::random_access_file& file_for(io::Loop& loop) {
         auto& slot = per_loop_[loop.index()];
-        if (!slot) slot = std::make_unique<asio::random_access_file>(loop.context(), fd_);
+        if (!slot) slot = std::make_unique<asio::random_access_file>(loop.context(), fd());
         return *slot;
     }
 
 private:
-    int fd_;
+    std::shared_ptr<const UniqueFd> fd_;
+    io::Executor& executor_;
     std::vector<std::unique_ptr<asio::random_access_file>> per_loop_;
 };
 
@@ -409,7 +432,7 @@ int reopen_flags(int flags) {
 }
 
 void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
-    fi->fh = reinterpret_cast<uint64_t>(new OpenFile(fd, ov.executor->size()));
+    fi->fh = reinterpret_cast<uint64_t>(new OpenFile(fd, *ov.executor));
     fi->keep_cache = ov.timeouts.keep_cache;
     // An O_DIRECT open already bypasses the kernel's cache; direct_io would also forbid mmap.
     fi->direct_io = ov.timeouts.direct_io;
