@@ -288,9 +288,9 @@ Task<proto::ObjectResponse> Client::remove(proto::ObjectId id, proto::DeleteOpti
     co_return std::move(*parsed);
 }
 
-Task<Siblings> Client::fetch_siblings(proto::ObjectId id, CallOptions call) {
+Task<Siblings> Client::fetch_siblings(proto::ObjectId id, bool multipart, CallOptions call) {
     proto::FetchOptions options;
-    options.multipart_siblings = true;
+    options.multipart_siblings = multipart;
     auto res = co_await fetch(id, options, call);
     if (!res) co_return std::move(res).error();
     Siblings out;
@@ -334,7 +334,7 @@ Task<Siblings> Client::fetch_siblings(proto::ObjectId id, CallOptions call) {
 Task<Resolved> Client::resolve(proto::ObjectId id, SiblingResolver resolver, CallOptions call) {
     constexpr int kRounds = 4; // concurrent writers can recreate siblings; give up eventually
     for (int round = 0; round < kRounds; ++round) {
-        auto current = co_await fetch_siblings(id, call);
+        auto current = co_await fetch_siblings(id, true, call);
         if (!current) co_return std::move(current).error();
         if (!current->found) {
             Error e = make_error(Errc::client_error, "not found", ENOENT);

@@ -125,9 +125,9 @@ public:
     // DELETE: Outcome no_content or not_found (both success).
     Task<proto::ObjectResponse> remove(proto::ObjectId id, proto::DeleteOptions options = {},
                                        CallOptions call = {});
-    // All versions: a 300 is fetched as multipart/mixed, or sibling by sibling (?vtag=) when
-    // the node lists vtags only.
-    Task<Siblings> fetch_siblings(proto::ObjectId id, CallOptions call = {});
+    // All versions: a 300 is fetched as multipart/mixed (one request), or, with `multipart`
+    // false or when the node lists vtags only, sibling by sibling with ?vtag=.
+    Task<Siblings> fetch_siblings(proto::ObjectId id, bool multipart = true, CallOptions call = {});
     // Fetches and, if there are siblings, picks one with `resolver` and writes it back with
     // the 300's vclock (a tombstone winner is written back as a DELETE with that vclock), so
     // the siblings collapse. Retries the round if a concurrent writer made new siblings.

@@ -198,6 +198,20 @@ TEST_CASE("siblings are fetched whole and resolved to the newest write",
     REQUIRE(sib->values.size() == 3);
     CHECK_FALSE(sib->vclock.empty());
 
+    // The same versions sibling by sibling (?vtag=), for nodes not asked for multipart.
+    auto one_by_one = f(f.client.fetch_siblings(id, false));
+    REQUIRE(one_by_one);
+    REQUIRE(one_by_one->values.size() == 3);
+    CHECK(one_by_one->vclock == sib->vclock);
+    auto values = [](const Siblings& s) {
+        std::vector<std::string> v;
+        for (const auto& o : s.values)
+            v.push_back(o.value + "/" + o.etag);
+        std::sort(v.begin(), v.end());
+        return v;
+    };
+    CHECK(values(*one_by_one) == values(*sib));
+
     auto resolved = f(f.client.resolve(id));
     REQUIRE(resolved);
     CHECK(resolved->siblings == 3);
