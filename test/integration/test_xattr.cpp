@@ -164,6 +164,17 @@ TEST_CASE("xattrs on symlinks behave as on the native file system", "[xattr][sym
     CHECK_FALSE(getx(fx.src("target"), "trusted.t").has_value());
     REQUIRE_OK(::lremovexattr(l.c_str(), "trusted.t"));
     CHECK_FALSE(getx(fx.src("link"), "trusted.t").has_value());
+
+    // A link deeper in the tree, named with a space, keeps its attributes across a rename of
+    // its directory.
+    REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
+    REQUIRE_OK(::mkdir(fx.mnt("d/e").c_str(), 0755));
+    REQUIRE_OK(::symlink("../../target", fx.mnt("d/e/a link").c_str()));
+    REQUIRE_OK(::lsetxattr(fx.mnt("d/e/a link").c_str(), "trusted.deep", "dv", 2, 0));
+    REQUIRE_OK(::rename(fx.mnt("d").c_str(), fx.mnt("d2").c_str()));
+    CHECK(getx(fx.mnt("d2/e/a link"), "trusted.deep") == std::optional<std::string>("dv"));
+    CHECK(getx(fx.src("d2/e/a link"), "trusted.deep") == std::optional<std::string>("dv"));
+    CHECK(listx(fx.mnt("d2/e/a link")).count("trusted.deep") == 1);
 }
 
 TEST_CASE("trusted xattrs on files work for root", "[xattr]") {
