@@ -805,6 +805,30 @@ Result<std::string> format_index_results(const IndexResults& results) {
 
 // ---- Bucket props, ping, stats --------------------------------------------------------------
 
+namespace {
+
+// The boolean and quorum members of BucketProps with their JSON names, in one list so that
+// parsing and formatting cannot drift apart. `P` is BucketProps or const BucketProps.
+template <typename P, typename BoolFn, typename QuorumFn>
+void for_each_typed_prop(P& p, const BoolFn& boolean, const QuorumFn& quorum) {
+    boolean("allow_mult", p.allow_mult);
+    boolean("last_write_wins", p.last_write_wins);
+    boolean("dvv_enabled", p.dvv_enabled);
+    boolean("basic_quorum", p.basic_quorum);
+    boolean("notfound_ok", p.notfound_ok);
+    boolean("write_once", p.write_once);
+    boolean("consistent", p.consistent);
+    quorum("r", p.r);
+    quorum("w", p.w);
+    quorum("dw", p.dw);
+    quorum("rw", p.rw);
+    quorum("pr", p.pr);
+    quorum("pw", p.pw);
+    quorum("node_confirms", p.node_confirms);
+}
+
+} // namespace
+
 Result<BucketProps> parse_bucket_props(std::string_view body) {
     auto j = parse_json(body, "bucket props");
     if (!j) return std::move(j).error();
@@ -827,20 +851,7 @@ Result<BucketProps> parse_bucket_props(std::string_view body) {
     };
     if (const auto it = props.find("n_val"); it != props.end() && it->is_number_unsigned())
         p.n_val = it->get<std::uint32_t>();
-    boolean("allow_mult", p.allow_mult);
-    boolean("last_write_wins", p.last_write_wins);
-    boolean("dvv_enabled", p.dvv_enabled);
-    boolean("basic_quorum", p.basic_quorum);
-    boolean("notfound_ok", p.notfound_ok);
-    boolean("write_once", p.write_once);
-    boolean("consistent", p.consistent);
-    quorum("r", p.r);
-    quorum("w", p.w);
-    quorum("dw", p.dw);
-    quorum("rw", p.rw);
-    quorum("pr", p.pr);
-    quorum("pw", p.pw);
-    quorum("node_confirms", p.node_confirms);
+    for_each_typed_prop(p, boolean, quorum);
     if (const auto it = props.find("datatype"); it != props.end() && it->is_string())
         p.datatype = it->get<std::string>();
     return p;
@@ -859,20 +870,7 @@ Result<std::string> format_bucket_props(const BucketProps& p) {
             props[name] = q->to_string();
     };
     if (p.n_val) props["n_val"] = *p.n_val;
-    boolean("allow_mult", p.allow_mult);
-    boolean("last_write_wins", p.last_write_wins);
-    boolean("dvv_enabled", p.dvv_enabled);
-    boolean("basic_quorum", p.basic_quorum);
-    boolean("notfound_ok", p.notfound_ok);
-    boolean("write_once", p.write_once);
-    boolean("consistent", p.consistent);
-    quorum("r", p.r);
-    quorum("w", p.w);
-    quorum("dw", p.dw);
-    quorum("rw", p.rw);
-    quorum("pr", p.pr);
-    quorum("pw", p.pw);
-    quorum("node_confirms", p.node_confirms);
+    for_each_typed_prop(p, boolean, quorum);
     if (p.datatype) props["datatype"] = *p.datatype;
     return dump(json{{"props", std::move(props)}});
 }

@@ -59,6 +59,13 @@ Response text(int status, std::string body, std::string_view ctype = "text/plain
     return r;
 }
 
+// A response with no body (204, 405, 406, 409, 415, ...).
+Response status_only(int status) {
+    Response r;
+    r.status = status;
+    return r;
+}
+
 Response not_found() {
     return text(404, "not found\n");
 }
@@ -472,6 +479,28 @@ int negotiate(const std::optional<std::string>& accept, const std::vector<std::s
 
 std::string json_dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// A 400 with Riak's {"errors":[...]} list when property validation found any.
+std::optional<Response> props_errors(const json& errors) {
+    if (errors.empty()) return std::nullopt;
+    return text(400, json_dump(json{{"errors", errors}}), "application/json");
+}
+
+// Props PUT bodies (bucket and type): `out` gets {"props":{...}} checked against `current`.
+std::optional<Response> read_props_body(const Request& req, const json& current, json& out) {
+    out = json::parse(req.body, nullptr, false);
+    if (out.is_discarded() || !out.is_object() || !out.contains("props") ||
+        !out["props"].is_object())
+        return text(400, "JSON object must be of the form {\"props\":{...properties...}}\n");
+    return props_errors(validate_props(out["props"], false, current));
+}
+
+// The props and data-type resources take only application/json (parameters ignored); they
+// answer differently when it is missing (415 and 406).
+bool has_json_content_type(const Request& req) {
+    auto ct = req.header("Content-Type");
+    return ct && iequals(trim(std::string_view(*ct).substr(0, ct->find(';'))), "application/json");
 }
 
 } // namespace
@@ -1014,9 +1043,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
         std::string_view cv = *ctype;
         std::string_view mt = trim(cv.substr(0, cv.find(';')));
         if (mt.find('/') == std::string_view::npos || mt.front() == '/' || mt.back() == '/') {
-            Response r;
-            r.status = 415;
-            return r;
+            return status_only(415);
         }
         content.content_type = std::string(mt);
         size_t p = cv.find(';');
@@ -1094,9 +1121,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
         if (auto inm = req.header("X-Riak-If-Not-Modified")) {
             auto want = decode_vclock(*inm);
             if (!cur || !want || !clock_equal(*want, cur->clock)) {
-                Response r;
-                r.status = 409;
-                return r;
+                return status_only(409);
             }
         }
         return std::nullopt;
@@ -1217,9 +1242,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         if (!ok) return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
     }
     stats_.deletes++;
-    Response r;
-    r.status = 204;
-    return r;
+    return status_only(204);
 }
 
 Response Service::list_keys(Request& req, Target& t) {
@@ -1445,24 +1468,14 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
         if (!body_read) return std::nullopt;
         std::lock_guard lk(props_mu_);
         store_.delete_bucket_props(t.type, t.bucket);
-        Response r;
-        r.status = 204;
-        return r;
+        return status_only(204);
     }
     if (!is_method(req, "PUT") && !is_method(req, "POST"))
         return method_not_allowed("GET, HEAD, PUT, POST, DELETE");
-    auto ct = req.header("Content-Type");
-    if (!ct || !iequals(trim(std::string_view(*ct).substr(0, ct->find(';'))), "application/json")) {
-        Response r;
-        r.status = 415;
-        return r;
-    }
+    if (!has_json_content_type(req)) return status_only(415);
     if (!body_read) return std::nullopt;
-    json j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("props") || !j["props"].is_object())
-        return text(400, "JSON object must be of the form {\"props\":{...properties...}}\n");
-    json errors = validate_props(j["props"], false, t.type_props);
-    if (!errors.empty()) return text(400, json_dump(json{{"errors", errors}}), "application/json");
+    json j;
+    if (auto bad = read_props_body(req, t.type_props, j)) return bad;
     std::lock_guard lk(props_mu_);
     json own = json::object();
     if (auto stored = store_.get_bucket_props(t.type, t.bucket)) {
@@ -1473,9 +1486,7 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
         if (k != "name") own[k] = v;
     }
     store_.put_bucket_props(t.type, t.bucket, own.dump());
-    Response r;
-    r.status = 204;
-    return r;
+    return status_only(204);
 }
 
 std::optional<Response> Service::type_props(Request& req, Target& t, bool body_read) {
@@ -1489,25 +1500,15 @@ std::optional<Response> Service::type_props(Request& req, Target& t, bool body_r
     }
     if (!is_method(req, "PUT")) return method_not_allowed("GET, HEAD, PUT");
     if (t.type == "default") return text(400, "Cannot modify the default bucket type\n");
-    auto ct = req.header("Content-Type");
-    if (!ct || !iequals(trim(std::string_view(*ct).substr(0, ct->find(';'))), "application/json")) {
-        Response r;
-        r.status = 415;
-        return r;
-    }
+    if (!has_json_content_type(req)) return status_only(415);
     if (!body_read) return std::nullopt;
-    json j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("props") || !j["props"].is_object())
-        return text(400, "JSON object must be of the form {\"props\":{...properties...}}\n");
-    json errors = validate_props(j["props"], false, *tp);
-    if (!errors.empty()) return text(400, json_dump(json{{"errors", errors}}), "application/json");
+    json j;
+    if (auto bad = read_props_body(req, *tp, j)) return bad;
     std::lock_guard lk(props_mu_);
     for (const auto& [k, v] : j["props"].items())
         (*tp)[k] = v;
     store_.put_type(t.type, tp->dump());
-    Response r;
-    r.status = 204;
-    return r;
+    return status_only(204);
 }
 
 std::optional<Response> Service::datatype(Request& req, Target& t, bool body_read) {
@@ -1559,12 +1560,7 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
         return r;
     }
     if (!is_method(req, "POST")) return method_not_allowed("GET, HEAD, POST");
-    auto ct = req.header("Content-Type");
-    if (!ct || !iequals(trim(std::string_view(*ct).substr(0, ct->find(';'))), "application/json")) {
-        Response r;
-        r.status = 406;
-        return r;
-    }
+    if (!has_json_content_type(req)) return status_only(406);
     if (!body_read) return std::nullopt;
     json op = json::parse(req.body, nullptr, false);
     if (op.is_discarded()) return text(400, "Couldn't decode JSON: " + req.body + "\n");
@@ -1664,9 +1660,7 @@ std::optional<Response> Service::counter(Request& req, Target& t, bool body_read
     stats_.crdt_updates++;
     if (to_lower(req.param("returnvalue").value_or("false")) == "true")
         return text(200, std::to_string(value.counter));
-    Response r;
-    r.status = 204;
-    return r;
+    return status_only(204);
 }
 
 Response Service::legacy_bucket(Request& req, Target& t) {
@@ -1794,13 +1788,10 @@ std::optional<Response> Service::admin_types(Request& req, bool body_read) {
             return text(400, "Body must be {\"props\":{...}}\n");
         props = j.contains("props") ? j["props"] : j;
     }
-    json errors = validate_props(props, true, json::object());
-    if (!errors.empty()) return text(400, json_dump(json{{"errors", errors}}), "application/json");
+    if (auto bad = props_errors(validate_props(props, true, json::object()))) return bad;
     std::lock_guard lk(props_mu_);
     if (store_.get_type(name)) {
-        Response r;
-        r.status = 204;
-        return r;
+        return status_only(204);
     }
     json full = default_type_props();
     full["allow_mult"] = true;
@@ -1810,9 +1801,7 @@ std::optional<Response> Service::admin_types(Request& req, bool body_read) {
     for (const auto& [k, v] : props.items())
         full[k] = v;
     store_.put_type(name, full.dump());
-    Response r;
-    r.status = 201;
-    return r;
+    return status_only(201);
 }
 
 } // namespace rfs::devnode

@@ -46,6 +46,38 @@ bool field_is_int(std::string_view field) {
     return field.size() >= 4 && field.substr(field.size() - 4) == "_int";
 }
 
+// The 2i entry of `key` for one (field, term) pair.
+std::string index_entry_key(std::string_view type, std::string_view bucket, std::string_view key,
+                            const std::pair<std::string, std::string>& entry) {
+    std::string k = field_prefix(type, bucket, entry.first);
+    k += encode_index_term(entry.second, field_is_int(entry.first));
+    k.append(key);
+    return k;
+}
+
+std::string props_key(std::string_view type, std::string_view bucket) {
+    std::string k(1, 'p');
+    append_lp(k, type);
+    k.append(bucket);
+    return k;
+}
+
+leveldb::WriteOptions write_options(bool sync) {
+    leveldb::WriteOptions wo;
+    wo.sync = sync;
+    return wo;
+}
+
+// Applies `batch` atomically; on failure leaves LevelDB's reason in `error`.
+bool commit(leveldb::DB* db, leveldb::WriteBatch& batch, bool sync, std::string& error) {
+    leveldb::Status st = db->Write(write_options(sync), &batch);
+    if (!st.ok()) {
+        error = st.ToString();
+        return false;
+    }
+    return true;
+}
+
 // Smallest string greater than every string with this prefix ("" if none).
 std::string prefix_successor(std::string p) {
     while (!p.empty()) {
@@ -163,10 +195,7 @@ bool Store::put(std::string_view type, std::string_view bucket, std::string_view
                 const std::string* encoded) {
     leveldb::WriteBatch batch;
     auto index_key = [&](const std::pair<std::string, std::string>& e) {
-        std::string k = field_prefix(type, bucket, e.first);
-        k += encode_index_term(e.second, field_is_int(e.first));
-        k.append(key);
-        return k;
+        return index_entry_key(type, bucket, key, e);
     };
     auto new_entries = obj.index_entries();
     if (old) {
@@ -182,36 +211,18 @@ bool Store::put(std::string_view type, std::string_view bucket, std::string_view
     } else {
         batch.Put(object_key(type, bucket, key), encode_object(obj));
     }
-    leveldb::WriteOptions wo;
-    wo.sync = sync;
-    leveldb::Status st = db_->Write(wo, &batch);
-    if (!st.ok()) {
-        error = st.ToString();
-        return false;
-    }
-    return true;
+    return commit(db_, batch, sync, error);
 }
 
 bool Store::remove(std::string_view type, std::string_view bucket, std::string_view key,
                    const std::optional<Object>& old, bool sync, std::string& error) {
     leveldb::WriteBatch batch;
     if (old) {
-        for (const auto& e : old->index_entries()) {
-            std::string k = field_prefix(type, bucket, e.first);
-            k += encode_index_term(e.second, field_is_int(e.first));
-            k.append(key);
-            batch.Delete(k);
-        }
+        for (const auto& e : old->index_entries())
+            batch.Delete(index_entry_key(type, bucket, key, e));
     }
     batch.Delete(object_key(type, bucket, key));
-    leveldb::WriteOptions wo;
-    wo.sync = sync;
-    leveldb::Status st = db_->Write(wo, &batch);
-    if (!st.ok()) {
-        error = st.ToString();
-        return false;
-    }
-    return true;
+    return commit(db_, batch, sync, error);
 }
 
 void Store::scan_objects(
@@ -265,31 +276,18 @@ void Store::scan_index(
 }
 
 std::optional<std::string> Store::get_bucket_props(std::string_view type, std::string_view bucket) {
-    std::string k(1, 'p');
-    append_lp(k, type);
-    k.append(bucket);
     std::string v;
-    if (!db_->Get(leveldb::ReadOptions(), k, &v).ok()) return std::nullopt;
+    if (!db_->Get(leveldb::ReadOptions(), props_key(type, bucket), &v).ok()) return std::nullopt;
     return v;
 }
 
 bool Store::put_bucket_props(std::string_view type, std::string_view bucket,
                              const std::string& json) {
-    std::string k(1, 'p');
-    append_lp(k, type);
-    k.append(bucket);
-    leveldb::WriteOptions wo;
-    wo.sync = true;
-    return db_->Put(wo, k, json).ok();
+    return db_->Put(write_options(true), props_key(type, bucket), json).ok();
 }
 
 bool Store::delete_bucket_props(std::string_view type, std::string_view bucket) {
-    std::string k(1, 'p');
-    append_lp(k, type);
-    k.append(bucket);
-    leveldb::WriteOptions wo;
-    wo.sync = true;
-    return db_->Delete(wo, k).ok();
+    return db_->Delete(write_options(true), props_key(type, bucket)).ok();
 }
 
 std::optional<std::string> Store::get_type(std::string_view type) {
@@ -299,9 +297,7 @@ std::optional<std::string> Store::get_type(std::string_view type) {
 }
 
 bool Store::put_type(std::string_view type, const std::string& json) {
-    leveldb::WriteOptions wo;
-    wo.sync = true;
-    return db_->Put(wo, "t" + std::string(type), json).ok();
+    return db_->Put(write_options(true), "t" + std::string(type), json).ok();
 }
 
 } // namespace rfs::devnode

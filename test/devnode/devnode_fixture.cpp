@@ -42,6 +42,16 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+// In a forked child: runs argv[0] with `argv`, or exits 127 like a shell.
+[[noreturn]] void exec_or_exit(std::vector<std::string>& argv) {
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+        cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+}
+
 } // namespace
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
@@ -102,12 +112,7 @@ void Devnode::start() {
         int err = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (err >= 0) dup2(err, 2);
         close(out[0]);
-        std::vector<char*> cargv;
-        for (auto& a : argv)
-            cargv.push_back(a.data());
-        cargv.push_back(nullptr);
-        execv(cargv[0], cargv.data());
-        _exit(127);
+        exec_or_exit(argv);
     }
     close(out[1]);
     std::string line;
@@ -165,12 +170,7 @@ std::pair<int, std::string> Devnode::run_to_exit(const std::vector<std::string>&
         dup2(err, 2);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        std::vector<char*> cargv;
-        for (auto& a : argv)
-            cargv.push_back(a.data());
-        cargv.push_back(nullptr);
-        execv(cargv[0], cargv.data());
-        _exit(127);
+        exec_or_exit(argv);
     }
     // A server that unexpectedly starts would never exit: give up after 5 s.
     int st = 0;
