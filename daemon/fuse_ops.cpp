@@ -551,6 +551,15 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
     fuse_reply_write(req, done);
 }
 
+// Each close() of a written file. Closing a duplicate of our descriptor lets the source report
+// what close() reports natively (NFS and other write-back sources surface write errors there)
+// while our open file stays open. Read-only opens skip this round trip (noflush).
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    int copy = ::fcntl(open_file(fi)->fd(), F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_err(req, ::close(copy) == 0 ? 0 : errno);
+}
+
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
     int fd = open_file(fi)->fd();
     overlay(req).executor->run_blocking([req, fd, datasync] {
@@ -890,6 +899,7 @@ fuse_lowlevel_ops overlay_operations(Mode) {
     // acknowledged, so a FLUSH would have nothing to do. The kernel stops sending it after the
     // first ENOSYS.
     ops.release = op_release;
+    ops.flush = op_flush;
     ops.fsync = op_fsync;
     ops.fallocate = op_fallocate;
     ops.copy_file_range = op_copy_file_range;
