@@ -11,7 +11,8 @@ namespace rfs {
 
 // Everything the handlers share; passed to libfuse as the session's userdata.
 struct Overlay {
-    Overlay(fs::InodeTable& inodes, const Timeouts& timeouts) : inodes(inodes), timeouts(timeouts) {}
+    Overlay(fs::InodeTable& inodes, const Timeouts& timeouts)
+        : inodes(inodes), timeouts(timeouts) {}
 
     fs::InodeTable& inodes;
     // Set once the daemon has forked and may start threads, before the first request is read.

@@ -12,16 +12,22 @@ std::atomic<bool> g_syslog{false};
 
 const char* label(Level level) {
     switch (level) {
-    case Level::error: return "ERROR";
-    case Level::warning: return "WARNING";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
+    case Level::error:
+        return "ERROR";
+    case Level::warning:
+        return "WARNING";
+    case Level::info:
+        return "info";
+    case Level::debug:
+        return "debug";
     }
     return "";
 }
 } // namespace
 
-void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+void set_level(Level level) {
+    g_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
 void use_syslog(bool enabled) {
     if (enabled) openlog("riakfs", LOG_PID, LOG_DAEMON);

@@ -11,8 +11,7 @@ namespace {
 std::optional<double> parse_seconds(std::string_view text) {
     double value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-        value < 0)
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0)
         return std::nullopt;
     return value;
 }
@@ -52,20 +51,28 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         eq == std::string::npos ? std::string_view() : std::string_view(option).substr(eq + 1);
     ours = true;
     if (name == "mode") {
-        if (value == "passthrough") mo.mode = Mode::passthrough;
-        else if (value == "shadow") mo.mode = Mode::shadow;
-        else if (value == "migrate") mo.mode = Mode::migrate;
-        else if (value == "move") mo.mode = Mode::move;
+        if (value == "passthrough")
+            mo.mode = Mode::passthrough;
+        else if (value == "shadow")
+            mo.mode = Mode::shadow;
+        else if (value == "migrate")
+            mo.mode = Mode::migrate;
+        else if (value == "move")
+            mo.mode = Mode::move;
         else
             return fmt::format("unknown mode '{}' (expected passthrough, shadow, migrate or move)",
                                value);
         return std::nullopt;
     }
     if (name == "cache") {
-        if (value == "never") mo.cache = CachePolicy::never;
-        else if (value == "auto") mo.cache = CachePolicy::automatic;
-        else if (value == "always") mo.cache = CachePolicy::always;
-        else return fmt::format("unknown cache policy '{}' (expected never, auto or always)", value);
+        if (value == "never")
+            mo.cache = CachePolicy::never;
+        else if (value == "auto")
+            mo.cache = CachePolicy::automatic;
+        else if (value == "always")
+            mo.cache = CachePolicy::always;
+        else
+            return fmt::format("unknown cache policy '{}' (expected never, auto or always)", value);
         return std::nullopt;
     }
     if (name == "attr_timeout" || name == "entry_timeout" || name == "negative_timeout") {
@@ -79,7 +86,8 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
     }
     if (name == "threads" || name == "blocking_threads") {
         auto count = parse_count(value, 64);
-        if (!count) return fmt::format("{} needs a whole number from 1 to 64, not '{}'", name, value);
+        if (!count)
+            return fmt::format("{} needs a whole number from 1 to 64, not '{}'", name, value);
         (name == "threads" ? mo.threads : mo.blocking_threads) = *count;
         return std::nullopt;
     }
@@ -95,10 +103,14 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
 
 std::string_view to_string(Mode mode) {
     switch (mode) {
-    case Mode::passthrough: return "passthrough";
-    case Mode::shadow: return "shadow";
-    case Mode::migrate: return "migrate";
-    case Mode::move: return "move";
+    case Mode::passthrough:
+        return "passthrough";
+    case Mode::shadow:
+        return "shadow";
+    case Mode::migrate:
+        return "migrate";
+    case Mode::move:
+        return "move";
     }
     return "?";
 }
@@ -109,16 +121,21 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     std::vector<std::string> option_words;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
-        if (arg == "-f") cl.foreground = true;
-        else if (arg == "-d" || arg == "-odebug") cl.debug = cl.foreground = true;
+        if (arg == "-f")
+            cl.foreground = true;
+        else if (arg == "-d" || arg == "-odebug")
+            cl.debug = cl.foreground = true;
         else if (arg == "-s") {
             // libfuse's single-threaded switch: one event loop.
             cl.options.threads = 1;
-        } else if (arg == "-h" || arg == "--help") cl.show_help = true;
-        else if (arg == "-V" || arg == "--version") cl.show_version = true;
+        } else if (arg == "-h" || arg == "--help")
+            cl.show_help = true;
+        else if (arg == "-V" || arg == "--version")
+            cl.show_version = true;
         else if (arg == "-o") {
             if (i + 1 >= args.size()) return ParseError{"-o needs an argument"};
-            for (auto& w : split_options(args[++i])) option_words.push_back(std::move(w));
+            for (auto& w : split_options(args[++i]))
+                option_words.push_back(std::move(w));
         } else if (arg.starts_with("-o")) {
             for (auto& w : split_options(std::string_view(arg).substr(2)))
                 option_words.push_back(std::move(w));
@@ -158,9 +175,15 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
 Timeouts effective_timeouts(const MountOptions& options) {
     Timeouts t{};
     switch (options.cache) {
-    case CachePolicy::never: t = {0, 0, 0, false, true}; break;
-    case CachePolicy::automatic: t = {1, 1, 0, true, false}; break;
-    case CachePolicy::always: t = {86400, 86400, 86400, true, false}; break;
+    case CachePolicy::never:
+        t = {0, 0, 0, false, true};
+        break;
+    case CachePolicy::automatic:
+        t = {1, 1, 0, true, false};
+        break;
+    case CachePolicy::always:
+        t = {86400, 86400, 86400, true, false};
+        break;
     }
     if (options.attr_timeout) t.attr = *options.attr_timeout;
     if (options.entry_timeout) t.entry = *options.entry_timeout;

@@ -25,13 +25,16 @@ Executor::Executor(unsigned loops, unsigned blocking_threads) : blocking_(blocki
 
 Executor::~Executor() {
     stop();
-    for (auto& l : loops_) l->work_.reset();
+    for (auto& l : loops_)
+        l->work_.reset();
     for (auto& l : loops_)
         if (l->thread_.joinable()) l->thread_.join();
     blocking_.join();
 }
 
-Loop* Executor::current() { return t_current; }
+Loop* Executor::current() {
+    return t_current;
+}
 
 void Executor::run() {
     // Helper threads must not take process signals: libfuse-style shutdown signals are handled
@@ -50,7 +53,8 @@ void Executor::run() {
 }
 
 void Executor::stop() {
-    for (auto& l : loops_) l->context_.stop();
+    for (auto& l : loops_)
+        l->context_.stop();
 }
 
 } // namespace rfs::io
