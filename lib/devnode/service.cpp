@@ -481,6 +481,27 @@ std::string json_dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// A key or bucket listing: {"NAME":[...]}, or with `stream` chunked {"NAME":[...]} batches of
+// up to 1000 names closed by an empty one, which is how Riak ends a streamed listing.
+Response listing(std::string_view name, const std::vector<std::string>& all, bool stream) {
+    Response r;
+    r.status = 200;
+    r.set("Content-Type", "application/json");
+    if (!stream) {
+        r.body = json_dump(json{{name, all}});
+        return r;
+    }
+    r.chunked = true;
+    constexpr size_t kBatch = 1000;
+    for (size_t i = 0; i < all.size(); i += kBatch) {
+        auto first = all.begin() + static_cast<long>(i);
+        auto last = all.begin() + static_cast<long>(std::min(i + kBatch, all.size()));
+        r.chunks.push_back(json_dump(json{{name, std::vector<std::string>(first, last)}}));
+    }
+    r.chunks.push_back(json_dump(json{{name, json::array()}}));
+    return r;
+}
+
 // A 400 with Riak's {"errors":[...]} list when property validation found any.
 std::optional<Response> props_errors(const json& errors) {
     if (errors.empty()) return std::nullopt;
@@ -1259,23 +1280,7 @@ Response Service::list_keys(Request& req, Target& t) {
         all.emplace_back(k);
         return true;
     });
-    Response r;
-    r.status = 200;
-    r.set("Content-Type", "application/json");
-    if (*keys == "true") {
-        r.body = json_dump(json{{"keys", all}});
-        return r;
-    }
-    r.chunked = true;
-    constexpr size_t kBatch = 1000;
-    for (size_t i = 0; i < all.size(); i += kBatch) {
-        std::vector<std::string> batch(all.begin() + static_cast<long>(i),
-                                       all.begin() +
-                                           static_cast<long>(std::min(i + kBatch, all.size())));
-        r.chunks.push_back(json_dump(json{{"keys", batch}}));
-    }
-    r.chunks.push_back(R"({"keys":[]})");
-    return r;
+    return listing("keys", all, *keys == "stream");
 }
 
 Response Service::list_buckets(Request& req, Target& t) {
@@ -1292,17 +1297,7 @@ Response Service::list_buckets(Request& req, Target& t) {
         });
         if (any) all.push_back(bucket);
     }
-    Response r;
-    r.status = 200;
-    r.set("Content-Type", "application/json");
-    if (*b == "true") {
-        r.body = json_dump(json{{"buckets", all}});
-        return r;
-    }
-    r.chunked = true;
-    if (!all.empty()) r.chunks.push_back(json_dump(json{{"buckets", all}}));
-    r.chunks.push_back(R"({"buckets":[]})");
-    return r;
+    return listing("buckets", all, *b == "stream");
 }
 
 Response Service::index_query(Request& req, Target& t) {
