@@ -198,7 +198,7 @@ TEST_CASE("a request times out and the client stays usable", "[riak][timeout]") 
     config.health_interval = Duration::zero();
     config.connections_per_node = 1;
     Client client(ioc, config);
-    set_faults(node, {{"latency_ms", 600}, {"routes", {"object"}}});
+    set_faults(node, {{"latency_ms", 2000}, {"routes", {"object"}}});
     CallOptions once;
     once.attempts = 1;
     const auto t0 = Clock::now();
@@ -206,7 +206,7 @@ TEST_CASE("a request times out and the client stays usable", "[riak][timeout]") 
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::timeout);
     CHECK(r.error().to_errno() == ETIMEDOUT);
-    CHECK(Clock::now() - t0 < std::chrono::milliseconds(500));
+    CHECK(Clock::now() - t0 < std::chrono::milliseconds(1500)); // long before the answer
 
     // Retried idempotent request: every attempt times out.
     auto retried = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}));
@@ -234,7 +234,7 @@ TEST_CASE("cancellation through an Asio cancellation slot", "[riak][cancel]") {
     config.health_interval = Duration::zero();
     config.connections_per_node = 1;
     Client client(ioc, config);
-    set_faults(node, {{"latency_ms", 400}, {"routes", {"object"}}});
+    set_faults(node, {{"latency_ms", 2000}, {"routes", {"object"}}});
     asio::cancellation_signal signal;
     std::optional<Result<proto::ObjectResponse>> result;
     const auto t0 = Clock::now();
@@ -258,7 +258,7 @@ TEST_CASE("cancellation through an Asio cancellation slot", "[riak][cancel]") {
     REQUIRE_FALSE(*result);
     CHECK(result->error().code == Errc::cancelled);
     CHECK(result->error().to_errno() == ECANCELED);
-    CHECK(Clock::now() - t0 < std::chrono::milliseconds(300));
+    CHECK(Clock::now() - t0 < std::chrono::milliseconds(1500)); // long before the answer
     // The cancelled request's response is dropped; the connection keeps serving in order.
     clear_faults(node);
     auto next = run(ioc, client.fetch(proto::ObjectId{"", "b", "k"}));
@@ -381,7 +381,9 @@ TEST_CASE("requests pipelined behind a silent close are resent", "[riak][pipelin
     REQUIRE_FALSE(*put);
     CHECK(put->error().http_status == 404);
     CHECK(relay.connections() >= 2);
-    CHECK(relay.requests_before_first_response()[0] == 6);
+    // All six were written together (how many reached the node before it answered the PUT
+    // early depends on timing; the first test checks pipelining on the wire).
+    CHECK(client.nodes()[0].max_pipelined == 6);
     CHECK(client.counters().retries >= 5);
     client.stop();
     drain(ioc);
