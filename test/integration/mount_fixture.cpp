@@ -82,6 +82,33 @@ std::string unescape_mountinfo(std::string_view s) {
 }
 
 // Waits for pid with a deadline; returns true and sets *status when it exited.
+// Forks `argv` (looked up in PATH) with stdin on /dev/null and stdout/stderr on `out`/`err`;
+// the child dies with the test process. `pre_exec` runs in the child just before exec. The
+// argument array is built before fork: the test process has threads, so the child must not
+// allocate.
+pid_t spawn_child(const std::vector<std::string>& argv, int out, int err,
+                  const std::function<void()>& pre_exec = {}) {
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        ::dup2(out, 1);
+        ::dup2(err, 2);
+        if (pre_exec) pre_exec();
+        ::execvp(cargv[0], cargv.data());
+        ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
+        ::_exit(127);
+    }
+    return pid;
+}
+
 bool wait_pid_for(pid_t pid, std::chrono::milliseconds timeout, int* status) {
     auto deadline = Clock::now() + timeout;
     for (;;) {
@@ -293,6 +320,13 @@ int run_as(uid_t uid, gid_t gid, const std::function<int()>& fn) {
     return 255;
 }
 
+struct stat lstat_ok(const std::string& path) {
+    struct stat st {};
+    INFO("lstat " << path);
+    REQUIRE_OK(::lstat(path.c_str(), &st));
+    return st;
+}
+
 ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                    const std::function<void()>& pre_exec) {
     ProcResult res;
@@ -300,24 +334,7 @@ ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::millisecon
     Fd err(::memfd_create("run_cmd_err", MFD_CLOEXEC));
     REQUIRE(out);
     REQUIRE(err);
-    std::vector<char*> cargv;
-    for (auto& a : argv)
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        ::dup2(out.get(), 1);
-        ::dup2(err.get(), 2);
-        if (pre_exec) pre_exec();
-        ::execvp(cargv[0], cargv.data());
-        ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
-        ::_exit(127);
-    }
+    pid_t pid = spawn_child(argv, out.get(), err.get(), pre_exec);
     int status = 0;
     if (!wait_pid_for(pid, timeout, &status)) {
         res.timed_out = true;
@@ -511,26 +528,10 @@ void MountFixture::start() {
     std::vector<std::string> opts = opts_.extra_opts;
     if (opts_.allow_other) opts.push_back("allow_other");
     std::vector<std::string> argv = daemon_argv(source_, mnt_, true, opts);
-    std::vector<char*> cargv;
-    for (auto& a : argv)
-        cargv.push_back(a.data());
-    cargv.push_back(nullptr);
 
     Fd errfd(::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     REQUIRE(errfd);
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        ::dup2(errfd.get(), 1);
-        ::dup2(errfd.get(), 2);
-        ::execv(cargv[0], cargv.data());
-        ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
-        ::_exit(127);
-    }
+    pid_t pid = spawn_child(argv, errfd.get(), errfd.get());
     pid_ = pid;
 
     {

@@ -9,6 +9,7 @@
 //                   name.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -49,6 +50,9 @@ std::string errname(int e);
 #define CHECK_OK(expr) CHECK(RIT_ERR(expr) == "OK")
 #define REQUIRE_ERRNO(expr, e) REQUIRE(RIT_ERR(expr) == ::riakfs::it::errname(e))
 #define CHECK_ERRNO(expr, e) CHECK(RIT_ERR(expr) == ::riakfs::it::errname(e))
+
+// lstat(2) that must succeed (fails the test, naming the path, otherwise).
+struct stat lstat_ok(const std::string& path);
 
 // Owning file descriptor.
 class Fd {

@@ -16,13 +16,6 @@ using namespace riakfs::it;
 
 namespace {
 
-struct stat lstat_ok(const std::string& p) {
-    struct stat st {};
-    INFO("lstat " << p);
-    REQUIRE_OK(::lstat(p.c_str(), &st));
-    return st;
-}
-
 // Result of fn run as `uid:gid` converted to an errno name.
 std::string as_user(uid_t uid, gid_t gid, const std::function<int()>& fn) {
     return errname(run_as(uid, gid, fn));

@@ -25,13 +25,6 @@ using namespace riakfs::it;
 
 namespace {
 
-struct stat stat_ok(const std::string& p) {
-    struct stat st {};
-    INFO("stat " << p);
-    REQUIRE_OK(::lstat(p.c_str(), &st));
-    return st;
-}
-
 void pwrite_all(int fd, std::string_view data, off_t off) {
     size_t done = 0;
     while (done < data.size()) {
@@ -64,8 +57,8 @@ TEST_CASE("create, write, read back, and the file appears in SOURCE", "[io]") {
     MountFixture fx;
     Fd fd(::open(fx.mnt("new").c_str(), O_CREAT | O_RDWR | O_EXCL, 0640));
     REQUIRE(fd);
-    CHECK(S_ISREG(stat_ok(fx.src("new")).st_mode));
-    CHECK((stat_ok(fx.src("new")).st_mode & 0777) == 0640);
+    CHECK(S_ISREG(lstat_ok(fx.src("new")).st_mode));
+    CHECK((lstat_ok(fx.src("new")).st_mode & 0777) == 0640);
 
     CHECK(::write(fd.get(), "hello ", 6) == 6);
     CHECK(::write(fd.get(), "world", 5) == 5);
@@ -80,7 +73,7 @@ TEST_CASE("create, write, read back, and the file appears in SOURCE", "[io]") {
     REQUIRE_OK(::close(fd.release()));
     CHECK(read_file(fx.src("new")) == "hello world");
     CHECK(read_file(fx.mnt("new")) == "hello world");
-    CHECK(stat_ok(fx.mnt("new")).st_size == 11);
+    CHECK(lstat_ok(fx.mnt("new")).st_size == 11);
 }
 
 TEST_CASE("pread and pwrite at offsets, holes read as zeros", "[io]") {
@@ -90,7 +83,7 @@ TEST_CASE("pread and pwrite at offsets, holes read as zeros", "[io]") {
     pwrite_all(fd.get(), "AAAA", 0);
     pwrite_all(fd.get(), "BBBB", 1 << 20); // 1 MiB hole
     pwrite_all(fd.get(), "cc", 2);
-    CHECK(stat_ok(fx.mnt("f")).st_size == (1 << 20) + 4);
+    CHECK(lstat_ok(fx.mnt("f")).st_size == (1 << 20) + 4);
     CHECK(pread_n(fd.get(), 6, 0) == std::string("AAcc\0\0", 6));
     CHECK(pread_n(fd.get(), 4, 1 << 20) == "BBBB");
     CHECK(pread_n(fd.get(), 10, (1 << 20) + 2) == "BB"); // short read at EOF
@@ -146,8 +139,8 @@ TEST_CASE("O_TRUNC truncates an existing file on open", "[io]") {
     {
         Fd fd(::open(fx.mnt("f").c_str(), O_WRONLY | O_TRUNC));
         REQUIRE(fd);
-        CHECK(stat_ok(fx.mnt("f")).st_size == 0);
-        CHECK(stat_ok(fx.src("f")).st_size == 0);
+        CHECK(lstat_ok(fx.mnt("f")).st_size == 0);
+        CHECK(lstat_ok(fx.src("f")).st_size == 0);
         CHECK(::write(fd.get(), "new", 3) == 3);
     }
     CHECK(read_file(fx.mnt("f")) == "new");
@@ -157,12 +150,12 @@ TEST_CASE("O_TRUNC truncates an existing file on open", "[io]") {
 
     // O_CREAT | O_TRUNC on an existing file keeps its mode and inode.
     REQUIRE_OK(::chmod(fx.mnt("f").c_str(), 0600));
-    ino_t ino = stat_ok(fx.mnt("f")).st_ino;
+    ino_t ino = lstat_ok(fx.mnt("f")).st_ino;
     Fd again(::open(fx.mnt("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666));
     REQUIRE(again);
-    CHECK(stat_ok(fx.mnt("f")).st_ino == ino);
-    CHECK((stat_ok(fx.src("f")).st_mode & 0777) == 0600);
-    CHECK(stat_ok(fx.src("f")).st_size == 0);
+    CHECK(lstat_ok(fx.mnt("f")).st_ino == ino);
+    CHECK((lstat_ok(fx.src("f")).st_mode & 0777) == 0600);
+    CHECK(lstat_ok(fx.src("f")).st_size == 0);
 }
 
 TEST_CASE("O_EXCL and other open errors", "[io]") {
@@ -261,21 +254,21 @@ TEST_CASE("fallocate: allocate, KEEP_SIZE and PUNCH_HOLE", "[io]") {
 
     // Mode 0 extends the file.
     REQUIRE_OK(::fallocate(fd.get(), 0, 0, 1 << 20));
-    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
-    CHECK(stat_ok(fx.src("f")).st_size == 1 << 20);
+    CHECK(lstat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(lstat_ok(fx.src("f")).st_size == 1 << 20);
     CHECK(pread_n(fd.get(), 4, 65536) == std::string(4, '\0'));
     CHECK(pread_n(fd.get(), 4, 0) == "zzzz");
 
     // KEEP_SIZE allocates blocks beyond EOF without changing the size.
-    blkcnt_t before = stat_ok(fx.src("f")).st_blocks;
+    blkcnt_t before = lstat_ok(fx.src("f")).st_blocks;
     REQUIRE_OK(::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 1 << 20, 1 << 20));
-    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
-    CHECK(stat_ok(fx.src("f")).st_size == 1 << 20);
-    CHECK(stat_ok(fx.src("f")).st_blocks > before);
+    CHECK(lstat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(lstat_ok(fx.src("f")).st_size == 1 << 20);
+    CHECK(lstat_ok(fx.src("f")).st_blocks > before);
 
     // PUNCH_HOLE zeroes the range and keeps the size.
     REQUIRE_OK(::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192));
-    CHECK(stat_ok(fx.mnt("f")).st_size == 1 << 20);
+    CHECK(lstat_ok(fx.mnt("f")).st_size == 1 << 20);
     CHECK(digest(pread_n(fd.get(), 4096, 0)) == digest(std::string(4096, 'z')));
     CHECK(digest(pread_n(fd.get(), 8192, 4096)) == digest(std::string(8192, '\0')));
     CHECK(digest(pread_n(fd.get(), 4096, 12288)) == digest(std::string(4096, 'z')));
@@ -384,8 +377,8 @@ TEST_CASE("a 64 MiB file written and read back with the same checksum", "[io][la
         REQUIRE_OK(::fsync(fd.get()));
         REQUIRE_OK(::close(fd.release()));
     }
-    CHECK(stat_ok(fx.mnt("big")).st_size == off_t(kSize));
-    CHECK(stat_ok(fx.src("big")).st_size == off_t(kSize));
+    CHECK(lstat_ok(fx.mnt("big")).st_size == off_t(kSize));
+    CHECK(lstat_ok(fx.src("big")).st_size == off_t(kSize));
 
     // Read back through the mount with an odd buffer size, and from SOURCE.
     auto hash_file = [](const std::string& p, size_t bufsz) {
@@ -503,7 +496,7 @@ TEST_CASE("mmap writes through an O_APPEND descriptor land at the mapped offset"
     }
     CHECK(read_file(fx.src("f")) == "X1234Y6789");
     CHECK(read_file(fx.mnt("f")) == "X1234Y6789");
-    struct stat st = stat_ok(fx.src("f"));
+    struct stat st = lstat_ok(fx.src("f"));
     CHECK(st.st_size == 10);
 }
 
@@ -551,8 +544,8 @@ TEST_CASE("offsets beyond 4 GiB work (sparse)", "[io]") {
     Fd fd(::open(fx.mnt("far").c_str(), O_CREAT | O_RDWR, 0644));
     REQUIRE(fd);
     pwrite_all(fd.get(), "far away", far);
-    CHECK(stat_ok(fx.mnt("far")).st_size == far + 8);
-    CHECK(stat_ok(fx.src("far")).st_size == far + 8);
+    CHECK(lstat_ok(fx.mnt("far")).st_size == far + 8);
+    CHECK(lstat_ok(fx.src("far")).st_size == far + 8);
     CHECK(pread_n(fd.get(), 8, far) == "far away");
     CHECK(pread_n(fd.get(), 4, far - 4) == std::string(4, '\0'));
     REQUIRE_OK(::ftruncate(fd.get(), far + 3));
@@ -565,8 +558,8 @@ TEST_CASE("st_blocks reflects allocated data", "[io]") {
     Fd fd(::open(fx.mnt("f").c_str(), O_RDONLY));
     REQUIRE(fd);
     REQUIRE_OK(::fsync(fd.get()));
-    struct stat m = stat_ok(fx.mnt("f"));
-    struct stat s = stat_ok(fx.src("f"));
+    struct stat m = lstat_ok(fx.mnt("f"));
+    struct stat s = lstat_ok(fx.src("f"));
     CHECK(m.st_blocks >= 128);
     CHECK(m.st_blocks == s.st_blocks);
     CHECK(m.st_blksize > 0);
@@ -577,18 +570,18 @@ TEST_CASE("writes update mtime and ctime in SOURCE and through the mount", "[io]
     write_file(fx.mnt("f"), "x");
     struct timespec old[2] = {{1000, 0}, {1000, 0}};
     REQUIRE_OK(::utimensat(AT_FDCWD, fx.mnt("f").c_str(), old, 0));
-    struct stat before = stat_ok(fx.mnt("f"));
+    struct stat before = lstat_ok(fx.mnt("f"));
     REQUIRE(before.st_mtim.tv_sec == 1000);
     {
         Fd fd(::open(fx.mnt("f").c_str(), O_WRONLY));
         REQUIRE(fd);
         CHECK(::write(fd.get(), "y", 1) == 1);
     }
-    CHECK(stat_ok(fx.src("f")).st_mtim.tv_sec > 1000);
-    CHECK(stat_ok(fx.mnt("f")).st_mtim.tv_sec > 1000);
-    struct stat c1 = stat_ok(fx.mnt("f"));
+    CHECK(lstat_ok(fx.src("f")).st_mtim.tv_sec > 1000);
+    CHECK(lstat_ok(fx.mnt("f")).st_mtim.tv_sec > 1000);
+    struct stat c1 = lstat_ok(fx.mnt("f"));
     REQUIRE_OK(::chmod(fx.mnt("f").c_str(), 0600));
-    struct stat c2 = stat_ok(fx.mnt("f"));
+    struct stat c2 = lstat_ok(fx.mnt("f"));
     CHECK((c2.st_ctim.tv_sec > c1.st_ctim.tv_sec ||
            (c2.st_ctim.tv_sec == c1.st_ctim.tv_sec && c2.st_ctim.tv_nsec >= c1.st_ctim.tv_nsec)));
 }

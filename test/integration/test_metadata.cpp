@@ -27,13 +27,6 @@ using namespace riakfs::it;
 
 namespace {
 
-struct stat lstat_ok(const std::string& p) {
-    struct stat st {};
-    INFO("lstat " << p);
-    REQUIRE_OK(::lstat(p.c_str(), &st));
-    return st;
-}
-
 mode_t current_umask() {
     mode_t m = ::umask(0);
     ::umask(m);
