@@ -1234,7 +1234,9 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
         auto cur = load(t.type, t.bucket, t.key, true);
         bool exists = cur && !cur->all_deleted();
-        if (req.header("If-Match") || req.header("If-Unmodified-Since")) {
+        // Every conditional header counts for DELETE too (webmachine G8-I13): If-None-Match
+        // with `*` or the current tag on an existing object is a 412, like on PUT.
+        if (conditional_headers_present(req)) {
             std::string etag = exists ? object_etag(*cur) : "";
             int64_t lm = exists ? cur->newest_modified_us() / 1000000 : 0;
             if (auto pc = preconditions(req, exists, etag, lm)) {

@@ -487,6 +487,9 @@ TEST_CASE("conditional requests", "[conformance]") {
         s.put(target, "v3", "text/plain", {{"If-Unmodified-Since", http_date(946684800)}}).status ==
         412);
 
+    // A PUT whose If-None-Match names the current tag is a 412.
+    CHECK(s.put(target, "v3", "text/plain", {{"If-None-Match", etag}}).status == 412);
+
     // Compare-and-swap with If-Match.
     CHECK(s.put(target, "v3", "text/plain", {{"If-Match", "\"wrong\""}}).status == 412);
     CHECK(s.c.get(target).body == "v");
@@ -498,6 +501,13 @@ TEST_CASE("conditional requests", "[conformance]") {
     CHECK(s.put(target, "v4", "text/plain", {{"If-Match", etag}}).status == 412);
     CHECK(s.c.request("DELETE", target, {{"If-Match", etag}}).status == 412);
     CHECK(s.c.get(target).body == "v3");
+    // If-None-Match on a DELETE: `*` or the current tag on an existing key is a 412.
+    CHECK(s.c.request("DELETE", target, {{"If-None-Match", "*"}}).status == 412);
+    const std::string etag3 = s.c.get(target).header("ETag").value_or("");
+    CHECK(s.c.request("DELETE", target, {{"If-None-Match", etag3}}).status == 412);
+    CHECK(s.c.get(target).body == "v3");
+    CHECK(s.c.request("DELETE", target, {{"If-None-Match", "\"other\""}}).status == 204);
+    CHECK(s.c.get(target).status == 404);
 }
 
 TEST_CASE("secondary indexes: headers, exact and range queries, pagination", "[conformance]") {
@@ -552,6 +562,17 @@ TEST_CASE("secondary indexes: headers, exact and range queries, pagination", "[c
     CHECK(json_strings(j["keys"]) == std::set<std::string>{"a", "b", "c"});
     j = query(proto::IndexQuery::range("color_bin", "blue", "green"));
     CHECK(json_strings(j["keys"]) == std::set<std::string>{"a", "c"});
+
+    // return_terms is honoured for range queries only.
+    auto xq = proto::IndexQuery::exact("color_bin", "red");
+    xq.return_terms = true;
+    j = query(xq);
+    CHECK(json_strings(j["keys"]) == std::set<std::string>{"a", "b"});
+    CHECK_FALSE(j.contains("results"));
+    // term_regex works on _bin ranges only.
+    auto rx = proto::IndexQuery::range("size_int", "0", "100");
+    rx.term_regex = "1.*";
+    CHECK(s.c.get(path_of(proto::index_target({"", b}, rx))).status == 400);
 
     auto rq = proto::IndexQuery::range("size_int", "10", "20");
     rq.return_terms = true;
