@@ -42,8 +42,12 @@ struct Service::Target {
     bool has_key = false;
     bool v1 = false;               // legacy /riak/B/K form
     std::vector<std::string> rest; // index arguments
-    json type_props;
-    json props; // effective bucket properties
+    // Shared with Service's props cache: a request must not copy them (a GET spent a tenth of
+    // its time building and copying these JSON trees).
+    std::shared_ptr<const json> type_props_p;
+    std::shared_ptr<const json> props_p; // effective bucket properties
+    const json& type_props() const { return *type_props_p; }
+    const json& props() const { return *props_p; }
 };
 
 namespace {
@@ -610,6 +614,56 @@ json Service::bucket_properties(const std::string& type, const std::string& buck
     return props;
 }
 
+namespace {
+
+// Cache key of a (type, bucket) pair; the length prefix keeps any bytes unambiguous.
+std::string props_cache_key(std::string_view type, std::string_view bucket) {
+    return fmt::format("{}:{}{}", type.size(), type, bucket);
+}
+
+// Enough for every bucket a test or benchmark touches; past it the cache starts over.
+constexpr size_t kPropsCacheMax = 4096;
+
+} // namespace
+
+std::shared_ptr<const json> Service::cached_type_props(const std::string& type) {
+    return cached_bucket_props(type, {}, nullptr);
+}
+
+std::shared_ptr<const json> Service::cached_bucket_props(const std::string& type,
+                                                         const std::string& bucket,
+                                                         const std::shared_ptr<const json>& tp) {
+    // Type entries use the key with no bucket, bucket entries the key with one (tp is set).
+    std::string key = tp ? props_cache_key(type, bucket) + '/' : props_cache_key(type, "");
+    uint64_t generation;
+    {
+        std::shared_lock lk(props_cache_mu_);
+        if (auto it = props_cache_.find(key); it != props_cache_.end()) return it->second;
+        generation = props_generation_;
+    }
+    std::shared_ptr<const json> value;
+    if (tp) {
+        value = std::make_shared<const json>(bucket_properties(type, bucket, *tp));
+    } else if (auto props = type_properties(type)) {
+        value = std::make_shared<const json>(std::move(*props));
+    } else {
+        return nullptr; // unknown types are not cached: one may be created at any time
+    }
+    std::unique_lock lk(props_cache_mu_);
+    // A props write since we read the store makes our value stale: use it once, cache nothing.
+    if (generation == props_generation_) {
+        if (props_cache_.size() >= kPropsCacheMax) props_cache_.clear();
+        props_cache_.emplace(std::move(key), value);
+    }
+    return value;
+}
+
+void Service::props_changed() {
+    std::unique_lock lk(props_cache_mu_);
+    ++props_generation_;
+    props_cache_.clear();
+}
+
 bool Service::tombstone_expired(const Object& obj) const {
     if (config_.delete_mode_ms < 0 || !obj.all_deleted()) return false;
     return now_micros() - obj.newest_modified_us() >= config_.delete_mode_ms * 1000;
@@ -655,8 +709,8 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         if (s.size() < 2) return generic_404();
         t.v1 = true;
         t.bucket = s[1];
-        t.type_props = *type_properties("default");
-        t.props = bucket_properties(t.type, t.bucket, t.type_props);
+        t.type_props_p = cached_type_props("default");
+        t.props_p = cached_bucket_props(t.type, t.bucket, t.type_props_p);
         if (s.size() == 2) {
             if (is_method(req, "POST")) return object(req, t, body_read);
             if (is_method(req, "PUT")) return bucket_props(req, t, body_read);
@@ -722,10 +776,10 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         }
     }
 
-    auto tp = type_properties(t.type);
-    if (!tp) return text(404, fmt::format("Unknown bucket type: {}", t.type));
-    t.type_props = *tp;
-    if (t.kind != Target::kBuckets) t.props = bucket_properties(t.type, t.bucket, t.type_props);
+    t.type_props_p = cached_type_props(t.type);
+    if (!t.type_props_p) return text(404, fmt::format("Unknown bucket type: {}", t.type));
+    if (t.kind != Target::kBuckets)
+        t.props_p = cached_bucket_props(t.type, t.bucket, t.type_props_p);
 
     switch (t.kind) {
     case Target::kObject:
@@ -968,7 +1022,7 @@ Response render_object(const Request& req, const Object& obj, const std::string&
 Response Service::get_object(Request& req, Target& t) {
     int64_t t0 = now_micros();
     Quorums q;
-    if (auto bad = check_quorums(req, t.props, {"r", "pr"}, q)) return *bad;
+    if (auto bad = check_quorums(req, t.props(), {"r", "pr"}, q)) return *bad;
     stats_.gets++;
     stats_.note_get();
     auto obj = load(t.type, t.bucket, t.key);
@@ -1045,7 +1099,7 @@ Response Service::get_object(Request& req, Target& t) {
 
 std::optional<Response> Service::put_object(Request& req, Target& t, bool body_read) {
     Quorums q;
-    if (auto bad = check_quorums(req, t.props, {"w", "dw", "pw", "node_confirms"}, q)) return bad;
+    if (auto bad = check_quorums(req, t.props(), {"w", "dw", "pw", "node_confirms"}, q)) return bad;
 
     // Content-Type (§2.1, §13).
     auto ctype = req.header("Content-Type");
@@ -1162,7 +1216,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
         if (t.key.size() > 27) t.key.resize(27);
     }
     content.value = std::move(req.body);
-    bool allow_mult = prop_bool(t.props, "allow_mult", false);
+    bool allow_mult = prop_bool(t.props(), "allow_mult", false);
     bool sync = wants_sync(req, q);
 
     Object result;
@@ -1221,7 +1275,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
 
 std::optional<Response> Service::delete_object(Request& req, Target& t, bool body_read) {
     Quorums q;
-    if (auto bad = check_quorums(req, t.props, {"r", "w", "dw", "pw", "pr", "rw"}, q)) return bad;
+    if (auto bad = check_quorums(req, t.props(), {"r", "w", "dw", "pw", "pr", "rw"}, q)) return bad;
     std::optional<VClock> client_clock;
     if (auto vc = req.header("X-Riak-Vclock")) {
         client_clock = decode_vclock(*vc);
@@ -1229,7 +1283,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
     }
     if (!body_read) return std::nullopt;
     bool sync = wants_sync(req, q);
-    bool allow_mult = prop_bool(t.props, "allow_mult", false);
+    bool allow_mult = prop_bool(t.props(), "allow_mult", false);
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
         auto cur = load(t.type, t.bucket, t.key, true);
@@ -1455,7 +1509,7 @@ Response Service::index_query(Request& req, Target& t) {
 std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body_read) {
     if (is_method(req, "GET") || is_method(req, "HEAD")) {
         if (!body_read) return std::nullopt;
-        json props = t.props;
+        json props = t.props();
         props["name"] = t.bucket;
         Response r = text(200, json_dump(json{{"props", props}}), "application/json");
         r.head = is_method(req, "HEAD");
@@ -1465,6 +1519,7 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
         if (!body_read) return std::nullopt;
         std::lock_guard lk(props_mu_);
         store_.delete_bucket_props(t.type, t.bucket);
+        props_changed();
         return status_only(204);
     }
     if (!is_method(req, "PUT") && !is_method(req, "POST"))
@@ -1472,7 +1527,7 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
     if (!has_json_content_type(req)) return status_only(415);
     if (!body_read) return std::nullopt;
     json j;
-    if (auto bad = read_props_body(req, t.type_props, j)) return bad;
+    if (auto bad = read_props_body(req, t.type_props(), j)) return bad;
     std::lock_guard lk(props_mu_);
     json own = json::object();
     if (auto stored = store_.get_bucket_props(t.type, t.bucket)) {
@@ -1483,6 +1538,7 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
         if (k != "name") own[k] = v;
     }
     store_.put_bucket_props(t.type, t.bucket, own.dump());
+    props_changed();
     return status_only(204);
 }
 
@@ -1505,6 +1561,7 @@ std::optional<Response> Service::type_props(Request& req, Target& t, bool body_r
     for (const auto& [k, v] : j["props"].items())
         (*tp)[k] = v;
     store_.put_type(t.type, tp->dump());
+    props_changed();
     return status_only(204);
 }
 
@@ -1516,15 +1573,15 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
                                       url_quote_plus(t.key)));
         return r;
     }
-    std::string dt = t.props.value("datatype", "");
+    std::string dt = t.props().value("datatype", "");
     if (dt.empty())
         return text(404, fmt::format("Bucket type {} has no datatype property\n", t.type));
-    if (!prop_bool(t.props, "allow_mult", true))
+    if (!prop_bool(t.props(), "allow_mult", true))
         return text(403, "Bucket must be allow_mult=true\n");
     if (dt != "set" && dt != "counter")
         return text(501, fmt::format("riak-devnode does not implement the {} datatype\n", dt));
     Quorums q;
-    if (auto bad = check_quorums(req, t.props, {"r", "w", "dw", "pw", "pr", "node_confirms"}, q))
+    if (auto bad = check_quorums(req, t.props(), {"r", "w", "dw", "pw", "pr", "node_confirms"}, q))
         return bad;
     bool include_context = to_lower(req.param("include_context").value_or("true")) != "false";
 
@@ -1617,10 +1674,10 @@ std::optional<Response> Service::counter(Request& req, Target& t, bool body_read
     // Riak 1.4 counters live in allow_mult buckets of the default type.
     if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "POST"))
         return method_not_allowed("GET, HEAD, POST");
-    if (!prop_bool(t.props, "allow_mult", false))
+    if (!prop_bool(t.props(), "allow_mult", false))
         return text(409, "Counters require bucket property 'allow_mult=true'\n");
     Quorums q;
-    if (auto bad = check_quorums(req, t.props, {"r", "w", "dw", "pw", "pr"}, q)) return bad;
+    if (auto bad = check_quorums(req, t.props(), {"r", "w", "dw", "pw", "pr"}, q)) return bad;
     if (!body_read) return std::nullopt;
     auto value_of = [](const std::optional<Object>& obj) -> std::optional<CrdtValue> {
         if (!obj || obj->all_deleted()) return std::nullopt;
@@ -1666,7 +1723,7 @@ Response Service::legacy_bucket(Request& req, Target& t) {
     auto keys = req.param("keys").value_or("false");
     json head = json::object();
     if (props) {
-        json p = t.props;
+        json p = t.props();
         p["name"] = t.bucket;
         head["props"] = p;
     }
@@ -1798,6 +1855,7 @@ std::optional<Response> Service::admin_types(Request& req, bool body_read) {
     for (const auto& [k, v] : props.items())
         full[k] = v;
     store_.put_type(name, full.dump());
+    props_changed();
     return status_only(201);
 }
 

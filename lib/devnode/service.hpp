@@ -10,7 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -106,6 +108,14 @@ private:
     nlohmann::json bucket_properties(const std::string& type, const std::string& bucket,
                                      const nlohmann::json& type_props);
 
+    // The same, cached until the next props or type write (props_changed()); nullptr for an
+    // unknown type. cached_type_props(T) is cached_bucket_props(T, {}, nullptr).
+    std::shared_ptr<const nlohmann::json> cached_type_props(const std::string& type);
+    std::shared_ptr<const nlohmann::json>
+    cached_bucket_props(const std::string& type, const std::string& bucket,
+                        const std::shared_ptr<const nlohmann::json>& type_props);
+    void props_changed();
+
     // Loads an object; an expired tombstone is reaped and reads as absent. `locked`: the caller
     // holds the key mutex (else it is taken for the reap only).
     std::optional<Object> load(const std::string& type, const std::string& bucket,
@@ -116,6 +126,9 @@ private:
     const Config& config_;
     Stats& stats_;
     std::mutex props_mu_;
+    std::shared_mutex props_cache_mu_; // taken after props_mu_, never before
+    uint64_t props_generation_ = 0;
+    std::unordered_map<std::string, std::shared_ptr<const nlohmann::json>> props_cache_;
 };
 
 } // namespace rfs::devnode
