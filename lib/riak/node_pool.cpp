@@ -55,8 +55,14 @@ void Node::dispatch() {
     // Connections call back into dispatch() (ready/closed); one pass at a time is enough.
     if (dispatching_) return;
     dispatching_ = true;
-    while (!waiting_.empty() && !shut_down_) {
-        const Call& call = *waiting_.front();
+    // In order, but a call that fits nowhere yet (an exclusive one waiting for an idle
+    // connection) does not hold back later calls that fit. The scan is bounded so a long
+    // queue costs little per response.
+    constexpr std::size_t kScan = 64;
+    std::size_t scanned = 0;
+    for (auto it = waiting_.begin(); it != waiting_.end() && scanned < kScan && !shut_down_;
+         ++scanned) {
+        const Call& call = **it;
         Connection* best = nullptr;
         for (const auto& c : connections_)
             if (c->can_accept(call) && (best == nullptr || c->load() < best->load()))
@@ -67,9 +73,12 @@ void Node::dispatch() {
             fresh->start();
             best = fresh.get();
         }
-        if (best == nullptr) break;
-        auto next = std::move(waiting_.front());
-        waiting_.pop_front();
+        if (best == nullptr) {
+            ++it;
+            continue;
+        }
+        auto next = std::move(*it);
+        it = waiting_.erase(it);
         next->withdraw = nullptr;
         best->submit(std::move(next));
     }

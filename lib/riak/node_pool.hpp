@@ -3,7 +3,8 @@
 //
 // Dispatch policy: a call goes to the least-loaded connection that accepts it; a new connection
 // is opened (up to `max_connections`) rather than pipelining behind busy ones, so pipelining
-// starts once every connection is busy. Calls that fit nowhere wait here in FIFO order.
+// starts once every connection is busy. Calls that fit nowhere wait here in FIFO order; a
+// waiting exclusive call does not hold back later calls that fit on a busy connection.
 // Health: a node is marked down when a connection fails without the node ever answering on it
 // (refused, reset at once, connect timeout) or when a health ping fails, and up again when a
 // ping or any request succeeds. The client sends new requests to healthy nodes first.

@@ -388,3 +388,44 @@ TEST_CASE("requests pipelined behind a silent close are resent", "[riak][pipelin
     client.stop();
     drain(ioc);
 }
+
+TEST_CASE("a waiting non-idempotent request does not hold back pipelined ones",
+          "[riak][pipeline]") {
+    Devnode node;
+    rfs::devnode::test::Client direct(node.port());
+    REQUIRE(direct.put("/buckets/b/keys/k", "value").status == 204);
+    set_faults(node, {{"latency_ms", 100}, {"routes", {"object", "keys"}}});
+    asio::io_context ioc;
+    auto config = config_for({node.port()});
+    config.connections_per_node = 1;
+    config.pipeline_depth = 4;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+    std::vector<std::string> finished;
+    auto get = [&](std::string name) {
+        asio::co_spawn(ioc, client.fetch(proto::ObjectId{"", "b", "k"}),
+                       [&, name](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                           CHECK(r);
+                           finished.push_back(name);
+                       });
+    };
+    get("get1");
+    asio::co_spawn(ioc, client.store(proto::ObjectId{"", "b", ""}, text("x")),
+                   [&](std::exception_ptr, Result<proto::ObjectResponse> r) {
+                       CHECK(r);
+                       finished.push_back("post");
+                   });
+    get("get2");
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (finished.size() < 3) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    CHECK(finished == std::vector<std::string>{"get1", "get2", "post"});
+    CHECK(client.nodes()[0].max_pipelined == 2); // get2 behind get1; the POST alone
+    client.stop();
+    drain(ioc);
+}
