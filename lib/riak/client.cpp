@@ -164,6 +164,7 @@ asio::awaitable<void> Client::health_loop(std::shared_ptr<Node> node,
         loop->timer.expires_after(interval);
         co_await loop->timer.async_wait(kTuple);
         if (loop->stopped) co_return;
+        if (node->healthy() && Clock::now() - node->last_answer() < interval) continue;
         auto call = std::make_shared<Call>(ex, prepared, head);
         node->submit(call);
         auto res = co_await call->wait(Clock::now() + timeout);

@@ -7,10 +7,13 @@
 // waiting exclusive call does not hold back later calls that fit on a busy connection.
 // Health: a node is marked down when a connection fails without the node ever answering on it
 // (refused, reset at once, connect timeout) or when a health ping fails, and up again when a
-// ping or any request succeeds. The client sends new requests to healthy nodes first.
+// ping or any request gets an answer. The client sends new requests to healthy nodes first.
+// A node that answered a request within the last health interval is not pinged: under load a
+// ping would sit behind slow requests and could time out although the node is fine.
 // Lifetime: shared_ptr (connections hold a weak_ptr to it). One loop's thread only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -41,7 +44,12 @@ public:
 
     const NodeAddress& address() const noexcept { return address_; }
     bool healthy() const noexcept { return healthy_; }
-    void mark_up() { healthy_ = true; }
+    // Called on every response from the node: it is alive, whatever the status.
+    void mark_up() {
+        healthy_ = true;
+        last_answer_ = std::chrono::steady_clock::now();
+    }
+    std::chrono::steady_clock::time_point last_answer() const noexcept { return last_answer_; }
     void mark_down(std::string reason);
     std::size_t load() const noexcept;
     NodeStatus status() const;
@@ -69,6 +77,7 @@ private:
     bool dispatching_ = false;
     std::size_t max_pipelined_ = 0; // of connections already closed
     std::string last_error_;
+    std::chrono::steady_clock::time_point last_answer_{};
 };
 
 } // namespace rfs::riak
