@@ -384,6 +384,26 @@ TEST_CASE("returnbody, vclock round trip, ETag and POST to a bucket", "[conforma
     CHECK(r.header("X-Riak-Vclock") != vclock); // the clock moved on
     CHECK(s.c.get(target).status == 200);       // and no sibling appeared
 
+    // returnbody carries the stored metadata and index headers too.
+    r = s.put(obj(b, "meta") + "?returnbody=true", "m", "text/plain",
+              {{"X-Riak-Meta-Owner", "alice"}, {"X-Riak-Index-owner_bin", "alice"}});
+    REQUIRE(r.status == 200);
+    CHECK(r.header("X-Riak-Meta-Owner") == "alice");
+    CHECK(r.header("x-riak-index-owner_bin") == "alice");
+    CHECK(r.header("Link").value_or("").find("rel=\"up\"") != std::string::npos);
+
+    // An empty value is a value.
+    REQUIRE(s.put(obj(b, "empty"), "", "text/plain").status == 204);
+    r = s.c.get(obj(b, "empty"));
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+
+    // The legacy /riak/B/K route (still routed in 3.0) reads the same object.
+    r = s.c.get("/riak/" + proto::encode_segment(b) + "/k");
+    CHECK(r.status == 200);
+    CHECK(r.body == "v1");
+    CHECK(r.header("Link").value_or("").find("</riak/" + b + ">; rel=\"up\"") != std::string::npos);
+
     // POST to /buckets/B/keys: the server picks the key, 201 + Location.
     auto p = s.c.request("POST", path_of(proto::bucket_keys_target({"", b})),
                          {{"Content-Type", "text/plain"}}, "posted");
@@ -975,6 +995,31 @@ TEST_CASE("pipelined requests are answered in order", "[conformance]") {
     }
     CHECK(codes == std::vector<int>{204, 200, 204, 404, 200});
     CHECK(got == "hello");
+}
+
+TEST_CASE("connections close when HTTP/1.0 or Connection: close asks", "[conformance]") {
+    const std::string host = fmt::format("Host: {}:{}\r\n", node().host, node().port);
+    for (const std::string& request :
+         std::vector<std::string>{"GET /ping HTTP/1.0\r\n\r\n",
+                                  "GET /ping HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n"}) {
+        INFO(request);
+        Client raw(node().host, node().port);
+        raw.connect();
+        raw.write_raw(request);
+        auto r = raw.read_response();
+        CHECK(r.status == 200);
+        CHECK(r.body == "OK");
+        CHECK_FALSE(r.keep_alive);
+        // The server closes: the next read sees the end of the stream.
+        CHECK_THROWS(raw.read_response());
+    }
+    // HTTP/1.0 with Connection: Keep-Alive stays open.
+    Client raw(node().host, node().port);
+    raw.connect();
+    raw.write_raw("GET /ping HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    CHECK(raw.read_response().status == 200);
+    raw.write_raw("GET /ping HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    CHECK(raw.read_response().status == 200);
 }
 
 TEST_CASE("Expect: 100-continue and chunked uploads", "[conformance]") {
