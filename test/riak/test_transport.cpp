@@ -429,3 +429,41 @@ TEST_CASE("a waiting non-idempotent request does not hold back pipelined ones",
     client.stop();
     drain(ioc);
 }
+
+TEST_CASE("health checks mark a node down and up again without traffic", "[riak][health]") {
+    Devnode node;
+    rfs::devnode::test::Client admin(node.port());
+    admin.connect(); // faults refuse new connections only: keep this one for switching back
+    asio::io_context ioc;
+    auto config = config_for({node.port()});
+    config.health_interval = std::chrono::milliseconds(100);
+    Client client(ioc, config);
+    client.start();
+    auto wait = [&](std::chrono::milliseconds d) {
+        run(ioc, [&]() -> asio::awaitable<int> {
+            asio::steady_timer t(co_await asio::this_coro::executor);
+            t.expires_after(d);
+            co_await t.async_wait(asio::use_awaitable);
+            co_return 0;
+        }());
+    };
+    wait(std::chrono::milliseconds(300));
+    CHECK(client.nodes()[0].healthy);
+    REQUIRE(admin
+                .request("POST", "/devnode/faults", {{"Content-Type", "application/json"}},
+                         R"({"refuse_connections":true})")
+                .status == 200);
+    // The pool's kept-alive connection still works: drop it so pings need a new one.
+    client.stop();
+    drain(ioc);
+    Client fresh(ioc, config);
+    fresh.start();
+    wait(std::chrono::milliseconds(400));
+    CHECK_FALSE(fresh.nodes()[0].healthy);
+    CHECK(fresh.nodes()[0].last_error.find("without answering") != std::string::npos);
+    REQUIRE(admin.request("DELETE", "/devnode/faults").status == 204);
+    wait(std::chrono::milliseconds(400));
+    CHECK(fresh.nodes()[0].healthy);
+    fresh.stop();
+    drain(ioc);
+}
