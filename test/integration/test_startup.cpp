@@ -85,6 +85,22 @@ struct BadCase {
     bool single_line = true;
 };
 
+// A start-up the daemon must refuse: it exits non-zero without mounting and says why on
+// stderr (in one line when `single_line`).
+void check_refused(const ProcResult& r, bool mounted, bool single_line) {
+    INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exited);
+    CHECK(r.exit_code != 0);
+    CHECK_FALSE(mounted);
+    CHECK_FALSE(r.err.empty());
+    if (single_line) {
+        std::string e = r.err;
+        if (!e.empty() && e.back() == '\n') e.pop_back();
+        CHECK(std::count(e.begin(), e.end(), '\n') == 0);
+    }
+}
+
 } // namespace
 
 TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothing", "[startup]") {
@@ -119,17 +135,7 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
             ProcResult r = run_cmd(argv, 10s);
             bool mounted = is_fuse_mounted(mnt);
             force_cleanup(mnt);
-            INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
-            CHECK_FALSE(r.timed_out);
-            CHECK(r.exited);
-            CHECK(r.exit_code != 0);
-            CHECK_FALSE(mounted);
-            CHECK_FALSE(r.err.empty());
-            if (c.single_line) {
-                std::string e = r.err;
-                if (!e.empty() && e.back() == '\n') e.pop_back();
-                CHECK(std::count(e.begin(), e.end(), '\n') == 0);
-            }
+            check_refused(r, mounted, c.single_line);
             if (c.expect_in_message)
                 CHECK(lower(r.err).find(c.expect_in_message) != std::string::npos);
         }
@@ -157,15 +163,7 @@ TEST_CASE("an unreadable SOURCE is refused before mounting", "[startup]") {
     bool mounted = is_fuse_mounted(mnt);
     force_cleanup(mnt);
     ::chmod(src.c_str(), 0755);
-    INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
-    CHECK_FALSE(r.timed_out);
-    CHECK(r.exited);
-    CHECK(r.exit_code != 0);
-    CHECK_FALSE(mounted);
-    CHECK_FALSE(r.err.empty());
-    std::string e = r.err;
-    if (!e.empty() && e.back() == '\n') e.pop_back();
-    CHECK(std::count(e.begin(), e.end(), '\n') == 0);
+    check_refused(r, mounted, true);
 }
 
 TEST_CASE("mounting over the SOURCE directory itself shows the old content", "[startup]") {
