@@ -205,13 +205,13 @@ asio::awaitable<void> Connection::read_loop() {
                     co_return;
                 }
             }
-            if (!answered_)
+            if (in_flight_.empty() && to_write_.empty())
+                close(make_error(Errc::ok, fmt::format("{} closed an idle connection", node)));
+            else if (!answered_)
                 // Nothing ever came back: the node accepted and closed (or reset) at once.
                 close(make_error(Errc::connection_refused,
                                  fmt::format("{} closed the connection without answering ({})",
                                              node, ec.message())));
-            else if (in_flight_.empty() && to_write_.empty())
-                close(make_error(Errc::ok, fmt::format("{} closed an idle connection", node)));
             else
                 close(
                     make_error(Errc::connection_reset,
