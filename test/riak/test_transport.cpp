@@ -467,3 +467,67 @@ TEST_CASE("health checks mark a node down and up again without traffic", "[riak]
     fresh.stop();
     drain(ioc);
 }
+
+TEST_CASE("HEAD, GET, PUT and DELETE pipelined together are matched in order", "[riak][pipeline]") {
+    Devnode node;
+    set_faults(node, {{"latency_ms", 20}, {"routes", {"object"}}});
+    asio::io_context ioc;
+    Relay relay(ioc, node.port());
+    auto config = config_for({relay.port()});
+    config.connections_per_node = 1;
+    config.pipeline_depth = 16;
+    config.health_interval = Duration::zero();
+    Client client(ioc, config);
+    REQUIRE(run(ioc, client.store(proto::ObjectId{"", "m", "a"}, text("alpha"))));
+    REQUIRE(run(ioc, client.store(proto::ObjectId{"", "m", "d"}, text("doomed"))));
+    int done = 0;
+    auto finish = [&](auto check) {
+        return [&, check](std::exception_ptr, Result<proto::ObjectResponse> r) {
+            REQUIRE(r);
+            check(*r);
+            ++done;
+        };
+    };
+    for (int round = 0; round < 3; ++round) {
+        const std::string b = std::to_string(round);
+        asio::co_spawn(ioc, client.head(proto::ObjectId{"", "m", "a"}),
+                       finish([](const proto::ObjectResponse& r) {
+                           CHECK(r.outcome == proto::Outcome::ok);
+                           CHECK(r.object.value.empty());
+                           CHECK(r.object.content_type == "text/plain");
+                       }));
+        asio::co_spawn(
+            ioc, client.fetch(proto::ObjectId{"", "m", "a"}),
+            finish([](const proto::ObjectResponse& r) { CHECK(r.object.value == "alpha"); }));
+        asio::co_spawn(ioc, client.store(proto::ObjectId{"", "m", "b" + b}, text("beta" + b)),
+                       finish([](const proto::ObjectResponse& r) {
+                           CHECK(r.outcome == proto::Outcome::no_content);
+                       }));
+        asio::co_spawn(ioc, client.head(proto::ObjectId{"", "m", "missing"}),
+                       finish([](const proto::ObjectResponse& r) {
+                           CHECK(r.outcome == proto::Outcome::not_found);
+                       }));
+        asio::co_spawn(ioc, client.remove(proto::ObjectId{"", "m", "d"}),
+                       finish([](const proto::ObjectResponse& r) {
+                           CHECK((r.outcome == proto::Outcome::no_content ||
+                                  r.outcome == proto::Outcome::not_found));
+                       }));
+    }
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (done < 15) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    CHECK(client.nodes()[0].max_pipelined == 15);
+    CHECK(relay.connections() == 1);
+    for (int round = 0; round < 3; ++round) {
+        auto r = run(ioc, client.fetch(proto::ObjectId{"", "m", "b" + std::to_string(round)}));
+        REQUIRE(r);
+        CHECK(r->object.value == "beta" + std::to_string(round));
+    }
+    client.stop();
+    drain(ioc);
+}
