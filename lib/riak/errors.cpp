@@ -114,6 +114,8 @@ Error from_proto(const proto::Error& e) {
         out.code = Errc::invalid_argument;
     else if (e.code == EFBIG)
         out.code = Errc::object_too_large;
+    else if (e.code == EIO)
+        out.code = Errc::server_error; // an error reported in-band, e.g. {"error":"timeout"}
     else
         out.code = Errc::malformed_response;
     if (out.sys_errno == 0) out.sys_errno = default_errno(out.code);

@@ -55,8 +55,8 @@ struct Error {
 
 Error make_error(Errc code, std::string message, int sys_errno = 0);
 // proto errors: HTTP answers become server_error/client_error with proto's errno; others keep
-// their errno and become malformed_response (EPROTO), invalid_argument (EINVAL, ENAMETOOLONG,
-// EMSGSIZE) or unexpected_response.
+// their errno and become invalid_argument (EINVAL, ENAMETOOLONG, EMSGSIZE), object_too_large
+// (EFBIG), server_error (EIO: an in-band {"error":...} of a listing) or malformed_response.
 Error from_proto(const proto::Error& e);
 
 // A T or an Error; the same member names as std::expected (C++23) and proto::Result.

@@ -93,6 +93,18 @@ TEST_CASE("errors carry a kind, an errno and a category", "[riak][errors]") {
     res.body() = "Error:\noverload\n";
     CHECK(is_transient(from_proto(rfs::proto::error_from_response(res))));
     CHECK(e.describe().find("HTTP 500") != std::string::npos);
+
+    // Errors that are not HTTP answers.
+    auto listing = rfs::proto::parse_key_list(R"({"error":"timeout"})");
+    REQUIRE_FALSE(listing);
+    CHECK(from_proto(listing.error()).code == Errc::server_error);
+    auto garbage = rfs::proto::parse_key_list("{not json");
+    REQUIRE_FALSE(garbage);
+    CHECK(from_proto(garbage.error()).code == Errc::malformed_response);
+    CHECK(from_proto(garbage.error()).to_errno() == EPROTO);
+    auto bad_name = rfs::proto::object_target(rfs::proto::ObjectId{"", "", "k"});
+    REQUIRE_FALSE(bad_name);
+    CHECK(from_proto(bad_name.error()).code == Errc::invalid_argument);
 }
 
 TEST_CASE("retry delays grow exponentially with bounded jitter", "[riak][retry]") {
