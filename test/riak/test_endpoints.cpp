@@ -347,3 +347,18 @@ TEST_CASE("raw execute returns any status", "[riak][endpoints]") {
     REQUIRE(res);
     CHECK(res->result_int() == 404);
 }
+
+TEST_CASE("large values round-trip byte-exact", "[riak][endpoints]") {
+    Fixture f;
+    std::string value(8 * 1024 * 1024 + 17, '\0');
+    for (std::size_t i = 0; i < value.size(); ++i)
+        value[i] = static_cast<char>((i * 2654435761u) >> 13);
+    proto::RiakObject o;
+    o.value = value;
+    o.content_type = "application/octet-stream";
+    REQUIRE(f(f.client.store(proto::ObjectId{"", "big", "8m"}, std::move(o))));
+    auto got = f(f.client.fetch(proto::ObjectId{"", "big", "8m"}));
+    REQUIRE(got);
+    CHECK(got->object.value.size() == value.size());
+    CHECK(got->object.value == value);
+}
