@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "test/riak/riak_test_support.hpp"
 
 using namespace rfs::riak;
@@ -227,4 +229,57 @@ TEST_CASE("truncated, mis-framed and malformed responses", "[riak][faults]") {
     // A 4xx the node should not send to /ping.
     CHECK(check("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", false, Errc::client_error,
                 EACCES) == 1);
+}
+
+TEST_CASE("many pipelined requests under random resets and errors all succeed",
+          "[riak][faults][stress]") {
+    Fixture f;
+    set_faults(
+        f.node,
+        {{"reset_rate", 0.1}, {"error_rate", 0.1}, {"error_status", 503}, {"routes", {"object"}}});
+    auto config = Fixture::make_config(f.node.port());
+    config.connections_per_node = 3;
+    config.pipeline_depth = 8;
+    config.retry.max_attempts = 12;
+    Client client(f.ioc, config);
+    constexpr int kRequests = 300;
+    int done = 0, ok = 0;
+    std::vector<std::string> failures;
+    for (int i = 0; i < kRequests; ++i) {
+        auto check = [&, i](std::exception_ptr, Result<proto::ObjectResponse> r) {
+            ++done;
+            if (r && (i % 3 != 0 || r->object.value == "value"))
+                ++ok;
+            else if (!r)
+                failures.push_back(r.error().describe());
+        };
+        if (i % 3 == 0)
+            asio::co_spawn(f.ioc, client.fetch(kKey), check);
+        else if (i % 3 == 1)
+            asio::co_spawn(f.ioc, client.head(kKey), check);
+        else
+            asio::co_spawn(f.ioc,
+                           client.store(proto::ObjectId{"", "b", "s" + std::to_string(i)},
+                                        text("v" + std::to_string(i))),
+                           check);
+    }
+    run(f.ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (done < kRequests) {
+            t.expires_after(std::chrono::milliseconds(10));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+    for (const auto& e : failures)
+        FAIL_CHECK(e);
+    CHECK(ok == kRequests);
+    CHECK(client.counters().retries > 0);
+    CHECK(client.nodes()[0].max_pipelined > 1);
+    clear_faults(f.node);
+    auto stored = run(f.ioc, client.fetch(proto::ObjectId{"", "b", "s299"}));
+    REQUIRE(stored);
+    CHECK(stored->object.value == "v299");
+    client.stop();
+    drain(f.ioc);
 }
