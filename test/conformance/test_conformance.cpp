@@ -2,6 +2,7 @@
 // (/work/shared/riak-http.md, Riak's HTTP API docs), run against any node.
 //
 //   RIAK_URL=http://node:8098 [RIAK_SET_TYPE=T] conformance     a real Riak node
+//     (RIAK_OBJECT_SIZE_MAXIMUM=BYTES if object.size.maximum is not the default 50MB)
 //   conformance                                                  riak-devnode ($DEVNODE_BIN)
 //
 // The checks are the contract, not a description of devnode: a failure against devnode is a
@@ -339,9 +340,14 @@ TEST_CASE("PUT needs a Content-Type and valid parameters", "[conformance]") {
 
     r = s.put(target + "?w=bogus", "x");
     CHECK(r.status == 400);
-    r = s.put(target + "?w=4", "x"); // above the default n_val of 3
+    // A quorum above the bucket's n_val (3 unless the operator changed the default).
+    const int n_val = json::parse(s.c.get(path_of(proto::bucket_props_target({"", b}))).body)
+                          .at("props")
+                          .at("n_val")
+                          .get<int>();
+    r = s.put(fmt::format("{}?w={}", target, n_val + 1), "x");
     CHECK(r.status == 400);
-    CHECK(r.body.find("n value of 3") != std::string::npos);
+    CHECK(r.body.find(fmt::format("n value of {}", n_val)) != std::string::npos);
     r = s.c.get(target + "?r=bogus");
     CHECK(r.status == 400);
     r = s.c.get(target + "?timeout=soon");
@@ -352,7 +358,12 @@ TEST_CASE("PUT needs a Content-Type and valid parameters", "[conformance]") {
     CHECK(s.put(target, "x", "text/plain", {{"Link", "garbage"}}).status == 400);
     CHECK(s.c.get(target).status == 404);
     // A request line over mochiweb's ~8 KB buffer: 431.
-    CHECK(s.c.get("/buckets/" + b + "/keys/" + std::string(9000, 'a')).status == 431);
+    // (431 since basho's mochiweb of 2019; 400 on older nodes.)
+    const int long_line = s.c.get("/buckets/" + b + "/keys/" + std::string(9000, 'a')).status;
+    if (against_devnode())
+        CHECK(long_line == 431);
+    else
+        CHECK((long_line == 431 || long_line == 400));
 
     r = s.put(target + "?w=all&dw=one&pw=0", "x");
     CHECK(r.status == 204);
@@ -1084,8 +1095,12 @@ TEST_CASE("Expect: 100-continue and chunked uploads", "[conformance]") {
 TEST_CASE("oversize PUT is refused after the body with {too_large,N}", "[conformance]") {
     Session s;
     const std::string b = bucket("large");
-    // object.size.maximum defaults to 50 MB (50 * 2^20); the node must be at its default.
-    const size_t size = 50 * 1024 * 1024 + 4096;
+    // object.size.maximum defaults to 50 MB (50 * 2^20); RIAK_OBJECT_SIZE_MAXIMUM (bytes) names
+    // another configured value.
+    size_t maximum = 50 * 1024 * 1024;
+    if (const char* m = std::getenv("RIAK_OBJECT_SIZE_MAXIMUM"); m != nullptr && *m != '\0')
+        maximum = std::stoull(m);
+    const size_t size = maximum + 4096;
     const std::string target = obj(b, "big");
     auto r = s.put(target, std::string(size, 'x'), "application/octet-stream");
     CHECK(r.status == 500);
