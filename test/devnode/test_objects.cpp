@@ -416,6 +416,9 @@ TEST_CASE("conditional requests", "[devnode]") {
     CHECK(c.request("DELETE", url, {{"If-Match", "\"other\""}}).status == 412);
     CHECK(c.request("DELETE", url, {{"If-Unmodified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}})
               .status == 412);
+    CHECK(c.request("DELETE", url, {{"If-None-Match", "*"}}).status == 412);
+    CHECK(c.request("DELETE", url, {{"If-None-Match", etag}}).status == 412);
+    CHECK(c.get(url).status == 200);
     // X-Riak-If-Not-Modified (3.0.13+).
     auto vc = c.get(url).header("X-Riak-Vclock").value();
     CHECK(c.put(url, "v4", "text/plain", {{"X-Riak-If-Not-Modified", vc}}).status == 204);
