@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/sysmacros.h>
 
 using namespace rfs;
 using namespace rfs::fs;
@@ -194,4 +195,15 @@ TEST_CASE("memory per inode reached by file handle stays under 200 bytes", "[ino
     CHECK(per_inode < 200);
     CHECK(table.kept_fds() == 1);
     CHECK(table.cached_fds() <= 16);
+}
+
+TEST_CASE("inode numbers of other file systems get their own top bits", "[inode][ino]") {
+    InoMap map(makedev(8, 1));
+    CHECK(map.map(makedev(8, 1), 12) == 12); // SOURCE's own file system: unchanged
+    ino_t a = map.map(makedev(0, 50), 1), b = map.map(makedev(0, 51), 1);
+    CHECK(a != b);
+    CHECK(a != 1);
+    CHECK((a & ((ino_t(1) << InoMap::kShift) - 1)) == 1);
+    CHECK(map.map(makedev(0, 50), 1) == a); // stable
+    CHECK(map.map(makedev(0, 51), 2) != map.map(makedev(0, 50), 2));
 }
