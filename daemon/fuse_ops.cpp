@@ -39,7 +39,9 @@ using fs::NodeId;
 using fs::SrcId;
 namespace asio = boost::asio;
 
-Overlay& overlay(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
+Overlay& overlay(fuse_req_t req) {
+    return *static_cast<Overlay*>(fuse_req_userdata(req));
+}
 
 // "/proc/self/fd/N": reopens or addresses the object an O_PATH descriptor refers to.
 struct ProcPath {
@@ -101,7 +103,9 @@ private:
     std::vector<std::unique_ptr<asio::random_access_file>> per_loop_;
 };
 
-OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
+OpenFile* open_file(fuse_file_info* fi) {
+    return reinterpret_cast<OpenFile*>(fi->fh);
+}
 
 struct OpenDir {
     std::mutex mu;
@@ -113,7 +117,9 @@ struct OpenDir {
     }
 };
 
-OpenDir* open_dir(fuse_file_info* fi) { return reinterpret_cast<OpenDir*>(fi->fh); }
+OpenDir* open_dir(fuse_file_info* fi) {
+    return reinterpret_cast<OpenDir*>(fi->fh);
+}
 
 // An inode in use by one request, with a descriptor of its object held for the request's length.
 struct Node {
@@ -221,8 +227,10 @@ void give_to_caller(fuse_req_t req, const Node& parent, int dirfd, const char* n
     }
     // chown clears set-user/group-ID bits; the creator asked for them, so put them back.
     if (mode & (S_ISUID | S_ISGID)) {
-        if (fd >= 0) ::fchmod(fd, mode & 07777);
-        else ::fchmodat(dirfd, name, mode & 07777, 0);
+        if (fd >= 0)
+            ::fchmod(fd, mode & 07777);
+        else
+            ::fchmodat(dirfd, name, mode & 07777, 0);
     }
 }
 
@@ -237,11 +245,22 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     // Locks stay in the kernel: POSIX and flock semantics are then exact for every process using
     // the mount, which is where applications live while the tree is being drained.
     conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+    // With other users on the mount the kernel enforces permissions; ACLs must count too, or a
+    // named-user entry would be ignored (refusing a granted user, or admitting a denied one).
+    if (ov.shared && (conn->capable & FUSE_CAP_POSIX_ACL)) {
+        conn->want |= FUSE_CAP_POSIX_ACL;
+        ov.posix_acl = true;
+    }
+    // The umask is ours to apply (creation_mode): natively a parent's default ACL replaces it,
+    // which the kernel cannot know when it masks the mode before sending it.
+    if (conn->capable & FUSE_CAP_DONT_MASK) {
+        conn->want |= FUSE_CAP_DONT_MASK;
+        ov.apply_umask = true;
+    }
     // Enough background requests for readahead and parallel writers.
     conn->max_background = 64;
     conn->congestion_threshold = 48;
     conn->time_gran = 1;
-    (void)ov;
 }
 
 // ---- names ------------------------------------------------------------------------------------
@@ -301,7 +320,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     auto fail = [&](int err) { fuse_reply_err(req, err); };
 
     if (to_set & FUSE_SET_ATTR_MODE) {
-        int rc = fh >= 0 ? ::fchmod(fh, attr->st_mode)
+        int rc = fh >= 0               ? ::fchmod(fh, attr->st_mode)
                  : inode->is_symlink() ? (errno = EOPNOTSUPP, -1)
                                        : ::chmod(path, attr->st_mode);
         if (rc != 0) return fail(errno);
@@ -318,10 +337,14 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
-        if (to_set & FUSE_SET_ATTR_ATIME_NOW) times[0].tv_nsec = UTIME_NOW;
-        else if (to_set & FUSE_SET_ATTR_ATIME) times[0] = attr->st_atim;
-        if (to_set & FUSE_SET_ATTR_MTIME_NOW) times[1].tv_nsec = UTIME_NOW;
-        else if (to_set & FUSE_SET_ATTR_MTIME) times[1] = attr->st_mtim;
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+            times[0].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_ATIME)
+            times[0] = attr->st_atim;
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+            times[1].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_MTIME)
+            times[1] = attr->st_mtim;
         int rc = fh >= 0 ? ::futimens(fh, times)
                          : ::utimensat(inode.fd(), "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
         if (rc != 0) return fail(errno);
@@ -344,9 +367,19 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 // ---- creating and removing names ------------------------------------------------------------
 
+// The mode to create with. With DONT_MASK the kernel sends the mode without the caller's umask:
+// a parent's default ACL then decides (the source applies it, as natively), and without one the
+// umask applies as usual. Our own process umask is 0.
+mode_t creation_mode(fuse_req_t req, const Overlay& ov, const Node& dir, mode_t mode) {
+    if (!ov.apply_umask) return mode;
+    if (::getxattr(ProcPath(dir.fd()), "system.posix_acl_default", nullptr, 0) > 0) return mode;
+    return mode & ~fuse_req_ctx(req)->umask;
+}
+
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
+    mode = creation_mode(req, overlay(req), dir, mode);
     if (::mknodat(dir.fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
     give_to_caller(req, dir, dir.fd(), name, -1, mode);
     reply_new_entry(req, dir, name);
@@ -355,6 +388,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
+    mode = creation_mode(req, overlay(req), dir, mode);
     if (::mkdirat(dir.fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
     give_to_caller(req, dir, dir.fd(), name, -1, mode);
     reply_new_entry(req, dir, name);
@@ -456,11 +490,20 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
     auto& ov = overlay(req);
-    int fd = with_fd_retry(ov, [&] {
-        return ::openat(dir.fd(), name, reopen_flags(fi->flags) | O_CREAT | O_NOFOLLOW, mode);
-    });
+    mode = creation_mode(req, ov, dir, mode);
+    // Always exclusive first: the kernel sends CREATE for a name it believes absent, but it may
+    // have been created beside the mount since. Only a file we made is handed to the caller; an
+    // existing one is opened as the application asked (EEXIST if it asked for O_EXCL).
+    int flags = reopen_flags(fi->flags) | O_NOFOLLOW;
+    bool created = true;
+    int fd =
+        with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags | O_CREAT | O_EXCL, mode); });
+    if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
+        created = false;
+        fd = with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags); });
+    }
     if (fd < 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, dir, -1, nullptr, fd, mode);
+    if (created) give_to_caller(req, dir, -1, nullptr, fd, mode);
     fuse_entry_param e;
     if (int err = do_lookup(ov, dir, name, &e)) {
         ::close(fd);
@@ -594,8 +637,8 @@ ssize_t copy_by_hand(int in, off_t off_in, int out, off_t off_out, size_t len) {
     return static_cast<ssize_t>(copied);
 }
 
-void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in,
-                        fuse_ino_t, off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                        off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
     int in = open_file(fi_in)->fd();
     int out = open_file(fi_out)->fd();
     overlay(req).executor->run_blocking([=] {
@@ -605,8 +648,10 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info
             n = copy_by_hand(in, off_in, out, off_out, len);
         else if (n < 0)
             n = -errno;
-        if (n < 0) fuse_reply_err(req, static_cast<int>(-n));
-        else fuse_reply_write(req, static_cast<size_t>(n));
+        if (n < 0)
+            fuse_reply_err(req, static_cast<int>(-n));
+        else
+            fuse_reply_write(req, static_cast<size_t>(n));
     });
 }
 
@@ -687,8 +732,8 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
                 err = lerr;
                 break;
             }
-            entsize = fuse_add_direntry_plus(req, buf.data() + used, size - used, ent.d_name, &e,
-                                             next);
+            entsize =
+                fuse_add_direntry_plus(req, buf.data() + used, size - used, ent.d_name, &e, next);
             if (entsize > size - used) {
                 if (e.ino) ov.inodes.unlookup(e.ino); // it did not fit: the kernel never saw it
                 break;
@@ -845,9 +890,8 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
         });
     }
     ProcPath path(inode.fd());
-    reply_xattr_call(req, size, [&](char* buf, size_t len) {
-        return ::getxattr(path, name, buf, len);
-    });
+    reply_xattr_call(req, size,
+                     [&](char* buf, size_t len) { return ::getxattr(path, name, buf, len); });
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {

@@ -18,6 +18,11 @@ struct Overlay {
     // Set once the daemon has forked and may start threads, before the first request is read.
     io::Executor* executor = nullptr;
     Timeouts timeouts;
+    // Other users can reach the mount (allow_other/allow_root): the kernel checks access
+    // (default_permissions), including POSIX ACLs when it supports them (posix_acl).
+    bool shared = false;
+    bool posix_acl = false;   // set by init
+    bool apply_umask = false; // set by init: the kernel sends modes unmasked (DONT_MASK)
     uid_t daemon_uid = ::geteuid();
     gid_t daemon_gid = ::getegid();
 };

@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
     size_t fd_room = fd_limit == RLIM_INFINITY ? size_t(1) << 20 : size_t(fd_limit);
     inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
     rfs::Overlay overlay(inodes, rfs::effective_timeouts(cl.options));
+    overlay.shared = shared;
     fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
 
     std::string session_error;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 using namespace riakfs::it;
 
@@ -331,4 +332,78 @@ TEST_CASE("access() without allow_other answers as the source does", "[errors][p
     // Executing follows the same rule: a file without any execute bit cannot be run.
     CHECK_ERRNO(::access(fx.mnt("plain").c_str(), X_OK), EACCES);
     CHECK_ERRNO(::access(fx.mnt("missing").c_str(), F_OK), ENOENT);
+}
+
+namespace {
+// Opens `path` for reading as nobody; returns the errno (0 when it opened).
+int open_as_nobody(const std::string& path) {
+    return run_as_nobody([&] {
+        int fd = ::open(path.c_str(), O_RDONLY);
+        if (fd < 0) return errno;
+        ::close(fd);
+        return 0;
+    });
+}
+
+void setfacl(const std::string& args) {
+    INFO("setfacl " << args);
+    REQUIRE(std::system(("setfacl " + args).c_str()) == 0);
+}
+} // namespace
+
+// With other users on the mount the kernel checks access itself: a named-user ACL entry must
+// count exactly as on the source, in both directions.
+TEST_CASE("POSIX ACLs grant and deny as on the source (allow_other)", "[errors][perm][acl]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    write_file(fx.mnt("granted"), "g", 0600);
+    write_file(fx.mnt("denied"), "d", 0644);
+    setfacl("-m u:nobody:r " + fx.mnt("granted"));
+    setfacl("-m u:nobody:- " + fx.mnt("denied"));
+    REQUIRE(open_as_nobody(fx.src("granted")) == 0);
+    REQUIRE(open_as_nobody(fx.src("denied")) == EACCES);
+    CHECK(errname(open_as_nobody(fx.mnt("granted"))) == "OK");
+    CHECK(errname(open_as_nobody(fx.mnt("denied"))) == errname(EACCES));
+}
+
+// A default ACL on the parent replaces the umask for new objects, natively and on the mount.
+TEST_CASE("a parent's default ACL decides new modes, the umask otherwise", "[errors][acl]") {
+    bool shared = GENERATE(false, true);
+    INFO("allow_other " << shared);
+    MountOptions opts;
+    if (shared) opts.with_allow_other();
+    MountFixture fx(opts);
+    REQUIRE_OK(::mkdir(fx.mnt("inherit").c_str(), 0777));
+    setfacl("-d -m u::rwx,g::rwx,o::rwx " + fx.mnt("inherit"));
+    mode_t old = ::umask(077);
+    int created = ::open(fx.mnt("inherit/f").c_str(), O_CREAT | O_WRONLY, 0666);
+    int plain = ::open(fx.mnt("plain").c_str(), O_CREAT | O_WRONLY, 0666);
+    int dir_rc = ::mkdir(fx.mnt("inherit/d").c_str(), 0777);
+    ::umask(old);
+    REQUIRE(created >= 0);
+    REQUIRE(plain >= 0);
+    ::close(created);
+    ::close(plain);
+    REQUIRE(dir_rc == 0);
+    CHECK((lstat_ok(fx.src("inherit/f")).st_mode & 0777) == 0666);
+    CHECK((lstat_ok(fx.src("inherit/d")).st_mode & 0777) == 0777);
+    CHECK((lstat_ok(fx.src("plain")).st_mode & 0777) == 0600);
+}
+
+// The kernel may send CREATE for a name created in SOURCE beside the mount after it cached the
+// name as absent. The existing file must not be truncated, re-owned or reported as new.
+TEST_CASE("O_CREAT on a name that appeared beside the mount", "[errors][create]") {
+    MountOptions opts;
+    opts.extra_opts.push_back("negative_timeout=60");
+    MountFixture fx(opts);
+    struct stat st {};
+    REQUIRE(::stat(fx.mnt("late").c_str(), &st) == -1); // cached as absent for 60 s
+    write_file(fx.src("late"), "keep me");
+    REQUIRE_OK(::chown(fx.src("late").c_str(), 1234, 1234));
+
+    CHECK_ERRNO(::open(fx.mnt("late").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600), EEXIST);
+    int fd = ::open(fx.mnt("late").c_str(), O_CREAT | O_WRONLY, 0600);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    CHECK(read_file(fx.src("late")) == "keep me");
+    CHECK(lstat_ok(fx.src("late")).st_uid == 1234u);
 }
