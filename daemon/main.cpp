@@ -10,6 +10,7 @@
 #include "lib/common/mount_options.hpp"
 #include "lib/fs/inode_table.hpp"
 #include "lib/io/executor.hpp"
+#include "lib/riak/config.hpp"
 
 #include <fuse_lowlevel.h>
 
@@ -116,10 +117,17 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cl.debug) rfs::log::set_level(rfs::log::Level::debug);
+    if (!cl.options.riak_nodes.empty()) {
+        auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
+        if (!nodes) return fail("riak=" + cl.options.riak_nodes + ": " + nodes.error().message);
+        // Kept in fstab lines switched back to passthrough; harmless, but say so.
+        if (cl.options.mode == rfs::Mode::passthrough)
+            RFS_LOG_WARN("mode=passthrough does not use Riak; riak={} is ignored",
+                         cl.options.riak_nodes);
+    }
 
     int root = ::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0)
-        return fail("cannot use SOURCE '" + cl.source + "': " + std::strerror(errno));
+    if (root < 0) return fail("cannot use SOURCE '" + cl.source + "': " + std::strerror(errno));
     rfs::UniqueFd root_fd(root);
     struct stat root_stat;
     if (::fstat(root, &root_stat) != 0)
@@ -155,9 +163,12 @@ int main(int argc, char** argv) {
     std::string fsname = ::realpath(cl.source.c_str(), resolved) ? resolved : cl.source;
     add_option("fsname=" + escape_option_value(fsname));
     add_option("subtype=riakfs");
-    for (const auto& opt : cl.fuse_options) add_option(opt);
+    // Our parser removed the backslashes that kept commas literal; libfuse needs them back.
+    for (const auto& opt : cl.fuse_options)
+        add_option(escape_option_value(opt));
     std::vector<char*> fuse_argv;
-    for (auto& s : fuse_argv_text) fuse_argv.push_back(s.data());
+    for (auto& s : fuse_argv_text)
+        fuse_argv.push_back(s.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
 
     rfs::fs::InodeTable inodes(std::move(root_fd), root_stat);
@@ -191,8 +202,8 @@ int main(int argc, char** argv) {
         overlay.executor = &executor;
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
-            channels.push_back(std::make_unique<rfs::FuseChannel>(se, executor.loop(i),
-                                                                  [&executor] { executor.stop(); }));
+            channels.push_back(std::make_unique<rfs::FuseChannel>(
+                se, executor.loop(i), [&executor] { executor.stop(); }));
             channels.back()->start();
         }
         boost::asio::signal_set signals(executor.loop(0).context(), SIGINT, SIGTERM, SIGHUP);

@@ -39,7 +39,17 @@ std::vector<std::string> split_options(std::string_view list) {
         }
     }
     if (!current.empty()) out.push_back(std::move(current));
-    return out;
+    // "riak=URL,URL" lists nodes with the same comma that separates options: words that are
+    // plainly further URLs belong to the riak= before them.
+    std::vector<std::string> joined;
+    for (auto& word : out) {
+        bool url = word.starts_with("http://") || word.starts_with("https://");
+        if (url && !joined.empty() && joined.back().starts_with("riak="))
+            joined.back() += "," + word;
+        else
+            joined.push_back(std::move(word));
+    }
+    return joined;
 }
 
 // Returns an error message, or nothing if the option was consumed; `ours` is false for options
@@ -91,7 +101,14 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         (name == "threads" ? mo.threads : mo.blocking_threads) = *count;
         return std::nullopt;
     }
-    if (name == "riak" || name == "map" || name == "rules") {
+    if (name == "riak") {
+        // Checked in full (URL syntax) by the daemon, which knows the Riak client.
+        if (value.empty())
+            return std::string("riak= needs a node URL, e.g. riak=http://127.0.0.1:8098");
+        mo.riak_nodes = std::string(value);
+        return std::nullopt;
+    }
+    if (name == "map" || name == "rules") {
         return fmt::format("option '{}' needs a Riak mode, which this build does not have yet",
                            name);
     }
@@ -203,6 +220,9 @@ std::string usage(std::string_view program) {
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
         "  -o threads=N             event-loop threads (default 1)\n"
         "  -o blocking_threads=N    threads for fsync/fallocate/copy_file_range (default 2)\n"
+        "  -o riak=URL[,URL...]     Riak nodes, e.g. "
+        "riak=http://10.0.0.1:8098,http://10.0.0.2:8098\n"
+        "                           (for the Riak modes; mode=passthrough does not use them)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

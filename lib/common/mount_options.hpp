@@ -34,6 +34,8 @@ struct MountOptions {
     unsigned threads = 1;
     // Threads for calls that may block for long (fsync, fallocate, copy_file_range).
     unsigned blocking_threads = 2;
+    // "-o riak=URL[,URL...]": the Riak nodes, as given (the Riak modes use them).
+    std::string riak_nodes;
 };
 
 struct CommandLine {

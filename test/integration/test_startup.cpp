@@ -123,6 +123,10 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
         {"mode= (empty)", {src, mnt, "-f", "-o", "mode="}, nullptr},
         {"unknown option", {src, mnt, "-f", "-o", "mode=passthrough,no_such_option_xyz"}, nullptr},
         {"unknown option first", {src, mnt, "-f", "-o", "frobnicate=1,mode=passthrough"}, nullptr},
+        {"riak= with a bad URL", {src, mnt, "-f", "-o", "riak=ftp://x:8098"}, "riak="},
+        {"riak= with a bad second URL",
+         {src, mnt, "-f", "-o", "riak=http://127.0.0.1:8098,http://:x"},
+         "riak="},
         {"missing SOURCE", {missing, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
         {"SOURCE is a regular file", {file, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
         {"missing MOUNTPOINT argument", {src, "-f", "-o", "mode=passthrough"}, nullptr, false},
@@ -307,6 +311,23 @@ TEST_CASE("extra mount options such as allow_other are accepted", "[startup]") {
     std::string p = fx.mnt("f");
     CHECK(errname(run_as_nobody([&] { return ::access(p.c_str(), R_OK) == 0 ? 0 : errno; })) ==
           "OK");
+}
+
+// An fstab line switched back to passthrough may keep its riak= list: it mounts, serves SOURCE
+// and touches no node (none listens on these ports).
+TEST_CASE("mode=passthrough accepts and ignores a riak= node list", "[startup]") {
+    if (!is_riakfs()) {
+        WARN("riakfs-specific option; skipped for the stand-in daemon");
+        return;
+    }
+    MountOptions opts;
+    opts.extra_opts.push_back("riak=http://127.0.0.1:9,http://127.0.0.1:10");
+    MountFixture fx(opts);
+    write_file(fx.mnt("f"), "x");
+    CHECK(read_file(fx.src("f")) == "x");
+    auto e = find_mount(fx.mountpoint());
+    REQUIRE(e.has_value());
+    CHECK(e->super_options.find("127.0.0.1") == std::string::npos);
 }
 
 TEST_CASE("after a lazy unmount the daemon exits once the last file is closed", "[startup]") {

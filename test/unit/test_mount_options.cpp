@@ -83,3 +83,21 @@ TEST_CASE("help and version need no paths", "[options]") {
     CHECK(parse_ok({"--help"}).show_help);
     CHECK(parse_ok({"-V"}).show_version);
 }
+
+TEST_CASE("riak= takes a comma-separated node list inside -o", "[options]") {
+    auto cl = parse_ok(
+        {"/src", "/mnt", "-o", "allow_other,riak=http://10.0.0.1:8098,http://10.0.0.2:8098,ro"});
+    CHECK(cl.options.riak_nodes == "http://10.0.0.1:8098,http://10.0.0.2:8098");
+    CHECK(cl.fuse_options == std::vector<std::string>{"allow_other", "ro"});
+
+    auto one = parse_ok({"/src", "/mnt", "-o", "riak=http://riak:8098", "-o", "ro"});
+    CHECK(one.options.riak_nodes == "http://riak:8098");
+    CHECK(one.fuse_options == std::vector<std::string>{"ro"});
+
+    // A URL without a riak= before it is not silently adopted.
+    auto stray = parse_ok({"/src", "/mnt", "-o", "ro,http://x:1"});
+    CHECK(stray.options.riak_nodes.empty());
+    CHECK(stray.fuse_options == std::vector<std::string>{"ro", "http://x:1"});
+
+    CHECK(parse_error({"/a", "/b", "-o", "riak="}).find("riak=") != std::string::npos);
+}
