@@ -313,6 +313,19 @@ TEST_CASE("extra mount options such as allow_other are accepted", "[startup]") {
           "OK");
 }
 
+TEST_CASE("the standard ro option makes the mount read-only", "[startup]") {
+    MountOptions opts;
+    opts.extra_opts.push_back("ro");
+    opts.prepare = [](const std::string& source) { write_file(source + "/f", "old"); };
+    MountFixture fx(opts);
+    CHECK(read_file(fx.mnt("f")) == "old");
+    CHECK_ERRNO(::open(fx.mnt("f").c_str(), O_WRONLY), EROFS);
+    CHECK_ERRNO(::open(fx.mnt("new").c_str(), O_CREAT | O_WRONLY, 0644), EROFS);
+    CHECK_ERRNO(::mkdir(fx.mnt("d").c_str(), 0755), EROFS);
+    CHECK_ERRNO(::unlink(fx.mnt("f").c_str()), EROFS);
+    CHECK(read_file(fx.src("f")) == "old");
+}
+
 // An fstab line switched back to passthrough may keep its riak= list: it mounts, serves SOURCE
 // and touches no node (none listens on these ports).
 TEST_CASE("mode=passthrough accepts and ignores a riak= node list", "[startup]") {
