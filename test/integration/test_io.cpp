@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -652,4 +653,51 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
         CHECK(bad == 0);
     }
     fx.unmount();
+}
+
+// SOURCE may hold other file systems. Through the mount everything is one file system, so the
+// kernel hands copy_file_range between them to us; the source's EXDEV must not reach the
+// application, which would not expect it within one file system: we copy by hand instead.
+TEST_CASE("copy_file_range across file systems inside SOURCE", "[io][exdev]") {
+    std::string nested;
+    MountFixture fx(MountOptions::prepared([&](const std::string& src) {
+        nested = src + "/other";
+        REQUIRE_OK(::mkdir(nested.c_str(), 0755));
+        REQUIRE_OK(::mount("tmpfs", nested.c_str(), "tmpfs", 0, "size=8m"));
+    }));
+    struct Unmounter {
+        MountFixture& fx;
+        std::string& path;
+        ~Unmounter() {
+            fx.unmount();
+            ::umount2(path.c_str(), MNT_DETACH);
+        }
+    } unmounter{fx, nested};
+    std::string data = random_bytes((1 << 20) + 123, 7);
+    write_file(fx.mnt("a"), data);
+    Fd in(::open(fx.mnt("a").c_str(), O_RDONLY));
+    Fd out(::open(fx.mnt("other/b").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+    REQUIRE(in);
+    REQUIRE(out);
+    size_t copied = 0;
+    while (copied < data.size()) {
+        ssize_t n =
+            ::copy_file_range(in.get(), nullptr, out.get(), nullptr, data.size() - copied, 0);
+        INFO("copy_file_range after " << copied << " bytes: " << errname(errno));
+        REQUIRE(n > 0);
+        copied += size_t(n);
+    }
+    out.reset();
+    CHECK(digest(read_file(fx.src("other/b"))) == digest(data));
+    // The other direction, with offsets.
+    Fd back(::open(fx.mnt("other/b").c_str(), O_RDONLY));
+    Fd dst(::open(fx.mnt("c").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+    REQUIRE(back);
+    REQUIRE(dst);
+    loff_t off_in = 10, off_out = 0;
+    ssize_t n = ::copy_file_range(back.get(), &off_in, dst.get(), &off_out, 5000, 0);
+    INFO("copy_file_range back: " << errname(errno));
+    REQUIRE(n == 5000);
+    dst.reset();
+    CHECK(read_file(fx.src("c")) == data.substr(10, 5000));
 }
