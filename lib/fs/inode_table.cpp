@@ -143,18 +143,28 @@ std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st
 void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
                               std::string_view name) {
     if (!fd) return; // nothing to keep (unit tests); reopening it will fail
-    if (kept_ < kept_budget_ || (!try_handle(inode, fd.get()) && (!parent || name.empty()))) {
-        // Within the budget; or past it, but nothing else can reach the object (".." on a file
-        // system without handles): then the descriptor is the only way back.
-        inode.reach_ = kept_word(fd.release());
-        ++kept_;
-        return;
-    }
-    if (!inode.has_handle()) {
+    // Every inode that can be reopened gets what it takes, even within the budget, so that a
+    // descriptor kept for it can be let go when the daemon runs short (shed()).
+    bool reopenable = try_handle(inode, fd.get());
+    if (!reopenable && parent && !name.empty()) {
         inode.reach_ =
             reinterpret_cast<std::uintptr_t>(new Inode::Named{parent, std::string(name)}) |
             kTagNamed;
         ++named_;
+        reopenable = true;
+    }
+    if (!reopenable) {
+        // Nothing else reaches the object (".." on a file system without handles): the
+        // descriptor is the only way back, budget or not.
+        inode.reach_ = kept_word(fd.release());
+        ++kept_;
+        return;
+    }
+    if (kept_ < kept_budget_) {
+        std::lock_guard lock(cache_mu_);
+        pinned_.emplace(inode.id(), std::make_shared<const UniqueFd>(std::move(fd)));
+        ++kept_;
+        return;
     }
     cache_put(inode.id(), std::move(fd));
 }
@@ -266,6 +276,12 @@ FdRef InodeTable::path_fd(const Inode& inode) {
     }
     {
         std::lock_guard lock(cache_mu_);
+        if (auto it = pinned_.find(inode.id()); it != pinned_.end()) {
+            FdRef ref;
+            ref.owned_ = it->second;
+            ref.fd_ = ref.owned_->get();
+            return ref;
+        }
         if (auto it = cache_.find(inode.id()); it != cache_.end()) {
             lru_.splice(lru_.begin(), lru_, it->second.lru);
             FdRef ref;
@@ -285,7 +301,9 @@ FdRef InodeTable::cache_put(NodeId id, UniqueFd fd) {
     FdRef ref;
     std::vector<std::shared_ptr<const UniqueFd>> evicted; // closed outside the lock
     std::lock_guard lock(cache_mu_);
-    if (auto it = cache_.find(id); it != cache_.end()) {
+    if (auto it = pinned_.find(id); it != pinned_.end()) {
+        ref.owned_ = it->second;
+    } else if (auto it = cache_.find(id); it != cache_.end()) {
         lru_.splice(lru_.begin(), lru_, it->second.lru);
         ref.owned_ = it->second.fd;
     } else {
@@ -303,12 +321,14 @@ FdRef InodeTable::cache_put(NodeId id, UniqueFd fd) {
     return ref;
 }
 
-void InodeTable::cache_drop(NodeId id) {
+bool InodeTable::cache_drop(NodeId id) {
     std::lock_guard lock(cache_mu_);
+    if (pinned_.erase(id)) return true;
     if (auto it = cache_.find(id); it != cache_.end()) {
         lru_.erase(it->second.lru);
         cache_.erase(it);
     }
+    return false;
 }
 
 bool InodeTable::shed() {
@@ -321,6 +341,22 @@ bool InodeTable::shed() {
     size_t closed = 0;
     for (auto& [id, c] : dropped)
         if (c.fd.use_count() == 1) ++closed;
+    if (closed > 0) return true;
+    // Still short: let go of the descriptors kept for inodes that can be reopened, and keep no
+    // more from now on; applications' open files matter more than saved reopens.
+    std::unordered_map<NodeId, std::shared_ptr<const UniqueFd>> unpinned; // closed outside locks
+    {
+        std::lock_guard lock(mu_);
+        {
+            std::lock_guard cache_lock(cache_mu_);
+            unpinned.swap(pinned_);
+        }
+        kept_ -= unpinned.size();
+        kept_budget_ = kept_;
+    }
+    for (auto& [id, fd] : unpinned)
+        if (fd.use_count() == 1) ++closed;
+    if (closed > 0) RFS_LOG_INFO("out of descriptors: inodes are reopened from now on");
     return closed > 0;
 }
 
@@ -359,7 +395,7 @@ bool InodeTable::forget(NodeId id, std::uint64_t n) {
     if (inode.nlookup_ == 0) {
         if (inode.kept_fd() >= 0) --kept_;
         if (inode.named()) --named_;
-        cache_drop(id);
+        if (cache_drop(id)) --kept_;
         by_src_.erase(&inode);
         dropped = std::move(it->second);
         by_id_.erase(it);

@@ -4,14 +4,15 @@
 // Node ids come from a 64-bit counter and are never reused within a mount, so the generation
 // number can stay 0 (EXPORT_SUPPORT stays off).
 //
-// Each inode must reach its object again without remembering a path, across renames. The first
-// inodes (up to a budget of descriptors, a fraction of RLIMIT_NOFILE) keep an O_PATH descriptor
-// of the object. A tree can hold more objects than the daemon may open, and the kernel may
-// remember all of them; past the budget an inode keeps the object's file handle
-// (name_to_handle_at) and is reopened with open_by_handle_at when a request needs it, through a
-// small LRU cache of open descriptors. Where the file system gives no handles (or the daemon may
-// not open them), the inode keeps its parent and name instead and is reopened relative to the
-// parent, checking that the same object is still there.
+// Each inode must reach its object again without remembering a path, across renames. A tree can
+// hold more objects than the daemon may open, and the kernel may remember all of them, so an
+// inode keeps the object's file handle (name_to_handle_at) and is reopened with
+// open_by_handle_at when a request needs it. Where the file system gives no handles (or the
+// daemon may not open them), the inode keeps its parent and name instead and is reopened
+// relative to the parent, checking that the same object is still there. Open O_PATH descriptors
+// save the reopening: the first inodes, up to a budget (a fraction of RLIMIT_NOFILE), keep theirs;
+// the others share a small LRU cache. When the daemon runs out of descriptors, the cache and
+// then the kept ones are let go (shed()), so applications' own opens still succeed.
 // Kept small on purpose: see the bytes-per-inode unit test.
 #pragma once
 
@@ -157,8 +158,9 @@ public:
     // An O_PATH descriptor of `inode`'s object, reopened if the inode does not keep one.
     FdRef path_fd(const Inode& inode);
 
-    // Closes every cached descriptor not in use: for a caller that just got EMFILE or ENFILE.
-    // Returns whether anything was closed (whether a retry can help).
+    // For a caller that just got EMFILE or ENFILE: empties the cache; if that closed nothing, lets
+    // go of the kept descriptors too and keeps none from then on. Returns whether anything was
+    // closed (whether a retry can help).
     bool shed();
 
     // `dev`/`ino` was renamed to `name` in `parent`: an inode reached by name follows it.
@@ -190,7 +192,8 @@ private:
     bool try_handle(Inode& inode, int fd);
     UniqueFd reopen(const Inode& inode, int* err);
     FdRef cache_put(NodeId id, UniqueFd fd);
-    void cache_drop(NodeId id);
+    // Forgets `id`'s descriptor; returns whether it was one kept within the budget.
+    bool cache_drop(NodeId id);
 
     mutable std::mutex mu_; // taken before cache_mu_, never after
     std::shared_ptr<Inode> root_;
@@ -224,6 +227,8 @@ private:
         std::list<NodeId>::iterator lru;
     };
     mutable std::mutex cache_mu_;
+    // Descriptors kept within the budget: never evicted, but let go of by shed() under pressure.
+    std::unordered_map<NodeId, std::shared_ptr<const UniqueFd>> pinned_;
     size_t cache_capacity_ = 1024;
     std::unordered_map<NodeId, Cached> cache_;
     std::list<NodeId> lru_; // most recently used first

@@ -314,4 +314,27 @@ TEST_CASE("stat of more files than the daemon's descriptor limit", "[readdir][sc
         REQUIRE_OK(::rename(p.c_str(), moved.c_str()));
         CHECK(read_file(moved) == "x");
     }
+    // Every file the kernel remembers is looked up, and an application now holds open three
+    // quarters as many files as the daemon's limit: the descriptors the daemon kept for itself
+    // must give way rather than fail the application's opens with EMFILE.
+    struct rlimit mine = lim;
+    mine.rlim_cur = mine.rlim_max;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &mine) == 0);
+    const int held = static_cast<int>(lim.rlim_max) * 3 / 4;
+    std::vector<Fd> open_files;
+    open_files.reserve(held);
+    int open_failures = 0, open_err = 0;
+    for (int i = 1; i <= held; ++i) {
+        std::string name = entry_name(i) + (i == n / 2 ? ".moved" : ""); // renamed above
+        Fd f(::open(fx.mnt("many/" + name).c_str(), O_RDONLY));
+        if (!f) {
+            if (!open_failures) open_err = errno;
+            ++open_failures;
+        }
+        open_files.push_back(std::move(f));
+    }
+    INFO(open_failures << " of " << held << " opens failed, first with " << errname(open_err));
+    CHECK(open_failures == 0);
+    open_files.clear();
+    ::setrlimit(RLIMIT_NOFILE, &lim);
 }
