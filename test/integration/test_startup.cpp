@@ -388,3 +388,37 @@ TEST_CASE("fixture: a wedged daemon is aborted by the watchdog", "[.fixture]") {
     WARN("stat on the wedged mount returned " << rc << " " << errname(rc ? err : 0));
     CHECK(rc == -1);
 }
+
+// The fstab / systemd path: mount(8) runs mount.fuse3, which starts riakfs (here named by its
+// full path in the "program#source" form, since PATH is not passed through); the daemon
+// detaches, and umount(8) ends it.
+TEST_CASE("mount(8) starts it through mount.fuse3 and umount(8) stops it", "[startup]") {
+    if (!is_riakfs()) {
+        WARN("riakfs-specific command line; skipped for the stand-in daemon");
+        return;
+    }
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    write_file(src + "/f", "via fstab");
+    ProcResult r = run_cmd({"mount", "-t", "fuse", daemon_bin() + "#" + src, mnt, "-o",
+                            "mode=passthrough,allow_other"},
+                           20s);
+    INFO("mount: " << r.err);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+    bool mounted = is_fuse_mounted(mnt);
+    CHECK(mounted);
+    if (mounted) CHECK(read_file(mnt + "/f") == "via fstab");
+    std::vector<pid_t> daemons = pids_with_arg(mnt, daemon_bin());
+    CHECK(daemons.size() == 1);
+    ProcResult u = run_cmd({"umount", mnt}, 20s);
+    INFO("umount: " << u.err);
+    CHECK(u.exit_code == 0);
+    // The daemon notices the unmount and exits on its own.
+    for (int i = 0; i < 100 && !pids_with_arg(mnt, daemon_bin()).empty(); ++i)
+        std::this_thread::sleep_for(50ms);
+    CHECK(pids_with_arg(mnt, daemon_bin()).empty());
+    force_cleanup(mnt);
+}
