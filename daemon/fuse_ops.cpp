@@ -544,8 +544,9 @@ void continue_read(asio::random_access_file& file, ReadCall call) {
         offset, asio::buffer(at, want),
         [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
             call.done += n;
-            if (ec && ec != asio::error::eof && call.done == 0)
-                return (void)fuse_reply_err(call.req, errno_of(ec));
+            // An error after part of the data is still an error: the kernel takes a short read
+            // for end of file and would shrink its idea of the file's size.
+            if (ec && ec != asio::error::eof) return (void)fuse_reply_err(call.req, errno_of(ec));
             if (!ec && n > 0 && call.done < call.size) return continue_read(file, std::move(call));
             reply_read(call);
         });
@@ -567,8 +568,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
         }
         if (n == 0) return reply_read(call); // end of file
         if (errno == EAGAIN || errno == EOPNOTSUPP) break;
-        if (call.done > 0) return reply_read(call);
-        return (void)fuse_reply_err(req, errno);
+        return (void)fuse_reply_err(req, errno); // even after part of the data: see continue_read
     }
     if (call.done == size) return reply_read(call);
     continue_read(file.file_for(loop), std::move(call));
