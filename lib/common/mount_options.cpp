@@ -134,6 +134,7 @@ std::string_view to_string(Mode mode) {
 
 std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::string>& args) {
     CommandLine cl;
+    bool single_thread = false;
     std::vector<std::string> positional;
     std::vector<std::string> option_words;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -143,8 +144,8 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
         else if (arg == "-d" || arg == "-odebug")
             cl.debug = cl.foreground = true;
         else if (arg == "-s") {
-            // libfuse's single-threaded switch: one event loop.
-            cl.options.threads = 1;
+            // libfuse's single-threaded switch: one event loop, whatever threads= says.
+            single_thread = true;
         } else if (arg == "-h" || arg == "--help")
             cl.show_help = true;
         else if (arg == "-V" || arg == "--version")
@@ -186,6 +187,7 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     cl.mountpoint = positional[1];
     if (cl.source.empty() || cl.mountpoint.empty())
         return ParseError{"SOURCE and MOUNTPOINT must not be empty"};
+    if (single_thread) cl.options.threads = 1;
     return cl;
 }
 

@@ -101,3 +101,9 @@ TEST_CASE("riak= takes a comma-separated node list inside -o", "[options]") {
 
     CHECK(parse_error({"/a", "/b", "-o", "riak="}).find("riak=") != std::string::npos);
 }
+
+TEST_CASE("-s means one event loop whatever threads= says", "[options]") {
+    CHECK(parse_ok({"/src", "/mnt", "-s", "-o", "threads=4"}).options.threads == 1);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4", "-s"}).options.threads == 1);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4"}).options.threads == 4);
+}
