@@ -129,8 +129,8 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
          "riak="},
         {"missing SOURCE", {missing, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
         {"SOURCE is a regular file", {file, mnt, "-f", "-o", "mode=passthrough"}, nullptr},
-        {"missing MOUNTPOINT argument", {src, "-f", "-o", "mode=passthrough"}, nullptr, false},
-        {"no arguments", {}, nullptr, false},
+        {"missing MOUNTPOINT argument", {src, "-f", "-o", "mode=passthrough"}, "mountpoint"},
+        {"no arguments", {}, "mountpoint"},
     };
     for (const auto& c : cases) {
         SECTION(c.what) {
