@@ -149,10 +149,14 @@ struct Quorums {
 };
 
 // The fsync mapping (README, "Durability"): a LevelDB sync write when a durable or primary
-// acknowledgement is asked for, or sync_on_write says so.
-bool wants_sync(const Request& req, const Quorums& q) {
-    auto sow = req.param("sync_on_write");
-    if (sow && (*sow == "one" || *sow == "all")) return true;
+// acknowledgement is asked for, or sync_on_write says so. Riak keeps sync_on_write as a bucket
+// property; the request parameter of the same name is devnode's per-request override.
+bool wants_sync(const Request& req, const json& props, const Quorums& q) {
+    auto forces = [](std::string_view v) { return v == "one" || v == "all"; };
+    if (auto sow = req.param("sync_on_write"); sow && forces(*sow)) return true;
+    if (auto it = props.find("sync_on_write");
+        it != props.end() && it->is_string() && forces(it->get_ref<const std::string&>()))
+        return true;
     return q.get("dw") > 0 || q.get("pw") > 0;
 }
 
@@ -1217,7 +1221,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     }
     content.value = std::move(req.body);
     bool allow_mult = prop_bool(t.props(), "allow_mult", false);
-    bool sync = wants_sync(req, q);
+    bool sync = wants_sync(req, t.props(), q);
 
     Object result;
     {
@@ -1282,7 +1286,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         if (!client_clock) return error_500("{badarg,bad_vclock}");
     }
     if (!body_read) return std::nullopt;
-    bool sync = wants_sync(req, q);
+    bool sync = wants_sync(req, t.props(), q);
     bool allow_mult = prop_bool(t.props(), "allow_mult", false);
     {
         std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
@@ -1318,6 +1322,7 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         }
         if (!ok) return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
     }
+    (sync ? stats_.sync_writes : stats_.async_writes)++;
     stats_.deletes++;
     return status_only(204);
 }
@@ -1650,9 +1655,10 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
         if (encoded.size() > config_.object_size_maximum)
             return error_500(fmt::format("{{too_large,{}}}", encoded.size()));
         std::string err;
-        bool sync = wants_sync(req, q);
+        bool sync = wants_sync(req, t.props(), q);
         if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
             return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
+        (sync ? stats_.sync_writes : stats_.async_writes)++;
         result = value;
     }
     stats_.crdt_updates++;
@@ -1707,9 +1713,10 @@ std::optional<Response> Service::counter(Request& req, Target& t, bool body_read
         c.value = value.encode();
         Object obj = apply_write(cur, cur ? cur->clock : VClock{}, std::move(c), false);
         std::string err;
-        bool sync = wants_sync(req, q);
+        bool sync = wants_sync(req, t.props(), q);
         if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
             return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
+        (sync ? stats_.sync_writes : stats_.async_writes)++;
     }
     stats_.crdt_updates++;
     if (to_lower(req.param("returnvalue").value_or("false")) == "true")
