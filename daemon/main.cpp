@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -196,8 +197,11 @@ int main(int argc, char** argv) {
     RFS_LOG_INFO("serving {} at {} (mode={}, {} loop(s))", cl.source, cl.mountpoint,
                  rfs::to_string(cl.options.mode), cl.options.threads);
 
+    // From here on the mount is up (and we may have daemonized): a failure to set up the loops
+    // (io_uring refused, no threads, no descriptors) must still end in one line and a clean
+    // unmount, never in an uncaught exception that leaves a dead mount behind.
     int status = 0;
-    {
+    try {
         rfs::io::Executor executor(cl.options.threads, cl.options.blocking_threads);
         overlay.executor = &executor;
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
@@ -216,6 +220,14 @@ int main(int argc, char** argv) {
         executor.run();
         executor.join_blocking();
         channels.clear();
+    } catch (const std::exception& e) {
+        overlay.executor = nullptr;
+        RFS_LOG_ERROR("cannot serve {}: {}; unmounting", cl.mountpoint, e.what());
+        status = 1;
+    } catch (...) {
+        overlay.executor = nullptr;
+        RFS_LOG_ERROR("cannot serve {}: unknown exception; unmounting", cl.mountpoint);
+        status = 1;
     }
     fuse_session_unmount(se);
     fuse_session_destroy(se);

@@ -1,18 +1,58 @@
 #include "lib/io/executor.hpp"
 
+#include "lib/common/log.hpp"
+
 #include <pthread.h>
 #include <signal.h>
+
+#include <exception>
+#include <string>
 
 namespace rfs::io {
 namespace {
 thread_local Loop* t_current = nullptr;
 
+// The exception in flight, for the log line; any thread.
+std::string describe_current_exception() {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
+// A handler that throws (bad_alloc, a system_error from a library call) loses its own request,
+// but letting the exception end the thread would terminate the daemon and leave the mount
+// "Transport endpoint is not connected" for every application. Asio allows run() to be entered
+// again after a handler threw, with the rest of the queue intact.
 void run_loop(Loop& loop) {
     t_current = &loop;
-    loop.context().run();
+    for (;;) {
+        try {
+            loop.context().run();
+            break; // stopped, or out of work
+        } catch (...) {
+            // Out of memory, the log line itself may throw; the loop matters more than the line.
+            try {
+                RFS_LOG_ERROR("event loop {}: a handler failed: {}; the loop goes on", loop.index(),
+                              describe_current_exception());
+            } catch (...) {
+            }
+        }
+    }
     t_current = nullptr;
 }
 } // namespace
+
+void Executor::log_blocking_failure() {
+    try {
+        RFS_LOG_ERROR("blocking pool: a call failed: {}; the pool goes on",
+                      describe_current_exception());
+    } catch (...) {
+    }
+}
 
 Loop::Loop(unsigned index) : index_(index) {}
 
@@ -42,9 +82,19 @@ void Executor::run() {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    for (size_t i = 1; i < loops_.size(); ++i) {
-        Loop& l = *loops_[i];
-        l.thread_ = std::thread([&l] { run_loop(l); });
+    try {
+        for (size_t i = 1; i < loops_.size(); ++i) {
+            Loop& l = *loops_[i];
+            l.thread_ = std::thread([&l] { run_loop(l); });
+        }
+    } catch (...) {
+        // No thread for a loop: stop the ones already running before the caller unwinds the
+        // objects they serve.
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        stop();
+        for (auto& l : loops_)
+            if (l->thread_.joinable()) l->thread_.join();
+        throw;
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     run_loop(*loops_[0]);

@@ -53,20 +53,29 @@ public:
     static Loop* current();
 
     // Runs every loop: loops 1..n-1 on new threads, loop 0 on the calling thread. Returns when
-    // stop() was called and every loop has finished its queued work.
+    // stop() was called and every loop has finished its queued work. A handler that throws is
+    // logged and its loop keeps running the others.
     void run();
     // Any thread. Loops return from run() as soon as their current handler returns; requests
     // still in flight are abandoned, so call it only once the FUSE connection is gone.
     void stop();
 
-    // Runs `fn` on the blocking pool (fsync, fallocate, copy_file_range...).
+    // Runs `fn` on the blocking pool (fsync, fallocate, copy_file_range...). An exception from
+    // `fn` is logged; like one from a loop handler, it must not end the daemon.
     template <class F> void run_blocking(F&& fn) {
-        boost::asio::post(blocking_, std::forward<F>(fn));
+        boost::asio::post(blocking_, [fn = std::forward<F>(fn)]() mutable {
+            try {
+                fn();
+            } catch (...) {
+                log_blocking_failure();
+            }
+        });
     }
     // Waits for every blocking call to finish. Call after run() returned.
     void join_blocking() { blocking_.join(); }
 
 private:
+    static void log_blocking_failure(); // inside a catch block only
     std::vector<std::unique_ptr<Loop>> loops_;
     boost::asio::thread_pool blocking_;
 };

@@ -1,0 +1,118 @@
+// Executor: a handler (or a blocking call) that throws is logged and its loop keeps serving, since
+// an exception escaping a loop thread would terminate the daemon and leave a dead mount.
+#include "lib/io/executor.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace {
+
+using boost::asio::post;
+
+// Sends this process's stderr (where the log goes in the foreground) to a file for the
+// object's lifetime; text() reads what was written so far.
+class StderrCapture {
+public:
+    StderrCapture() {
+        const char* dir = std::getenv("TMPDIR");
+        path_ = std::string(dir && *dir ? dir : "/tmp") + "/rfs-unit-stderr-XXXXXX";
+        int fd = ::mkstemp(path_.data());
+        REQUIRE(fd >= 0);
+        std::fflush(stderr);
+        saved_ = ::dup(STDERR_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+    }
+    ~StderrCapture() {
+        std::fflush(stderr);
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        ::unlink(path_.c_str());
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+    std::string text() const {
+        std::fflush(stderr);
+        std::ifstream in(path_);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+private:
+    std::string path_;
+    int saved_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("a throwing handler is logged and the loop serves later posts", "[executor]") {
+    StderrCapture err;
+    rfs::io::Executor ex(1, 1);
+    auto& loop = ex.loop(0).context();
+    int ran = 0;
+    post(loop, [] { throw std::runtime_error("boom"); });
+    post(loop, [&] { ++ran; });
+    post(loop, [] { throw std::bad_alloc(); });
+    post(loop, [] { throw std::system_error(ENOMEM, std::generic_category(), "io_uring"); });
+    post(loop, [] { throw 42; }); // not a std::exception
+    post(loop, [&] {
+        ++ran;
+        // Still this loop's thread as far as the executor knows.
+        CHECK(rfs::io::Executor::current() == &ex.loop(0));
+        // Work posted after the failures runs too.
+        post(ex.loop(0).context(), [&] {
+            ++ran;
+            ex.stop();
+        });
+    });
+    ex.run(); // returns (instead of terminating) once stop() is called
+    CHECK(ran == 3);
+    CHECK(rfs::io::Executor::current() == nullptr);
+
+    std::string log = err.text();
+    INFO(log);
+    CHECK(log.find("event loop 0: a handler failed: boom") != std::string::npos);
+    CHECK(log.find("std::bad_alloc") != std::string::npos);
+    CHECK(log.find("io_uring") != std::string::npos);
+    CHECK(log.find("not derived from std::exception") != std::string::npos);
+}
+
+TEST_CASE("a throwing handler on a helper loop leaves that loop running", "[executor]") {
+    StderrCapture err;
+    rfs::io::Executor ex(2, 1);
+    std::atomic<int> ran{0};
+    post(ex.loop(1).context(), [] { throw std::runtime_error("helper"); });
+    post(ex.loop(1).context(), [&] {
+        if (rfs::io::Executor::current() == &ex.loop(1)) ++ran;
+        // Loop 0 ends the run once the helper served this.
+        post(ex.loop(0).context(), [&] { ex.stop(); });
+    });
+    ex.run();
+    CHECK(ran == 1);
+    CHECK(err.text().find("event loop 1: a handler failed: helper") != std::string::npos);
+}
+
+TEST_CASE("a throwing blocking call is logged and the pool serves later calls", "[executor]") {
+    StderrCapture err;
+    rfs::io::Executor ex(1, 1); // one pool thread: the later calls run on the thread that threw
+    std::atomic<int> ran{0};
+    ex.run_blocking([] { throw std::runtime_error("fsync"); });
+    ex.run_blocking([&] { ++ran; });
+    ex.run_blocking([&] { ++ran; });
+    ex.join_blocking();
+    CHECK(ran == 2);
+    CHECK(err.text().find("blocking pool: a call failed: fsync") != std::string::npos);
+}
