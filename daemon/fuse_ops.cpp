@@ -939,9 +939,9 @@ fuse_lowlevel_ops overlay_operations(Mode) {
     ops.create = op_create;
     ops.read = op_read;
     ops.write = op_write;
-    // No flush: locks live in the kernel and writes reach the source before they are
-    // acknowledged, so a FLUSH would have nothing to do. The kernel stops sending it after the
-    // first ENOSYS.
+    // Flush on each close of a written file, so a source that reports write errors only at
+    // close() (NFS) reports them to the application too; locks live in the kernel, and
+    // read-only opens set noflush to skip the round trip.
     ops.release = op_release;
     ops.flush = op_flush;
     ops.fsync = op_fsync;
