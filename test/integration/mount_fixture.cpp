@@ -9,9 +9,11 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <array>
@@ -396,12 +398,38 @@ bool abort_fuse_connection(unsigned major, unsigned minor) {
 // ------------------------------------------------------------------------------------------------
 // TempDir
 
+std::string temp_base() {
+    const char* env = std::getenv("TMPDIR");
+    struct stat st;
+    if (env && env[0] == '/' && ::stat(env, &st) == 0 && S_ISDIR(st.st_mode)) {
+        std::string base = env;
+        while (base.size() > 1 && base.back() == '/')
+            base.pop_back();
+        return base;
+    }
+    return "/tmp";
+}
+
+std::string user_xattrs_unsupported(const std::string& dir) {
+    std::string probe = dir + "/riakfs-it-xattr-probe-XXXXXX";
+    Fd fd(::mkstemp(probe.data()));
+    if (!fd) return "cannot create a file in " + dir + " to probe user xattrs: " + errname(errno);
+    int rc = ::fsetxattr(fd.get(), "user.riakfs-probe", "1", 1, 0);
+    int e = errno;
+    ::unlink(probe.c_str());
+    if (rc == 0) return "";
+    return "the file system of " + dir + " does not store user.* extended attributes (" +
+           errname(e) + "; tmpfs has them only since Linux 6.6): set TMPDIR to a directory on " +
+           "ext4, xfs or btrfs to run this test";
+}
+
 TempDir::TempDir(std::string_view prefix) {
-    std::string tmpl = "/tmp/" + std::string(prefix) + "-XXXXXX";
+    // Tests run parts as nobody, so every directory above must let others through (0755 below).
+    std::string tmpl = temp_base() + "/" + std::string(prefix) + "-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     char* p = ::mkdtemp(buf.data());
-    if (!p) throw std::runtime_error("mkdtemp failed");
+    if (!p) throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
     path_ = p;
     ::chmod(path_.c_str(), 0755);
 }
@@ -531,7 +559,15 @@ void MountFixture::start() {
 
     Fd errfd(::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     REQUIRE(errfd);
-    pid_t pid = spawn_child(argv, errfd.get(), errfd.get());
+    const rlim_t nofile = opts_.nofile_limit;
+    pid_t pid = spawn_child(argv, errfd.get(), errfd.get(), [nofile] {
+        if (nofile == 0) return;
+        const rlimit lim{nofile, nofile};
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            ::dprintf(2, "mount_fixture: setrlimit(RLIMIT_NOFILE): %s\n", ::strerror(errno));
+            ::_exit(126);
+        }
+    });
     pid_ = pid;
 
     {

@@ -126,8 +126,23 @@ bool is_fuse_mounted(const std::string& mountpoint);
 // Writes 1 to /sys/fs/fuse/connections/N/abort (mounting fusectl first if needed).
 bool abort_fuse_connection(unsigned major, unsigned minor);
 
-// A temporary directory under /tmp (mode 0755) removed recursively on destruction, but only if
-// nothing is mounted below it.
+// Where temporary directories go: $TMPDIR when it names a directory, else /tmp.
+std::string temp_base();
+
+// Empty when the file system holding `dir` stores user.* extended attributes, otherwise a
+// message saying so and what to do. tmpfs has them only since Linux 6.6, so a TMPDIR on tmpfs
+// fails xattr checks for reasons that have nothing to do with the daemon.
+std::string user_xattrs_unsupported(const std::string& dir);
+
+// Fails the test with that message when the temporary directories cannot hold user.* xattrs.
+#define REQUIRE_USER_XATTRS()                                                                      \
+    do {                                                                                           \
+        std::string rit_why = ::riakfs::it::user_xattrs_unsupported(::riakfs::it::temp_base());    \
+        if (!rit_why.empty()) FAIL(rit_why);                                                       \
+    } while (0)
+
+// A temporary directory under temp_base() (mode 0755) removed recursively on destruction, but
+// only if nothing is mounted below it.
 class TempDir {
 public:
     explicit TempDir(std::string_view prefix = "riakfs-it");
@@ -145,6 +160,8 @@ struct MountOptions {
     std::vector<std::string> extra_opts; // appended to -o (e.g. "allow_other")
     bool allow_other = false;            // shorthand for extra_opts += "allow_other"
     bool same_dir = false;               // mount over the source directory itself
+    // RLIMIT_NOFILE (soft and hard) for the daemon only; 0 keeps the one it inherits.
+    unsigned long nofile_limit = 0;
     // Called with the (not yet mounted) source directory to prepopulate it.
     std::function<void(const std::string& source)> prepare;
 

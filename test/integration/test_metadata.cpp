@@ -414,6 +414,7 @@ TEST_CASE("symlink and readlink", "[metadata][symlink]") {
 }
 
 TEST_CASE("the daemon never follows symlinks found in SOURCE", "[metadata][symlink]") {
+    REQUIRE_USER_XATTRS(); // the escape checks read user.outside
     TempDir outside("riakfs-it-outside");
     write_file(outside / "secret", "outside data", 0644);
     REQUIRE_OK(::setxattr(outside.path().c_str(), "user.outside", "yes", 3, 0));
@@ -510,12 +511,36 @@ TEST_CASE("statfs reports the SOURCE file system", "[metadata]") {
 
 namespace {
 
-// Makes the kernel drop unused dentries and inodes, which sends FORGETs to the daemon.
-void drop_kernel_caches() {
+// Makes the kernel drop unused dentries and inodes, which sends FORGETs to the daemon. Returns
+// why it could not (empty when it did): in a container /proc/sys is usually read-only, and then
+// no FORGET is sent and the checks that depend on one prove nothing.
+std::string try_drop_kernel_caches() {
     ::sync();
-    Fd fd(::open("/proc/sys/vm/drop_caches", O_WRONLY));
-    if (fd) (void)!::write(fd.get(), "2", 1);
+    Fd fd(::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC));
+    if (!fd) return "cannot open /proc/sys/vm/drop_caches: " + errname(errno);
+    if (::write(fd.get(), "2", 1) != 1)
+        return "cannot write /proc/sys/vm/drop_caches: " + errname(errno);
+    return "";
 }
+
+// Drops the caches for one test case and says so visibly (once) when it cannot: the test then
+// passes only what it could check, and the WARN marks the FORGET part as not applicable.
+class CacheDropper {
+public:
+    bool operator()() {
+        std::string why = try_drop_kernel_caches();
+        if (why.empty()) return true;
+        if (!warned_)
+            WARN("NOT APPLICABLE: " << why
+                                    << "; the kernel keeps its inodes, so no FORGET "
+                                       "reaches the daemon and forget handling is not tested");
+        warned_ = true;
+        return false;
+    }
+
+private:
+    bool warned_ = false;
+};
 
 } // namespace
 
@@ -530,6 +555,7 @@ TEST_CASE("inode numbers and contents survive the kernel forgetting inodes", "[m
         inos.push_back(lstat_ok(p).st_ino);
     }
     REQUIRE_OK(::link(fx.mnt("d/f0").c_str(), fx.mnt("hard").c_str()));
+    CacheDropper drop_kernel_caches;
     for (int round = 0; round < 3; ++round) {
         drop_kernel_caches();
         int bad_ino = 0, bad_data = 0;
@@ -602,7 +628,10 @@ TEST_CASE("parallel creates, renames and unlinks in one directory", "[metadata][
 TEST_CASE("the daemon does not keep descriptors for forgotten or closed files",
           "[metadata][forget]") {
     MountFixture fx;
-    if (fx.pid() <= 0) return; // native flavor: no daemon
+    if (fx.pid() <= 0) {
+        WARN("NOT APPLICABLE: no daemon (native flavor) whose descriptors could be counted");
+        return;
+    }
     auto fd_count = [&] {
         size_t n = 0;
         std::error_code ec;
@@ -612,7 +641,9 @@ TEST_CASE("the daemon does not keep descriptors for forgotten or closed files",
             ++n;
         return n;
     };
-    drop_kernel_caches();
+    CacheDropper drop_kernel_caches;
+    // Without FORGETs the daemon rightly keeps every descriptor, so there is nothing to check.
+    if (!drop_kernel_caches()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     size_t baseline = fd_count();
     REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));

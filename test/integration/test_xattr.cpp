@@ -40,6 +40,7 @@ std::set<std::string> listx(const std::string& p) {
 } // namespace
 
 TEST_CASE("set, get, list and remove user xattrs on files and directories", "[xattr]") {
+    REQUIRE_USER_XATTRS();
     MountFixture fx;
     write_file(fx.mnt("f"), "x");
     REQUIRE_OK(::mkdir(fx.mnt("d").c_str(), 0755));
@@ -90,6 +91,7 @@ TEST_CASE("set, get, list and remove user xattrs on files and directories", "[xa
 }
 
 TEST_CASE("xattr error cases: ENODATA, EEXIST, XATTR_REPLACE, size query, ERANGE", "[xattr]") {
+    REQUIRE_USER_XATTRS();
     MountFixture fx;
     write_file(fx.mnt("f"), "x");
     std::string m = fx.mnt("f");
@@ -129,6 +131,7 @@ TEST_CASE("xattr error cases: ENODATA, EEXIST, XATTR_REPLACE, size query, ERANGE
 }
 
 TEST_CASE("user xattrs respect permissions for non-owners", "[xattr]") {
+    REQUIRE_USER_XATTRS();
     MountFixture fx(MountOptions().with_allow_other());
     write_file(fx.mnt("f"), "x", 0644);
     REQUIRE_OK(::chmod(fx.mnt("f").c_str(), 0644));
