@@ -51,7 +51,12 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
         if (ec == boost::asio::error::operation_aborted) return;
         // ENOENT: the request was interrupted before we read it; read the next one.
         if (ec.value() == ENOENT || ec.value() == EINTR || ec.value() == EAGAIN) return read_next();
-        if (ec.value() != ENODEV && ec != boost::asio::error::eof)
+        // ENODEV: unmounted. ECONNABORTED: the connection was aborted through
+        // /sys/fs/fuse/connections (an operator's or a watchdog's last resort); either way the
+        // mount is gone and we stop.
+        if (ec.value() == ECONNABORTED)
+            RFS_LOG_WARN("the FUSE connection was aborted; stopping");
+        else if (ec.value() != ENODEV && ec != boost::asio::error::eof)
             RFS_LOG_ERROR("reading /dev/fuse failed: {}", ec.message());
         closed_ = true;
         fuse_session_exit(session_);
