@@ -8,6 +8,12 @@
 // they complete with Errc::cancelled. The Client must outlive the calls made on it; stop()
 // fails the outstanding ones. Arguments are taken by value (move large objects in): a call
 // that is co_spawned starts after the caller's temporaries are gone.
+// GCC 12: make the awaitable in its own statement, then await it:
+//     auto call = client.fetch(proto::ObjectId{"", b, k});  auto r = co_await std::move(call);
+// Never `co_await client.fetch(...)` with a class temporary among the arguments (braced or T{}
+// arguments, or a defaulted FetchOptions/StoreOptions/...): GCC 12.2 mishandles temporaries in
+// a co_await expression and the call's parameter copy frees memory in the caller's frame
+// (ASan bad-free). See lib/riak/README.md, "Calling from coroutines (GCC 12)".
 //
 // Transport: per node a bounded pool of keep-alive HTTP/1.1 connections, each pipelining up to
 // pipeline_depth requests (Riak answers them strictly in order); nodes are health-checked with
