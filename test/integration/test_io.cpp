@@ -52,6 +52,17 @@ std::string pread_n(int fd, size_t len, off_t off) {
     return out;
 }
 
+// copy_file_range from the current offsets until `size` bytes went over; each call must move some.
+void copy_whole(int in, int out, size_t size) {
+    size_t copied = 0;
+    while (copied < size) {
+        ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, size - copied, 0);
+        INFO("copy_file_range after " << copied << " bytes: " << errname(errno));
+        REQUIRE(n > 0);
+        copied += size_t(n);
+    }
+}
+
 } // namespace
 
 TEST_CASE("create, write, read back, and the file appears in SOURCE", "[io]") {
@@ -294,15 +305,7 @@ TEST_CASE("copy_file_range between two files in the mount", "[io]") {
     Fd out(::open(fx.mnt("sub/b").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
     REQUIRE(in);
     REQUIRE(out);
-
-    size_t copied = 0;
-    while (copied < data.size()) {
-        ssize_t n =
-            ::copy_file_range(in.get(), nullptr, out.get(), nullptr, data.size() - copied, 0);
-        INFO("copy_file_range after " << copied << " bytes: " << errname(errno));
-        REQUIRE(n > 0);
-        copied += size_t(n);
-    }
+    copy_whole(in.get(), out.get(), data.size());
     out.reset();
     CHECK(digest(read_file(fx.mnt("sub/b"))) == digest(data));
     CHECK(digest(read_file(fx.src("sub/b"))) == digest(data));
@@ -679,14 +682,7 @@ TEST_CASE("copy_file_range across file systems inside SOURCE", "[io][exdev]") {
     Fd out(::open(fx.mnt("other/b").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
     REQUIRE(in);
     REQUIRE(out);
-    size_t copied = 0;
-    while (copied < data.size()) {
-        ssize_t n =
-            ::copy_file_range(in.get(), nullptr, out.get(), nullptr, data.size() - copied, 0);
-        INFO("copy_file_range after " << copied << " bytes: " << errname(errno));
-        REQUIRE(n > 0);
-        copied += size_t(n);
-    }
+    copy_whole(in.get(), out.get(), data.size());
     out.reset();
     CHECK(digest(read_file(fx.src("other/b"))) == digest(data));
     // The other direction, with offsets.
