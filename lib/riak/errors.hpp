@@ -4,12 +4,9 @@
 // Plain value types: any thread, not shared between threads.
 #pragma once
 
-#include <cassert>
 #include <cerrno>
 #include <string>
 #include <system_error>
-#include <utility>
-#include <variant>
 
 #include "proto/result.hpp"
 
@@ -51,6 +48,8 @@ struct Error {
     std::error_code error_code() const noexcept { return make_error_code(code); }
     // "connection_reset: node 127.0.0.1:8098 closed the connection"
     std::string describe() const;
+    // What a default-constructed Result<T> holds.
+    static Error no_result() { return Error{Errc::cancelled, ECANCELED, 0, "no result"}; }
 };
 
 Error make_error(Errc code, std::string message, int sys_errno = 0);
@@ -59,45 +58,11 @@ Error make_error(Errc code, std::string message, int sys_errno = 0);
 // (EFBIG), server_error (EIO: an in-band {"error":...} of a listing) or malformed_response.
 Error from_proto(const proto::Error& e);
 
-// A T or an Error; the same member names as std::expected (C++23) and proto::Result.
-template <typename T> class [[nodiscard]] Result {
-public:
-    // Default: an error. co_spawn needs it to build the value it hands over when the
-    // coroutine exits with an exception instead.
-    Result() : v_(std::in_place_index<1>, Error{Errc::cancelled, ECANCELED, 0, "no result"}) {}
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-    Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
-
-    bool has_value() const noexcept { return v_.index() == 0; }
-    explicit operator bool() const noexcept { return has_value(); }
-    T& value() & { return std::get<0>(v_); }
-    const T& value() const& { return std::get<0>(v_); }
-    T&& value() && { return std::get<0>(std::move(v_)); }
-    T& operator*() & { return value(); }
-    const T& operator*() const& { return value(); }
-    T* operator->() { return &value(); }
-    const T* operator->() const { return &value(); }
-    const Error& error() const& { return std::get<1>(v_); }
-    Error&& error() && { return std::get<1>(std::move(v_)); }
-
-private:
-    std::variant<T, Error> v_;
-};
-
-template <> class [[nodiscard]] Result<void> {
-public:
-    Result() = default;
-    Result(Error error) : error_(std::move(error)), ok_(false) {}
-    bool has_value() const noexcept { return ok_; }
-    explicit operator bool() const noexcept { return ok_; }
-    void value() const { assert(ok_); }
-    const Error& error() const& { return error_; }
-    Error&& error() && { return std::move(error_); }
-
-private:
-    Error error_;
-    bool ok_ = true;
-};
+// A T or an Error; the same template as proto::Result (proto/result.hpp), so the same member
+// names as std::expected (C++23). Default-constructed: the Error::no_result() error, since
+// co_spawn needs a default to build the value it hands over when the coroutine exits with an
+// exception instead.
+template <typename T> using Result = BasicResult<T, Error>;
 
 } // namespace rfs::riak
 
