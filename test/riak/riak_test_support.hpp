@@ -1,7 +1,8 @@
 // Shared helpers of the Riak client tests: running a coroutine to completion on a test's
-// io_context, a client configured for one or more devnodes, devnode fault switching and
-// stats, a TCP relay that records pipelining on the wire, and a raw server that answers with
-// canned bytes (for malformed responses devnode cannot produce).
+// io_context (or until a condition holds), a client configured for one or more devnodes, a
+// devnode with a client of it, devnode fault switching and stats, a TCP relay that records
+// pipelining on the wire, and a raw server that answers with canned bytes (for malformed
+// responses devnode cannot produce).
 // Single-threaded test code: everything runs on the test's io_context.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -20,6 +22,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
@@ -61,6 +65,39 @@ inline void drain(asio::io_context& ioc,
     ioc.run_for(d);
 }
 
+// Runs `ioc` until `done()` holds (e.g. the completion handlers of co_spawn'ed calls have run),
+// looking every `poll`.
+template <typename Done>
+void run_until(asio::io_context& ioc, Done done,
+               std::chrono::milliseconds poll = std::chrono::milliseconds(5)) {
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (!done()) {
+            t.expires_after(poll);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 0;
+    }());
+}
+
+// Runs `ioc` for `d` (health checks and other background work run meanwhile).
+inline void wait_for(asio::io_context& ioc, std::chrono::milliseconds d) {
+    run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        t.expires_after(d);
+        co_await t.async_wait(asio::use_awaitable);
+        co_return 0;
+    }());
+}
+
+// A text/plain object.
+inline proto::RiakObject text(std::string value) {
+    proto::RiakObject o;
+    o.value = std::move(value);
+    o.content_type = "text/plain";
+    return o;
+}
+
 inline NodeAddress local(std::uint16_t port) {
     return NodeAddress{"127.0.0.1", port};
 }
@@ -76,6 +113,39 @@ inline ClientConfig config_for(std::vector<std::uint16_t> ports) {
     c.retry.max_delay = std::chrono::milliseconds(50);
     return c;
 }
+
+// config_for({port}) without health checks: up to `connections` connections, each with up to
+// `depth` requests pipelined.
+inline ClientConfig pipelined_config(std::uint16_t port, std::size_t connections,
+                                     std::size_t depth) {
+    auto c = config_for({port});
+    c.connections_per_node = connections;
+    c.pipeline_depth = depth;
+    c.health_interval = Duration::zero();
+    return c;
+}
+
+// A devnode (started with `node_args`) and a client of it (configured by `make_config`, from the
+// node's port; config_for by default) on one io_context; f(task) runs a call to completion. The
+// client is stopped and its coroutines drained before the members go.
+struct ClientFixture {
+    explicit ClientFixture(std::vector<std::string> node_args = {})
+        : ClientFixture(std::move(node_args),
+                        [](std::uint16_t port) { return config_for({port}); }) {}
+    ClientFixture(std::vector<std::string> node_args, ClientConfig (*make_config)(std::uint16_t))
+        : node(std::move(node_args)), client(ioc, make_config(node.port())) {}
+    ~ClientFixture() {
+        client.stop();
+        drain(ioc);
+    }
+    template <typename T> T operator()(asio::awaitable<T> task) {
+        return run(ioc, std::move(task));
+    }
+
+    Devnode node;
+    asio::io_context ioc;
+    Client client;
+};
 
 // POST /devnode/faults (replaces the whole fault configuration).
 inline void set_faults(const Devnode& node, const json& faults) {

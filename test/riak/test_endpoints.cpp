@@ -14,31 +14,12 @@ namespace proto = rfs::proto;
 
 namespace {
 
-struct Fixture {
+struct Fixture : ClientFixture {
     Fixture()
-        : node({"--bucket-type", "mult", "--bucket-type", R"(sets={"datatype":"set"})"}),
-          client(ioc, config_for({node.port()})) {
+        : ClientFixture({"--bucket-type", "mult", "--bucket-type", R"(sets={"datatype":"set"})"}) {
         client.start();
     }
-    ~Fixture() {
-        client.stop();
-        drain(ioc);
-    }
-    template <typename T> T operator()(asio::awaitable<T> task) {
-        return run(ioc, std::move(task));
-    }
-
-    Devnode node;
-    asio::io_context ioc;
-    Client client;
 };
-
-proto::RiakObject text(std::string value) {
-    proto::RiakObject o;
-    o.value = std::move(value);
-    o.content_type = "text/plain";
-    return o;
-}
 
 } // namespace
 

@@ -6,8 +6,6 @@
 
 #include <cerrno>
 
-#include <boost/asio/steady_timer.hpp>
-
 #include "test/riak/riak_test_support.hpp"
 
 using namespace rfs::riak;
@@ -16,21 +14,10 @@ namespace proto = rfs::proto;
 
 namespace {
 
-proto::RiakObject text(std::string value) {
-    proto::RiakObject o;
-    o.value = std::move(value);
-    o.content_type = "text/plain";
-    return o;
-}
-
-struct Fixture {
-    Fixture() : client(ioc, make_config(node.port())) {
+struct Fixture : ClientFixture {
+    Fixture() : ClientFixture({}, make_config) {
         rfs::devnode::test::Client c(node.port());
         REQUIRE(c.put("/buckets/b/keys/k", "value").status == 204);
-    }
-    ~Fixture() {
-        client.stop();
-        drain(ioc);
     }
     static ClientConfig make_config(std::uint16_t port) {
         auto c = config_for({port});
@@ -39,13 +26,6 @@ struct Fixture {
         c.request_timeout = std::chrono::seconds(5);
         return c;
     }
-    template <typename T> T operator()(asio::awaitable<T> task) {
-        return run(ioc, std::move(task));
-    }
-
-    Devnode node;
-    asio::io_context ioc;
-    Client client;
 };
 
 const proto::ObjectId kKey{"", "b", "k"};
@@ -263,14 +243,8 @@ TEST_CASE("many pipelined requests under random resets and errors all succeed",
                                         text("v" + std::to_string(i))),
                            check);
     }
-    run(f.ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (done < kRequests) {
-            t.expires_after(std::chrono::milliseconds(10));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    auto all_done = [&] { return done >= kRequests; };
+    run_until(f.ioc, all_done, std::chrono::milliseconds(10));
     for (const auto& e : failures)
         FAIL_CHECK(e);
     CHECK(ok == kRequests);

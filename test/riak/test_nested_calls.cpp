@@ -17,19 +17,8 @@ namespace proto = rfs::proto;
 
 namespace {
 
-struct Fixture {
-    Fixture() : client(ioc, config_for({node.port()})) { client.start(); }
-    ~Fixture() {
-        client.stop();
-        drain(ioc);
-    }
-    template <typename T> T operator()(asio::awaitable<T> task) {
-        return run(ioc, std::move(task));
-    }
-
-    Devnode node;
-    asio::io_context ioc;
-    Client client;
+struct Fixture : ClientFixture {
+    Fixture() { client.start(); }
 };
 
 // Safe pattern: every argument a named local, moved in; the awaitable made first, then
@@ -52,13 +41,6 @@ asio::awaitable<std::string> store_then_fetch(Client& client, std::string key, s
     if (!got) throw std::runtime_error("fetch: " + got.error().message);
     if (got->outcome != proto::Outcome::ok) co_return std::string("<not ok>");
     co_return got->object.value;
-}
-
-proto::RiakObject text(std::string value) {
-    proto::RiakObject o;
-    o.value = std::move(value);
-    o.content_type = "text/plain";
-    return o;
 }
 
 } // namespace
@@ -138,8 +120,8 @@ TEST_CASE("awaitable made first from braced temporaries and default arguments", 
     auto inner = [&](std::string key, std::string value) -> asio::awaitable<std::string> {
         // Temporaries are fine in a statement that only creates the awaitable: the call copies
         // them into its frame before they are destroyed at the end of that statement.
-        auto put_task = f.client.store(proto::ObjectId{"", "nested", key},
-                                       text(value), proto::StoreOptions{});
+        auto put_task =
+            f.client.store(proto::ObjectId{"", "nested", key}, text(value), proto::StoreOptions{});
         auto put = co_await std::move(put_task);
         if (!put) co_return put.error().message;
         auto get_task = f.client.fetch({"", "nested", key});

@@ -18,13 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-proto::RiakObject text(std::string value) {
-    proto::RiakObject o;
-    o.value = std::move(value);
-    o.content_type = "text/plain";
-    return o;
-}
-
 // Runs `n` fetches of bucket b key k<i % keys> at once; returns how many succeeded.
 std::size_t parallel_fetches(asio::io_context& ioc, Client& client, std::size_t n,
                              std::vector<Error>* errors = nullptr, CallOptions call = {}) {
@@ -39,14 +32,7 @@ std::size_t parallel_fetches(asio::io_context& ioc, Client& client, std::size_t 
                                errors->push_back(r.error());
                        });
     }
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (done < n) {
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return done >= n; });
     return ok;
 }
 
@@ -64,10 +50,7 @@ TEST_CASE("requests are pipelined on one connection, verified on the wire", "[ri
     set_faults(node, {{"latency_ms", 100}, {"routes", {"object"}}});
     asio::io_context ioc;
     Relay relay(ioc, node.port());
-    auto config = config_for({relay.port()});
-    config.connections_per_node = 1;
-    config.pipeline_depth = 8;
-    config.health_interval = Duration::zero();
+    auto config = pipelined_config(relay.port(), 1, 8);
     Client client(ioc, config);
 
     const auto t0 = Clock::now();
@@ -102,11 +85,7 @@ TEST_CASE("the pool spreads over connections before pipelining", "[riak][pipelin
     set_faults(node, {{"latency_ms", 50}, {"routes", {"object"}}});
     asio::io_context ioc;
     Relay relay(ioc, node.port());
-    auto config = config_for({relay.port()});
-    config.connections_per_node = 3;
-    config.pipeline_depth = 4;
-    config.health_interval = Duration::zero();
-    Client client(ioc, config);
+    Client client(ioc, pipelined_config(relay.port(), 3, 4));
     CHECK(parallel_fetches(ioc, client, 3) == 3);
     CHECK(relay.connections() == 3); // one request each, no pipelining needed
     CHECK(parallel_fetches(ioc, client, 12) == 12);
@@ -121,11 +100,7 @@ TEST_CASE("non-idempotent requests are not pipelined", "[riak][pipeline]") {
     set_faults(node, {{"latency_ms", 50}, {"routes", {"object"}}});
     asio::io_context ioc;
     Relay relay(ioc, node.port());
-    auto config = config_for({relay.port()});
-    config.connections_per_node = 1;
-    config.pipeline_depth = 8;
-    config.health_interval = Duration::zero();
-    Client client(ioc, config);
+    Client client(ioc, pipelined_config(relay.port(), 1, 8));
     std::size_t done = 0, created = 0;
     for (int i = 0; i < 4; ++i)
         asio::co_spawn(ioc, client.store(proto::ObjectId{"", "b", ""}, text("x")),
@@ -133,14 +108,7 @@ TEST_CASE("non-idempotent requests are not pipelined", "[riak][pipeline]") {
                            ++done;
                            if (r && r->outcome == proto::Outcome::created) ++created;
                        });
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (done < 4) {
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return done >= 4; });
     CHECK(created == 4);
     CHECK(relay.requests_before_first_response() == std::vector<std::size_t>{1});
     CHECK(client.nodes()[0].max_pipelined == 1);
@@ -172,12 +140,7 @@ TEST_CASE("failover when a node is killed", "[riak][failover]") {
     CHECK(client.counters().retries > 0);
 
     // The health check keeps `a` out of rotation.
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(std::chrono::milliseconds(300));
-        co_await t.async_wait(asio::use_awaitable);
-        co_return 0;
-    }());
+    wait_for(ioc, std::chrono::milliseconds(300));
     auto status = client.nodes();
     CHECK_FALSE(status[0].healthy);
     CHECK_FALSE(status[0].last_error.empty());
@@ -247,14 +210,7 @@ TEST_CASE("cancellation through an Asio cancellation slot", "[riak][cancel]") {
     t.expires_after(std::chrono::milliseconds(50));
     t.async_wait(
         [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer w(co_await asio::this_coro::executor);
-        while (!result) {
-            w.expires_after(std::chrono::milliseconds(5));
-            co_await w.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return result.has_value(); });
     REQUIRE_FALSE(*result);
     CHECK(result->error().code == Errc::cancelled);
     CHECK(result->error().to_errno() == ECANCELED);
@@ -286,15 +242,11 @@ TEST_CASE("the in-flight byte bound makes requests wait", "[riak][budget]") {
                            ++done;
                            if (r) ++ok;
                        });
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (done < 5) {
-            CHECK(client.counters().inflight_bytes <= config.max_inflight_bytes);
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] {
+        if (done >= 5) return true;
+        CHECK(client.counters().inflight_bytes <= config.max_inflight_bytes);
+        return false;
+    });
     CHECK(ok == 5);
     const auto c = client.counters();
     CHECK(c.inflight_bytes_peak <= config.max_inflight_bytes);
@@ -312,14 +264,7 @@ TEST_CASE("the in-flight byte bound makes requests wait", "[riak][budget]") {
     asio::co_spawn(
         ioc, client.store(proto::ObjectId{"", "big", "b"}, text(value), {}, quick),
         [&](std::exception_ptr, Result<proto::ObjectResponse> r) { second.emplace(std::move(r)); });
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (!second) {
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return second.has_value(); });
     REQUIRE_FALSE(*second);
     CHECK(second->error().code == Errc::timeout);
     CHECK(second->error().message.find("in-flight") != std::string::npos);
@@ -364,11 +309,7 @@ TEST_CASE("requests pipelined behind a silent close are resent", "[riak][pipelin
     set_faults(node, {{"latency_ms", 50}, {"methods", {"GET"}}});
     asio::io_context ioc;
     Relay relay(ioc, node.port());
-    auto config = config_for({relay.port()});
-    config.connections_per_node = 1;
-    config.pipeline_depth = 8;
-    config.health_interval = Duration::zero();
-    Client client(ioc, config);
+    Client client(ioc, pipelined_config(relay.port(), 1, 8));
     std::optional<Result<proto::ObjectResponse>> put;
     asio::co_spawn(
         ioc, client.store(proto::ObjectId{"nosuchtype", "b", "k"}, text(std::string(100000, 'x'))),
@@ -396,11 +337,7 @@ TEST_CASE("a waiting non-idempotent request does not hold back pipelined ones",
     REQUIRE(direct.put("/buckets/b/keys/k", "value").status == 204);
     set_faults(node, {{"latency_ms", 100}, {"routes", {"object", "keys"}}});
     asio::io_context ioc;
-    auto config = config_for({node.port()});
-    config.connections_per_node = 1;
-    config.pipeline_depth = 4;
-    config.health_interval = Duration::zero();
-    Client client(ioc, config);
+    Client client(ioc, pipelined_config(node.port(), 1, 4));
     std::vector<std::string> finished;
     auto get = [&](std::string name) {
         asio::co_spawn(ioc, client.fetch(proto::ObjectId{"", "b", "k"}),
@@ -416,14 +353,7 @@ TEST_CASE("a waiting non-idempotent request does not hold back pipelined ones",
                        finished.push_back("post");
                    });
     get("get2");
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (finished.size() < 3) {
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return finished.size() >= 3; });
     CHECK(finished == std::vector<std::string>{"get1", "get2", "post"});
     CHECK(client.nodes()[0].max_pipelined == 2); // get2 behind get1; the POST alone
     client.stop();
@@ -439,15 +369,7 @@ TEST_CASE("health checks mark a node down and up again without traffic", "[riak]
     config.health_interval = std::chrono::milliseconds(100);
     Client client(ioc, config);
     client.start();
-    auto wait = [&](std::chrono::milliseconds d) {
-        run(ioc, [&]() -> asio::awaitable<int> {
-            asio::steady_timer t(co_await asio::this_coro::executor);
-            t.expires_after(d);
-            co_await t.async_wait(asio::use_awaitable);
-            co_return 0;
-        }());
-    };
-    wait(std::chrono::milliseconds(300));
+    wait_for(ioc, std::chrono::milliseconds(300));
     CHECK(client.nodes()[0].healthy);
     REQUIRE(admin
                 .request("POST", "/devnode/faults", {{"Content-Type", "application/json"}},
@@ -458,11 +380,11 @@ TEST_CASE("health checks mark a node down and up again without traffic", "[riak]
     drain(ioc);
     Client fresh(ioc, config);
     fresh.start();
-    wait(std::chrono::milliseconds(400));
+    wait_for(ioc, std::chrono::milliseconds(400));
     CHECK_FALSE(fresh.nodes()[0].healthy);
     CHECK(fresh.nodes()[0].last_error.find("without answering") != std::string::npos);
     REQUIRE(admin.request("DELETE", "/devnode/faults").status == 204);
-    wait(std::chrono::milliseconds(400));
+    wait_for(ioc, std::chrono::milliseconds(400));
     CHECK(fresh.nodes()[0].healthy);
     fresh.stop();
     drain(ioc);
@@ -473,11 +395,7 @@ TEST_CASE("HEAD, GET, PUT and DELETE pipelined together are matched in order", "
     set_faults(node, {{"latency_ms", 20}, {"routes", {"object"}}});
     asio::io_context ioc;
     Relay relay(ioc, node.port());
-    auto config = config_for({relay.port()});
-    config.connections_per_node = 1;
-    config.pipeline_depth = 16;
-    config.health_interval = Duration::zero();
-    Client client(ioc, config);
+    Client client(ioc, pipelined_config(relay.port(), 1, 16));
     REQUIRE(run(ioc, client.store(proto::ObjectId{"", "m", "a"}, text("alpha"))));
     REQUIRE(run(ioc, client.store(proto::ObjectId{"", "m", "d"}, text("doomed"))));
     int done = 0;
@@ -513,14 +431,7 @@ TEST_CASE("HEAD, GET, PUT and DELETE pipelined together are matched in order", "
                                   r.outcome == proto::Outcome::not_found));
                        }));
     }
-    run(ioc, [&]() -> asio::awaitable<int> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        while (done < 15) {
-            t.expires_after(std::chrono::milliseconds(5));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        co_return 0;
-    }());
+    run_until(ioc, [&] { return done >= 15; });
     CHECK(client.nodes()[0].max_pipelined == 15);
     CHECK(relay.connections() == 1);
     for (int round = 0; round < 3; ++round) {
