@@ -1,6 +1,7 @@
 // Passthrough mode: file data operations (create/open/read/write, open flags, sync, fallocate,
 // copy_file_range, mmap, a large file and concurrent I/O).
 #include "mount_fixture.hpp"
+#include "nested_mount.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -668,14 +669,7 @@ TEST_CASE("copy_file_range across file systems inside SOURCE", "[io][exdev]") {
         REQUIRE_OK(::mkdir(nested.c_str(), 0755));
         REQUIRE_OK(::mount("tmpfs", nested.c_str(), "tmpfs", 0, "size=8m"));
     }));
-    struct Unmounter {
-        MountFixture& fx;
-        std::string& path;
-        ~Unmounter() {
-            fx.unmount();
-            ::umount2(path.c_str(), MNT_DETACH);
-        }
-    } unmounter{fx, nested};
+    Unmounter unmounter{fx, {nested}}; // destroyed before fx: FUSE first, then the tmpfs
     std::string data = random_bytes((1 << 20) + 123, 7);
     write_file(fx.mnt("a"), data);
     Fd in(::open(fx.mnt("a").c_str(), O_RDONLY));

@@ -2,6 +2,7 @@
 // utimens, mkdir, rmdir, mknod, unlink, link, symlink, statfs), checked through the mount and
 // against SOURCE.
 #include "mount_fixture.hpp"
+#include "nested_mount.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -694,17 +695,7 @@ TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metad
             write_file(p + "/f", t);
         }
     }));
-    // Destroyed before fx: unmount FUSE first, then the tmpfs mounts, so that the fixture can
-    // remove its temporary directory.
-    struct Unmounter {
-        MountFixture& fx;
-        std::vector<std::string>& paths;
-        ~Unmounter() {
-            fx.unmount();
-            for (auto& p : paths)
-                ::umount2(p.c_str(), MNT_DETACH);
-        }
-    } unmounter{fx, tmpfs_mounts};
+    Unmounter unmounter{fx, tmpfs_mounts}; // destroyed before fx: FUSE, then the tmpfs mounts
     struct stat s1 = lstat_ok(fx.src("t1/f")), s2 = lstat_ok(fx.src("t2/f"));
     INFO("in SOURCE: t1/f dev " << s1.st_dev << " ino " << s1.st_ino << ", t2/f dev " << s2.st_dev
                                 << " ino " << s2.st_ino);
