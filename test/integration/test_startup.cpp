@@ -20,8 +20,10 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 using namespace riakfs::it;
 using namespace std::chrono_literals;
@@ -79,6 +81,40 @@ void force_cleanup(const std::string& mnt) {
         ::kill(p, SIGKILL);
 }
 
+// For tests of riakfs's own command line, options or messages (`what`): false, with a warning
+// that the test is skipped, when the daemon under test is the stand-in.
+bool riakfs_only(const char* what) {
+    if (is_riakfs()) return true;
+    WARN("riakfs-specific " << what << "; skipped for the stand-in daemon");
+    return false;
+}
+
+// Makes the empty directories "src" and "mnt" in `dir` and returns their paths (SOURCE and
+// MOUNTPOINT of a daemon a test starts itself).
+std::pair<std::string, std::string> make_src_mnt(const TempDir& dir) {
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    return {src, mnt};
+}
+
+struct Spawned {
+    ProcResult r;
+    bool mounted = false; // MOUNTPOINT was mounted when the command returned
+};
+
+// Runs the daemon command `argv` (see run_cmd), notes whether `mnt` was mounted when it returned
+// and then makes sure nothing is left mounted or running there.
+Spawned run_and_clean_up(const std::vector<std::string>& argv, const std::string& mnt,
+                         std::chrono::milliseconds timeout,
+                         const std::function<void()>& pre_exec = {}) {
+    Spawned out;
+    out.r = run_cmd(argv, timeout, pre_exec);
+    out.mounted = is_fuse_mounted(mnt);
+    force_cleanup(mnt);
+    return out;
+}
+
 struct BadCase {
     const char* what;
     std::vector<std::string> args; // after the binary; SRC/MNT are substituted
@@ -105,14 +141,10 @@ void check_refused(const ProcResult& r, bool mounted, bool single_line) {
 } // namespace
 
 TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothing", "[startup]") {
-    if (!is_riakfs()) {
-        WARN("riakfs-specific command line; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("command line")) return;
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt", file = dir / "file";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
+    const std::string file = dir / "file";
     write_file(file, "not a directory");
     const std::string missing = dir / "missing";
 
@@ -137,9 +169,7 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
         SECTION(c.what) {
             std::vector<std::string> argv = {daemon_bin()};
             argv.insert(argv.end(), c.args.begin(), c.args.end());
-            ProcResult r = run_cmd(argv, 10s);
-            bool mounted = is_fuse_mounted(mnt);
-            force_cleanup(mnt);
+            auto [r, mounted] = run_and_clean_up(argv, mnt, 10s);
             check_refused(r, mounted, c.single_line);
             if (c.expect_in_message)
                 CHECK(lower(r.err).find(c.expect_in_message) != std::string::npos);
@@ -148,25 +178,18 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
 }
 
 TEST_CASE("an unreadable SOURCE is refused before mounting", "[startup]") {
-    if (!is_riakfs()) {
-        WARN("riakfs-specific command line; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("command line")) return;
     // Root reads everything, so run the daemon without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH
     // (it keeps CAP_SYS_ADMIN for mounting). SOURCE is mode 000: unreadable for it.
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
     write_file(src + "/f", "x");
     REQUIRE_OK(::chmod(src.c_str(), 0));
     std::vector<std::string> argv = {daemon_bin(), src, mnt, "-f", "-o", "mode=passthrough"};
-    ProcResult r = run_cmd(argv, 5s, [] {
+    auto [r, mounted] = run_and_clean_up(argv, mnt, 5s, [] {
         ::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
         ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
     });
-    bool mounted = is_fuse_mounted(mnt);
-    force_cleanup(mnt);
     ::chmod(src.c_str(), 0755);
     check_refused(r, mounted, true);
 }
@@ -278,18 +301,14 @@ void check_daemonized(const std::string& cwd, const std::string& src_arg,
 
 TEST_CASE("daemonized mode returns after mounting and exits after fusermount3 -u", "[startup]") {
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
     check_daemonized("", src, mnt, src, mnt);
 }
 
 TEST_CASE("daemonized mode with relative SOURCE and MOUNTPOINT", "[startup]") {
     // The daemon changes to / when it detaches: relative paths must be resolved before that.
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
     check_daemonized(dir.path(), "src", "mnt", src, mnt);
 }
 
@@ -330,10 +349,7 @@ TEST_CASE("the standard ro option makes the mount read-only", "[startup]") {
 // An fstab line switched back to passthrough may keep its riak= list: it mounts, serves SOURCE
 // and touches no node (none listens on these ports).
 TEST_CASE("mode=passthrough accepts and ignores a riak= node list", "[startup]") {
-    if (!is_riakfs()) {
-        WARN("riakfs-specific option; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("option")) return;
     MountOptions opts;
     opts.extra_opts.push_back("riak=http://127.0.0.1:9,http://127.0.0.1:10");
     MountFixture fx(opts);
@@ -378,28 +394,22 @@ TEST_CASE("SIGTERM unmounts and ends the daemon cleanly", "[startup]") {
 
 TEST_CASE("a failure to start serving after mounting is one line and a clean unmount",
           "[startup]") {
-    if (!is_riakfs()) {
-        WARN("riakfs-specific messages; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("messages")) return;
     // A descriptor limit just big enough to mount, but not to set up the event loops (io_uring,
     // Asio's signal pipe), makes the set-up after mounting fail. Which limit that is depends on
     // libfuse and Asio, so raise it one at a time until the daemon either reports that failure
     // or serves.
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
     bool seen = false;
     for (rlim_t limit = 4; limit <= 32 && !seen; ++limit) {
-        ProcResult r = run_cmd({daemon_bin(), src, mnt, "-f", "-o", "mode=passthrough"}, 3s, [&] {
-            struct rlimit lim {
-                limit, limit
-            };
-            ::setrlimit(RLIMIT_NOFILE, &lim);
-        });
-        bool mounted = is_fuse_mounted(mnt);
-        force_cleanup(mnt);
+        auto [r, mounted] = run_and_clean_up(
+            {daemon_bin(), src, mnt, "-f", "-o", "mode=passthrough"}, mnt, 3s, [&] {
+                struct rlimit lim {
+                    limit, limit
+                };
+                ::setrlimit(RLIMIT_NOFILE, &lim);
+            });
         if (r.timed_out) break; // it served: every later limit would too
         INFO("RLIMIT_NOFILE " << limit << ", stderr: [" << r.err << "]");
         if (r.err.find("cannot serve") == std::string::npos) continue; // refused before mounting
@@ -436,14 +446,9 @@ TEST_CASE("fixture: a wedged daemon is aborted by the watchdog", "[.fixture]") {
 // full path in the "program#source" form, since PATH is not passed through); the daemon
 // detaches, and umount(8) ends it.
 TEST_CASE("mount(8) starts it through mount.fuse3 and umount(8) stops it", "[startup]") {
-    if (!is_riakfs()) {
-        WARN("riakfs-specific command line; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("command line")) return;
     TempDir dir;
-    const std::string src = dir / "src", mnt = dir / "mnt";
-    REQUIRE_OK(::mkdir(src.c_str(), 0755));
-    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    const auto [src, mnt] = make_src_mnt(dir);
     write_file(src + "/f", "via fstab");
     ProcResult r = run_cmd({"mount", "-t", "fuse", daemon_bin() + "#" + src, mnt, "-o",
                             "mode=passthrough,allow_other"},
