@@ -76,12 +76,12 @@ struct LoopFile {
 // An open regular file. The descriptor is shared by every loop; each loop drives it through its
 // own Asio file object (created on first use by that loop), since Asio I/O objects belong to one
 // io_context.
-class OpenFile {
+class OpenFile : public OpenHandles::Entry {
 public:
     OpenFile(int fd, io::Executor& executor)
         : fd_(std::make_shared<const UniqueFd>(fd)), executor_(executor),
           per_loop_(executor.size()) {}
-    ~OpenFile() {
+    ~OpenFile() override {
         io::Loop* here = io::Executor::current();
         for (unsigned i = 0; i < per_loop_.size(); ++i) {
             if (!per_loop_[i]) continue;
@@ -107,12 +107,12 @@ OpenFile* open_file(fuse_file_info* fi) {
     return reinterpret_cast<OpenFile*>(fi->fh);
 }
 
-struct OpenDir {
+struct OpenDir : OpenHandles::Entry {
     std::mutex mu;
     DIR* dir = nullptr;
     off_t offset = 0;
     dirent* pending = nullptr; // read but not yet sent: it did not fit the last reply
-    ~OpenDir() {
+    ~OpenDir() override {
         if (dir) ::closedir(dir);
     }
 };
@@ -466,7 +466,9 @@ int reopen_flags(int flags) {
 }
 
 void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
-    fi->fh = reinterpret_cast<uint64_t>(new OpenFile(fd, *ov.executor));
+    auto* file = new OpenFile(fd, *ov.executor);
+    ov.handles.add(file);
+    fi->fh = reinterpret_cast<uint64_t>(file);
     fi->keep_cache = ov.timeouts.keep_cache;
     // An O_DIRECT open already bypasses the kernel's cache; direct_io would also forbid mmap.
     fi->direct_io = ov.timeouts.direct_io;
@@ -482,7 +484,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         with_fd_retry(ov, [&] { return ::open(ProcPath(inode.fd()), reopen_flags(fi->flags)); });
     if (fd < 0) return (void)fuse_reply_err(req, errno);
     fill_open_reply(ov, fi, fi->flags, fd);
-    if (fuse_reply_open(req, fi) == -ENOENT) delete open_file(fi);
+    if (fuse_reply_open(req, fi) == -ENOENT) ov.handles.close(open_file(fi));
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -511,13 +513,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     }
     fill_open_reply(ov, fi, fi->flags, fd);
     if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-        delete open_file(fi);
+        ov.handles.close(open_file(fi));
         ov.inodes.unlookup(e.ino);
     }
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete open_file(fi);
+    overlay(req).handles.close(open_file(fi));
     fuse_reply_err(req, 0);
 }
 
@@ -677,40 +679,37 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         ::close(fd);
         return (void)fuse_reply_err(req, err);
     }
-    auto& t = overlay(req).timeouts;
-    fi->fh = reinterpret_cast<uint64_t>(d.get());
-    fi->keep_cache = t.attr >= 86400;
-    fi->cache_readdir = t.attr >= 86400;
-    if (fuse_reply_open(req, fi) == 0) d.release();
+    auto& ov = overlay(req);
+    // Registered before the reply: its RELEASEDIR may reach another loop right after.
+    ov.handles.add(d.get());
+    fi->fh = reinterpret_cast<uint64_t>(d.release());
+    fi->keep_cache = ov.timeouts.attr >= 86400;
+    fi->cache_readdir = ov.timeouts.attr >= 86400;
+    if (fuse_reply_open(req, fi) == -ENOENT) ov.handles.close(open_dir(fi));
 }
 
 bool is_dot_or_dotdot(const char* name) {
     return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-// Shared by readdir and readdirplus. Offsets are the directory stream's own positions
-// (telldir cookies), which stay valid while entries are added and removed.
-void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
-                bool plus) {
-    auto inode = inode_or_reply(req, ino);
-    if (!inode) return;
-    auto& ov = overlay(req);
-    OpenDir& d = *open_dir(fi);
-    std::lock_guard lock(d.mu);
+// Fills `buf` with entries of `d` from `offset` on; returns the bytes used, and in `*err` what
+// stopped the listing early (0 at the end or when the buffer is full). Called with d.mu held.
+size_t fill_dir_reply(fuse_req_t req, Overlay& ov, const Node& inode, OpenDir& d, off_t offset,
+                      std::vector<char>& buf, bool plus, int* err) {
+    size_t size = buf.size();
     if (offset != d.offset) {
         ::seekdir(d.dir, offset);
         d.pending = nullptr;
         d.offset = offset;
     }
-    std::vector<char> buf(size);
     size_t used = 0;
-    int err = 0;
+    *err = 0;
     while (true) {
         if (!d.pending) {
             errno = 0;
             d.pending = ::readdir(d.dir);
             if (!d.pending) {
-                err = errno;
+                *err = errno;
                 break;
             }
         }
@@ -729,7 +728,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
                     d.offset = next;
                     continue;
                 }
-                err = lerr;
+                *err = lerr;
                 break;
             }
             entsize =
@@ -750,6 +749,25 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
         d.pending = nullptr;
         d.offset = next;
     }
+    return used;
+}
+
+// Shared by readdir and readdirplus. Offsets are the directory stream's own positions
+// (telldir cookies), which stay valid while entries are added and removed.
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+                bool plus) {
+    auto inode = inode_or_reply(req, ino);
+    if (!inode) return;
+    OpenDir& d = *open_dir(fi);
+    std::vector<char> buf(size);
+    int err = 0;
+    size_t used;
+    {
+        std::lock_guard lock(d.mu);
+        used = fill_dir_reply(req, overlay(req), inode, d, offset, buf, plus, &err);
+    }
+    // The reply comes after the unlock: once the kernel has it, the application may close the
+    // directory and another loop may free `d` (RELEASEDIR) while this one still runs.
     // Entries already placed carry lookup counts: send them even if a later one failed.
     if (err && used == 0) return (void)fuse_reply_err(req, err);
     fuse_reply_buf(req, buf.data(), used);
@@ -764,7 +782,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete open_dir(fi);
+    overlay(req).handles.close(open_dir(fi));
     fuse_reply_err(req, 0);
 }
 

@@ -1,6 +1,7 @@
 // The low-level FUSE operations of the passthrough overlay. Called on event-loop threads.
 #pragma once
 
+#include "daemon/open_handles.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/fs/inode_table.hpp"
 #include "lib/io/executor.hpp"
@@ -18,6 +19,9 @@ struct Overlay {
     // Set once the daemon has forked and may start threads, before the first request is read.
     io::Executor* executor = nullptr;
     Timeouts timeouts;
+    // Open files and directories, closed at shutdown if their RELEASE never came. main.cpp
+    // closes them while the executor still exists: an open file's last release posts to loops.
+    OpenHandles handles;
     // Other users can reach the mount (allow_other/allow_root): the kernel checks access
     // (default_permissions), including POSIX ACLs when it supports them (posix_acl).
     bool shared = false;

@@ -204,6 +204,12 @@ int main(int argc, char** argv) {
     try {
         rfs::io::Executor executor(cl.options.threads, cl.options.blocking_threads);
         overlay.executor = &executor;
+        // Runs on every way out, after the loops and the blocking pool are done with the
+        // handles and before the executor they post their last release to is gone.
+        struct CloseHandles {
+            rfs::OpenHandles& handles;
+            ~CloseHandles() { handles.close_all(); }
+        } close_handles{overlay.handles};
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(
