@@ -220,7 +220,7 @@ std::string usage(std::string_view program) {
         "  -o mode=passthrough      serve SOURCE as it is (the only mode in this build)\n"
         "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
-        "  -o threads=N             event-loop threads (default 1)\n"
+        "  -o threads=N             event-loop threads (default 2)\n"
         "  -o blocking_threads=N    threads for fsync/fallocate/copy_file_range (default 2)\n"
         "  -o riak=URL[,URL...]     Riak nodes, e.g. "
         "riak=http://10.0.0.1:8098,http://10.0.0.2:8098\n"

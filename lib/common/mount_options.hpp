@@ -30,8 +30,10 @@ struct MountOptions {
     std::optional<double> attr_timeout;
     std::optional<double> entry_timeout;
     std::optional<double> negative_timeout;
-    // Event-loop threads that read FUSE requests and run local I/O on io_uring.
-    unsigned threads = 1;
+    // Event-loop threads that read FUSE requests and run local I/O on io_uring. Two by default:
+    // with one, every metadata syscall waits behind the one before it (a create's RELEASE
+    // behind the next file's LOOKUP, a cold stat's disk read behind the next); bench/README.md.
+    unsigned threads = 2;
     // Threads for calls that may block for long (fsync, fallocate, copy_file_range).
     unsigned blocking_threads = 2;
     // "-o riak=URL[,URL...]": the Riak nodes, as given (the Riak modes use them).

@@ -103,6 +103,8 @@ TEST_CASE("riak= takes a comma-separated node list inside -o", "[options]") {
 }
 
 TEST_CASE("-s means one event loop whatever threads= says", "[options]") {
+    // Two by default: one loop serializes a RELEASE behind the next LOOKUP (bench/README.md).
+    CHECK(parse_ok({"/src", "/mnt"}).options.threads == 2);
     CHECK(parse_ok({"/src", "/mnt", "-s", "-o", "threads=4"}).options.threads == 1);
     CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4", "-s"}).options.threads == 1);
     CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4"}).options.threads == 4);
