@@ -465,15 +465,16 @@ int reopen_flags(int flags) {
     return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND)) | O_CLOEXEC;
 }
 
-void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd) {
+void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd, dev_t dev) {
     auto* file = new OpenFile(fd, *ov.executor);
     ov.handles.add(file);
     fi->fh = reinterpret_cast<uint64_t>(file);
     fi->keep_cache = ov.timeouts.keep_cache;
     // An O_DIRECT open already bypasses the kernel's cache; direct_io would also forbid mmap.
     fi->direct_io = ov.timeouts.direct_io;
-    // Kernel-held locks need no FLUSH round trip, and a read-only open has nothing to flush.
-    fi->noflush = (app_flags & O_ACCMODE) == O_RDONLY;
+    // Kernel-held locks need no FLUSH round trip, a read-only open has nothing to flush, and a
+    // local file system's close() has nothing to report (fs::ClosePolicy).
+    fi->noflush = (app_flags & O_ACCMODE) == O_RDONLY || !ov.close_policy.needs_flush(dev, fd);
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -483,7 +484,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     int fd =
         with_fd_retry(ov, [&] { return ::open(ProcPath(inode.fd()), reopen_flags(fi->flags)); });
     if (fd < 0) return (void)fuse_reply_err(req, errno);
-    fill_open_reply(ov, fi, fi->flags, fd);
+    fill_open_reply(ov, fi, fi->flags, fd, inode->src().dev);
     if (fuse_reply_open(req, fi) == -ENOENT) ov.handles.close(open_file(fi));
 }
 
@@ -511,7 +512,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         ::close(fd);
         return (void)fuse_reply_err(req, err);
     }
-    fill_open_reply(ov, fi, fi->flags, fd);
+    fill_open_reply(ov, fi, fi->flags, fd, e.attr.st_dev);
     if (fuse_reply_create(req, &e, fi) == -ENOENT) {
         ov.handles.close(open_file(fi));
         ov.inodes.unlookup(e.ino);
@@ -598,7 +599,8 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 
 // Each close() of a written file. Closing a duplicate of our descriptor lets the source report
 // what close() reports natively (NFS and other write-back sources surface write errors there)
-// while our open file stays open. Read-only opens skip this round trip (noflush).
+// while our open file stays open. Read-only opens, and files on local file systems, skip this
+// round trip (noflush, see fs::ClosePolicy).
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     int copy = ::fcntl(open_file(fi)->fd(), F_DUPFD_CLOEXEC, 0);
     if (copy < 0) return (void)fuse_reply_err(req, errno);
@@ -959,7 +961,7 @@ fuse_lowlevel_ops overlay_operations(Mode) {
     ops.write = op_write;
     // Flush on each close of a written file, so a source that reports write errors only at
     // close() (NFS) reports them to the application too; locks live in the kernel, and
-    // read-only opens set noflush to skip the round trip.
+    // read-only opens and local file systems set noflush to skip the round trip.
     ops.release = op_release;
     ops.flush = op_flush;
     ops.fsync = op_fsync;

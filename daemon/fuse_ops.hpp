@@ -3,6 +3,7 @@
 
 #include "daemon/open_handles.hpp"
 #include "lib/common/mount_options.hpp"
+#include "lib/fs/close_policy.hpp"
 #include "lib/fs/inode_table.hpp"
 #include "lib/io/executor.hpp"
 
@@ -22,6 +23,7 @@ struct Overlay {
     // Open files and directories, closed at shutdown if their RELEASE never came. main.cpp
     // closes them while the executor still exists: an open file's last release posts to loops.
     OpenHandles handles;
+    fs::ClosePolicy close_policy; // which opens need FLUSH
     // Other users can reach the mount (allow_other/allow_root): the kernel checks access
     // (default_permissions), including POSIX ACLs when it supports them (posix_acl).
     bool shared = false;
