@@ -57,50 +57,14 @@ int errno_of(const boost::system::error_code& ec) {
     return EIO;
 }
 
-// One loop's Asio object for an open file. Asio I/O objects belong to their io_context's thread,
-// so this one is released (the descriptor is not its to close) and destroyed on that thread: in a
-// handler posted there, or, if the loop stopped first, when its io_context discards the handler.
-struct LoopFile {
-    std::unique_ptr<asio::random_access_file> file;
-    std::shared_ptr<const UniqueFd> fd; // closed once the last loop has let go of it
-
-    LoopFile(std::unique_ptr<asio::random_access_file> file, std::shared_ptr<const UniqueFd> fd)
-        : file(std::move(file)), fd(std::move(fd)) {}
-    LoopFile(LoopFile&&) = default;
-    LoopFile& operator=(LoopFile&&) = delete;
-    ~LoopFile() {
-        if (file) file->release();
-    }
-};
-
-// An open regular file. The descriptor is shared by every loop; each loop drives it through its
-// own Asio file object (created on first use by that loop), since Asio I/O objects belong to one
-// io_context.
+// An open regular file: the descriptor, registered so that shutdown can close it.
 class OpenFile : public OpenHandles::Entry {
 public:
-    OpenFile(int fd, io::Executor& executor)
-        : fd_(std::make_shared<const UniqueFd>(fd)), executor_(executor),
-          per_loop_(executor.size()) {}
-    ~OpenFile() override {
-        io::Loop* here = io::Executor::current();
-        for (unsigned i = 0; i < per_loop_.size(); ++i) {
-            if (!per_loop_[i]) continue;
-            LoopFile theirs(std::move(per_loop_[i]), fd_);
-            if (here && here->index() == i) continue; // ours: released right here
-            asio::post(executor_.loop(i).context(), [theirs = std::move(theirs)] {});
-        }
-    }
-    int fd() const { return fd_->get(); }
-    asio::random_access_file& file_for(io::Loop& loop) {
-        auto& slot = per_loop_[loop.index()];
-        if (!slot) slot = std::make_unique<asio::random_access_file>(loop.context(), fd());
-        return *slot;
-    }
+    explicit OpenFile(int fd) : fd_(fd) {}
+    int fd() const { return fd_.get(); }
 
 private:
-    std::shared_ptr<const UniqueFd> fd_;
-    io::Executor& executor_;
-    std::vector<std::unique_ptr<asio::random_access_file>> per_loop_;
+    UniqueFd fd_;
 };
 
 OpenFile* open_file(fuse_file_info* fi) {
@@ -466,7 +430,7 @@ int reopen_flags(int flags) {
 }
 
 void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd, dev_t dev) {
-    auto* file = new OpenFile(fd, *ov.executor);
+    auto* file = new OpenFile(fd);
     ov.handles.add(file);
     fi->fh = reinterpret_cast<uint64_t>(file);
     fi->keep_cache = ov.timeouts.keep_cache;
@@ -525,32 +489,54 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 // A read that missed the page cache: io_uring keeps reading until `size` bytes or end of file,
-// then replies, while the loop serves other requests.
+// then replies, while the loop serves other requests. The Asio file object lives only as long as
+// the read, on the loop that started it (Asio I/O objects belong to one thread): the kernel holds
+// the open file until the reply, so the descriptor outlives it, and nothing is left for RELEASE
+// to hand back to this loop from another one (a cross-loop post would wake this loop again).
+// An Asio file object on a descriptor it does not own: released, never closed, when it goes,
+// including when a stopping loop discards a read still in flight.
+struct ReleaseFile {
+    void operator()(asio::random_access_file* file) const noexcept {
+        boost::system::error_code ignored;
+        file->release(ignored);
+        delete file;
+    }
+};
+using BorrowedFile = std::unique_ptr<asio::random_access_file, ReleaseFile>;
+
 struct ReadCall {
     fuse_req_t req;
     io::Buffer buffer;
     size_t size;
     off_t offset;
     size_t done = 0;
+    BorrowedFile file = nullptr; // set while io_uring reads
 };
 
 void reply_read(ReadCall& call) {
+    call.file.reset();
     fuse_reply_buf(call.req, call.buffer.get(), call.done);
     if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.buffer));
 }
 
-void continue_read(asio::random_access_file& file, ReadCall call) {
+void fail_read(ReadCall& call, int err) {
+    call.file.reset();
+    fuse_reply_err(call.req, err);
+}
+
+void continue_read(ReadCall call) {
     char* at = call.buffer.get() + call.done;
     size_t want = call.size - call.done;
     off_t offset = call.offset + static_cast<off_t>(call.done);
+    asio::random_access_file& file = *call.file;
     file.async_read_some_at(
         offset, asio::buffer(at, want),
-        [&file, call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
+        [call = std::move(call)](const boost::system::error_code& ec, size_t n) mutable {
             call.done += n;
             // An error after part of the data is still an error: the kernel takes a short read
             // for end of file and would shrink its idea of the file's size.
-            if (ec && ec != asio::error::eof) return (void)fuse_reply_err(call.req, errno_of(ec));
-            if (!ec && n > 0 && call.done < call.size) return continue_read(file, std::move(call));
+            if (ec && ec != asio::error::eof) return fail_read(call, errno_of(ec));
+            if (!ec && n > 0 && call.done < call.size) return continue_read(std::move(call));
             reply_read(call);
         });
 }
@@ -574,7 +560,8 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
         return (void)fuse_reply_err(req, errno); // even after part of the data: see continue_read
     }
     if (call.done == size) return reply_read(call);
-    continue_read(file.file_for(loop), std::move(call));
+    call.file.reset(new asio::random_access_file(loop.context(), file.fd()));
+    continue_read(std::move(call));
 }
 
 // Writes are copied into the page cache in place. Measured on ext4: an io_uring buffered write

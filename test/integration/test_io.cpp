@@ -614,9 +614,10 @@ TEST_CASE("changes made to SOURCE directly become visible within a few seconds",
 }
 
 TEST_CASE("a file read through several event loops closes cleanly", "[io][threads]") {
-    // With threads=N, each loop that serves a read of an open file makes its own Asio object for
-    // it; closing the file must let each loop release its own (Asio objects are not thread-safe).
-    // The fixture then checks a clean exit with no sanitizer report.
+    // With threads=N, reads of one open file that miss the page cache run on io_uring on several
+    // loops at once, each through an Asio object of its own loop (Asio objects are not
+    // thread-safe) that must borrow, never close, the shared descriptor. The fixture then checks
+    // a clean exit with no sanitizer report.
     if (!is_riakfs()) {
         WARN("threads= is a riakfs option; skipped for the stand-in daemon");
         return;
