@@ -20,8 +20,8 @@ struct Overlay {
     // Set once the daemon has forked and may start threads, before the first request is read.
     io::Executor* executor = nullptr;
     Timeouts timeouts;
-    // Open files and directories, closed at shutdown if their RELEASE never came. main.cpp
-    // closes them while the executor still exists: an open file's last release posts to loops.
+    // Open files and directories, closed at shutdown if their RELEASE never came (main.cpp,
+    // once no loop or blocking call can be using them).
     OpenHandles handles;
     fs::ClosePolicy close_policy; // which opens need FLUSH
     // Other users can reach the mount (allow_other/allow_root): the kernel checks access

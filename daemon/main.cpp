@@ -204,8 +204,8 @@ int main(int argc, char** argv) {
     try {
         rfs::io::Executor executor(cl.options.threads, cl.options.blocking_threads);
         overlay.executor = &executor;
-        // Runs on every way out, after the loops and the blocking pool are done with the
-        // handles and before the executor they post their last release to is gone.
+        // Runs on every way out, once the loops and the blocking pool are done with the handles
+        // (a blocking fsync may still hold a descriptor until join_blocking()).
         struct CloseHandles {
             rfs::OpenHandles& handles;
             ~CloseHandles() { handles.close_all(); }
