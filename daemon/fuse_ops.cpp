@@ -488,11 +488,6 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     fuse_reply_err(req, 0);
 }
 
-// A read that missed the page cache: io_uring keeps reading until `size` bytes or end of file,
-// then replies, while the loop serves other requests. The Asio file object lives only as long as
-// the read, on the loop that started it (Asio I/O objects belong to one thread): the kernel holds
-// the open file until the reply, so the descriptor outlives it, and nothing is left for RELEASE
-// to hand back to this loop from another one (a cross-loop post would wake this loop again).
 // An Asio file object on a descriptor it does not own: released, never closed, when it goes,
 // including when a stopping loop discards a read still in flight.
 struct ReleaseFile {
@@ -504,6 +499,11 @@ struct ReleaseFile {
 };
 using BorrowedFile = std::unique_ptr<asio::random_access_file, ReleaseFile>;
 
+// A read that missed the page cache: io_uring keeps reading until `size` bytes or end of file,
+// then replies, while the loop serves other requests. The Asio file object lives only as long as
+// the read, on the loop that started it (Asio I/O objects belong to one thread): the kernel holds
+// the open file until the reply, so the descriptor outlives it, and nothing is left for RELEASE
+// to hand back to this loop from another one (a cross-loop post would wake this loop again).
 struct ReadCall {
     fuse_req_t req;
     io::Buffer buffer;
