@@ -441,6 +441,16 @@ void fill_open_reply(Overlay& ov, fuse_file_info* fi, int app_flags, int fd, dev
     fi->noflush = (app_flags & O_ACCMODE) == O_RDONLY || !ov.close_policy.needs_flush(dev, fd);
 }
 
+// An open for reading starts the disk read of the file's first window (the kernel's default
+// readahead) before it replies: the READ that follows one round trip later finds the data in
+// flight or in the page cache instead of starting it. For a small file read cold that round trip
+// was a fifth of its time. posix_fadvise only queues the I/O; it does not wait for it.
+constexpr off_t kOpenReadahead = 128 * 1024;
+
+bool starts_with_read(const Inode& inode, int flags) {
+    return S_ISREG(inode.type()) && (flags & O_ACCMODE) != O_WRONLY && !(flags & O_TRUNC);
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
@@ -448,6 +458,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     int fd =
         with_fd_retry(ov, [&] { return ::open(ProcPath(inode.fd()), reopen_flags(fi->flags)); });
     if (fd < 0) return (void)fuse_reply_err(req, errno);
+    if (starts_with_read(*inode, fi->flags))
+        ::posix_fadvise(fd, 0, kOpenReadahead, POSIX_FADV_WILLNEED);
     fill_open_reply(ov, fi, fi->flags, fd, inode->src().dev);
     if (fuse_reply_open(req, fi) == -ENOENT) ov.handles.close(open_file(fi));
 }

@@ -660,6 +660,62 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
     fx.unmount();
 }
 
+namespace {
+// Drops SOURCE's cached pages of `path` (clean after the fdatasync).
+void evict(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY));
+    REQUIRE(fd);
+    ::fdatasync(fd.get());
+    REQUIRE(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED) == 0);
+}
+
+// How many of the first `pages` pages of `path` are in the page cache.
+size_t resident_pages(const std::string& path, size_t pages) {
+    Fd fd(::open(path.c_str(), O_RDONLY));
+    REQUIRE(fd);
+    void* map = ::mmap(nullptr, pages * 4096, PROT_READ, MAP_SHARED, fd.get(), 0);
+    REQUIRE(map != MAP_FAILED);
+    std::vector<unsigned char> vec(pages);
+    int rc = ::mincore(map, pages * 4096, vec.data());
+    ::munmap(map, pages * 4096);
+    REQUIRE(rc == 0);
+    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(), [](auto v) { return v & 1; }));
+}
+} // namespace
+
+TEST_CASE("an open for reading starts reading the file's first window in SOURCE", "[io][cache]") {
+    // The READ that follows an OPEN then finds its data in flight rather than starting it: a cold
+    // small file is read in one disk wait instead of one plus a round trip.
+    if (!is_riakfs()) {
+        WARN("open-time readahead is riakfs's own; skipped for the stand-in daemon");
+        return;
+    }
+    MountFixture fx;
+    write_file(fx.src("f"), random_bytes(64 << 10, 5));
+    evict(fx.src("f"));
+    if (resident_pages(fx.src("f"), 16) != 0) {
+        WARN("this file system keeps files in memory (tmpfs?): nothing to read ahead");
+        return;
+    }
+    SECTION("O_RDONLY: the pages are coming before any read") {
+        Fd f(::open(fx.mnt("f").c_str(), O_RDONLY));
+        REQUIRE(f);
+        // mincore counts a page once its read has completed: give the disk a moment.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (resident_pages(fx.src("f"), 16) < 16 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        CHECK(resident_pages(fx.src("f"), 16) == 16);
+    }
+    SECTION("O_WRONLY and O_TRUNC: nothing to read, nothing read") {
+        Fd w(::open(fx.mnt("f").c_str(), O_WRONLY));
+        REQUIRE(w);
+        CHECK(resident_pages(fx.src("f"), 16) == 0);
+        Fd t(::open(fx.mnt("f").c_str(), O_RDWR | O_TRUNC));
+        REQUIRE(t);
+        CHECK(resident_pages(fx.src("f"), 16) == 0);
+    }
+}
+
 // SOURCE may hold other file systems. Through the mount everything is one file system, so the
 // kernel hands copy_file_range between them to us; the source's EXDEV must not reach the
 // application, which would not expect it within one file system: we copy by hand instead.
