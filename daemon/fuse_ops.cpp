@@ -175,26 +175,29 @@ void reply_new_entry(fuse_req_t req, const Node& parent, const char* name) {
 // daemon creates as itself (so the source's own permission checks see a privileged caller, as
 // the kernel has already checked the real caller), then hands the object over. A set-group-ID
 // directory keeps deciding the group, as it does natively.
-void give_to_caller(fuse_req_t req, const Node& parent, int dirfd, const char* name, int fd,
-                    mode_t mode) {
+void give_to_caller(fuse_req_t req, const Node& parent, int dirfd, const char* name, int fd) {
     auto& ov = overlay(req);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     if (ctx->uid == ov.daemon_uid && ctx->gid == ov.daemon_gid) return;
     struct stat pst;
     gid_t gid = ctx->gid;
     if (stat_of(parent, &pst) == 0 && (pst.st_mode & S_ISGID)) gid = static_cast<gid_t>(-1);
-    int rc = fd >= 0 ? ::fchown(fd, ctx->uid, gid)
+    // The mode the source gave the object (the asked one less umask or default ACL).
+    struct stat made;
+    int rc = fd >= 0 ? ::fstat(fd, &made) : ::fstatat(dirfd, name, &made, AT_SYMLINK_NOFOLLOW);
+    if (rc == 0)
+        rc = fd >= 0 ? ::fchown(fd, ctx->uid, gid)
                      : ::fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
     if (rc != 0) {
         RFS_LOG_WARN("cannot give new object to uid {}: {}", ctx->uid, strerror(errno));
         return;
     }
     // chown clears set-user/group-ID bits; the creator asked for them, so put them back.
-    if (mode & (S_ISUID | S_ISGID)) {
+    if (!S_ISLNK(made.st_mode) && (made.st_mode & (S_ISUID | S_ISGID))) {
         if (fd >= 0)
-            ::fchmod(fd, mode & 07777);
+            ::fchmod(fd, made.st_mode & 07777);
         else
-            ::fchmodat(dirfd, name, mode & 07777, 0);
+            ::fchmodat(dirfd, name, made.st_mode & 07777, 0);
     }
 }
 
@@ -345,7 +348,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     if (!dir) return;
     mode = creation_mode(req, overlay(req), dir, mode);
     if (::mknodat(dir.fd(), name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, dir, dir.fd(), name, -1, mode);
+    give_to_caller(req, dir, dir.fd(), name, -1);
     reply_new_entry(req, dir, name);
 }
 
@@ -354,7 +357,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
     if (!dir) return;
     mode = creation_mode(req, overlay(req), dir, mode);
     if (::mkdirat(dir.fd(), name, mode) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, dir, dir.fd(), name, -1, mode);
+    give_to_caller(req, dir, dir.fd(), name, -1);
     reply_new_entry(req, dir, name);
 }
 
@@ -362,7 +365,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
     auto dir = inode_or_reply(req, parent);
     if (!dir) return;
     if (::symlinkat(target, dir.fd(), name) != 0) return (void)fuse_reply_err(req, errno);
-    give_to_caller(req, dir, dir.fd(), name, -1, 0);
+    give_to_caller(req, dir, dir.fd(), name, -1);
     reply_new_entry(req, dir, name);
 }
 
@@ -482,7 +485,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         fd = with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags); });
     }
     if (fd < 0) return (void)fuse_reply_err(req, errno);
-    if (created) give_to_caller(req, dir, -1, nullptr, fd, mode);
+    if (created) give_to_caller(req, dir, -1, nullptr, fd);
     fuse_entry_param e;
     if (int err = do_lookup(ov, dir, name, &e)) {
         ::close(fd);

@@ -300,6 +300,11 @@ TEST_CASE("a non-root user may create files with setuid/setgid modes", "[errors]
                 if (fd < 0) return errno;
                 ::close(fd);
                 if (::mkdir((pub + "/sgiddir").c_str(), 02755) != 0) return errno;
+                // The umask still applies to the other bits.
+                ::umask(027);
+                fd = ::open((pub + "/masked").c_str(), O_CREAT | O_WRONLY, 06777);
+                if (fd < 0) return errno;
+                ::close(fd);
                 return 0;
             }) == "OK");
     struct stat s = lstat_ok(fx.src("pub/suid"));
@@ -310,6 +315,7 @@ TEST_CASE("a non-root user may create files with setuid/setgid modes", "[errors]
     s = lstat_ok(fx.src("pub/sgiddir"));
     CHECK(s.st_uid == 4242u);
     CHECK((s.st_mode & 07777) == 0755);
+    CHECK((lstat_ok(fx.src("pub/masked")).st_mode & 07777) == 06750);
 }
 
 // Without allow_other the kernel leaves access checks to the daemon (no default_permissions);
@@ -387,6 +393,25 @@ TEST_CASE("a parent's default ACL decides new modes, the umask otherwise", "[err
     CHECK((lstat_ok(fx.src("inherit/f")).st_mode & 0777) == 0666);
     CHECK((lstat_ok(fx.src("inherit/d")).st_mode & 0777) == 0777);
     CHECK((lstat_ok(fx.src("plain")).st_mode & 0777) == 0600);
+}
+
+// The set-ID bits the daemon restores after handing a new file over are the ones the source
+// gave it: with a default ACL on the parent, the ACL (not the asked mode) decides the others.
+TEST_CASE("setuid files created under a default ACL keep the ACL's permissions", "[errors][acl]") {
+    MountFixture fx(MountOptions().with_allow_other());
+    REQUIRE_OK(::mkdir(fx.mnt("pub").c_str(), 0777));
+    REQUIRE_OK(::chmod(fx.mnt("pub").c_str(), 0777));
+    setfacl("-d -m u::rwx,g::r-x,o::--- " + fx.mnt("pub"));
+    std::string pub = fx.mnt("pub");
+    REQUIRE(as_user(4242, 4343, [&] {
+                int fd = ::open((pub + "/suid").c_str(), O_CREAT | O_WRONLY, 06777);
+                if (fd < 0) return errno;
+                ::close(fd);
+                return 0;
+            }) == "OK");
+    struct stat s = lstat_ok(fx.src("pub/suid"));
+    CHECK(s.st_uid == 4242u);
+    CHECK((s.st_mode & 07777) == 06750);
 }
 
 // The kernel may send CREATE for a name created in SOURCE beside the mount after it cached the

@@ -13,6 +13,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -271,6 +272,50 @@ TEST_CASE("mkdir honours the mode and umask", "[metadata]") {
     ::close(fd);
     CHECK((lstat_ok(fx.src("m")).st_mode & 0777) == 0750);
     CHECK((lstat_ok(fx.src("f")).st_mode & 0777) == 0640);
+}
+
+// The daemon gives each event loop the caller's umask to create with. Two processes with
+// different umasks creating at once, on two loops, must each get their own.
+TEST_CASE("concurrent creators with different umasks each get their own", "[metadata][umask]") {
+    MountOptions opts;
+    opts.extra_opts = {"threads=2"};
+    MountFixture fx(opts);
+    constexpr int kFiles = 300;
+    auto creator = [&](const char* prefix, mode_t mask) {
+        // Names built before fork: the child only makes syscalls.
+        std::vector<std::string> files, dirs;
+        for (int i = 0; i < kFiles; ++i) {
+            files.push_back(fx.mnt(std::string(prefix) + std::to_string(i)));
+            dirs.push_back(files.back() + ".d");
+        }
+        pid_t pid = ::fork();
+        if (pid != 0) return pid;
+        ::umask(mask);
+        for (int i = 0; i < kFiles; ++i) {
+            int fd = ::open(files[i].c_str(), O_CREAT | O_WRONLY | O_EXCL, 0666);
+            if (fd < 0) ::_exit(1);
+            ::close(fd);
+            if (::mkdir(dirs[i].c_str(), 0777) != 0) ::_exit(2);
+        }
+        ::_exit(0);
+    };
+    pid_t open_one = creator("open", 002);
+    pid_t tight = creator("tight", 077);
+    for (pid_t pid : {open_one, tight}) {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    int wrong = 0;
+    for (int i = 0; i < kFiles; ++i) {
+        std::string n = std::to_string(i);
+        wrong += (lstat_ok(fx.src("open" + n)).st_mode & 0777) != 0664;
+        wrong += (lstat_ok(fx.src("open" + n + ".d")).st_mode & 0777) != 0775;
+        wrong += (lstat_ok(fx.src("tight" + n)).st_mode & 0777) != 0600;
+        wrong += (lstat_ok(fx.src("tight" + n + ".d")).st_mode & 0777) != 0700;
+    }
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("mknod creates a FIFO that works through the mount", "[metadata]") {
