@@ -35,7 +35,8 @@ ino_t InoMap::map(dev_t dev, ino_t ino) {
 // ---- Inode ------------------------------------------------------------------------------------
 // reach_ holds one of, by its low two bits:
 //   01  a descriptor the inode keeps (bits 2..33; -1 for none, as in unit tests);
-//   00  a malloc'ed struct file_handle (mount_ says which file system it belongs to);
+//   00  a malloc'ed struct file_handle (mount_ says which file system it belongs to), or null:
+//       nothing yet, the inode's pinned descriptor reaches it until shed() makes its handle;
 //   11  a file handle in inline_handle_: its type in bits 2..33, its length in bits 34..41;
 //   10  a Named (parent and name).
 namespace {
@@ -62,7 +63,7 @@ Inode::Inode(NodeId id, SrcId src, mode_t type)
 
 Inode::~Inode() {
     if (int fd = kept_fd(); fd >= 0) ::close(fd);
-    if ((reach_ & kTagMask) == kTagHandle) std::free(reinterpret_cast<void*>(reach_));
+    if ((reach_ & kTagMask) == kTagHandle) std::free(reinterpret_cast<void*>(reach_.load()));
     delete named();
 }
 
@@ -86,14 +87,14 @@ void Inode::copy_handle(file_handle* out) const {
         out->handle_bytes = static_cast<unsigned>((reach_ >> 34) & 0xff);
         std::memcpy(out->f_handle, inline_handle_, out->handle_bytes);
     } else {
-        auto* h = reinterpret_cast<const file_handle*>(reach_);
+        auto* h = reinterpret_cast<const file_handle*>(reach_.load());
         std::memcpy(out, h, sizeof(file_handle) + h->handle_bytes);
     }
 }
 
 Inode::Named* Inode::named() const {
     if ((reach_ & kTagMask) != kTagNamed) return nullptr;
-    return reinterpret_cast<Named*>(reach_ & ~kTagMask);
+    return reinterpret_cast<Named*>(reach_.load() & ~kTagMask);
 }
 
 // ---- InodeTable -------------------------------------------------------------------------------
@@ -143,6 +144,13 @@ std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st
 void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
                               std::string_view name) {
     if (!fd) return; // nothing to keep (unit tests); reopening it will fail
+    if (kept_ < kept_budget_ && may_defer_handle(inode)) {
+        inode.reach_ = 0; // the pinned descriptor reaches it (see shed())
+        std::lock_guard lock(cache_mu_);
+        pinned_.emplace(inode.id(), std::make_shared<const UniqueFd>(std::move(fd)));
+        ++kept_;
+        return;
+    }
     // Every inode that can be reopened gets what it takes, even within the budget, so that a
     // descriptor kept for it can be let go when the daemon runs short (shed()).
     bool reopenable = try_handle(inode, fd.get());
@@ -179,6 +187,13 @@ void InodeTable::note_device(int dir_fd, dev_t dev) {
     if (!dir) return;
     device_index_.emplace(dev, static_cast<std::uint16_t>(mounts_.size()));
     mounts_.push_back(std::move(dir));
+    handles_seen_.push_back(false);
+}
+
+bool InodeTable::may_defer_handle(const Inode& inode) const {
+    if (handles_ok_ != 1) return false;
+    auto it = device_index_.find(inode.src().dev);
+    return it != device_index_.end() && handles_seen_[it->second];
 }
 
 bool InodeTable::try_handle(Inode& inode, int fd) {
@@ -219,6 +234,7 @@ bool InodeTable::try_handle(Inode& inode, int fd) {
         inode.reach_ = reinterpret_cast<std::uintptr_t>(copy);
     }
     inode.mount_ = index;
+    handles_seen_[index] = true;
     return true;
 }
 
@@ -350,6 +366,21 @@ bool InodeTable::shed() {
         {
             std::lock_guard cache_lock(cache_mu_);
             unpinned.swap(pinned_);
+        }
+        // An inode that put off its handle gets it now, from the descriptor it is letting go;
+        // one that cannot (never seen so far) keeps its descriptor: it has no other way back.
+        for (auto it = unpinned.begin(); it != unpinned.end();) {
+            auto found = by_id_.find(it->first);
+            if (found != by_id_.end() && found->second->reach_ == 0 &&
+                !try_handle(*found->second, it->second->get())) {
+                RFS_LOG_WARN("cannot make a file handle for node {}: {}; keeping its descriptor",
+                             it->first, std::strerror(errno));
+                std::lock_guard cache_lock(cache_mu_);
+                pinned_.insert(*it);
+                it = unpinned.erase(it);
+            } else {
+                ++it;
+            }
         }
         kept_ -= unpinned.size();
         kept_budget_ = kept_;

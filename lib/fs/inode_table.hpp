@@ -12,7 +12,9 @@
 // relative to the parent, checking that the same object is still there. Open O_PATH descriptors
 // save the reopening: the first inodes, up to a budget (a fraction of RLIMIT_NOFILE), keep theirs;
 // the others share a small LRU cache. When the daemon runs out of descriptors, the cache and
-// then the kept ones are let go (shed()), so applications' own opens still succeed.
+// then the kept ones are let go (shed()), so applications' own opens still succeed. An inode that
+// keeps its descriptor on a file system whose handles are known to work gets its handle only
+// when shed() lets the descriptor go: most never need one, and a lookup saves a system call.
 // Kept small on purpose: see the bytes-per-inode unit test.
 #pragma once
 
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -124,7 +127,8 @@ private:
     const NodeId id_;
     const ino_t ino_;
     std::uint64_t nlookup_ = 0; // guarded by InodeTable::mu_
-    std::uintptr_t reach_ = 0;
+    // Atomic because shed() may give a pinned inode its file handle while other threads use it.
+    std::atomic<std::uintptr_t> reach_{0};
     const std::uint32_t dev_;  // the kernel's 32-bit encoding (major << 20 | minor)
     const std::uint16_t type_; // S_IFMT bits
     std::uint16_t mount_ = 0;  // with a file handle: index of its file system's descriptor
@@ -190,6 +194,8 @@ private:
                       std::string_view name);
     void note_device(int dir_fd, dev_t dev);
     bool try_handle(Inode& inode, int fd);
+    // Whether a kept descriptor may stand in for `inode`'s handle until shed() (mu_ held).
+    bool may_defer_handle(const Inode& inode) const;
     UniqueFd reopen(const Inode& inode, int* err);
     FdRef cache_put(NodeId id, UniqueFd fd);
     // Forgets `id`'s descriptor; returns whether it was one kept within the budget.
@@ -220,7 +226,8 @@ private:
     // Handles: -1 not yet tried, 0 unusable (no CAP_DAC_READ_SEARCH), 1 usable.
     int handles_ok_ = -1;
     std::unordered_map<dev_t, std::uint16_t> device_index_; // st_dev -> index into mounts_
-    std::deque<UniqueFd> mounts_; // an open directory on each file system, for open_by_handle_at
+    std::deque<UniqueFd> mounts_;    // an open directory on each file system, for open_by_handle_at
+    std::vector<bool> handles_seen_; // per mounts_ entry: a handle was made there (guarded by mu_)
 
     struct Cached {
         std::shared_ptr<const UniqueFd> fd;

@@ -7,6 +7,9 @@
 #include <malloc.h>
 #include <sys/sysmacros.h>
 
+#include <cstring>
+#include <vector>
+
 #if defined(__SANITIZE_ADDRESS__)
 // From the sanitizer runtime (its header is not packaged with GCC 12 on Debian).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
@@ -191,6 +194,35 @@ TEST_CASE("past the descriptor budget, inodes are reopened when needed", "[inode
     CHECK(table.cached_fds() == 1);
     table.forget(b->id(), 1);
     CHECK(table.cached_fds() == 0);
+}
+
+TEST_CASE("inodes that keep their descriptor get a handle when it is let go", "[inode][budget]") {
+    // Within the budget an inode keeps its descriptor and, on a file system where handles are
+    // known to work, makes no handle. shed() must give it one before closing the descriptor,
+    // and the handle must still reach the object after a rename.
+    ScratchDir dir;
+    UniqueFd root = dir.open_path();
+    InodeTable table(std::move(root), stat_of(dir.open_path().get()));
+    table.set_fd_budget(100, 16);
+    std::vector<std::pair<std::shared_ptr<Inode>, struct stat>> inodes;
+    for (const char* name : {"a", "b"}) {
+        UniqueFd fd = dir.open_path(name);
+        struct stat st = stat_of(fd.get());
+        inodes.emplace_back(table.add_lookup(std::move(fd), st, table.root(), name), st);
+    }
+    CHECK(table.kept_fds() == 3); // the root, a and b
+    REQUIRE(::rename((dir.path + "/a").c_str(), (dir.path + "/a2").c_str()) == 0);
+    CHECK(table.shed());
+    CHECK(table.kept_fds() == 1);
+    for (auto& [inode, st] : inodes) {
+        FdRef ref = table.path_fd(*inode);
+        INFO("node " << inode->id() << ": " << std::strerror(ref.error()));
+        REQUIRE(ref);
+        struct stat now = stat_of(ref.get());
+        CHECK(now.st_ino == st.st_ino);
+        CHECK(now.st_dev == st.st_dev);
+    }
+    ::rename((dir.path + "/a2").c_str(), (dir.path + "/a").c_str());
 }
 
 TEST_CASE("memory per inode reached by file handle stays under 200 bytes", "[inode][memory]") {
