@@ -254,12 +254,11 @@ void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 }
 
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-    auto& inodes = overlay(req).inodes;
-    for (size_t i = 0; i < count; ++i) {
-        if (!inodes.forget(forgets[i].ino, forgets[i].nlookup))
-            RFS_LOG_WARN("forget of {} by {} did not match our lookup count", forgets[i].ino,
-                         forgets[i].nlookup);
-    }
+    size_t mismatched = overlay(req).inodes.forget_batch(count, [forgets](size_t i) {
+        return std::pair<NodeId, std::uint64_t>(forgets[i].ino, forgets[i].nlookup);
+    });
+    if (mismatched)
+        RFS_LOG_WARN("{} of {} forgets did not match our lookup counts", mismatched, count);
     fuse_reply_none(req);
 }
 

@@ -337,10 +337,14 @@ FdRef InodeTable::cache_put(NodeId id, UniqueFd fd) {
     return ref;
 }
 
-bool InodeTable::cache_drop(NodeId id) {
-    std::lock_guard lock(cache_mu_);
-    if (pinned_.erase(id)) return true;
+bool InodeTable::cache_drop(NodeId id, Released& released) {
+    if (auto it = pinned_.find(id); it != pinned_.end()) {
+        released.fds.push_back(std::move(it->second));
+        pinned_.erase(it);
+        return true;
+    }
     if (auto it = cache_.find(id); it != cache_.end()) {
+        released.fds.push_back(std::move(it->second.fd));
         lru_.erase(it->second.lru);
         cache_.erase(it);
     }
@@ -414,9 +418,14 @@ std::shared_ptr<Inode> InodeTable::get(NodeId id) const {
 }
 
 bool InodeTable::forget(NodeId id, std::uint64_t n) {
-    if (id == kRootNodeId) return true;
-    std::shared_ptr<Inode> dropped; // destroyed (fd closed) outside the lock
+    Released released; // destroyed (descriptors closed) after the locks
     std::lock_guard lock(mu_);
+    std::lock_guard cache_lock(cache_mu_);
+    return forget_locked(id, n, released);
+}
+
+bool InodeTable::forget_locked(NodeId id, std::uint64_t n, Released& released) {
+    if (id == kRootNodeId) return true;
     auto it = by_id_.find(id);
     if (it == by_id_.end()) return false;
     Inode& inode = *it->second;
@@ -426,9 +435,9 @@ bool InodeTable::forget(NodeId id, std::uint64_t n) {
     if (inode.nlookup_ == 0) {
         if (inode.kept_fd() >= 0) --kept_;
         if (inode.named()) --named_;
-        if (cache_drop(id)) --kept_;
+        if (cache_drop(id, released)) --kept_;
         by_src_.erase(&inode);
-        dropped = std::move(it->second);
+        released.inodes.push_back(std::move(it->second));
         by_id_.erase(it);
     }
     return ok;

@@ -81,6 +81,27 @@ TEST_CASE("forget of several lookups at once, and underflow", "[inode]") {
     CHECK_FALSE(table.forget(a->id(), 1)); // unknown id
 }
 
+TEST_CASE("a batch of forgets spanning several lock groups", "[inode]") {
+    // More inodes than one group of forgets, each looked up twice; the batch drops one lookup of
+    // each, then the rest, plus an unknown id and an underflow, which it counts.
+    auto table = make_table();
+    std::vector<std::pair<NodeId, std::uint64_t>> forgets;
+    for (ino_t ino = 10; ino < 210; ++ino) {
+        auto inode = table.add_lookup(UniqueFd(), fake_stat(ino));
+        table.add_lookup(UniqueFd(), fake_stat(ino));
+        forgets.emplace_back(inode->id(), 1);
+    }
+    auto at = [&](size_t i) { return forgets[i]; };
+    CHECK(table.forget_batch(forgets.size(), at) == 0);
+    CHECK(table.size() == 201);
+    for (auto& f : forgets)
+        CHECK(table.lookup_count(f.first) == 1);
+    forgets.emplace_back(999'999, 1); // never given to the kernel
+    forgets.front().second = 2;       // one more than counted: dropped, and reported
+    CHECK(table.forget_batch(forgets.size(), at) == 2);
+    CHECK(table.size() == 1); // the root stays
+}
+
 TEST_CASE("root is permanent", "[inode]") {
     auto table = make_table();
     CHECK(table.get(kRootNodeId) == table.root());
