@@ -3,6 +3,7 @@
 #include "lib/common/log.hpp"
 
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,14 @@ namespace {
 // The channel serving the request being dispatched on this thread.
 thread_local FuseChannel* t_dispatching = nullptr;
 thread_local io::Buffer* t_dispatch_buffer = nullptr;
+
+// Requests are read this far into the buffer so that a WRITE's payload, which follows its two
+// headers, starts on a page boundary: the daemon's pwrite then copies page-aligned data into the
+// page cache.
+constexpr size_t kRequestShift = 4096 - sizeof(fuse_in_header) - sizeof(fuse_write_in);
+// What is left must still hold the largest WRITE (the kernel refuses smaller reads).
+static_assert(io::BufferPool::kBufferSize - kRequestShift >=
+              sizeof(fuse_in_header) + sizeof(fuse_write_in) + 256 * 4096);
 
 } // namespace
 
@@ -42,7 +51,8 @@ void FuseChannel::start() {
 void FuseChannel::read_next() {
     if (!buffer_) buffer_ = loop_.buffers().take();
     device_.async_read_some(
-        boost::asio::buffer(buffer_.get(), io::BufferPool::kBufferSize),
+        boost::asio::buffer(buffer_.get() + kRequestShift,
+                            io::BufferPool::kBufferSize - kRequestShift),
         [this](const boost::system::error_code& ec, size_t n) { on_read(ec, n); });
 }
 
@@ -65,7 +75,7 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     }
     fuse_buf request{};
     request.size = n;
-    request.mem = buffer_.get();
+    request.mem = buffer_.get() + kRequestShift;
     t_dispatching = this;
     t_dispatch_buffer = &buffer_;
     try {
