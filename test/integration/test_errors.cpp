@@ -26,6 +26,15 @@ int err_of(int rc) {
     return rc == -1 ? errno : 0;
 }
 
+// Creates `path` (O_CREAT, write-only) with `mode` and closes it; 0 or the errno. Plain
+// syscalls only, so it may run in an as_user() child.
+int create_file(const std::string& path, mode_t mode) {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY, mode);
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
+}
+
 } // namespace
 
 TEST_CASE("basic errno values match native Linux", "[errors]") {
@@ -186,12 +195,7 @@ TEST_CASE("objects created by a non-root user are owned by that user in SOURCE t
     REQUIRE_OK(::chown(fx.mnt("sgid").c_str(), 0, 777));
     REQUIRE_OK(::chmod(fx.mnt("sgid").c_str(), 02777));
     std::string sg = fx.mnt("sgid");
-    REQUIRE(as_user(uid, gid, [&] {
-                int fd = ::open((sg + "/f").c_str(), O_CREAT | O_WRONLY, 0644);
-                if (fd < 0) return errno;
-                ::close(fd);
-                return 0;
-            }) == "OK");
+    REQUIRE(as_user(uid, gid, [&] { return create_file(sg + "/f", 0644); }) == "OK");
     CHECK(lstat_ok(fx.src("sgid/f")).st_uid == uid);
     CHECK(lstat_ok(fx.src("sgid/f")).st_gid == 777u);
 }
@@ -296,16 +300,11 @@ TEST_CASE("a non-root user may create files with setuid/setgid modes", "[errors]
     std::string pub = fx.mnt("pub");
     REQUIRE(as_user(4242, 4343, [&] {
                 ::umask(022);
-                int fd = ::open((pub + "/suid").c_str(), O_CREAT | O_WRONLY, 06755);
-                if (fd < 0) return errno;
-                ::close(fd);
+                if (int err = create_file(pub + "/suid", 06755)) return err;
                 if (::mkdir((pub + "/sgiddir").c_str(), 02755) != 0) return errno;
                 // The umask still applies to the other bits.
                 ::umask(027);
-                fd = ::open((pub + "/masked").c_str(), O_CREAT | O_WRONLY, 06777);
-                if (fd < 0) return errno;
-                ::close(fd);
-                return 0;
+                return create_file(pub + "/masked", 06777);
             }) == "OK");
     struct stat s = lstat_ok(fx.src("pub/suid"));
     CHECK(s.st_uid == 4242u);
@@ -403,12 +402,7 @@ TEST_CASE("setuid files created under a default ACL keep the ACL's permissions",
     REQUIRE_OK(::chmod(fx.mnt("pub").c_str(), 0777));
     setfacl("-d -m u::rwx,g::r-x,o::--- " + fx.mnt("pub"));
     std::string pub = fx.mnt("pub");
-    REQUIRE(as_user(4242, 4343, [&] {
-                int fd = ::open((pub + "/suid").c_str(), O_CREAT | O_WRONLY, 06777);
-                if (fd < 0) return errno;
-                ::close(fd);
-                return 0;
-            }) == "OK");
+    REQUIRE(as_user(4242, 4343, [&] { return create_file(pub + "/suid", 06777); }) == "OK");
     struct stat s = lstat_ok(fx.src("pub/suid"));
     CHECK(s.st_uid == 4242u);
     CHECK((s.st_mode & 07777) == 06750);

@@ -64,6 +64,26 @@ void copy_whole(int in, int out, size_t size) {
     }
 }
 
+// Drops SOURCE's cached pages of `path` (clean after the fdatasync).
+void evict(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY));
+    REQUIRE(fd);
+    ::fdatasync(fd.get());
+    REQUIRE(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED) == 0);
+}
+
+// How many of the first `pages` pages of `path` are in the page cache.
+size_t resident_pages(const std::string& path, size_t pages) {
+    Fd fd(::open(path.c_str(), O_RDONLY));
+    REQUIRE(fd);
+    void* map = ::mmap(nullptr, pages * 4096, PROT_READ, MAP_SHARED, fd.get(), 0);
+    REQUIRE(map != MAP_FAILED);
+    std::vector<unsigned char> vec(pages);
+    int rc = ::mincore(map, pages * 4096, vec.data());
+    ::munmap(map, pages * 4096);
+    REQUIRE(rc == 0);
+    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(), [](auto v) { return v & 1; }));
+}
 } // namespace
 
 TEST_CASE("create, write, read back, and the file appears in SOURCE", "[io]") {
@@ -629,13 +649,8 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
     const std::string data = random_bytes(kSize, 11);
     write_file(fx.src("f"), data);
     for (int round = 0; round < 20; ++round) {
-        {
-            // Out of the page cache, so that reads go through io_uring rather than RWF_NOWAIT.
-            Fd src(::open(fx.src("f").c_str(), O_RDONLY));
-            REQUIRE(src);
-            ::fdatasync(src.get());
-            ::posix_fadvise(src.get(), 0, 0, POSIX_FADV_DONTNEED);
-        }
+        // Out of the page cache, so that reads go through io_uring rather than RWF_NOWAIT.
+        evict(fx.src("f"));
         Fd f(::open(fx.mnt("f").c_str(), O_RDONLY | O_DIRECT));
         REQUIRE(f);
         std::atomic<int> bad{0};
@@ -659,29 +674,6 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
     }
     fx.unmount();
 }
-
-namespace {
-// Drops SOURCE's cached pages of `path` (clean after the fdatasync).
-void evict(const std::string& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY));
-    REQUIRE(fd);
-    ::fdatasync(fd.get());
-    REQUIRE(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED) == 0);
-}
-
-// How many of the first `pages` pages of `path` are in the page cache.
-size_t resident_pages(const std::string& path, size_t pages) {
-    Fd fd(::open(path.c_str(), O_RDONLY));
-    REQUIRE(fd);
-    void* map = ::mmap(nullptr, pages * 4096, PROT_READ, MAP_SHARED, fd.get(), 0);
-    REQUIRE(map != MAP_FAILED);
-    std::vector<unsigned char> vec(pages);
-    int rc = ::mincore(map, pages * 4096, vec.data());
-    ::munmap(map, pages * 4096);
-    REQUIRE(rc == 0);
-    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(), [](auto v) { return v & 1; }));
-}
-} // namespace
 
 TEST_CASE("an open for reading starts reading the file's first window in SOURCE", "[io][cache]") {
     // The READ that follows an OPEN then finds its data in flight rather than starting it: a cold
