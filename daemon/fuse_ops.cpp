@@ -11,6 +11,7 @@
 
 #include "daemon/fuse_channel.hpp"
 #include "lib/common/log.hpp"
+#include "lib/fs/caller.hpp"
 
 #include <boost/asio/random_access_file.hpp>
 
@@ -201,6 +202,39 @@ void give_to_caller(fuse_req_t req, const Node& parent, int dirfd, const char* n
     }
 }
 
+// The process behind `req`. Its supplementary groups cost a read of /proc, so they are fetched
+// only for decisions that need them.
+fs::Caller caller_of(fuse_req_t req, bool with_groups) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    fs::Caller caller{ctx->uid, ctx->gid, ctx->pid, {}};
+    if (with_groups) {
+        std::vector<gid_t> groups(64);
+        int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+        if (n > static_cast<int>(groups.size())) {
+            groups.resize(static_cast<size_t>(n));
+            n = fuse_req_getgroups(req, n, groups.data());
+        }
+        groups.resize(n > 0 ? std::min(static_cast<size_t>(n), groups.size()) : 0);
+        caller.groups = std::move(groups);
+    }
+    return caller;
+}
+
+// Natively a write, truncate or O_TRUNC open by a caller without CAP_FSETID clears the file's
+// set-user-ID bit (and set-group-ID, see fs::setid_bits_to_clear). The daemon does these as root,
+// which keeps the bits, and the kernel leaves the clearing to us on direct-I/O writes and atomic
+// truncating opens; on cached writes and truncates it sends the new mode itself, and this finds
+// nothing left to do. `fd` may be an O_PATH descriptor. Returns 0 or an errno.
+int clear_setid_bits(fuse_req_t req, int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return errno;
+    if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID))) return 0;
+    bool needs_groups = (st.st_mode & S_ISGID) && !(st.st_mode & S_IXGRP);
+    mode_t bits = fs::setid_bits_to_clear(st, caller_of(req, needs_groups));
+    if (bits == 0) return 0;
+    return ::fchmodat(AT_FDCWD, ProcPath(fd), st.st_mode & 07777 & ~bits, 0) == 0 ? 0 : errno;
+}
+
 // ---- life cycle -------------------------------------------------------------------------------
 
 void op_init(void* userdata, fuse_conn_info* conn) {
@@ -300,6 +334,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     if (to_set & FUSE_SET_ATTR_SIZE) {
         int rc = fh >= 0 ? ::ftruncate(fh, attr->st_size) : ::truncate(path, attr->st_size);
         if (rc != 0) return fail(errno);
+        // The kernel asks for the set-user-ID clearing it knows of (as a mode); this adds the
+        // set-group-ID case it leaves out (no group-execute, caller outside the group).
+        if (!(to_set & FUSE_SET_ATTR_MODE))
+            if (int err = clear_setid_bits(req, fh >= 0 ? fh : inode.fd())) return fail(err);
     }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -460,10 +498,61 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     int fd =
         with_fd_retry(ov, [&] { return ::open(ProcPath(inode.fd()), reopen_flags(fi->flags)); });
     if (fd < 0) return (void)fuse_reply_err(req, errno);
+    if (fi->flags & O_TRUNC) {
+        if (int err = clear_setid_bits(req, fd)) {
+            ::close(fd);
+            return (void)fuse_reply_err(req, err);
+        }
+    }
     if (starts_with_read(*inode, fi->flags))
         ::posix_fadvise(fd, 0, kOpenReadahead, POSIX_FADV_WILLNEED);
     fill_open_reply(ov, fi, fi->flags, fd, inode->src().dev);
     if (fuse_reply_open(req, fi) == -ENOENT) ov.handles.close(open_file(fi));
+}
+
+// CREATE met an object that was made beside the mount after the kernel last looked (it sends
+// CREATE only for names it believes absent, so it checked nothing on this object). A regular file
+// is opened with the caller's own credentials, so the source decides access exactly as open(2)
+// would (modes, ACLs, O_TRUNC's write permission); anything else is refused, since the kernel
+// takes only a regular file from CREATE and a FIFO's open would wait for a writer on this loop.
+// Returns a descriptor, or -1 with errno set (EEXIST: not a regular file).
+int open_existing_for_caller(fuse_req_t req, Overlay& ov, const Node& dir, const char* name,
+                             int flags) {
+    struct stat st;
+    if (::fstatat(dir.fd(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+    if (S_ISDIR(st.st_mode)) return errno = EISDIR, -1;
+    if (!S_ISREG(st.st_mode)) return errno = EEXIST, -1;
+    // O_NONBLOCK: a FIFO swapped in since the check opens without waiting and is refused below.
+    flags |= O_NONBLOCK;
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    int fd;
+    if (ctx->uid == ov.daemon_uid && ctx->gid == ov.daemon_gid) {
+        fd = with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags); });
+    } else {
+        fs::ScopedFsCredentials as_caller(caller_of(req, true));
+        if (!as_caller.ok()) return errno = EACCES, -1;
+        fd = with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags); });
+    }
+    if (fd < 0) return -1;
+    UniqueFd owned(fd);
+    if (::fstat(fd, &st) != 0) return -1;
+    if (!S_ISREG(st.st_mode)) return errno = EEXIST, -1;
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) return -1;
+    if (flags & O_TRUNC) {
+        if (int err = clear_setid_bits(req, fd)) return errno = err, -1;
+    }
+    return owned.release();
+}
+
+// After refusing a CREATE on an existing name, the kernel must forget that it took the name for
+// absent, or every retry would be sent as CREATE again. The notification waits for the directory
+// lock the CREATE holds until our reply is processed, so it is sent from the blocking pool.
+void forget_negative_entry(Overlay& ov, fuse_ino_t parent, const char* name) {
+    if (!ov.session || !ov.executor) return;
+    ov.executor->run_blocking([se = ov.session, parent, name = std::string(name)] {
+        fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+    });
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -474,14 +563,19 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     mode = creation_mode(req, ov, dir, mode);
     // Always exclusive first: the kernel sends CREATE for a name it believes absent, but it may
     // have been created beside the mount since. Only a file we made is handed to the caller; an
-    // existing one is opened as the application asked (EEXIST if it asked for O_EXCL).
+    // existing one is opened for the caller as open(2) would (EEXIST if it asked for O_EXCL).
     int flags = reopen_flags(fi->flags) | O_NOFOLLOW;
     bool created = true;
     int fd =
         with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags | O_CREAT | O_EXCL, mode); });
     if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
         created = false;
-        fd = with_fd_retry(ov, [&] { return ::openat(dir.fd(), name, flags); });
+        fd = open_existing_for_caller(req, ov, dir, name, flags);
+        if (fd < 0 && (errno == EEXIST || errno == EISDIR)) {
+            int err = errno;
+            fuse_reply_err(req, err);
+            return forget_negative_entry(ov, parent, name);
+        }
     }
     if (fd < 0) return (void)fuse_reply_err(req, errno);
     if (created) give_to_caller(req, dir, -1, nullptr, fd);
@@ -584,6 +678,9 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
               fuse_file_info* fi) {
     int fd = open_file(fi)->fd();
+    // A page written back from the cache carries no caller; its write() was checked then.
+    if (!fi->writepage)
+        if (int err = clear_setid_bits(req, fd)) return (void)fuse_reply_err(req, err);
     size_t done = 0;
     while (done < size) {
         ssize_t n = ::pwrite(fd, data + done, size - done, off + static_cast<off_t>(done));
@@ -915,17 +1012,31 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
                      [&](char* buf, size_t len) { return ::getxattr(path, name, buf, len); });
 }
 
+// Natively the file system shows trusted.* names only to callers with CAP_SYS_ADMIN, and the
+// daemon has it: the whole list is read and filtered for the caller, and sizes are those of the
+// filtered list.
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     auto inode = inode_or_reply(req, ino);
     if (!inode) return;
-    if (inode->is_symlink()) {
-        return reply_xattr_call(req, size, [&](char* buf, size_t len) {
-            return on_symlink(req, inode,
-                              [&](const char* path) { return ::llistxattr(path, buf, len); });
-        });
-    }
     ProcPath path(inode.fd());
-    reply_xattr_call(req, size, [&](char* buf, size_t len) { return ::listxattr(path, buf, len); });
+    auto list_call = [&](char* buf, size_t len) -> ssize_t {
+        if (!inode->is_symlink()) return ::listxattr(path, buf, len);
+        return on_symlink(req, inode, [&](const char* p) { return ::llistxattr(p, buf, len); });
+    };
+    std::vector<char> names;
+    ssize_t n;
+    do { // the list may grow between the size query and the read
+        n = list_call(nullptr, 0);
+        if (n < 0) return (void)fuse_reply_err(req, errno);
+        names.resize(static_cast<size_t>(n) + 256);
+        n = names.empty() ? 0 : list_call(names.data(), names.size());
+    } while (n < 0 && errno == ERANGE);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    size_t kept =
+        fs::filter_xattr_names(names.data(), static_cast<size_t>(n), caller_of(req, false));
+    if (size == 0) return (void)fuse_reply_xattr(req, kept);
+    if (kept > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, names.data(), kept);
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {

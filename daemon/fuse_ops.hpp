@@ -19,6 +19,8 @@ struct Overlay {
     fs::InodeTable& inodes;
     // Set once the daemon has forked and may start threads, before the first request is read.
     io::Executor* executor = nullptr;
+    // Set once the session exists; for notifications to the kernel.
+    fuse_session* session = nullptr;
     Timeouts timeouts;
     // Open files and directories, closed at shutdown if their RELEASE never came (main.cpp,
     // once no loop or blocking call can be using them).

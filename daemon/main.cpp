@@ -22,12 +22,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -86,6 +89,44 @@ std::string fuse_messages_one_line() {
     return out;
 }
 
+// Undoes the octal escapes (\040 for a space, ...) of a path in /proc/self/mountinfo.
+std::string unescape_mountinfo(const std::string& text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\\' && i + 3 < text.size() &&
+            std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
+            std::isdigit(static_cast<unsigned char>(text[i + 2])) &&
+            std::isdigit(static_cast<unsigned char>(text[i + 3]))) {
+            out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
+                                     (text[i + 3] - '0'));
+            i += 3;
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
+// The file-system type of the topmost mount on directory `dir` ("fuse.riakfs", ...), or "" when
+// nothing is mounted exactly there. Later lines of mountinfo are mounts stacked later.
+std::string top_mount_type(const std::string& dir) {
+    char resolved[PATH_MAX];
+    if (!::realpath(dir.c_str(), resolved)) return "";
+    std::ifstream info("/proc/self/mountinfo");
+    std::string line, type;
+    while (std::getline(info, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, mount_point;
+        fields >> id >> parent >> devno >> root >> mount_point;
+        if (unescape_mountinfo(mount_point) != resolved) continue;
+        size_t dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream rest(line.substr(dash + 3));
+        rest >> type;
+    }
+    return type;
+}
+
 fuse_session* new_session(fuse_args* args, const fuse_lowlevel_ops& ops, void* userdata,
                           std::string* error) {
     g_fuse_messages.clear();
@@ -126,6 +167,12 @@ int main(int argc, char** argv) {
             RFS_LOG_WARN("mode=passthrough does not use Riak; riak={} is ignored",
                          cl.options.riak_nodes);
     }
+
+    // Operators script mounts: a second riakfs stacked on a live one would serve the first
+    // mount's view (or itself, when SOURCE is MOUNTPOINT) and hide it.
+    if (top_mount_type(cl.mountpoint) == "fuse.riakfs")
+        return fail("MOUNTPOINT '" + cl.mountpoint +
+                    "' is already a riakfs mount; unmount it first (fusermount3 -u)");
 
     int root = ::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root < 0) return fail("cannot use SOURCE '" + cl.source + "': " + std::strerror(errno));
@@ -184,6 +231,7 @@ int main(int argc, char** argv) {
     std::string session_error;
     fuse_session* se = new_session(&fargs, ops, &overlay, &session_error);
     if (!se) return fail(session_error);
+    overlay.session = se;
     if (fuse_session_mount(se, cl.mountpoint.c_str()) != 0) {
         fuse_session_destroy(se);
         return fail("cannot mount on '" + cl.mountpoint + "'");

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -320,6 +321,52 @@ int run_as(uid_t uid, gid_t gid, const std::function<int()>& fn) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 200 + WTERMSIG(status);
     return 255;
+}
+
+namespace {
+// Drops every privilege of the calling (child) process: groups, gid, uid.
+bool become(uid_t uid, gid_t gid) {
+    return ::setgroups(0, nullptr) == 0 && ::setgid(gid) == 0 && ::setuid(uid) == 0;
+}
+} // namespace
+
+FreshUser::FreshUser() {
+    // Ids above every account useradd makes by default, spread by pid so parallel test
+    // processes do not share one; each is checked against the user and group databases.
+    static unsigned next = 0;
+    unsigned base = 3000000u + (static_cast<unsigned>(::getpid()) % 100000u) * 16u;
+    for (;; ++next) {
+        uid_ = static_cast<uid_t>(base + next);
+        gid_ = static_cast<gid_t>(base + next);
+        if (!::getpwuid(uid_) && !::getgrgid(gid_)) break;
+    }
+    ++next;
+}
+
+int FreshUser::run(const std::function<int()>& fn) const {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!become(uid_, gid_)) ::_exit(250);
+        int r = fn();
+        ::_exit(r & 0xff);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 200 + WTERMSIG(status);
+    return 255;
+}
+
+ProcResult FreshUser::exec(const std::vector<std::string>& argv) const {
+    uid_t uid = uid_;
+    gid_t gid = gid_;
+    return run_cmd(argv, std::chrono::seconds(20), [uid, gid] {
+        if (!become(uid, gid)) ::_exit(250);
+    });
 }
 
 struct stat lstat_ok(const std::string& path) {

@@ -96,6 +96,26 @@ inline int run_as_nobody(const std::function<int()>& fn) {
     return run_as(kNobody, kNogroup, fn);
 }
 
+// A user that exists nowhere else on the machine: a uid and a gid that no account, group or
+// file uses, no supplementary groups, no capabilities (as `useradd` + `setpriv --reuid --regid
+// --clear-groups` would give). Permission tests run their steps as one, and run the same steps on
+// a native directory to know what Linux answers.
+class FreshUser {
+public:
+    FreshUser();
+    uid_t uid() const { return uid_; }
+    gid_t gid() const { return gid_; }
+    // fn in a forked child with the user's credentials; its return value (an errno, 0 for
+    // success) comes back, a crash as 200 + signal. Plain syscalls only in fn.
+    int run(const std::function<int()>& fn) const;
+    // A program run as the user (argv[0] looked up in PATH).
+    struct ProcResult exec(const std::vector<std::string>& argv) const;
+
+private:
+    uid_t uid_;
+    gid_t gid_;
+};
+
 // Process helpers.
 struct ProcResult {
     bool exited = false; // exited normally (not signalled / not timed out)

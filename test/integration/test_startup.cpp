@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fstream>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -469,4 +470,33 @@ TEST_CASE("mount(8) starts it through mount.fuse3 and umount(8) stops it", "[sta
         std::this_thread::sleep_for(50ms);
     CHECK(pids_with_arg(mnt, daemon_bin()).empty());
     force_cleanup(mnt);
+}
+
+// Operators script mounts: a second riakfs on a live one would hide it (and, over SOURCE itself,
+// serve its own mount). It is refused in one line, and the first mount keeps serving.
+TEST_CASE("mounting on a live riakfs mount is refused", "[startup]") {
+    if (!riakfs_only("refusal")) return;
+    for (bool over_source : {false, true}) {
+        INFO((over_source ? "over SOURCE" : "separate MOUNTPOINT"));
+        MountOptions opts;
+        opts.same_dir = over_source;
+        MountFixture fx(opts);
+        write_file(fx.mnt("f"), "first");
+        auto count_mounts = [&] {
+            int n = 0;
+            std::ifstream info("/proc/self/mountinfo");
+            for (std::string line; std::getline(info, line);)
+                if (line.find(" " + fx.mountpoint() + " ") != std::string::npos) ++n;
+            return n;
+        };
+        int before = count_mounts();
+        ProcResult r = run_cmd(daemon_argv(fx.source(), fx.mountpoint(), true, {}), 15s);
+        INFO("stderr: " << r.err);
+        CHECK(r.exited);
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("already a riakfs mount") != std::string::npos);
+        CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+        CHECK(count_mounts() == before);
+        CHECK(read_file(fx.mnt("f")) == "first");
+    }
 }
