@@ -9,6 +9,7 @@
 #include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/fs/inode_table.hpp"
+#include "lib/fs/local_fs.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/riak/config.hpp"
 
@@ -224,8 +225,12 @@ int main(int argc, char** argv) {
     // for open files and directories, /dev/fuse and io_uring.
     size_t fd_room = fd_limit == RLIM_INFINITY ? size_t(1) << 20 : size_t(fd_limit);
     inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
-    rfs::Overlay overlay(inodes, rfs::effective_timeouts(cl.options));
+    rfs::fs::LocalFs::Config fs_config;
+    fs_config.timeouts = rfs::effective_timeouts(cl.options);
+    rfs::fs::LocalFs local_fs(inodes, fs_config);
+    rfs::Overlay overlay(local_fs);
     overlay.shared = shared;
+    local_fs.set_notifier(&overlay);
     fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
 
     std::string session_error;
@@ -252,12 +257,13 @@ int main(int argc, char** argv) {
     try {
         rfs::io::Executor executor(cl.options.threads, cl.options.blocking_threads);
         overlay.executor = &executor;
+        local_fs.set_executor(&executor);
         // Runs on every way out, once the loops and the blocking pool are done with the handles
         // (a blocking fsync may still hold a descriptor until join_blocking()).
         struct CloseHandles {
-            rfs::OpenHandles& handles;
-            ~CloseHandles() { handles.close_all(); }
-        } close_handles{overlay.handles};
+            rfs::fs::LocalFs& fs;
+            ~CloseHandles() { fs.close_all_handles(); }
+        } close_handles{local_fs};
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(
@@ -276,10 +282,12 @@ int main(int argc, char** argv) {
         channels.clear();
     } catch (const std::exception& e) {
         overlay.executor = nullptr;
+        local_fs.set_executor(nullptr);
         RFS_LOG_ERROR("cannot serve {}: {}; unmounting", cl.mountpoint, e.what());
         status = 1;
     } catch (...) {
         overlay.executor = nullptr;
+        local_fs.set_executor(nullptr);
         RFS_LOG_ERROR("cannot serve {}: unknown exception; unmounting", cl.mountpoint);
         status = 1;
     }

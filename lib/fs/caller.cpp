@@ -11,6 +11,12 @@
 
 namespace rfs::fs {
 
+Caller with_groups(const Caller& caller) {
+    Caller out = caller;
+    if (out.groups.empty() && out.load_groups) out.load_groups(out.source, out.groups);
+    return out;
+}
+
 bool has_capability(pid_t pid, int cap) {
     if (pid <= 0) return false;
     char path[48];

@@ -26,7 +26,16 @@ struct Caller {
     gid_t gid = 0;
     pid_t pid = 0;             // the calling thread (FUSE sends the thread id); 0 if unknown
     std::vector<gid_t> groups; // supplementary groups, when the decision needs them
+    mode_t umask = 0;          // the caller's umask, when the kernel sends it (FUSE_CAP_DONT_MASK)
+    // Supplementary groups cost a read of /proc, so a request's Caller is made without them and
+    // with_groups() asks `load_groups` (if set) for them only when a decision needs them.
+    // `source` is whatever the loader needs (the daemon: its fuse_req_t).
+    void (*load_groups)(const void* source, std::vector<gid_t>& out) = nullptr;
+    const void* source = nullptr;
 };
+
+// `caller` with its supplementary groups filled in.
+Caller with_groups(const Caller& caller);
 
 // True if thread `pid` has capability `cap` in its effective set (/proc/PID/status, CapEff).
 // An unreadable or vanished process has none: every decision made from this fails closed.

@@ -6,7 +6,7 @@
 
 #include <mutex>
 
-namespace rfs {
+namespace rfs::fs {
 
 class OpenHandles {
 public:
@@ -64,4 +64,4 @@ private:
     Entry head_;
 };
 
-} // namespace rfs
+} // namespace rfs::fs

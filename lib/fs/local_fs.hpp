@@ -1,0 +1,338 @@
+// The file system itself: every decision the overlay takes on SOURCE, at the level of the
+// kernel's inodes, with no libfuse type in it. daemon/fuse_ops.cpp only translates requests to
+// these calls and their results to replies; unit tests call them directly, without a mount.
+//
+// Contract, for every operation:
+// - Objects are named by NodeId (the kernel's node ids, kRootNodeId for SOURCE) and open files
+//   and directories by the File*/Dir* that open()/create()/opendir() returned. An id the table
+//   does not know gives ESTALE.
+// - Errors are values: a synchronous call returns 0 or a positive errno and fills its out
+//   parameters only on success; an asynchronous one calls its completion exactly once with
+//   0 or a positive errno, on the loop that called it (read) or on the blocking pool (fsync,
+//   fsyncdir, fallocate, copy_file_range). A completion that is destroyed uncalled (a body on the
+//   pool that threw, a loop stopping with a read in flight) is simply destroyed: the caller's
+//   completion type decides what that means (the daemon's Reply answers EIO).
+// - Every Entry an operation returns (lookup, mknod, mkdir, symlink, link, create, readdirplus)
+//   has counted one kernel lookup on its inode; if the entry never reaches the kernel, the caller
+//   gives it back with forget(id, 1). Likewise a File or Dir that never reaches the kernel goes
+//   back through discard().
+// - Exceptions (allocation failure, or one thrown by an observer) may leave any call; none leaves
+//   a descriptor or a registered handle behind, and no lookup is counted for an Entry not
+//   returned.
+// - Any thread, concurrently, except where a call says otherwise: read() needs the calling
+//   thread's event loop (io::Executor::current()) to go to io_uring, and without one (unit tests)
+//   reads synchronously. Once a call has returned or completed, the caller may hand its result to
+//   the kernel, after which another thread may already be releasing the same File: nothing here
+//   touches a File or Dir after its operation's result was delivered.
+// - The hot paths (lookup, getattr, read, write) allocate nothing and take no lock of their own
+//   beyond the inode table's.
+#pragma once
+
+#include "lib/common/callback.hpp"
+#include "lib/common/mount_options.hpp"
+#include "lib/common/unique_fd.hpp"
+#include "lib/fs/caller.hpp"
+#include "lib/fs/close_policy.hpp"
+#include "lib/fs/inode_table.hpp"
+#include "lib/fs/open_handles.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+namespace rfs::io {
+class Executor;
+}
+
+namespace rfs::fs {
+
+// A name's object as the kernel is shown it. `id` 0 is a negative entry: the name is absent and
+// the kernel may remember that for `entry_timeout` seconds.
+struct Entry {
+    NodeId id = 0;
+    struct stat attr {};
+    double attr_timeout = 0;
+    double entry_timeout = 0;
+};
+
+struct Attr {
+    struct stat attr;
+    double timeout;
+};
+
+// Which fields setattr() changes; the values are FUSE's (FUSE_SET_ATTR_*), so the daemon passes
+// the kernel's mask through unchanged (checked there).
+enum SetAttrFlags : int {
+    kSetMode = 1 << 0,
+    kSetUid = 1 << 1,
+    kSetGid = 1 << 2,
+    kSetSize = 1 << 3,
+    kSetAtime = 1 << 4,
+    kSetMtime = 1 << 5,
+    kSetAtimeNow = 1 << 7,
+    kSetMtimeNow = 1 << 8,
+};
+
+// An open regular file. Owned by LocalFs from open()/create() until release() or discard().
+class File : public OpenHandles::Entry {
+public:
+    File(UniqueFd fd, NodeId node) : fd_(std::move(fd)), node_(node) {}
+    int fd() const { return fd_.get(); }
+    NodeId node() const { return node_; }
+    // Whether the file's data was changed through this handle (write, fallocate, or
+    // copy_file_range into it).
+    bool written() const { return written_.load(std::memory_order_relaxed); }
+
+private:
+    friend class LocalFs;
+    void mark_written() {
+        // Checked first: concurrent writers then only read the shared line.
+        if (!written_.load(std::memory_order_relaxed))
+            written_.store(true, std::memory_order_relaxed);
+    }
+    UniqueFd fd_;
+    const NodeId node_;
+    std::atomic<bool> written_{false};
+};
+
+// An open directory stream. Owned by LocalFs from opendir() until releasedir() or discard().
+class Dir : public OpenHandles::Entry {
+public:
+    explicit Dir(NodeId node) : node_(node) {}
+    ~Dir() override;
+    NodeId node() const { return node_; }
+    int fd() const;
+
+private:
+    friend class LocalFs;
+    const NodeId node_;
+    std::mutex mu_;
+    DIR* dir_ = nullptr;
+    off_t offset_ = 0;
+    dirent* pending_ = nullptr; // read but not yet sent: it did not fit the last reply
+};
+
+// How the kernel should treat an open file or directory (the policy's caching decisions).
+struct OpenResult {
+    File* file = nullptr;
+    bool keep_cache = false;
+    bool direct_io = false;
+    bool noflush = false;
+};
+
+struct OpenDirResult {
+    Dir* dir = nullptr;
+    bool keep_cache = false;
+    bool cache_readdir = false;
+};
+
+// Receives readdir()'s entries in order. Each add returns false when the entry does not fit
+// the caller's buffer; that entry is then kept for the next readdir() and the listing stops.
+class DirSink {
+public:
+    // Without attributes: `st` holds only st_ino and the type bits of st_mode.
+    virtual bool add(const char* name, const struct stat& st, off_t next) = 0;
+    // With attributes (readdirplus). "." and ".." come with id 0 (the kernel makes no dentries
+    // for them) and only st_ino and the type; every other entry has counted a lookup, which
+    // LocalFs gives back itself when add_plus returns false.
+    virtual bool add_plus(const char* name, const Entry& entry, off_t next) = 0;
+
+protected:
+    ~DirSink() = default;
+};
+
+// Tells the kernel about changes it cannot see; implemented by the daemon. May be called on any
+// thread, from inside an operation, before the operation's result is delivered: an
+// implementation that must wait for the kernel (which may wait for that result) defers the work.
+class KernelNotifier {
+public:
+    // The kernel believed `name` absent in `parent` and must forget that.
+    virtual void forget_negative_entry(NodeId parent, std::string_view name) = 0;
+
+protected:
+    ~KernelNotifier() = default;
+};
+
+// Extension points for the modes that will move data into Riak (shadow, migrate, move): they
+// observe what changes, and may refuse an open (returning an errno) before the kernel gets it.
+// Called synchronously on the operation's thread, after the change succeeded on SOURCE and
+// before its result is delivered; any thread, concurrently. A hook may throw: the operation then
+// fails as if it had thrown itself (see the contract above), though SOURCE keeps the change.
+// With no observer set, LocalFs makes none of these calls.
+class FsObserver {
+public:
+    virtual ~FsObserver() = default;
+    // A regular file, directory, node or symlink was made as `name` in `parent` (not a link).
+    virtual void on_created(NodeId /*parent*/, std::string_view /*name*/, const Entry& /*entry*/) {}
+    // The object `node` is being opened with open(2) `flags`; its descriptor is open, the handle
+    // not yet made. A nonzero return refuses the open with that errno. (A file whose data lives
+    // elsewhere would be brought back here before its first read.)
+    virtual int on_open(NodeId /*node*/, int /*flags*/) { return 0; }
+    // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
+    // (File::written()).
+    virtual void on_released(NodeId /*node*/, bool /*written*/) {}
+    // `name` was removed from `parent` (unlink, or rmdir when `dir`).
+    virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
+    // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
+    virtual void on_renamed(NodeId /*parent*/, std::string_view /*name*/, NodeId /*newparent*/,
+                            std::string_view /*newname*/, unsigned /*flags*/) {}
+    // setattr() changed the fields `to_set` (SetAttrFlags) of `node`.
+    virtual void on_attr_changed(NodeId /*node*/, int /*to_set*/) {}
+};
+
+class LocalFs {
+public:
+    struct Config {
+        Timeouts timeouts{1.0, 1.0, 0.0, false, false};
+        // The daemon's own credentials: a caller with them creates as itself.
+        uid_t daemon_uid = ::geteuid();
+        gid_t daemon_gid = ::getegid();
+    };
+
+    LocalFs(InodeTable& inodes, Config config);
+    ~LocalFs();
+    LocalFs(const LocalFs&) = delete;
+    LocalFs& operator=(const LocalFs&) = delete;
+
+    // Wiring, before the first operation. With no executor the blocking calls run in place.
+    void set_executor(io::Executor* executor) { executor_ = executor; }
+    void set_notifier(KernelNotifier* notifier) { notifier_ = notifier; }
+    void set_observer(FsObserver* observer) { observer_ = observer; }
+    // The kernel sends creation modes without the caller's umask (FUSE_CAP_DONT_MASK): apply
+    // Caller::umask unless the parent has a default ACL.
+    void set_apply_umask(bool on) { apply_umask_ = on; }
+
+    InodeTable& inodes() { return inodes_; }
+    const Timeouts& timeouts() const { return config_.timeouts; }
+
+    // ---- names ---------------------------------------------------------------------------------
+    // ENOENT becomes a negative Entry (id 0, returning 0) when the negative timeout is nonzero.
+    int lookup(NodeId parent, const char* name, Entry* out);
+    // Drops `n` kernel lookups of `id`. Returns false when they did not match our count.
+    bool forget(NodeId id, std::uint64_t n);
+    // forget() for `count` pairs, `at(i)` giving the i-th; returns how many did not match.
+    template <class At> size_t forget_batch(size_t count, At at) {
+        return inodes_.forget_batch(count, at);
+    }
+
+    // ---- attributes ----------------------------------------------------------------------------
+    // `file`, when the kernel names an open handle, is asked instead of the inode: it works even
+    // once the last name is gone.
+    int getattr(NodeId id, const File* file, Attr* out);
+    // Changes the `to_set` fields (SetAttrFlags) from `values`, through `file` when given.
+    int setattr(const Caller& caller, NodeId id, const struct stat& values, int to_set,
+                const File* file, Attr* out);
+    // The target, NUL-terminated, in `buf` of `size` bytes (PATH_MAX + 1 is always enough).
+    int readlink(NodeId id, char* buf, size_t size);
+
+    // ---- creating and removing names -----------------------------------------------------------
+    // Objects belong to the caller (with its group, or the set-group-ID directory's).
+    int mknod(const Caller& caller, NodeId parent, const char* name, mode_t mode, dev_t rdev,
+              Entry* out);
+    int mkdir(const Caller& caller, NodeId parent, const char* name, mode_t mode, Entry* out);
+    int symlink(const Caller& caller, const char* target, NodeId parent, const char* name,
+                Entry* out);
+    int link(NodeId id, NodeId newparent, const char* newname, Entry* out);
+    int unlink(NodeId parent, const char* name);
+    int rmdir(NodeId parent, const char* name);
+    // `flags`: RENAME_NOREPLACE, RENAME_EXCHANGE; anything else is EINVAL.
+    int rename(NodeId parent, const char* name, NodeId newparent, const char* newname,
+               unsigned flags);
+
+    // ---- files ---------------------------------------------------------------------------------
+    // `flags` are the application's open(2) flags.
+    int open(const Caller& caller, NodeId id, int flags, OpenResult* out);
+    // Makes `name` (or, when it was made beside the mount meanwhile and `flags` lacks O_EXCL,
+    // opens the existing regular file with the caller's own credentials) and opens it. An
+    // existing object that is not a regular file is refused (EISDIR, EEXIST) and the notifier
+    // told to make the kernel forget its stale "absent".
+    int create(const Caller& caller, NodeId parent, const char* name, mode_t mode, int flags,
+               Entry* entry, OpenResult* out);
+
+    using ReadDone = Callback<void(int err, const char* data, size_t size)>;
+    // Reads up to `size` bytes (at most io::BufferPool::kBufferSize) at `offset`. `data` is valid
+    // only during the completion. Short only at end of file; an error after part of the data is
+    // an error (the kernel takes a short read for end of file).
+    void read(File& file, size_t size, off_t offset, ReadDone done);
+    // `caller` is null for a page written back from the kernel's cache (checked at its write()).
+    int write(const Caller* caller, File& file, const char* data, size_t size, off_t offset,
+              size_t* written);
+    // Each close() of a written file: what closing a descriptor of the source reports.
+    int flush(File& file);
+    // The kernel's last reference to the handle: closes it. Never fails.
+    void release(File* file);
+    // A handle that never reached the kernel: closed without telling the observer.
+    void discard(File* file);
+
+    using Done = Callback<void(int err)>;
+    using CountDone = Callback<void(int err, size_t count)>;
+    void fsync(File& file, bool datasync, Done done);
+    void fallocate(File& file, int mode, off_t offset, off_t length, Done done);
+    void copy_file_range(File& in, off_t off_in, File& out, off_t off_out, size_t len, int flags,
+                         CountDone done);
+    int lseek(File& file, off_t offset, int whence, off_t* out);
+
+    // ---- directories ---------------------------------------------------------------------------
+    int opendir(NodeId id, OpenDirResult* out);
+    // Lists `dir` from `offset` (0 or a `next` an earlier entry carried) into `sink` until the
+    // end, a full sink, or an error. Returns that error, or 0; entries already added stand
+    // (they carry lookup counts) even when an error follows them.
+    int readdir(Dir& dir, off_t offset, bool plus, DirSink& sink);
+    void releasedir(Dir* dir);
+    void discard(Dir* dir);
+    void fsyncdir(Dir& dir, bool datasync, Done done);
+    int statfs(NodeId id, struct statvfs* out);
+    // access(2) with the daemon's own credentials.
+    int access(NodeId id, int mask);
+
+    // ---- extended attributes -------------------------------------------------------------------
+    int setxattr(NodeId id, const char* name, const char* value, size_t size, int flags);
+    // `size` 0 asks for the size needed (in `*len`); otherwise the value goes into `buf`, ERANGE
+    // if it does not fit.
+    int getxattr(NodeId id, const char* name, char* buf, size_t size, size_t* len);
+    // The names `caller` may see: with `size` 0 only the length of that list (in `*len`), else
+    // the list itself in `names` (ERANGE above `size`).
+    int listxattr(const Caller& caller, NodeId id, size_t size, std::vector<char>* names,
+                  size_t* len);
+    int removexattr(NodeId id, const char* name);
+
+    // Closes every open file and directory still registered (the kernel never sent their
+    // RELEASE). Only once no operation can be using them.
+    void close_all_handles() { handles_.close_all(); }
+
+private:
+    struct Node;
+    int node(NodeId id, Node* out);
+    int do_lookup(const Node& parent, const char* name, Entry* out);
+    int new_entry(NodeId parent_id, const Node& parent, const char* name, Entry* out);
+    void give_to_caller(const Caller& caller, const Node& parent, int dirfd, const char* name,
+                        int fd);
+    mode_t creation_mode(const Caller& caller, const Node& dir, mode_t mode);
+    int clear_setid_bits(const Caller& caller, int fd);
+    int open_existing_for_caller(const Caller& caller, const Node& dir, const char* name, int flags,
+                                 UniqueFd* out);
+    void make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t dev, OpenResult* out);
+    template <class Call> int with_fd_retry(Call open_call);
+    template <class Call> ssize_t on_symlink(const Node& link, Call call);
+    void shown(struct stat* st) { st->st_ino = inodes_.st_ino(st->st_dev, st->st_ino); }
+    template <class Body> void run_blocking(Body&& body);
+
+    InodeTable& inodes_;
+    const Config config_;
+    io::Executor* executor_ = nullptr;
+    KernelNotifier* notifier_ = nullptr;
+    FsObserver* observer_ = nullptr;
+    bool apply_umask_ = false;
+    OpenHandles handles_;
+    ClosePolicy close_policy_; // which opens need FLUSH
+};
+
+} // namespace rfs::fs
