@@ -101,6 +101,17 @@ void fill_file_info(fuse_file_info* fi, const fs::OpenResult& open) {
     fi->noflush = open.noflush;
 }
 
+#ifdef RFS_TEST_FAULTS
+enum class TestFault { none, throw_in_open, throw_in_fsync };
+TestFault g_test_fault = TestFault::none;
+
+// Fails as an allocation would once an open's descriptor exists.
+struct ThrowOnOpen final : fs::FsObserver {
+    int on_open(NodeId, int) override { throw std::bad_alloc(); }
+};
+ThrowOnOpen g_throw_on_open;
+#endif
+
 // ---- life cycle -------------------------------------------------------------------------------
 
 void op_init(void* userdata, fuse_conn_info* conn) {
@@ -288,8 +299,12 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
     Reply reply(req);
-    fs_of(req).fsync(*open_file(fi), datasync != 0,
-                     [reply = std::move(reply)](int err) mutable { reply.err(err); });
+    fs_of(req).fsync(*open_file(fi), datasync != 0, [reply = std::move(reply)](int err) mutable {
+#ifdef RFS_TEST_FAULTS
+        if (g_test_fault == TestFault::throw_in_fsync) throw std::runtime_error("injected fault");
+#endif
+        reply.err(err);
+    });
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
@@ -447,6 +462,20 @@ void Overlay::forget_negative_entry(fs::NodeId parent, std::string_view name) {
         fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
     });
 }
+
+#ifdef RFS_TEST_FAULTS
+bool set_test_fault(std::string_view name, fs::LocalFs& fs) {
+    if (name == "throw_in_open") {
+        g_test_fault = TestFault::throw_in_open;
+        fs.set_observer(&g_throw_on_open);
+    } else if (name == "throw_in_fsync") {
+        g_test_fault = TestFault::throw_in_fsync;
+    } else {
+        return false;
+    }
+    return true;
+}
+#endif
 
 fuse_lowlevel_ops overlay_operations(Mode) {
     fuse_lowlevel_ops ops{};

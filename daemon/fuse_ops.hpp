@@ -33,4 +33,13 @@ struct Overlay final : fs::KernelNotifier {
 // The operation table for `mode`.
 fuse_lowlevel_ops overlay_operations(Mode mode);
 
+#ifdef RFS_TEST_FAULTS
+// Test builds only (riakfs-test-faults, never installed): a fault to inject, named by the
+// RIAKFS_TEST_FAULT environment variable, to show that a throwing handler still answers.
+//   throw_in_open   every OPEN throws std::bad_alloc once its descriptor is open
+//   throw_in_fsync  every FSYNC throws on the blocking pool before it answers
+// Returns false for an unknown name.
+bool set_test_fault(std::string_view name, fs::LocalFs& fs);
+#endif
+
 } // namespace rfs

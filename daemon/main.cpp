@@ -231,6 +231,11 @@ int main(int argc, char** argv) {
     rfs::Overlay overlay(local_fs);
     overlay.shared = shared;
     local_fs.set_notifier(&overlay);
+#ifdef RFS_TEST_FAULTS
+    if (const char* fault = std::getenv("RIAKFS_TEST_FAULT"))
+        if (!rfs::set_test_fault(fault, local_fs))
+            return fail(std::string("unknown RIAKFS_TEST_FAULT '") + fault + "'");
+#endif
     fuse_lowlevel_ops ops = rfs::overlay_operations(cl.options.mode);
 
     std::string session_error;

@@ -182,6 +182,9 @@ struct MountOptions {
     bool same_dir = false;               // mount over the source directory itself
     // RLIMIT_NOFILE (soft and hard) for the daemon only; 0 keeps the one it inherits.
     unsigned long nofile_limit = 0;
+    // The test makes the daemon fail on purpose: "ERROR" lines in its stderr are expected
+    // (sanitizer reports still fail the test).
+    bool errors_expected = false;
     // Called with the (not yet mounted) source directory to prepopulate it.
     std::function<void(const std::string& source)> prepare;
 
