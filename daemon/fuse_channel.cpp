@@ -81,8 +81,8 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     try {
         fuse_session_process_buf(session_, &request);
     } catch (...) {
-        // The handler's request stays unanswered, but the channel must go on reading the
-        // others: re-arm before the loop logs the exception and runs on.
+        // The handler's Reply answered its request (EIO) while unwinding; the channel must go
+        // on reading the others: re-arm before the loop logs the exception and runs on.
         t_dispatching = nullptr;
         t_dispatch_buffer = nullptr;
         if (!fuse_session_exited(session_)) read_next();
