@@ -1,12 +1,16 @@
 // riak-devnode: a single-node, Riak-KV-HTTP-compatible server for tests, benchmarks and demos.
-// Parses the command line, opens the LevelDB store, binds the listener and serves until SIGINT or
+// Parses the command line, opens the LevelDB store, binds the listeners and serves until SIGINT or
 // SIGTERM. Prints "listening on HOST:PORT" on stdout once requests are accepted (port 0 picks a
-// free port, so tests read the line to learn it).
+// free port, so tests read the line to learn it), then "admin routes on HOST:PORT" with --admin.
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +26,8 @@ using rfs::devnode::Config;
 constexpr const char* kUsage = R"(usage: riak-devnode --data DIR [options]
   --listen HOST:PORT            address to serve Riak's HTTP API on (default 127.0.0.1:8098;
                                 port 0 picks a free port)
+  --admin HOST:PORT             serve the /devnode/ admin routes (fault injection, bucket type
+                                creation) on this separate address; without it they do not exist
   --data DIR                    LevelDB data directory (created if missing)
   --threads N                   io threads (default 4)
   --object-size-warning BYTES   object.size.warning_threshold (default 5MB; suffixes KB MB GB)
@@ -33,6 +39,8 @@ constexpr const char* kUsage = R"(usage: riak-devnode --data DIR [options]
   --bucket-type NAME[=JSON]     create and activate a bucket type, e.g.
                                 --bucket-type 'sets={"datatype":"set"}' (repeatable)
   --compat 3.0|3.2              Riak version quirks to follow (default 3.2, see README)
+  --body-timeout MS             time a request body may take to arrive (default 30000)
+  --max-connections N           connections served at once per listener (default 2048)
   --verbose                     log connection errors
 )";
 
@@ -69,6 +77,18 @@ int64_t parse_int(std::string_view s, const char* flag) {
     return v;
 }
 
+// HOST:PORT, the host an IP address ("[::1]" or "::1" for IPv6).
+std::pair<std::string, uint16_t> parse_address(const std::string& value, const char* flag) {
+    auto colon = value.rfind(':');
+    if (colon == std::string::npos) die(std::string(flag) + " expects HOST:PORT");
+    std::string host = value.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    int64_t port = parse_int(value.substr(colon + 1), flag);
+    if (port > 65535) die(std::string(flag) + ": port out of range");
+    return {host, static_cast<uint16_t>(port)};
+}
+
 Config parse_args(int argc, char** argv) {
     Config c;
     for (int i = 1; i < argc; ++i) {
@@ -89,12 +109,16 @@ Config parse_args(int argc, char** argv) {
             value = argv[++i];
         }
         if (name == "--listen") {
-            auto colon = value.rfind(':');
-            if (colon == std::string::npos) die("--listen expects HOST:PORT");
-            c.listen_host = value.substr(0, colon);
-            int64_t port = parse_int(value.substr(colon + 1), "--listen");
-            if (port > 65535) die("--listen: port out of range");
-            c.listen_port = static_cast<uint16_t>(port);
+            std::tie(c.listen_host, c.listen_port) = parse_address(value, "--listen");
+        } else if (name == "--admin") {
+            std::tie(c.admin_host, c.admin_port) = parse_address(value, "--admin");
+            c.admin = true;
+        } else if (name == "--body-timeout") {
+            c.body_timeout_ms = static_cast<uint64_t>(parse_int(value, "--body-timeout"));
+            if (c.body_timeout_ms == 0) die("--body-timeout must be at least 1 ms");
+        } else if (name == "--max-connections") {
+            c.max_connections = static_cast<uint64_t>(parse_int(value, "--max-connections"));
+            if (c.max_connections == 0) die("--max-connections must be at least 1");
         } else if (name == "--data") {
             c.data_dir = value;
         } else if (name == "--threads") {
@@ -136,6 +160,20 @@ Config parse_args(int argc, char** argv) {
     return c;
 }
 
+// One line on stderr per listener that other machines may reach.
+void warn_beyond_loopback(const Config& config, const rfs::devnode::Server& server) {
+    if (!rfs::devnode::is_loopback_address(config.listen_host))
+        std::fprintf(stderr,
+                     "riak-devnode: warning: listening on %s:%u, beyond loopback: anyone who can "
+                     "reach it can read and change every object\n",
+                     config.listen_host.c_str(), static_cast<unsigned>(server.port()));
+    if (config.admin && !rfs::devnode::is_loopback_address(config.admin_host))
+        std::fprintf(stderr,
+                     "riak-devnode: warning: admin routes on %s:%u, beyond loopback: anyone who "
+                     "can reach them can inject faults and create bucket types\n",
+                     config.admin_host.c_str(), static_cast<unsigned>(server.admin_port()));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -153,8 +191,15 @@ int main(int argc, char** argv) {
     }
     rfs::devnode::Server server(config, service, stats);
     if (!server.listen(error)) die(error);
-    std::printf("riak-devnode listening on %s:%u\n", config.listen_host.c_str(),
-                static_cast<unsigned>(server.port()));
+    warn_beyond_loopback(config, server);
+    // Both lines in one write: a reader that stops after the first must not make the second one
+    // fail (or raise SIGPIPE) later.
+    std::string lines =
+        fmt::format("riak-devnode listening on {}:{}\n", config.listen_host, server.port());
+    if (config.admin)
+        lines += fmt::format("riak-devnode admin routes on {}:{}\n", config.admin_host,
+                             server.admin_port());
+    std::fwrite(lines.data(), 1, lines.size(), stdout);
     std::fflush(stdout);
     server.run();
     return 0;

@@ -1,5 +1,6 @@
-// Run-time fault injection of riak-devnode, switched over the admin endpoint /devnode/faults
-// (a path real Riak does not route). See bench/devnode/README.md for the JSON format.
+// Run-time fault injection of riak-devnode, switched over the admin route /devnode/faults, which
+// only the --admin listener serves (real Riak does not route it). See lib/devnode/README.md for
+// the JSON format.
 // Any thread: Faults guards its FaultConfig with a mutex; readers take a copy per request.
 #pragma once
 

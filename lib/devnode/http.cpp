@@ -147,6 +147,16 @@ std::string_view reason_phrase(int status) {
     }
 }
 
+Response webmachine_404() {
+    Response r;
+    r.status = 404;
+    r.set("Content-Type", "text/html");
+    r.body = "<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD><BODY><H1>Not Found</H1>"
+             "The requested document was not found on this server.<P><HR><ADDRESS>"
+             "mochiweb+webmachine web server</ADDRESS></BODY></HTML>";
+    return r;
+}
+
 std::string serialize_head(const Response& res, unsigned version, bool keep_alive) {
     std::string out = fmt::format("HTTP/1.{} {} {}\r\n", version == 10 ? 0 : 1, res.status,
                                   reason_phrase(res.status));

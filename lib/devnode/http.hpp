@@ -47,6 +47,9 @@ struct Response {
 
 std::string_view reason_phrase(int status);
 
+// webmachine's own 404 page, Riak's answer for a path no route matches.
+Response webmachine_404();
+
 // Serialises the status line and headers (adding Server, Date, Content-Length or
 // Transfer-Encoding, and Connection when closing an HTTP/1.0 keep-alive). The body (or chunks)
 // is not included.

@@ -21,8 +21,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <fmt/format.h>
 
 #include "lib/devnode/encoding.hpp"
@@ -44,12 +44,18 @@ using asio::awaitable;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds kIdleTimeout{300}; // mochiweb: next request line
-constexpr uint64_t kMaxRecvBody = 1ULL << 30;     // webmachine max_recv_body
-constexpr uint64_t kMaxFlushBytes = 64ULL << 20;  // webmachine main: max_flush_bytes
-constexpr size_t kMaxLine = 8192;                 // mochiweb recbuf: longer lines -> 431
+constexpr std::chrono::seconds kIdleTimeout{300};   // mochiweb: waiting for the next request line
+constexpr std::chrono::seconds kHeadersTimeout{30}; // mochiweb: the rest of the headers
+// After closing with request bytes possibly still on their way, keep reading (and dropping) them
+// this long, so that the kernel does not answer them with a reset that destroys our response
+// before the client has read it.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr uint64_t kMaxFlushBytes = 64ULL << 20; // webmachine main: max_flush_bytes
+constexpr size_t kMaxLine = 8192;                // mochiweb recbuf: longer lines -> 431
 constexpr size_t kMaxHeaders = 1000;
-constexpr uint64_t kMaxConnections = 2048; // mochiweb `max`
+constexpr size_t kReadStep = 64 * 1024; // socket reads and body buffer growth
+
+using Parser = http::request_parser<http::buffer_body>;
 
 double uniform01() {
     thread_local std::mt19937_64 gen{random_u64()};
@@ -64,17 +70,79 @@ Response plain(int status, std::string body) {
     return r;
 }
 
+// Riak's answer to an object above object.size.maximum (riak-http.md §7).
+Response too_large(uint64_t size) {
+    return plain(500, fmt::format("Error:\n{{too_large,{}}}\n", size));
+}
+
+Response closing(Response r) {
+    r.close = true;
+    r.set("Connection", "close");
+    return r;
+}
+
+enum class BodyEnd {
+    complete,
+    too_large,   // more than object.size.maximum arrived (chunked bodies)
+    bad_framing, // e.g. a chunk size that is not hex
+    timed_out,   // Config::body_timeout_ms passed
+    closed,      // the peer went away
+};
+
+struct BodyRead {
+    BodyEnd end = BodyEnd::complete;
+    uint64_t bytes = 0; // body bytes received
+};
+
+BodyEnd classify_body_error(const boost::system::error_code& ec) {
+    if (ec == beast::error::timeout) return BodyEnd::timed_out;
+    if (ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+        ec != http::error::partial_message && ec != http::error::end_of_stream)
+        return BodyEnd::bad_framing;
+    return BodyEnd::closed;
+}
+
 } // namespace
 
+bool is_loopback_address(const std::string& host) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return false;
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback();
+    return addr.is_loopback();
+}
+
 struct Server::Impl {
+    // One accepting socket and the connections it has open.
+    struct Listener {
+        Listener(asio::io_context& ioc, bool admin_routes) : acceptor(ioc), admin(admin_routes) {}
+        tcp::acceptor acceptor;
+        const bool admin; // serves the /devnode/ routes only, never refused or faulted
+        uint16_t port = 0;
+        std::atomic<uint64_t> active{0}; // open connections, at most Config::max_connections
+    };
+
+    // One request on a connection, from its header to its response.
+    struct Exchange {
+        std::shared_ptr<beast::tcp_stream> holder; // keeps the stream for the body deadline
+        beast::tcp_stream& stream;
+        beast::flat_buffer& buf;
+        Parser& parser;
+        Request req;
+        bool expect_continue = false;
+        bool continue_sent = false;
+        bool drain_after = false; // answered early: read and drop the body after the response
+    };
+
     const Config& config;
     Service& service;
     Stats& stats;
     Faults& faults;
     asio::io_context ioc;
-    tcp::acceptor acceptor{ioc};
+    Listener riak{ioc, false};
+    Listener admin{ioc, true};
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
-    uint16_t port = 0;
 
     // Graceful shutdown: Boost 1.81's io_uring service destroys still-pending operations after
     // the socket service they refer to, so every operation must have completed before the
@@ -93,10 +161,20 @@ struct Server::Impl {
     Impl(const Config& c, Service& s, Stats& st, Faults& f)
         : config(c), service(s), stats(st), faults(f) {}
 
-    awaitable<void> accept_loop();
-    awaitable<void> session(tcp::socket sock);
+    bool bind(Listener& l, const std::string& host, uint16_t port, std::string& error);
+    awaitable<void> accept_loop(Listener& l);
+    awaitable<void> session(tcp::socket sock, Listener& from);
+    awaitable<bool> request_arrived(beast::tcp_stream& stream, beast::flat_buffer& buf);
+    awaitable<BodyRead> read_body(Exchange& x, std::string* into);
+    awaitable<std::optional<Response>> answer_riak(Exchange& x, FaultConfig& fc, bool& faulty);
+    awaitable<std::optional<Response>> answer_admin(Exchange& x);
     awaitable<bool> send(beast::tcp_stream& stream, std::string bytes, const FaultConfig* fc);
+    awaitable<void> linger(beast::tcp_stream& stream);
     Response admin_faults(const Request& req);
+    std::optional<Response> call_service(Request& req, bool body_read);
+    bool body_exceeds_maximum(const Exchange& x) const;
+    Response answer_early(Exchange& x, Response res);
+    std::optional<Response> body_failure(const BodyRead& body);
 };
 
 Server::Server(const Config& config, Service& service, Stats& stats)
@@ -108,37 +186,48 @@ Server::~Server() {
     if (impl_->forced) (void)impl_.release();
 }
 
-bool Server::listen(std::string& error) {
+bool Server::Impl::bind(Listener& l, const std::string& host, uint16_t port, std::string& error) {
     boost::system::error_code ec;
-    auto addr = asio::ip::make_address(impl_->config.listen_host, ec);
+    auto addr = asio::ip::make_address(host, ec);
     if (ec) {
-        error = fmt::format("bad listen address {}: {}", impl_->config.listen_host, ec.message());
+        error = fmt::format("bad listen address {}: {}", host, ec.message());
         return false;
     }
-    tcp::endpoint ep(addr, impl_->config.listen_port);
-    auto& acc = impl_->acceptor;
+    tcp::endpoint ep(addr, port);
+    auto& acc = l.acceptor;
     acc.open(ep.protocol(), ec);
     if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acc.bind(ep, ec);
     if (!ec) acc.listen(128, ec);
     if (ec) {
-        error = fmt::format("cannot listen on {}:{}: {}", impl_->config.listen_host,
-                            impl_->config.listen_port, ec.message());
+        error = fmt::format("cannot listen on {}:{}: {}", host, port, ec.message());
         return false;
     }
-    impl_->port = acc.local_endpoint().port();
+    l.port = acc.local_endpoint().port();
     return true;
 }
 
+bool Server::listen(std::string& error) {
+    const Config& c = impl_->config;
+    if (!impl_->bind(impl_->riak, c.listen_host, c.listen_port, error)) return false;
+    return !c.admin || impl_->bind(impl_->admin, c.admin_host, c.admin_port, error);
+}
+
 uint16_t Server::port() const {
-    return impl_->port;
+    return impl_->riak.port;
+}
+
+uint16_t Server::admin_port() const {
+    return impl_->admin.port;
 }
 
 void Server::run() {
     impl_->signals.async_wait([this](const boost::system::error_code& ec, int) {
         if (!ec) stop();
     });
-    asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+    asio::co_spawn(impl_->ioc, impl_->accept_loop(impl_->riak), asio::detached);
+    if (impl_->admin.acceptor.is_open())
+        asio::co_spawn(impl_->ioc, impl_->accept_loop(impl_->admin), asio::detached);
     std::vector<std::thread> threads;
     for (int i = 1; i < std::max(1, impl_->config.threads); ++i)
         threads.emplace_back([this] { impl_->ioc.run(); });
@@ -163,7 +252,8 @@ void Server::Impl::shutdown() {
     }
     asio::post(ioc, [this] {
         boost::system::error_code ec;
-        acceptor.close(ec);
+        riak.acceptor.close(ec);
+        admin.acceptor.close(ec);
         signals.cancel(ec);
     });
     for (auto& s : open) {
@@ -190,31 +280,34 @@ void Server::Impl::session_ended(uint64_t id) {
     if (stopping && sessions.empty()) asio::post(control, [this] { watchdog.cancel(); });
 }
 
-awaitable<void> Server::Impl::accept_loop() {
+awaitable<void> Server::Impl::accept_loop(Listener& l) {
     asio::steady_timer pause(ioc);
     for (;;) {
-        // mochiweb serves at most kMaxConnections sockets; later ones wait in the backlog.
-        while (stats.connections_active >= kMaxConnections) {
+        // mochiweb serves at most `max` sockets; later ones wait in the backlog.
+        while (l.active >= config.max_connections) {
             pause.expires_after(std::chrono::milliseconds(5));
             co_await pause.async_wait(kTuple);
         }
-        auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+        auto [ec, sock] = co_await l.acceptor.async_accept(asio::make_strand(ioc), kTuple);
         if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+            if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) co_return;
             continue;
         }
-        stats.connections_accepted++;
-        if (faults.get().refuse_connections) {
-            stats.faults_refused_connections++;
-            boost::system::error_code ignored;
-            sock.close(ignored);
-            continue;
+        if (!l.admin) {
+            stats.connections_accepted++;
+            if (faults.get().refuse_connections) {
+                stats.faults_refused_connections++;
+                boost::system::error_code ignored;
+                sock.close(ignored);
+                continue;
+            }
         }
         boost::system::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);
-        stats.connections_active++;
+        l.active++;
+        if (!l.admin) stats.connections_active++;
         auto ex = sock.get_executor();
-        asio::co_spawn(ex, session(std::move(sock)), asio::detached);
+        asio::co_spawn(ex, session(std::move(sock), l), asio::detached);
     }
 }
 
@@ -253,6 +346,104 @@ awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, std::string bytes,
     co_return !ec;
 }
 
+// Waits up to the idle timeout for the first byte of the next request (mochiweb's 300 s), so
+// that the shorter header timeout can start when the request does.
+awaitable<bool> Server::Impl::request_arrived(beast::tcp_stream& stream, beast::flat_buffer& buf) {
+    if (buf.size() > 0) co_return true; // pipelined behind the previous request
+    stream.expires_after(kIdleTimeout);
+    auto [ec, n] = co_await stream.async_read_some(buf.prepare(kReadStep), kTuple);
+    buf.commit(n);
+    co_return n > 0;
+}
+
+// Reads the rest of the body into `into`, or drops it when `into` is null. At most
+// object.size.maximum bytes are kept: the buffer is filled only as bytes arrive (a claimed
+// Content-Length commits no memory), with room for one byte more so that an oversize chunked
+// body shows itself. The whole body must arrive within the body timeout.
+awaitable<BodyRead> Server::Impl::read_body(Exchange& x, std::string* into) {
+    BodyRead out;
+    if (into != nullptr) into->clear();
+    if (x.parser.is_done()) co_return out;
+    // The deadline cancels the socket's operations rather than closing it as a stream timeout
+    // would: the socket (and its descriptor number) stays ours until they have completed, so a
+    // connection accepted meanwhile cannot be handed the descriptor while the io_uring backend
+    // still has operations for it.
+    x.stream.expires_never();
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer deadline(x.stream.get_executor());
+    deadline.expires_after(std::chrono::milliseconds(config.body_timeout_ms));
+    deadline.async_wait([holder = x.holder, timed_out](const boost::system::error_code& ec) {
+        if (ec) return;
+        *timed_out = true;
+        boost::system::error_code ignored;
+        holder->socket().cancel(ignored);
+    });
+    if (x.expect_continue && x.req.version == 11 && !x.continue_sent) {
+        // §9: the 100 goes out only when the body is about to be read.
+        x.continue_sent = true;
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [wec, w] = co_await asio::async_write(
+            x.stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+        if (wec) {
+            out.end = *timed_out ? BodyEnd::timed_out : BodyEnd::closed;
+            deadline.cancel();
+            co_return out;
+        }
+    }
+    const uint64_t limit = config.object_size_maximum;
+    const uint64_t cap = std::min(x.parser.content_length().value_or(limit + 1), limit + 1);
+    std::vector<char> scratch(into == nullptr ? kReadStep : 0);
+    // Address space only: pages are committed as resize() below reaches them, and a known length
+    // spares the copies of growing step by step.
+    if (into != nullptr && x.parser.content_length()) into->reserve(cap);
+    uint64_t got = 0;
+    while (!x.parser.is_done()) {
+        char* dst = scratch.data();
+        size_t room = scratch.size();
+        if (into != nullptr) {
+            if (got == into->size()) {
+                if (got >= cap) {
+                    out.end = BodyEnd::too_large;
+                    break;
+                }
+                into->resize(std::min<uint64_t>(cap, std::max<uint64_t>(got + kReadStep, got * 2)));
+            }
+            dst = into->data() + got;
+            room = into->size() - got;
+        }
+        auto& body = x.parser.get().body();
+        body.data = dst;
+        body.size = room;
+        auto [ec, n] = co_await http::async_read(x.stream, x.buf, x.parser, kTuple);
+        got += room - body.size;
+        if (ec && ec != http::error::need_buffer) {
+            out.end = classify_body_error(ec);
+            break;
+        }
+        if (into != nullptr && got > limit) {
+            out.end = BodyEnd::too_large;
+            break;
+        }
+    }
+    deadline.cancel();
+    out.bytes = got;
+    if (into != nullptr) into->resize(std::min<uint64_t>(got, into->size()));
+    if (*timed_out && out.end != BodyEnd::complete) out.end = BodyEnd::timed_out;
+    if (out.end == BodyEnd::timed_out) stats.body_timeouts++;
+    co_return out;
+}
+
+// Reads and drops whatever the client still sends after our side was shut down, for a short
+// while (see kLingerTimeout).
+awaitable<void> Server::Impl::linger(beast::tcp_stream& stream) {
+    stream.expires_after(kLingerTimeout);
+    std::vector<char> scratch(kReadStep);
+    for (;;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+        if (ec) co_return;
+    }
+}
+
 Response Server::Impl::admin_faults(const Request& req) {
     if (req.method == "GET") {
         Response r = plain(200, faults.get().to_json().dump());
@@ -286,7 +477,118 @@ Response Server::Impl::admin_faults(const Request& req) {
     return r;
 }
 
-awaitable<void> Server::Impl::session(tcp::socket sock) {
+std::optional<Response> Server::Impl::call_service(Request& req, bool body_read) {
+    try {
+        return service.handle(req, body_read);
+    } catch (const std::exception& e) {
+        return plain(500, fmt::format("Error:\n{{exception,\"{}\"}}\n", e.what()));
+    }
+}
+
+bool Server::Impl::body_exceeds_maximum(const Exchange& x) const {
+    auto length = x.parser.content_length();
+    return length && *length > config.object_size_maximum;
+}
+
+// An answer given before the body was read (§9): what becomes of the unread body.
+Response Server::Impl::answer_early(Exchange& x, Response res) {
+    if (x.parser.is_done()) return res;
+    uint64_t pending = x.parser.content_length().value_or(kMaxFlushBytes + 1);
+    if (config.compat == "3.0") {
+        res.close = true; // silent close, no Connection: close header
+    } else if (x.expect_continue) {
+        // No 100 was sent, so no body is coming: keep the connection.
+    } else if (pending <= kMaxFlushBytes) {
+        x.drain_after = true;
+    } else {
+        res = closing(std::move(res));
+    }
+    return res;
+}
+
+// The answer to a body that could not be read whole; nullopt: close without one.
+std::optional<Response> Server::Impl::body_failure(const BodyRead& body) {
+    switch (body.end) {
+    case BodyEnd::too_large:
+        stats.too_large++;
+        return closing(too_large(body.bytes));
+    case BodyEnd::bad_framing:
+        return closing(plain(400, "Bad chunked request body\n"));
+    default:
+        return std::nullopt;
+    }
+}
+
+awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultConfig& fc,
+                                                             bool& faulty) {
+    Request& req = x.req;
+    fc = faults.get();
+    std::string route = route_class(req.seg);
+    faulty = fc.applies(route, req.method);
+    if (faulty) {
+        if (uint64_t ms = fc.latency_for(route); ms > 0) {
+            stats.faults_injected++;
+            asio::steady_timer timer(x.stream.get_executor());
+            timer.expires_after(std::chrono::milliseconds(ms));
+            co_await timer.async_wait(kTuple);
+        }
+        if (fc.error_rate > 0.0 && uniform01() < fc.error_rate) {
+            stats.faults_injected++;
+            auto drop = read_body(x, nullptr);
+            BodyRead body = co_await std::move(drop);
+            if (body.end != BodyEnd::complete) co_return body_failure(body);
+            co_return fc.error_status == 500 ? plain(500, "Error:\noverload\n")
+                                             : plain(503, "request timed out\n");
+        }
+    }
+    if (req.has_body) {
+        std::optional<Response> early = call_service(req, false);
+        if (!early && body_exceeds_maximum(x)) {
+            // Refused before a byte of it is read, where Riak would read it all first (§7).
+            stats.too_large++;
+            early = too_large(*x.parser.content_length());
+        }
+        if (early) co_return answer_early(x, std::move(*early));
+    }
+    auto read = read_body(x, &req.body);
+    BodyRead body = co_await std::move(read);
+    if (body.end != BodyEnd::complete) co_return body_failure(body);
+    std::optional<Response> res = call_service(req, true);
+    if (!res) res = plain(500, "Error:\nno_response\n");
+    co_return res;
+}
+
+awaitable<std::optional<Response>> Server::Impl::answer_admin(Exchange& x) {
+    Request& req = x.req;
+    const auto& s = req.seg;
+    bool faults_route = s.size() == 2 && s[0] == "devnode" && s[1] == "faults";
+    bool types_route = s.size() >= 2 && s[0] == "devnode" && s[1] == "types";
+    if (!faults_route && !types_route) co_return answer_early(x, webmachine_404());
+    if (body_exceeds_maximum(x)) {
+        stats.too_large++;
+        co_return answer_early(x, too_large(*x.parser.content_length()));
+    }
+    if (types_route) {
+        std::optional<Response> early;
+        try {
+            early = service.admin_types(req, false);
+        } catch (const std::exception& e) {
+            early = plain(500, fmt::format("Error:\n{{exception,\"{}\"}}\n", e.what()));
+        }
+        if (early) co_return answer_early(x, std::move(*early));
+    }
+    auto read = read_body(x, &req.body);
+    BodyRead body = co_await std::move(read);
+    if (body.end != BodyEnd::complete) co_return body_failure(body);
+    if (faults_route) co_return admin_faults(req);
+    try {
+        co_return service.admin_types(req, true);
+    } catch (const std::exception& e) {
+        co_return plain(500, fmt::format("Error:\n{{exception,\"{}\"}}\n", e.what()));
+    }
+}
+
+awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
     auto holder = std::make_shared<beast::tcp_stream>(std::move(sock));
     beast::tcp_stream& stream = *holder;
     uint64_t id = 0;
@@ -300,26 +602,32 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
         }
     }
     beast::flat_buffer buf;
+    bool unread_input = false; // closing while the client may still be sending
     try {
         for (;;) {
-            http::request_parser<http::string_body> parser;
+            auto arrival = request_arrived(stream, buf);
+            if (!co_await std::move(arrival)) break;
+            Parser parser;
             parser.header_limit(1 << 20);
-            parser.body_limit(kMaxRecvBody);
-            stream.expires_after(kIdleTimeout);
+            parser.body_limit(boost::none); // read_body() enforces object.size.maximum
+            stream.expires_after(kHeadersTimeout);
             auto [ec, n] = co_await http::async_read_header(stream, buf, parser, kTuple);
             if (ec) {
                 if (ec == http::error::header_limit) {
                     co_await send(stream, serialize_head(plain(431, ""), 11, false), nullptr);
+                    unread_input = true;
                 } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                            ec != beast::error::timeout && ec != asio::error::connection_reset &&
                            ec != asio::error::operation_aborted) {
                     Response bad = plain(400, "");
                     co_await send(stream, serialize_head(bad, 11, false), nullptr);
+                    unread_input = true;
                 }
                 break;
             }
             auto& msg = parser.get();
-            Request req;
+            Exchange x{holder, stream, buf, parser, {}};
+            Request& req = x.req;
             req.method = std::string(msg.method_string());
             req.target = std::string(msg.target());
             req.version = msg.version();
@@ -333,93 +641,26 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
             if (too_long || count > kMaxHeaders) {
                 Response r = plain(too_long ? 431 : 400, "");
                 co_await send(stream, serialize_head(r, 11, false), nullptr);
+                unread_input = true;
                 break;
             }
             req.has_body =
                 parser.chunked() || (parser.content_length() && *parser.content_length() > 0);
             bool keep_alive = msg.keep_alive();
-            bool expect_continue = iequals(trim(req.header("Expect").value_or("")), "100-continue");
+            x.expect_continue = iequals(trim(req.header("Expect").value_or("")), "100-continue");
             parse_target(req);
 
-            auto read_body = [&]() -> awaitable<bool> {
-                if (!parser.is_done()) {
-                    if (expect_continue && req.version == 11) {
-                        std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                        auto [wec, w] =
-                            co_await asio::async_write(stream, asio::buffer(cont), kTuple);
-                        if (wec) co_return false;
-                    }
-                    stream.expires_never();
-                    auto [rec, r] = co_await http::async_read(stream, buf, parser, kTuple);
-                    if (rec) co_return false;
-                }
-                req.body = std::move(parser.get().body());
-                co_return true;
-            };
-
-            std::optional<Response> res;
             FaultConfig fc;
-            bool admin = req.seg.size() == 2 && req.seg[0] == "devnode" && req.seg[1] == "faults";
             bool faulty = false;
-            if (admin) {
-                if (!co_await read_body()) break;
-                res = admin_faults(req);
+            std::optional<Response> res;
+            if (from.admin) {
+                auto answer = answer_admin(x);
+                res = co_await std::move(answer);
             } else {
-                fc = faults.get();
-                std::string route = route_class(req.seg);
-                bool admin_path = !req.seg.empty() && req.seg[0] == "devnode";
-                faulty = !admin_path && fc.applies(route, req.method);
-                if (faulty) {
-                    if (uint64_t ms = fc.latency_for(route); ms > 0) {
-                        stats.faults_injected++;
-                        asio::steady_timer timer(stream.get_executor());
-                        timer.expires_after(std::chrono::milliseconds(ms));
-                        co_await timer.async_wait(kTuple);
-                    }
-                    if (fc.error_rate > 0.0 && uniform01() < fc.error_rate) {
-                        stats.faults_injected++;
-                        if (!co_await read_body()) break;
-                        res = fc.error_status == 500 ? plain(500, "Error:\noverload\n")
-                                                     : plain(503, "request timed out\n");
-                    }
-                }
-                if (!res && req.has_body) {
-                    try {
-                        res = service.handle(req, false);
-                    } catch (const std::exception& e) {
-                        res = plain(500, fmt::format("Error:\n{{exception,\"{}\"}}\n", e.what()));
-                    }
-                    if (res && !parser.is_done()) {
-                        // Answered before reading the body (§9).
-                        uint64_t pending = parser.content_length().value_or(kMaxFlushBytes + 1);
-                        if (config.compat == "3.0") {
-                            res->close = true; // silent close, no Connection: close header
-                        } else if (expect_continue) {
-                            // No 100 was sent, so no body is coming: keep the connection.
-                        } else if (pending <= kMaxFlushBytes) {
-                            if (!co_await read_body()) break;
-                        } else {
-                            res->close = true;
-                            res->set("Connection", "close");
-                        }
-                    }
-                }
-                if (!res) {
-                    if (!co_await read_body()) {
-                        if (parser.get().body().size() >= kMaxRecvBody) {
-                            co_await send(stream, serialize_head(plain(413, ""), 11, false),
-                                          nullptr);
-                        }
-                        break;
-                    }
-                    try {
-                        res = service.handle(req, true);
-                    } catch (const std::exception& e) {
-                        res = plain(500, fmt::format("Error:\n{{exception,\"{}\"}}\n", e.what()));
-                    }
-                }
+                auto answer = answer_riak(x, fc, faulty);
+                res = co_await std::move(answer);
             }
-            if (!res) res = plain(500, "Error:\nno_response\n");
+            if (!res) break; // the body timed out or the client went away
             if (!keep_alive && !res->close) res->set("Connection", "close");
             if (req.version == 10 && res->chunked) {
                 for (auto& c : res->chunks)
@@ -439,15 +680,30 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
                 }
             }
             if (!co_await send(stream, std::move(out), faulty ? &fc : nullptr)) break;
-            if (!keep_alive || res->close) break;
+            if (!keep_alive || res->close) {
+                unread_input = !parser.is_done();
+                break;
+            }
+            if (x.drain_after) {
+                auto drop = read_body(x, nullptr);
+                BodyRead rest = co_await std::move(drop);
+                if (rest.end != BodyEnd::complete) break;
+            }
         }
     } catch (const std::exception& e) {
         if (config.verbose) std::fprintf(stderr, "riak-devnode: connection error: %s\n", e.what());
     }
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (unread_input && stream.socket().is_open()) {
+        try {
+            co_await linger(stream);
+        } catch (const std::exception&) {
+        }
+    }
     stream.socket().close(ec);
-    stats.connections_active--;
+    from.active--;
+    if (!from.admin) stats.connections_active--;
     session_ended(id);
 }
 

@@ -76,11 +76,7 @@ Response not_found() {
 
 // webmachine's own 404 (no route, or a `vtag` that matches no sibling).
 Response generic_404() {
-    return text(404,
-                "<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD><BODY><H1>Not Found</H1>"
-                "The requested document was not found on this server.<P><HR><ADDRESS>"
-                "mochiweb+webmachine web server</ADDRESS></BODY></HTML>",
-                "text/html");
+    return webmachine_404();
 }
 
 Response method_not_allowed(std::string_view allow) {
@@ -704,7 +700,6 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
             return method_not_allowed("GET, HEAD");
         return stats_json(req);
     }
-    if (s.size() >= 2 && s[0] == "devnode" && s[1] == "types") return admin_types(req, body_read);
 
     Target t;
     size_t i = 0;
@@ -1821,6 +1816,7 @@ Response Service::stats_json(Request& req) {
         {"devnode_connections_active", stats_.connections_active.load()},
         {"devnode_faults_injected_total", stats_.faults_injected.load()},
         {"devnode_connections_refused_total", stats_.faults_refused_connections.load()},
+        {"devnode_body_timeouts_total", stats_.body_timeouts.load()},
         {"devnode_uptime_seconds", (now_micros() - stats_.started_us) / 1000000},
     };
     bool pretty = accept_q(req.header("Accept"), "text/plain") >

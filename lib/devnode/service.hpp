@@ -40,6 +40,16 @@ struct Config {
     std::vector<std::pair<std::string, std::string>> bucket_types; // name, JSON props
     std::string node_name = "devnode@127.0.0.1";
     bool verbose = false;
+    // --admin HOST:PORT: a second listener that serves only the /devnode/ admin routes (fault
+    // injection, bucket type creation). Without it those routes do not exist anywhere, and the
+    // Riak listener answers them with webmachine's 404 as real Riak does.
+    bool admin = false;
+    std::string admin_host;
+    uint16_t admin_port = 0;
+    // How long a request body may take to arrive, from the first body read to the last byte
+    // (webmachine waits forever, which lets partial bodies hold connection slots for good).
+    uint64_t body_timeout_ms = 30000;
+    uint64_t max_connections = 2048; // per listener; mochiweb's `max`
 };
 
 // Counters shown by /stats. Any thread.
@@ -52,6 +62,7 @@ struct Stats {
     std::atomic<uint64_t> connections_accepted{0}, connections_active{0};
     std::atomic<uint64_t> faults_injected{0}, faults_refused_connections{0};
     std::atomic<uint64_t> reaped{0};
+    std::atomic<uint64_t> body_timeouts{0}; // connections closed because a body was too slow
     int64_t started_us = 0;
 
     // Per-second ring of the last 60 s of gets/puts (node_gets / node_puts are 1-minute windows).
@@ -79,6 +90,10 @@ public:
     // only to refuse early, nullopt to go on and read the body. Body phase: always answers.
     std::optional<Response> handle(Request& req, bool body_read);
 
+    // The admin route /devnode/types/NAME (served on the --admin listener only), in the same two
+    // phases as handle().
+    std::optional<Response> admin_types(Request& req, bool body_read);
+
     // Builds the bucket types named in the config (skipping existing ones).
     void create_configured_types();
 
@@ -100,7 +115,6 @@ private:
     std::optional<Response> counter(Request& req, Target& t, bool body_read);
     Response legacy_bucket(Request& req, Target& t);
     Response stats_json(Request& req);
-    std::optional<Response> admin_types(Request& req, bool body_read);
 
     // Bucket type properties; nullopt when the type does not exist.
     std::optional<nlohmann::json> type_properties(const std::string& type);

@@ -67,7 +67,7 @@ Node start_node() {
     n.port = n.devnode->port();
     // Real Riak creates types only through riak-admin; devnode's admin route stands in for it.
     n.set_type = n.run_id + "-sets";
-    Client c(n.host, n.port);
+    Client c(n.host, n.devnode->admin_port());
     auto r = c.request("PUT", "/devnode/types/" + n.set_type,
                        {{"Content-Type", "application/json"}}, R"({"props":{"datatype":"set"}})");
     if (r.status != 201 && r.status != 204)

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,7 +85,8 @@ std::string Devnode::binary() {
     return b;
 }
 
-Devnode::Devnode(std::vector<std::string> args, std::string data_dir) : args_(std::move(args)) {
+Devnode::Devnode(std::vector<std::string> args, std::string data_dir, AdminRoutes admin)
+    : args_(std::move(args)), admin_(admin) {
     if (data_dir.empty()) {
         owned_dir_.emplace();
         data_dir_ = owned_dir_->path() + "/data";
@@ -105,6 +107,10 @@ void Devnode::start() {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     std::vector<std::string> argv = {binary(), "--listen", "127.0.0.1:0", "--data", data_dir_};
+    if (admin_ == AdminRoutes::on) {
+        argv.emplace_back("--admin");
+        argv.emplace_back("127.0.0.1:0");
+    }
     argv.insert(argv.end(), args_.begin(), args_.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -115,15 +121,26 @@ void Devnode::start() {
         exec_or_exit(argv);
     }
     close(out[1]);
-    std::string line;
-    char c;
-    while (read(out[0], &c, 1) == 1 && c != '\n')
-        line += c;
+    auto read_line = [&] {
+        std::string line;
+        char c;
+        while (read(out[0], &c, 1) == 1 && c != '\n')
+            line += c;
+        return line;
+    };
+    // "... listening on HOST:PORT", then with --admin "... admin routes on HOST:PORT".
+    auto port_after = [&](const std::string& line, std::string_view marker) {
+        auto colon = line.rfind(':');
+        if (line.find(marker) == std::string::npos || colon == std::string::npos) {
+            close(out[0]);
+            throw std::runtime_error("riak-devnode did not start: " + stderr_text());
+        }
+        return static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+    };
+    port_ = port_after(read_line(), "listening on");
+    admin_port_ = 0;
+    if (admin_ == AdminRoutes::on) admin_port_ = port_after(read_line(), "admin routes on");
     close(out[0]);
-    auto colon = line.rfind(':');
-    if (line.find("listening on") == std::string::npos || colon == std::string::npos)
-        throw std::runtime_error("riak-devnode did not start: " + stderr_text());
-    port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
 }
 
 void Devnode::kill9() {
@@ -202,6 +219,12 @@ void Client::close() {
 
 void Client::write_raw(std::string_view bytes) {
     asio::write(sock_, asio::buffer(bytes));
+}
+
+bool Client::wait_readable(std::chrono::milliseconds timeout) {
+    if (buf_.size() > 0) return true;
+    pollfd p{sock_.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
 }
 
 HttpResponse Client::read_response(bool head) {

@@ -3,6 +3,7 @@
 // Single-threaded test code; one Client per thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,15 +41,21 @@ private:
     std::string path_;
 };
 
+// Whether a test node serves the /devnode/ admin routes (on their own listener, see admin_port()).
+enum class AdminRoutes { on, off };
+
 class Devnode {
 public:
-    // Starts riak-devnode with `args` (plus --listen 127.0.0.1:0 and --data) and waits for it.
-    explicit Devnode(std::vector<std::string> args = {}, std::string data_dir = {});
+    // Starts riak-devnode with `args` (plus --listen 127.0.0.1:0, --data and, with
+    // AdminRoutes::on, --admin 127.0.0.1:0) and waits for it.
+    explicit Devnode(std::vector<std::string> args = {}, std::string data_dir = {},
+                     AdminRoutes admin = AdminRoutes::on);
     ~Devnode();
     Devnode(const Devnode&) = delete;
     Devnode& operator=(const Devnode&) = delete;
 
     uint16_t port() const { return port_; }
+    uint16_t admin_port() const { return admin_port_; } // the /devnode/ routes; 0 when off
     const std::string& data_dir() const { return data_dir_; }
     void kill9();
     // SIGTERM and wait; returns the exit status (-1 when killed by a signal or after 10 s).
@@ -63,11 +70,13 @@ public:
 private:
     void start();
     std::vector<std::string> args_;
+    AdminRoutes admin_;
     std::optional<TempDir> owned_dir_;
     std::string data_dir_;
     std::string stderr_path_;
     int pid_ = -1;
     uint16_t port_ = 0;
+    uint16_t admin_port_ = 0;
 };
 
 class Client {
@@ -86,6 +95,9 @@ public:
     void connect();
     void write_raw(std::string_view bytes);
     HttpResponse read_response(bool head = false);
+    // True once response bytes (or the server's close) can be read without blocking; false when
+    // nothing came within `timeout`. Lets a test fail instead of hanging on a silent server.
+    bool wait_readable(std::chrono::milliseconds timeout);
 
 private:
     std::string host_;

@@ -234,7 +234,9 @@ TEST_CASE("bucket and bucket type properties", "[devnode]") {
     CHECK(c.get("/types/nosuch/props").status == 404);
 
     // Types can also be created at run time over the admin endpoint.
-    CHECK(c.request("PUT", "/devnode/types/late", {}, R"({"props":{"n_val":1}})").status == 201);
+    CHECK(Client(node.admin_port())
+              .request("PUT", "/devnode/types/late", {}, R"({"props":{"n_val":1}})")
+              .status == 201);
     CHECK(json::parse(c.get("/types/late/buckets/b/props").body)["props"]["n_val"] == 1);
 }
 

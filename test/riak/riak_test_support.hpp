@@ -149,13 +149,13 @@ struct ClientFixture {
 
 // POST /devnode/faults (replaces the whole fault configuration).
 inline void set_faults(const Devnode& node, const json& faults) {
-    devnode::test::Client c(node.port());
+    devnode::test::Client c(node.admin_port());
     auto r =
         c.request("POST", "/devnode/faults", {{"Content-Type", "application/json"}}, faults.dump());
     if (r.status != 200) throw std::runtime_error("set_faults: " + r.body);
 }
 inline void clear_faults(const Devnode& node) {
-    devnode::test::Client c(node.port());
+    devnode::test::Client c(node.admin_port());
     c.request("DELETE", "/devnode/faults");
 }
 inline json node_stats(const Devnode& node) {

@@ -142,7 +142,7 @@ TEST_CASE("added latency beyond the timeout", "[riak][faults]") {
 TEST_CASE("refused connections", "[riak][faults]") {
     Fixture f;
     // Faults apply to new connections: switch them over one opened beforehand.
-    rfs::devnode::test::Client admin(f.node.port());
+    rfs::devnode::test::Client admin(f.node.admin_port());
     admin.connect();
     REQUIRE(admin
                 .request("POST", "/devnode/faults", {{"Content-Type", "application/json"}},

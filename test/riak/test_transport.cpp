@@ -362,7 +362,7 @@ TEST_CASE("a waiting non-idempotent request does not hold back pipelined ones",
 
 TEST_CASE("health checks mark a node down and up again without traffic", "[riak][health]") {
     Devnode node;
-    rfs::devnode::test::Client admin(node.port());
+    rfs::devnode::test::Client admin(node.admin_port());
     admin.connect(); // faults refuse new connections only: keep this one for switching back
     asio::io_context ioc;
     auto config = config_for({node.port()});
