@@ -1,0 +1,90 @@
+// The namespace record: one Riak object per directory of SOURCE, in the namespace bucket
+// (Mapper::namespace_bucket()), listing the directory's entries with their attributes, so that
+// the tree can be rebuilt (empty directories, symlinks, devices, hard links, ownership) from
+// Riak alone. Key: dir_record_key(rel_dir), "/" for SOURCE's root and "/dir/sub" below it
+// (raw bytes; the object store escapes them). Value (content type application/json):
+//
+//   {"format":"riakfs-dir/1","entries":{"<name>":{"type":"reg","mode":420,"uid":0,"gid":0,
+//     "mtime_ns":...,"ctime_ns":...,"atime_ns":...,"size":12,"nlink":1}, ...}}
+//
+//   type      reg | dir | lnk | fifo | chr | blk | sock
+//   mode      permission bits only (st_mode & 07777; the file type is `type`), JSON integer
+//   uid, gid, size, nlink   JSON integers; *_ns: signed ns since the Unix epoch (need 64 bits)
+//   target    lnk only (required there): the symlink's target
+//   rdev      chr and blk only (required there): st_rdev
+//   inode     required when nlink > 1 on a non-directory, absent otherwise: an id shared by
+//             all names of one file, stable across records (hard links)
+//
+// Names and targets are arbitrary bytes but JSON strings must be UTF-8, so both are encoded:
+// bytes outside printable ASCII (0x20..0x7E) and '%' itself become %XX (uppercase hex). Decoding
+// is strict (canonical escapes only, no unknown members, names valid as file names).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/result.hpp"
+
+namespace rfs::layout {
+
+using proto::Result;
+
+inline constexpr std::string_view kDirRecordFormat = "riakfs-dir/1";
+inline constexpr std::string_view kDirRecordContentType = "application/json";
+inline constexpr std::size_t kMaxNameBytes = 255;
+inline constexpr std::size_t kMaxTargetBytes = 4095;
+
+enum class EntryType { reg, dir, lnk, fifo, chr, blk, sock };
+
+std::string_view entry_type_name(EntryType type);
+std::optional<EntryType> parse_entry_type(std::string_view name);
+
+struct DirEntry {
+    EntryType type = EntryType::reg;
+    std::uint32_t mode = 0; // 07777 bits
+    std::uint32_t uid = 0, gid = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0, atime_ns = 0;
+    std::uint64_t size = 0;
+    std::uint32_t nlink = 1;
+    std::string target;     // lnk only, raw bytes
+    std::uint64_t rdev = 0; // chr/blk only
+    std::string inode;      // hard-link id; non-directories with nlink > 1 only
+
+    friend bool operator==(const DirEntry&, const DirEntry&) = default;
+};
+
+// Raw name bytes -> entry; ordered by raw bytes.
+struct DirRecord {
+    std::map<std::string, DirEntry> entries;
+    friend bool operator==(const DirRecord&, const DirRecord&) = default;
+};
+
+// "" -> "/", "a/b" -> "/a/b" (raw bytes, like Location keys).
+std::string dir_record_key(std::string_view rel_dir);
+
+// The name/target encoding and its strict inverse.
+std::string encode_entry_bytes(std::string_view raw);
+Result<std::string> decode_entry_bytes(std::string_view encoded);
+
+// EINVAL unless a file may be called `name`: 1..255 bytes, no '/', no NUL, not "." or "..".
+Result<void> check_entry_name(std::string_view name);
+// EINVAL if the optional fields do not fit the type (see above) or mode has bits beyond 07777.
+Result<void> check_entry(const DirEntry& entry);
+
+std::string encode_dir_record(const DirRecord& record);
+Result<DirRecord> decode_dir_record(std::string_view body);
+
+// EEXIST if the name is taken; EINVAL for a bad name or entry.
+Result<void> add_entry(DirRecord& record, std::string name, DirEntry entry);
+// ENOENT if absent. Returns the removed entry.
+Result<DirEntry> remove_entry(DirRecord& record, std::string_view name);
+// Within one directory (across directories: remove from one record, add to the other).
+// Replaces an existing `to` like rename(2): ENOTDIR/EISDIR when exactly one side is a directory;
+// returns the replaced entry, if any. ENOENT if `from` is absent; renaming onto itself is a no-op.
+Result<std::optional<DirEntry>> rename_entry(DirRecord& record, std::string_view from,
+                                             std::string to);
+
+} // namespace rfs::layout

@@ -1,0 +1,91 @@
+// Large files: a file bigger than its chunk size is stored as a manifest object at the file's
+// key (metadata riakfs-kind: manifest, content type application/json) plus one object per
+// chunk, in the same bucket type and bucket as the manifest, at key
+//
+//   .riakfs/chunks/<version>/<index>        (index in decimal from 0, no padding)
+//
+// where <version> is the file's version stamp (file_object.hpp). A rename rewrites only the
+// manifest, and chunks of different versions of a file never share a key. Chunk i holds the
+// file bytes [i * chunk_size, min(size, (i + 1) * chunk_size)). The manifest body:
+//
+//   {"format":"riakfs-manifest/1","size":N,"chunk_size":C,"sha256":"<whole file>",
+//    "version":"<stamp>","chunk_prefix":".riakfs/chunks/<stamp>/",
+//    "chunks":["<sha256 of chunk 0>", null, ...]}
+//
+// A null chunk is a hole: all zero bytes, no object stored. Decoding is strict: exact format
+// string, no unknown members, chunks.size() == ceil(size / chunk_size), chunk_prefix derived
+// from version, 64-hex digests, 0 < chunk_size <= kMaxChunkSize.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/result.hpp"
+
+namespace rfs::layout {
+
+using proto::Result;
+
+inline constexpr std::string_view kManifestFormat = "riakfs-manifest/1";
+inline constexpr std::string_view kManifestContentType = "application/json";
+inline constexpr std::string_view kChunkContentType = "application/octet-stream";
+// Riak CS's block size; Basho's guidance is objects below 1 MB.
+inline constexpr std::uint64_t kDefaultChunkSize = 1 << 20;
+// Riak refuses objects over 50 MB (object.size.maximum); keep chunks well below.
+inline constexpr std::uint64_t kMaxChunkSize = 32 << 20;
+
+// A file of `size` bytes needs a manifest (rather than one whole object) when this is true.
+inline bool needs_manifest(std::uint64_t size, std::uint64_t chunk_size) {
+    return size > chunk_size;
+}
+
+// ".riakfs/chunks/<version>/"
+std::string chunk_prefix_for(std::string_view version);
+// prefix + decimal index
+std::string chunk_key(std::string_view chunk_prefix, std::uint64_t index);
+
+struct ChunkRange {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    friend bool operator==(const ChunkRange&, const ChunkRange&) = default;
+};
+
+// The chunks [first, end) that hold some byte of a read.
+struct ChunkSpan {
+    std::uint64_t first = 0;
+    std::uint64_t end = 0;
+    bool empty() const { return first >= end; }
+    friend bool operator==(const ChunkSpan&, const ChunkSpan&) = default;
+};
+
+struct Manifest {
+    std::uint64_t size = 0;
+    std::uint64_t chunk_size = kDefaultChunkSize;
+    std::string sha256;
+    std::string version;
+    std::string chunk_prefix;
+    std::vector<std::optional<std::string>> chunks; // sha256 hex per chunk; nullopt = hole
+
+    // An empty manifest for a file of `size` bytes: every chunk a hole until set.
+    static Manifest for_file(std::uint64_t size, std::uint64_t chunk_size, std::string version);
+
+    static std::uint64_t chunk_count(std::uint64_t size, std::uint64_t chunk_size);
+    // Bytes of chunk `index` within the file; {size, 0} past the end.
+    ChunkRange chunk_range(std::uint64_t index) const;
+    // Chunks overlapping [offset, offset + length), clipped to the file; empty if none.
+    ChunkSpan chunks_for(std::uint64_t offset, std::uint64_t length) const;
+    std::string chunk_key(std::uint64_t index) const;
+    bool is_hole(std::uint64_t index) const { return index < chunks.size() && !chunks[index]; }
+
+    friend bool operator==(const Manifest&, const Manifest&) = default;
+};
+
+std::string encode_manifest(const Manifest& manifest);
+// EINVAL with one line on anything but a well-formed manifest.
+Result<Manifest> decode_manifest(std::string_view body);
+
+} // namespace rfs::layout

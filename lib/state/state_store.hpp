@@ -1,0 +1,163 @@
+// The crash-safe per-file migration state: one LevelDB database in state_dir (state.ldb) holding
+// a FileState per file of SOURCE, keyed by the file's path relative to SOURCE (bytes, any but NUL;
+// components separated by single '/'s, no leading or trailing '/', no "." or ".."). Every write
+// is a LevelDB sync write (the log is fsynced before the call returns), so a record the store
+// acknowledged survives kill -9 and power loss; several records change together through Batch
+// or the subtree operations, which are one atomic WriteBatch each.
+//
+// Key layout (bytewise order, so a directory's subtree "dir/..." is one contiguous range and
+// "a" never captures "ab/x"):
+//   'i'                     -> identity: SOURCE and the caller's fingerprint (see open())
+//   'f' path                -> encode(FileState)
+//   'q' phase-byte path     -> "" (the phase index, for for_each_in_phase and list_pending)
+//
+// Thread safety: every method may be called from any thread. Writers of one path are serialized
+// by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
+// operations take every stripe. Scans read a LevelDB snapshot and hold no lock, so a visitor may
+// call back into the store.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lib/state/error.hpp"
+#include "lib/state/file_state.hpp"
+
+namespace leveldb {
+class DB;
+class FilterPolicy;
+} // namespace leveldb
+
+namespace rfs::state {
+
+struct OpenOptions {
+    std::string state_dir;   // created (0700) when missing
+    std::string source;      // SOURCE as mounted; records are relative to it
+    std::string fingerprint; // what else the records depend on (e.g. the bucket layout)
+    // Take over a state_dir recorded for another SOURCE or fingerprint (its records are kept
+    // and the identity rewritten). Without it such a state_dir is refused.
+    bool adopt = false;
+};
+
+struct PhaseCounts {
+    std::array<uint64_t, FileState::phase_count> by_phase{};
+
+    uint64_t operator[](Phase phase) const { return by_phase[static_cast<size_t>(phase)]; }
+    uint64_t total() const;
+    uint64_t pending() const; // dirty + uploading + copied
+};
+
+struct PathState {
+    std::string path;
+    FileState state;
+};
+
+// Whether `path` is a valid record key (see the top of this file).
+bool is_valid_path(std::string_view path);
+
+class StateStore {
+public:
+    // Several puts and erases applied atomically (in order) by StateStore::apply.
+    class Batch {
+    public:
+        void put(std::string_view path, FileState state);
+        void erase(std::string_view path);
+        size_t size() const { return ops_.size(); }
+
+    private:
+        friend class StateStore;
+        struct Op {
+            std::string path;
+            std::optional<FileState> state; // nullopt: erase
+        };
+        std::vector<Op> ops_;
+    };
+
+    // Returns false to stop the scan early.
+    using Visitor = std::function<bool(std::string_view path, const FileState& state)>;
+
+    // Opens or creates the store. Errors (one line each): EBUSY "state_dir X is in use by another
+    // riakfs"; EEXIST when state_dir belongs to another SOURCE or fingerprint and !adopt;
+    // ENOTDIR, EIO and the like for the directory and database themselves.
+    static Result<std::unique_ptr<StateStore>> open(const OpenOptions& options);
+    ~StateStore();
+    StateStore(const StateStore&) = delete;
+    StateStore& operator=(const StateStore&) = delete;
+
+    const std::string& state_dir() const { return state_dir_; }
+
+    Result<std::optional<FileState>> get(std::string_view path) const;
+    Result<void> put(std::string_view path, const FileState& state);
+    Result<void> erase(std::string_view path); // no record: success
+    Result<void> apply(const Batch& batch);
+
+    // A file was renamed over `to`: `to`'s record (if any) is dropped and `from`'s (if any)
+    // moves to `to`, atomically. Only the two exact paths are touched.
+    Result<void> rename_path(std::string_view from, std::string_view to);
+    // A directory (or file) was renamed: `from_dir` itself and every path under "from_dir/" move
+    // under `to_dir`, replacing whatever was recorded at and under `to_dir`, in one atomic batch.
+    // EINVAL when one path is inside the other (rename(2) refuses that too).
+    Result<void> rename_prefix(std::string_view from_dir, std::string_view to_dir);
+    // Drops `dir` itself and every record under "dir/".
+    Result<void> erase_prefix(std::string_view dir);
+
+    // Visits `dir` itself and every record under "dir/" ("" visits everything), in key order.
+    // An undecodable record stops the scan with an EBADMSG error naming its path.
+    Result<void> for_each(std::string_view dir, const Visitor& visit) const;
+    Result<void> for_each_in_phase(Phase phase, const Visitor& visit) const;
+
+    // Records per phase, exact at all times (recomputed when the store opens).
+    PhaseCounts counts() const;
+
+    // The durable upload queue. mark_dirty records that `path` must be (re)uploaded: its record
+    // (created if missing, other fields kept) goes to `dirty` with attempts and last_error reset.
+    // When it already is dirty nothing is written, so calling it on every close is cheap.
+    Result<void> mark_dirty(std::string_view path);
+    // Files whose content has still to reach Riak (dirty, then uploading, then copied), at most
+    // `limit` of them. A restart resumes from these.
+    Result<std::vector<PathState>>
+    list_pending(size_t limit = std::numeric_limits<size_t>::max()) const;
+
+private:
+    class Plan;
+    static constexpr size_t stripe_count = 64;
+
+    StateStore(std::string state_dir, int lock_fd, leveldb::DB* db,
+               const leveldb::FilterPolicy* filter);
+
+    // What the database holds for a path: whether it has a record, and the record's phase
+    // (nullopt when the record does not decode and is not in the phase index).
+    struct Stored {
+        bool exists = false;
+        std::optional<Phase> phase;
+    };
+
+    std::mutex& stripe(std::string_view path);
+    std::vector<std::unique_lock<std::mutex>> lock_all();
+    Result<Stored> stored(std::string_view path) const;
+    Result<Stored> stored_from_value(std::string_view path, std::string_view value) const;
+    // (path, encoded record) of `dir` and everything under "dir/".
+    Result<std::vector<std::pair<std::string, std::string>>>
+    read_subtree(std::string_view dir) const;
+    Result<void> commit(Plan& plan);
+    Result<void> count_phases();
+
+    std::string state_dir_;
+    int lock_fd_;
+    leveldb::DB* db_;
+    const leveldb::FilterPolicy* filter_;
+    std::array<std::mutex, stripe_count> stripes_;
+    std::array<std::atomic<uint64_t>, FileState::phase_count> counts_{};
+};
+
+} // namespace rfs::state
