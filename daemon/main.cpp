@@ -11,7 +11,12 @@
 #include "lib/fs/inode_table.hpp"
 #include "lib/fs/local_fs.hpp"
 #include "lib/io/executor.hpp"
+#include "lib/layout/mapping.hpp"
+#include "lib/migrate/migrator.hpp"
+#include "lib/migrate/riak_backed_store.hpp"
+#include "lib/migrate/shadow_observer.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/state/state_store.hpp"
 
 #include <fuse_lowlevel.h>
 
@@ -31,7 +36,10 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -128,6 +136,40 @@ std::string top_mount_type(const std::string& dir) {
     return type;
 }
 
+// What the Riak modes need, checked before anything is mounted.
+struct RiakSetup {
+    std::vector<rfs::riak::NodeAddress> nodes;
+    std::optional<rfs::layout::Mapper> mapper;
+    rfs::state::OpenOptions state;
+};
+
+// Reads the layout and checks that the state directory can be had, or says in one line why
+// not. The state store is closed again: LevelDB may start threads, and none may exist before
+// fuse_daemonize() forks; it is reopened once the daemon runs.
+std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::string& source,
+                                        RiakSetup* out) {
+    auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
+    if (!nodes) return "riak=" + cl.options.riak_nodes + ": " + nodes.error().message;
+    out->nodes = *nodes;
+    if (!cl.options.config.empty()) {
+        std::ifstream in(cl.options.config, std::ios::binary);
+        if (!in) return "config=" + cl.options.config + ": " + std::strerror(errno);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto mapper = rfs::layout::Mapper::from_json(text);
+        if (!mapper) return "config=" + cl.options.config + ": " + mapper.error().message;
+        out->mapper.emplace(std::move(*mapper));
+    } else {
+        out->mapper.emplace(
+            rfs::layout::Mapper::default_layout(cl.options.bucket, cl.options.bucket_type));
+    }
+    out->state.state_dir =
+        cl.options.state_dir.empty() ? rfs::default_state_dir(source) : cl.options.state_dir;
+    out->state.source = source;
+    auto store = rfs::state::StateStore::open(out->state);
+    if (!store) return store.error().message;
+    return std::nullopt;
+}
+
 fuse_session* new_session(fuse_args* args, const fuse_lowlevel_ops& ops, void* userdata,
                           std::string* error) {
     g_fuse_messages.clear();
@@ -160,7 +202,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cl.debug) rfs::log::set_level(rfs::log::Level::debug);
-    if (!cl.options.riak_nodes.empty()) {
+    if (!cl.options.riak_nodes.empty() && cl.options.mode == rfs::Mode::passthrough) {
         auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
         if (!nodes) return fail("riak=" + cl.options.riak_nodes + ": " + nodes.error().message);
         // Kept in fstab lines switched back to passthrough; harmless, but say so.
@@ -220,6 +262,13 @@ int main(int argc, char** argv) {
         fuse_argv.push_back(s.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
 
+    RiakSetup riak_setup;
+    bool riak_mode = cl.options.mode != rfs::Mode::passthrough;
+    if (riak_mode)
+        if (auto error = prepare_riak(cl, fsname, &riak_setup)) return fail(*error);
+    // SOURCE again, for the migrator's own reads (resolved beneath it, never through the mount).
+    rfs::UniqueFd migrate_root(::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+
     rfs::fs::InodeTable inodes(std::move(root_fd), root_stat);
     // Half the descriptors for inodes to keep, an eighth for reopened ones; the rest stays free
     // for open files and directories, /dev/fuse and io_uring.
@@ -269,6 +318,38 @@ int main(int argc, char** argv) {
             rfs::fs::LocalFs& fs;
             ~CloseHandles() { fs.close_all_handles(); }
         } close_handles{local_fs};
+        // The Riak modes: the state store, the migrator's own loop, and the hooks that feed it.
+        std::unique_ptr<rfs::state::StateStore> state;
+        std::unique_ptr<rfs::migrate::Migrator> migrator;
+        std::unique_ptr<rfs::migrate::ShadowObserver> observer;
+        if (riak_mode) {
+            auto opened = rfs::state::StateStore::open(riak_setup.state);
+            if (!opened) throw std::runtime_error(opened.error().message);
+            state = std::move(*opened);
+            rfs::migrate::MigratorOptions mo;
+            mo.chunk_size = cl.options.chunk_size;
+            rfs::riak::ClientConfig client_config;
+            client_config.nodes = riak_setup.nodes;
+            migrator = std::make_unique<rfs::migrate::Migrator>(
+                migrate_root.get(), *riak_setup.mapper, *state,
+                [client_config](boost::asio::io_context& context) {
+                    return std::make_unique<rfs::migrate::RiakBackedStore>(context, client_config);
+                },
+                mo);
+            migrator->start();
+            observer = std::make_unique<rfs::migrate::ShadowObserver>(local_fs, *migrator);
+            local_fs.set_observer(observer.get());
+        }
+        // On every way out: no hook may run once the migrator is gone, and what is still queued
+        // gets a few seconds to finish (the rest resumes at the next start).
+        struct StopMigrator {
+            rfs::fs::LocalFs& fs;
+            std::unique_ptr<rfs::migrate::Migrator>& migrator;
+            ~StopMigrator() {
+                fs.set_observer(nullptr);
+                if (migrator) migrator->stop(std::chrono::seconds(5));
+            }
+        } stop_migrator{local_fs, migrator};
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(

@@ -16,6 +16,36 @@ std::optional<double> parse_seconds(std::string_view text) {
     return value;
 }
 
+// "1048576", "512K", "1M": bytes, with an optional binary K/M/G suffix.
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    std::uint64_t unit = 1;
+    switch (text.back()) {
+    case 'K':
+    case 'k':
+        unit = 1 << 10;
+        break;
+    case 'M':
+    case 'm':
+        unit = 1 << 20;
+        break;
+    case 'G':
+    case 'g':
+        unit = 1 << 30;
+        break;
+    default:
+        break;
+    }
+    if (unit != 1) text.remove_suffix(1);
+    if (text.empty() || text.size() > 12) return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n * unit;
+}
+
 std::optional<unsigned> parse_count(std::string_view text, unsigned max) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -108,9 +138,21 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.riak_nodes = std::string(value);
         return std::nullopt;
     }
-    if (name == "map" || name == "rules") {
-        return fmt::format("option '{}' needs a Riak mode, which this build does not have yet",
-                           name);
+    if (name == "bucket" || name == "bucket_type" || name == "state_dir" || name == "config") {
+        if (value.empty() && name != "bucket_type") return fmt::format("{}= needs a value", name);
+        (name == "bucket"        ? mo.bucket
+         : name == "bucket_type" ? mo.bucket_type
+         : name == "state_dir"   ? mo.state_dir
+                                 : mo.config) = std::string(value);
+        return std::nullopt;
+    }
+    if (name == "chunk_size") {
+        auto bytes = parse_size(value);
+        // Riak warns above 5 MB per object and refuses 50 MB by default; a chunk is one object.
+        if (!bytes || *bytes < 4096 || *bytes > (std::uint64_t{32} << 20))
+            return fmt::format("chunk_size needs a size from 4K to 32M (e.g. 1M), not '{}'", value);
+        mo.chunk_size = *bytes;
+        return std::nullopt;
     }
     ours = false;
     return std::nullopt;
@@ -175,11 +217,13 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
         }
         cl.fuse_options.push_back(word);
     }
-    if (cl.options.mode != Mode::passthrough) {
+    if (cl.options.mode == Mode::migrate || cl.options.mode == Mode::move) {
         return ParseError{fmt::format("mode={} is not implemented yet (this build supports "
-                                      "mode=passthrough)",
+                                      "mode=passthrough and mode=shadow)",
                                       to_string(cl.options.mode))};
     }
+    if (cl.options.mode == Mode::shadow && cl.options.riak_nodes.empty())
+        return ParseError{"mode=shadow needs the Riak nodes: riak=http://HOST:PORT[,...]"};
     if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};
     if (positional.size() > 2)
         return ParseError{fmt::format("unexpected argument '{}' (see --help)", positional[2])};
@@ -210,6 +254,17 @@ Timeouts effective_timeouts(const MountOptions& options) {
     return t;
 }
 
+std::string default_state_dir(const std::string& absolute_source) {
+    std::string name;
+    for (char c : absolute_source.size() > 1 ? absolute_source.substr(1) : std::string("root")) {
+        if (c == '/' || c == '%')
+            name += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+        else
+            name += c;
+    }
+    return "/var/lib/riakfs/" + name;
+}
+
 std::string usage(std::string_view program) {
     return fmt::format(
         "usage: {} SOURCE MOUNTPOINT [-f] [-d] [-s] [-o opt[,opt...]]\n"
@@ -217,7 +272,9 @@ std::string usage(std::string_view program) {
         "Serves SOURCE at MOUNTPOINT (they may be the same directory).\n"
         "\n"
         "riakfs options:\n"
-        "  -o mode=passthrough      serve SOURCE as it is (the only mode in this build)\n"
+        "  -o mode=passthrough      serve SOURCE as it is (the default)\n"
+        "  -o mode=shadow           serve SOURCE, and copy every file written or read to its\n"
+        "                           end into Riak in the background (needs riak=)\n"
         "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
         "  -o threads=N             event-loop threads (default 2)\n"
@@ -225,6 +282,10 @@ std::string usage(std::string_view program) {
         "  -o riak=URL[,URL...]     Riak nodes, e.g. "
         "riak=http://10.0.0.1:8098,http://10.0.0.2:8098\n"
         "                           (for the Riak modes; mode=passthrough does not use them)\n"
+        "  -o bucket=NAME,bucket_type=TYPE   where files go (default bucket riakfs, key = path)\n"
+        "  -o config=FILE           JSON mapping rules from paths to bucket and key\n"
+        "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"
+        "  -o state_dir=DIR         per-mount state (default /var/lib/riakfs/<SOURCE>)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

@@ -6,6 +6,7 @@
 // which validates it (allow_other, ro, fsname=..., and so on).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,7 +39,17 @@ struct MountOptions {
     unsigned blocking_threads = 2;
     // "-o riak=URL[,URL...]": the Riak nodes, as given (the Riak modes use them).
     std::string riak_nodes;
+    // The Riak modes' layout and state (see README "The Riak modes").
+    std::string bucket = "riakfs";
+    std::string bucket_type;            // "" = the default type
+    std::uint64_t chunk_size = 1 << 20; // files above it are chunked
+    std::string state_dir;              // "" = default_state_dir(SOURCE)
+    std::string config;                 // JSON layout file with mapping rules ("" = none)
 };
+
+// Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under
+// /var/lib/riakfs, named after SOURCE's absolute path ("/srv/data" -> "srv%2Fdata").
+std::string default_state_dir(const std::string& absolute_source);
 
 struct CommandLine {
     std::string source;

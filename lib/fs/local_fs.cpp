@@ -165,6 +165,7 @@ using BorrowedFile = std::unique_ptr<asio::random_access_file, ReleaseFile>;
 // RELEASE to hand back to this loop from another one (a cross-loop post would wake this loop
 // again).
 struct ReadCall {
+    File* owner; // alive until the reply: the kernel holds the open file while it reads
     LocalFs::ReadDone done;
     io::Buffer buffer;
     size_t size;
@@ -175,6 +176,8 @@ struct ReadCall {
 
 void complete_read(ReadCall& call) {
     call.file.reset();
+    if (call.got < call.size) call.owner->mark_read_to_end(); // a short read: the end of file
+    call.owner->note_read(static_cast<std::uint64_t>(call.offset) + call.got);
     call.done(0, call.buffer.get(), call.got);
     if (auto* loop = io::Executor::current()) loop->buffers().give(std::move(call.buffer));
 }
@@ -522,6 +525,7 @@ void LocalFs::make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t de
     // local file system's close() has nothing to report (ClosePolicy).
     bool noflush = (app_flags & O_ACCMODE) == O_RDONLY || !close_policy_.needs_flush(dev, fd.get());
     auto file = std::make_unique<File>(std::move(fd), node);
+    if (app_flags & O_TRUNC) file->mark_written(); // its content is new, if empty
     // Registered before the result is delivered: its RELEASE may reach another loop right after.
     handles_.add(file.get());
     out->file = file.release();
@@ -612,15 +616,44 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
         if (int err = observer_->on_open(entry->id, flags)) return err;
     }
     make_open_result(std::move(fd), entry->id, flags, entry->attr.st_dev, out);
+    if (created) out->file->mark_written(); // a new file, even if nothing is written to it
     guard.id = 0;
+    return 0;
+}
+
+int LocalFs::relative_path(NodeId id, std::string* out) {
+    Node inode;
+    if (int err = node(id, &inode)) return err;
+    FdRef root = inodes_.path_fd(*inodes_.root());
+    if (!root) return root.error() ? root.error() : ESTALE;
+    std::string root_path = path_of(root.get()), path = path_of(inode.fd());
+    if (root_path.empty() || path.empty()) return ESTALE;
+    struct stat st;
+    if (::fstat(inode.fd(), &st) != 0) return errno;
+    if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) return ENOENT; // "... (deleted)"
+    if (path == root_path) {
+        out->clear();
+        return 0;
+    }
+    if (root_path == "/") root_path.clear();
+    if (path.size() <= root_path.size() + 1 || path.compare(0, root_path.size(), root_path) != 0 ||
+        path[root_path.size()] != '/')
+        return ESTALE;
+    out->assign(path, root_path.size() + 1);
     return 0;
 }
 
 void LocalFs::release(File* file) {
     NodeId node = file->node();
     bool written = file->written();
+    bool read_to_end = file->read_to_end();
+    if (observer_ && !written && !read_to_end && file->read_end() > 0) {
+        struct stat st; // only for observers: passthrough pays nothing at release
+        read_to_end = ::fstat(file->fd(), &st) == 0 &&
+                      file->read_end() >= static_cast<std::uint64_t>(st.st_size);
+    }
     handles_.close(file);
-    if (observer_) observer_->on_released(node, written);
+    if (observer_) observer_->on_released(node, written, read_to_end);
 }
 
 void LocalFs::discard(File* file) {
@@ -643,9 +676,11 @@ void LocalFs::read(File& file, size_t size, off_t offset, ReadDone done) {
             if (n == 0) break;
             got += static_cast<size_t>(n);
         }
+        if (got < size) file.mark_read_to_end();
+        file.note_read(static_cast<std::uint64_t>(offset) + got);
         return done(0, buf.data(), got);
     }
-    ReadCall call{std::move(done), loop->buffers().take(), size, offset};
+    ReadCall call{&file, std::move(done), loop->buffers().take(), size, offset};
     while (call.got < size) {
         iovec iov{call.buffer.get() + call.got, size - call.got};
         ssize_t n =

@@ -89,7 +89,22 @@ public:
     NodeId node() const { return node_; }
     // Whether the file's data was changed through this handle (write, fallocate, or
     // copy_file_range into it).
+    // Also true for a file this handle created or truncated (O_TRUNC): its content is new.
     bool written() const { return written_.load(std::memory_order_relaxed); }
+    // A read through this handle met the end of the file (a short read).
+    bool read_to_end() const { return read_to_end_.load(std::memory_order_relaxed); }
+    void mark_read_to_end() {
+        if (!read_to_end_.load(std::memory_order_relaxed))
+            read_to_end_.store(true, std::memory_order_relaxed);
+    }
+    // The furthest byte a read through this handle returned. The kernel never asks past the
+    // size it knows, so a file read whole may see no short read: release compares this with
+    // the size instead.
+    std::uint64_t read_end() const { return read_end_.load(std::memory_order_relaxed); }
+    void note_read(std::uint64_t end) {
+        if (end > read_end_.load(std::memory_order_relaxed))
+            read_end_.store(end, std::memory_order_relaxed);
+    }
 
 private:
     friend class LocalFs;
@@ -101,6 +116,8 @@ private:
     UniqueFd fd_;
     const NodeId node_;
     std::atomic<bool> written_{false};
+    std::atomic<bool> read_to_end_{false};
+    std::atomic<std::uint64_t> read_end_{0};
 };
 
 // An open directory stream. Owned by LocalFs from opendir() until releasedir() or discard().
@@ -177,8 +194,8 @@ public:
     // elsewhere would be brought back here before its first read.)
     virtual int on_open(NodeId /*node*/, int /*flags*/) { return 0; }
     // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
-    // (File::written()).
-    virtual void on_released(NodeId /*node*/, bool /*written*/) {}
+    // (File::written()), `read_to_end` if a read through it met the end of the file.
+    virtual void on_released(NodeId /*node*/, bool /*written*/, bool /*read_to_end*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
     virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
     // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
@@ -206,6 +223,11 @@ public:
     void set_executor(io::Executor* executor) { executor_ = executor; }
     void set_notifier(KernelNotifier* notifier) { notifier_ = notifier; }
     void set_observer(FsObserver* observer) { observer_ = observer; }
+
+    // The path of `node` relative to SOURCE ("" for SOURCE itself), as the kernel reports the
+    // object's name now: 0, ENOENT once it has no name left (unlinked), ESTALE if it is not
+    // below SOURCE, or an errno of reaching it. For observers; not for hot paths.
+    int relative_path(NodeId node, std::string* out);
     // The kernel sends creation modes without the caller's umask (FUSE_CAP_DONT_MASK): apply
     // Caller::umask unless the parent has a default ACL.
     void set_apply_umask(bool on) { apply_umask_ = on; }

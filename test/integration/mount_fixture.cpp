@@ -518,10 +518,10 @@ struct MountFixture::Watchdog {
 };
 
 MountFixture::MountFixture(MountOptions opts) : opts_(std::move(opts)) {
-    source_ = dir_ / "src";
+    source_ = opts_.source_dir.empty() ? dir_ / "src" : opts_.source_dir;
     mnt_ = opts_.same_dir || daemon_flavor() == Flavor::Native ? source_ : dir_ / "mnt";
     stderr_path_ = dir_ / "daemon.stderr";
-    REQUIRE(::mkdir(source_.c_str(), 0755) == 0);
+    if (opts_.source_dir.empty()) REQUIRE(::mkdir(source_.c_str(), 0755) == 0);
     if (mnt_ != source_) REQUIRE(::mkdir(mnt_.c_str(), 0755) == 0);
     if (opts_.prepare) opts_.prepare(source_);
     if (daemon_flavor() == Flavor::Native) {

@@ -180,6 +180,9 @@ struct MountOptions {
     std::vector<std::string> extra_opts; // appended to -o (e.g. "allow_other")
     bool allow_other = false;            // shorthand for extra_opts += "allow_other"
     bool same_dir = false;               // mount over the source directory itself
+    // An existing directory to serve instead of a fresh one (kept when the fixture goes), for
+    // tests that mount the same SOURCE twice.
+    std::string source_dir;
     // RLIMIT_NOFILE (soft and hard) for the daemon only; 0 keeps the one it inherits.
     unsigned long nofile_limit = 0;
     // The test makes the daemon fail on purpose: "ERROR" lines in its stderr are expected

@@ -150,7 +150,7 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
     const std::string missing = dir / "missing";
 
     const std::vector<BadCase> cases = {
-        {"mode=shadow", {src, mnt, "-f", "-o", "mode=shadow"}, "not implemented"},
+        {"mode=shadow without riak=", {src, mnt, "-f", "-o", "mode=shadow"}, "riak="},
         {"mode=migrate", {src, mnt, "-f", "-o", "mode=migrate"}, "not implemented"},
         {"mode=move", {src, mnt, "-f", "-o", "mode=move"}, "not implemented"},
         {"mode=bogus", {src, mnt, "-f", "-o", "mode=bogus"}, nullptr},

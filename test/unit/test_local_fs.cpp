@@ -135,8 +135,10 @@ struct Recorder final : FsObserver {
         events.push_back("open");
         return refuse_open;
     }
-    void on_released(NodeId, bool written) override {
-        events.push_back(written ? "released written" : "released");
+    void on_released(NodeId, bool written, bool read_to_end) override {
+        events.push_back(written       ? "released written"
+                         : read_to_end ? "released read to end"
+                                       : "released");
     }
     void on_unlinked(NodeId, std::string_view name, bool dir) override {
         events.push_back((dir ? "rmdir " : "unlink ") + std::string(name));
@@ -440,15 +442,35 @@ TEST_CASE("the observer hooks fire after each change", "[local_fs]") {
     Attr a;
     REQUIRE(t.fs->setattr(root_caller(), e.id, values, kSetMode, nullptr, &a) == 0);
     REQUIRE(t.fs->rename(kRootNodeId, "f", kRootNodeId, "g", 0) == 0);
+    std::string rel;
+    CHECK(t.fs->relative_path(e.id, &rel) == 0);
+    CHECK(rel == "g");
+    CHECK(t.fs->relative_path(kRootNodeId, &rel) == 0);
+    CHECK(rel.empty());
+    // A file opened for writing and closed with nothing written is new content all the same
+    // when the open truncated it.
+    REQUIRE(t.fs->open(root_caller(), e.id, O_WRONLY | O_TRUNC, &open) == 0);
+    t.fs->release(open.file);
     Entry d;
     REQUIRE(t.fs->mkdir(root_caller(), kRootNodeId, "d", 0755, &d) == 0);
     REQUIRE(t.fs->unlink(kRootNodeId, "g") == 0);
+    CHECK(t.fs->relative_path(e.id, &rel) == ENOENT); // no name left
     REQUIRE(t.fs->rmdir(kRootNodeId, "d") == 0);
     CHECK(t.fs->unlink(kRootNodeId, "g") == ENOENT); // a failure is not observed
 
     std::vector<std::string> expected = {
-        "created f", "open",       "released written", "open",     "released",
-        "attr 1",    "rename f g", "created d",        "unlink g", "rmdir d",
+        "created f",
+        "open",
+        "released written",
+        "open",
+        "released read to end",
+        "attr 1",
+        "rename f g",
+        "open",
+        "released written",
+        "created d",
+        "unlink g",
+        "rmdir d",
     };
     CHECK(rec.events == expected);
 

@@ -67,8 +67,12 @@ TEST_CASE("bad input is a one-line error", "[options]") {
     CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=fast"}).find("unknown mode 'fast'") !=
           std::string::npos);
-    CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("not implemented yet") !=
+    CHECK(parse_error({"/a", "/b", "-o", "mode=migrate"}).find("not implemented yet") !=
           std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("riak=") != std::string::npos);
+    for (const char* bad : {"chunk_size=1", "chunk_size=64M", "chunk_size=1X", "chunk_size="})
+        CHECK(parse_error({"/a", "/b", "-o", bad}).find("chunk_size") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "bucket="}).find("bucket") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "threads=0"}).find("threads") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "attr_timeout=-1"}).find("attr_timeout") !=
           std::string::npos);
@@ -108,4 +112,23 @@ TEST_CASE("-s means one event loop whatever threads= says", "[options]") {
     CHECK(parse_ok({"/src", "/mnt", "-s", "-o", "threads=4"}).options.threads == 1);
     CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4", "-s"}).options.threads == 1);
     CHECK(parse_ok({"/src", "/mnt", "-o", "threads=4"}).options.threads == 4);
+}
+
+TEST_CASE("the Riak mode options", "[options]") {
+    auto cl = parse_ok({"/src", "/mnt", "-o",
+                        "mode=shadow,riak=http://127.0.0.1:8098,bucket=b,bucket_type=t,"
+                        "chunk_size=512K,state_dir=/var/tmp/s,config=/etc/riakfs.json"});
+    CHECK(cl.options.mode == Mode::shadow);
+    CHECK(cl.options.bucket == "b");
+    CHECK(cl.options.bucket_type == "t");
+    CHECK(cl.options.chunk_size == 512 * 1024);
+    CHECK(cl.options.state_dir == "/var/tmp/s");
+    CHECK(cl.options.config == "/etc/riakfs.json");
+    CHECK(cl.fuse_options.empty());
+    auto defaults = parse_ok({"/src", "/mnt"});
+    CHECK(defaults.options.bucket == "riakfs");
+    CHECK(defaults.options.chunk_size == 1 << 20);
+    CHECK(default_state_dir("/srv/data") == "/var/lib/riakfs/srv%2Fdata");
+    CHECK(default_state_dir("/a%b") == "/var/lib/riakfs/a%25b");
+    CHECK(default_state_dir("/") == "/var/lib/riakfs/root");
 }

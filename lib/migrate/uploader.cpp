@@ -1,0 +1,224 @@
+#include "lib/migrate/uploader.hpp"
+
+#include "lib/layout/file_object.hpp"
+#include "lib/layout/manifest.hpp"
+#include "lib/layout/sha256.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace rfs::migrate {
+namespace {
+
+using riak::Errc;
+using riak::Result;
+using riak::Task;
+
+riak::Error local_error(int err, std::string_view what, std::string_view path) {
+    return riak::make_error(Errc::invalid_argument,
+                            fmt::format("{} {}: {}", what, path, std::strerror(err)), err);
+}
+
+riak::Error verify_error(std::string_view path, std::string_view what) {
+    return riak::make_error(Errc::unexpected_response,
+                            fmt::format("copy of {} did not verify: {}", path, what), EIO);
+}
+
+std::int64_t ns_of(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// Reads exactly `length` bytes at `offset`; fewer means the file shrank meanwhile (nullopt).
+Result<std::optional<std::string>> read_exact(int fd, std::uint64_t offset, std::uint64_t length,
+                                              std::string_view path) {
+    std::string buf(length, '\0');
+    std::uint64_t done = 0;
+    while (done < length) {
+        ssize_t n =
+            ::pread(fd, buf.data() + done, length - done, static_cast<off_t>(offset + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return local_error(errno, "cannot read", path);
+        }
+        if (n == 0) return std::optional<std::string>();
+        done += static_cast<std::uint64_t>(n);
+    }
+    return std::optional<std::string>(std::move(buf));
+}
+
+bool all_zero(const std::string& data) {
+    return std::all_of(data.begin(), data.end(), [](char c) { return c == 0; });
+}
+
+layout::FileMeta meta_of(const UploadInput& in, std::string sha256, layout::FileMeta::Kind kind) {
+    layout::FileMeta meta;
+    meta.mode = in.snapshot.st_mode;
+    meta.uid = in.snapshot.st_uid;
+    meta.gid = in.snapshot.st_gid;
+    meta.mtime_ns = ns_of(in.snapshot.st_mtim);
+    meta.ctime_ns = ns_of(in.snapshot.st_ctim);
+    meta.atime_ns = ns_of(in.snapshot.st_atim);
+    meta.size = static_cast<std::uint64_t>(in.snapshot.st_size);
+    meta.sha256 = std::move(sha256);
+    meta.version = in.version;
+    meta.path = in.rel_path;
+    meta.kind = kind;
+    return meta;
+}
+
+store::Object object_with(std::string value, std::string_view content_type,
+                          const layout::MetaList& meta) {
+    store::Object object;
+    object.value = std::move(value);
+    object.content_type = std::string(content_type);
+    object.meta = meta;
+    return object;
+}
+
+// What the key holds before the new version goes in: its causal context (so the new write
+// supersedes every sibling) and, when it is a manifest of another version, its chunk keys.
+struct Replaced {
+    std::string vclock;
+    std::vector<std::string> chunk_keys;
+};
+
+Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
+                                std::string new_version) {
+    auto head_call = store.head(id);
+    auto head = co_await std::move(head_call);
+    if (!head) co_return head.error();
+    Replaced out;
+    out.vclock = head->vclock;
+    if (!head->found) co_return out;
+    auto meta = layout::decode_meta(head->object.meta);
+    // Not ours, or a whole object: nothing beside the key itself to clean up.
+    if (!meta || meta->kind != layout::FileMeta::Kind::manifest || meta->version == new_version)
+        co_return out;
+    auto get_call = store.get(id);
+    auto got = co_await std::move(get_call);
+    if (!got) co_return got.error();
+    if (!got->found) co_return out;
+    out.vclock = got->vclock;
+    auto manifest = layout::decode_manifest(got->object.value);
+    if (!manifest) co_return out; // unreadable: leave it rather than guess at keys
+    for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
+        if (!manifest->is_hole(i)) out.chunk_keys.push_back(manifest->chunk_key(i));
+    co_return out;
+}
+
+// Reads back the object at `id` and checks it holds `sha256` of `version`.
+Task<std::monostate> verify_object(store::ObjectStore& store, proto::ObjectId id,
+                                   std::string sha256, std::string path) {
+    auto call = store.get(id);
+    auto got = co_await std::move(call);
+    if (!got) co_return got.error();
+    if (!got->found) co_return verify_error(path, fmt::format("{} is missing", id.key));
+    if (layout::sha256_hex(got->object.value) != sha256)
+        co_return verify_error(path, fmt::format("{} holds other bytes", id.key));
+    co_return std::monostate{};
+}
+
+} // namespace
+
+Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in) {
+    UploadOutcome out;
+    out.version = in.version;
+    const auto size = static_cast<std::uint64_t>(in.snapshot.st_size);
+    const proto::ObjectId id = in.location;
+
+    auto replaced_call = what_is_replaced(store, id, in.version);
+    auto replaced = co_await std::move(replaced_call);
+    if (!replaced) co_return replaced.error();
+
+    store::PutOptions durable; // chunks: new keys, written blind
+    durable.durable = true;
+    store::PutOptions at_key = durable; // the key itself: supersede what was read
+    at_key.vclock = replaced->vclock;
+    if (!layout::needs_manifest(size, in.chunk_size)) {
+        auto data = read_exact(in.fd, 0, size, in.rel_path);
+        if (!data) co_return data.error();
+        if (!*data) {
+            out.changed = true;
+            co_return out;
+        }
+        out.sha256 = layout::sha256_hex(**data);
+        auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::whole));
+        out.bytes_sent = size;
+        auto put_call =
+            store.put(id, object_with(std::move(**data), layout::kFileContentType, meta), at_key);
+        auto put = co_await std::move(put_call);
+        if (!put) co_return put.error();
+        out.vclock = *put;
+        auto verify_call = verify_object(store, id, out.sha256, in.rel_path);
+        auto verified = co_await std::move(verify_call);
+        if (!verified) co_return verified.error();
+    } else {
+        auto manifest = layout::Manifest::for_file(size, in.chunk_size, in.version);
+        layout::Sha256 whole;
+        for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
+            auto range = manifest.chunk_range(i);
+            auto data = read_exact(in.fd, range.offset, range.length, in.rel_path);
+            if (!data) co_return data.error();
+            if (!*data) {
+                out.changed = true;
+                co_return out;
+            }
+            whole.update(std::string_view(**data));
+            if (all_zero(**data)) continue; // a hole: readers make the zeros
+            manifest.chunks[i] = layout::sha256_hex(**data);
+            out.bytes_sent += range.length;
+            proto::ObjectId chunk_id{id.type, id.bucket, manifest.chunk_key(i)};
+            auto put_call = store.put(
+                chunk_id, object_with(std::move(**data), layout::kChunkContentType, {}), durable);
+            auto put = co_await std::move(put_call);
+            if (!put) co_return put.error();
+        }
+        out.sha256 = whole.hex_digest();
+        manifest.sha256 = out.sha256;
+        auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::manifest));
+        std::string body = layout::encode_manifest(manifest);
+        auto put_call =
+            store.put(id, object_with(body, layout::kManifestContentType, meta), at_key);
+        auto put = co_await std::move(put_call);
+        if (!put) co_return put.error();
+        out.vclock = *put;
+        // Read back: the manifest, then every chunk it names.
+        auto get_call = store.get(id);
+        auto got = co_await std::move(get_call);
+        if (!got) co_return got.error();
+        if (!got->found || got->object.value != body)
+            co_return verify_error(in.rel_path, "the manifest read back differs");
+        for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
+            if (manifest.is_hole(i)) continue;
+            auto verify_call = verify_object(store, {id.type, id.bucket, manifest.chunk_key(i)},
+                                             *manifest.chunks[i], in.rel_path);
+            auto verified = co_await std::move(verify_call);
+            if (!verified) co_return verified.error();
+        }
+    }
+
+    // A change while we read (or since) makes this copy stale, even if every read was whole.
+    struct stat now;
+    if (::fstat(in.fd, &now) != 0) co_return local_error(errno, "cannot stat", in.rel_path);
+    out.changed = now.st_size != in.snapshot.st_size ||
+                  ns_of(now.st_mtim) != ns_of(in.snapshot.st_mtim) ||
+                  ns_of(now.st_ctim) != ns_of(in.snapshot.st_ctim);
+
+    // The new version is in place and verified: the replaced version's chunks are garbage.
+    for (const auto& key : replaced->chunk_keys) {
+        store::RemoveOptions options;
+        auto remove_call = store.remove(proto::ObjectId{id.type, id.bucket, key}, options);
+        auto removed = co_await std::move(remove_call);
+        if (removed) ++out.chunks_removed;
+    }
+    co_return out;
+}
+
+} // namespace rfs::migrate

@@ -1,0 +1,48 @@
+// Copies one local file into Riak and proves the copy: the step every Riak mode is built on.
+//
+// A file up to chunk_size is one object at its key, its attributes and SHA-256 in X-Riak-Meta-*
+// headers (lib/layout/file_object.hpp); a larger one is chunk objects under a prefix derived from
+// the new version, then a manifest at its key (lib/layout/manifest.hpp). Chunks of zeros are
+// holes and are not stored. Every write waits for the durable-write quorum. The copy is then read
+// back and checked object by object against the SHA-256 computed while reading the file: only a
+// verified copy is reported. Chunks of the version the new one replaced are deleted afterwards,
+// so a rewritten large file leaves no orphans.
+//
+// The local file may change while it is read: the outcome says so (changed), and the caller
+// copies it again rather than keep a copy that mixes two versions.
+//
+// Runs on the thread of the store's event loop. Reads the file with plain pread: the caller's
+// loop is a migration loop that serves no FUSE request.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+
+#include "lib/layout/mapping.hpp"
+#include "lib/store/object_store.hpp"
+
+namespace rfs::migrate {
+
+struct UploadInput {
+    std::string rel_path;      // raw bytes, relative to SOURCE (recorded in riakfs-path)
+    layout::Location location; // where the file goes (raw names: the store escapes them)
+    int fd = -1;               // open for reading; the caller keeps it open
+    struct stat snapshot {};   // fstat of fd before the copy starts
+    std::uint64_t chunk_size = 1 << 20;
+    std::string version; // layout::make_version()
+};
+
+struct UploadOutcome {
+    std::string sha256;
+    std::string version;
+    std::string vclock;               // of the object at the key, when the server gave one
+    std::uint64_t bytes_sent = 0;     // value bytes written (holes not counted)
+    std::uint64_t chunks_removed = 0; // of the version this one replaced
+    bool changed = false;             // the local file changed during the copy: copy it again
+};
+
+riak::Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput input);
+
+} // namespace rfs::migrate

@@ -1,0 +1,145 @@
+// A riak-devnode process for the Riak-mode integration tests, and plain HTTP reads of it with
+// curl, as any other Riak client would read the objects riakfs writes.
+#pragma once
+
+#include "mount_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace riakfs::it {
+
+struct HttpReply {
+    int status = 0;
+    std::string headers; // as received, lower-cased
+    std::string body;
+    bool has_header(const std::string& lower_line_start) const {
+        return headers.find(lower_line_start) != std::string::npos;
+    }
+};
+
+class RiakNode {
+public:
+    // Starts riak-devnode ($DEVNODE_BIN) on a free port (or `port`) with its data in `dir`.
+    explicit RiakNode(std::string dir, unsigned port = 0) : dir_(std::move(dir)) { start(port); }
+    ~RiakNode() { stop(); }
+    RiakNode(const RiakNode&) = delete;
+    RiakNode& operator=(const RiakNode&) = delete;
+
+    unsigned port() const { return port_; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+    void stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        int status;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+    // Starts again on the same port and data.
+    void start_again() { start(port_); }
+
+    // GET of bucket/key (both already percent-encoded for the URL).
+    HttpReply get(const std::string& path) const {
+        std::string head = dir_ + "/.curl-head", body = dir_ + "/.curl-body";
+        ProcResult r =
+            run_cmd({"curl", "-s", "-D", head, "-o", body, url() + path}, std::chrono::seconds(20));
+        HttpReply reply;
+        if (!r.exited || r.exit_code != 0) return reply;
+        reply.headers = slurp(head);
+        for (auto& c : reply.headers)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        reply.body = slurp(body);
+        std::istringstream status_line(reply.headers);
+        std::string http;
+        status_line >> http >> reply.status;
+        return reply;
+    }
+    // Waits up to `limit` for GET `path` to answer 200.
+    HttpReply wait_for(const std::string& path,
+                       std::chrono::seconds limit = std::chrono::seconds(60)) const {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        HttpReply reply;
+        while (std::chrono::steady_clock::now() < deadline) {
+            reply = get(path);
+            if (reply.status == 200) return reply;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return reply;
+    }
+
+private:
+    static std::string slurp(const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+
+    void start(unsigned port) {
+        const char* bin = std::getenv("DEVNODE_BIN");
+        REQUIRE(bin != nullptr);
+        int pipefd[2];
+        REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
+        std::string listen = "127.0.0.1:" + std::to_string(port);
+        std::string log = dir_ + "/devnode.log";
+        std::vector<std::string> argv = {bin, "--listen", listen, "--data", dir_ + "/data"};
+        std::vector<char*> cargv;
+        for (auto& a : argv)
+            cargv.push_back(a.data());
+        cargv.push_back(nullptr);
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            ::dup2(pipefd[1], 1);
+            int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            ::dup2(err, 2);
+            ::execv(cargv[0], cargv.data());
+            ::_exit(127);
+        }
+        ::close(pipefd[1]);
+        std::string line;
+        char c;
+        while (::read(pipefd[0], &c, 1) == 1 && c != '\n')
+            line += c;
+        ::close(pipefd[0]);
+        auto colon = line.rfind(':');
+        INFO("devnode said: " << line);
+        REQUIRE(line.find("listening on") != std::string::npos);
+        port_ = static_cast<unsigned>(std::stoul(line.substr(colon + 1)));
+    }
+
+    std::string dir_;
+    pid_t pid_ = -1;
+    unsigned port_ = 0;
+};
+
+// "dir/a b" -> "dir%2Fa%20b": a key as a URL path segment.
+inline std::string url_key(const std::string& key) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : key) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+} // namespace riakfs::it

@@ -1,0 +1,192 @@
+// upload_and_verify against the in-memory store: layout of small and chunked files, holes,
+// boundaries, replaced versions, failures and files changing during the copy.
+#include "lib/migrate/uploader.hpp"
+
+#include "lib/layout/file_object.hpp"
+#include "lib/layout/manifest.hpp"
+#include "lib/layout/sha256.hpp"
+#include "test/migrate/migrate_test_support.hpp"
+#include "test/store/store_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+using namespace rfs;
+using migrate::test::TempTree;
+using store::test::run_task;
+
+namespace {
+
+struct Fixture {
+    TempTree tree;
+    boost::asio::io_context ioc;
+    store::MemoryObjectStore mem{ioc};
+
+    riak::Result<migrate::UploadOutcome> upload(const std::string& rel, std::uint64_t chunk_size,
+                                                const struct stat* snapshot = nullptr) {
+        int fd = ::open(tree.src(rel).c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        migrate::UploadInput in;
+        in.rel_path = rel;
+        in.location = *layout::Mapper::default_layout().map(rel);
+        in.fd = fd;
+        REQUIRE(::fstat(fd, &in.snapshot) == 0);
+        if (snapshot) in.snapshot = *snapshot;
+        in.chunk_size = chunk_size;
+        in.version = layout::make_version();
+        auto out = run_task(ioc, migrate::upload_and_verify(mem, std::move(in)));
+        ::close(fd);
+        return out;
+    }
+    store::Fetched get(const std::string& key) {
+        return *run_task(ioc, mem.get(proto::ObjectId{"", "riakfs", key}));
+    }
+    std::set<std::string> keys() {
+        auto list = run_task(ioc, mem.list_keys(proto::BucketId{"", "riakfs"}));
+        return std::set<std::string>(list->begin(), list->end());
+    }
+    // Reassembles a chunked file from its manifest and chunks, as another client would.
+    std::string reassemble(const std::string& key) {
+        auto manifest = layout::decode_manifest(get(key).object.value);
+        REQUIRE(manifest);
+        std::string out;
+        for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i) {
+            auto range = manifest->chunk_range(i);
+            if (manifest->is_hole(i)) {
+                out.append(range.length, '\0');
+                continue;
+            }
+            auto chunk = get(manifest->chunk_key(i));
+            REQUIRE(chunk.found);
+            CHECK(layout::sha256_hex(chunk.object.value) == *manifest->chunks[i]);
+            out += chunk.object.value;
+        }
+        return out;
+    }
+};
+
+std::string pattern(std::size_t n, char seed = 'a') {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>(seed + i % 23);
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("a small file is one object at its path key, with its attributes", "[uploader]") {
+    Fixture fx;
+    fx.tree.write("dir/a.txt", "hello riak");
+    ::chmod(fx.tree.src("dir/a.txt").c_str(), 0640);
+    auto out = fx.upload("dir/a.txt", 1 << 20);
+    REQUIRE(out);
+    CHECK_FALSE(out->changed);
+    auto got = fx.get("dir/a.txt");
+    REQUIRE(got.found);
+    CHECK(got.object.value == "hello riak");
+    auto meta = layout::decode_meta(got.object.meta);
+    REQUIRE(meta);
+    CHECK(meta->kind == layout::FileMeta::Kind::whole);
+    CHECK(meta->sha256 == layout::sha256_hex("hello riak"));
+    CHECK(meta->sha256 == out->sha256);
+    CHECK(meta->size == 10);
+    CHECK((meta->mode & 07777) == 0640);
+    CHECK(meta->path == "dir/a.txt");
+    CHECK(meta->version == out->version);
+    CHECK(fx.keys() == std::set<std::string>{"dir/a.txt"});
+}
+
+TEST_CASE("empty files and files at the chunk boundary", "[uploader]") {
+    Fixture fx;
+    const std::uint64_t chunk = 1000;
+    for (std::uint64_t size : {std::uint64_t(0), std::uint64_t(1), chunk - 1, chunk, chunk + 1,
+                               3 * chunk, 3 * chunk + 7}) {
+        INFO("size " << size);
+        std::string name = "f" + std::to_string(size);
+        std::string data = pattern(size);
+        fx.tree.write(name, data);
+        auto out = fx.upload(name, chunk);
+        REQUIRE(out);
+        auto meta = layout::decode_meta(fx.get(name).object.meta);
+        REQUIRE(meta);
+        CHECK(meta->size == size);
+        CHECK(meta->sha256 == layout::sha256_hex(data));
+        if (size <= chunk) {
+            CHECK(meta->kind == layout::FileMeta::Kind::whole);
+            CHECK(fx.get(name).object.value == data);
+        } else {
+            CHECK(meta->kind == layout::FileMeta::Kind::manifest);
+            CHECK(fx.reassemble(name) == data);
+        }
+    }
+}
+
+TEST_CASE("chunks of zeros are holes, not objects", "[uploader]") {
+    Fixture fx;
+    std::string data = pattern(1000) + std::string(2000, '\0') + pattern(500, 'k');
+    fx.tree.write("sparse", data);
+    auto out = fx.upload("sparse", 1000);
+    REQUIRE(out);
+    CHECK(out->bytes_sent == 1500);
+    auto manifest = layout::decode_manifest(fx.get("sparse").object.value);
+    REQUIRE(manifest);
+    CHECK_FALSE(manifest->is_hole(0));
+    CHECK(manifest->is_hole(1));
+    CHECK(manifest->is_hole(2));
+    CHECK_FALSE(manifest->is_hole(3));
+    CHECK(fx.keys().size() == 3); // manifest + 2 chunks
+    CHECK(fx.reassemble("sparse") == data);
+}
+
+TEST_CASE("a new version replaces the old one's chunks: no orphans", "[uploader]") {
+    Fixture fx;
+    fx.tree.write("big", pattern(5000));
+    REQUIRE(fx.upload("big", 1000));
+    CHECK(fx.keys().size() == 6);
+    fx.tree.write("big", pattern(3000, 'q'));
+    auto out = fx.upload("big", 1000);
+    REQUIRE(out);
+    CHECK(out->chunks_removed == 5);
+    CHECK(fx.keys().size() == 4);
+    CHECK(fx.reassemble("big") == pattern(3000, 'q'));
+    // From chunked to whole: every chunk goes.
+    fx.tree.write("big", "small now");
+    out = fx.upload("big", 1000);
+    REQUIRE(out);
+    CHECK(fx.keys() == std::set<std::string>{"big"});
+}
+
+TEST_CASE("a failing store is an error, never a copy", "[uploader]") {
+    Fixture fx;
+    fx.tree.write("f", "data");
+    fx.mem.fail_next(1, riak::Errc::connection_refused);
+    CHECK_FALSE(fx.upload("f", 1000));
+    fx.mem.set_unreachable(true);
+    fx.tree.write("g", pattern(4000));
+    auto out = fx.upload("g", 1000);
+    REQUIRE_FALSE(out);
+    CHECK(out.error().to_errno() != 0);
+    fx.mem.set_unreachable(false);
+    CHECK(fx.upload("g", 1000));
+}
+
+TEST_CASE("a file that changed during the copy is reported changed", "[uploader]") {
+    Fixture fx;
+    fx.tree.write("f", "version one");
+    struct stat older;
+    REQUIRE(::stat(fx.tree.src("f").c_str(), &older) == 0);
+    older.st_mtim.tv_sec -= 10; // what the caller saw before a write
+    auto out = fx.upload("f", 1000, &older);
+    REQUIRE(out);
+    CHECK(out->changed);
+    // A file that shrank under a chunked copy is changed too, and nothing half-read is kept.
+    fx.tree.write("g", pattern(3000));
+    struct stat bigger;
+    REQUIRE(::stat(fx.tree.src("g").c_str(), &bigger) == 0);
+    bigger.st_size = 5000;
+    out = fx.upload("g", 1000, &bigger);
+    REQUIRE(out);
+    CHECK(out->changed);
+}
