@@ -66,6 +66,7 @@ uint64_t parse_bytes(std::string_view s, const char* flag) {
     } else {
         die(std::string("bad unit for ") + flag);
     }
+    if (v > UINT64_MAX / mul) die(std::string("value too large for ") + flag);
     return v * mul;
 }
 

@@ -1,6 +1,9 @@
 // Set and counter data types of riak-devnode (see crdt.hpp). Any thread.
 #include "lib/devnode/crdt.hpp"
 
+#include <cstdint>
+#include <optional>
+
 #include "lib/devnode/encoding.hpp"
 
 namespace rfs::devnode {
@@ -141,20 +144,38 @@ CrdtStatus CrdtValue::apply_set_op(const nlohmann::json& op, std::string& error)
 }
 
 CrdtStatus CrdtValue::apply_counter_op(const nlohmann::json& op, std::string& error) {
+    // Riak's counters are Erlang integers of any size; ours are 64-bit, so an operation that
+    // would leave that range is refused rather than wrapped (signed overflow).
+    auto amount = [](const nlohmann::json& n) -> std::optional<int64_t> {
+        if (n.is_number_unsigned() && n.get<uint64_t>() > uint64_t(INT64_MAX)) return std::nullopt;
+        return n.get<int64_t>();
+    };
+    std::optional<int64_t> delta;
     if (op.is_number_integer()) {
-        counter += op.get<int64_t>();
+        delta = amount(op);
     } else if (op == "increment") {
-        counter += 1;
+        delta = 1;
     } else if (op == "decrement") {
-        counter -= 1;
+        delta = -1;
     } else if (op.is_object() && op.size() == 1 && op.begin().value().is_number_integer() &&
                (op.begin().key() == "increment" || op.begin().key() == "decrement")) {
-        int64_t n = op.begin().value().get<int64_t>();
-        counter += op.begin().key() == "increment" ? n : -n;
+        delta = amount(op.begin().value());
+        if (delta && op.begin().key() == "decrement") {
+            if (*delta == INT64_MIN)
+                delta.reset();
+            else
+                delta = -*delta;
+        }
     } else {
         error = op.dump();
         return CrdtStatus::kBadRequest;
     }
+    int64_t sum = 0;
+    if (!delta || __builtin_add_overflow(counter, *delta, &sum)) {
+        error = "counter out of the 64-bit range: " + op.dump();
+        return CrdtStatus::kBadRequest;
+    }
+    counter = sum;
     ++clock;
     return CrdtStatus::kOk;
 }

@@ -186,8 +186,13 @@ std::optional<Object> Store::get(std::string_view type, std::string_view bucket,
                                  std::string_view key) {
     std::string value;
     leveldb::Status st = db_->Get(leveldb::ReadOptions(), object_key(type, bucket, key), &value);
-    if (!st.ok()) return std::nullopt;
-    return decode_object(value);
+    if (st.IsNotFound()) return std::nullopt;
+    // A storage failure is never "not found" (the rule riakfs itself lives by): the exception
+    // becomes a 500 (Server::call_service).
+    if (!st.ok()) throw StoreError("storage read failed: " + st.ToString());
+    auto obj = decode_object(value);
+    if (!obj) throw StoreError("stored object is corrupt");
+    return obj;
 }
 
 bool Store::put(std::string_view type, std::string_view bucket, std::string_view key,
@@ -277,7 +282,9 @@ void Store::scan_index(
 
 std::optional<std::string> Store::get_bucket_props(std::string_view type, std::string_view bucket) {
     std::string v;
-    if (!db_->Get(leveldb::ReadOptions(), props_key(type, bucket), &v).ok()) return std::nullopt;
+    leveldb::Status st = db_->Get(leveldb::ReadOptions(), props_key(type, bucket), &v);
+    if (st.IsNotFound()) return std::nullopt;
+    if (!st.ok()) throw StoreError("storage read failed: " + st.ToString());
     return v;
 }
 
@@ -292,7 +299,9 @@ bool Store::delete_bucket_props(std::string_view type, std::string_view bucket) 
 
 std::optional<std::string> Store::get_type(std::string_view type) {
     std::string v;
-    if (!db_->Get(leveldb::ReadOptions(), "t" + std::string(type), &v).ok()) return std::nullopt;
+    leveldb::Status st = db_->Get(leveldb::ReadOptions(), "t" + std::string(type), &v);
+    if (st.IsNotFound()) return std::nullopt;
+    if (!st.ok()) throw StoreError("storage read failed: " + st.ToString());
     return v;
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,12 @@ class FilterPolicy;
 
 namespace rfs::devnode {
 
+// A read that failed for a reason other than absence (I/O error, corruption): the request that
+// made it answers 500, never 404.
+struct StoreError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class Store {
 public:
     // Opens (creating if needed) the database under `dir`. On failure returns nullptr and sets
@@ -42,6 +49,7 @@ public:
 
     std::mutex& key_mutex(std::string_view type, std::string_view bucket, std::string_view key);
 
+    // nullopt: absent. Throws StoreError when the read fails or the stored bytes are corrupt.
     std::optional<Object> get(std::string_view type, std::string_view bucket, std::string_view key);
     // Writes `obj` (replacing `old`'s index entries). `sync` makes it a LevelDB sync write (fsync
     // of the log before returning). Returns false and sets `error` on failure.

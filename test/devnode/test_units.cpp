@@ -118,6 +118,22 @@ TEST_CASE("set data type", "[devnode][unit]") {
     CHECK(round->set_members() == v.set_members());
 }
 
+TEST_CASE("counters refuse to leave the 64-bit range instead of wrapping", "[devnode][unit]") {
+    using json = nlohmann::json;
+    CrdtValue v = CrdtValue::fresh();
+    std::string err;
+    REQUIRE(v.apply_counter_op(json(INT64_MAX), err) == CrdtStatus::kOk);
+    CHECK(v.apply_counter_op(json("increment"), err) == CrdtStatus::kBadRequest);
+    CHECK(v.counter == INT64_MAX);
+    CHECK(v.apply_counter_op(json::parse("18446744073709551615"), err) == CrdtStatus::kBadRequest);
+    REQUIRE(v.apply_counter_op(json{{"decrement", INT64_MAX}}, err) == CrdtStatus::kOk);
+    CHECK(v.counter == 0);
+    CHECK(v.apply_counter_op(json{{"decrement", INT64_MIN}}, err) == CrdtStatus::kBadRequest);
+    REQUIRE(v.apply_counter_op(json(INT64_MIN), err) == CrdtStatus::kOk);
+    CHECK(v.apply_counter_op(json("decrement"), err) == CrdtStatus::kBadRequest);
+    CHECK(v.counter == INT64_MIN);
+}
+
 TEST_CASE("fault configuration", "[devnode][unit]") {
     using json = nlohmann::json;
     std::string err;
