@@ -188,6 +188,9 @@ struct MountOptions {
     // The test makes the daemon fail on purpose: "ERROR" lines in its stderr are expected
     // (sanitizer reports still fail the test).
     bool errors_expected = false;
+    // The test provokes warnings on purpose (e.g. Riak stopped while copies are made). Otherwise
+    // a "WARNING" line fails the test: a lookup-count mismatch or a failed hand-over is a bug.
+    bool warnings_expected = false;
     // Called with the (not yet mounted) source directory to prepopulate it.
     std::function<void(const std::string& source)> prepare;
 

@@ -353,7 +353,9 @@ TEST_CASE("mode=passthrough accepts and ignores a riak= node list", "[startup]")
     if (!riakfs_only("option")) return;
     MountOptions opts;
     opts.extra_opts.push_back("riak=http://127.0.0.1:9,http://127.0.0.1:10");
+    opts.warnings_expected = true; // it says that the list is ignored
     MountFixture fx(opts);
+    CHECK(fx.stderr_text().find("does not use Riak") != std::string::npos);
     write_file(fx.mnt("f"), "x");
     CHECK(read_file(fx.src("f")) == "x");
     auto e = find_mount(fx.mountpoint());
