@@ -363,15 +363,19 @@ public:
             fuse_add_direntry_plus(req_, buf_.data() + used_, buf_.size() - used_, name, &e, next);
         if (n > buf_.size() - used_) return false;
         used_ += n;
+        if (entry.id) carried_.push_back(entry.id);
         return true;
     }
     const char* data() const { return buf_.data(); }
     size_t used() const { return used_; }
+    // The nodes whose lookup the placed entries counted ("." and ".." count none).
+    const std::vector<fs::NodeId>& carried() const { return carried_; }
 
 private:
     fuse_req_t req_;
     std::vector<char> buf_;
     size_t used_ = 0;
+    std::vector<fs::NodeId> carried_;
 };
 
 void do_readdir(fuse_req_t req, size_t size, off_t offset, fuse_file_info* fi, bool plus) {
@@ -382,7 +386,13 @@ void do_readdir(fuse_req_t req, size_t size, off_t offset, fuse_file_info* fi, b
     // may close the directory and another loop may free it (RELEASEDIR) while this one still runs.
     // Entries already placed carry lookup counts: send them even if a later one failed.
     if (err && out.used() == 0) return (void)reply.err(err);
-    reply.buf(out.data(), out.used());
+    // An interrupted reply never reached the kernel: the lookups its entries counted are undone,
+    // as for LOOKUP and CREATE, or the nodes would never be forgotten.
+    if (reply.buf(out.data(), out.used()) == -ENOENT) {
+        auto& fs = fs_of(req);
+        for (fs::NodeId id : out.carried())
+            fs.forget(id, 1);
+    }
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {

@@ -137,9 +137,13 @@ ssize_t copy_by_hand(int in, off_t off_in, int out, off_t off_out, size_t len) {
     size_t copied = 0;
     while (copied < len) {
         ssize_t n = ::pread(in, buf.data(), std::min(buf.size(), len - copied), off_in + copied);
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0) return copied ? static_cast<ssize_t>(copied) : -errno;
         if (n == 0) break;
-        ssize_t w = ::pwrite(out, buf.data(), n, off_out + copied);
+        ssize_t w;
+        do
+            w = ::pwrite(out, buf.data(), n, off_out + copied);
+        while (w < 0 && errno == EINTR);
         if (w < 0) return copied ? static_cast<ssize_t>(copied) : -errno;
         copied += w;
         if (w < n) break;
@@ -374,6 +378,14 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
     int fh = file ? file->fd() : -1;
     ProcPath path(inode.fd());
 
+    // chown(f, -1, -1) reaches us with nothing to set, yet natively it changes ctime: the same
+    // call on the source does exactly what the native one does.
+    constexpr int kAnything = kSetMode | kSetUid | kSetGid | kSetSize | kSetAtime | kSetMtime |
+                              kSetAtimeNow | kSetMtimeNow;
+    if ((to_set & kAnything) == 0 &&
+        ::fchownat(inode.fd(), "", static_cast<uid_t>(-1), static_cast<gid_t>(-1),
+                   AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+        return errno;
     if (to_set & kSetMode) {
         int rc = fh >= 0               ? ::fchmod(fh, values.st_mode)
                  : inode->is_symlink() ? (errno = EOPNOTSUPP, -1)
@@ -749,8 +761,13 @@ void LocalFs::fallocate(File& file, int mode, off_t offset, off_t length, Done d
     });
 }
 
+size_t clamp_copy_length(size_t len) {
+    return std::min<size_t>(len, kMaxCopyLength);
+}
+
 void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t off_out,
                               size_t len, int flags, CountDone done) {
+    len = clamp_copy_length(len);
     int in = in_file.fd();
     int out = out_file.fd();
     File* target = &out_file; // held by the kernel until `done` is called

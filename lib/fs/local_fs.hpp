@@ -205,6 +205,12 @@ public:
     virtual void on_attr_changed(NodeId /*node*/, int /*to_set*/) {}
 };
 
+// The reply to copy_file_range carries the count in 32 bits: a copy is cut to this (a
+// page-aligned length below 4 GiB), and the application's loop asks for the rest, as it does
+// after any short copy.
+inline constexpr size_t kMaxCopyLength = 0xfffff000u;
+size_t clamp_copy_length(size_t len);
+
 class LocalFs {
 public:
     struct Config {

@@ -56,7 +56,29 @@ void Executor::log_blocking_failure() {
 
 Loop::Loop(unsigned index) : index_(index) {}
 
+Executor::SignalsBlocked::SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+}
+
+void Executor::SignalsBlocked::restore() {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+std::thread thread_without_signals(std::function<void()> body) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    struct Restore {
+        sigset_t& old;
+        ~Restore() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+    } restore{old};
+    return std::thread(std::move(body));
+}
+
 Executor::Executor(unsigned loops, unsigned blocking_threads) : blocking_(blocking_threads) {
+    signals_blocked_.restore();
     for (unsigned i = 0; i < loops; ++i) {
         loops_.push_back(std::make_unique<Loop>(i));
         loops_.back()->work_.emplace(loops_.back()->context_.get_executor());

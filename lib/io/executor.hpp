@@ -6,6 +6,11 @@
 // other threads reach a loop only through post().
 #pragma once
 
+#include <signal.h>
+
+#include <functional>
+#include <thread>
+
 #include "lib/io/buffer_pool.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -77,7 +82,18 @@ public:
 private:
     static void log_blocking_failure(); // inside a catch block only
     std::vector<std::unique_ptr<Loop>> loops_;
+    // Blocks every signal in the calling thread from its construction until restore(): the
+    // blocking pool's threads, made in between, inherit the mask and never take a process signal
+    // (shutdown signals belong to loop 0's signal_set).
+    struct SignalsBlocked {
+        SignalsBlocked();
+        void restore();
+        sigset_t old;
+    } signals_blocked_;
     boost::asio::thread_pool blocking_;
 };
+
+// Starts a thread with every signal blocked, as every helper thread of the daemon must be.
+std::thread thread_without_signals(std::function<void()> body);
 
 } // namespace rfs::io

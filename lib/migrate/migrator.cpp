@@ -2,6 +2,7 @@
 
 #include "lib/common/log.hpp"
 #include "lib/common/unique_fd.hpp"
+#include "lib/io/executor.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/migrate/uploader.hpp"
 
@@ -75,7 +76,7 @@ void Migrator::start() {
     }
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
-    thread_ = std::thread([this] { context_.run(); });
+    thread_ = io::thread_without_signals([this] { context_.run(); });
 }
 
 void Migrator::stop(std::chrono::milliseconds drain) {

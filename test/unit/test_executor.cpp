@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
+#include <future>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -115,4 +119,20 @@ TEST_CASE("a throwing blocking call is logged and the pool serves later calls", 
     ex.join_blocking();
     CHECK(ran == 2);
     CHECK(err.text().find("blocking pool: a call failed: fsync") != std::string::npos);
+}
+
+TEST_CASE("blocking-pool threads take no process signals", "[executor]") {
+    rfs::io::Executor executor(1, 2);
+    std::promise<bool> blocked;
+    executor.run_blocking([&] {
+        sigset_t mask;
+        pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+        blocked.set_value(sigismember(&mask, SIGTERM) == 1 && sigismember(&mask, SIGINT) == 1);
+    });
+    CHECK(blocked.get_future().get());
+    // The constructing thread got its own mask back.
+    sigset_t mine;
+    pthread_sigmask(SIG_SETMASK, nullptr, &mine);
+    CHECK(sigismember(&mine, SIGTERM) == 0);
+    executor.join_blocking();
 }

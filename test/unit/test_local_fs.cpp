@@ -535,6 +535,14 @@ TEST_CASE("CREATE on an existing name", "[local_fs]") {
     CHECK(t.fs->create(user_caller(), kRootNodeId, "file", 0644, O_WRONLY, &e, &open) == EACCES);
 }
 
+TEST_CASE("copy_file_range lengths fit the 32-bit count of the reply", "[local_fs]") {
+    CHECK(clamp_copy_length(4096) == 4096);
+    CHECK(clamp_copy_length(size_t(4) << 30) == kMaxCopyLength);
+    CHECK(clamp_copy_length(SIZE_MAX) == kMaxCopyLength);
+    CHECK(kMaxCopyLength <= 0xffffffffu);
+    CHECK(kMaxCopyLength % 4096 == 0);
+}
+
 TEST_CASE("Callback holds move-only callables inline and destroys them uncalled", "[local_fs]") {
     struct Probe {
         int* destroyed;
