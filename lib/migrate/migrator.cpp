@@ -121,9 +121,12 @@ void Migrator::start() {
 
 void Migrator::stop(std::chrono::milliseconds drain) {
     if (!thread_.joinable()) return;
-    if (drain.count() > 0 && !wait_idle(drain))
-        RFS_LOG_WARN("stopping with {} copy(ies) pending; they resume at the next start",
-                     stats().queued);
+    if (drain.count() > 0 && !wait_idle(drain)) {
+        auto left = stats();
+        RFS_LOG_WARN("stopping with {} copy(ies) and {} removal(s) pending; they resume at the "
+                     "next start",
+                     left.queued - left.removals_queued, left.removals_queued);
+    }
     asio::post(context_, [this] {
         stopping_ = true;
         wakeup_->cancel();

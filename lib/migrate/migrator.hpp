@@ -55,7 +55,7 @@ struct MigratorOptions {
 };
 
 struct MigratorStats {
-    std::uint64_t queued = 0;       // paths waiting or being copied
+    std::uint64_t queued = 0;       // paths waiting or being copied, and removals_queued
     std::uint64_t files_copied = 0; // verified copies made since start
     std::uint64_t bytes_copied = 0;
     std::uint64_t failures = 0; // failed attempts (each is retried)
