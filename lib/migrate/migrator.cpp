@@ -4,6 +4,7 @@
 #include "lib/common/unique_fd.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/layout/file_object.hpp"
+#include "lib/layout/manifest.hpp"
 #include "lib/migrate/uploader.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -21,7 +22,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <random>
+#include <set>
+#include <tuple>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
@@ -39,6 +43,35 @@ int open_beneath(int root, const std::string& rel) {
     how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how));
+}
+
+// What lstat says of `rel` beneath SOURCE: 0 with *st set, ENOENT when nothing is there (or a
+// component is not a directory), another errno otherwise (ELOOP: a symlink on the way). A symlink
+// at `rel` itself is "there, not a file".
+int stat_beneath(int root, const std::string& rel, struct stat* st) {
+    open_how how{};
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how)));
+    if (!fd) return errno == ENOTDIR ? ENOENT : errno;
+    if (::fstat(fd.get(), st) != 0) return errno;
+    return 0;
+}
+
+// The object a record stands for: the one it was copied to, else where its path maps now.
+std::optional<layout::Location> location_of(const layout::Mapper& mapper, std::string_view path,
+                                            const state::FileState& rec) {
+    if (!rec.bucket.empty() && !rec.key.empty())
+        return layout::Location{rec.type, rec.bucket, rec.key};
+    return mapper.map(path);
+}
+
+auto location_tuple(const layout::Location& l) {
+    return std::tie(l.type, l.bucket, l.key);
+}
+
+std::string join_path(const std::string& dir, std::string_view rest) {
+    return dir + std::string(rest);
 }
 
 // The state store's record still describes this very file content.
@@ -74,6 +107,14 @@ void Migrator::start() {
     } else {
         RFS_LOG_ERROR("cannot read the pending copies: {}", pending.error().message);
     }
+    if (auto removals = state_.list_removals()) {
+        for (auto& r : *removals)
+            enqueue_removal(r.path);
+        if (!removals->empty())
+            RFS_LOG_INFO("resuming the removal of {} object(s) left pending", removals->size());
+    } else {
+        RFS_LOG_ERROR("cannot read the pending removals: {}", removals.error().message);
+    }
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
     thread_ = io::thread_without_signals([this] { context_.run(); });
@@ -81,9 +122,12 @@ void Migrator::start() {
 
 void Migrator::stop(std::chrono::milliseconds drain) {
     if (!thread_.joinable()) return;
-    if (drain.count() > 0 && !wait_idle(drain))
-        RFS_LOG_WARN("stopping with {} copy(ies) pending; they resume at the next start",
-                     stats().queued);
+    if (drain.count() > 0 && !wait_idle(drain)) {
+        auto left = stats();
+        RFS_LOG_WARN("stopping with {} copy(ies) and {} removal(s) pending; they resume at the "
+                     "next start",
+                     left.queued - left.removals_queued, left.removals_queued);
+    }
     asio::post(context_, [this] {
         stopping_ = true;
         wakeup_->cancel();
@@ -93,17 +137,33 @@ void Migrator::stop(std::chrono::milliseconds drain) {
     store_.reset();
 }
 
-void Migrator::file_closed(std::string rel_path, bool written) {
-    if (!mapper_.map(rel_path)) return; // stays local
+void Migrator::post_to_loop(std::function<void()> work) {
     {
         std::lock_guard lock(stats_mu_);
         ++closes_posted_;
     }
-    asio::post(context_, [this, path = std::move(rel_path), written] {
-        if (!stopping_) closed_on_loop(path, written);
+    asio::post(context_, [this, work = std::move(work)] {
+        if (!stopping_) work();
         std::lock_guard lock(stats_mu_);
         --closes_posted_;
         if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+    });
+}
+
+void Migrator::file_closed(std::string rel_path, bool written) {
+    if (!mapper_.map(rel_path)) return; // stays local
+    post_to_loop([this, path = std::move(rel_path), written] { closed_on_loop(path, written); });
+}
+
+void Migrator::path_removed(std::string rel_path) {
+    if (!state::is_valid_path(rel_path)) return;
+    post_to_loop([this, path = std::move(rel_path)] { removed_on_loop(path); });
+}
+
+void Migrator::path_renamed(std::string from, std::string to, bool exchange) {
+    if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) return;
+    post_to_loop([this, from = std::move(from), to = std::move(to), exchange] {
+        renamed_on_loop(from, to, exchange);
     });
 }
 
@@ -130,23 +190,26 @@ void Migrator::enqueue_on_loop(const std::string& path) {
     }
     if (!queued_.insert(path).second) return;
     queue_.push_back(path);
-    if (known_.insert(path).second) {
-        std::lock_guard lock(stats_mu_);
-        stats_.queued = known_.size();
-    }
+    if (known_.insert(path).second) update_queued();
     if (wakeup_) wakeup_->cancel();
+}
+
+void Migrator::update_queued() {
+    std::lock_guard lock(stats_mu_);
+    stats_.queued = known_.size() + removals_known_.size();
+    stats_.removals_queued = removals_known_.size();
+    if (stats_.queued == 0 && closes_posted_ == 0) idle_cv_.notify_all();
 }
 
 void Migrator::forget(const std::string& path) {
     attempts_.erase(path);
     known_.erase(path);
-    std::lock_guard lock(stats_mu_);
-    stats_.queued = known_.size();
-    if (known_.empty() && closes_posted_ == 0) idle_cv_.notify_all();
+    update_queued();
 }
 
-void Migrator::note_failure(const std::string& path, const std::string& why) {
-    RFS_LOG_WARN("copy of {} failed (will retry): {}", path, why);
+void Migrator::note_failure(const std::string& path, const std::string& why,
+                            std::string_view what) {
+    RFS_LOG_WARN("{} of {} failed (will retry): {}", what, path, why);
     std::lock_guard lock(stats_mu_);
     ++stats_.failures;
     stats_.last_error = why;
@@ -165,16 +228,50 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
     });
 }
 
+std::optional<std::string> Migrator::next_removal() {
+    for (auto it = removal_queue_.begin(); it != removal_queue_.end(); ++it) {
+        // A copy of the same path ends first: the removal then deletes what it wrote.
+        if (copying_.count(*it) || removing_.count(*it)) continue;
+        std::string path = std::move(*it);
+        removal_queue_.erase(it);
+        removal_queued_.erase(path);
+        return path;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Migrator::next_copy() {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        if (removing_.count(*it)) continue; // after the removal of this path
+        std::string path = std::move(*it);
+        queue_.erase(it);
+        queued_.erase(path);
+        return path;
+    }
+    return std::nullopt;
+}
+
 asio::awaitable<void> Migrator::worker() {
     while (!stopping_) {
-        if (queue_.empty()) {
+        if (auto removal = next_removal()) {
+            std::string path = std::move(*removal);
+            removing_.insert(path);
+            try {
+                co_await remove_one(path);
+            } catch (const std::exception& e) {
+                removal_retry_later(path, e.what());
+            }
+            removing_.erase(path);
+            if (wakeup_) wakeup_->cancel(); // a copy of this path may go now
+            continue;
+        }
+        auto next = next_copy();
+        if (!next) {
             boost::system::error_code ec;
             co_await wakeup_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
-        std::string path = std::move(queue_.front());
-        queue_.pop_front();
-        queued_.erase(path);
+        std::string path = std::move(*next);
         copying_[path] = false;
         try {
             co_await migrate_one(path);
@@ -185,6 +282,7 @@ asio::awaitable<void> Migrator::worker() {
         bool again = copying_[path];
         copying_.erase(path);
         if (again) enqueue_on_loop(path);
+        if (!removal_queue_.empty() && wakeup_) wakeup_->cancel(); // one may wait for this copy
     }
 }
 
@@ -273,6 +371,236 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
         stats_.bytes_copied += copied->bytes_sent;
     }
     forget(path);
+}
+
+// ---- namespace operations ---------------------------------------------------------------------
+
+namespace {
+
+// What a removal record holds: the object to delete (and, for the log, what was copied there).
+state::FileState removal_record(const layout::Location& where, const state::FileState& rec) {
+    state::FileState r;
+    r.type = where.type;
+    r.bucket = where.bucket;
+    r.key = where.key;
+    r.version = rec.version;
+    r.sha256 = rec.sha256;
+    return r;
+}
+
+} // namespace
+
+void Migrator::removed_on_loop(const std::string& path) {
+    // Every record at and under the path (an rmdir'ed directory is empty: what is recorded
+    // under it is stale). Paths never recorded never reached Riak: nothing to delete.
+    std::vector<state::PathState> records;
+    auto scanned = state_.for_each(path, [&](std::string_view p, const state::FileState& rec) {
+        records.push_back({std::string(p), rec});
+        return true;
+    });
+    if (!scanned)
+        return namespace_retry([this, path] { removed_on_loop(path); }, path,
+                               scanned.error().message);
+    if (records.empty()) return;
+    state::StateStore::Batch batch;
+    std::vector<std::string> removals;
+    for (const auto& [p, rec] : records) {
+        batch.erase(p);
+        if (auto where = location_of(mapper_, p, rec)) {
+            batch.put_removal(p, removal_record(*where, rec));
+            removals.push_back(p);
+        }
+    }
+    if (auto applied = state_.apply(batch); !applied)
+        return namespace_retry([this, path] { removed_on_loop(path); }, path,
+                               applied.error().message);
+    namespace_attempts_ = 0;
+    for (const auto& p : removals)
+        enqueue_removal(p);
+}
+
+void Migrator::renamed_on_loop(const std::string& from, const std::string& to, bool exchange) {
+    auto retry = [&](const std::string& why) {
+        namespace_retry([this, from, to, exchange] { renamed_on_loop(from, to, exchange); }, from,
+                        why);
+    };
+    // The records at and under both names, as they were before the rename.
+    std::vector<state::PathState> old_from, old_to;
+    for (auto [dir, out] : {std::pair{&from, &old_from}, std::pair{&to, &old_to}}) {
+        auto scanned = state_.for_each(*dir, [out](std::string_view p, const state::FileState& r) {
+            out->push_back({std::string(p), r});
+            return true;
+        });
+        if (!scanned) return retry(scanned.error().message);
+    }
+    // Where each record's path is now, and the record it carries there. A plain rename drops
+    // what was recorded under the target (a replaced file, or stale records under an empty
+    // directory it replaced); an exchange swaps the two subtrees.
+    std::map<std::string, std::optional<state::FileState>> now;
+    for (const auto& r : old_from)
+        now[join_path(to, std::string_view(r.path).substr(from.size()))] = r.state;
+    if (exchange)
+        for (const auto& r : old_to)
+            now[join_path(from, std::string_view(r.path).substr(to.size()))] = r.state;
+    // A renamed file is copied under its new name even if it never was under the old one
+    // (moved into the mapped area). Under a renamed directory only recorded paths move.
+    for (const std::string* name : {&to, exchange ? &from : nullptr}) {
+        struct stat st;
+        if (name && !now.count(*name) && stat_beneath(source_root_, *name, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            now[*name] = std::nullopt;
+    }
+
+    // The objects the new names claim: an old object at one of them is replaced by the new
+    // copy (whose upload drops the replaced version's chunks), not deleted.
+    std::set<std::tuple<std::string, std::string, std::string>> claimed;
+    std::map<std::string, layout::Location> copies;
+    for (const auto& [path, rec] : now) {
+        if (auto where = mapper_.map(path)) {
+            claimed.insert({where->type, where->bucket, where->key});
+            copies.emplace(path, *where);
+        }
+    }
+
+    state::StateStore::Batch batch;
+    std::vector<std::string> removals;
+    for (const auto* olds : {&old_from, &old_to}) {
+        for (const auto& [p, rec] : *olds) {
+            batch.erase(p);
+            auto where = location_of(mapper_, p, rec);
+            if (!where) continue;
+            auto [type, bucket, key] = location_tuple(*where);
+            if (claimed.count({type, bucket, key})) continue;
+            batch.put_removal(p, removal_record(*where, rec));
+            removals.push_back(p);
+        }
+    }
+    // The records move to their new paths, dirty: each is copied again under its new key.
+    for (const auto& [path, where] : copies) {
+        state::FileState rec = now[path].value_or(state::FileState{});
+        rec.phase = state::Phase::dirty;
+        rec.attempts = 0;
+        rec.last_error.clear();
+        batch.put(path, rec);
+    }
+    if (batch.size() == 0) return;
+    if (auto applied = state_.apply(batch); !applied) return retry(applied.error().message);
+    namespace_attempts_ = 0;
+    for (const auto& p : removals)
+        enqueue_removal(p);
+    for (const auto& [path, where] : copies)
+        enqueue_on_loop(path);
+}
+
+void Migrator::namespace_retry(std::function<void()> op, const std::string& path,
+                               const std::string& why) {
+    note_failure(path, why, "recording a namespace change");
+    auto delay = options_.retry_first * (1u << std::min(namespace_attempts_++, 16u));
+    delay = std::min<std::chrono::milliseconds>(delay, options_.retry_max);
+    {
+        std::lock_guard lock(stats_mu_);
+        ++closes_posted_; // not idle until it is done
+    }
+    auto timer = std::make_shared<asio::steady_timer>(context_, delay);
+    timer->async_wait([this, op = std::move(op), timer](const boost::system::error_code& ec) {
+        if (!ec && !stopping_) op();
+        std::lock_guard lock(stats_mu_);
+        --closes_posted_;
+        if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+    });
+}
+
+void Migrator::enqueue_removal(const std::string& path) {
+    if (removal_queued_.insert(path).second) removal_queue_.push_back(path);
+    if (removals_known_.insert(path).second) update_queued();
+    if (wakeup_) wakeup_->cancel();
+}
+
+void Migrator::forget_removal(const std::string& path) {
+    removal_attempts_.erase(path);
+    // Queued again meanwhile (a newer removal of the same path): it stays known.
+    if (!removal_queued_.count(path)) removals_known_.erase(path);
+    update_queued();
+}
+
+void Migrator::removal_retry_later(const std::string& path, const std::string& why) {
+    unsigned attempts = ++removal_attempts_[path];
+    note_failure(path, why, "removal from Riak");
+    auto delay = options_.retry_first * (1u << std::min(attempts - 1, 16u));
+    delay = std::min<std::chrono::milliseconds>(delay, options_.retry_max);
+    auto timer = std::make_shared<asio::steady_timer>(context_, delay);
+    timer->async_wait([this, path, timer](const boost::system::error_code& ec) {
+        if (!ec && !stopping_) enqueue_removal(path);
+    });
+}
+
+asio::awaitable<void> Migrator::remove_one(std::string path) {
+    auto rec = state_.get_removal(path);
+    if (!rec) co_return removal_retry_later(path, rec.error().message);
+    if (!*rec) co_return forget_removal(path);
+    const state::FileState wanted = **rec;
+    const layout::Location id{wanted.type, wanted.bucket, wanted.key};
+
+    // Nothing of this path is being copied now (the workers keep the two apart), and nothing
+    // below waits between this check and the read of the object.
+    struct stat st;
+    int err = stat_beneath(source_root_, path, &st);
+    if (err != 0 && err != ENOENT && err != ELOOP && err != EXDEV)
+        co_return removal_retry_later(path, fmt::format("cannot stat: {}", std::strerror(err)));
+    if (err == 0 && S_ISREG(st.st_mode)) {
+        auto where = mapper_.map(path);
+        if (where && location_tuple(*where) == location_tuple(id)) {
+            // The path holds a file again whose copy goes to this very object (re-created,
+            // renamed back, exchanged): copying it replaces the object, chunks included.
+            if (auto erased = state_.erase_removal(path); !erased)
+                co_return removal_retry_later(path, erased.error().message);
+            closed_on_loop(path, true);
+            co_return forget_removal(path);
+        }
+    } else if (auto erased = state_.erase(path); !erased) {
+        // Nothing to copy there: a record is what a copy that ended after the unlink wrote.
+        co_return removal_retry_later(path, erased.error().message);
+    }
+
+    auto get_call = store_->get(id);
+    auto got = co_await std::move(get_call);
+    if (!got) co_return removal_retry_later(path, got.error().describe());
+    if (got->found) {
+        // A manifest's chunks go first: a retry after a failure still finds the manifest that
+        // names them.
+        std::vector<std::string> chunks;
+        auto meta = layout::decode_meta(got->object.meta);
+        if (meta && meta->kind == layout::FileMeta::Kind::manifest) {
+            if (auto manifest = layout::decode_manifest(got->object.value)) {
+                for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
+                    if (!manifest->is_hole(i)) chunks.push_back(manifest->chunk_key(i));
+            }
+        }
+        for (const auto& key : chunks) {
+            auto call = store_->remove(proto::ObjectId{id.type, id.bucket, key}, {});
+            auto removed = co_await std::move(call);
+            if (!removed) co_return removal_retry_later(path, removed.error().describe());
+        }
+        // Only the version read: a key written since (ESTALE) is read again at the retry.
+        auto call = store_->remove(id, store::RemoveOptions::matching(*got));
+        auto removed = co_await std::move(call);
+        if (!removed) co_return removal_retry_later(path, removed.error().describe());
+        std::lock_guard lock(stats_mu_);
+        ++stats_.objects_removed;
+    }
+    // Done, unless a newer removal of this path for another object was recorded meanwhile.
+    auto again = state_.get_removal(path);
+    if (!again) co_return removal_retry_later(path, again.error().message);
+    if (*again) {
+        const auto& r = **again;
+        if (std::tie(r.type, r.bucket, r.key) == location_tuple(id)) {
+            if (auto erased = state_.erase_removal(path); !erased)
+                co_return removal_retry_later(path, erased.error().message);
+        } else {
+            enqueue_removal(path);
+        }
+    }
+    forget_removal(path);
 }
 
 bool Migrator::wait_idle(std::chrono::milliseconds timeout) {

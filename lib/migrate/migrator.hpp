@@ -11,6 +11,16 @@
 // error recorded and is retried with exponential backoff, forever: local files keep working
 // whatever Riak does. A file that changed while it was copied is copied again. A path no layout
 // rule maps stays local: it is never queued.
+//
+// Namespace operations reach Riak through the same loop. An unlink or rmdir (path_removed()) and
+// a rename (path_renamed()) change the state records at once, in one atomic batch with a
+// *removal record* per Riak object that no path claims any more (lib/state/README.md), and
+// queue the copies of the renamed paths. A removal deletes the object at its key (a manifest's
+// chunks first, then the key with RemoveOptions::matching of what it read) and is retried with
+// backoff like a copy, across restarts too. Copies and removals of one path never overlap: a
+// removal that arrives while the path is being copied waits for that copy to end, so the copy
+// just finished is deleted, not left behind. A removal whose path holds a file again that maps
+// to the same object (re-created, renamed back) turns into a copy of that file instead.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -24,7 +34,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -43,11 +55,13 @@ struct MigratorOptions {
 };
 
 struct MigratorStats {
-    std::uint64_t queued = 0;       // paths waiting or being copied
+    std::uint64_t queued = 0;       // paths waiting or being copied, and removals_queued
     std::uint64_t files_copied = 0; // verified copies made since start
     std::uint64_t bytes_copied = 0;
     std::uint64_t failures = 0; // failed attempts (each is retried)
     std::uint64_t skipped = 0;  // already verified and unchanged, gone, or not a regular file
+    std::uint64_t removals_queued = 0; // objects waiting to be (or being) deleted from Riak
+    std::uint64_t objects_removed = 0; // objects deleted (chunks not counted) since start
     std::string last_error;
 };
 
@@ -76,6 +90,14 @@ public:
     // network or the disk.
     void file_closed(std::string rel_path, bool written);
 
+    // `rel_path` was unlinked, or removed with rmdir: the Riak objects recorded for it (and for
+    // anything recorded under it) are deleted. Any thread; never blocks.
+    void path_removed(std::string rel_path);
+    // rename(2) of `from` to `to` (both relative to SOURCE), RENAME_EXCHANGE when `exchange`:
+    // the records at and under the old names move, the objects at their old keys are deleted,
+    // and the renamed files are copied under their new keys. Any thread; never blocks.
+    void path_renamed(std::string from, std::string to, bool exchange);
+
     // True once nothing is queued or copying (for tests and the shutdown drain).
     bool wait_idle(std::chrono::milliseconds timeout);
     MigratorStats stats() const;
@@ -92,7 +114,21 @@ private:
     void enqueue_on_loop(const std::string& path);
     void retry_later(const std::string& path, unsigned attempts);
     void forget(const std::string& path);
-    void note_failure(const std::string& path, const std::string& why);
+    void note_failure(const std::string& path, const std::string& why,
+                      std::string_view what = "copy");
+    void post_to_loop(std::function<void()> work);
+    std::optional<std::string> next_copy();
+    std::optional<std::string> next_removal();
+    void update_queued(); // stats_.queued and removals_queued from known_ and removals_known_
+
+    // Namespace operations and removals (loop thread only).
+    void removed_on_loop(const std::string& path);
+    void renamed_on_loop(const std::string& from, const std::string& to, bool exchange);
+    void namespace_retry(std::function<void()> op, const std::string& path, const std::string& why);
+    void enqueue_removal(const std::string& path);
+    void removal_retry_later(const std::string& path, const std::string& why);
+    void forget_removal(const std::string& path);
+    boost::asio::awaitable<void> remove_one(std::string path);
 
     int source_root_;
     const layout::Mapper& mapper_;
@@ -112,11 +148,17 @@ private:
     std::unordered_map<std::string, bool> copying_; // path -> closed again meanwhile
     std::unordered_set<std::string> known_;         // queued, copying or waiting to retry
     std::unordered_map<std::string, unsigned> attempts_;
+    std::deque<std::string> removal_queue_;
+    std::unordered_set<std::string> removal_queued_;
+    std::unordered_set<std::string> removing_;       // removals in progress
+    std::unordered_set<std::string> removals_known_; // queued, in progress or waiting to retry
+    std::unordered_map<std::string, unsigned> removal_attempts_;
+    unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
 
     mutable std::mutex stats_mu_;
     std::condition_variable idle_cv_;
-    MigratorStats stats_;             // stats_.queued mirrors known_.size()
-    std::uint64_t closes_posted_ = 0; // file_closed() calls the loop has not handled yet
+    MigratorStats stats_;             // stats_.queued: known_.size() + removals_known_.size()
+    std::uint64_t closes_posted_ = 0; // calls posted to the loop it has not handled yet
 };
 
 } // namespace rfs::migrate

@@ -2,6 +2,7 @@
 
 #include "lib/common/log.hpp"
 
+#include <cstdio> // RENAME_EXCHANGE
 #include <cstring>
 
 namespace rfs::migrate {
@@ -12,6 +13,31 @@ void ShadowObserver::on_released(fs::NodeId node, bool written, bool read_to_end
 
 void ShadowObserver::on_attr_changed(fs::NodeId node, int to_set) {
     if (to_set & fs::kSetSize) copy(node, true);
+}
+
+bool ShadowObserver::child_path(fs::NodeId parent, std::string_view name, std::string* out) {
+    std::string dir;
+    int err = fs_.relative_path(parent, &dir);
+    if (err != 0) {
+        RFS_LOG_WARN("cannot find the path of directory node {} for {}: {}", parent, name,
+                     std::strerror(err));
+        return false;
+    }
+    *out = dir.empty() ? std::string(name) : dir + "/" + std::string(name);
+    return true;
+}
+
+void ShadowObserver::on_unlinked(fs::NodeId parent, std::string_view name, bool /*dir*/) {
+    std::string path;
+    if (child_path(parent, name, &path)) migrator_.path_removed(std::move(path));
+}
+
+void ShadowObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
+                                std::string_view newname, unsigned flags) {
+    // Runs after the rename: the two directories have not moved, only the entries in them.
+    std::string from, to;
+    if (!child_path(parent, name, &from) || !child_path(newparent, newname, &to)) return;
+    migrator_.path_renamed(std::move(from), std::move(to), (flags & RENAME_EXCHANGE) != 0);
 }
 
 void ShadowObserver::copy(fs::NodeId node, bool written) {

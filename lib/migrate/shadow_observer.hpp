@@ -1,7 +1,8 @@
 // mode=shadow: every file written and closed, or read to its end, is handed to the Migrator,
 // which copies it into Riak in the background; the file system itself serves SOURCE unchanged.
-// The hooks run on event-loop threads: they find the file's path (one readlink) and post it,
-// nothing more.
+// Unlinks, rmdirs and renames through the mount are handed to it too, so that Riak follows the
+// namespace (Migrator::path_removed / path_renamed). The hooks run on event-loop threads: they
+// find the paths (one readlink per node) and post them, nothing more.
 #pragma once
 
 #include "lib/fs/local_fs.hpp"
@@ -16,9 +17,14 @@ public:
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
     // A truncate(2) by path changes a file nobody may have open: copy it now.
     void on_attr_changed(fs::NodeId node, int to_set) override;
+    void on_unlinked(fs::NodeId parent, std::string_view name, bool dir) override;
+    void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
+                    std::string_view newname, unsigned flags) override;
 
 private:
     void copy(fs::NodeId node, bool written);
+    // The path of `name` in directory `parent`; false (logged) when the directory has none.
+    bool child_path(fs::NodeId parent, std::string_view name, std::string* out);
 
     fs::LocalFs& fs_;
     Migrator& migrator_;

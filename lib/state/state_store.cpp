@@ -25,10 +25,17 @@ namespace {
 constexpr char identity_key[] = "i";
 constexpr char file_prefix = 'f';
 constexpr char phase_prefix = 'q';
+constexpr char removal_prefix = 'r';
 constexpr uint8_t identity_format = 1;
 
 std::string file_key(std::string_view path) {
     std::string key(1, file_prefix);
+    key.append(path);
+    return key;
+}
+
+std::string removal_key(std::string_view path) {
+    std::string key(1, removal_prefix);
     key.append(path);
     return key;
 }
@@ -177,6 +184,14 @@ void StateStore::Batch::erase(std::string_view path) {
     ops_.push_back({std::string(path), std::nullopt});
 }
 
+void StateStore::Batch::put_removal(std::string_view path, FileState state) {
+    ops_.push_back({std::string(path), std::move(state), true});
+}
+
+void StateStore::Batch::erase_removal(std::string_view path) {
+    ops_.push_back({std::string(path), std::nullopt, true});
+}
+
 // One atomic change being prepared: the LevelDB batch, the phase-count deltas it causes, and
 // what each touched path holds once the batch is applied, so later steps see earlier ones.
 class StateStore::Plan {
@@ -221,7 +236,17 @@ public:
         return {};
     }
 
-    bool empty() const { return view_.empty(); }
+    // A removal record ('r'): no phase index, no counts.
+    void put_removal(std::string_view path, std::string_view encoded) {
+        batch.Put(removal_key(path), leveldb::Slice(encoded.data(), encoded.size()));
+        raw_ = true;
+    }
+    void erase_removal(std::string_view path) {
+        batch.Delete(removal_key(path));
+        raw_ = true;
+    }
+
+    bool empty() const { return view_.empty() && !raw_; }
 
     leveldb::WriteBatch batch;
     std::array<int64_t, FileState::phase_count> delta{};
@@ -235,6 +260,7 @@ private:
 
     const StateStore& store_;
     std::map<std::string, Stored, std::less<>> view_;
+    bool raw_ = false;
 };
 
 Result<std::unique_ptr<StateStore>> StateStore::open(const OpenOptions& options) {
@@ -392,6 +418,13 @@ Result<void> StateStore::apply(const Batch& batch) {
 
     Plan plan(*this);
     for (const Batch::Op& op : batch.ops_) {
+        if (op.removal) {
+            if (op.state)
+                plan.put_removal(op.path, encode(*op.state));
+            else
+                plan.erase_removal(op.path);
+            continue;
+        }
         auto done =
             op.state ? plan.put(op.path, encode(*op.state), op.state->phase) : plan.erase(op.path);
         if (!done) return done;
@@ -567,6 +600,51 @@ Result<void> StateStore::mark_dirty(std::string_view path) {
     Plan plan(*this);
     if (auto done = plan.put(path, encode(state), Phase::dirty, old); !done) return done;
     return commit(plan);
+}
+
+Result<void> StateStore::put_removal(std::string_view path, const FileState& state) {
+    Batch batch;
+    batch.put_removal(path, state);
+    return apply(batch);
+}
+
+Result<void> StateStore::erase_removal(std::string_view path) {
+    Batch batch;
+    batch.erase_removal(path);
+    return apply(batch);
+}
+
+Result<std::optional<FileState>> StateStore::get_removal(std::string_view path) const {
+    if (!is_valid_path(path)) return invalid_path(path);
+    std::string value;
+    leveldb::Status st = db_->Get(leveldb::ReadOptions(), removal_key(path), &value);
+    if (st.IsNotFound()) return std::optional<FileState>();
+    if (!st.ok()) return db_error("read", st);
+    auto decoded = decode_file_state(value);
+    if (!decoded)
+        return make_error(EBADMSG, "removal record of '{}': {}", path, decoded.error().message);
+    return std::optional<FileState>(std::move(*decoded));
+}
+
+Result<std::vector<PathState>> StateStore::list_removals() const {
+    std::vector<PathState> removals;
+    std::optional<Error> failure;
+    Snapshot snapshot(db_);
+    leveldb::Status st =
+        scan_prefix(db_, snapshot.options(), std::string(1, removal_prefix),
+                    [&](std::string_view key, std::string_view value) {
+                        auto decoded = decode_file_state(value);
+                        if (!decoded) {
+                            failure = make_error(EBADMSG, "removal record of '{}': {}",
+                                                 key.substr(1), decoded.error().message);
+                            return false;
+                        }
+                        removals.push_back({std::string(key.substr(1)), std::move(*decoded)});
+                        return true;
+                    });
+    if (failure) return std::move(*failure);
+    if (!st.ok()) return db_error("scan", st);
+    return removals;
 }
 
 Result<std::vector<PathState>> StateStore::list_pending(size_t limit) const {

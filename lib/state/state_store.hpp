@@ -10,6 +10,9 @@
 //   'i'                     -> identity: SOURCE and the caller's fingerprint (see open())
 //   'f' path                -> encode(FileState)
 //   'q' phase-byte path     -> "" (the phase index, for for_each_in_phase and list_pending)
+//   'r' path                -> encode(FileState): a pending removal of the Riak object (type,
+//                              bucket, key) a path that was unlinked or renamed away had; kept
+//                              until Riak confirms the delete (put_removal, list_removals)
 //
 // Thread safety: every method may be called from any thread. Writers of one path are serialized
 // by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
@@ -72,6 +75,9 @@ public:
     public:
         void put(std::string_view path, FileState state);
         void erase(std::string_view path);
+        // The removal records ('r'): see put_removal().
+        void put_removal(std::string_view path, FileState state);
+        void erase_removal(std::string_view path);
         size_t size() const { return ops_.size(); }
 
     private:
@@ -79,6 +85,7 @@ public:
         struct Op {
             std::string path;
             std::optional<FileState> state; // nullopt: erase
+            bool removal = false;           // the 'r' record, not the file record
         };
         std::vector<Op> ops_;
     };
@@ -123,6 +130,15 @@ public:
     // (created if missing, other fields kept) goes to `dirty` with attempts and last_error reset.
     // When it already is dirty nothing is written, so calling it on every close is cheap.
     Result<void> mark_dirty(std::string_view path);
+    // Pending removals: the Riak object a path had (state.type, bucket, key; other fields as the
+    // caller wishes) must be deleted once nothing at that path claims it again. One record per
+    // path, kept apart from the file records (no phase, not counted); a new one for the same path
+    // replaces the old. Written in a Batch together with the file records they replace.
+    Result<void> put_removal(std::string_view path, const FileState& state);
+    Result<void> erase_removal(std::string_view path); // no record: success
+    Result<std::optional<FileState>> get_removal(std::string_view path) const;
+    Result<std::vector<PathState>> list_removals() const;
+
     // Files whose content has still to reach Riak (dirty, then uploading, then copied), at most
     // `limit` of them. A restart resumes from these.
     Result<std::vector<PathState>>

@@ -651,3 +651,47 @@ TEST_CASE("concurrent writers keep the counts exact", "[state][store]") {
     CHECK(store->counts().by_phase == live.by_phase);
     check_counts(*store);
 }
+
+TEST_CASE("removal records: kept apart from file records, atomic with them, durable",
+          "[state][store]") {
+    TempDir dir;
+    auto o = options_for(dir);
+    {
+        auto store = open_ok(o);
+        REQUIRE(store->put("a", state_with(Phase::verified)));
+        REQUIRE(store->put("b", state_with(Phase::verified)));
+        StateStore::Batch batch;
+        batch.erase("a");
+        batch.put_removal("a", state_with(Phase::dirty, "va"));
+        REQUIRE(store->apply(batch));
+        auto removal = store->get_removal("a");
+        REQUIRE(removal);
+        REQUIRE(*removal);
+        CHECK((*removal)->version == "va");
+        CHECK((*removal)->key == "k");
+        auto rec = store->get("a");
+        REQUIRE(rec);
+        CHECK_FALSE(*rec);
+        // Not file records: not visited, not counted, not pending.
+        CHECK(all_records(*store).size() == 1);
+        CHECK(store->counts().total() == 1);
+        CHECK(store->list_pending()->empty());
+        REQUIRE(store->put_removal("dir/x", state_with(Phase::dirty, "vx")));
+    }
+    auto store = open_ok(o);
+    auto removals = store->list_removals();
+    REQUIRE(removals);
+    REQUIRE(removals->size() == 2);
+    CHECK((*removals)[0].path == "a");
+    CHECK((*removals)[1].path == "dir/x");
+    CHECK(store->counts().total() == 1);
+    // A newer removal of a path replaces the older one; erasing is idempotent.
+    REQUIRE(store->put_removal("a", state_with(Phase::dirty, "va2")));
+    CHECK((*store->get_removal("a"))->version == "va2");
+    REQUIRE(store->erase_removal("a"));
+    REQUIRE(store->erase_removal("a"));
+    CHECK_FALSE(*store->get_removal("a"));
+    CHECK(store->list_removals()->size() == 1);
+    // Paths are checked like file records'.
+    CHECK_FALSE(store->put_removal("/abs", state_with(Phase::dirty)));
+}

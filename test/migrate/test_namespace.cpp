@@ -1,0 +1,494 @@
+// The Migrator follows the namespace: unlink, rmdir and rename of copied files delete the objects
+// at their old keys (manifests with their chunks) and copy the files again under their new ones,
+// with real files, a real state store and the in-memory object store. Removals that meet a copy
+// in progress, a failing store or a restart still end with no object left behind.
+#include "lib/migrate/migrator.hpp"
+
+#include "lib/layout/file_object.hpp"
+#include "lib/layout/manifest.hpp"
+#include "lib/layout/sha256.hpp"
+#include "test/migrate/migrate_test_support.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace rfs;
+using namespace std::chrono_literals;
+using migrate::test::run_on;
+using migrate::test::TempTree;
+namespace asio = boost::asio;
+
+namespace {
+
+// The in-memory store with a gate on put(): while it is closed, every put waits for it, so a
+// test can act while a copy is half made.
+class GatedStore final : public store::ObjectStore {
+public:
+    explicit GatedStore(asio::io_context& context)
+        : mem(context), gate_(context, asio::steady_timer::time_point::max()) {}
+
+    store::Task<store::Fetched> get(proto::ObjectId id) override { return mem.get(std::move(id)); }
+    store::Task<store::Fetched> head(proto::ObjectId id) override {
+        return mem.head(std::move(id));
+    }
+    store::Task<std::string> put(proto::ObjectId id, store::Object object,
+                                 store::PutOptions options) override {
+        return gated_put(std::move(id), std::move(object), std::move(options));
+    }
+    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        return mem.remove(std::move(id), std::move(options));
+    }
+    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
+        return mem.list_keys(std::move(bucket));
+    }
+
+    // Loop thread (or before the loop runs).
+    void close() { closed_ = true; }
+    void open() {
+        closed_ = false;
+        gate_.cancel();
+    }
+
+    store::MemoryObjectStore mem;
+    std::atomic<bool> held{false}; // a put is waiting at the gate
+
+private:
+    store::Task<std::string> gated_put(proto::ObjectId id, store::Object object,
+                                       store::PutOptions options) {
+        while (closed_) {
+            held = true;
+            boost::system::error_code ec;
+            co_await gate_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        auto call = mem.put(std::move(id), std::move(object), std::move(options));
+        co_return co_await std::move(call);
+    }
+
+    asio::steady_timer gate_;
+    bool closed_ = false;
+};
+
+struct Engine {
+    Engine(const TempTree& tree, const layout::Mapper& mapper,
+           std::function<void(GatedStore&)> prepare = {}) {
+        state::OpenOptions options;
+        options.state_dir = tree.state_dir();
+        options.source = tree.source();
+        options.fingerprint = "test";
+        auto opened = state::StateStore::open(options);
+        REQUIRE(opened);
+        state = std::move(*opened);
+        migrate::MigratorOptions mo;
+        mo.chunk_size = 1000;
+        mo.retry_first = 20ms;
+        mo.retry_max = 100ms;
+        migrator = std::make_unique<migrate::Migrator>(
+            tree.source_fd(), mapper, *state,
+            [this, prepare](asio::io_context& context) {
+                auto made = std::make_unique<GatedStore>(context);
+                store = made.get();
+                mem = &made->mem;
+                if (prepare) prepare(*made);
+                return made;
+            },
+            mo);
+        migrator->start();
+    }
+    ~Engine() { migrator->stop(0ms); }
+
+    // Runs `fn` on the migrator's loop and waits for it.
+    void on_loop(std::function<void()> fn) {
+        run_on(migrator->context(), [](std::function<void()> f) -> asio::awaitable<void> {
+            f();
+            co_return;
+        }(std::move(fn)));
+    }
+    store::Fetched get(const std::string& key, const std::string& bucket = "riakfs") {
+        return *run_on(migrator->context(), mem->get(proto::ObjectId{"", bucket, key}));
+    }
+    std::set<std::string> keys(const std::string& bucket = "riakfs") {
+        auto list = run_on(migrator->context(), mem->list_keys(proto::BucketId{"", bucket}));
+        REQUIRE(list);
+        return std::set<std::string>(list->begin(), list->end());
+    }
+    // The keys that are not chunks.
+    std::set<std::string> file_keys(const std::string& bucket = "riakfs") {
+        std::set<std::string> out;
+        for (auto& k : keys(bucket))
+            if (!k.starts_with(layout::kReservedKeyPrefix)) out.insert(k);
+        return out;
+    }
+    // The keys of the chunks the manifest at `key` names.
+    std::set<std::string> chunks_of(const std::string& key) {
+        auto got = get(key);
+        REQUIRE(got.found);
+        auto manifest = layout::decode_manifest(got.object.value);
+        REQUIRE(manifest);
+        std::set<std::string> out;
+        for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
+            if (!manifest->is_hole(i)) out.insert(manifest->chunk_key(i));
+        return out;
+    }
+    // A file's content as a reader of the bucket sees it (whole object or manifest + chunks).
+    std::string content(const std::string& key) {
+        auto got = get(key);
+        if (!got.found) return "<absent>";
+        auto meta = layout::decode_meta(got.object.meta);
+        REQUIRE(meta);
+        if (meta->kind == layout::FileMeta::Kind::whole) return got.object.value;
+        auto manifest = layout::decode_manifest(got.object.value);
+        REQUIRE(manifest);
+        std::string out;
+        for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i) {
+            auto range = manifest->chunk_range(i);
+            if (manifest->is_hole(i)) {
+                out.append(range.length, '\0');
+                continue;
+            }
+            auto chunk = get(manifest->chunk_key(i));
+            REQUIRE(chunk.found);
+            out += chunk.object.value;
+        }
+        return out;
+    }
+    std::optional<state::FileState> record(const std::string& path) {
+        auto got = state->get(path);
+        REQUIRE(got);
+        return *got;
+    }
+    std::vector<state::PathState> removals() {
+        auto got = state->list_removals();
+        REQUIRE(got);
+        return *got;
+    }
+    void copy_now(std::initializer_list<std::string> paths) {
+        for (const auto& p : paths)
+            migrator->file_closed(p, true);
+        REQUIRE(migrator->wait_idle(20s));
+        for (const auto& p : paths)
+            REQUIRE(record(p)->phase == state::Phase::verified);
+    }
+
+    std::unique_ptr<state::StateStore> state;
+    std::unique_ptr<migrate::Migrator> migrator;
+    GatedStore* store = nullptr;
+    store::MemoryObjectStore* mem = nullptr;
+};
+
+void rename_local(const TempTree& tree, const std::string& from, const std::string& to,
+                  unsigned flags = 0) {
+    REQUIRE(::renameat2(AT_FDCWD, tree.src(from).c_str(), AT_FDCWD, tree.src(to).c_str(), flags) ==
+            0);
+}
+
+template <typename Cond> bool eventually(Cond cond, std::chrono::seconds limit = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return cond();
+}
+
+const std::string kBig = [] {
+    std::string s;
+    for (int i = 0; i < 2500; ++i)
+        s += static_cast<char>('a' + i % 26);
+    return s;
+}(); // three chunks of 1000 bytes
+
+} // namespace
+
+TEST_CASE("unlink deletes a whole object and forgets the file", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a.txt", "alpha");
+    tree.write("keep.txt", "kept");
+    Engine engine(tree, mapper);
+    engine.copy_now({"a.txt", "keep.txt"});
+    REQUIRE(engine.get("a.txt").found);
+
+    std::filesystem::remove(tree.src("a.txt"));
+    engine.migrator->path_removed("a.txt");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK_FALSE(engine.get("a.txt").found);
+    CHECK_FALSE(engine.record("a.txt"));
+    CHECK(engine.removals().empty());
+    CHECK(engine.keys() == std::set<std::string>{"keep.txt"});
+    CHECK(engine.migrator->stats().objects_removed == 1);
+}
+
+TEST_CASE("unlink of a large file deletes its manifest and every chunk", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("big.bin", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"big.bin"});
+    REQUIRE(engine.chunks_of("big.bin").size() == 3);
+    REQUIRE(engine.keys().size() == 4);
+
+    std::filesystem::remove(tree.src("big.bin"));
+    engine.migrator->path_removed("big.bin");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK_FALSE(engine.record("big.bin"));
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("a path never copied needs nothing in Riak", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("never.txt", "never copied");
+    Engine engine(tree, mapper);
+    std::filesystem::remove(tree.src("never.txt"));
+    engine.migrator->path_removed("never.txt");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    engine.on_loop([&] { CHECK(engine.mem->calls().empty()); });
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("rename moves the object to the new key", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a.txt", "moving");
+    tree.write("big.bin", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"a.txt", "big.bin"});
+
+    std::filesystem::create_directory(tree.src("d"));
+    rename_local(tree, "a.txt", "d/b.txt");
+    rename_local(tree, "big.bin", "big2.bin");
+    engine.migrator->path_renamed("a.txt", "d/b.txt", false);
+    engine.migrator->path_renamed("big.bin", "big2.bin", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.file_keys() == std::set<std::string>{"d/b.txt", "big2.bin"});
+    CHECK(engine.content("d/b.txt") == "moving");
+    CHECK(engine.content("big2.bin") == kBig);
+    // Nothing but the new manifest's chunks.
+    auto expected = engine.chunks_of("big2.bin");
+    expected.insert("d/b.txt");
+    expected.insert("big2.bin");
+    CHECK(engine.keys() == expected);
+    CHECK_FALSE(engine.record("a.txt"));
+    CHECK_FALSE(engine.record("big.bin"));
+    REQUIRE(engine.record("d/b.txt"));
+    CHECK(engine.record("d/b.txt")->phase == state::Phase::verified);
+    CHECK(engine.record("d/b.txt")->key == "d/b.txt");
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("rename over an existing file replaces its object and drops its chunks", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("small", "the new content");
+    tree.write("target", kBig); // a manifest and three chunks, replaced
+    Engine engine(tree, mapper);
+    engine.copy_now({"small", "target"});
+    REQUIRE(engine.keys().size() == 5);
+
+    rename_local(tree, "small", "target");
+    engine.migrator->path_renamed("small", "target", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys() == std::set<std::string>{"target"});
+    CHECK(engine.content("target") == "the new content");
+    CHECK_FALSE(engine.record("small"));
+    CHECK(engine.record("target")->sha256 == layout::sha256_hex("the new content"));
+}
+
+TEST_CASE("RENAME_EXCHANGE copies both files again", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("x", "first");
+    tree.write("y", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"x", "y"});
+
+    rename_local(tree, "x", "y", RENAME_EXCHANGE);
+    engine.migrator->path_renamed("x", "y", true);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("x") == kBig);
+    CHECK(engine.content("y") == "first");
+    auto expected = engine.chunks_of("x");
+    expected.insert("x");
+    expected.insert("y");
+    CHECK(engine.keys() == expected);
+    CHECK(engine.record("x")->sha256 == layout::sha256_hex(kBig));
+    CHECK(engine.record("y")->sha256 == layout::sha256_hex("first"));
+}
+
+TEST_CASE("directory rename moves every copied file under it", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("d/x", "ex");
+    tree.write("d/sub/y", kBig);
+    tree.write("d/never", "never copied");
+    tree.write("dx", "a neighbour, not under d/");
+    Engine engine(tree, mapper);
+    engine.copy_now({"d/x", "d/sub/y", "dx"});
+
+    rename_local(tree, "d", "e");
+    engine.migrator->path_renamed("d", "e", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.file_keys() == std::set<std::string>{"e/x", "e/sub/y", "dx"});
+    CHECK(engine.content("e/x") == "ex");
+    CHECK(engine.content("e/sub/y") == kBig);
+    CHECK(engine.content("dx") == "a neighbour, not under d/");
+    CHECK(engine.keys().size() == 3 + 3);
+    CHECK_FALSE(engine.record("d/x"));
+    CHECK_FALSE(engine.record("d/sub/y"));
+    CHECK_FALSE(engine.record("e/never"));
+    CHECK(engine.record("e/sub/y")->phase == state::Phase::verified);
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("rmdir drops the records left under the directory and their objects", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("dir/f", "removed behind the mount's back");
+    Engine engine(tree, mapper);
+    engine.copy_now({"dir/f"});
+    std::filesystem::remove_all(tree.src("dir"));
+    engine.migrator->path_removed("dir");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK_FALSE(engine.record("dir/f"));
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("moving out of the mapped area deletes, moving in copies", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::from_json(
+        R"({"rules":[{"path":"/keep/{f}","bucket":"kept","key":"{f}"}]})");
+    REQUIRE(mapper);
+    tree.write("keep/x", "x content");
+    tree.write("local/y", "y content");
+    Engine engine(tree, *mapper);
+    engine.copy_now({"keep/x"});
+    REQUIRE(engine.keys("kept") == std::set<std::string>{"x"});
+
+    rename_local(tree, "keep/x", "local/x");
+    engine.migrator->path_renamed("keep/x", "local/x", false);
+    rename_local(tree, "local/y", "keep/y");
+    engine.migrator->path_renamed("local/y", "keep/y", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys("kept") == std::set<std::string>{"y"});
+    CHECK(engine.get("y", "kept").object.value == "y content");
+    CHECK_FALSE(engine.record("keep/x"));
+    CHECK_FALSE(engine.record("local/x"));
+    CHECK(engine.record("keep/y")->phase == state::Phase::verified);
+}
+
+TEST_CASE("an unlink during the copy of the same path leaves nothing behind", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("f", kBig);
+    Engine engine(tree, mapper, [](GatedStore& s) { s.close(); });
+    engine.migrator->file_closed("f", true);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    // The copy is half made (its first chunk waits at the gate): the file goes now.
+    std::filesystem::remove(tree.src("f"));
+    engine.migrator->path_removed("f");
+    REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
+    CHECK_FALSE(engine.migrator->wait_idle(200ms));
+    engine.on_loop([&] { engine.store->open(); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK_FALSE(engine.record("f"));
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("a rename during the copy of the same path leaves only the new key", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("f", kBig);
+    Engine engine(tree, mapper, [](GatedStore& s) { s.close(); });
+    engine.migrator->file_closed("f", true);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    rename_local(tree, "f", "g");
+    engine.migrator->path_renamed("f", "g", false);
+    REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
+    engine.on_loop([&] { engine.store->open(); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.file_keys() == std::set<std::string>{"g"});
+    CHECK(engine.content("g") == kBig);
+    CHECK(engine.keys().size() == 4);
+    CHECK_FALSE(engine.record("f"));
+    CHECK(engine.record("g")->phase == state::Phase::verified);
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("a file re-created at once keeps its new copy", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("f", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"f"});
+    std::filesystem::remove(tree.src("f"));
+    engine.migrator->path_removed("f");
+    tree.write("f", "born again");
+    engine.migrator->file_closed("f", true);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys() == std::set<std::string>{"f"});
+    CHECK(engine.content("f") == "born again");
+    CHECK(engine.record("f")->phase == state::Phase::verified);
+    CHECK(engine.removals().empty());
+}
+
+TEST_CASE("a removal while the store fails is retried until it is done", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("big.bin", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"big.bin"});
+    engine.on_loop([&] { engine.mem->set_unreachable(true); });
+    auto failures = engine.migrator->stats().failures;
+
+    std::filesystem::remove(tree.src("big.bin"));
+    engine.migrator->path_removed("big.bin");
+    REQUIRE(eventually([&] { return engine.migrator->stats().failures >= failures + 3; }));
+    CHECK(engine.removals().size() == 1);
+    CHECK(engine.migrator->stats().removals_queued == 1);
+    CHECK_FALSE(engine.migrator->wait_idle(100ms));
+    engine.on_loop([&] { engine.mem->set_unreachable(false); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK(engine.removals().empty());
+    CHECK(engine.migrator->stats().removals_queued == 0);
+}
+
+TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("big.bin", kBig);
+    std::map<std::string, store::Object> held; // what Riak holds, carried to the next run
+    {
+        Engine engine(tree, mapper);
+        engine.copy_now({"big.bin"});
+        for (auto& key : engine.keys())
+            held[key] = engine.get(key).object;
+        REQUIRE(held.size() == 4);
+        engine.on_loop([&] { engine.mem->set_unreachable(true); });
+        std::filesystem::remove(tree.src("big.bin"));
+        engine.migrator->path_removed("big.bin");
+        REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
+    } // stopped with the removal pending
+    Engine engine(tree, mapper, [&](GatedStore& s) {
+        for (auto& [key, object] : held)
+            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
+    });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK(engine.removals().empty());
+    CHECK_FALSE(engine.record("big.bin"));
+}
