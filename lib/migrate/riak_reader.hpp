@@ -4,10 +4,11 @@
 // The object at the file's key is read first: a whole object (file <= chunk_size) is the data
 // itself; a manifest (lib/layout/manifest.hpp) names the chunks, and only the chunks a read
 // touches are fetched (holes are zeros, never fetched). What Riak returns must be the copy the
-// state record describes: the object's riakfs-version must be the record's (another version means
-// someone else changed Riak: Errc::client_error with ESTALE), and a whole object's or a chunk's
-// SHA-256 must match the record's or the manifest's (else EBADMSG). Any error is returned, never
-// zeros or a short read; read_or_local() turns every error into a read of the local file.
+// state record describes: the object's riakfs-version must be the record's (another version
+// means someone else changed Riak: Errc::unexpected_response with ESTALE), and a whole object's
+// or a chunk's SHA-256 must match the record's or the manifest's (else EBADMSG). Any error is
+// returned, never zeros or a short read; read_or_local() turns every error into a read of the
+// local file.
 //
 // A bounded in-memory cache (ReaderOptions::cache_size bytes, an LRU of whole objects, decoded
 // manifests and chunks, counted by their bytes) is never exceeded: an entry larger than the whole

@@ -9,7 +9,7 @@
 
 namespace rfs::migrate {
 
-class ShadowObserver final : public fs::FsObserver {
+class ShadowObserver : public fs::FsObserver {
 public:
     ShadowObserver(fs::LocalFs& fs, Migrator& migrator) : fs_(fs), migrator_(migrator) {}
 
@@ -17,7 +17,7 @@ public:
     // A truncate(2) by path changes a file nobody may have open: copy it now.
     void on_attr_changed(fs::NodeId node, int to_set) override;
 
-private:
+protected:
     void copy(fs::NodeId node, bool written);
 
     fs::LocalFs& fs_;
