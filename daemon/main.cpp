@@ -12,6 +12,7 @@
 #include "lib/fs/local_fs.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/layout/mapping.hpp"
+#include "lib/migrate/migrate_observer.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/migrate/shadow_observer.hpp"
@@ -337,7 +338,17 @@ int main(int argc, char** argv) {
                 },
                 mo);
             migrator->start();
-            observer = std::make_unique<rfs::migrate::ShadowObserver>(local_fs, *migrator);
+            if (cl.options.mode == rfs::Mode::migrate) {
+                // Reads of verified copies come from Riak, on the migrator's loop.
+                rfs::migrate::ReaderOptions ro;
+                ro.cache_size = cl.options.cache_size;
+                auto reader = std::make_shared<rfs::migrate::RiakReader>(
+                    migrator->context(), migrator->object_store(), ro);
+                observer = std::make_unique<rfs::migrate::MigrateObserver>(local_fs, *migrator,
+                                                                           *state, reader);
+            } else {
+                observer = std::make_unique<rfs::migrate::ShadowObserver>(local_fs, *migrator);
+            }
             local_fs.set_observer(observer.get());
         }
         // On every way out: no hook may run once the migrator is gone, and what is still queued

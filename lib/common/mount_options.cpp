@@ -102,6 +102,7 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         else
             return fmt::format("unknown mode '{}' (expected passthrough, shadow, migrate or move)",
                                value);
+        mo.mode_given = true;
         return std::nullopt;
     }
     if (name == "cache") {
@@ -152,6 +153,13 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         if (!bytes || *bytes < 4096 || *bytes > (std::uint64_t{32} << 20))
             return fmt::format("chunk_size needs a size from 4K to 32M (e.g. 1M), not '{}'", value);
         mo.chunk_size = *bytes;
+        return std::nullopt;
+    }
+    if (name == "cache_size") {
+        auto bytes = parse_size(value);
+        if (!bytes || *bytes > (std::uint64_t{1} << 40))
+            return fmt::format("cache_size needs a size (e.g. 256M, 0 for none), not '{}'", value);
+        mo.cache_size = *bytes;
         return std::nullopt;
     }
     ours = false;
@@ -217,13 +225,17 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
         }
         cl.fuse_options.push_back(word);
     }
-    if (cl.options.mode == Mode::migrate || cl.options.mode == Mode::move) {
+    // With riak= and no mode=, the Riak nodes are there to be used: migrate.
+    if (!cl.options.mode_given && !cl.options.riak_nodes.empty()) cl.options.mode = Mode::migrate;
+    if (cl.options.mode == Mode::move) {
         return ParseError{fmt::format("mode={} is not implemented yet (this build supports "
-                                      "mode=passthrough and mode=shadow)",
+                                      "mode=passthrough, mode=shadow and mode=migrate)",
                                       to_string(cl.options.mode))};
     }
-    if (cl.options.mode == Mode::shadow && cl.options.riak_nodes.empty())
-        return ParseError{"mode=shadow needs the Riak nodes: riak=http://HOST:PORT[,...]"};
+    if ((cl.options.mode == Mode::shadow || cl.options.mode == Mode::migrate) &&
+        cl.options.riak_nodes.empty())
+        return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
+                                      to_string(cl.options.mode))};
     if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};
     if (positional.size() > 2)
         return ParseError{fmt::format("unexpected argument '{}' (see --help)", positional[2])};
@@ -272,9 +284,11 @@ std::string usage(std::string_view program) {
         "Serves SOURCE at MOUNTPOINT (they may be the same directory).\n"
         "\n"
         "riakfs options:\n"
-        "  -o mode=passthrough      serve SOURCE as it is (the default)\n"
+        "  -o mode=passthrough      serve SOURCE as it is (the default without riak=)\n"
         "  -o mode=shadow           serve SOURCE, and copy every file written or read to its\n"
         "                           end into Riak in the background (needs riak=)\n"
+        "  -o mode=migrate          as shadow, and read files whose copy is verified from Riak\n"
+        "                           (needs riak=; the default when riak= is given)\n"
         "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
         "  -o threads=N             event-loop threads (default 2)\n"
@@ -286,6 +300,7 @@ std::string usage(std::string_view program) {
         "  -o config=FILE           JSON mapping rules from paths to bucket and key\n"
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"
         "  -o state_dir=DIR         per-mount state (default /var/lib/riakfs/<SOURCE>)\n"
+        "  -o cache_size=SIZE       mode=migrate: memory for objects read from Riak (256M)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

@@ -25,7 +25,9 @@ std::string_view to_string(Mode mode);
 enum class CachePolicy { never, automatic, always };
 
 struct MountOptions {
+    // Without mode=: migrate when riak= is given, else passthrough.
     Mode mode = Mode::passthrough;
+    bool mode_given = false; // mode= was on the command line
     CachePolicy cache = CachePolicy::automatic;
     // Explicit timeouts override the cache policy's defaults (seconds).
     std::optional<double> attr_timeout;
@@ -44,7 +46,9 @@ struct MountOptions {
     std::string bucket_type;            // "" = the default type
     std::uint64_t chunk_size = 1 << 20; // files above it are chunked
     std::string state_dir;              // "" = default_state_dir(SOURCE)
-    std::string config;                 // JSON layout file with mapping rules ("" = none)
+    // mode=migrate: bytes of Riak objects kept in memory for reads (an LRU; never exceeded).
+    std::uint64_t cache_size = std::uint64_t{256} << 20;
+    std::string config; // JSON layout file with mapping rules ("" = none)
 };
 
 // Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under

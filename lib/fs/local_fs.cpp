@@ -556,9 +556,14 @@ int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
         if (int err = clear_setid_bits(caller, fd.get())) return err;
     if (starts_with_read(*inode, flags))
         ::posix_fadvise(fd.get(), 0, kOpenReadahead, POSIX_FADV_WILLNEED);
-    if (observer_)
+    std::unique_ptr<RemoteReads> remote;
+    if (observer_) {
         if (int err = observer_->on_open(id, flags)) return err;
+        if ((flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC))
+            remote = observer_->serve_reads(id, flags, fd.get());
+    }
     make_open_result(std::move(fd), id, flags, inode->src().dev, out);
+    out->file->remote_ = std::move(remote); // not yet shared: the kernel has not got it
     return 0;
 }
 
@@ -676,6 +681,8 @@ void LocalFs::discard(File* file) {
 // no submission round trip. Only what must come from the disk goes through io_uring.
 void LocalFs::read(File& file, size_t size, off_t offset, ReadDone done) {
     size = std::min(size, io::BufferPool::kBufferSize);
+    if (file.remote_) [[unlikely]] // served elsewhere (mode=migrate); a null check otherwise
+        if (file.remote_->read(file, size, offset, done)) return;
     io::Loop* loop = io::Executor::current();
     if (!loop) {
         // No event loop (unit tests): a plain blocking read.

@@ -44,6 +44,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,21 @@ enum SetAttrFlags : int {
     kSetMtimeNow = 1 << 8,
 };
 
+class File;
+
+// Serves the reads of one open file from somewhere other than SOURCE (mode=migrate: from Riak).
+// An FsObserver hands one out at open (FsObserver::serve_reads); the File owns it.
+class RemoteReads {
+public:
+    using ReadDone = Callback<void(int err, const char* data, size_t size)>;
+    virtual ~RemoteReads() = default;
+    // Either takes the read (true) and calls `done` exactly once, from any thread, as
+    // LocalFs::read would (the file's bytes, short only at end of file; File::note_read and
+    // mark_read_to_end kept up), touching `file` not at all once `done` was called; or declines
+    // (false, `done` untouched) and LocalFs reads SOURCE. `size` is at most the buffer size.
+    virtual bool read(File& file, size_t size, off_t offset, ReadDone& done) = 0;
+};
+
 // An open regular file. Owned by LocalFs from open()/create() until release() or discard().
 class File : public OpenHandles::Entry {
 public:
@@ -115,6 +131,7 @@ private:
     }
     UniqueFd fd_;
     const NodeId node_;
+    std::unique_ptr<RemoteReads> remote_; // set at open only; null: reads go to SOURCE
     std::atomic<bool> written_{false};
     std::atomic<bool> read_to_end_{false};
     std::atomic<std::uint64_t> read_end_{0};
@@ -193,6 +210,12 @@ public:
     // not yet made. A nonzero return refuses the open with that errno. (A file whose data lives
     // elsewhere would be brought back here before its first read.)
     virtual int on_open(NodeId /*node*/, int /*flags*/) { return 0; }
+    // `node`, a file just opened read-only as `fd` (with `flags`), may have its reads served from
+    // elsewhere: return who serves them, or null to read SOURCE. Called after on_open; opens for
+    // writing (and O_TRUNC) never ask.
+    virtual std::unique_ptr<RemoteReads> serve_reads(NodeId /*node*/, int /*flags*/, int /*fd*/) {
+        return nullptr;
+    }
     // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
     // (File::written()), `read_to_end` if a read through it met the end of the file.
     virtual void on_released(NodeId /*node*/, bool /*written*/, bool /*read_to_end*/) {}
@@ -285,7 +308,7 @@ public:
     int create(const Caller& caller, NodeId parent, const char* name, mode_t mode, int flags,
                Entry* entry, OpenResult* out);
 
-    using ReadDone = Callback<void(int err, const char* data, size_t size)>;
+    using ReadDone = RemoteReads::ReadDone;
     // Reads up to `size` bytes (at most io::BufferPool::kBufferSize) at `offset`. `data` is valid
     // only during the completion. Short only at end of file; an error after part of the data is
     // an error (the kernel takes a short read for end of file).

@@ -10,7 +10,7 @@
 
 namespace rfs::migrate {
 
-class ShadowObserver final : public fs::FsObserver {
+class ShadowObserver : public fs::FsObserver {
 public:
     ShadowObserver(fs::LocalFs& fs, Migrator& migrator) : fs_(fs), migrator_(migrator) {}
 
@@ -21,7 +21,7 @@ public:
     void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
                     std::string_view newname, unsigned flags) override;
 
-private:
+protected:
     void copy(fs::NodeId node, bool written);
     // The path of `name` in directory `parent`; false (logged) when the directory has none.
     bool child_path(fs::NodeId parent, std::string_view name, std::string* out);

@@ -492,6 +492,64 @@ TEST_CASE("the observer hooks fire after each change", "[local_fs]") {
     CHECK(std::filesystem::exists(t.at("new"))); // SOURCE keeps the change, as documented
 }
 
+// mode=migrate's hook: a read-only open may be served elsewhere; LocalFs then delegates its reads
+// (or reads SOURCE when the server declines), and never asks for opens that write.
+struct Elsewhere final : FsObserver {
+    struct Reads final : RemoteReads {
+        Elsewhere& owner;
+        explicit Reads(Elsewhere& o) : owner(o) {}
+        bool read(File& file, size_t size, off_t offset, ReadDone& done) override {
+            ++owner.asked;
+            if (owner.decline) return false;
+            std::string data =
+                owner.content.substr(std::min<size_t>(offset, owner.content.size()), size);
+            file.note_read(static_cast<std::uint64_t>(offset) + data.size());
+            done(0, data.data(), data.size());
+            return true;
+        }
+    };
+    std::string content = "from elsewhere";
+    int asked = 0, made = 0;
+    bool decline = false;
+    std::unique_ptr<RemoteReads> serve_reads(NodeId, int, int) override {
+        ++made;
+        return std::make_unique<Reads>(*this);
+    }
+};
+
+TEST_CASE("reads of a handle the observer serves elsewhere go there", "[local_fs]") {
+    if (::geteuid() != 0) return;
+    Tree t;
+    Entry e = make_file(t, "f", "local data");
+    Elsewhere obs;
+    t.fs->set_observer(&obs);
+    OpenResult open;
+    REQUIRE(t.fs->open(root_caller(), e.id, O_RDONLY, &open) == 0);
+    CHECK(obs.made == 1);
+    CHECK(read_all(*t.fs, *open.file) == "from elsewhere");
+    CHECK(read_all(*t.fs, *open.file, 4, 5) == "else");
+    obs.decline = true; // declined: SOURCE answers
+    CHECK(read_all(*t.fs, *open.file) == "local data");
+    CHECK(obs.asked == 3);
+    t.fs->release(open.file);
+    // Opens that may write are never served elsewhere.
+    for (int flags : {O_RDWR, O_WRONLY, O_RDONLY | O_TRUNC}) {
+        REQUIRE(t.fs->open(root_caller(), e.id, flags, &open) == 0);
+        t.fs->release(open.file);
+    }
+    OpenResult created;
+    Entry e2;
+    REQUIRE(t.fs->create(root_caller(), kRootNodeId, "g", 0644, O_RDWR, &e2, &created) == 0);
+    t.fs->release(created.file);
+    CHECK(obs.made == 1);
+    // Without an observer nothing is asked.
+    t.fs->set_observer(nullptr);
+    REQUIRE(t.fs->open(root_caller(), e.id, O_RDONLY, &open) == 0);
+    CHECK(read_all(*t.fs, *open.file) == ""); // SOURCE: the O_TRUNC open above emptied it
+    t.fs->release(open.file);
+    CHECK(obs.made == 1);
+}
+
 TEST_CASE("an operation that throws leaves no descriptor, handle or lookup", "[local_fs]") {
     REQUIRE_ROOT();
     Tree t;

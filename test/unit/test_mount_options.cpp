@@ -67,9 +67,14 @@ TEST_CASE("bad input is a one-line error", "[options]") {
     CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=fast"}).find("unknown mode 'fast'") !=
           std::string::npos);
-    CHECK(parse_error({"/a", "/b", "-o", "mode=migrate"}).find("not implemented yet") !=
-          std::string::npos);
+    CHECK(
+        parse_error({"/a", "/b", "-o", "mode=move,riak=http://h:1"}).find("not implemented yet") !=
+        std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("riak=") != std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "mode=migrate"}).find("mode=migrate needs the Riak") !=
+          std::string::npos);
+    for (const char* bad : {"cache_size=x", "cache_size=", "cache_size=-1", "cache_size=2048G"})
+        CHECK(parse_error({"/a", "/b", "-o", bad}).find("cache_size") != std::string::npos);
     for (const char* bad : {"chunk_size=1", "chunk_size=64M", "chunk_size=1X", "chunk_size="})
         CHECK(parse_error({"/a", "/b", "-o", bad}).find("chunk_size") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "bucket="}).find("bucket") != std::string::npos);
@@ -106,6 +111,20 @@ TEST_CASE("riak= takes a comma-separated node list inside -o", "[options]") {
     CHECK(parse_error({"/a", "/b", "-o", "riak="}).find("riak=") != std::string::npos);
 }
 
+TEST_CASE("migrate is the default with riak=, passthrough without", "[options]") {
+    CHECK(parse_ok({"/src", "/mnt"}).options.mode == Mode::passthrough);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1"}).options.mode == Mode::migrate);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "mode=migrate,riak=http://h:1"}).options.mode ==
+          Mode::migrate);
+    // An explicit mode wins, in either order.
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,mode=passthrough"}).options.mode ==
+          Mode::passthrough);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "mode=passthrough", "-o", "riak=http://h:1"})
+              .options.mode == Mode::passthrough);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "mode=shadow,riak=http://h:1"}).options.mode ==
+          Mode::shadow);
+}
+
 TEST_CASE("-s means one event loop whatever threads= says", "[options]") {
     // Two by default: one loop serializes a RELEASE behind the next LOOKUP (bench/README.md).
     CHECK(parse_ok({"/src", "/mnt"}).options.threads == 2);
@@ -128,6 +147,10 @@ TEST_CASE("the Riak mode options", "[options]") {
     auto defaults = parse_ok({"/src", "/mnt"});
     CHECK(defaults.options.bucket == "riakfs");
     CHECK(defaults.options.chunk_size == 1 << 20);
+    CHECK(defaults.options.cache_size == std::uint64_t{256} << 20);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,cache_size=64M"}).options.cache_size ==
+          std::uint64_t{64} << 20);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,cache_size=0"}).options.cache_size == 0);
     CHECK(default_state_dir("/srv/data") == "/var/lib/riakfs/srv%2Fdata");
     CHECK(default_state_dir("/a%b") == "/var/lib/riakfs/a%25b");
     CHECK(default_state_dir("/") == "/var/lib/riakfs/root");

@@ -1,0 +1,308 @@
+#include "lib/migrate/riak_reader.hpp"
+
+#include "lib/layout/file_object.hpp"
+#include "lib/layout/sha256.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+namespace rfs::migrate {
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t ns_of(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+riak::Error stale(const state::FileState& rec, std::string_view what) {
+    return riak::make_error(riak::Errc::unexpected_response,
+                            fmt::format("{} holds another version: {}", rec.key, what), ESTALE);
+}
+
+riak::Error corrupt(std::string_view key, std::string_view what) {
+    return riak::make_error(riak::Errc::unexpected_response,
+                            fmt::format("{} is not what was copied: {}", key, what), EBADMSG);
+}
+
+std::string cache_key(const state::FileState& rec, std::string_view key, char kind) {
+    std::string out;
+    out.reserve(rec.type.size() + rec.bucket.size() + key.size() + rec.version.size() + 5);
+    out.append(rec.type).push_back('\0');
+    out.append(rec.bucket).push_back('\0');
+    out.append(key).push_back('\0');
+    out.append(rec.version).push_back('\0');
+    out.push_back(kind);
+    return out;
+}
+
+} // namespace
+
+bool record_matches(const state::FileState& rec, const struct stat& st) {
+    using state::Phase;
+    bool copied = rec.phase == Phase::verified || rec.phase == Phase::releasing ||
+                  rec.phase == Phase::released;
+    return copied && rec.size == static_cast<std::uint64_t>(st.st_size) &&
+           rec.mtime_ns == ns_of(st.st_mtim) && rec.ctime_ns == ns_of(st.st_ctim) &&
+           rec.ino == st.st_ino;
+}
+
+RiakReader::RiakReader(asio::io_context& context, store::ObjectStore& store, ReaderOptions options)
+    : context_(context), store_(store), options_(options) {}
+
+const RiakReader::Entry* RiakReader::find(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    ++stats_.cache_hits;
+    return &*it->second;
+}
+
+void RiakReader::insert(Entry entry) {
+    if (entry.bytes > options_.cache_size) return; // served, not kept
+    if (auto it = index_.find(entry.key); it != index_.end()) {
+        cached_bytes_ -= it->second->bytes;
+        lru_.erase(it->second);
+        index_.erase(it);
+    }
+    while (!lru_.empty() && cached_bytes_ + entry.bytes > options_.cache_size) {
+        cached_bytes_ -= lru_.back().bytes;
+        index_.erase(lru_.back().key);
+        lru_.pop_back();
+    }
+    cached_bytes_ += entry.bytes;
+    lru_.push_front(std::move(entry));
+    index_[lru_.front().key] = lru_.begin();
+}
+
+asio::awaitable<void> RiakReader::wait_inflight(const std::string& key) {
+    auto it = inflight_.find(key);
+    if (it == inflight_.end()) co_return;
+    auto pending = it->second;
+    boost::system::error_code ec;
+    co_await pending->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+namespace {
+// Marks `key` in flight for as long as it lives; waiters wake when it ends.
+class Fetching {
+public:
+    template <class Map, class Make>
+    Fetching(Map& map, const std::string& key, Make make)
+        : erase_([&map, key] {
+              auto it = map.find(key);
+              if (it == map.end()) return;
+              it->second->done.cancel();
+              map.erase(it);
+          }) {
+        map.emplace(key, make());
+    }
+    ~Fetching() { erase_(); }
+    Fetching(const Fetching&) = delete;
+    Fetching& operator=(const Fetching&) = delete;
+
+private:
+    std::function<void()> erase_;
+};
+} // namespace
+
+riak::Task<RiakReader::Head> RiakReader::head(const state::FileState& rec) {
+    auto self = shared_from_this();
+    const std::string key = cache_key(rec, rec.key, 'h');
+    while (inflight_.count(key)) // one fetch at a time; then the cache has it, or it failed
+        co_await wait_inflight(key);
+    if (const Entry* hit = find(key)) co_return Head{hit->data, hit->manifest};
+    Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
+
+    ++stats_.fetches;
+    auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, rec.key});
+    auto got = co_await std::move(call);
+    if (!got) co_return got.error();
+    if (!got->found) co_return stale(rec, "the key is gone");
+    auto meta = layout::decode_meta(got->object.meta);
+    if (!meta) co_return stale(rec, meta.error().message);
+    if (meta->version != rec.version) co_return stale(rec, "version " + meta->version);
+    Entry entry;
+    entry.key = key;
+    if (meta->kind == layout::FileMeta::Kind::whole) {
+        std::string& value = got->object.value;
+        if (value.size() != rec.size || layout::sha256_hex(value) != rec.sha256)
+            co_return corrupt(rec.key, "its SHA-256 differs");
+        entry.bytes = value.size();
+        entry.data = std::make_shared<const std::string>(std::move(value));
+    } else {
+        auto manifest = layout::decode_manifest(got->object.value);
+        if (!manifest) co_return corrupt(rec.key, manifest.error().message);
+        if (manifest->version != rec.version || manifest->size != rec.size ||
+            manifest->sha256 != rec.sha256)
+            co_return corrupt(rec.key, "the manifest describes another file");
+        entry.bytes = got->object.value.size() + sizeof(layout::Manifest);
+        entry.manifest = std::make_shared<const layout::Manifest>(std::move(*manifest));
+    }
+    Head out{entry.data, entry.manifest};
+    insert(std::move(entry));
+    co_return out;
+}
+
+riak::Task<std::shared_ptr<const std::string>>
+RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
+                  std::uint64_t index) {
+    auto self = shared_from_this();
+    const std::string chunk_key = manifest->chunk_key(index);
+    const std::string key = cache_key(rec, chunk_key, 'c');
+    while (inflight_.count(key)) // one fetch at a time; then the cache has it, or it failed
+        co_await wait_inflight(key);
+    if (const Entry* hit = find(key)) co_return hit->data;
+    Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
+
+    ++stats_.fetches;
+    auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, chunk_key});
+    auto got = co_await std::move(call);
+    if (!got) co_return got.error();
+    if (!got->found) co_return corrupt(chunk_key, "the chunk is missing");
+    std::string& value = got->object.value;
+    auto range = manifest->chunk_range(index);
+    if (value.size() != range.length || layout::sha256_hex(value) != *manifest->chunks[index])
+        co_return corrupt(chunk_key, "its SHA-256 differs from the manifest's");
+    Entry entry;
+    entry.key = key;
+    entry.bytes = value.size();
+    entry.data = std::make_shared<const std::string>(std::move(value));
+    auto out = entry.data;
+    insert(std::move(entry));
+    co_return out;
+}
+
+asio::awaitable<void> RiakReader::fetch_ahead(state::FileState rec,
+                                              std::shared_ptr<const layout::Manifest> manifest,
+                                              std::uint64_t index) {
+    auto self = shared_from_this();
+    ++stats_.readaheads;
+    auto call = chunk(rec, std::move(manifest), index);
+    (void)co_await std::move(call); // a failure shows again when the chunk is read
+}
+
+riak::Task<std::string> RiakReader::fetch(state::FileState rec, std::uint64_t offset,
+                                          std::uint64_t size) {
+    auto self = shared_from_this();
+    if (offset >= rec.size) co_return std::string();
+    size = std::min(size, rec.size - offset);
+    auto head_call = head(rec);
+    auto got = co_await std::move(head_call);
+    if (!got) co_return got.error();
+    if (got->data) co_return got->data->substr(offset, size);
+
+    auto manifest = got->manifest;
+    std::string out;
+    out.reserve(size);
+    auto span = manifest->chunks_for(offset, size);
+    for (auto i = span.first; i < span.end; ++i) {
+        auto range = manifest->chunk_range(i);
+        std::uint64_t from = std::max(offset, range.offset);
+        std::uint64_t to = std::min(offset + size, range.offset + range.length);
+        if (manifest->is_hole(i)) {
+            out.append(to - from, '\0');
+            continue;
+        }
+        auto chunk_call = chunk(rec, manifest, i);
+        auto data = co_await std::move(chunk_call);
+        if (!data) co_return data.error();
+        out.append(**data, from - range.offset, to - from);
+    }
+    if (out.size() != size) co_return corrupt(rec.key, "the chunks do not cover the read");
+
+    // Sequential: this read starts where the last one of this version ended.
+    const std::string file = cache_key(rec, rec.key, 's');
+    auto last = last_end_.find(file);
+    bool sequential = offset == 0 || (last != last_end_.end() && last->second == offset);
+    if (last_end_.size() > 4096) last_end_.clear(); // a bound; losing it only costs readahead
+    last_end_[file] = offset + size;
+    std::uint64_t next = span.end;
+    if (options_.readahead && sequential && next < manifest->chunks.size() &&
+        !manifest->is_hole(next)) {
+        const std::string next_key = cache_key(rec, manifest->chunk_key(next), 'c');
+        if (!index_.count(next_key) && !inflight_.count(next_key) &&
+            manifest->chunk_range(next).length <= options_.cache_size)
+            asio::co_spawn(context_, fetch_ahead(rec, manifest, next), asio::detached);
+    }
+    co_return out;
+}
+
+namespace {
+// A fetch raced against a deadline: whichever ends first wakes the reader.
+struct Race {
+    Race(asio::io_context& c, std::chrono::milliseconds timeout) : signal(c, timeout) {}
+    asio::steady_timer signal;
+    std::optional<riak::Result<std::string>> got;
+};
+
+asio::awaitable<void> run_fetch(std::shared_ptr<RiakReader> reader, std::shared_ptr<Race> race,
+                                state::FileState rec, std::uint64_t offset, std::uint64_t size) {
+    auto call = reader->fetch(std::move(rec), offset, size);
+    auto got = co_await std::move(call);
+    race->got.emplace(std::move(got));
+    race->signal.cancel();
+}
+} // namespace
+
+asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
+                                                  std::uint64_t offset, std::uint64_t size) {
+    auto self = shared_from_this();
+    Served out;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !record_matches(rec, st)) {
+        out.changed = true;
+    } else if (std::chrono::steady_clock::now() < down_until_) {
+        out.error = riak::make_error(riak::Errc::no_node, "Riak failed moments ago", EHOSTUNREACH);
+    } else {
+        auto race = std::make_shared<Race>(context_, options_.riak_timeout);
+        asio::co_spawn(context_, run_fetch(self, race, std::move(rec), offset, size),
+                       asio::detached);
+        boost::system::error_code ec;
+        if (!race->got)
+            co_await race->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (race->got && *race->got) {
+            out.data = std::move(**race->got);
+            out.from_riak = true;
+            co_return out;
+        }
+        out.error = race->got ? race->got->error()
+                              : riak::make_error(riak::Errc::timeout,
+                                                 fmt::format("no answer from Riak within {} ms",
+                                                             options_.riak_timeout.count()),
+                                                 ETIMEDOUT);
+        int err = out.error->to_errno();
+        if (err != ESTALE && err != EBADMSG) // Riak itself failed, not the object
+            down_until_ = std::chrono::steady_clock::now() + options_.retry_after;
+    }
+    ++stats_.fallbacks;
+    out.data.resize(size);
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n =
+            ::pread(fd, out.data.data() + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            out.err = errno;
+            out.data.clear();
+            co_return out;
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    out.data.resize(done);
+    co_return out;
+}
+
+} // namespace rfs::migrate

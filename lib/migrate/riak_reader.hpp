@@ -1,0 +1,134 @@
+// mode=migrate's reads: serves read(offset, size) of a file whose verified copy is in Riak, from
+// Riak, checking everything it gets.
+//
+// The object at the file's key is read first: a whole object (file <= chunk_size) is the data
+// itself; a manifest (lib/layout/manifest.hpp) names the chunks, and only the chunks a read
+// touches are fetched (holes are zeros, never fetched). What Riak returns must be the copy the
+// state record describes: the object's riakfs-version must be the record's (another version
+// means someone else changed Riak: Errc::unexpected_response with ESTALE), and a whole object's
+// or a chunk's SHA-256 must match the record's or the manifest's (else EBADMSG). Any error is
+// returned, never zeros or a short read; read_or_local() turns every error into a read of the
+// local file.
+//
+// A bounded in-memory cache (ReaderOptions::cache_size bytes, an LRU of whole objects, decoded
+// manifests and chunks, counted by their bytes) is never exceeded: an entry larger than the whole
+// cache is served and not kept. Concurrent reads of one object wait for the one fetch in flight.
+// A sequential reader (a read starting where the previous read of that version ended) has the next
+// chunk fetched ahead of it.
+//
+// Threading: one event loop (the Migrator's, where the store lives); every call on its thread.
+// Make it with std::make_shared: fetches ahead keep it alive.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "lib/layout/manifest.hpp"
+#include "lib/state/file_state.hpp"
+#include "lib/store/object_store.hpp"
+
+namespace rfs::migrate {
+
+struct ReaderOptions {
+    std::uint64_t cache_size = std::uint64_t{256} << 20; // bytes of objects kept (cache_size=)
+    bool readahead = true;                               // fetch the next chunk of sequential reads
+    // read_or_local() answers from the local file when Riak has not answered by then (the fetch
+    // goes on and fills the cache).
+    std::chrono::milliseconds riak_timeout{2000};
+    // After Riak failed (unreachable, 5xx, timeout: not a wrong object), read_or_local() reads
+    // locally without asking it for this long, so that an outage costs one wait, not one per read.
+    std::chrono::milliseconds retry_after{5000};
+};
+
+struct ReaderStats {
+    std::uint64_t fetches = 0;    // GETs sent (objects, manifests, chunks)
+    std::uint64_t cache_hits = 0; // objects found in the cache
+    std::uint64_t readaheads = 0; // chunks fetched ahead
+    std::uint64_t fallbacks = 0;  // reads served from the local file instead
+};
+
+// The state record still describes the local file (size, mtime, ctime, inode) and says Riak holds
+// a verified copy of it.
+bool record_matches(const state::FileState& rec, const struct stat& st);
+
+// What read_or_local() served.
+struct Served {
+    int err = 0;      // an errno: only when the local read itself failed
+    std::string data; // short only at the end of the file
+    bool from_riak = false;
+    bool changed = false;             // the local file no longer matches the record
+    std::optional<riak::Error> error; // why Riak was not used (when it was tried)
+};
+
+class RiakReader : public std::enable_shared_from_this<RiakReader> {
+public:
+    RiakReader(boost::asio::io_context& context, store::ObjectStore& store,
+               ReaderOptions options = {});
+
+    // The bytes [offset, offset + size) of the file `rec` describes, clipped to rec.size.
+    riak::Task<std::string> fetch(state::FileState rec, std::uint64_t offset, std::uint64_t size);
+
+    // fetch() when the file open as `fd` still matches `rec`; else, on any error, or when Riak
+    // takes longer than riak_timeout, the local file's bytes (pread on this thread). Never zeros
+    // for a failure, never short but at EOF. `fd` is used only before this returns.
+    boost::asio::awaitable<Served> read_or_local(state::FileState rec, int fd, std::uint64_t offset,
+                                                 std::uint64_t size);
+
+    std::uint64_t cached_bytes() const { return cached_bytes_; }
+    std::uint64_t cache_limit() const { return options_.cache_size; }
+    const ReaderStats& stats() const { return stats_; }
+
+private:
+    struct Entry {
+        std::string key;
+        std::shared_ptr<const std::string> data;          // a whole object or a chunk
+        std::shared_ptr<const layout::Manifest> manifest; // or a manifest
+        std::uint64_t bytes = 0;
+    };
+    // The object at a file's key, checked against its record.
+    struct Head {
+        std::shared_ptr<const std::string> data;
+        std::shared_ptr<const layout::Manifest> manifest;
+    };
+    struct Inflight {
+        explicit Inflight(boost::asio::io_context& c)
+            : done(c, boost::asio::steady_timer::time_point::max()) {}
+        boost::asio::steady_timer done; // cancelled when the fetch ends
+    };
+
+    riak::Task<Head> head(const state::FileState& rec);
+    riak::Task<std::shared_ptr<const std::string>>
+    chunk(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
+          std::uint64_t index);
+    boost::asio::awaitable<void> fetch_ahead(state::FileState rec,
+                                             std::shared_ptr<const layout::Manifest> manifest,
+                                             std::uint64_t index);
+    boost::asio::awaitable<void> wait_inflight(const std::string& key);
+
+    const Entry* find(const std::string& key);
+    void insert(Entry entry);
+
+    boost::asio::io_context& context_;
+    store::ObjectStore& store_;
+    ReaderOptions options_;
+    std::list<Entry> lru_; // most recent first
+    std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+    std::uint64_t cached_bytes_ = 0;
+    std::unordered_map<std::string, std::shared_ptr<Inflight>> inflight_;
+    std::unordered_map<std::string, std::uint64_t> last_end_; // file version -> end of last read
+    std::chrono::steady_clock::time_point down_until_{};      // Riak failed: do not ask before
+    ReaderStats stats_;
+};
+
+} // namespace rfs::migrate
