@@ -136,7 +136,9 @@ TEST_CASE("migrate: with cache_size=0 every read goes to Riak; shadow never read
 TEST_CASE("migrate: Riak down, reads return the local bytes without hanging", "[migrate]") {
     TempDir dir("riakfs-migrate");
     RiakNode node(dir.path());
-    MountFixture fx(riak_mount(node, dir, "migrate", {"cache_size=0"}));
+    MountOptions opts = riak_mount(node, dir, "migrate", {"cache_size=0"});
+    opts.warnings_expected = true; // each file's fall-back to the local copy is logged
+    MountFixture fx(opts);
     write_file(fx.mnt("a.txt"), "local fallback");
     std::string big = random_bytes((2 << 20) + 5, 9);
     write_file(fx.mnt("big.bin"), big);
@@ -203,7 +205,9 @@ TEST_CASE("migrate: another writer's version in Riak is not served; the file is 
           "[migrate]") {
     TempDir dir("riakfs-migrate");
     RiakNode node(dir.path());
-    MountFixture fx(riak_mount(node, dir, "migrate", {"cache_size=0"}));
+    MountOptions opts = riak_mount(node, dir, "migrate", {"cache_size=0"});
+    opts.warnings_expected = true; // the foreign version is logged as it is refused
+    MountFixture fx(opts);
     write_file(fx.mnt("g.txt"), "ours");
     wait_copied(node, "g.txt", 4);
     // Someone else overwrites the object with other bytes and no riakfs metadata.
