@@ -31,8 +31,13 @@ FuseChannel::FuseChannel(fuse_session* session, io::Loop& loop, std::function<vo
     // open file description, so replies written by libfuse on the session fd match them.
     int fd = ::fcntl(fuse_session_fd(session_), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup /dev/fuse");
+    // A blocking descriptor would stall the loop in read(): a failure here is fatal to the loop.
     int flags = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(), "make /dev/fuse non-blocking");
+    }
     device_.assign(fd);
 }
 

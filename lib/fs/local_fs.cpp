@@ -348,10 +348,12 @@ void LocalFs::give_to_caller(const Caller& caller, const Node& parent, int dirfd
     }
     // chown clears set-user/group-ID bits; the creator asked for them, so put them back.
     if (!S_ISLNK(made.st_mode) && (made.st_mode & (S_ISUID | S_ISGID))) {
-        if (fd >= 0)
-            ::fchmod(fd, made.st_mode & 07777);
-        else
-            ::fchmodat(dirfd, name, made.st_mode & 07777, 0);
+        int back = fd >= 0 ? ::fchmod(fd, made.st_mode & 07777)
+                           : ::fchmodat(dirfd, name, made.st_mode & 07777, 0);
+        // The object exists and is the caller's; only the bits the caller asked for are missing,
+        // which is the safe side to err on. Say so rather than pretend.
+        if (back != 0)
+            RFS_LOG_WARN("cannot restore the set-ID bits of a new object: {}", strerror(errno));
     }
 }
 
@@ -516,15 +518,17 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
     struct stat moving = {};
     struct stat other = {};
     bool track = inodes_.tracks_names();
+    // An object that cannot be stat'ed here is one the rename itself will not find either; if
+    // it appears in between, it is followed by no name, and its next use reports ESTALE.
+    bool moving_known = false, other_known = false;
     if (track) {
-        ::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW);
-        if (flags & RENAME_EXCHANGE) ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW);
+        moving_known = ::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW) == 0;
+        if (flags & RENAME_EXCHANGE)
+            other_known = ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) == 0;
     }
     if (::renameat2(from.fd(), name, to.fd(), newname, flags) != 0) return errno;
-    if (track) {
-        inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
-        if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
-    }
+    if (moving_known) inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
+    if (other_known) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
     if (observer_) observer_->on_renamed(parent, name, newparent, newname, flags);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 namespace rfs::io {
@@ -21,7 +22,11 @@ public:
     static constexpr size_t kBufferSize = 256 * 4096 + 4096;
 
     Buffer take() {
-        if (free_.empty()) return Buffer(static_cast<char*>(std::aligned_alloc(4096, kBufferSize)));
+        if (free_.empty()) {
+            auto* memory = static_cast<char*>(std::aligned_alloc(4096, kBufferSize));
+            if (!memory) throw std::bad_alloc(); // the request is answered EIO by its Reply
+            return Buffer(memory);
+        }
         Buffer b = std::move(free_.back());
         free_.pop_back();
         return b;
