@@ -1668,8 +1668,8 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     }
     if (created) {
         r.status = 201;
-        r.set("Location",
-              fmt::format("/types/{}/buckets/{}/datatypes/{}", t.type, t.bucket, t.key));
+        // Riak 3.2.0 points at the object resource (`/keys/`), not at `/datatypes/`.
+        r.set("Location", fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key));
     }
     return r;
 }
