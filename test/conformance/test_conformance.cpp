@@ -1065,8 +1065,8 @@ TEST_CASE("connections close when HTTP/1.0 or Connection: close asks", "[conform
         CHECK(r.status == 200);
         CHECK(r.body == "OK");
         // Riak 3.2.0 sends no `Connection: close` back, not even to an HTTP/1.1 request that
-        // asked for it ...
-        CHECK_FALSE(r.header("Connection"));
+        // asked for it (observed for HTTP/1.1 only; an HTTP/1.0 answer closes by default) ...
+        if (request.find("HTTP/1.1") != std::string::npos) CHECK_FALSE(r.header("Connection"));
         // ... and closes the socket after the response: the next read sees the end of the
         // stream. Clients must notice the close themselves.
         CHECK_THROWS(raw.read_response());
