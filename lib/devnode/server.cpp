@@ -661,7 +661,8 @@ awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
                 res = co_await std::move(answer);
             }
             if (!res) break; // the body timed out or the client went away
-            if (!keep_alive && !res->close) res->set("Connection", "close");
+            // A request that ends the connection (HTTP/1.0, `Connection: close`) gets no
+            // `Connection: close` header: Riak 3.2.0 sends none and just closes the socket.
             if (req.version == 10 && res->chunked) {
                 for (auto& c : res->chunks)
                     res->body += c;

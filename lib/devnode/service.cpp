@@ -1543,15 +1543,18 @@ std::optional<Response> Service::bucket_props(Request& req, Target& t, bool body
 }
 
 std::optional<Response> Service::type_props(Request& req, Target& t, bool body_read) {
+    // riak_kv_wm_bucket_type: an unknown type is a missing resource, so after the method check
+    // webmachine's own HTML 404 (observed on Riak 3.2.0), not the object routes' text.
+    if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "PUT"))
+        return method_not_allowed("GET, HEAD, PUT");
     auto tp = type_properties(t.type);
-    if (!tp) return text(404, fmt::format("Unknown bucket type: {}", t.type));
+    if (!tp) return webmachine_404();
     if (is_method(req, "GET") || is_method(req, "HEAD")) {
         if (!body_read) return std::nullopt;
         Response r = text(200, json_dump(json{{"props", *tp}}), "application/json");
         r.head = is_method(req, "HEAD");
         return r;
     }
-    if (!is_method(req, "PUT")) return method_not_allowed("GET, HEAD, PUT");
     if (t.type == "default") return text(400, "Cannot modify the default bucket type\n");
     if (!has_json_content_type(req)) return status_only(415);
     if (!body_read) return std::nullopt;
@@ -1665,8 +1668,8 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     }
     if (created) {
         r.status = 201;
-        r.set("Location",
-              fmt::format("/types/{}/buckets/{}/datatypes/{}", t.type, t.bucket, t.key));
+        // Riak 3.2.0 points at the object resource (`/keys/`), not at `/datatypes/`.
+        r.set("Location", fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key));
     }
     return r;
 }

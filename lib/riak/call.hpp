@@ -54,6 +54,11 @@ public:
 
     // Bytes of this call may have reached the server (set when its write starts).
     bool written = false;
+    // The node closed the connection (already used, at a response boundary) without sending
+    // a byte of this call's response: a keep-alive connection it timed out or closed after its
+    // previous response without "Connection: close". Not written: nothing reached the node.
+    // Written: the close crossed the request; its outcome is unknown unless it is idempotent.
+    bool closed_by_node = false;
     // The caller gave up; a response that still arrives is dropped.
     bool abandoned() const noexcept { return abandoned_; }
     bool done() const noexcept { return result_.has_value(); }

@@ -25,6 +25,11 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+// Bound on the attempts of one request resent because the node closed the connection before
+// answering them (each such close answered other requests, or none were sent at all; the bound
+// only stops a node that accepts and closes forever).
+constexpr unsigned kMaxCloseResends = 8;
+
 bool conditional(const proto::Conditions& c) {
     return c.if_none_match || c.if_match || c.if_unmodified_since || !c.if_not_modified.empty();
 }
@@ -169,6 +174,14 @@ asio::awaitable<void> Client::health_loop(std::shared_ptr<Node> node,
         node->submit(call);
         auto res = co_await call->wait(Clock::now() + timeout);
         if (loop->stopped) co_return;
+        if (!res && call->closed_by_node) {
+            // It met a pooled connection the node had closed (idle timeout): that says
+            // nothing about the node, so ask once more on a fresh connection.
+            call = std::make_shared<Call>(ex, prepared, head);
+            node->submit(call);
+            res = co_await call->wait(Clock::now() + timeout);
+            if (loop->stopped) co_return;
+        }
         if (!res) {
             node->mark_down(res.error().describe());
         } else if (auto ok = proto::check_ping_response(*res); !ok) {
@@ -196,9 +209,11 @@ Task<proto::Response> Client::send(proto::Request request, bool idempotent, bool
 
     auto ex = context_.get_executor();
     const Node* avoid = nullptr;
-    for (unsigned attempt = 0;; ++attempt) {
-        if (attempt > 0) {
-            ++counters_.retries;
+    unsigned attempt = 0;       // failed attempts so far (retries use them up)
+    unsigned close_resends = 0; // attempts lost to a close by the node, resent at once
+    bool back_off = false;
+    for (;;) {
+        if (back_off) {
             asio::steady_timer pause(ex);
             pause.expires_after(config_.retry.delay(attempt, rng_));
             auto [ec] = co_await pause.async_wait(kTuple);
@@ -216,12 +231,25 @@ Task<proto::Response> Client::send(proto::Request request, bool idempotent, bool
             node->mark_up();
             if (idempotent && !last && transient_status(*result)) {
                 avoid = node.get();
+                ++attempt;
+                ++counters_.retries;
+                back_off = true;
                 continue;
             }
             co_return std::move(*result);
         }
         Error error = std::move(result).error();
         if (error.code == Errc::cancelled) co_return error;
+        if (call->closed_by_node && (!call->written || idempotent) &&
+            close_resends < kMaxCloseResends) {
+            // The node closed the kept-alive connection before answering any of it: nothing
+            // reached it (not written), or a replay is harmless (idempotent). The node is fine,
+            // so this is no failed attempt: send it again at once, on a fresh connection.
+            ++close_resends;
+            ++counters_.resent_after_close;
+            back_off = false;
+            continue;
+        }
         if (call->written && !idempotent) {
             // The node may or may not have applied it; sending it again could apply it twice.
             ++counters_.outcome_unknown;
@@ -236,6 +264,9 @@ Task<proto::Response> Client::send(proto::Request request, bool idempotent, bool
         }
         if (last || !is_transient(error)) co_return error;
         avoid = node.get();
+        ++attempt;
+        ++counters_.retries;
+        back_off = true;
     }
 }
 

@@ -93,6 +93,9 @@ struct ClientCounters {
     std::uint64_t requests = 0; // calls started
     std::uint64_t attempts = 0; // attempts sent to a node (requests + retries)
     std::uint64_t retries = 0;
+    // Attempts sent again at once, not counted as retries, because the node had closed the
+    // keep-alive connection before answering anything of them (see Call::closed_by_node).
+    std::uint64_t resent_after_close = 0;
     std::uint64_t outcome_unknown = 0;
     std::size_t inflight_bytes = 0;
     std::size_t inflight_bytes_peak = 0;

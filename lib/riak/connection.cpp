@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <poll.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -82,6 +84,24 @@ void Connection::close(const Error& error) {
     if (auto owner = owner_.lock()) owner->on_connection_closed(*this, error, answered_);
 }
 
+bool Connection::peer_closed() noexcept {
+    // The socket's read side is shut once the node's FIN (or a reset) arrived, whether or not
+    // the reader has seen it yet; a pending read does not consume that state.
+    pollfd p{};
+    p.fd = socket_.native_handle();
+    p.events = POLLIN | POLLRDHUP;
+    if (::poll(&p, 1, 0) != 1) return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+void Connection::closed_by_node(const std::string& why) {
+    for (auto& call : in_flight_)
+        call->closed_by_node = true;
+    for (auto& call : to_write_)
+        call->closed_by_node = true;
+    close(make_error(Errc::connection_reset, why));
+}
+
 void Connection::fail_calls(const Error& front_error, const Error& rest_error) {
     auto in_flight = std::exchange(in_flight_, {});
     auto to_write = std::exchange(to_write_, {});
@@ -148,6 +168,13 @@ asio::awaitable<void> Connection::write_loop() {
             co_await writer_wake_.async_wait(kTuple);
             continue;
         }
+        if (in_flight_.empty() && answered_ && peer_closed()) {
+            // An idle keep-alive connection the node has closed (its idle timeout, or a close
+            // after the last response without "Connection: close"): send nothing on it.
+            closed_by_node(fmt::format("{} had closed the idle connection; {} requests not sent",
+                                       address_.host_header(), to_write_.size()));
+            co_return;
+        }
         // Everything queued goes out in one gathered write: this is the pipelining. The batch
         // keeps the calls (and so the buffers) alive even if the connection fails meanwhile.
         std::vector<std::shared_ptr<Call>> batch;
@@ -207,6 +234,13 @@ asio::awaitable<void> Connection::read_loop() {
             }
             if (in_flight_.empty() && to_write_.empty())
                 close(make_error(Errc::ok, fmt::format("{} closed an idle connection", node)));
+            else if (answered_ && !decoder_.in_progress() && decoder_.buffered() == 0)
+                // A close at a response boundary, with no byte of the next response: Riak's
+                // silent close after a response, or an idle close that crossed our write.
+                closed_by_node(fmt::format("{} closed the connection with {} requests "
+                                           "unanswered and {} unsent ({})",
+                                           node, in_flight_.size(), to_write_.size(),
+                                           ec.message()));
             else if (!answered_)
                 // Nothing ever came back: the node accepted and closed (or reset) at once.
                 close(make_error(Errc::connection_refused,
@@ -245,9 +279,11 @@ asio::awaitable<void> Connection::read_loop() {
             // elsewhere; written ones fail when the node closes.
             state_ = State::closing;
             auto to_write = std::exchange(to_write_, {});
-            for (auto& call : to_write)
+            for (auto& call : to_write) {
+                call->closed_by_node = true;
                 call->complete(make_error(Errc::connection_reset,
                                           fmt::format("{} is closing the connection", node)));
+            }
             if (in_flight_.empty()) {
                 close(make_error(Errc::ok, "closed by the node"));
                 co_return;

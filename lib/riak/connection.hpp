@@ -9,8 +9,12 @@
 //
 // When the connection breaks every call on it is completed with an error: calls never written
 // (Call::written false) can be sent anywhere again; for written ones the client decides by
-// idempotency. A written call that times out aborts the connection (its response would block
-// every response behind it); a cancelled one stays, and its response is dropped on arrival.
+// idempotency. Riak closes connections without saying so (no "Connection: close": after a
+// request that asked for it, after an early error on Riak <= 3.0, after 300 s idle), so a
+// connection that had answered and is idle is checked for a close by the node before anything
+// is written on it, and calls lost to a close at a response boundary are marked
+// Call::closed_by_node. A written call that times out aborts the connection (its response would
+// block every response behind it); a cancelled one stays, and its response is dropped on arrival.
 //
 // Lifetime: shared_ptr, kept alive by its coroutines; the owner (a Node) is told about spare
 // capacity and about the end of the connection through Owner. One loop's thread only.
@@ -82,6 +86,11 @@ private:
     void deliver_ready();
     void fail_calls(const Error& front_error, const Error& rest_error);
     void close(const Error& error);
+    // The node closed (or reset) the socket: every call still here fails with
+    // connection_reset, marked closed_by_node.
+    void closed_by_node(const std::string& why);
+    // Whether the node has already closed its side (poll, no wait).
+    bool peer_closed() noexcept;
     void withdraw(Call& call, Call::Withdraw why);
 
     boost::asio::any_io_executor ex_;

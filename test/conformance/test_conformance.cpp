@@ -897,10 +897,13 @@ TEST_CASE("bucket properties", "[conformance]") {
         CHECK(s.c.request("DELETE", props).status == 204);
         CHECK(json::parse(s.c.get(props).body)["props"]["allow_mult"] == false);
     }
-    // HTTP cannot create bucket types: the props of an unknown type are a 404.
+    // HTTP cannot create bucket types: the props of an unknown type are webmachine's generic
+    // HTML 404 (Riak 3.2.0), without the "Unknown bucket type" text of the object routes.
     auto r = s.c.get(path_of(proto::type_props_target(node().run_id + "-no-such-type")));
     CHECK(r.status == 404);
-    CHECK(r.body.find("Unknown bucket type") != std::string::npos);
+    CHECK(r.header("Content-Type").value_or("").starts_with("text/html"));
+    CHECK(r.body.find("Not Found") != std::string::npos);
+    CHECK(r.body.find("Unknown bucket type") == std::string::npos);
     r = s.c.get(path_of(proto::type_props_target("default")));
     CHECK(r.status == 200);
     CHECK(json::parse(r.body)["props"]["allow_mult"] == false);
@@ -943,15 +946,21 @@ TEST_CASE("set data type", "[conformance]") {
     r = s.c.request("POST", target, js, R"({"remove":"zzz"})");
     CHECK(r.status == 500);
     CHECK(r.body.find("precondition") != std::string::npos);
-    // POST without a key: 201 with the new key's Location.
+    // POST without a key: 201, empty body, and a Location in the object resource's `/keys/`
+    // form (Riak 3.2.0), not `/datatypes/`.
     r = s.c.request("POST", path_of(proto::bucket_path({type, b})) + "/datatypes", js,
                     R"({"add":"x"})");
     CHECK(r.status == 201);
+    CHECK(r.body.empty());
     auto loc = r.header("Location").value_or("");
-    CHECK(loc.starts_with("/types/" + type + "/buckets/" + b + "/datatypes/"));
-    if (!loc.empty()) {
-        s.created("/types/" + type + "/buckets/" + b + "/keys/" + loc.substr(loc.rfind('/') + 1));
-        CHECK(json::parse(s.c.get(loc).body)["value"] == json::array({"x"}));
+    const std::string keys_prefix = "/types/" + type + "/buckets/" + b + "/keys/";
+    CHECK(loc.starts_with(keys_prefix));
+    if (loc.starts_with(keys_prefix) && loc.size() > keys_prefix.size()) {
+        const std::string made = loc.substr(keys_prefix.size());
+        s.created(loc);
+        CHECK(
+            json::parse(s.c.get(path_of(proto::datatype_target({type, b, made}))).body)["value"] ==
+            json::array({"x"}));
     }
     // Not JSON: 406 (sic); an unknown operation: 400.
     CHECK(s.c.request("POST", target, {{"Content-Type", "text/plain"}}, R"({"add":"e"})").status ==
@@ -1055,8 +1064,11 @@ TEST_CASE("connections close when HTTP/1.0 or Connection: close asks", "[conform
         auto r = raw.read_response();
         CHECK(r.status == 200);
         CHECK(r.body == "OK");
-        CHECK_FALSE(r.keep_alive);
-        // The server closes: the next read sees the end of the stream.
+        // Riak 3.2.0 sends no `Connection: close` back, not even to an HTTP/1.1 request that
+        // asked for it (observed for HTTP/1.1 only; an HTTP/1.0 answer closes by default) ...
+        if (request.find("HTTP/1.1") != std::string::npos) CHECK_FALSE(r.header("Connection"));
+        // ... and closes the socket after the response: the next read sees the end of the
+        // stream. Clients must notice the close themselves.
         CHECK_THROWS(raw.read_response());
     }
     // HTTP/1.0 with Connection: Keep-Alive stays open.

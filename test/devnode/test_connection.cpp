@@ -65,15 +65,18 @@ TEST_CASE("keep-alive, Connection: close, HTTP/1.0, 100-continue, chunked upload
         CHECK(r.status == 200);
         CHECK(r.keep_alive);
     }
+    // Riak 3.2.0 answers `Connection: close` without echoing the header and then closes.
     c.write_raw("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     auto r = c.read_response();
-    CHECK_FALSE(r.keep_alive);
+    CHECK(r.status == 200);
+    CHECK_FALSE(r.header("Connection"));
     CHECK_THROWS(c.read_response());
 
     c.connect();
     c.write_raw("GET /ping HTTP/1.0\r\n\r\n");
     r = c.read_response();
     CHECK(r.status == 200);
+    CHECK_FALSE(r.header("Connection"));
     CHECK_THROWS(c.read_response());
     c.connect();
     c.write_raw("GET /ping HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");

@@ -1,8 +1,8 @@
 // Shared helpers of the Riak client tests: running a coroutine to completion on a test's
 // io_context (or until a condition holds), a client configured for one or more devnodes, a
 // devnode with a client of it, devnode fault switching and stats, a TCP relay that records
-// pipelining on the wire, and a raw server that answers with canned bytes (for malformed
-// responses devnode cannot produce).
+// pipelining on the wire, a raw server that answers with canned bytes (for malformed
+// responses devnode cannot produce), and one whose closes the test controls.
 // Single-threaded test code: everything runs on the test's io_context.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/algorithm/string/case_conv.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -297,6 +299,95 @@ private:
     bool close_after_;
     tcp::acceptor acceptor_;
     std::size_t requests_ = 0;
+};
+
+// A raw HTTP server whose connection closes the test controls, all without a
+// "Connection: close" header (as Riak closes). Every request (a Content-Length body is read
+// and skipped) is answered with respond(request head), then:
+//  * close_after_each: the socket is closed right after the answer, in the same handler, so the
+//    client sees the response and the close together (Riak after a `Connection: close` request);
+//  * drop_nth = N > 0: the Nth request on each connection is not answered, the socket is closed
+//    once it has been read (a close that crosses a request already written).
+// close_idle() closes every open connection at once, like Riak's keep-alive idle timeout.
+class ClosingServer {
+public:
+    using Responder = std::function<std::string(const std::string& head)>;
+    ClosingServer(asio::io_context& ioc, Responder respond)
+        : ioc_(ioc), respond_(std::move(respond)),
+          acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    }
+    bool close_after_each = false;
+    std::size_t drop_nth = 0;
+
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t connections() const { return sockets_.size(); }
+    // Requests received (answered or dropped) whose request line starts with `method`.
+    std::size_t requests(const std::string& method = "") const {
+        std::size_t n = 0;
+        for (const auto& m : methods_)
+            n += method.empty() || m == method;
+        return n;
+    }
+    void close_idle() {
+        for (auto& w : sockets_)
+            if (auto s = w.lock()) {
+                boost::system::error_code ignored;
+                s->close(ignored);
+            }
+    }
+
+private:
+    asio::awaitable<void> accept_loop() {
+        for (;;) {
+            auto [ec, s] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            auto sock = std::make_shared<tcp::socket>(std::move(s));
+            sockets_.push_back(sock);
+            asio::co_spawn(ioc_, serve(sock), asio::detached);
+        }
+    }
+    asio::awaitable<void> serve(std::shared_ptr<tcp::socket> s) {
+        std::string in;
+        std::vector<char> buf(64 * 1024);
+        std::size_t on_this_connection = 0;
+        for (;;) {
+            auto end = in.find("\r\n\r\n");
+            std::size_t body = 0;
+            if (end != std::string::npos) {
+                const std::string head = boost::algorithm::to_lower_copy(in.substr(0, end + 2));
+                if (auto cl = head.find("\r\ncontent-length:"); cl != std::string::npos)
+                    body = std::stoul(head.substr(cl + 17));
+            }
+            if (end == std::string::npos || in.size() < end + 4 + body) {
+                auto [ec, n] = co_await s->async_read_some(asio::buffer(buf),
+                                                           asio::as_tuple(asio::use_awaitable));
+                if (ec) co_return;
+                in.append(buf.data(), n);
+                continue;
+            }
+            const std::string head = in.substr(0, end + 4);
+            in.erase(0, end + 4 + body);
+            methods_.push_back(head.substr(0, head.find(' ')));
+            boost::system::error_code ignored;
+            if (drop_nth > 0 && ++on_this_connection == drop_nth) {
+                s->close(ignored);
+                co_return;
+            }
+            // Written synchronously, so that nothing runs between the answer and the close.
+            asio::write(*s, asio::buffer(respond_(head)), ignored);
+            if (close_after_each) {
+                s->close(ignored);
+                co_return;
+            }
+        }
+    }
+
+    asio::io_context& ioc_;
+    Responder respond_;
+    tcp::acceptor acceptor_;
+    std::vector<std::weak_ptr<tcp::socket>> sockets_;
+    std::vector<std::string> methods_;
 };
 
 } // namespace rfs::riak::test
