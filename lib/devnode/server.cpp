@@ -70,7 +70,7 @@ Response plain(int status, std::string body) {
     return r;
 }
 
-// Riak's answer to an object above object.size.maximum (riak-http.md §7).
+// Riak's answer to an object above object.size.maximum (§7, lib/devnode/README.md).
 Response too_large(uint64_t size) {
     return plain(500, fmt::format("Error:\n{{too_large,{}}}\n", size));
 }

@@ -1,6 +1,6 @@
 // The socket side of riak-devnode: Asio (io_uring backend) acceptors and one C++20 coroutine
 // per connection that reads requests with Beast, answers them strictly in order (keep-alive and
-// pipelining as mochiweb does, riak-http.md §9), and applies injected faults.
+// pipelining as mochiweb does, §9 of lib/devnode/README.md), and applies injected faults.
 //
 // Two listeners: the Riak one (--listen) serves Riak's HTTP API, and the optional admin one
 // (--admin) serves only the /devnode/ routes. The admin listener is never refused, delayed or

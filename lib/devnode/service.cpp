@@ -1,6 +1,6 @@
 // Riak KV HTTP resources of riak-devnode (see service.hpp). Any thread.
 //
-// Section numbers in comments refer to /work/shared/riak-http.md.
+// Section numbers in comments (§N) name the topics listed in lib/devnode/README.md.
 #include "lib/devnode/service.hpp"
 
 #include <algorithm>

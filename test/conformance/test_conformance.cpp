@@ -1,5 +1,6 @@
 // Riak HTTP conformance: HTTP-level checks of Riak KV's documented behaviour
-// (/work/shared/riak-http.md, Riak's HTTP API docs), run against any node.
+// (Riak's HTTP API docs and the answers observed on a Riak KV 3.2.0 node; the topics are listed
+// in lib/devnode/README.md), run against any node.
 //
 //   RIAK_URL=http://node:8098 [RIAK_SET_TYPE=T] conformance     a real Riak node
 //     (RIAK_OBJECT_SIZE_MAXIMUM=BYTES if object.size.maximum is not the default 50MB)

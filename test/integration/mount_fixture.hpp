@@ -1,5 +1,5 @@
 // Integration-test support: mounts the daemon on a temporary directory and offers small helpers
-// for running real syscalls through the mount (STYLE.md 3.8, item 4).
+// for running real syscalls through the mount.
 //
 // The daemon binary comes from the environment:
 //   RIAKFS_BIN      path of the executable (meson passes the built riakfs).
