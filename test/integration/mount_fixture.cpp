@@ -185,7 +185,8 @@ Flavor daemon_flavor() {
 }
 
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,
-                                     bool foreground, const std::vector<std::string>& opts) {
+                                     bool foreground, const std::vector<std::string>& opts,
+                                     bool default_mode) {
     std::vector<std::string> argv;
     if (daemon_flavor() == Flavor::PassthroughLl) {
         std::string o = "source=" + source + ",default_permissions,xattr";
@@ -195,9 +196,9 @@ std::vector<std::string> daemon_argv(const std::string& source, const std::strin
         if (foreground) argv.push_back("-f");
         argv.insert(argv.end(), {"-o", o, mountpoint});
     } else {
-        std::string o = "mode=passthrough";
+        std::string o = default_mode ? "" : "mode=passthrough";
         for (auto& x : opts)
-            o += "," + x;
+            o += (o.empty() ? "" : ",") + x;
         argv = {daemon_bin(), source, mountpoint};
         if (foreground) argv.push_back("-f");
         argv.insert(argv.end(), {"-o", o});
@@ -602,7 +603,7 @@ void MountFixture::start() {
     REQUIRE(!bin.empty());
     std::vector<std::string> opts = opts_.extra_opts;
     if (opts_.allow_other) opts.push_back("allow_other");
-    std::vector<std::string> argv = daemon_argv(source_, mnt_, true, opts);
+    std::vector<std::string> argv = daemon_argv(source_, mnt_, true, opts, opts_.default_mode);
 
     Fd errfd(::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     REQUIRE(errfd);

@@ -39,7 +39,8 @@ inline bool is_riakfs() {
 // The daemon's command line for the configured flavor (riakfs: SRC MNT [-f] -o
 // mode=passthrough,...).
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,
-                                     bool foreground, const std::vector<std::string>& opts);
+                                     bool foreground, const std::vector<std::string>& opts,
+                                     bool default_mode = false);
 
 // "OK" for 0, the symbolic name ("ENOENT") otherwise; used to make assertion output readable.
 std::string errname(int e);
@@ -191,6 +192,8 @@ struct MountOptions {
     // The test provokes warnings on purpose (e.g. Riak stopped while copies are made). Otherwise
     // a "WARNING" line fails the test: a lookup-count mismatch or a failed hand-over is a bug.
     bool warnings_expected = false;
+    // No mode= on the command line: the daemon picks its default (migrate when riak= is given).
+    bool default_mode = false;
     // Called with the (not yet mounted) source directory to prepopulate it.
     std::function<void(const std::string& source)> prepare;
 

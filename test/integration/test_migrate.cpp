@@ -224,3 +224,20 @@ TEST_CASE("migrate: another writer's version in Riak is not served; the file is 
         std::this_thread::sleep_for(100ms);
     CHECK(node.get(object_path("g.txt")).body == "ours");
 }
+
+// Once the Riak modes exist, riak= alone means migrate: an fstab line naming only the nodes
+// gets the mode that serves verified files from Riak.
+TEST_CASE("migrate: the default mode when riak= is given", "[migrate]") {
+    TempDir dir("riakfs-migrate");
+    RiakNode node(dir.path());
+    MountOptions opts;
+    opts.default_mode = true;
+    opts.extra_opts = {"riak=" + node.url(), "state_dir=" + dir / "state", "cache=never"};
+    MountFixture fx(opts);
+    CHECK(fx.stderr_text().find("mode=migrate") != std::string::npos);
+    write_file(fx.mnt("d.txt"), "served from Riak by default");
+    wait_copied(node, "d.txt", 27);
+    std::uint64_t before = node_gets(node);
+    CHECK(read_via(fx.mnt("d.txt")) == "served from Riak by default");
+    CHECK(node_gets(node) > before);
+}
