@@ -32,6 +32,7 @@
 
 #include "lib/riak/client.hpp"
 #include "test/devnode/devnode_fixture.hpp"
+#include "test/support/run_task.hpp"
 
 namespace rfs::riak::test {
 
@@ -40,24 +41,9 @@ using asio::ip::tcp;
 using json = nlohmann::json;
 using devnode::test::Devnode;
 
-// Runs `task` on `ioc` until it completes (other work, e.g. health checks, runs meanwhile).
+// Runs `task` on `ioc` until it completes (test/support/run_task.hpp).
 template <typename T> T run(asio::io_context& ioc, asio::awaitable<T> task) {
-    std::optional<T> out;
-    std::exception_ptr error;
-    bool done = false;
-    asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
-        error = e;
-        if (!e) out.emplace(std::move(value));
-        done = true;
-    });
-    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    ioc.restart();
-    while (!done) {
-        if (std::chrono::steady_clock::now() > limit) throw std::runtime_error("test task hung");
-        if (ioc.run_one_for(std::chrono::milliseconds(50)) == 0 && ioc.stopped()) ioc.restart();
-    }
-    if (error) std::rethrow_exception(error);
-    return std::move(*out);
+    return rfs::test::run_task(ioc, std::move(task));
 }
 
 // Lets queued handlers run for `d` (e.g. so a stopped client's coroutines finish).

@@ -390,10 +390,10 @@ TEST_CASE("extended attributes, trusted.* only for CAP_SYS_ADMIN", "[local_fs]")
     REQUIRE_ROOT();
     Tree t;
     Entry f = make_file(t, "f");
-    if (::setxattr(t.at("f").c_str(), "user.probe", "1", 1, 0) != 0) {
-        WARN("no user.* attributes in " << t.path << "; xattr checks skipped");
-        return;
-    }
+    // A temporary directory without user.* attributes (tmpfs before Linux 6.6) would check
+    // nothing here: that is a failure of the set-up, not a pass.
+    if (::setxattr(t.at("f").c_str(), "user.probe", "1", 1, 0) != 0)
+        FAIL("no user.* attributes in " << t.path << ": set TMPDIR to a disk file system");
     REQUIRE(t.fs->removexattr(f.id, "user.probe") == 0);
     REQUIRE(t.fs->setxattr(f.id, "user.color", "blue", 4, 0) == 0);
     CHECK(t.fs->setxattr(f.id, "user.color", "red", 3, XATTR_CREATE) == EEXIST);
