@@ -107,7 +107,7 @@ TestFault g_test_fault = TestFault::none;
 
 // Fails as an allocation would once an open's descriptor exists.
 struct ThrowOnOpen final : fs::FsObserver {
-    int on_open(NodeId, int) override { throw std::bad_alloc(); }
+    fs::OpenPlan on_open(NodeId, int, int) override { throw std::bad_alloc(); }
 };
 ThrowOnOpen g_throw_on_open;
 #endif
@@ -177,13 +177,44 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     reply.attr(a.attr, a.timeout);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
-    Reply reply(req);
+// A released file (mode=move) must have its data back before it is opened for writing or
+// truncated: LocalFs answers kNeedsData, the data is fetched without holding this loop, and the
+// request is tried again from the fetch's completion. A file released again in between (the
+// migrator releases only unpinned files, so this needs a close in between) is fetched again, a
+// bounded number of times.
+constexpr int kFetchAttempts = 3;
+
+// A truncate by path of a released file fetches its data first.
+void setattr_with_data(Reply reply, fuse_ino_t ino, const struct stat& values, int to_set,
+                       fs::File* file, int attempt) {
+    fuse_req_t req = reply.req();
+    auto& fs = fs_of(req);
     fs::Attr a;
-    int err =
-        fs_of(req).setattr(caller_of(req), ino, *attr, to_set, fi ? open_file(fi) : nullptr, &a);
+    int err = fs.setattr(caller_of(req), ino, values, to_set, file, &a);
+    if (err == fs::kNeedsData) {
+        if (attempt >= kFetchAttempts) return (void)reply.err(EIO);
+        struct Retry {
+            Reply reply;
+            fuse_ino_t ino;
+            struct stat values;
+            int to_set;
+            fs::File* file;
+            int attempt;
+        };
+        auto retry = std::make_unique<Retry>(
+            Retry{std::move(reply), ino, values, to_set, file, attempt + 1});
+        return fs.fetch_data(ino, [retry = std::move(retry)](int fetched) mutable {
+            if (fetched) return (void)retry->reply.err(fetched);
+            setattr_with_data(std::move(retry->reply), retry->ino, retry->values, retry->to_set,
+                              retry->file, retry->attempt);
+        });
+    }
     if (err) return (void)reply.err(err);
     reply.attr(a.attr, a.timeout);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+    setattr_with_data(Reply(req), ino, *attr, to_set, fi ? open_file(fi) : nullptr, 0);
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -241,13 +272,32 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 // ---- files ------------------------------------------------------------------------------------
 
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Reply reply(req);
+void open_file_with_data(Reply reply, fuse_ino_t ino, fuse_file_info fi, int attempt) {
+    fuse_req_t req = reply.req();
     auto& fs = fs_of(req);
     fs::OpenResult open;
-    if (int err = fs.open(caller_of(req), ino, fi->flags, &open)) return (void)reply.err(err);
-    fill_file_info(fi, open);
-    if (reply.open(*fi) == -ENOENT) fs.discard(open.file);
+    int err = fs.open(caller_of(req), ino, fi.flags, &open);
+    if (err == fs::kNeedsData) {
+        if (attempt >= kFetchAttempts) return (void)reply.err(EIO);
+        struct Retry {
+            Reply reply;
+            fuse_ino_t ino;
+            fuse_file_info fi;
+            int attempt;
+        };
+        auto retry = std::make_unique<Retry>(Retry{std::move(reply), ino, fi, attempt + 1});
+        return fs.fetch_data(ino, [retry = std::move(retry)](int fetched) mutable {
+            if (fetched) return (void)retry->reply.err(fetched);
+            open_file_with_data(std::move(retry->reply), retry->ino, retry->fi, retry->attempt);
+        });
+    }
+    if (err) return (void)reply.err(err);
+    fill_file_info(&fi, open);
+    if (reply.open(fi) == -ENOENT) fs.discard(open.file);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    open_file_with_data(Reply(req), ino, *fi, 0);
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,

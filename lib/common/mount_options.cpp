@@ -227,13 +227,7 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     }
     // With riak= and no mode=, the Riak nodes are there to be used: migrate.
     if (!cl.options.mode_given && !cl.options.riak_nodes.empty()) cl.options.mode = Mode::migrate;
-    if (cl.options.mode == Mode::move) {
-        return ParseError{fmt::format("mode={} is not implemented yet (this build supports "
-                                      "mode=passthrough, mode=shadow and mode=migrate)",
-                                      to_string(cl.options.mode))};
-    }
-    if ((cl.options.mode == Mode::shadow || cl.options.mode == Mode::migrate) &&
-        cl.options.riak_nodes.empty())
+    if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
     if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};

@@ -1,0 +1,285 @@
+// mode=move through a real mount against a real riak-devnode: once a file's copy is verified its
+// local data is released (a sparse placeholder with the marker stays in SOURCE), `stat` shows the
+// same file, reads come from Riak, writes bring the data back first and the new version is
+// released again; renames move the copy inside Riak; Riak down is EIO for released data, never
+// zeros; losing state_dir never turns a placeholder into a file of zeros.
+#include "mount_fixture.hpp"
+#include "riak_node.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+using namespace riakfs::it;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kMarker = "trusted.riakfs.released";
+
+MountOptions move_mount(const RiakNode& node, const TempDir& dir,
+                        std::vector<std::string> more = {}) {
+    MountOptions opts;
+    opts.extra_opts = {"mode=move", "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "chunk_size=65536", "cache=never"};
+    for (auto& o : more)
+        opts.extra_opts.push_back(o);
+    return opts;
+}
+
+// The local file is a released placeholder: the marker is on it and it holds no data.
+bool is_released(const std::string& src_path) {
+    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
+    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
+}
+
+bool wait_released(const std::string& src_path, bool want = true) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (is_released(src_path) == want) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+std::string object_path(const std::string& key) {
+    return "/buckets/riakfs/keys/" + url_key(key);
+}
+
+} // namespace
+
+TEST_CASE("move: verified files are released; stat is unchanged and reads come from Riak",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    const std::string small = "hello, released world\n";
+    const std::string big = random_bytes(5 * 65536 + 17, 1); // a manifest and 6 chunks
+    const std::string edge = random_bytes(65536, 2);         // exactly one chunk
+    std::string sparse(3 * 65536, '\0');                     // a hole in the middle
+    sparse.replace(0, 10, "head bytes");
+    sparse.replace(2 * 65536, 10, "tail bytes");
+    write_file(fx.mnt("small.txt"), small);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("edge.bin"), edge);
+    write_file(fx.mnt("sparse.bin"), sparse);
+    write_file(fx.mnt("empty"), "");
+    for (const char* name : {"small.txt", "big.bin", "edge.bin", "sparse.bin"}) {
+        INFO(name);
+        struct stat before = lstat_ok(fx.mnt(name));
+        REQUIRE(wait_released(fx.src(name)));
+        struct stat after = lstat_ok(fx.mnt(name));
+        CHECK(after.st_size == before.st_size);
+        CHECK(after.st_mode == before.st_mode);
+        CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+        CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+        CHECK(after.st_ino == before.st_ino);
+    }
+    // A 0-byte file has nothing to release.
+    CHECK(::getxattr(fx.src("empty").c_str(), kMarker, nullptr, 0) < 0);
+    // The marker is riakfs's own: not shown through the mount.
+    CHECK(::getxattr(fx.mnt("small.txt").c_str(), kMarker, nullptr, 0) < 0);
+    CHECK(errno == ENODATA);
+    CHECK(::setxattr(fx.mnt("small.txt").c_str(), kMarker, "x", 1, 0) < 0);
+    CHECK(errno == EPERM);
+    CHECK(::removexattr(fx.mnt("small.txt").c_str(), kMarker) < 0);
+    CHECK(is_released(fx.src("small.txt")));
+    CHECK(read_file(fx.mnt("small.txt")) == small);
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    CHECK(digest(read_file(fx.mnt("edge.bin"))) == digest(edge));
+    CHECK(read_file(fx.mnt("sparse.bin")) == sparse);
+    CHECK(read_file(fx.mnt("empty")).empty());
+    // Other Riak clients read the object at its path key.
+    CHECK(node.get(object_path("small.txt")).body == small);
+    // Nothing read made the files local again.
+    CHECK(is_released(fx.src("big.bin")));
+}
+
+TEST_CASE("move: writes to a released file bring its data back; the new version is released",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    std::string big = random_bytes(3 * 65536 + 100, 3);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("log.txt"), "line 1\n");
+    write_file(fx.mnt("cut.bin"), big);
+    for (const char* name : {"big.bin", "log.txt", "cut.bin"})
+        REQUIRE(wait_released(fx.src(name)));
+
+    SECTION("append") {
+        FILE* f = std::fopen(fx.mnt("log.txt").c_str(), "a");
+        REQUIRE(f);
+        std::fputs("line 2\n", f);
+        std::fclose(f);
+        CHECK(read_file(fx.mnt("log.txt")) == "line 1\nline 2\n");
+        REQUIRE(wait_released(fx.src("log.txt")));
+        CHECK(read_file(fx.mnt("log.txt")) == "line 1\nline 2\n");
+        CHECK(node.get(object_path("log.txt")).body == "line 1\nline 2\n");
+    }
+    SECTION("random write in the middle of a chunked file") {
+        Fd fd(::open(fx.mnt("big.bin").c_str(), O_WRONLY | O_CLOEXEC));
+        REQUIRE(fd);
+        REQUIRE(::pwrite(fd.get(), "XYZ", 3, 70000) == 3);
+        fd.reset();
+        big.replace(70000, 3, "XYZ");
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        REQUIRE(wait_released(fx.src("big.bin")));
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    }
+    SECTION("truncate by path, shorter and longer") {
+        REQUIRE(::truncate(fx.mnt("cut.bin").c_str(), 1000) == 0);
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000));
+        REQUIRE(::truncate(fx.mnt("cut.bin").c_str(), 5000) == 0);
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000) + std::string(4000, '\0'));
+        REQUIRE(wait_released(fx.src("cut.bin")));
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000) + std::string(4000, '\0'));
+    }
+    SECTION("O_TRUNC open") {
+        write_file(fx.mnt("big.bin"), "short now");
+        CHECK(read_file(fx.mnt("big.bin")) == "short now");
+        REQUIRE(wait_released(fx.src("big.bin")));
+        CHECK(read_file(fx.mnt("big.bin")) == "short now");
+    }
+}
+
+TEST_CASE("move: a file open for reading or writing is not released until it is closed", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    write_file(fx.mnt("held.txt"), "held open");
+    Fd reader(::open(fx.mnt("held.txt").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(reader);
+    // Its copy is made (the key appears), but the open handle keeps the data local.
+    node.wait_for(object_path("held.txt"));
+    std::this_thread::sleep_for(1500ms);
+    CHECK_FALSE(is_released(fx.src("held.txt")));
+    char buf[32] = {};
+    CHECK(::pread(reader.get(), buf, sizeof buf, 0) == 9);
+    CHECK(std::string(buf, 9) == "held open");
+    reader.reset();
+    CHECK(wait_released(fx.src("held.txt")));
+}
+
+TEST_CASE("move: Riak down: reads of released files fail with EIO, then work again", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountOptions opts = move_mount(node, dir);
+    opts.warnings_expected = true; // the failed reads are logged
+    MountFixture fx(opts);
+    std::string big = random_bytes(2 * 65536 + 5, 4);
+    write_file(fx.mnt("big.bin"), big);
+    REQUIRE(wait_released(fx.src("big.bin")));
+    node.stop();
+    write_file(fx.mnt("local.txt"), "local files keep working");
+    CHECK(read_file(fx.mnt("local.txt")) == "local files keep working");
+    auto started = std::chrono::steady_clock::now();
+    Fd fd(::open(fx.mnt("big.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    char buf[4096];
+    errno = 0;
+    CHECK(::pread(fd.get(), buf, sizeof buf, 0) == -1);
+    CHECK(errno == EIO);
+    // Writing needs the data back: refused the same way, and the placeholder stays as it was.
+    Fd w(::open(fx.mnt("big.bin").c_str(), O_WRONLY | O_CLOEXEC));
+    CHECK_FALSE(w);
+    CHECK(errno == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+    CHECK(is_released(fx.src("big.bin")));
+    CHECK(lstat_ok(fx.mnt("big.bin")).st_size == static_cast<off_t>(big.size()));
+    node.start_again();
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+}
+
+TEST_CASE("move: renames move the copy inside Riak, leaving nothing at the old keys", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    std::string big = random_bytes(4 * 65536 + 3, 5);
+    REQUIRE(::mkdir(fx.mnt("d").c_str(), 0755) == 0);
+    write_file(fx.mnt("d/big.bin"), big);
+    write_file(fx.mnt("d/small.txt"), "small");
+    write_file(fx.mnt("top.txt"), "top");
+    for (const char* name : {"d/big.bin", "d/small.txt", "top.txt"})
+        REQUIRE(wait_released(fx.src(name)));
+    std::set<std::string> chunks_before;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) chunks_before.insert(k);
+
+    REQUIRE(::rename(fx.mnt("top.txt").c_str(), fx.mnt("moved.txt").c_str()) == 0);
+    REQUIRE(::rename(fx.mnt("d").c_str(), fx.mnt("e").c_str()) == 0);
+    std::set<std::string> want = {"moved.txt", "e/big.bin", "e/small.txt"};
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::set<std::string> plain;
+    while (std::chrono::steady_clock::now() < deadline) {
+        plain.clear();
+        for (const auto& k : node.keys("riakfs"))
+            if (k.rfind(".riakfs/", 0) != 0) plain.insert(k);
+        if (plain == want) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(plain == want);
+    // The large file's manifest moved; its chunks did not (no new chunk objects, none deleted).
+    std::set<std::string> chunks_after;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) chunks_after.insert(k);
+    CHECK(chunks_after == chunks_before);
+    CHECK(is_released(fx.src("e/big.bin")));
+    CHECK(digest(read_file(fx.mnt("e/big.bin"))) == digest(big));
+    CHECK(read_file(fx.mnt("e/small.txt")) == "small");
+    CHECK(read_file(fx.mnt("moved.txt")) == "top");
+    CHECK(node.get(object_path("moved.txt")).body == "top");
+    // Swapping a released file with another cannot be done in Riak in one step: refused.
+    write_file(fx.mnt("other.txt"), "other");
+    CHECK(::syscall(SYS_renameat2, AT_FDCWD, fx.mnt("moved.txt").c_str(), AT_FDCWD,
+                    fx.mnt("other.txt").c_str(), RENAME_EXCHANGE) == -1);
+    CHECK(errno == EINVAL);
+    CHECK(read_file(fx.mnt("moved.txt")) == "top");
+}
+
+TEST_CASE("move: released files stay readable across a remount, and without state_dir", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    const std::string source = dir / "src";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    std::string big = random_bytes(3 * 65536 + 1, 6);
+    {
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        write_file(fx.mnt("big.bin"), big);
+        write_file(fx.mnt("a.txt"), "aaa");
+        REQUIRE(wait_released(fx.src("big.bin")));
+        REQUIRE(wait_released(fx.src("a.txt")));
+    }
+    {
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        CHECK(read_file(fx.mnt("a.txt")) == "aaa");
+    }
+    std::filesystem::remove_all(dir / "state");
+    {
+        // The markers alone say where the content is; nothing is uploaded as zeros.
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        CHECK(read_file(fx.mnt("a.txt")) == "aaa");
+        std::this_thread::sleep_for(1s);
+        CHECK(node.get(object_path("a.txt")).body == "aaa");
+    }
+}
