@@ -8,7 +8,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -282,4 +285,159 @@ TEST_CASE("move: released files stay readable across a remount, and without stat
         std::this_thread::sleep_for(1s);
         CHECK(node.get(object_path("a.txt")).body == "aaa");
     }
+}
+
+namespace {
+
+// A loopback port free right now (for riak-devnode's --admin listener).
+unsigned free_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    ::close(s);
+    return ntohs(addr.sin_port);
+}
+
+void set_faults(unsigned admin_port, const std::string& json) {
+    std::string url = "http://127.0.0.1:" + std::to_string(admin_port) + "/devnode/faults";
+    ProcResult r = json.empty() ? run_cmd({"curl", "-sf", "-XDELETE", url}, 10s)
+                                : run_cmd({"curl", "-sf", "-XPOST", url, "-d", json}, 10s);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+}
+
+// A read of the whole file through the mount: its bytes, or the errno of the failed read.
+std::pair<int, std::string> read_or_errno(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return {errno, ""};
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) return {errno, out};
+        if (n == 0) return {0, out};
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+} // namespace
+
+TEST_CASE("move: Riak answering 503, resetting and stalling: EIO or the right bytes, never "
+          "zeros; local files unaffected; all recovers",
+          "[move][faults]") {
+    TempDir dir("riakfs-move");
+    unsigned admin = free_port();
+    RiakNode node(dir.path(), 0, {"--admin", "127.0.0.1:" + std::to_string(admin)});
+    MountOptions opts = move_mount(node, dir);
+    opts.warnings_expected = true; // failed copies and reads are logged
+    MountFixture fx(opts);
+    const std::string big = random_bytes(6 * 65536 + 9, 7);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("small.txt"), "small and released");
+    REQUIRE(wait_released(fx.src("big.bin")));
+    REQUIRE(wait_released(fx.src("small.txt")));
+
+    // 503 for everything: released data fails with EIO, bounded; local work goes on at once.
+    set_faults(admin, R"({"error_rate":1.0,"error_status":503})");
+    auto started = std::chrono::steady_clock::now();
+    CHECK(read_or_errno(fx.mnt("big.bin")).first == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+    write_file(fx.mnt("pending.txt"), "written while Riak fails");
+    CHECK(read_file(fx.mnt("pending.txt")) == "written while Riak fails");
+    CHECK(lstat_ok(fx.mnt("big.bin")).st_size == static_cast<off_t>(big.size()));
+
+    // Connections reset mid-response: every read is all right or EIO, never other bytes.
+    set_faults(admin, R"({"reset_rate":0.5})");
+    for (int i = 0; i < 5; ++i) {
+        auto [err, data] = read_or_errno(fx.mnt("big.bin"));
+        if (err == 0)
+            CHECK(digest(data) == digest(big));
+        else
+            CHECK(err == EIO);
+    }
+
+    // A stalled node: the read gives up within the bound instead of hanging.
+    set_faults(admin, R"({"route_latency_ms":{"object":60000}})");
+    started = std::chrono::steady_clock::now();
+    CHECK(read_or_errno(fx.mnt("small.txt")).first == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+
+    // Healthy again: everything reads (a request the stall still holds ends at the client's
+    // request timeout), and the file written meanwhile is copied and released.
+    set_faults(admin, "");
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::pair<int, std::string> small = read_or_errno(fx.mnt("small.txt"));
+    while (small.first == EIO && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(500ms);
+        small = read_or_errno(fx.mnt("small.txt"));
+    }
+    CHECK(small.first == 0);
+    CHECK(small.second == "small and released");
+    CHECK(wait_released(fx.src("pending.txt")));
+    CHECK(read_file(fx.mnt("pending.txt")) == "written while Riak fails");
+}
+
+TEST_CASE("move: a multi-GiB sparse file is migrated, released and read back", "[move][large]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountOptions opts;
+    opts.extra_opts = {"mode=move", "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "cache=never"}; // the default 1 MiB chunks
+    MountFixture fx(opts);
+    const off_t size = (off_t{3} << 30) + 12345; // 3 GiB and a bit: offsets beyond 32 bits
+    const std::string head = random_bytes(100000, 8), middle = random_bytes(70000, 9),
+                      tail = random_bytes(5000, 10);
+    const off_t mid_at = (off_t{2} << 30) + 777;
+    {
+        Fd fd(::open(fx.mnt("huge.img").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        REQUIRE(fd);
+        REQUIRE(::pwrite(fd.get(), head.data(), head.size(), 0) == ssize_t(head.size()));
+        REQUIRE(::pwrite(fd.get(), middle.data(), middle.size(), mid_at) == ssize_t(middle.size()));
+        REQUIRE(::pwrite(fd.get(), tail.data(), tail.size(), size - off_t(tail.size())) ==
+                ssize_t(tail.size()));
+    }
+    REQUIRE(wait_released(fx.src("huge.img")));
+    CHECK(lstat_ok(fx.mnt("huge.img")).st_size == size);
+    // Only the chunks with data were stored: holes are not objects.
+    std::size_t chunks = 0;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) ++chunks;
+    CHECK(chunks <= 5);
+    Fd fd(::open(fx.mnt("huge.img").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    auto read_at = [&](off_t at, size_t n) {
+        std::string out(n, '\0');
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = ::pread(fd.get(), out.data() + got, n - got, at + off_t(got));
+            REQUIRE(r > 0);
+            got += size_t(r);
+        }
+        return out;
+    };
+    CHECK(read_at(0, head.size()) == head);
+    CHECK(read_at(mid_at, middle.size()) == middle);
+    CHECK(read_at(size - off_t(tail.size()), tail.size()) == tail);
+    CHECK(read_at(off_t{1} << 30, 4096) == std::string(4096, '\0'));
+    // Writing one byte in the middle brings the data back (holes stay holes) and re-releases.
+    fd.reset();
+    {
+        Fd w(::open(fx.mnt("huge.img").c_str(), O_WRONLY | O_CLOEXEC));
+        REQUIRE(w);
+        REQUIRE(::pwrite(w.get(), "!", 1, mid_at) == 1);
+    }
+    struct stat st = lstat_ok(fx.src("huge.img"));
+    CHECK(st.st_blocks * 512 < (off_t{64} << 20)); // not 3 GiB of zeros on disk
+    REQUIRE(wait_released(fx.src("huge.img")));
+    Fd again(::open(fx.mnt("huge.img").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(again);
+    std::string m(middle.size(), '\0');
+    REQUIRE(::pread(again.get(), m.data(), m.size(), mid_at) == ssize_t(m.size()));
+    CHECK(m == "!" + middle.substr(1));
 }
