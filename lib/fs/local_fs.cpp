@@ -505,6 +505,22 @@ int LocalFs::link(NodeId id, NodeId newparent, const char* newname, Entry* out) 
     Node inode, dir;
     if (int err = node(id, &inode)) return err;
     if (int err = node(newparent, &dir)) return err;
+    // In the Riak modes a released file gets its data back first (a second name must not share
+    // a placeholder whose copy lives under the first name's key), and keeps it while it is
+    // linked.
+    UniqueFd pinned;
+    if (observer_ && inode->is_regular()) {
+        UniqueFd probe(with_fd_retry(
+            [&] { return ::open(ProcPath(inode.fd()), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+        if (!probe) return errno;
+        OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
+        if (plan.pinned) pinned = std::move(probe);
+        if (plan.err) {
+            if (pinned) observer_->on_unpinned(id);
+            return plan.err;
+        }
+    }
+    PinGuard pin{observer_, pinned ? id : 0};
     // AT_EMPTY_PATH links the object itself (needs CAP_DAC_READ_SEARCH); the /proc form works
     // for unprivileged daemons too.
     if (::linkat(inode.fd(), "", dir.fd(), newname, AT_EMPTY_PATH) != 0) {
@@ -830,6 +846,8 @@ size_t clamp_copy_length(size_t len) {
 
 void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t off_out,
                               size_t len, int flags, CountDone done) {
+    // A source served elsewhere may be a placeholder: the kernel copies through READs instead.
+    if (in_file.remote_) return done(EOPNOTSUPP, 0);
     len = clamp_copy_length(len);
     int in = in_file.fd();
     int out = out_file.fd();
@@ -848,6 +866,15 @@ void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t
 }
 
 int LocalFs::lseek(File& file, off_t offset, int whence, off_t* out) {
+    if (file.remote_ && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+        // Served elsewhere: the local file may be a placeholder made of holes. Answer as for a
+        // file without holes, which is always true to its content.
+        struct stat st;
+        if (::fstat(file.fd(), &st) != 0) return errno;
+        if (offset < 0 || offset >= st.st_size) return ENXIO;
+        *out = whence == SEEK_DATA ? offset : st.st_size;
+        return 0;
+    }
     off_t res = ::lseek(file.fd(), offset, whence);
     if (res < 0) return errno;
     *out = res;

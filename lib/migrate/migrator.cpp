@@ -565,7 +565,11 @@ void Migrator::release_if_unused(const std::string& path) {
     state::FileState record = **rec;
     UniqueFd fd(open_beneath(source_root_, path, O_RDWR));
     struct stat st;
-    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return;
+    // A file with several names stays whole: each name's copy is its own key, and a placeholder
+    // shared by two names would name only one of them (LocalFs::link brings data back first).
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        st.st_nlink > 1)
+        return;
     if (!copy_is_current(record, st)) return; // changed: its new copy comes first
     const FileId id{st.st_dev, st.st_ino};
     if (!options_.release->begin_release(id)) return; // in use: tried again at its close

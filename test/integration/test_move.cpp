@@ -441,3 +441,32 @@ TEST_CASE("move: a multi-GiB sparse file is migrated, released and read back", "
     REQUIRE(::pread(again.get(), m.data(), m.size(), mid_at) == ssize_t(m.size()));
     CHECK(m == "!" + middle.substr(1));
 }
+
+TEST_CASE("move: copying, seeking and linking a released file see its content, not the holes",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    const std::string big = random_bytes(3 * 65536 + 50, 11);
+    write_file(fx.mnt("big.bin"), big);
+    REQUIRE(wait_released(fx.src("big.bin")));
+
+    // cp uses copy_file_range and SEEK_DATA/SEEK_HOLE: neither may see the placeholder's holes.
+    ProcResult cp = run_cmd({"cp", "--sparse=auto", fx.mnt("big.bin"), fx.mnt("copy.bin")}, 60s);
+    REQUIRE(cp.exited);
+    CHECK(cp.exit_code == 0);
+    CHECK(digest(read_file(fx.mnt("copy.bin"))) == digest(big));
+    Fd fd(::open(fx.mnt("big.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    CHECK(::lseek(fd.get(), 100, SEEK_DATA) == 100);
+    CHECK(::lseek(fd.get(), 100, SEEK_HOLE) == static_cast<off_t>(big.size()));
+    fd.reset();
+
+    // A second name brings the data back (two names never share a placeholder); removing the
+    // first name leaves the second whole.
+    REQUIRE(::link(fx.mnt("big.bin").c_str(), fx.mnt("second.bin").c_str()) == 0);
+    CHECK_FALSE(is_released(fx.src("big.bin")));
+    REQUIRE(::unlink(fx.mnt("big.bin").c_str()) == 0);
+    CHECK(digest(read_file(fx.mnt("second.bin"))) == digest(big));
+    CHECK_FALSE(is_released(fx.src("second.bin")));
+}
