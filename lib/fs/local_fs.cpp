@@ -99,6 +99,30 @@ bool is_dot_or_dotdot(const char* name) {
 }
 
 // What /proc reports as the path of descriptor `fd` ("" if it cannot say).
+std::string path_of(int fd);
+
+// The path of the object `fd` is open on, by another of its names: reopened by file handle
+// (needs CAP_DAC_READ_SEARCH), the kernel picks a live name. "" when it cannot.
+std::string other_name(int root_fd, int fd) {
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } buf;
+    buf.fh.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    if (::name_to_handle_at(fd, "", &buf.fh, &mount_id, AT_EMPTY_PATH) != 0) return "";
+    UniqueFd dir(::open(ProcPath(root_fd), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return "";
+    UniqueFd again(::open_by_handle_at(dir.get(), &buf.fh, O_PATH | O_CLOEXEC));
+    if (!again) return "";
+    std::string path = path_of(again.get());
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (path.size() > kDeleted.size() &&
+        path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
+        return "";
+    return path;
+}
+
 std::string path_of(int fd) {
     char buf[PATH_MAX];
     ssize_t n = ::readlink(ProcPath(fd), buf, sizeof buf);
@@ -718,6 +742,14 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
     struct stat st;
     if (::fstat(inode.fd(), &st) != 0) return errno;
     if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) return ENOENT; // "... (deleted)"
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (!S_ISDIR(st.st_mode) && path.size() > kDeleted.size() &&
+        path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+        // The name this inode was found by is gone, but the file has others (hard links): the
+        // kernel names it by one of them when it is opened by handle.
+        path = other_name(root.get(), inode.fd());
+        if (path.empty()) return ENOENT;
+    }
     if (path == root_path) {
         out->clear();
         return 0;

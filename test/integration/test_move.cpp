@@ -470,7 +470,15 @@ TEST_CASE("move: copying, seeking and linking a released file see its content, n
     CHECK_FALSE(is_released(fx.src("big.bin")));
     REQUIRE(::unlink(fx.mnt("big.bin").c_str()) == 0);
     CHECK(digest(read_file(fx.mnt("second.bin"))) == digest(big));
-    CHECK_FALSE(is_released(fx.src("second.bin")));
+    // With one name again (the one the kernel first met is gone), a change through it is
+    // copied under that name and released.
+    Fd w(::open(fx.mnt("second.bin").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    REQUIRE(w);
+    REQUIRE(::write(w.get(), "!", 1) == 1);
+    w.reset();
+    REQUIRE(wait_released(fx.src("second.bin")));
+    CHECK(digest(read_file(fx.mnt("second.bin"))) == digest(big + "!"));
+    CHECK(node.get(object_path("second.bin")).status == 200);
 }
 
 namespace {
