@@ -378,8 +378,10 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
     if (!rec) co_return fail(rec.error().message);
     state::FileState record = rec->value_or(state::FileState{});
     if (copy_is_current(record, st)) {
-        std::lock_guard lock(stats_mu_);
-        ++stats_.skipped;
+        {
+            std::lock_guard lock(stats_mu_); // not across forget(), which takes it too
+            ++stats_.skipped;
+        }
         forget(path);
         co_return;
     }

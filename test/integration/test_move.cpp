@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -570,4 +571,48 @@ TEST_CASE("move: readers and writers on the same files while they are copied, mo
     }
     CHECK(plain == want);
     CHECK(chunks == chunks_wanted);
+}
+
+TEST_CASE("move: hostile names are released, read back, renamed and removed like any other",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    const std::vector<std::string> names = {
+        "sp ace+?#&=;.txt",    "50%25 and %",
+        "line\r\nbreak",       std::string("bytes\xff\xfe\x80", 8),
+        std::string(255, 'n'), "ümlaut ✓",
+        "quote\"back\\slash"};
+    std::map<std::string, std::string> content;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        content[names[i]] = random_bytes(i % 2 ? 3 * 65536 + 7 : 100 + i, 20 + i);
+        write_file(fx.mnt(names[i]), content[names[i]]);
+    }
+    for (const auto& name : names) {
+        INFO(name);
+        REQUIRE(wait_released(fx.src(name)));
+        CHECK(digest(read_file(fx.mnt(name))) == digest(content[name]));
+    }
+    // Whole objects are at their path key for any client; the wire escapes are the store's.
+    CHECK(node.get(object_path(names[0])).body == content[names[0]]);
+    CHECK(node.get(object_path(names[2])).body == content[names[2]]);
+    // Each one renamed to another hostile name, then all removed: nothing is left in Riak.
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        std::string to = "renamed " + std::to_string(i) + " %?#\n";
+        REQUIRE(::rename(fx.mnt(names[i]).c_str(), fx.mnt(to).c_str()) == 0);
+        CHECK(digest(read_file(fx.mnt(to))) == digest(content[names[i]]));
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        std::string to = "renamed " + std::to_string(i) + " %?#\n";
+        REQUIRE(wait_released(fx.src(to)));
+        CHECK(digest(read_file(fx.mnt(to))) == digest(content[names[i]]));
+        REQUIRE(::unlink(fx.mnt(to).c_str()) == 0);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::set<std::string> left = node.keys("riakfs");
+    while (!left.empty() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(200ms);
+        left = node.keys("riakfs");
+    }
+    CHECK(left.empty());
 }
