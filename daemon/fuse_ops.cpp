@@ -7,6 +7,7 @@
 #include "daemon/reply.hpp"
 #include "lib/common/log.hpp"
 #include "lib/fs/caller.hpp"
+#include "lib/io/buffer_pool.hpp"
 
 #include <climits>
 #include <cstdint>
@@ -139,6 +140,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     conn->max_background = 64;
     conn->congestion_threshold = 48;
     conn->time_gran = 1;
+    // Whatever the page size, no request may outgrow the request buffers (see BufferPool).
+    conn->max_write = io::fuse_max_write(conn->max_write);
 }
 
 // ---- names ------------------------------------------------------------------------------------

@@ -15,11 +15,18 @@ struct FreeDeleter {
 };
 using Buffer = std::unique_ptr<char, FreeDeleter>;
 
+// The max_write to negotiate at INIT for a kernel that offers `offered`: at most what a buffer
+// holds (a page size's 256 pages may be more).
+constexpr unsigned fuse_max_write(unsigned offered);
+
 class BufferPool {
 public:
-    // FUSE's largest request: 256 pages of write payload plus a page for headers, as libfuse
-    // sizes its own receive buffer (and so the largest max_write libfuse negotiates).
-    static constexpr size_t kBufferSize = 256 * 4096 + 4096;
+    // FUSE's largest request: 1 MiB of write payload plus 4 KiB for headers. libfuse sizes its
+    // own buffer as 256 pages plus one, so on a machine with 64 KiB pages it would negotiate
+    // writes of up to 16 MiB, and the kernel refuses a /dev/fuse read into a buffer smaller than
+    // the largest write: the daemon caps max_write at kMaxWrite instead (fuse_max_write()).
+    static constexpr size_t kMaxWrite = size_t{1} << 20;
+    static constexpr size_t kBufferSize = kMaxWrite + 4096;
 
     Buffer take() {
         if (free_.empty()) {
@@ -39,5 +46,9 @@ private:
     static constexpr size_t kMaxFree = 32;
     std::vector<Buffer> free_;
 };
+
+constexpr unsigned fuse_max_write(unsigned offered) {
+    return offered < BufferPool::kMaxWrite ? offered : static_cast<unsigned>(BufferPool::kMaxWrite);
+}
 
 } // namespace rfs::io

@@ -136,3 +136,15 @@ TEST_CASE("blocking-pool threads take no process signals", "[executor]") {
     CHECK(sigismember(&mine, SIGTERM) == 0);
     executor.join_blocking();
 }
+
+TEST_CASE("max_write never outgrows the request buffers, whatever the page size", "[buffers]") {
+    // What libfuse offers is 256 pages: 1 MiB with 4 KiB pages, 16 MiB with 64 KiB pages.
+    for (unsigned page : {4096u, 16384u, 65536u}) {
+        unsigned offered = 256 * page;
+        unsigned chosen = rfs::io::fuse_max_write(offered);
+        CHECK(chosen <= offered);
+        CHECK(chosen + 4096 <= rfs::io::BufferPool::kBufferSize); // a WRITE's headers fit too
+        CHECK(chosen == rfs::io::BufferPool::kMaxWrite);
+    }
+    CHECK(rfs::io::fuse_max_write(65536) == 65536); // a smaller offer is kept
+}
