@@ -155,6 +155,11 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.chunk_size = *bytes;
         return std::nullopt;
     }
+    if (name == "restore") {
+        if (eq != std::string::npos) return std::string("restore takes no value");
+        mo.restore = true;
+        return std::nullopt;
+    }
     if (name == "cache_size") {
         auto bytes = parse_size(value);
         if (!bytes || *bytes > (std::uint64_t{1} << 40))
@@ -232,6 +237,9 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
                                       "mode=passthrough, mode=shadow and mode=migrate)",
                                       to_string(cl.options.mode))};
     }
+    if (cl.options.restore && cl.options.mode == Mode::passthrough)
+        return ParseError{"restore rebuilds SOURCE from Riak: it needs riak= and a Riak mode "
+                          "(shadow or migrate)"};
     if ((cl.options.mode == Mode::shadow || cl.options.mode == Mode::migrate) &&
         cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
@@ -301,6 +309,8 @@ std::string usage(std::string_view program) {
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"
         "  -o state_dir=DIR         per-mount state (default /var/lib/riakfs/<SOURCE>)\n"
         "  -o cache_size=SIZE       mode=migrate: memory for objects read from Riak (256M)\n"
+        "  -o restore               rebuild an empty SOURCE (and state_dir) from the namespace\n"
+        "                           records in Riak before serving; data stays in Riak\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"
