@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <vector>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
@@ -74,7 +76,9 @@ public:
 
     RestoreReport report;
 
-    asio::awaitable<state::Result<void>> restore_dir(std::string rel) {
+    // `self`: the directory's own entry (from its parent's record; none for SOURCE).
+    asio::awaitable<state::Result<void>> restore_dir(std::string rel,
+                                                     std::optional<layout::DirEntry> self) {
         auto read_call = read_dir_record(store_, mapper_.namespace_bucket(), rel);
         auto read = co_await std::move(read_call);
         if (!read) co_return std::move(read).error();
@@ -114,7 +118,7 @@ public:
             case layout::EntryType::dir: {
                 if (::mkdirat(dir.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
                     co_return sys_error(errno, "create the directory", path);
-                auto call = restore_dir(path);
+                auto call = restore_dir(path, e);
                 done = co_await std::move(call);
                 if (done) done = set_attrs(dir.get(), name, path, e);
                 ++report.directories;
@@ -122,7 +126,17 @@ public:
             }
             case layout::EntryType::reg: {
                 auto call = restore_file(dir.get(), name, path, e);
-                done = co_await std::move(call);
+                auto made = co_await std::move(call);
+                if (!made) co_return std::move(made).error();
+                if (!*made) {
+                    // No object at this name: another name of the file may have one.
+                    if (e.nlink > 1 && !e.inode.empty()) {
+                        pending_links_[e.inode].push_back({path, rel, self});
+                        continue;
+                    }
+                    ++report.missing;
+                    continue;
+                }
                 break;
             }
             case layout::EntryType::lnk:
@@ -143,9 +157,22 @@ public:
             if (!done) co_return done;
             if (e.type != layout::EntryType::dir && e.nlink > 1 && !e.inode.empty()) {
                 if (auto noted = note_link(dir.get(), name, path, e.inode); !noted) co_return noted;
+                if (auto linked = link_pending(e.inode, path); !linked) co_return linked;
             }
         }
         co_return state::Result<void>();
+    }
+
+    // Names of hard-linked files whose object was missing and no other name had one.
+    void count_unlinked() {
+        for (const auto& [id, names] : pending_links_) {
+            for (const auto& p : names)
+                RFS_LOG_WARN("restore: {} has no object in Riak, nor has any other name of the "
+                             "file: skipped",
+                             p.path);
+            report.missing += names.size();
+        }
+        pending_links_.clear();
     }
 
 private:
@@ -175,6 +202,32 @@ private:
         return state_.aux_put(state::AuxKind::inode_id, local_inode_id(st), id);
     }
 
+    struct PendingLink {
+        std::string path;
+        std::string parent;                    // its directory
+        std::optional<layout::DirEntry> times; // the directory's entry, to put its times back
+    };
+
+    // Earlier names of the file `id` that had no object become links to `first`.
+    state::Result<void> link_pending(const std::string& id, const std::string& first) {
+        auto it = pending_links_.find(id);
+        if (it == pending_links_.end()) return {};
+        for (const auto& p : it->second) {
+            if (::linkat(root_, first.c_str(), root_, p.path.c_str(), 0) != 0 && errno != EEXIST)
+                return sys_error(errno, "link", p.path);
+            ++report.hard_links;
+            // Its directory may be complete already: the link moved its mtime.
+            if (p.times) {
+                timespec times[2] = {timespec_of(p.times->atime_ns),
+                                     timespec_of(p.times->mtime_ns)};
+                if (::utimensat(root_, p.parent.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+                    return sys_error(errno, "set the times of", p.parent);
+            }
+        }
+        pending_links_.erase(it);
+        return {};
+    }
+
     // Owner, then mode (chown clears set-ID bits), then times, all without following a symlink.
     state::Result<void> set_attrs(int dir_fd, const std::string& name, const std::string& path,
                                   const layout::DirEntry& e) {
@@ -189,20 +242,20 @@ private:
         return {};
     }
 
-    asio::awaitable<state::Result<void>> restore_file(int dir_fd, const std::string& name,
+    // false: Riak has no object for this name (logged; nothing was made).
+    asio::awaitable<state::Result<bool>> restore_file(int dir_fd, const std::string& name,
                                                       const std::string& path,
                                                       const layout::DirEntry& e) {
         auto rec = state_.get(path);
         if (!rec) co_return std::move(rec).error();
         if (*rec && (*rec)->phase == state::Phase::released) {
             ++report.files; // done by the interrupted run
-            co_return state::Result<void>();
+            co_return true;
         }
         auto location = mapper_.map(path);
         if (!location) {
             RFS_LOG_WARN("restore: {} is no longer mapped by the layout: skipped", path);
-            ++report.missing;
-            co_return state::Result<void>();
+            co_return false;
         }
         auto head_call = store_.head(*location);
         auto head = co_await std::move(head_call);
@@ -210,10 +263,10 @@ private:
             co_return state::make_error(head.error().to_errno(), "cannot read the object of {}: {}",
                                         path, head.error().describe());
         if (!head->found) {
+            if (e.nlink > 1) co_return false; // another name may have one: said at the end
             RFS_LOG_WARN("restore: {} has no object in Riak (bucket {}, key {}): skipped", path,
                          location->bucket, location->key);
-            ++report.missing;
-            co_return state::Result<void>();
+            co_return false;
         }
         auto meta = layout::decode_meta(head->object.meta);
         if (!meta)
@@ -261,7 +314,7 @@ private:
         done.ino = st.st_ino;
         if (auto put = state_.put(path, done); !put) co_return std::move(put).error();
         ++report.files;
-        co_return state::Result<void>();
+        co_return true;
     }
 
     int root_;
@@ -269,6 +322,7 @@ private:
     state::StateStore& state_;
     store::ObjectStore& store_;
     std::map<std::string, std::string> links_; // recorded inode id -> first path restored
+    std::map<std::string, std::vector<PendingLink>> pending_links_; // id -> names waiting
 };
 
 // SOURCE holds nothing (readdir sees only "." and "..").
@@ -316,9 +370,10 @@ asio::awaitable<state::Result<RestoreReport>> restore_tree(int source_root,
         RFS_LOG_INFO("resuming an interrupted restore");
     }
     Restorer restorer(source_root, mapper, state, store);
-    auto call = restorer.restore_dir("");
+    auto call = restorer.restore_dir("", std::nullopt);
     auto done = co_await std::move(call);
     if (!done) co_return Out(std::move(done).error());
+    restorer.count_unlinked();
     if (auto erased = state.aux_erase(state::AuxKind::restoring, ""); !erased)
         co_return Out(std::move(erased).error());
     restorer.report.resumed = resumed;
