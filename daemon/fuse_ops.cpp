@@ -107,7 +107,7 @@ TestFault g_test_fault = TestFault::none;
 
 // Fails as an allocation would once an open's descriptor exists.
 struct ThrowOnOpen final : fs::FsObserver {
-    int on_open(NodeId, int) override { throw std::bad_alloc(); }
+    fs::OpenPlan on_open(NodeId, int, int) override { throw std::bad_alloc(); }
 };
 ThrowOnOpen g_throw_on_open;
 #endif
@@ -177,13 +177,34 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     reply.attr(a.attr, a.timeout);
 }
 
+// A released file (mode=move) must have its data back before it is opened for writing,
+// truncated or linked: LocalFs answers kNeedsData, the data is fetched without holding this loop,
+// and `op` runs again from the fetch's completion. A file released again in between (the
+// migrator releases only unpinned files, so this needs a close in between) is fetched again, a
+// bounded number of times. `op(reply)` answers the request and returns 0, or returns kNeedsData
+// without answering.
+constexpr int kFetchAttempts = 3;
+
+template <class Op> void run_with_data(Reply reply, fuse_ino_t ino, Op op, int attempt = 0) {
+    if (op(reply) != fs::kNeedsData) return;
+    if (attempt >= kFetchAttempts) return (void)reply.err(EIO);
+    fuse_req_t req = reply.req();
+    auto pending = std::make_unique<std::pair<Reply, Op>>(std::move(reply), std::move(op));
+    fs_of(req).fetch_data(ino, [pending = std::move(pending), ino, attempt](int fetched) mutable {
+        if (fetched) return (void)pending->first.err(fetched);
+        run_with_data(std::move(pending->first), ino, std::move(pending->second), attempt + 1);
+    });
+}
+
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
-    Reply reply(req);
-    fs::Attr a;
-    int err =
-        fs_of(req).setattr(caller_of(req), ino, *attr, to_set, fi ? open_file(fi) : nullptr, &a);
-    if (err) return (void)reply.err(err);
-    reply.attr(a.attr, a.timeout);
+    fs::File* file = fi ? open_file(fi) : nullptr;
+    run_with_data(Reply(req), ino, [ino, values = *attr, to_set, file](Reply& reply) {
+        fs::Attr a;
+        int err = fs_of(reply.req()).setattr(caller_of(reply.req()), ino, values, to_set, file, &a);
+        if (err == fs::kNeedsData) return err;
+        if (err) return reply.err(err), 0;
+        return reply.attr(a.attr, a.timeout), 0;
+    });
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -217,10 +238,14 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-    Reply reply(req);
-    auto& fs = fs_of(req);
-    fs::Entry e;
-    reply_entry_or_err(reply, fs, fs.link(ino, newparent, newname, &e), e);
+    run_with_data(Reply(req), ino, [ino, newparent, name = std::string(newname)](Reply& reply) {
+        auto& fs = fs_of(reply.req());
+        fs::Entry e;
+        int err = fs.link(ino, newparent, name.c_str(), &e);
+        if (err == fs::kNeedsData) return err;
+        reply_entry_or_err(reply, fs, err, e);
+        return 0;
+    });
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -242,12 +267,16 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 // ---- files ------------------------------------------------------------------------------------
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Reply reply(req);
-    auto& fs = fs_of(req);
-    fs::OpenResult open;
-    if (int err = fs.open(caller_of(req), ino, fi->flags, &open)) return (void)reply.err(err);
-    fill_file_info(fi, open);
-    if (reply.open(*fi) == -ENOENT) fs.discard(open.file);
+    run_with_data(Reply(req), ino, [ino, info = *fi](Reply& reply) mutable {
+        auto& fs = fs_of(reply.req());
+        fs::OpenResult open;
+        int err = fs.open(caller_of(reply.req()), ino, info.flags, &open);
+        if (err == fs::kNeedsData) return err;
+        if (err) return reply.err(err), 0;
+        fill_file_info(&info, open);
+        if (reply.open(info) == -ENOENT) fs.discard(open.file);
+        return 0;
+    });
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,

@@ -19,6 +19,7 @@
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/migrate/shadow_observer.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 
 #include <fuse_lowlevel.h>
@@ -172,6 +173,13 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
     out->state.source = source;
     auto store = rfs::state::StateStore::open(out->state);
     if (!store) return store.error().message;
+    if (cl.options.mode == rfs::Mode::move) {
+        // Released files are marked with a trusted.* attribute and emptied by punching holes.
+        rfs::UniqueFd dir(::open(cl.source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) return "cannot use SOURCE '" + cl.source + "': " + std::strerror(errno);
+        if (auto ok = rfs::state::probe_support(dir.get()); !ok)
+            return "mode=move: " + ok.error().message;
+    }
     return std::nullopt;
 }
 
@@ -322,6 +330,8 @@ int main(int argc, char** argv) {
     inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
     rfs::fs::LocalFs::Config fs_config;
     fs_config.timeouts = rfs::effective_timeouts(cl.options);
+    // In every mode: a SOURCE that a move mount left placeholders in keeps their markers private.
+    fs_config.hidden_xattr = rfs::state::is_name_hidden;
     rfs::fs::LocalFs local_fs(inodes, fs_config);
     rfs::Overlay overlay(local_fs);
     overlay.shared = shared;
@@ -366,6 +376,7 @@ int main(int argc, char** argv) {
         } close_handles{local_fs};
         // The Riak modes: the state store, the migrator's own loop, and the hooks that feed it.
         std::unique_ptr<rfs::state::StateStore> state;
+        rfs::migrate::ReleaseGate release_gate; // outlives the migrator and the hooks
         std::unique_ptr<rfs::migrate::Migrator> migrator;
         std::unique_ptr<rfs::migrate::ShadowObserver> observer;
         std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
@@ -375,6 +386,7 @@ int main(int argc, char** argv) {
             state = std::move(*opened);
             rfs::migrate::MigratorOptions mo;
             mo.chunk_size = cl.options.chunk_size;
+            if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
             rfs::riak::ClientConfig client_config;
             client_config.nodes = riak_setup.nodes;
             migrator = std::make_unique<rfs::migrate::Migrator>(
@@ -390,17 +402,17 @@ int main(int argc, char** argv) {
                 migrate_root.get(), *riak_setup.mapper, *state, migrator->context(),
                 migrator->object_store());
             namespace_sync->start();
-            if (cl.options.mode == rfs::Mode::migrate) {
-                // Reads of verified copies come from Riak, on the migrator's loop.
-                rfs::migrate::ReaderOptions ro;
-                ro.cache_size = cl.options.cache_size;
-                auto reader = std::make_shared<rfs::migrate::RiakReader>(
-                    migrator->context(), migrator->object_store(), ro);
-                observer = std::make_unique<rfs::migrate::MigrateObserver>(local_fs, *migrator,
-                                                                           *state, reader);
-            } else {
-                observer = std::make_unique<rfs::migrate::ShadowObserver>(local_fs, *migrator);
-            }
+            // Reads from Riak run on the migrator's loop: verified copies (migrate, move) and
+            // released files (move, and restored trees in every mode).
+            rfs::migrate::ReaderOptions ro;
+            ro.cache_size = cl.options.cache_size;
+            auto reader = std::make_shared<rfs::migrate::RiakReader>(migrator->context(),
+                                                                     migrator->object_store(), ro);
+            rfs::migrate::MigrateObserverOptions oo;
+            oo.serve_verified = cl.options.mode != rfs::Mode::shadow;
+            oo.release = cl.options.mode == rfs::Mode::move;
+            observer = std::make_unique<rfs::migrate::MigrateObserver>(local_fs, *migrator, *state,
+                                                                       reader, release_gate, oo);
             observer->set_namespace(namespace_sync.get());
             local_fs.set_observer(observer.get());
         }

@@ -232,16 +232,10 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     }
     // With riak= and no mode=, the Riak nodes are there to be used: migrate.
     if (!cl.options.mode_given && !cl.options.riak_nodes.empty()) cl.options.mode = Mode::migrate;
-    if (cl.options.mode == Mode::move) {
-        return ParseError{fmt::format("mode={} is not implemented yet (this build supports "
-                                      "mode=passthrough, mode=shadow and mode=migrate)",
-                                      to_string(cl.options.mode))};
-    }
     if (cl.options.restore && cl.options.mode == Mode::passthrough)
         return ParseError{"restore rebuilds SOURCE from Riak: it needs riak= and a Riak mode "
-                          "(shadow or migrate)"};
-    if ((cl.options.mode == Mode::shadow || cl.options.mode == Mode::migrate) &&
-        cl.options.riak_nodes.empty())
+                          "(shadow, migrate or move)"};
+    if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
     if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};
@@ -297,6 +291,9 @@ std::string usage(std::string_view program) {
         "                           end into Riak in the background (needs riak=)\n"
         "  -o mode=migrate          as shadow, and read files whose copy is verified from Riak\n"
         "                           (needs riak=; the default when riak= is given)\n"
+        "  -o mode=move             as migrate, and free the local data of every verified\n"
+        "                           file (a placeholder stays; reads fetch from Riak, writes\n"
+        "                           bring the data back first; needs riak= and root)\n"
         "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
         "  -o threads=N             event-loop threads (default 2)\n"
@@ -308,7 +305,7 @@ std::string usage(std::string_view program) {
         "  -o config=FILE           JSON mapping rules from paths to bucket and key\n"
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"
         "  -o state_dir=DIR         per-mount state (default /var/lib/riakfs/<SOURCE>)\n"
-        "  -o cache_size=SIZE       mode=migrate: memory for objects read from Riak (256M)\n"
+        "  -o cache_size=SIZE       migrate, move: memory for objects read from Riak (256M)\n"
         "  -o restore               rebuild an empty SOURCE (and state_dir) from the namespace\n"
         "                           records in Riak before serving; data stays in Riak\n"
         "  -f                       stay in the foreground\n"

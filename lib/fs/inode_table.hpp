@@ -108,6 +108,7 @@ public:
     SrcId src() const;
     mode_t type() const { return type_; }
     bool is_dir() const { return S_ISDIR(type_); }
+    bool is_regular() const { return S_ISREG(type_); }
     bool is_symlink() const { return S_ISLNK(type_); }
 
 private:

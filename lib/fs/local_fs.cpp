@@ -66,6 +66,15 @@ struct LookupGuard {
     }
 };
 
+// Gives back an observer's pin (FsObserver::on_open) that no handle took over.
+struct PinGuard {
+    FsObserver* observer;
+    NodeId id = 0;
+    ~PinGuard() {
+        if (id) observer->on_unpinned(id);
+    }
+};
+
 int reopen_flags(int flags) {
     // O_DIRECT would demand aligned buffers from us; the kernel bypasses its cache instead
     // (direct_io). O_NOFOLLOW/O_CREAT/O_EXCL were handled by lookup and create.
@@ -90,6 +99,30 @@ bool is_dot_or_dotdot(const char* name) {
 }
 
 // What /proc reports as the path of descriptor `fd` ("" if it cannot say).
+std::string path_of(int fd);
+
+// The path of the object `fd` is open on, by another of its names: reopened by file handle
+// (needs CAP_DAC_READ_SEARCH), the kernel picks a live name. "" when it cannot.
+std::string other_name(int root_fd, int fd) {
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } buf;
+    buf.fh.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    if (::name_to_handle_at(fd, "", &buf.fh, &mount_id, AT_EMPTY_PATH) != 0) return "";
+    UniqueFd dir(::open(ProcPath(root_fd), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return "";
+    UniqueFd again(::open_by_handle_at(dir.get(), &buf.fh, O_PATH | O_CLOEXEC));
+    if (!again) return "";
+    std::string path = path_of(again.get());
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (path.size() > kDeleted.size() &&
+        path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
+        return "";
+    return path;
+}
+
 std::string path_of(int fd) {
     char buf[PATH_MAX];
     ssize_t n = ::readlink(ProcPath(fd), buf, sizeof buf);
@@ -401,6 +434,20 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
             return errno;
     }
     if (to_set & kSetSize) {
+        // By path, in the Riak modes: the file must hold its data, and keep it while it changes.
+        UniqueFd pinned;
+        if (fh < 0 && observer_ && inode->is_regular()) {
+            UniqueFd probe(
+                with_fd_retry([&] { return ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+            if (!probe) return errno;
+            OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
+            if (plan.pinned) pinned = std::move(probe);
+            if (plan.err) {
+                if (pinned) observer_->on_unpinned(id);
+                return plan.err;
+            }
+        }
+        PinGuard pin{observer_, pinned ? id : 0};
         int rc = fh >= 0 ? ::ftruncate(fh, values.st_size) : ::truncate(path, values.st_size);
         if (rc != 0) return errno;
         // The kernel asks for the set-user-ID clearing it knows of (as a mode); this adds the
@@ -482,6 +529,22 @@ int LocalFs::link(NodeId id, NodeId newparent, const char* newname, Entry* out) 
     Node inode, dir;
     if (int err = node(id, &inode)) return err;
     if (int err = node(newparent, &dir)) return err;
+    // In the Riak modes a released file gets its data back first (a second name must not share
+    // a placeholder whose copy lives under the first name's key), and keeps it while it is
+    // linked.
+    UniqueFd pinned;
+    if (observer_ && inode->is_regular()) {
+        UniqueFd probe(with_fd_retry(
+            [&] { return ::open(ProcPath(inode.fd()), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+        if (!probe) return errno;
+        OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
+        if (plan.pinned) pinned = std::move(probe);
+        if (plan.err) {
+            if (pinned) observer_->on_unpinned(id);
+            return plan.err;
+        }
+    }
+    PinGuard pin{observer_, pinned ? id : 0};
     // AT_EMPTY_PATH links the object itself (needs CAP_DAC_READ_SEARCH); the /proc form works
     // for unprivileged daemons too.
     if (::linkat(inode.fd(), "", dir.fd(), newname, AT_EMPTY_PATH) != 0) {
@@ -532,6 +595,8 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
         if (flags & RENAME_EXCHANGE)
             other_known = ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) == 0;
     }
+    if (observer_ && (flags & RENAME_EXCHANGE))
+        if (int err = observer_->may_exchange(from.fd(), name, to.fd(), newname)) return err;
     if (::renameat2(from.fd(), name, to.fd(), newname, flags) != 0) return errno;
     if (moving_known) inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
     if (other_known) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
@@ -566,15 +631,30 @@ int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
         if (int err = clear_setid_bits(caller, fd.get())) return err;
     if (starts_with_read(*inode, flags))
         ::posix_fadvise(fd.get(), 0, kOpenReadahead, POSIX_FADV_WILLNEED);
-    std::unique_ptr<RemoteReads> remote;
-    if (observer_) {
-        if (int err = observer_->on_open(id, flags)) return err;
-        if ((flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC))
-            remote = observer_->serve_reads(id, flags, fd.get());
+    OpenPlan plan;
+    if (observer_ && inode->is_regular()) {
+        plan = observer_->on_open(id, flags, fd.get());
+        if (plan.err) {
+            if (plan.pinned) observer_->on_unpinned(id);
+            return plan.err;
+        }
+        if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) plan.remote.reset();
     }
+    PinGuard pin{observer_, plan.pinned ? id : 0};
     make_open_result(std::move(fd), id, flags, inode->src().dev, out);
-    out->file->remote_ = std::move(remote); // not yet shared: the kernel has not got it
+    pin.id = 0;                                  // the handle holds it now
+    out->file->remote_ = std::move(plan.remote); // not yet shared: the kernel has not got it
+    out->file->pinned_ = plan.pinned;
     return 0;
+}
+
+void LocalFs::fetch_data(NodeId id, Callback<void(int err)> done) {
+    Node inode;
+    if (int err = node(id, &inode)) return done(err);
+    if (!observer_) return done(0);
+    UniqueFd fd(with_fd_retry([&] { return ::open(ProcPath(inode.fd()), O_RDWR | O_CLOEXEC); }));
+    if (!fd) return done(errno);
+    observer_->fetch_data(id, std::move(fd), std::move(done));
 }
 
 // CREATE met an object that was made beside the mount after the kernel last looked (it sends
@@ -638,11 +718,21 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
     if (created) give_to_caller(caller, dir, -1, nullptr, fd.get());
     if (int err = do_lookup(dir, name, entry)) return err;
     LookupGuard guard{inodes_, entry->id};
+    OpenPlan plan;
     if (observer_) {
         if (created) observer_->on_created(parent, name, *entry);
-        if (int err = observer_->on_open(entry->id, flags)) return err;
+        plan = observer_->on_open(entry->id, flags, fd.get());
+        if (plan.err) {
+            if (plan.pinned) observer_->on_unpinned(entry->id);
+            // An existing file made beside the mount whose data is elsewhere: CREATE cannot be
+            // sent again once the data is back, so the application gets an error.
+            return plan.err == kNeedsData ? EIO : plan.err;
+        }
     }
+    PinGuard pin{observer_, plan.pinned ? entry->id : 0};
     make_open_result(std::move(fd), entry->id, flags, entry->attr.st_dev, out);
+    pin.id = 0;
+    out->file->pinned_ = plan.pinned;
     if (created) out->file->mark_written(); // a new file, even if nothing is written to it
     guard.id = 0;
     return 0;
@@ -658,6 +748,14 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
     struct stat st;
     if (::fstat(inode.fd(), &st) != 0) return errno;
     if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) return ENOENT; // "... (deleted)"
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (!S_ISDIR(st.st_mode) && path.size() > kDeleted.size() &&
+        path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+        // The name this inode was found by is gone, but the file has others (hard links): the
+        // kernel names it by one of them when it is opened by handle.
+        path = other_name(root.get(), inode.fd());
+        if (path.empty()) return ENOENT;
+    }
     if (path == root_path) {
         out->clear();
         return 0;
@@ -679,11 +777,13 @@ void LocalFs::release(File* file) {
         read_to_end = ::fstat(file->fd(), &st) == 0 &&
                       file->read_end() >= static_cast<std::uint64_t>(st.st_size);
     }
+    if (file->pinned_ && observer_) observer_->on_unpinned(node);
     handles_.close(file);
     if (observer_) observer_->on_released(node, written, read_to_end);
 }
 
 void LocalFs::discard(File* file) {
+    if (file->pinned_ && observer_) observer_->on_unpinned(file->node());
     handles_.close(file);
 }
 
@@ -784,6 +884,8 @@ size_t clamp_copy_length(size_t len) {
 
 void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t off_out,
                               size_t len, int flags, CountDone done) {
+    // A source served elsewhere may be a placeholder: the kernel copies through READs instead.
+    if (in_file.remote_) return done(EOPNOTSUPP, 0);
     len = clamp_copy_length(len);
     int in = in_file.fd();
     int out = out_file.fd();
@@ -802,6 +904,15 @@ void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t
 }
 
 int LocalFs::lseek(File& file, off_t offset, int whence, off_t* out) {
+    if (file.remote_ && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+        // Served elsewhere: the local file may be a placeholder made of holes. Answer as for a
+        // file without holes, which is always true to its content.
+        struct stat st;
+        if (::fstat(file.fd(), &st) != 0) return errno;
+        if (offset < 0 || offset >= st.st_size) return ENXIO;
+        *out = whence == SEEK_DATA ? offset : st.st_size;
+        return 0;
+    }
     off_t res = ::lseek(file.fd(), offset, whence);
     if (res < 0) return errno;
     *out = res;
@@ -928,6 +1039,7 @@ template <class Call> ssize_t LocalFs::on_symlink(const Node& link, Call call) {
 }
 
 int LocalFs::setxattr(NodeId id, const char* name, const char* value, size_t size, int flags) {
+    if (config_.hidden_xattr && config_.hidden_xattr(name)) return EPERM;
     Node inode;
     if (int err = node(id, &inode)) return err;
     int rc =
@@ -942,6 +1054,7 @@ int LocalFs::setxattr(NodeId id, const char* name, const char* value, size_t siz
 // getxattr and listxattr share one protocol: size 0 asks for the size needed, otherwise the
 // caller's buffer size bounds the value (ERANGE from the call itself when it is too small).
 int LocalFs::getxattr(NodeId id, const char* name, char* buf, size_t size, size_t* len) {
+    if (config_.hidden_xattr && config_.hidden_xattr(name)) return ENODATA;
     Node inode;
     if (int err = node(id, &inode)) return err;
     ssize_t n =
@@ -974,13 +1087,15 @@ int LocalFs::listxattr(const Caller& caller, NodeId id, size_t size, std::vector
         n = names->empty() ? 0 : list_call(names->data(), names->size());
     } while (n < 0 && errno == ERANGE);
     if (n < 0) return errno;
-    size_t kept = filter_xattr_names(names->data(), static_cast<size_t>(n), caller);
+    size_t kept =
+        filter_xattr_names(names->data(), static_cast<size_t>(n), caller, config_.hidden_xattr);
     if (size != 0 && kept > size) return ERANGE;
     *len = kept;
     return 0;
 }
 
 int LocalFs::removexattr(NodeId id, const char* name) {
+    if (config_.hidden_xattr && config_.hidden_xattr(name)) return EPERM;
     Node inode;
     if (int err = node(id, &inode)) return err;
     int rc = inode->is_symlink()

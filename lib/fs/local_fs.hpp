@@ -132,6 +132,7 @@ private:
     UniqueFd fd_;
     const NodeId node_;
     std::unique_ptr<RemoteReads> remote_; // set at open only; null: reads go to SOURCE
+    bool pinned_ = false;                 // FsObserver::on_unpinned at close
     std::atomic<bool> written_{false};
     std::atomic<bool> read_to_end_{false};
     std::atomic<std::uint64_t> read_end_{0};
@@ -195,6 +196,17 @@ protected:
     ~KernelNotifier() = default;
 };
 
+// on_open()'s answer. kNeedsData (an errno no open(2) returns) means: this file's data is
+// elsewhere and must be fetched back (FsObserver::fetch_data, LocalFs::fetch_data) before the
+// operation can run; the daemon does that, asynchronously, and asks again.
+inline constexpr int kNeedsData = ERESTART;
+
+struct OpenPlan {
+    int err = 0;
+    std::unique_ptr<RemoteReads> remote; // read-only opens: who serves the reads (null: SOURCE)
+    bool pinned = false;                 // on_unpinned() when the handle closes
+};
+
 // Extension points for the modes that will move data into Riak (shadow, migrate, move): they
 // observe what changes, and may refuse an open (returning an errno) before the kernel gets it.
 // Called synchronously on the operation's thread, after the change succeeded on SOURCE and
@@ -206,15 +218,19 @@ public:
     virtual ~FsObserver() = default;
     // A regular file, directory, node or symlink was made as `name` in `parent` (not a link).
     virtual void on_created(NodeId /*parent*/, std::string_view /*name*/, const Entry& /*entry*/) {}
-    // The object `node` is being opened with open(2) `flags`; its descriptor is open, the handle
-    // not yet made. A nonzero return refuses the open with that errno. (A file whose data lives
-    // elsewhere would be brought back here before its first read.)
-    virtual int on_open(NodeId /*node*/, int /*flags*/) { return 0; }
-    // `node`, a file just opened read-only as `fd` (with `flags`), may have its reads served from
-    // elsewhere: return who serves them, or null to read SOURCE. Called after on_open; opens for
-    // writing (and O_TRUNC) never ask.
-    virtual std::unique_ptr<RemoteReads> serve_reads(NodeId /*node*/, int /*flags*/, int /*fd*/) {
-        return nullptr;
+    // The regular file `node` is being opened with open(2) `flags`; `fd` is open, the handle not
+    // yet made. The plan may refuse the open (OpenPlan::err; kNeedsData asks for fetch_data()
+    // first), serve its reads from elsewhere (read-only opens only), or pin the file until the
+    // handle closes (on_unpinned). Also asked, with a read-only `fd` and O_WRONLY, before a
+    // truncate by path (setattr), whose pin ends when the truncate is done.
+    virtual OpenPlan on_open(NodeId /*node*/, int /*flags*/, int /*fd*/) { return {}; }
+    // A handle (or truncate) that on_open pinned `node` for is closing.
+    virtual void on_unpinned(NodeId /*node*/) {}
+    // The file's data must be brought back to SOURCE before it can be changed (on_open said
+    // kNeedsData). `fd` is the file open for reading and writing. Calls `done` exactly once, from
+    // any thread, with 0 (open again) or an errno for the application.
+    virtual void fetch_data(NodeId /*node*/, UniqueFd /*fd*/, Callback<void(int)> done) {
+        done(EIO);
     }
     // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
     // (File::written()), `read_to_end` if a read through it met the end of the file.
@@ -223,6 +239,12 @@ public:
     virtual void on_linked(NodeId /*node*/, NodeId /*newparent*/, std::string_view /*newname*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
     virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
+    // Before a RENAME_EXCHANGE of `name` in the directory `dir_fd` and `newname` in
+    // `newdir_fd`: a nonzero errno refuses it (as a file system without the flag does).
+    virtual int may_exchange(int /*dir_fd*/, const char* /*name*/, int /*newdir_fd*/,
+                             const char* /*newname*/) {
+        return 0;
+    }
     // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
     virtual void on_renamed(NodeId /*parent*/, std::string_view /*name*/, NodeId /*newparent*/,
                             std::string_view /*newname*/, unsigned /*flags*/) {}
@@ -243,6 +265,9 @@ public:
         // The daemon's own credentials: a caller with them creates as itself.
         uid_t daemon_uid = ::geteuid();
         gid_t daemon_gid = ::getegid();
+        // Extended attributes that are the daemon's own (riakfs's released-file marker): never
+        // listed, read (ENODATA), set or removed (EPERM) through the mount. Null: none.
+        bool (*hidden_xattr)(std::string_view name) = nullptr;
     };
 
     LocalFs(InodeTable& inodes, Config config);
@@ -301,7 +326,7 @@ public:
                unsigned flags);
 
     // ---- files ---------------------------------------------------------------------------------
-    // `flags` are the application's open(2) flags.
+    // `flags` are the application's open(2) flags. kNeedsData: see fetch_data().
     int open(const Caller& caller, NodeId id, int flags, OpenResult* out);
     // Makes `name` (or, when it was made beside the mount meanwhile and `flags` lacks O_EXCL,
     // opens the existing regular file with the caller's own credentials) and opens it. An
@@ -322,8 +347,12 @@ public:
     int flush(File& file);
     // The kernel's last reference to the handle: closes it. Never fails.
     void release(File* file);
-    // A handle that never reached the kernel: closed without telling the observer.
+    // A handle that never reached the kernel: closed without telling the observer (but a pin
+    // it took is given back).
     void discard(File* file);
+    // open() or setattr() answered kNeedsData: the observer brings the file's data back to
+    // SOURCE, then `done` is called (any thread) with 0 (ask again) or an errno.
+    void fetch_data(NodeId id, Callback<void(int err)> done);
 
     using Done = Callback<void(int err)>;
     using CountDone = Callback<void(int err, size_t count)>;

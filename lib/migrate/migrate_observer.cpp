@@ -1,23 +1,70 @@
 #include "lib/migrate/migrate_observer.hpp"
 
 #include "lib/common/log.hpp"
+#include "lib/state/placeholder.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
 
-// One read-only handle of a file whose verified copy is in Riak.
+namespace {
+
+std::int64_t ns_of(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// What the reader needs to fetch a released file's content: the copy its marker names.
+state::FileState record_of(const state::Marker& m) {
+    state::FileState rec;
+    rec.phase = state::Phase::released;
+    rec.version = m.version;
+    rec.sha256 = m.sha256;
+    rec.type = m.type;
+    rec.bucket = m.bucket;
+    rec.key = m.key;
+    rec.size = m.size;
+    rec.mtime_ns = m.mtime_ns;
+    return rec;
+}
+
+bool opens_for_writing(int flags) {
+    return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+// pread until `size` bytes or the end of the file.
+int read_local(int fd, std::uint64_t offset, std::size_t size, std::string* out) {
+    out->resize(size);
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, out->data() + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    out->resize(done);
+    return 0;
+}
+
+} // namespace
+
+// One read-only handle whose reads come from Riak: a verified copy of a local file (falling back
+// to the local file on any failure), or a released file's copy (EIO on failure).
 class RiakServedFile final : public fs::RemoteReads {
 public:
-    RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path)
-        : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path))) {}
+    RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path, bool released)
+        : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path), released)) {}
 
     bool read(fs::File& file, size_t size, off_t offset, ReadDone& done) override {
         if (shared_->local.load(std::memory_order_relaxed)) return false;
@@ -32,11 +79,12 @@ public:
 private:
     // What the handle's reads share; outlives the handle while a read is answered.
     struct Shared {
-        Shared(MigrateObserver& o, state::FileState r, std::string p)
-            : owner(o), rec(std::move(r)), path(std::move(p)) {}
+        Shared(MigrateObserver& o, state::FileState r, std::string p, bool rel)
+            : owner(o), rec(std::move(r)), path(std::move(p)), released(rel) {}
         MigrateObserver& owner;
         const state::FileState rec;
         const std::string path;
+        const bool released;
         std::atomic<bool> local{false}; // read SOURCE from now on
     };
     struct Call {
@@ -47,27 +95,63 @@ private:
         off_t offset;
     };
 
+    static asio::awaitable<Served> serve_released(Call& call) {
+        Shared& shared = *call.shared;
+        // The data may have been fetched back meanwhile (and written since): the marker goes
+        // only once all of it is back, so without it the local file is whole and current.
+        auto marker = state::read_marker(call.file->fd());
+        if (marker && !*marker) {
+            shared.local.store(true, std::memory_order_relaxed);
+            Served out;
+            out.err = read_local(call.file->fd(), static_cast<std::uint64_t>(call.offset),
+                                 call.size, &out.data);
+            co_return out;
+        }
+        if (!marker) {
+            Served out;
+            out.err = EIO;
+            RFS_LOG_WARN("cannot read {}: its placeholder's marker: {}", shared.path,
+                         marker.error().message);
+            co_return out;
+        }
+        auto reader = shared.owner.reader_;
+        auto read =
+            reader->read_released(shared.rec, static_cast<std::uint64_t>(call.offset), call.size);
+        Served served = co_await std::move(read);
+        if (served.err)
+            RFS_LOG_WARN("reading released file {} from Riak failed: {}", shared.path,
+                         served.error ? served.error->describe() : std::string("?"));
+        co_return served;
+    }
+
     static asio::awaitable<void> serve(std::unique_ptr<Call> call) {
         Shared& shared = *call->shared;
         MigrateObserver& owner = shared.owner;
-        auto reader = owner.reader_;
-        auto read = reader->read_or_local(shared.rec, call->file->fd(),
-                                          static_cast<std::uint64_t>(call->offset), call->size);
-        Served served = co_await std::move(read);
-        if (served.from_riak) {
-            owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
-        } else if (!shared.local.exchange(true)) {
-            // Once per handle; logged once per file.
-            if (served.changed) {
-                RFS_LOG_DEBUG("{} changed since its copy: reading it locally", shared.path);
-            } else {
-                owner.fallbacks_.fetch_add(1, std::memory_order_relaxed);
-                int err = served.error ? served.error->to_errno() : 0;
-                if (owner.first_failure(shared.path))
-                    RFS_LOG_WARN("reading {} from the local file: Riak failed: {}", shared.path,
-                                 served.error ? served.error->describe() : std::string("?"));
-                // Someone else changed Riak's copy, or it is damaged: copy the file again.
-                if (err == ESTALE || err == EBADMSG) owner.migrator_.file_closed(shared.path, true);
+        Served served;
+        if (shared.released) {
+            served = co_await serve_released(*call);
+            if (served.from_riak) owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            auto reader = owner.reader_;
+            auto read = reader->read_or_local(shared.rec, call->file->fd(),
+                                              static_cast<std::uint64_t>(call->offset), call->size);
+            served = co_await std::move(read);
+            if (served.from_riak) {
+                owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
+            } else if (!shared.local.exchange(true)) {
+                // Once per handle; logged once per file.
+                if (served.changed) {
+                    RFS_LOG_DEBUG("{} changed since its copy: reading it locally", shared.path);
+                } else {
+                    owner.fallbacks_.fetch_add(1, std::memory_order_relaxed);
+                    int err = served.error ? served.error->to_errno() : 0;
+                    if (owner.first_failure(shared.path))
+                        RFS_LOG_WARN("reading {} from the local file: Riak failed: {}", shared.path,
+                                     served.error ? served.error->describe() : std::string("?"));
+                    // Someone else changed Riak's copy, or it is damaged: copy the file again.
+                    if (err == ESTALE || err == EBADMSG)
+                        owner.migrator_.file_closed(shared.path, true);
+                }
             }
         }
         if (served.err) co_return call->done(served.err, nullptr, 0);
@@ -86,19 +170,205 @@ bool MigrateObserver::first_failure(const std::string& path) {
     return logged_.insert(path).second;
 }
 
-std::unique_ptr<fs::RemoteReads> MigrateObserver::serve_reads(fs::NodeId node, int /*flags*/,
-                                                              int fd) {
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+std::unique_ptr<fs::RemoteReads> MigrateObserver::serve_verified(fs::NodeId node,
+                                                                 const struct stat& st) {
     std::string path;
     if (fs_.relative_path(node, &path) != 0 || path.empty()) return nullptr;
     auto rec = state_.get(path);
     if (!rec || !*rec) return nullptr; // never copied (or the state store failed): local
-    // Released files (mode=move, later) have no local data: record_matches() holds for their
-    // placeholder, and a Riak failure must then answer EIO after a bounded wait instead of
-    // falling back to the local (empty) file. Not reachable yet: nothing releases a file.
     if (!record_matches(**rec, st)) return nullptr; // written since its copy: local until copied
-    return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path));
+    return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
+}
+
+fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
+    fs::OpenPlan plan;
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        plan.err = errno;
+        return plan;
+    }
+    if (!S_ISREG(st.st_mode)) return plan;
+    const bool writes = opens_for_writing(flags);
+    const FileId id{st.st_dev, st.st_ino};
+    std::optional<state::Marker> released;
+    gate_.with_file(id, [&](auto pin) {
+        // Again under the lock: a release may have ended while this open waited for it.
+        if (::fstat(fd, &st) != 0) {
+            plan.err = errno;
+            return;
+        }
+        // Every open looks (one getxattr): block counts cannot tell a small placeholder from a
+        // small file, since a file system may count the attribute's own block.
+        {
+            auto marker = state::read_marker(fd);
+            if (!marker) {
+                // Cannot tell whether the data is here: refuse rather than serve zeros.
+                RFS_LOG_WARN("cannot open node {}: its placeholder marker: {}", node,
+                             marker.error().message);
+                plan.err = EIO;
+                return;
+            }
+            if (*marker) {
+                if (writes)
+                    plan.err = fs::kNeedsData;
+                else
+                    released = std::move(**marker);
+                return;
+            }
+        }
+        pin();
+        plan.pinned = true;
+        std::lock_guard lock(pins_mu_);
+        auto& p = node_pins_[node];
+        p.id = id;
+        ++p.count;
+    });
+    if (plan.err) return plan;
+    if (released) {
+        std::string path;
+        if (fs_.relative_path(node, &path) != 0) path = fmt::format("node {}", node);
+        plan.remote =
+            std::make_unique<RiakServedFile>(*this, record_of(*released), std::move(path), true);
+    } else if (!writes && options_.serve_verified) {
+        plan.remote = serve_verified(node, st);
+    }
+    return plan;
+}
+
+void MigrateObserver::on_unpinned(fs::NodeId node) {
+    FileId id;
+    {
+        std::lock_guard lock(pins_mu_);
+        auto it = node_pins_.find(node);
+        if (it == node_pins_.end()) return;
+        id = it->second.id;
+        if (--it->second.count == 0) node_pins_.erase(it);
+    }
+    gate_.unpin(id);
+}
+
+void MigrateObserver::on_released(fs::NodeId node, bool written, bool read_to_end) {
+    ShadowObserver::on_released(node, written, read_to_end);
+    if (!options_.release || written || read_to_end) return; // those were handed over above
+    // Closed unchanged: if its copy is verified and nothing else holds it, it may go now.
+    std::string path;
+    if (fs_.relative_path(node, &path) == 0 && !path.empty())
+        migrator_.release_when_unused(std::move(path));
+}
+
+int MigrateObserver::may_exchange(int dir_fd, const char* name, int newdir_fd,
+                                  const char* newname) {
+    for (auto [dir, n] : {std::pair{dir_fd, name}, std::pair{newdir_fd, newname}}) {
+        struct stat st;
+        if (::fstatat(dir, n, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0; // renameat2 reports it
+        if (S_ISDIR(st.st_mode)) return EINVAL;
+        if (!S_ISREG(st.st_mode)) continue;
+        UniqueFd fd(::openat(dir, n, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) return errno;
+        auto marker = state::read_marker(fd.get());
+        if (!marker) return EIO;
+        if (*marker) return EINVAL;
+    }
+    return 0;
+}
+
+// ---- bringing a released file's data back ------------------------------------------------------
+
+void MigrateObserver::fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) {
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return done(errno);
+    const FileId id{st.st_dev, st.st_ino};
+    {
+        std::lock_guard lock(fetch_mu_);
+        auto& waiting = fetches_[id];
+        waiting.push_back(std::move(done));
+        if (waiting.size() > 1) return; // one fetch per file: it answers every waiter
+    }
+    // Pinned while it is filled: the migrator must not release it again meanwhile.
+    gate_.with_file(id, [](auto pin) { pin(); });
+    std::string path;
+    if (fs_.relative_path(node, &path) != 0) path.clear();
+    auto shared_fd = std::make_shared<UniqueFd>(std::move(fd));
+    asio::io_context& context = migrator_.context();
+    asio::post(context, [this, &context, id, shared_fd, path = std::move(path)]() mutable {
+        asio::co_spawn(context, fetch_back(id, shared_fd, std::move(path)), asio::detached);
+    });
+}
+
+void MigrateObserver::fetch_done(FileId id, int err) {
+    gate_.unpin(id);
+    std::vector<Callback<void(int)>> waiting;
+    {
+        std::lock_guard lock(fetch_mu_);
+        auto it = fetches_.find(id);
+        if (it != fetches_.end()) {
+            waiting = std::move(it->second);
+            fetches_.erase(it);
+        }
+    }
+    for (auto& done : waiting)
+        done(err);
+}
+
+// On the migrator's loop. The content is written back piece by piece (pieces of zeros are
+// left as holes), made durable, the mtime put back, and only then the marker removed: a crash
+// at any point leaves a file that still says its content is in Riak.
+asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
+                                                  std::string path) {
+    const std::string name = path.empty() ? std::string("a released file") : path;
+    auto fail = [&](const std::string& why) {
+        RFS_LOG_WARN("cannot bring {} back from Riak: {}", name, why);
+        fetch_done(id, EIO);
+    };
+    auto marker = state::read_marker(fd->get());
+    if (!marker) co_return fail(marker.error().message);
+    if (!*marker) co_return fetch_done(id, 0); // already back
+    const state::Marker m = **marker;
+    const state::FileState rec = record_of(m);
+    constexpr std::uint64_t kPiece = 1 << 20;
+    for (std::uint64_t offset = 0; offset < m.size; offset += kPiece) {
+        std::uint64_t len = std::min(kPiece, m.size - offset);
+        auto read = reader_->read_released(rec, offset, len);
+        Served piece = co_await std::move(read);
+        if (piece.err || piece.data.size() != len)
+            co_return fail(piece.error ? piece.error->describe() : "short read from Riak");
+        if (std::all_of(piece.data.begin(), piece.data.end(), [](char c) { return c == 0; }))
+            continue; // the placeholder is a hole there already
+        std::size_t done = 0;
+        while (done < len) {
+            ssize_t n = ::pwrite(fd->get(), piece.data.data() + done, len - done,
+                                 static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) co_return fail(fmt::format("writing: {}", std::strerror(errno)));
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
+    timespec times[2] = {
+        {0, UTIME_OMIT},
+        {static_cast<time_t>(m.mtime_ns / 1000000000), static_cast<long>(m.mtime_ns % 1000000000)}};
+    if (::futimens(fd->get(), times) != 0)
+        co_return fail(fmt::format("setting mtime: {}", std::strerror(errno)));
+    if (auto cleared = state::clear_marker(fd->get()); !cleared)
+        co_return fail(cleared.error().message);
+    if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
+    // The file holds the verified copy again: its record says so, with the new ctime.
+    struct stat st;
+    if (!path.empty() && ::fstat(fd->get(), &st) == 0) {
+        auto old = state_.get(path);
+        state::FileState now = rec;
+        if (old && *old) now.vclock = (*old)->vclock;
+        now.phase = state::Phase::verified;
+        now.size = static_cast<std::uint64_t>(st.st_size);
+        now.mtime_ns = ns_of(st.st_mtim);
+        now.ctime_ns = ns_of(st.st_ctim);
+        now.dev = st.st_dev;
+        now.ino = st.st_ino;
+        if (auto put = state_.put(path, now); !put)
+            RFS_LOG_WARN("cannot record {} as fetched back: {}", path, put.error().message);
+    }
+    RFS_LOG_DEBUG("brought {} back from Riak ({} bytes)", name, m.size);
+    fetch_done(id, 0);
 }
 
 } // namespace rfs::migrate

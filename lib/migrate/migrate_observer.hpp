@@ -1,40 +1,68 @@
-// mode=migrate: shadow (every file written and closed, or read to its end, is copied into Riak
-// in the background), and once a file's copy is verified, reads of it are served from Riak.
+// The Riak modes' file-system hooks: shadow's copying (ShadowObserver), and on top of it what
+// depends on Riak holding a file's data.
 //
-// At a read-only open, serve_reads() looks up the file's state record: when it says verified (or
-// releasing/released) and still describes the local file (size, mtime, ctime, inode), the reads
-// of that handle go to the RiakReader on the Migrator's loop, and are answered from there. Opens
+// mode=migrate (serve_verified): at a read-only open, on_open() looks up the file's state record:
+// when it says verified and still describes the local file (size, mtime, ctime, inode), the reads
+// of that handle go to the RiakReader on the Migrator's loop and are answered from there. Opens
 // for writing stay local, and the shadow hooks copy the file again after the close: writes go to
 // both, the local file at once and Riak once the new copy is verified (until then every new open
 // reads the local file). A served handle checks the file before every read (fstat): once it was
-// changed (through another handle or beside the mount), that handle reads SOURCE again.
+// changed (through another handle or beside the mount), that handle reads SOURCE again. Riak
+// failing (unreachable, slow beyond the reader's riak_timeout, or answering something else than
+// the recorded copy) never fails such a read: it is answered from the local file, logged once per
+// file, and the handle reads SOURCE from then on. Another version in Riak, or bytes that fail
+// their SHA-256, also queue a new copy of the local file.
 //
-// Riak failing (unreachable, slow beyond the reader's riak_timeout, or answering something else
-// than the recorded copy) never fails a read: the read is answered from the local file, logged
-// once per file, and the handle reads SOURCE from then on. Another version in Riak, or bytes that
-// fail their SHA-256, also queue a new copy of the local file.
+// Released files (mode=move; also restored trees, in every Riak mode): the placeholder holds no
+// data, and its marker (lib/state/placeholder.hpp) says which Riak version does. Read-only opens
+// of one are served from Riak with no local fall-back: a Riak failure is EIO after a bounded wait
+// (ReaderOptions::released_timeout). An open for writing, and a truncate by path, answer
+// kNeedsData: fetch_data() writes the whole content back into the file from Riak (on the
+// Migrator's loop), removes the marker, and the daemon opens again. The state record then says
+// verified again, so the file is released again only once its changes are copied and verified.
+//
+// Every handle that uses local data (writers, and readers not served by a released file's Riak
+// copy) pins the file in the ReleaseGate until it closes, so the migrator never releases data
+// that a handle is reading or writing.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
+#include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/shadow_observer.hpp"
 #include "lib/state/state_store.hpp"
 
 namespace rfs::migrate {
 
+struct MigrateObserverOptions {
+    bool serve_verified = true; // mode=migrate and move; shadow reads SOURCE while it can
+    bool release = false;       // mode=move: every close may let the migrator release the file
+};
+
 class MigrateObserver final : public ShadowObserver {
 public:
     // `reader` runs on `migrator`'s loop (Migrator::context()).
     MigrateObserver(fs::LocalFs& fs, Migrator& migrator, state::StateStore& state,
-                    std::shared_ptr<RiakReader> reader)
-        : ShadowObserver(fs, migrator), state_(state), reader_(std::move(reader)) {}
+                    std::shared_ptr<RiakReader> reader, ReleaseGate& gate,
+                    MigrateObserverOptions options = {})
+        : ShadowObserver(fs, migrator), state_(state), reader_(std::move(reader)), gate_(gate),
+          options_(options) {}
 
-    std::unique_ptr<fs::RemoteReads> serve_reads(fs::NodeId node, int flags, int fd) override;
+    fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
+    void on_unpinned(fs::NodeId node) override;
+    void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
+    void on_released(fs::NodeId node, bool written, bool read_to_end) override;
+    // Refused (EINVAL) when either side is a directory or a released file: Riak's copies cannot
+    // swap keys in one step, and a released file's only copy must never be overwritten by the
+    // other's (see README, "Known limits").
+    int may_exchange(int dir_fd, const char* name, int newdir_fd, const char* newname) override;
 
     // Reads answered from Riak and from the local file after a failed attempt (any thread).
     std::uint64_t riak_reads() const { return riak_reads_.load(std::memory_order_relaxed); }
@@ -42,15 +70,32 @@ public:
 
 private:
     friend class RiakServedFile;
+    struct Fetch;
     // Whether this is the first failure reported for `path` (bounded: forgets all at 10000).
     bool first_failure(const std::string& path);
+    std::unique_ptr<fs::RemoteReads> serve_verified(fs::NodeId node, const struct stat& st);
+    boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
+                                            std::string path);
+    void fetch_done(FileId id, int err);
 
     state::StateStore& state_;
     std::shared_ptr<RiakReader> reader_;
+    ReleaseGate& gate_;
+    const MigrateObserverOptions options_;
     std::atomic<std::uint64_t> riak_reads_{0};
     std::atomic<std::uint64_t> fallbacks_{0};
     std::mutex logged_mu_;
     std::unordered_set<std::string> logged_;
+
+    std::mutex pins_mu_; // after the gate's lock when both are held
+    struct NodePin {
+        FileId id;
+        unsigned count = 0;
+    };
+    std::unordered_map<fs::NodeId, NodePin> node_pins_;
+
+    std::mutex fetch_mu_;
+    std::unordered_map<FileId, std::vector<Callback<void(int)>>, FileIdHash> fetches_;
 };
 
 } // namespace rfs::migrate

@@ -5,7 +5,10 @@
 #include "lib/io/executor.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
+#include "lib/migrate/release_gate.hpp"
+#include "lib/migrate/relocate.hpp"
 #include "lib/migrate/uploader.hpp"
+#include "lib/state/placeholder.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -38,9 +41,9 @@ std::int64_t ns_of(const timespec& t) {
 
 // Opens `rel` beneath SOURCE for reading: no symlink followed, nothing outside SOURCE reached,
 // and a FIFO put there does not block the open.
-int open_beneath(int root, const std::string& rel) {
+int open_beneath(int root, const std::string& rel, int access = O_RDONLY) {
     open_how how{};
-    how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    how.flags = static_cast<std::uint64_t>(access | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how));
 }
@@ -73,6 +76,38 @@ auto location_tuple(const layout::Location& l) {
 std::string join_path(const std::string& dir, std::string_view rest) {
     return dir + std::string(rest);
 }
+
+// A record whose copy can follow a rename inside Riak (relocate.hpp): the copy was verified, and
+// Riak may hold its only copy (released).
+bool relocatable(const state::FileState& rec) {
+    using state::Phase;
+    return !rec.version.empty() && !rec.key.empty() &&
+           (rec.phase == Phase::verified || rec.phase == Phase::releasing ||
+            rec.phase == Phase::released);
+}
+
+bool is_released(const state::FileState& rec) {
+    return rec.phase == state::Phase::releasing || rec.phase == state::Phase::released;
+}
+
+std::string location_text(const layout::Location& l) {
+    return l.type + '\0' + l.bucket + '\0' + l.key;
+}
+
+// What a removal record holds: the object to delete (and, for the log, what was copied there).
+state::FileState removal_record(const layout::Location& where, const state::FileState& rec) {
+    state::FileState r;
+    r.type = where.type;
+    r.bucket = where.bucket;
+    r.key = where.key;
+    r.version = rec.version;
+    r.sha256 = rec.sha256;
+    return r;
+}
+
+// In a removal record: the object's chunks belong to a copy moved elsewhere (relocate.hpp):
+// delete the key only.
+constexpr state::Phase kKeepChunks = state::Phase::released;
 
 // The state store's record still describes this very file content.
 bool copy_is_current(const state::FileState& rec, const struct stat& st) {
@@ -115,6 +150,7 @@ void Migrator::start() {
     } else {
         RFS_LOG_ERROR("cannot read the pending removals: {}", removals.error().message);
     }
+    if (options_.release) asio::post(context_, [this] { resume_releases(); });
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
     thread_ = io::thread_without_signals([this] { context_.run(); });
@@ -155,6 +191,11 @@ void Migrator::file_closed(std::string rel_path, bool written) {
     post_to_loop([this, path = std::move(rel_path), written] { closed_on_loop(path, written); });
 }
 
+void Migrator::release_when_unused(std::string rel_path) {
+    if (!options_.release || !state::is_valid_path(rel_path)) return;
+    post_to_loop([this, path = std::move(rel_path)] { release_if_unused(path); });
+}
+
 void Migrator::path_removed(std::string rel_path) {
     if (!state::is_valid_path(rel_path)) return;
     post_to_loop([this, path = std::move(rel_path)] { removed_on_loop(path); });
@@ -173,7 +214,11 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
         auto rec = state_.get(path);
         struct stat st;
         UniqueFd fd(open_beneath(source_root_, path));
-        if (rec && *rec && fd && ::fstat(fd.get(), &st) == 0 && copy_is_current(**rec, st)) return;
+        if (rec && *rec && fd && ::fstat(fd.get(), &st) == 0 && copy_is_current(**rec, st)) {
+            if (options_.release && (*rec)->phase == state::Phase::verified)
+                release_if_unused(path);
+            return;
+        }
     }
     // Recorded before anything is sent: a crash from here on resumes this copy.
     if (auto marked = state_.mark_dirty(path); !marked) {
@@ -243,6 +288,12 @@ std::optional<std::string> Migrator::next_removal() {
 std::optional<std::string> Migrator::next_copy() {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
         if (removing_.count(*it)) continue; // after the removal of this path
+        if (!relocating_from_.empty()) {
+            // A copy to a key whose object is being moved away waits: it would drop the
+            // chunks the moved manifest still names.
+            auto where = mapper_.map(*it);
+            if (where && relocating_from_.count(location_text(*where))) continue;
+        }
         std::string path = std::move(*it);
         queue_.erase(it);
         queued_.erase(path);
@@ -332,6 +383,53 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
         forget(path);
         co_return;
     }
+    // A released placeholder is never uploaded (its bytes are not the file's content), whatever
+    // the state store says or has lost: the marker says where the content is. The marker goes on
+    // a file only while it holds exactly the verified copy, and comes off only once fetched data
+    // is whole again: with it, the content is the copy in Riak, even if a crash stopped the
+    // release before any byte was dropped.
+    auto marker = state::read_marker(fd.get());
+    if (!marker) co_return fail(marker.error().message);
+    if (*marker) {
+        const state::Marker& m = **marker;
+        if (m.size != static_cast<std::uint64_t>(st.st_size) || m.mtime_ns != ns_of(st.st_mtim)) {
+            RFS_LOG_ERROR("{} is a released placeholder changed beside the mount; its content "
+                          "stays in Riak at {}, nothing is copied",
+                          path, m.key);
+            co_return skip();
+        }
+        record.phase = state::Phase::released;
+        record.version = m.version;
+        record.sha256 = m.sha256;
+        record.type = m.type;
+        record.bucket = m.bucket;
+        record.key = m.key;
+        record.size = m.size;
+        record.mtime_ns = m.mtime_ns;
+    }
+    const layout::Location held{record.type, record.bucket, record.key};
+    const bool same_content = record.size == static_cast<std::uint64_t>(st.st_size) &&
+                              record.mtime_ns == ns_of(st.st_mtim) &&
+                              (*marker || record.ino == st.st_ino);
+    if (!record.version.empty() && !record.key.empty() && same_content) {
+        if (location_tuple(held) != location_tuple(*location)) {
+            co_return co_await relocate_one(path, fd.get(), record, *location, *marker);
+        }
+        if (*marker) { // released, at its key: only the record was missing
+            record.ctime_ns = ns_of(st.st_ctim);
+            record.dev = st.st_dev;
+            record.ino = st.st_ino;
+            if (auto put = state_.put(path, record); !put) co_return fail(put.error().message);
+            forget(path);
+            co_return;
+        }
+    }
+    if (*marker) {
+        RFS_LOG_ERROR("{} is a released placeholder whose copy cannot follow it: its content stays "
+                      "in Riak at {}",
+                      path, record.key);
+        co_return skip();
+    }
     record.phase = state::Phase::uploading;
     if (auto put = state_.put(path, record); !put) co_return fail(put.error().message);
 
@@ -371,24 +469,196 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
         stats_.bytes_copied += copied->bytes_sent;
     }
     forget(path);
+    if (options_.release) release_if_unused(path);
+}
+
+// ---- renames: moving a verified copy inside Riak ----------------------------------------------
+
+asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::FileState record,
+                                             layout::Location to,
+                                             std::optional<state::Marker> marker) {
+    const layout::Location from{record.type, record.bucket, record.key};
+    auto fail = [&](const std::string& why) {
+        note_failure(path, why, "moving the copy");
+        retry_later(path, ++attempts_[path]);
+    };
+    // No upload to the old key may replace (and drop the chunks of) the object being copied.
+    const std::string from_text = location_text(from);
+    relocating_from_.insert(from_text);
+    auto call = relocate_copy(*store_, record, to, path);
+    auto moved = co_await std::move(call);
+    relocating_from_.erase(from_text);
+    if (wakeup_) wakeup_->cancel();
+    if (!moved) {
+        // The old key lost the copy (or holds another one): the local file still holds the
+        // content, so it is sent again instead (a dirty record without a version is a plain
+        // copy). Riak failing is waited out like any failed copy, so that the old object is
+        // deleted once it is moved; a released file can only wait for Riak.
+        int err = moved.error().to_errno();
+        if (!marker && (err == ENOENT || err == ESTALE || err == EBADMSG)) {
+            RFS_LOG_DEBUG("{}: cannot move its copy ({}); sending the file again", path,
+                          moved.error().describe());
+            record.version.clear();
+            (void)state_.put(path, record);
+            copying_[path] = true; // the worker queues it again when this attempt ends
+            co_return;
+        }
+        co_return fail(moved.error().describe());
+    }
+    if (marker) {
+        state::Marker now = *marker;
+        now.type = to.type;
+        now.bucket = to.bucket;
+        now.key = to.key;
+        if (auto written = state::write_marker(fd, now); !written)
+            co_return fail(written.error().message);
+        if (::fsync(fd) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0) co_return fail(std::strerror(errno));
+    state::FileState done = record;
+    done.phase = marker ? state::Phase::released : state::Phase::verified;
+    done.type = to.type;
+    done.bucket = to.bucket;
+    done.key = to.key;
+    if (!moved->vclock.empty()) done.vclock = moved->vclock;
+    done.ctime_ns = ns_of(st.st_ctim);
+    done.dev = st.st_dev;
+    done.ino = st.st_ino;
+    done.attempts = 0;
+    done.last_error.clear();
+    // The old object goes through the removal queue (durable, retried), keyed by the new path
+    // unless that path has a removal pending already; then it is deleted here, once.
+    state::StateStore::Batch batch;
+    batch.put(path, done);
+    auto pending = state_.get_removal(path);
+    bool queued = pending && !*pending;
+    if (queued) {
+        state::FileState removal = removal_record(from, record);
+        if (moved->chunks_shared) removal.phase = kKeepChunks;
+        batch.put_removal(path, removal);
+    }
+    if (auto applied = state_.apply(batch); !applied) co_return fail(applied.error().message);
+    {
+        std::lock_guard lock(stats_mu_);
+        ++stats_.files_relocated;
+    }
+    forget(path);
+    if (queued) {
+        enqueue_removal(path);
+    } else {
+        auto get_call = store_->get(from);
+        auto got = co_await std::move(get_call);
+        if (got && got->found) {
+            auto remove_call = store_->remove(from, store::RemoveOptions::matching(*got));
+            (void)co_await std::move(remove_call);
+        }
+    }
+    if (options_.release && !marker) release_if_unused(path);
+}
+
+// ---- mode=move: releasing local data ----------------------------------------------------------
+
+void Migrator::release_if_unused(const std::string& path) {
+    auto rec = state_.get(path);
+    if (!rec || !*rec || (*rec)->phase != state::Phase::verified) return;
+    state::FileState record = **rec;
+    UniqueFd fd(open_beneath(source_root_, path, O_RDWR));
+    struct stat st;
+    // A file with several names stays whole: each name's copy is its own key, and a placeholder
+    // shared by two names would name only one of them (LocalFs::link brings data back first).
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        st.st_nlink > 1)
+        return;
+    if (!copy_is_current(record, st)) return; // changed: its new copy comes first
+    const FileId id{st.st_dev, st.st_ino};
+    if (!options_.release->begin_release(id)) return; // in use: tried again at its close
+    struct EndRelease {
+        ReleaseGate& gate;
+        FileId id;
+        ~EndRelease() { gate.end_release(id); }
+    } end{*options_.release, id};
+    // Nothing can change it now without a pin; check once more what may have changed before.
+    if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) return;
+    state::Marker marker{record.version, record.sha256, record.type,    record.bucket,
+                         record.key,     record.size,   record.mtime_ns};
+    record.phase = state::Phase::releasing;
+    if (auto put = state_.put(path, record); !put) {
+        RFS_LOG_WARN("cannot release {}: {}", path, put.error().message);
+        return;
+    }
+    auto released = state::release_data(fd.get(), marker);
+    if (!released) {
+        // ESTALE: changed since the copy (nothing was touched). Otherwise the marker may be on
+        // the file: the next start finishes or forgets this release (resume_releases).
+        RFS_LOG_WARN("cannot release {}: {}", path, released.error().message);
+        if (released.error().code == ESTALE) {
+            record.phase = state::Phase::verified;
+            (void)state_.put(path, record);
+        }
+        return;
+    }
+    if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
+    record.phase = state::Phase::released;
+    if (auto put = state_.put(path, record); !put)
+        RFS_LOG_WARN("cannot record {} as released: {}", path, put.error().message);
+    std::lock_guard lock(stats_mu_);
+    ++stats_.files_released;
+    stats_.bytes_freed += released->bytes_freed;
+}
+
+void Migrator::resume_releases() {
+    std::vector<state::PathState> releasing, verified;
+    auto scanned = state_.for_each_in_phase(state::Phase::releasing,
+                                            [&](std::string_view p, const state::FileState& r) {
+                                                releasing.push_back({std::string(p), r});
+                                                return true;
+                                            });
+    if (scanned)
+        scanned = state_.for_each_in_phase(state::Phase::verified,
+                                           [&](std::string_view p, const state::FileState& r) {
+                                               verified.push_back({std::string(p), r});
+                                               return true;
+                                           });
+    if (!scanned) {
+        RFS_LOG_ERROR("cannot read the releases to resume: {}", scanned.error().message);
+        return;
+    }
+    for (auto& [path, rec] : releasing) {
+        UniqueFd fd(open_beneath(source_root_, path, O_RDWR));
+        if (!fd) continue; // gone: its namespace operation decides what Riak keeps
+        auto marker = state::read_marker(fd.get());
+        if (!marker) {
+            RFS_LOG_WARN("cannot finish releasing {}: {}", path, marker.error().message);
+            continue;
+        }
+        state::FileState record = rec;
+        state::Marker expected{rec.version, rec.sha256, rec.type,    rec.bucket,
+                               rec.key,     rec.size,   rec.mtime_ns};
+        if (*marker && **marker == expected) {
+            auto finished = state::finish_release(fd.get(), expected);
+            if (!finished) {
+                RFS_LOG_WARN("cannot finish releasing {}: {}", path, finished.error().message);
+                continue;
+            }
+            struct stat st;
+            if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
+            record.phase = state::Phase::released;
+        } else {
+            record.phase = state::Phase::verified; // the marker never reached the file
+        }
+        if (auto put = state_.put(path, record); !put)
+            RFS_LOG_WARN("cannot record the release of {}: {}", path, put.error().message);
+        else if (record.phase == state::Phase::verified)
+            verified.push_back({path, record});
+    }
+    if (!releasing.empty())
+        RFS_LOG_INFO("resumed {} release(s) a stop interrupted", releasing.size());
+    for (const auto& v : verified)
+        release_if_unused(v.path);
 }
 
 // ---- namespace operations ---------------------------------------------------------------------
-
-namespace {
-
-// What a removal record holds: the object to delete (and, for the log, what was copied there).
-state::FileState removal_record(const layout::Location& where, const state::FileState& rec) {
-    state::FileState r;
-    r.type = where.type;
-    r.bucket = where.bucket;
-    r.key = where.key;
-    r.version = rec.version;
-    r.sha256 = rec.sha256;
-    return r;
-}
-
-} // namespace
 
 void Migrator::removed_on_loop(const std::string& path) {
     // Every record at and under the path (an rmdir'ed directory is empty: what is recorded
@@ -465,19 +735,42 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     state::StateStore::Batch batch;
     std::vector<std::string> removals;
     for (const auto* olds : {&old_from, &old_to}) {
+        const bool moves = olds == &old_from || exchange; // else: replaced by the rename
+        const std::string& old_dir = olds == &old_from ? from : to;
+        const std::string& new_dir = olds == &old_from ? to : from;
         for (const auto& [p, rec] : *olds) {
             batch.erase(p);
             auto where = location_of(mapper_, p, rec);
             if (!where) continue;
             auto [type, bucket, key] = location_tuple(*where);
             if (claimed.count({type, bucket, key})) continue;
+            if (moves) {
+                const std::string np =
+                    join_path(new_dir, std::string_view(p).substr(old_dir.size()));
+                // A plain rename moves a verified copy inside Riak; the relocation deletes the
+                // old object once the new one is verified and recorded.
+                if (!exchange && relocatable(rec) && copies.count(np)) continue;
+                if (is_released(rec)) {
+                    // Riak holds the only copy: it stays where it is, named by the marker.
+                    RFS_LOG_WARN("{} is released and was renamed to {}, which maps to no key: its "
+                                 "content stays in Riak at {}",
+                                 p, np, rec.key);
+                    continue;
+                }
+            }
             batch.put_removal(p, removal_record(*where, rec));
             removals.push_back(p);
         }
     }
-    // The records move to their new paths, dirty: each is copied again under its new key.
+    // The records move to their new paths, dirty: each is copied again under its new key, or,
+    // after a plain rename of a verified copy, relocated there (the record keeps the copy's
+    // version and old location for that). An exchange sends both files again.
     for (const auto& [path, where] : copies) {
         state::FileState rec = now[path].value_or(state::FileState{});
+        if (exchange || !relocatable(rec)) {
+            rec.version.clear();
+            rec.sha256.clear();
+        }
         rec.phase = state::Phase::dirty;
         rec.attempts = 0;
         rec.last_error.clear();
@@ -570,7 +863,7 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
         // names them.
         std::vector<std::string> chunks;
         auto meta = layout::decode_meta(got->object.meta);
-        if (meta && meta->kind == layout::FileMeta::Kind::manifest) {
+        if (wanted.phase != kKeepChunks && meta && meta->kind == layout::FileMeta::Kind::manifest) {
             if (auto manifest = layout::decode_manifest(got->object.value)) {
                 for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
                     if (!manifest->is_hole(i)) chunks.push_back(manifest->chunk_key(i));

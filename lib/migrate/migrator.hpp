@@ -42,13 +42,19 @@
 #include <unordered_set>
 
 #include "lib/layout/mapping.hpp"
+#include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 #include "lib/store/object_store.hpp"
 
 namespace rfs::migrate {
 
+class ReleaseGate;
+
 struct MigratorOptions {
     std::uint64_t chunk_size = 1 << 20;
+    // mode=move: once a file's copy is verified and nothing pins it, its local data is released
+    // (lib/state/placeholder.hpp). Null: files keep their data.
+    ReleaseGate* release = nullptr;
     unsigned parallel_uploads = 4;
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};
@@ -62,6 +68,9 @@ struct MigratorStats {
     std::uint64_t skipped = 0;  // already verified and unchanged, gone, or not a regular file
     std::uint64_t removals_queued = 0; // objects waiting to be (or being) deleted from Riak
     std::uint64_t objects_removed = 0; // objects deleted (chunks not counted) since start
+    std::uint64_t files_relocated = 0; // copies moved to a new key after a rename
+    std::uint64_t files_released = 0;  // mode=move: local data released since start
+    std::uint64_t bytes_freed = 0;
     std::string last_error;
 };
 
@@ -90,6 +99,10 @@ public:
     // network or the disk.
     void file_closed(std::string rel_path, bool written);
 
+    // mode=move: a handle of `rel_path` closed without changing it; if its copy is verified and
+    // nothing pins it any more, release its data now. Any thread; never blocks.
+    void release_when_unused(std::string rel_path);
+
     // `rel_path` was unlinked, or removed with rmdir: the Riak objects recorded for it (and for
     // anything recorded under it) are deleted. Any thread; never blocks.
     void path_removed(std::string rel_path);
@@ -110,6 +123,9 @@ public:
 private:
     boost::asio::awaitable<void> worker();
     boost::asio::awaitable<void> migrate_one(std::string path);
+    boost::asio::awaitable<void> relocate_one(std::string path, int fd, state::FileState record,
+                                              layout::Location to,
+                                              std::optional<state::Marker> marker);
     void closed_on_loop(const std::string& path, bool written);
     void enqueue_on_loop(const std::string& path);
     void retry_later(const std::string& path, unsigned attempts);
@@ -120,6 +136,12 @@ private:
     std::optional<std::string> next_copy();
     std::optional<std::string> next_removal();
     void update_queued(); // stats_.queued and removals_queued from known_ and removals_known_
+    // mode=move (loop thread): releases `path`'s data if its record is verified and still
+    // describes the file, and nothing pins it. Local system calls only.
+    void release_if_unused(const std::string& path);
+    // Start-up: a release that a crash interrupted is finished (the marker is on the file) or
+    // forgotten (it is not); verified files are released.
+    void resume_releases();
 
     // Namespace operations and removals (loop thread only).
     void removed_on_loop(const std::string& path);
@@ -153,6 +175,7 @@ private:
     std::unordered_set<std::string> removing_;       // removals in progress
     std::unordered_set<std::string> removals_known_; // queued, in progress or waiting to retry
     std::unordered_map<std::string, unsigned> removal_attempts_;
+    std::unordered_set<std::string> relocating_from_; // locations (location_text) being moved
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
 
     mutable std::mutex stats_mu_;

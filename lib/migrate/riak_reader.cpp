@@ -256,6 +256,28 @@ asio::awaitable<void> run_fetch(std::shared_ptr<RiakReader> reader, std::shared_
 }
 } // namespace
 
+asio::awaitable<Served> RiakReader::read_released(state::FileState rec, std::uint64_t offset,
+                                                  std::uint64_t size) {
+    auto self = shared_from_this();
+    Served out;
+    auto race = std::make_shared<Race>(context_, options_.released_timeout);
+    asio::co_spawn(context_, run_fetch(self, race, std::move(rec), offset, size), asio::detached);
+    boost::system::error_code ec;
+    if (!race->got) co_await race->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (race->got && *race->got) {
+        out.data = std::move(**race->got);
+        out.from_riak = true;
+        co_return out;
+    }
+    out.error = race->got ? race->got->error()
+                          : riak::make_error(riak::Errc::timeout,
+                                             fmt::format("no answer from Riak within {} ms",
+                                                         options_.released_timeout.count()),
+                                             ETIMEDOUT);
+    out.err = EIO;
+    co_return out;
+}
+
 asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
                                                   std::uint64_t offset, std::uint64_t size) {
     auto self = shared_from_this();

@@ -49,6 +49,9 @@ struct ReaderOptions {
     // After Riak failed (unreachable, 5xx, timeout: not a wrong object), read_or_local() reads
     // locally without asking it for this long, so that an outage costs one wait, not one per read.
     std::chrono::milliseconds retry_after{5000};
+    // read_released() fails with EIO when Riak has not answered by then (Riak unreachable, or
+    // retrying across nodes): the application's read is bounded, never a hang.
+    std::chrono::milliseconds released_timeout{15000};
 };
 
 struct ReaderStats {
@@ -83,6 +86,13 @@ public:
     // takes longer than riak_timeout, the local file's bytes (pread on this thread). Never zeros
     // for a failure, never short but at EOF. `fd` is used only before this returns.
     boost::asio::awaitable<Served> read_or_local(state::FileState rec, int fd, std::uint64_t offset,
+                                                 std::uint64_t size);
+
+    // A released file's bytes (mode=move): there is no local copy to fall back on, so any Riak
+    // failure, or no answer within released_timeout, is Served::err = EIO (with Served::error
+    // saying why). Riak is always asked, even right after a failure, so reads work again as soon
+    // as it is back.
+    boost::asio::awaitable<Served> read_released(state::FileState rec, std::uint64_t offset,
                                                  std::uint64_t size);
 
     std::uint64_t cached_bytes() const { return cached_bytes_; }

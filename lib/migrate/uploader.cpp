@@ -82,12 +82,19 @@ store::Object object_with(std::string value, std::string_view content_type,
     return object;
 }
 
-// What the key holds before the new version goes in: its causal context (so the new write
-// supersedes every sibling) and, when it is a manifest of another version, its chunk keys.
-struct Replaced {
-    std::string vclock;
-    std::vector<std::string> chunk_keys;
-};
+// Reads back the object at `id` and checks it holds `sha256` of `version`.
+Task<std::monostate> verify_object(store::ObjectStore& store, proto::ObjectId id,
+                                   std::string sha256, std::string path) {
+    auto call = store.get(id);
+    auto got = co_await std::move(call);
+    if (!got) co_return got.error();
+    if (!got->found) co_return verify_error(path, fmt::format("{} is missing", id.key));
+    if (layout::sha256_hex(got->object.value) != sha256)
+        co_return verify_error(path, fmt::format("{} holds other bytes", id.key));
+    co_return std::monostate{};
+}
+
+} // namespace
 
 Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
                                 std::string new_version) {
@@ -112,20 +119,6 @@ Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
         if (!manifest->is_hole(i)) out.chunk_keys.push_back(manifest->chunk_key(i));
     co_return out;
 }
-
-// Reads back the object at `id` and checks it holds `sha256` of `version`.
-Task<std::monostate> verify_object(store::ObjectStore& store, proto::ObjectId id,
-                                   std::string sha256, std::string path) {
-    auto call = store.get(id);
-    auto got = co_await std::move(call);
-    if (!got) co_return got.error();
-    if (!got->found) co_return verify_error(path, fmt::format("{} is missing", id.key));
-    if (layout::sha256_hex(got->object.value) != sha256)
-        co_return verify_error(path, fmt::format("{} holds other bytes", id.key));
-    co_return std::monostate{};
-}
-
-} // namespace
 
 Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in) {
     UploadOutcome out;

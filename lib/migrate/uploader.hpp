@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "lib/layout/mapping.hpp"
 #include "lib/store/object_store.hpp"
@@ -44,5 +45,15 @@ struct UploadOutcome {
 };
 
 riak::Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput input);
+
+// What a key holds before a new version goes in: its causal context (so the new write supersedes
+// every sibling) and, when it is a manifest of another version, its chunk keys (garbage once the
+// new version is verified).
+struct Replaced {
+    std::string vclock;
+    std::vector<std::string> chunk_keys;
+};
+riak::Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
+                                      std::string new_version);
 
 } // namespace rfs::migrate

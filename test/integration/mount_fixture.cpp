@@ -540,6 +540,7 @@ MountFixture::MountFixture(MountOptions opts) : opts_(std::move(opts)) {
 }
 
 MountFixture::~MountFixture() {
+    if (killed_) run_cmd({"fusermount3", "-uz", mnt_}, 10s);
     try {
         unmount();
     } catch (...) {
@@ -655,6 +656,21 @@ void MountFixture::start() {
         wd_->phase = "test body exceeded RIAKFS_IT_TEST_TIMEOUT";
     }
     wd_->cv.notify_all();
+}
+
+void MountFixture::kill_daemon() {
+    done_ = true;
+    if (wd_) {
+        std::lock_guard lk(wd_->mu);
+        wd_->deadline = Clock::time_point::max();
+    }
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+    killed_ = true; // the dead mount stays until the fixture goes: calls on it fail (ENOTCONN)
 }
 
 void MountFixture::unmount(bool use_umount) {

@@ -228,6 +228,9 @@ public:
     std::string src(std::string_view rel) const; // SOURCE/rel
     std::string mnt(std::string_view rel) const; // MOUNTPOINT/rel
     pid_t pid() const { return pid_; }
+    // A crash: kills the daemon with SIGKILL and reaps it. Calls on the dead mount fail
+    // (ENOTCONN) until the fixture goes, which detaches it lazily and checks nothing more.
+    void kill_daemon();
     std::string stderr_text() const;
 
     // Unmounts (via `fusermount3 -u`, or `umount` when use_umount) and runs the exit checks.
@@ -247,6 +250,7 @@ private:
     unsigned dev_major_ = 0, dev_minor_ = 0;
     bool mounted_ = false;
     bool done_ = false;
+    bool killed_ = false; // kill_daemon(): a dead mount to detach
     int live_slot_ = -1;
     struct Watchdog;
     Watchdog* wd_ = nullptr;

@@ -152,7 +152,7 @@ TEST_CASE("bad invocations exit non-zero with one line on stderr and mount nothi
     const std::vector<BadCase> cases = {
         {"mode=shadow without riak=", {src, mnt, "-f", "-o", "mode=shadow"}, "riak="},
         {"mode=migrate without riak=", {src, mnt, "-f", "-o", "mode=migrate"}, "riak="},
-        {"mode=move", {src, mnt, "-f", "-o", "mode=move"}, "not implemented"},
+        {"mode=move without riak=", {src, mnt, "-f", "-o", "mode=move"}, "riak="},
         {"mode=bogus", {src, mnt, "-f", "-o", "mode=bogus"}, nullptr},
         {"mode= (empty)", {src, mnt, "-f", "-o", "mode="}, nullptr},
         {"unknown option", {src, mnt, "-f", "-o", "mode=passthrough,no_such_option_xyz"}, nullptr},

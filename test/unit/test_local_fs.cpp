@@ -137,10 +137,12 @@ struct Recorder final : FsObserver {
     void on_created(NodeId, std::string_view name, const Entry&) override {
         events.push_back("created " + std::string(name));
     }
-    int on_open(NodeId, int) override {
+    OpenPlan on_open(NodeId, int, int) override {
         if (throw_on_open) throw std::bad_alloc();
         events.push_back("open");
-        return refuse_open;
+        OpenPlan plan;
+        plan.err = refuse_open;
+        return plan;
     }
     void on_released(NodeId, bool written, bool read_to_end) override {
         events.push_back(written       ? "released written"
@@ -511,9 +513,11 @@ struct Elsewhere final : FsObserver {
     std::string content = "from elsewhere";
     int asked = 0, made = 0;
     bool decline = false;
-    std::unique_ptr<RemoteReads> serve_reads(NodeId, int, int) override {
+    OpenPlan on_open(NodeId, int, int) override {
         ++made;
-        return std::make_unique<Reads>(*this);
+        OpenPlan plan;
+        plan.remote = std::make_unique<Reads>(*this);
+        return plan;
     }
 };
 
@@ -532,22 +536,28 @@ TEST_CASE("reads of a handle the observer serves elsewhere go there", "[local_fs
     CHECK(read_all(*t.fs, *open.file) == "local data");
     CHECK(obs.asked == 3);
     t.fs->release(open.file);
-    // Opens that may write are never served elsewhere.
-    for (int flags : {O_RDWR, O_WRONLY, O_RDONLY | O_TRUNC}) {
+    // Opens that may write are never served elsewhere, even when the observer offers it.
+    obs.decline = false;
+    REQUIRE(t.fs->open(root_caller(), e.id, O_RDWR, &open) == 0);
+    CHECK(read_all(*t.fs, *open.file) == "local data");
+    t.fs->release(open.file);
+    for (int flags : {O_WRONLY, O_RDONLY | O_TRUNC}) {
         REQUIRE(t.fs->open(root_caller(), e.id, flags, &open) == 0);
         t.fs->release(open.file);
     }
     OpenResult created;
     Entry e2;
     REQUIRE(t.fs->create(root_caller(), kRootNodeId, "g", 0644, O_RDWR, &e2, &created) == 0);
+    CHECK(read_all(*t.fs, *created.file) == "");
     t.fs->release(created.file);
-    CHECK(obs.made == 1);
+    CHECK(obs.asked == 3);
+    CHECK(obs.made == 5);
     // Without an observer nothing is asked.
     t.fs->set_observer(nullptr);
     REQUIRE(t.fs->open(root_caller(), e.id, O_RDONLY, &open) == 0);
     CHECK(read_all(*t.fs, *open.file) == ""); // SOURCE: the O_TRUNC open above emptied it
     t.fs->release(open.file);
-    CHECK(obs.made == 1);
+    CHECK(obs.made == 5);
 }
 
 TEST_CASE("an operation that throws leaves no descriptor, handle or lookup", "[local_fs]") {

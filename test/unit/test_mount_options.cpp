@@ -67,9 +67,8 @@ TEST_CASE("bad input is a one-line error", "[options]") {
     CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=fast"}).find("unknown mode 'fast'") !=
           std::string::npos);
-    CHECK(
-        parse_error({"/a", "/b", "-o", "mode=move,riak=http://h:1"}).find("not implemented yet") !=
-        std::string::npos);
+    CHECK(parse_error({"/a", "/b", "-o", "mode=move"}).find("mode=move needs the Riak") !=
+          std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=shadow"}).find("riak=") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "-o", "mode=migrate"}).find("mode=migrate needs the Riak") !=
           std::string::npos);

@@ -1,0 +1,573 @@
+// mode=move through a real mount against a real riak-devnode: once a file's copy is verified its
+// local data is released (a sparse placeholder with the marker stays in SOURCE), `stat` shows the
+// same file, reads come from Riak, writes bring the data back first and the new version is
+// released again; renames move the copy inside Riak; Riak down is EIO for released data, never
+// zeros; losing state_dir never turns a placeholder into a file of zeros.
+#include "mount_fixture.hpp"
+#include "riak_node.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+
+using namespace riakfs::it;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kMarker = "trusted.riakfs.released";
+
+MountOptions move_mount(const RiakNode& node, const TempDir& dir,
+                        std::vector<std::string> more = {}) {
+    MountOptions opts;
+    opts.extra_opts = {"mode=move", "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "chunk_size=65536", "cache=never"};
+    for (auto& o : more)
+        opts.extra_opts.push_back(o);
+    return opts;
+}
+
+// The local file is a released placeholder: the marker is on it and it holds no data.
+bool is_released(const std::string& src_path) {
+    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
+    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
+}
+
+bool wait_released(const std::string& src_path, bool want = true) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (is_released(src_path) == want) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+std::string object_path(const std::string& key) {
+    return "/buckets/riakfs/keys/" + url_key(key);
+}
+
+} // namespace
+
+TEST_CASE("move: verified files are released; stat is unchanged and reads come from Riak",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    const std::string small = "hello, released world\n";
+    const std::string big = random_bytes(5 * 65536 + 17, 1); // a manifest and 6 chunks
+    const std::string edge = random_bytes(65536, 2);         // exactly one chunk
+    std::string sparse(3 * 65536, '\0');                     // a hole in the middle
+    sparse.replace(0, 10, "head bytes");
+    sparse.replace(2 * 65536, 10, "tail bytes");
+    write_file(fx.mnt("small.txt"), small);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("edge.bin"), edge);
+    write_file(fx.mnt("sparse.bin"), sparse);
+    write_file(fx.mnt("empty"), "");
+    for (const char* name : {"small.txt", "big.bin", "edge.bin", "sparse.bin"}) {
+        INFO(name);
+        struct stat before = lstat_ok(fx.mnt(name));
+        REQUIRE(wait_released(fx.src(name)));
+        struct stat after = lstat_ok(fx.mnt(name));
+        CHECK(after.st_size == before.st_size);
+        CHECK(after.st_mode == before.st_mode);
+        CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+        CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+        CHECK(after.st_ino == before.st_ino);
+    }
+    // A 0-byte file has nothing to release.
+    CHECK(::getxattr(fx.src("empty").c_str(), kMarker, nullptr, 0) < 0);
+    // The marker is riakfs's own: not shown through the mount.
+    CHECK(::getxattr(fx.mnt("small.txt").c_str(), kMarker, nullptr, 0) < 0);
+    CHECK(errno == ENODATA);
+    CHECK(::setxattr(fx.mnt("small.txt").c_str(), kMarker, "x", 1, 0) < 0);
+    CHECK(errno == EPERM);
+    CHECK(::removexattr(fx.mnt("small.txt").c_str(), kMarker) < 0);
+    CHECK(is_released(fx.src("small.txt")));
+    CHECK(read_file(fx.mnt("small.txt")) == small);
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    CHECK(digest(read_file(fx.mnt("edge.bin"))) == digest(edge));
+    CHECK(read_file(fx.mnt("sparse.bin")) == sparse);
+    CHECK(read_file(fx.mnt("empty")).empty());
+    // Other Riak clients read the object at its path key.
+    CHECK(node.get(object_path("small.txt")).body == small);
+    // Nothing read made the files local again.
+    CHECK(is_released(fx.src("big.bin")));
+}
+
+TEST_CASE("move: writes to a released file bring its data back; the new version is released",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    std::string big = random_bytes(3 * 65536 + 100, 3);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("log.txt"), "line 1\n");
+    write_file(fx.mnt("cut.bin"), big);
+    for (const char* name : {"big.bin", "log.txt", "cut.bin"})
+        REQUIRE(wait_released(fx.src(name)));
+
+    SECTION("append") {
+        FILE* f = std::fopen(fx.mnt("log.txt").c_str(), "a");
+        REQUIRE(f);
+        std::fputs("line 2\n", f);
+        std::fclose(f);
+        CHECK(read_file(fx.mnt("log.txt")) == "line 1\nline 2\n");
+        REQUIRE(wait_released(fx.src("log.txt")));
+        CHECK(read_file(fx.mnt("log.txt")) == "line 1\nline 2\n");
+        CHECK(node.get(object_path("log.txt")).body == "line 1\nline 2\n");
+    }
+    SECTION("random write in the middle of a chunked file") {
+        Fd fd(::open(fx.mnt("big.bin").c_str(), O_WRONLY | O_CLOEXEC));
+        REQUIRE(fd);
+        REQUIRE(::pwrite(fd.get(), "XYZ", 3, 70000) == 3);
+        fd.reset();
+        big.replace(70000, 3, "XYZ");
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        REQUIRE(wait_released(fx.src("big.bin")));
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    }
+    SECTION("truncate by path, shorter and longer") {
+        REQUIRE(::truncate(fx.mnt("cut.bin").c_str(), 1000) == 0);
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000));
+        REQUIRE(::truncate(fx.mnt("cut.bin").c_str(), 5000) == 0);
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000) + std::string(4000, '\0'));
+        REQUIRE(wait_released(fx.src("cut.bin")));
+        CHECK(read_file(fx.mnt("cut.bin")) == big.substr(0, 1000) + std::string(4000, '\0'));
+    }
+    SECTION("O_TRUNC open") {
+        write_file(fx.mnt("big.bin"), "short now");
+        CHECK(read_file(fx.mnt("big.bin")) == "short now");
+        REQUIRE(wait_released(fx.src("big.bin")));
+        CHECK(read_file(fx.mnt("big.bin")) == "short now");
+    }
+}
+
+TEST_CASE("move: a file open for reading or writing is not released until it is closed", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    write_file(fx.mnt("held.txt"), "held open");
+    Fd reader(::open(fx.mnt("held.txt").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(reader);
+    // Its copy is made (the key appears), but the open handle keeps the data local.
+    node.wait_for(object_path("held.txt"));
+    std::this_thread::sleep_for(1500ms);
+    CHECK_FALSE(is_released(fx.src("held.txt")));
+    char buf[32] = {};
+    CHECK(::pread(reader.get(), buf, sizeof buf, 0) == 9);
+    CHECK(std::string(buf, 9) == "held open");
+    reader.reset();
+    CHECK(wait_released(fx.src("held.txt")));
+}
+
+TEST_CASE("move: Riak down: reads of released files fail with EIO, then work again", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountOptions opts = move_mount(node, dir);
+    opts.warnings_expected = true; // the failed reads are logged
+    MountFixture fx(opts);
+    std::string big = random_bytes(2 * 65536 + 5, 4);
+    write_file(fx.mnt("big.bin"), big);
+    REQUIRE(wait_released(fx.src("big.bin")));
+    node.stop();
+    write_file(fx.mnt("local.txt"), "local files keep working");
+    CHECK(read_file(fx.mnt("local.txt")) == "local files keep working");
+    auto started = std::chrono::steady_clock::now();
+    Fd fd(::open(fx.mnt("big.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    char buf[4096];
+    errno = 0;
+    CHECK(::pread(fd.get(), buf, sizeof buf, 0) == -1);
+    CHECK(errno == EIO);
+    // Writing needs the data back: refused the same way, and the placeholder stays as it was.
+    Fd w(::open(fx.mnt("big.bin").c_str(), O_WRONLY | O_CLOEXEC));
+    CHECK_FALSE(w);
+    CHECK(errno == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+    CHECK(is_released(fx.src("big.bin")));
+    CHECK(lstat_ok(fx.mnt("big.bin")).st_size == static_cast<off_t>(big.size()));
+    node.start_again();
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+}
+
+TEST_CASE("move: renames move the copy inside Riak, leaving nothing at the old keys", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    std::string big = random_bytes(4 * 65536 + 3, 5);
+    REQUIRE(::mkdir(fx.mnt("d").c_str(), 0755) == 0);
+    write_file(fx.mnt("d/big.bin"), big);
+    write_file(fx.mnt("d/small.txt"), "small");
+    write_file(fx.mnt("top.txt"), "top");
+    for (const char* name : {"d/big.bin", "d/small.txt", "top.txt"})
+        REQUIRE(wait_released(fx.src(name)));
+    std::set<std::string> chunks_before;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) chunks_before.insert(k);
+
+    REQUIRE(::rename(fx.mnt("top.txt").c_str(), fx.mnt("moved.txt").c_str()) == 0);
+    REQUIRE(::rename(fx.mnt("d").c_str(), fx.mnt("e").c_str()) == 0);
+    std::set<std::string> want = {"moved.txt", "e/big.bin", "e/small.txt"};
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::set<std::string> plain;
+    while (std::chrono::steady_clock::now() < deadline) {
+        plain.clear();
+        for (const auto& k : node.keys("riakfs"))
+            if (k.rfind(".riakfs/", 0) != 0) plain.insert(k);
+        if (plain == want) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(plain == want);
+    // The large file's manifest moved; its chunks did not (no new chunk objects, none deleted).
+    std::set<std::string> chunks_after;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) chunks_after.insert(k);
+    CHECK(chunks_after == chunks_before);
+    CHECK(is_released(fx.src("e/big.bin")));
+    CHECK(digest(read_file(fx.mnt("e/big.bin"))) == digest(big));
+    CHECK(read_file(fx.mnt("e/small.txt")) == "small");
+    CHECK(read_file(fx.mnt("moved.txt")) == "top");
+    CHECK(node.get(object_path("moved.txt")).body == "top");
+    // Swapping a released file with another cannot be done in Riak in one step: refused.
+    write_file(fx.mnt("other.txt"), "other");
+    CHECK(::syscall(SYS_renameat2, AT_FDCWD, fx.mnt("moved.txt").c_str(), AT_FDCWD,
+                    fx.mnt("other.txt").c_str(), RENAME_EXCHANGE) == -1);
+    CHECK(errno == EINVAL);
+    CHECK(read_file(fx.mnt("moved.txt")) == "top");
+}
+
+TEST_CASE("move: released files stay readable across a remount, and without state_dir", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    const std::string source = dir / "src";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    std::string big = random_bytes(3 * 65536 + 1, 6);
+    {
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        write_file(fx.mnt("big.bin"), big);
+        write_file(fx.mnt("a.txt"), "aaa");
+        REQUIRE(wait_released(fx.src("big.bin")));
+        REQUIRE(wait_released(fx.src("a.txt")));
+    }
+    {
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        CHECK(read_file(fx.mnt("a.txt")) == "aaa");
+    }
+    std::filesystem::remove_all(dir / "state");
+    {
+        // The markers alone say where the content is; nothing is uploaded as zeros.
+        MountOptions opts = move_mount(node, dir);
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+        CHECK(read_file(fx.mnt("a.txt")) == "aaa");
+        std::this_thread::sleep_for(1s);
+        CHECK(node.get(object_path("a.txt")).body == "aaa");
+    }
+}
+
+namespace {
+
+// A loopback port free right now (for riak-devnode's --admin listener).
+unsigned free_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    ::close(s);
+    return ntohs(addr.sin_port);
+}
+
+void set_faults(unsigned admin_port, const std::string& json) {
+    std::string url = "http://127.0.0.1:" + std::to_string(admin_port) + "/devnode/faults";
+    ProcResult r = json.empty() ? run_cmd({"curl", "-sf", "-XDELETE", url}, 10s)
+                                : run_cmd({"curl", "-sf", "-XPOST", url, "-d", json}, 10s);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+}
+
+// A read of the whole file through the mount: its bytes, or the errno of the failed read.
+std::pair<int, std::string> read_or_errno(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return {errno, ""};
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) return {errno, out};
+        if (n == 0) return {0, out};
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+} // namespace
+
+TEST_CASE("move: Riak answering 503, resetting and stalling: EIO or the right bytes, never "
+          "zeros; local files unaffected; all recovers",
+          "[move][faults]") {
+    TempDir dir("riakfs-move");
+    unsigned admin = free_port();
+    RiakNode node(dir.path(), 0, {"--admin", "127.0.0.1:" + std::to_string(admin)});
+    MountOptions opts = move_mount(node, dir);
+    opts.warnings_expected = true; // failed copies and reads are logged
+    MountFixture fx(opts);
+    const std::string big = random_bytes(6 * 65536 + 9, 7);
+    write_file(fx.mnt("big.bin"), big);
+    write_file(fx.mnt("small.txt"), "small and released");
+    REQUIRE(wait_released(fx.src("big.bin")));
+    REQUIRE(wait_released(fx.src("small.txt")));
+
+    // 503 for everything: released data fails with EIO, bounded; local work goes on at once.
+    set_faults(admin, R"({"error_rate":1.0,"error_status":503})");
+    auto started = std::chrono::steady_clock::now();
+    CHECK(read_or_errno(fx.mnt("big.bin")).first == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+    write_file(fx.mnt("pending.txt"), "written while Riak fails");
+    CHECK(read_file(fx.mnt("pending.txt")) == "written while Riak fails");
+    CHECK(lstat_ok(fx.mnt("big.bin")).st_size == static_cast<off_t>(big.size()));
+
+    // Connections reset mid-response: every read is all right or EIO, never other bytes.
+    set_faults(admin, R"({"reset_rate":0.5})");
+    for (int i = 0; i < 5; ++i) {
+        auto [err, data] = read_or_errno(fx.mnt("big.bin"));
+        if (err == 0)
+            CHECK(digest(data) == digest(big));
+        else
+            CHECK(err == EIO);
+    }
+
+    // A stalled node: the read gives up within the bound instead of hanging.
+    set_faults(admin, R"({"route_latency_ms":{"object":60000}})");
+    started = std::chrono::steady_clock::now();
+    CHECK(read_or_errno(fx.mnt("small.txt")).first == EIO);
+    CHECK(std::chrono::steady_clock::now() - started < 40s);
+
+    // Healthy again: everything reads (a request the stall still holds ends at the client's
+    // request timeout), and the file written meanwhile is copied and released.
+    set_faults(admin, "");
+    CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::pair<int, std::string> small = read_or_errno(fx.mnt("small.txt"));
+    while (small.first == EIO && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(500ms);
+        small = read_or_errno(fx.mnt("small.txt"));
+    }
+    CHECK(small.first == 0);
+    CHECK(small.second == "small and released");
+    CHECK(wait_released(fx.src("pending.txt")));
+    CHECK(read_file(fx.mnt("pending.txt")) == "written while Riak fails");
+}
+
+TEST_CASE("move: a multi-GiB sparse file is migrated, released and read back", "[move][large]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountOptions opts;
+    opts.extra_opts = {"mode=move", "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "cache=never"}; // the default 1 MiB chunks
+    MountFixture fx(opts);
+    const off_t size = (off_t{3} << 30) + 12345; // 3 GiB and a bit: offsets beyond 32 bits
+    const std::string head = random_bytes(100000, 8), middle = random_bytes(70000, 9),
+                      tail = random_bytes(5000, 10);
+    const off_t mid_at = (off_t{2} << 30) + 777;
+    {
+        Fd fd(::open(fx.mnt("huge.img").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        REQUIRE(fd);
+        REQUIRE(::pwrite(fd.get(), head.data(), head.size(), 0) == ssize_t(head.size()));
+        REQUIRE(::pwrite(fd.get(), middle.data(), middle.size(), mid_at) == ssize_t(middle.size()));
+        REQUIRE(::pwrite(fd.get(), tail.data(), tail.size(), size - off_t(tail.size())) ==
+                ssize_t(tail.size()));
+    }
+    REQUIRE(wait_released(fx.src("huge.img")));
+    CHECK(lstat_ok(fx.mnt("huge.img")).st_size == size);
+    // Only the chunks with data were stored: holes are not objects.
+    std::size_t chunks = 0;
+    for (const auto& k : node.keys("riakfs"))
+        if (k.rfind(".riakfs/", 0) == 0) ++chunks;
+    CHECK(chunks <= 5);
+    Fd fd(::open(fx.mnt("huge.img").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    auto read_at = [&](off_t at, size_t n) {
+        std::string out(n, '\0');
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = ::pread(fd.get(), out.data() + got, n - got, at + off_t(got));
+            REQUIRE(r > 0);
+            got += size_t(r);
+        }
+        return out;
+    };
+    CHECK(read_at(0, head.size()) == head);
+    CHECK(read_at(mid_at, middle.size()) == middle);
+    CHECK(read_at(size - off_t(tail.size()), tail.size()) == tail);
+    CHECK(read_at(off_t{1} << 30, 4096) == std::string(4096, '\0'));
+    // Writing one byte in the middle brings the data back (holes stay holes) and re-releases.
+    fd.reset();
+    {
+        Fd w(::open(fx.mnt("huge.img").c_str(), O_WRONLY | O_CLOEXEC));
+        REQUIRE(w);
+        REQUIRE(::pwrite(w.get(), "!", 1, mid_at) == 1);
+    }
+    struct stat st = lstat_ok(fx.src("huge.img"));
+    CHECK(st.st_blocks * 512 < (off_t{64} << 20)); // not 3 GiB of zeros on disk
+    REQUIRE(wait_released(fx.src("huge.img")));
+    Fd again(::open(fx.mnt("huge.img").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(again);
+    std::string m(middle.size(), '\0');
+    REQUIRE(::pread(again.get(), m.data(), m.size(), mid_at) == ssize_t(m.size()));
+    CHECK(m == "!" + middle.substr(1));
+}
+
+TEST_CASE("move: copying, seeking and linking a released file see its content, not the holes",
+          "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    const std::string big = random_bytes(3 * 65536 + 50, 11);
+    write_file(fx.mnt("big.bin"), big);
+    REQUIRE(wait_released(fx.src("big.bin")));
+
+    // cp uses copy_file_range and SEEK_DATA/SEEK_HOLE: neither may see the placeholder's holes.
+    ProcResult cp = run_cmd({"cp", "--sparse=auto", fx.mnt("big.bin"), fx.mnt("copy.bin")}, 60s);
+    REQUIRE(cp.exited);
+    CHECK(cp.exit_code == 0);
+    CHECK(digest(read_file(fx.mnt("copy.bin"))) == digest(big));
+    Fd fd(::open(fx.mnt("big.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    CHECK(::lseek(fd.get(), 100, SEEK_DATA) == 100);
+    CHECK(::lseek(fd.get(), 100, SEEK_HOLE) == static_cast<off_t>(big.size()));
+    fd.reset();
+
+    // A second name brings the data back (two names never share a placeholder); removing the
+    // first name leaves the second whole.
+    REQUIRE(::link(fx.mnt("big.bin").c_str(), fx.mnt("second.bin").c_str()) == 0);
+    CHECK_FALSE(is_released(fx.src("big.bin")));
+    REQUIRE(::unlink(fx.mnt("big.bin").c_str()) == 0);
+    CHECK(digest(read_file(fx.mnt("second.bin"))) == digest(big));
+    // With one name again (the one the kernel first met is gone), a change through it is
+    // copied under that name and released.
+    Fd w(::open(fx.mnt("second.bin").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    REQUIRE(w);
+    REQUIRE(::write(w.get(), "!", 1) == 1);
+    w.reset();
+    REQUIRE(wait_released(fx.src("second.bin")));
+    CHECK(digest(read_file(fx.mnt("second.bin"))) == digest(big + "!"));
+    CHECK(node.get(object_path("second.bin")).status == 200);
+}
+
+namespace {
+
+// A self-checking file body: "<seed> <size>\n" and then random_bytes(size, seed). A read that
+// returns anything else (zeros, a mix of two versions, a short file) is caught.
+std::string versioned_body(std::uint64_t seed, std::size_t size) {
+    return std::to_string(seed) + " " + std::to_string(size) + "\n" + random_bytes(size, seed);
+}
+
+bool is_whole_version(const std::string& data) {
+    auto nl = data.find('\n');
+    if (nl == std::string::npos) return false;
+    std::uint64_t seed = 0;
+    std::size_t size = 0;
+    if (std::sscanf(data.substr(0, nl).c_str(), "%lu %zu", &seed, &size) != 2) return false;
+    return data == versioned_body(seed, size);
+}
+
+} // namespace
+
+TEST_CASE("move: readers and writers on the same files while they are copied, moved and "
+          "released never see a torn or empty version",
+          "[move][concurrency]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    constexpr int kFiles = 6;
+    for (int i = 0; i < kFiles; ++i)
+        write_file(fx.mnt("f" + std::to_string(i)), versioned_body(i, 1000 + i * 40000));
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0}, reads{0}, writes{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 rng(100 + t);
+            while (!stop.load()) {
+                std::string name = fx.mnt("f" + std::to_string(rng() % kFiles));
+                if (t < 2) { // readers
+                    auto data = try_read_file(name);
+                    if (!data || !is_whole_version(*data)) ++bad;
+                    ++reads;
+                } else { // writers: a new version replaces the file atomically, by rename
+                    std::string tmp = fx.mnt("tmp" + std::to_string(t));
+                    write_file(tmp, versioned_body(rng(), rng() % 200000));
+                    if (::rename(tmp.c_str(), name.c_str()) != 0) ++bad;
+                    ++writes;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 200));
+                }
+            }
+        });
+    }
+    std::this_thread::sleep_for(8s);
+    stop = true;
+    for (auto& t : threads)
+        t.join();
+    CHECK(bad == 0);
+    CHECK(reads > 100);
+    CHECK(writes > 10);
+    // Settled: every file released and whole, and Riak holds exactly the files' keys.
+    for (int i = 0; i < kFiles; ++i) {
+        std::string name = "f" + std::to_string(i);
+        INFO(name);
+        CHECK(wait_released(fx.src(name)));
+        auto data = try_read_file(fx.mnt(name));
+        REQUIRE(data);
+        CHECK(is_whole_version(*data));
+    }
+    // No leftovers: the files' keys, and exactly the chunks their manifests name.
+    std::set<std::string> want, plain;
+    std::size_t chunks_wanted = 0, chunks = 0;
+    for (int i = 0; i < kFiles; ++i) {
+        want.insert("f" + std::to_string(i));
+        off_t size = lstat_ok(fx.mnt("f" + std::to_string(i))).st_size;
+        if (size > 65536) chunks_wanted += static_cast<std::size_t>((size + 65535) / 65536);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        plain.clear();
+        chunks = 0;
+        for (const auto& k : node.keys("riakfs")) {
+            if (k.rfind(".riakfs/", 0) != 0)
+                plain.insert(k);
+            else
+                ++chunks;
+        }
+        if (plain == want && chunks == chunks_wanted) break;
+        std::this_thread::sleep_for(200ms);
+    }
+    CHECK(plain == want);
+    CHECK(chunks == chunks_wanted);
+}
