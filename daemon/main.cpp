@@ -14,6 +14,8 @@
 #include "lib/layout/mapping.hpp"
 #include "lib/migrate/migrate_observer.hpp"
 #include "lib/migrate/migrator.hpp"
+#include "lib/migrate/namespace_sync.hpp"
+#include "lib/migrate/restore.hpp"
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/migrate/shadow_observer.hpp"
 #include "lib/riak/config.hpp"
@@ -22,7 +24,9 @@
 
 #include <fuse_lowlevel.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -177,6 +181,47 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
             return "mode=move: " + ok.error().message;
     }
     return std::nullopt;
+}
+
+// The restore, on the migrator's loop (where its object store lives); `out` gets the result.
+boost::asio::awaitable<void>
+run_restore(int root, const rfs::layout::Mapper* mapper, rfs::state::StateStore* state,
+            rfs::store::ObjectStore* store,
+            std::optional<rfs::state::Result<rfs::migrate::RestoreReport>>* out) {
+    auto call = rfs::migrate::restore_tree(root, *mapper, *state, *store);
+    out->emplace(co_await std::move(call));
+}
+
+// `-o restore` (or an interrupted one): SOURCE is rebuilt from Riak before anything is served.
+// Throws with one line when it cannot be.
+void restore_if_asked(const rfs::CommandLine& cl, int root, const rfs::layout::Mapper& mapper,
+                      rfs::state::StateStore& state, rfs::migrate::Migrator& migrator) {
+    auto unfinished = state.aux_get(rfs::state::AuxKind::restoring, "");
+    if (!unfinished) throw std::runtime_error(unfinished.error().message);
+    if (!cl.options.restore) {
+        if (*unfinished)
+            throw std::runtime_error("state_dir " + state.state_dir() +
+                                     " holds an unfinished restore: mount again with -o restore "
+                                     "to finish it");
+        return;
+    }
+    RFS_LOG_INFO("restoring {} from the namespace records in Riak", cl.source);
+    std::optional<rfs::state::Result<rfs::migrate::RestoreReport>> result;
+    auto done = boost::asio::co_spawn(
+        migrator.context(), run_restore(root, &mapper, &state, &migrator.object_store(), &result),
+        boost::asio::use_future);
+    done.get();
+    if (!result || !*result)
+        throw std::runtime_error("restore failed: " +
+                                 (result ? result->error().message : std::string("no result")));
+    const auto& r = **result;
+    RFS_LOG_INFO("restored {} director(ies), {} file(s), {} hard link(s), {} symlink(s), {} other "
+                 "node(s){}",
+                 r.directories, r.files, r.hard_links, r.symlinks, r.others,
+                 r.resumed ? " (an interrupted restore, resumed)" : "");
+    if (r.missing > 0)
+        RFS_LOG_WARN("restore: {} file(s) had no object in Riak and were skipped (named above)",
+                     r.missing);
 }
 
 fuse_session* new_session(fuse_args* args, const fuse_lowlevel_ops& ops, void* userdata,
@@ -334,6 +379,7 @@ int main(int argc, char** argv) {
         rfs::migrate::ReleaseGate release_gate; // outlives the migrator and the hooks
         std::unique_ptr<rfs::migrate::Migrator> migrator;
         std::unique_ptr<rfs::migrate::ShadowObserver> observer;
+        std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
         if (riak_mode) {
             auto opened = rfs::state::StateStore::open(riak_setup.state);
             if (!opened) throw std::runtime_error(opened.error().message);
@@ -350,6 +396,12 @@ int main(int argc, char** argv) {
                 },
                 mo);
             migrator->start();
+            // Before the first request, and before the namespace sync looks at the tree.
+            restore_if_asked(cl, migrate_root.get(), *riak_setup.mapper, *state, *migrator);
+            namespace_sync = std::make_unique<rfs::migrate::NamespaceSync>(
+                migrate_root.get(), *riak_setup.mapper, *state, migrator->context(),
+                migrator->object_store());
+            namespace_sync->start();
             // Reads from Riak run on the migrator's loop: verified copies (migrate, move) and
             // released files (move, and restored trees in every mode).
             rfs::migrate::ReaderOptions ro;
@@ -361,6 +413,7 @@ int main(int argc, char** argv) {
             oo.release = cl.options.mode == rfs::Mode::move;
             observer = std::make_unique<rfs::migrate::MigrateObserver>(local_fs, *migrator, *state,
                                                                        reader, release_gate, oo);
+            observer->set_namespace(namespace_sync.get());
             local_fs.set_observer(observer.get());
         }
         // On every way out: no hook may run once the migrator is gone, and what is still queued
@@ -368,11 +421,14 @@ int main(int argc, char** argv) {
         struct StopMigrator {
             rfs::fs::LocalFs& fs;
             std::unique_ptr<rfs::migrate::Migrator>& migrator;
+            std::unique_ptr<rfs::migrate::NamespaceSync>& namespace_sync;
             ~StopMigrator() {
                 fs.set_observer(nullptr);
+                // Its work runs on the migrator's loop: it stops first.
+                if (namespace_sync) namespace_sync->stop(std::chrono::seconds(5));
                 if (migrator) migrator->stop(std::chrono::seconds(5));
             }
-        } stop_migrator{local_fs, migrator};
+        } stop_migrator{local_fs, migrator, namespace_sync};
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(

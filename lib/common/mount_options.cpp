@@ -155,6 +155,11 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.chunk_size = *bytes;
         return std::nullopt;
     }
+    if (name == "restore") {
+        if (eq != std::string::npos) return std::string("restore takes no value");
+        mo.restore = true;
+        return std::nullopt;
+    }
     if (name == "cache_size") {
         auto bytes = parse_size(value);
         if (!bytes || *bytes > (std::uint64_t{1} << 40))
@@ -227,6 +232,9 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     }
     // With riak= and no mode=, the Riak nodes are there to be used: migrate.
     if (!cl.options.mode_given && !cl.options.riak_nodes.empty()) cl.options.mode = Mode::migrate;
+    if (cl.options.restore && cl.options.mode == Mode::passthrough)
+        return ParseError{"restore rebuilds SOURCE from Riak: it needs riak= and a Riak mode "
+                          "(shadow, migrate or move)"};
     if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
@@ -298,6 +306,8 @@ std::string usage(std::string_view program) {
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"
         "  -o state_dir=DIR         per-mount state (default /var/lib/riakfs/<SOURCE>)\n"
         "  -o cache_size=SIZE       migrate, move: memory for objects read from Riak (256M)\n"
+        "  -o restore               rebuild an empty SOURCE (and state_dir) from the namespace\n"
+        "                           records in Riak before serving; data stays in Riak\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

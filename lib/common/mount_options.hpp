@@ -49,6 +49,8 @@ struct MountOptions {
     // mode=migrate: bytes of Riak objects kept in memory for reads (an LRU; never exceeded).
     std::uint64_t cache_size = std::uint64_t{256} << 20;
     std::string config; // JSON layout file with mapping rules ("" = none)
+    // "-o restore": rebuild an empty SOURCE from the namespace records in Riak before serving.
+    bool restore = false;
 };
 
 // Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under

@@ -552,7 +552,13 @@ int LocalFs::link(NodeId id, NodeId newparent, const char* newname, Entry* out) 
         if (::linkat(AT_FDCWD, ProcPath(inode.fd()), dir.fd(), newname, AT_SYMLINK_FOLLOW) != 0)
             return errno;
     }
-    return do_lookup(dir, newname, out);
+    if (int err = do_lookup(dir, newname, out)) return err;
+    if (observer_) {
+        LookupGuard guard{inodes_, out->id};
+        observer_->on_linked(id, newparent, newname);
+        guard.id = 0;
+    }
+    return 0;
 }
 
 int LocalFs::unlink(NodeId parent, const char* name) {

@@ -235,6 +235,8 @@ public:
     // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
     // (File::written()), `read_to_end` if a read through it met the end of the file.
     virtual void on_released(NodeId /*node*/, bool /*written*/, bool /*read_to_end*/) {}
+    // `node` got another name, `newname` in `newparent` (link(2)).
+    virtual void on_linked(NodeId /*node*/, NodeId /*newparent*/, std::string_view /*newname*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
     virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
     // Before a RENAME_EXCHANGE of `name` in the directory `dir_fd` and `newname` in

@@ -181,25 +181,56 @@ Result<void> check_entry(const DirEntry& e) {
     return {};
 }
 
+namespace {
+
+json encode_entry(const DirEntry& e) {
+    json j = {{"type", entry_type_name(e.type)},
+              {"mode", e.mode},
+              {"uid", e.uid},
+              {"gid", e.gid},
+              {"mtime_ns", e.mtime_ns},
+              {"ctime_ns", e.ctime_ns},
+              {"atime_ns", e.atime_ns},
+              {"size", e.size},
+              {"nlink", e.nlink}};
+    if (e.type == EntryType::lnk) j["target"] = encode_entry_bytes(e.target);
+    if (e.type == EntryType::chr || e.type == EntryType::blk) j["rdev"] = e.rdev;
+    if (has_hard_link_id(e)) j["inode"] = e.inode;
+    return j;
+}
+
+} // namespace
+
 std::string encode_dir_record(const DirRecord& record) {
     json entries = json::object();
-    for (const auto& [name, e] : record.entries) {
-        json j = {{"type", entry_type_name(e.type)},
-                  {"mode", e.mode},
-                  {"uid", e.uid},
-                  {"gid", e.gid},
-                  {"mtime_ns", e.mtime_ns},
-                  {"ctime_ns", e.ctime_ns},
-                  {"atime_ns", e.atime_ns},
-                  {"size", e.size},
-                  {"nlink", e.nlink}};
-        if (e.type == EntryType::lnk) j["target"] = encode_entry_bytes(e.target);
-        if (e.type == EntryType::chr || e.type == EntryType::blk) j["rdev"] = e.rdev;
-        if (has_hard_link_id(e)) j["inode"] = e.inode;
-        entries[encode_entry_bytes(name)] = std::move(j);
-    }
+    for (const auto& [name, e] : record.entries)
+        entries[encode_entry_bytes(name)] = encode_entry(e);
     json doc = {{"format", kDirRecordFormat}, {"entries", std::move(entries)}};
+    if (record.parts > 1) doc["parts"] = record.parts;
     return doc.dump();
+}
+
+std::string dir_record_part_key(std::string_view rel_dir, std::uint32_t part) {
+    return fmt::format("{}//{}", dir_record_key(rel_dir), part);
+}
+
+std::vector<DirRecord> split_dir_record(const DirRecord& record, std::size_t max_bytes) {
+    // Room for the envelope and the "parts" member; each entry adds its "name":{...} and a comma.
+    const std::size_t envelope = encode_dir_record(DirRecord{{}, 1000000000}).size();
+    std::vector<DirRecord> parts(1);
+    std::size_t used = envelope;
+    for (const auto& [name, e] : record.entries) {
+        std::size_t size =
+            json(encode_entry_bytes(name)).dump().size() + 2 + encode_entry(e).dump().size();
+        if (!parts.back().entries.empty() && used + size > max_bytes) {
+            parts.emplace_back();
+            used = envelope;
+        }
+        parts.back().entries.emplace(name, e);
+        used += size;
+    }
+    parts.front().parts = static_cast<std::uint32_t>(parts.size());
+    return parts;
 }
 
 Result<DirRecord> decode_dir_record(std::string_view body) {
@@ -211,7 +242,7 @@ Result<DirRecord> decode_dir_record(std::string_view body) {
     }
     if (!doc.is_object()) return proto::make_error(EINVAL, "dir record: not a JSON object");
     for (const auto& [name, value] : doc.items())
-        if (name != "format" && name != "entries")
+        if (name != "format" && name != "entries" && name != "parts")
             return proto::make_error(EINVAL, "dir record: unknown member \"{}\"", name);
     auto format = doc.find("format");
     if (format == doc.end() || !format->is_string() || *format != kDirRecordFormat)
@@ -220,6 +251,12 @@ Result<DirRecord> decode_dir_record(std::string_view body) {
     if (entries == doc.end() || !entries->is_object())
         return proto::make_error(EINVAL, "dir record: \"entries\" missing or not an object");
     DirRecord record;
+    if (doc.contains("parts")) {
+        auto parts = integer<std::uint32_t>(doc, "parts");
+        if (!parts || *parts < 2)
+            return proto::make_error(EINVAL, "dir record: \"parts\" must be an integer >= 2");
+        record.parts = *parts;
+    }
     for (const auto& [encoded, value] : entries->items()) {
         auto name = decode_entry_bytes(encoded);
         if (!name)

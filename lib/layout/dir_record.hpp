@@ -15,6 +15,12 @@
 //   inode     required when nlink > 1 on a non-directory, absent otherwise: an id shared by
 //             all names of one file, stable across records (hard links)
 //
+// A large directory is split so that no object nears Riak's size limit: the record at the
+// directory's key (the head) then also holds "parts":N (N >= 2, absent for a single part) and
+// the first run of entries; parts 1..N-1 are records of their own at dir_record_part_key(dir, i)
+// ("<dir key>//<i>": "//" never occurs in a directory key), each holding the next run of
+// entries in name order, without "parts". The directory's entries are the union of all parts.
+//
 // Names and targets are arbitrary bytes but JSON strings must be UTF-8, so both are encoded:
 // bytes outside printable ASCII (0x20..0x7E) and '%' itself become %XX (uppercase hex). Decoding
 // is strict (canonical escapes only, no unknown members, names valid as file names).
@@ -25,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/result.hpp"
 
@@ -59,11 +66,23 @@ struct DirEntry {
 // Raw name bytes -> entry; ordered by raw bytes.
 struct DirRecord {
     std::map<std::string, DirEntry> entries;
+    std::uint32_t parts = 1; // the head of a split record: how many parts (itself included)
     friend bool operator==(const DirRecord&, const DirRecord&) = default;
 };
 
 // "" -> "/", "a/b" -> "/a/b" (raw bytes, like Location keys).
 std::string dir_record_key(std::string_view rel_dir);
+
+// Part `part` (1 <= part < parts) of a split record: "/a/b//1", "///1" for the root.
+std::string dir_record_part_key(std::string_view rel_dir, std::uint32_t part);
+
+// Riak refuses objects over 50 MB and warns above 5 MB: records are split well below that.
+inline constexpr std::size_t kDefaultMaxRecordBytes = 512 * 1024;
+// Splits `record` into parts whose encodings stay within `max_bytes` (one entry encodes to at
+// most ~13 KiB, so any max_bytes above that holds at least one entry per part). Returns the
+// head (parts set to the count) followed by parts 1..N-1; one record when it fits whole.
+std::vector<DirRecord> split_dir_record(const DirRecord& record,
+                                        std::size_t max_bytes = kDefaultMaxRecordBytes);
 
 // The name/target encoding and its strict inverse.
 std::string encode_entry_bytes(std::string_view raw);

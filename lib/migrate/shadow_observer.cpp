@@ -5,14 +5,51 @@
 #include <cstdio> // RENAME_EXCHANGE
 #include <cstring>
 
+#include <sys/stat.h>
+
 namespace rfs::migrate {
+
+void ShadowObserver::on_created(fs::NodeId parent, std::string_view name, const fs::Entry& entry) {
+    if (!ns_) return;
+    std::string path;
+    if (!child_path(parent, name, &path)) return;
+    if (S_ISDIR(entry.attr.st_mode)) ns_->dir_changed(path); // its own (empty) record
+    ns_->entry_changed(std::move(path), true);
+}
+
+void ShadowObserver::on_linked(fs::NodeId node, fs::NodeId newparent, std::string_view newname) {
+    if (!ns_) return;
+    std::string path, other;
+    if (child_path(newparent, newname, &path)) ns_->entry_changed(std::move(path), true);
+    // The link count of the file's other name changed too (with more names, the ones not found
+    // here keep a stale count until their directory changes; their shared `inode` is exact).
+    if (node_path(node, &other)) ns_->entry_changed(std::move(other), false);
+}
 
 void ShadowObserver::on_released(fs::NodeId node, bool written, bool read_to_end) {
     if (written || read_to_end) copy(node, written);
+    if (written && ns_) {
+        std::string path;
+        if (node_path(node, &path)) ns_->entry_changed(std::move(path), false);
+    }
 }
 
 void ShadowObserver::on_attr_changed(fs::NodeId node, int to_set) {
     if (to_set & fs::kSetSize) copy(node, true);
+    if (ns_) {
+        std::string path;
+        if (node_path(node, &path)) ns_->entry_changed(std::move(path), false);
+    }
+}
+
+bool ShadowObserver::node_path(fs::NodeId node, std::string* out) {
+    int err = fs_.relative_path(node, out);
+    if (err == ENOENT) return false; // removed meanwhile: its unlink marked the directory
+    if (err != 0) {
+        RFS_LOG_WARN("cannot find the path of node {}: {}", node, std::strerror(err));
+        return false;
+    }
+    return true;
 }
 
 bool ShadowObserver::child_path(fs::NodeId parent, std::string_view name, std::string* out) {
@@ -27,9 +64,14 @@ bool ShadowObserver::child_path(fs::NodeId parent, std::string_view name, std::s
     return true;
 }
 
-void ShadowObserver::on_unlinked(fs::NodeId parent, std::string_view name, bool /*dir*/) {
+void ShadowObserver::on_unlinked(fs::NodeId parent, std::string_view name, bool dir) {
     std::string path;
-    if (child_path(parent, name, &path)) migrator_.path_removed(std::move(path));
+    if (!child_path(parent, name, &path)) return;
+    if (ns_) {
+        if (dir) ns_->dir_changed(path); // its record (and any below it) goes
+        ns_->entry_changed(path, true);
+    }
+    migrator_.path_removed(std::move(path));
 }
 
 void ShadowObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
@@ -37,6 +79,7 @@ void ShadowObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::No
     // Runs after the rename: the two directories have not moved, only the entries in them.
     std::string from, to;
     if (!child_path(parent, name, &from) || !child_path(newparent, newname, &to)) return;
+    if (ns_) ns_->renamed(from, to);
     migrator_.path_renamed(std::move(from), std::move(to), (flags & RENAME_EXCHANGE) != 0);
 }
 

@@ -3,10 +3,15 @@
 // Unlinks, rmdirs and renames through the mount are handed to it too, so that Riak follows the
 // namespace (Migrator::path_removed / path_renamed). The hooks run on event-loop threads: they
 // find the paths (one readlink per node) and post them, nothing more.
+//
+// With a NamespaceSync set (set_namespace), every namespace change also marks the directories
+// whose records it changes (namespace_sync.hpp): creates (files, directories, symlinks, nodes),
+// links, unlinks, rmdirs, renames, setattr (chmod, chown, utimens, truncate) and written closes.
 #pragma once
 
 #include "lib/fs/local_fs.hpp"
 #include "lib/migrate/migrator.hpp"
+#include "lib/migrate/namespace_sync.hpp"
 
 namespace rfs::migrate {
 
@@ -14,6 +19,11 @@ class ShadowObserver : public fs::FsObserver {
 public:
     ShadowObserver(fs::LocalFs& fs, Migrator& migrator) : fs_(fs), migrator_(migrator) {}
 
+    // Before the first request; `ns` outlives the observer's use (null: no namespace records).
+    void set_namespace(NamespaceSync* ns) { ns_ = ns; }
+
+    void on_created(fs::NodeId parent, std::string_view name, const fs::Entry& entry) override;
+    void on_linked(fs::NodeId node, fs::NodeId newparent, std::string_view newname) override;
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
     // A truncate(2) by path changes a file nobody may have open: copy it now.
     void on_attr_changed(fs::NodeId node, int to_set) override;
@@ -26,8 +36,12 @@ protected:
     // The path of `name` in directory `parent`; false (logged) when the directory has none.
     bool child_path(fs::NodeId parent, std::string_view name, std::string* out);
 
+    // The path of `node`, or false when it has none (removed) or it cannot be found (logged).
+    bool node_path(fs::NodeId node, std::string* out);
+
     fs::LocalFs& fs_;
     Migrator& migrator_;
+    NamespaceSync* ns_ = nullptr;
 };
 
 } // namespace rfs::migrate

@@ -647,6 +647,80 @@ Result<std::vector<PathState>> StateStore::list_removals() const {
     return removals;
 }
 
+namespace {
+
+std::string aux_key(AuxKind kind, std::string_view key) {
+    std::string out(1, static_cast<char>(kind));
+    out.append(key);
+    return out;
+}
+
+} // namespace
+
+Result<std::optional<std::string>> StateStore::aux_get(AuxKind kind, std::string_view key) const {
+    std::string value;
+    leveldb::Status st = db_->Get(leveldb::ReadOptions(), aux_key(kind, key), &value);
+    if (st.IsNotFound()) return std::optional<std::string>();
+    if (!st.ok()) return db_error("read", st);
+    return std::optional<std::string>(std::move(value));
+}
+
+Result<void> StateStore::aux_put(AuxKind kind, std::string_view key, std::string_view value) {
+    return aux_apply({AuxOp{kind, std::string(key), std::string(value)}});
+}
+
+Result<void> StateStore::aux_erase(AuxKind kind, std::string_view key) {
+    return aux_apply({AuxOp{kind, std::string(key), std::nullopt}});
+}
+
+Result<void> StateStore::aux_apply(const std::vector<AuxOp>& ops) {
+    if (ops.empty()) return {};
+    leveldb::WriteBatch batch;
+    for (const AuxOp& op : ops) {
+        if (op.value)
+            batch.Put(aux_key(op.kind, op.key), *op.value);
+        else
+            batch.Delete(aux_key(op.kind, op.key));
+    }
+    leveldb::Status st = db_->Write(sync_write(), &batch);
+    if (!st.ok()) return db_error("write", st);
+    return {};
+}
+
+Result<std::optional<std::pair<std::string, std::string>>>
+StateStore::aux_next(AuxKind kind, std::string_view prefix, std::string_view from) const {
+    using Found = std::optional<std::pair<std::string, std::string>>;
+    std::string full_prefix = aux_key(kind, prefix);
+    std::string start = aux_key(kind, from < prefix ? prefix : from);
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    it->Seek(start);
+    if (it->Valid()) {
+        std::string_view key = as_view(it->key());
+        if (key.starts_with(full_prefix))
+            return Found(std::pair{std::string(key.substr(1)), std::string(as_view(it->value()))});
+    }
+    if (!it->status().ok()) return db_error("scan", it->status());
+    return Found();
+}
+
+Result<void> StateStore::aux_for_each(AuxKind kind, std::string_view prefix,
+                                      const AuxVisitor& visit) const {
+    Snapshot snapshot(db_);
+    leveldb::Status st = scan_prefix(
+        db_, snapshot.options(), aux_key(kind, prefix),
+        [&](std::string_view key, std::string_view value) { return visit(key.substr(1), value); });
+    if (!st.ok()) return db_error("scan", st);
+    return {};
+}
+
+Result<bool> StateStore::holds_records() const {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+        if (as_view(it->key()) != identity_key) return true;
+    if (!it->status().ok()) return db_error("scan", it->status());
+    return false;
+}
+
 Result<std::vector<PathState>> StateStore::list_pending(size_t limit) const {
     std::vector<PathState> pending;
     for (Phase phase : {Phase::dirty, Phase::uploading, Phase::copied}) {

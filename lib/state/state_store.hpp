@@ -13,6 +13,8 @@
 //   'r' path                -> encode(FileState): a pending removal of the Riak object (type,
 //                              bucket, key) a path that was unlinked or renamed away had; kept
 //                              until Riak confirms the delete (put_removal, list_removals)
+//   'd' 'n' 'h' 'x' key     -> the namespace records' bookkeeping (AuxKind, aux_*): opaque
+//                              values the store only keeps, in key ranges of their own
 //
 // Thread safety: every method may be called from any thread. Writers of one path are serialized
 // by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
@@ -63,6 +65,21 @@ struct PhaseCounts {
 struct PathState {
     std::string path;
     FileState state;
+};
+
+// The auxiliary key ranges (aux_*): small keyed values other modules keep beside the file
+// records, with the same sync writes. Keys are any bytes; the store does not interpret them.
+enum class AuxKind : char {
+    dirty_dir = 'd',  // namespace: a directory whose Riak record must be made again (NamespaceSync)
+    dir_record = 'n', // namespace: a directory whose record exists in Riak; value: its parts
+    inode_id = 'h',   // namespace: local "<dev>:<ino>" -> the hard-link id its records carry
+    restoring = 'x',  // a restore in progress (restore.hpp); key ""
+};
+
+struct AuxOp {
+    AuxKind kind;
+    std::string key;
+    std::optional<std::string> value; // nullopt: erase
 };
 
 // Whether `path` is a valid record key (see the top of this file).
@@ -138,6 +155,24 @@ public:
     Result<void> erase_removal(std::string_view path); // no record: success
     Result<std::optional<FileState>> get_removal(std::string_view path) const;
     Result<std::vector<PathState>> list_removals() const;
+
+    // The auxiliary ranges. aux_apply writes several changes atomically (in order).
+    Result<std::optional<std::string>> aux_get(AuxKind kind, std::string_view key) const;
+    Result<void> aux_put(AuxKind kind, std::string_view key, std::string_view value);
+    Result<void> aux_erase(AuxKind kind, std::string_view key); // absent: success
+    Result<void> aux_apply(const std::vector<AuxOp>& ops);
+    // The first (key, value) of `kind` whose key starts with `prefix` and is >= `from`, in
+    // bytewise order: a scan that may skip ahead (from = prefix for the first).
+    Result<std::optional<std::pair<std::string, std::string>>>
+    aux_next(AuxKind kind, std::string_view prefix, std::string_view from) const;
+    // Every (key, value) of `kind` whose key starts with `prefix`, in order, on a snapshot;
+    // the visitor returns false to stop.
+    using AuxVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+    Result<void> aux_for_each(AuxKind kind, std::string_view prefix, const AuxVisitor& visit) const;
+
+    // Whether the store holds anything besides its identity record: a file record, a removal
+    // or any auxiliary value (a restore refuses a state_dir that does).
+    Result<bool> holds_records() const;
 
     // Files whose content has still to reach Riak (dirty, then uploading, then copied), at most
     // `limit` of them. A restart resumes from these.

@@ -150,6 +150,11 @@ TEST_CASE("the Riak mode options", "[options]") {
     CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,cache_size=64M"}).options.cache_size ==
           std::uint64_t{64} << 20);
     CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,cache_size=0"}).options.cache_size == 0);
+    CHECK_FALSE(defaults.options.restore);
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,restore"}).options.restore);
+    CHECK(parse_error({"/src", "/mnt", "-o", "riak=http://h:1,restore=yes"}).find("restore") !=
+          std::string::npos);
+    CHECK(parse_error({"/src", "/mnt", "-o", "restore"}).find("riak=") != std::string::npos);
     CHECK(default_state_dir("/srv/data") == "/var/lib/riakfs/srv%2Fdata");
     CHECK(default_state_dir("/a%b") == "/var/lib/riakfs/a%25b");
     CHECK(default_state_dir("/") == "/var/lib/riakfs/root");
