@@ -545,7 +545,7 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
         std::lock_guard lock(stats_mu_);
         ++stats_.files_relocated;
     }
-    forget(path);
+    // The removal is known before this copy is forgotten: wait_idle() never sees a gap between.
     if (queued) {
         enqueue_removal(path);
     } else {
@@ -556,6 +556,7 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
             (void)co_await std::move(remove_call);
         }
     }
+    forget(path);
     if (options_.release && !marker) release_if_unused(path);
 }
 
