@@ -1048,7 +1048,9 @@ int LocalFs::setxattr(NodeId id, const char* name, const char* value, size_t siz
                   inode,
                   [&](const char* path) { return ::lsetxattr(path, name, value, size, flags); }))
             : ::setxattr(ProcPath(inode.fd()), name, value, size, flags);
-    return rc == 0 ? 0 : errno;
+    if (rc != 0) return errno;
+    if (observer_) observer_->on_attr_changed(id, 0);
+    return 0;
 }
 
 // getxattr and listxattr share one protocol: size 0 asks for the size needed, otherwise the
@@ -1102,7 +1104,9 @@ int LocalFs::removexattr(NodeId id, const char* name) {
                  ? static_cast<int>(on_symlink(
                        inode, [&](const char* path) { return ::lremovexattr(path, name); }))
                  : ::removexattr(ProcPath(inode.fd()), name);
-    return rc == 0 ? 0 : errno;
+    if (rc != 0) return errno;
+    if (observer_) observer_->on_attr_changed(id, 0);
+    return 0;
 }
 
 } // namespace rfs::fs

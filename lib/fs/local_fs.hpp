@@ -248,7 +248,8 @@ public:
     // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
     virtual void on_renamed(NodeId /*parent*/, std::string_view /*name*/, NodeId /*newparent*/,
                             std::string_view /*newname*/, unsigned /*flags*/) {}
-    // setattr() changed the fields `to_set` (SetAttrFlags) of `node`.
+    // setattr() changed the fields `to_set` (SetAttrFlags) of `node`; 0: an extended attribute
+    // was set or removed.
     virtual void on_attr_changed(NodeId /*node*/, int /*to_set*/) {}
 };
 

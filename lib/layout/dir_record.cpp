@@ -57,9 +57,9 @@ Result<std::string> encoded_string(const json& obj, const char* name) {
 
 Result<DirEntry> decode_entry(const json& obj) {
     if (!obj.is_object()) return proto::make_error(EINVAL, "entry must be an object");
-    static constexpr std::string_view known[] = {"type",     "mode",     "uid",      "gid",
-                                                 "mtime_ns", "ctime_ns", "atime_ns", "size",
-                                                 "nlink",    "target",   "rdev",     "inode"};
+    static constexpr std::string_view known[] = {
+        "type", "mode",  "uid",    "gid",  "mtime_ns", "ctime_ns", "atime_ns",
+        "size", "nlink", "target", "rdev", "inode",    "xattrs"};
     for (const auto& [name, value] : obj.items())
         if (std::find(std::begin(known), std::end(known), name) == std::end(known))
             return proto::make_error(EINVAL, "unknown member \"{}\"", name);
@@ -100,6 +100,19 @@ Result<DirEntry> decode_entry(const json& obj) {
         if (!inode->is_string() || inode->get_ref<const std::string&>().empty())
             return proto::make_error(EINVAL, "\"inode\" must be a non-empty string");
         e.inode = inode->get<std::string>();
+    }
+    if (auto xattrs = obj.find("xattrs"); xattrs != obj.end()) {
+        if (!xattrs->is_object() || xattrs->empty())
+            return proto::make_error(EINVAL, "\"xattrs\" must be a non-empty object");
+        for (const auto& [name, value] : xattrs->items()) {
+            auto raw_name = decode_entry_bytes(name);
+            if (!raw_name) return std::move(raw_name).error();
+            if (!value.is_string())
+                return proto::make_error(EINVAL, "xattr \"{}\" must have a string value", name);
+            auto raw_value = decode_entry_bytes(value.get_ref<const std::string&>());
+            if (!raw_value) return std::move(raw_value).error();
+            e.xattrs.emplace(std::move(*raw_name), std::move(*raw_value));
+        }
     }
     if (auto ok = check_entry(e); !ok) return std::move(ok).error();
     return e;
@@ -178,6 +191,14 @@ Result<void> check_entry(const DirEntry& e) {
         return proto::make_error(EINVAL, "inode id required exactly when nlink > 1 on a "
                                          "non-directory");
     if (e.nlink == 0) return proto::make_error(EINVAL, "nlink must be at least 1");
+    for (const auto& [name, value] : e.xattrs)
+        if (name.empty() || name.size() > kMaxXattrNameBytes || name.find('.') == 0 ||
+            name.find('\0') != std::string::npos || name.find('.') == std::string::npos ||
+            value.size() > kMaxXattrValueBytes)
+            return proto::make_error(EINVAL,
+                                     "bad extended attribute (a name like user.x, a value "
+                                     "up to {} bytes)",
+                                     kMaxXattrValueBytes);
     return {};
 }
 
@@ -196,6 +217,12 @@ json encode_entry(const DirEntry& e) {
     if (e.type == EntryType::lnk) j["target"] = encode_entry_bytes(e.target);
     if (e.type == EntryType::chr || e.type == EntryType::blk) j["rdev"] = e.rdev;
     if (has_hard_link_id(e)) j["inode"] = e.inode;
+    if (!e.xattrs.empty()) {
+        json x = json::object();
+        for (const auto& [name, value] : e.xattrs)
+            x[encode_entry_bytes(name)] = encode_entry_bytes(value);
+        j["xattrs"] = std::move(x);
+    }
     return j;
 }
 

@@ -14,6 +14,8 @@
 //   rdev      chr and blk only (required there): st_rdev
 //   inode     required when nlink > 1 on a non-directory, absent otherwise: an id shared by
 //             all names of one file, stable across records (hard links)
+//   xattrs    optional, absent when there are none: {"<name>":"<value>"}, both encoded like
+//             names (below); every extended attribute but riakfs's own trusted.riakfs.*
 //
 // A large directory is split so that no object nears Riak's size limit: the record at the
 // directory's key (the head) then also holds "parts":N (N >= 2, absent for a single part) and
@@ -43,6 +45,8 @@ inline constexpr std::string_view kDirRecordFormat = "riakfs-dir/1";
 inline constexpr std::string_view kDirRecordContentType = "application/json";
 inline constexpr std::size_t kMaxNameBytes = 255;
 inline constexpr std::size_t kMaxTargetBytes = 4095;
+inline constexpr std::size_t kMaxXattrNameBytes = 255;    // XATTR_NAME_MAX
+inline constexpr std::size_t kMaxXattrValueBytes = 65536; // XATTR_SIZE_MAX
 
 enum class EntryType { reg, dir, lnk, fifo, chr, blk, sock };
 
@@ -59,6 +63,9 @@ struct DirEntry {
     std::string target;     // lnk only, raw bytes
     std::uint64_t rdev = 0; // chr/blk only
     std::string inode;      // hard-link id; non-directories with nlink > 1 only
+    // Extended attributes (name -> value, raw bytes), riakfs's own (trusted.riakfs.*) excepted:
+    // user.*, ACLs (system.posix_acl_*), security.*, trusted.*.
+    std::map<std::string, std::string> xattrs;
 
     friend bool operator==(const DirEntry&, const DirEntry&) = default;
 };

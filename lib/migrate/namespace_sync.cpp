@@ -4,6 +4,7 @@
 #include "lib/common/unique_fd.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/migrate/namespace_paths.hpp"
+#include "lib/state/placeholder.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,48 @@
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
+
+namespace {
+
+// The extended attributes of `name` in `dir_fd` (the entry itself, not a symlink's target), but
+// riakfs's own. A file system without them has none.
+state::Result<void> read_xattrs(int dir_fd, const char* name,
+                                std::map<std::string, std::string>* out) {
+    std::string path = fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
+    std::string names;
+    for (int tries = 0;; ++tries) {
+        ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+        if (n < 0) {
+            if (errno == ENOTSUP) return {};
+            return state::make_error(errno, "{}", std::strerror(errno));
+        }
+        if (n == 0) return {};
+        names.resize(static_cast<std::size_t>(n));
+        n = ::llistxattr(path.c_str(), names.data(), names.size());
+        if (n >= 0) {
+            names.resize(static_cast<std::size_t>(n));
+            break;
+        }
+        if (errno != ERANGE || tries > 3)
+            return state::make_error(errno, "{}", std::strerror(errno));
+    }
+    for (std::size_t at = 0; at < names.size();) {
+        std::string attr(names.c_str() + at);
+        at += attr.size() + 1;
+        if (attr.empty() || state::is_name_hidden(attr)) continue;
+        std::string value(layout::kMaxXattrValueBytes, '\0');
+        ssize_t n = ::lgetxattr(path.c_str(), attr.c_str(), value.data(), value.size());
+        if (n < 0) {
+            if (errno == ENODATA) continue; // removed meanwhile: its hook marks the directory
+            return state::make_error(errno, "{}: {}", attr, std::strerror(errno));
+        }
+        value.resize(static_cast<std::size_t>(n));
+        (*out)[attr] = std::move(value);
+    }
+    return {};
+}
+
+} // namespace
 
 state::Result<layout::DirRecord> read_local_dir(int dir_fd, std::string_view rel_dir,
                                                 const layout::Mapper& mapper,
@@ -72,6 +116,11 @@ state::Result<layout::DirRecord> read_local_dir(int dir_fd, std::string_view rel
             }
             e.target.assign(target, static_cast<std::size_t>(std::min<ssize_t>(
                                         n, static_cast<ssize_t>(layout::kMaxTargetBytes))));
+        }
+        if (auto xattrs = read_xattrs(dir_fd, d->d_name, &e.xattrs); !xattrs) {
+            if (xattrs.error().code == ENOENT) continue; // replaced meanwhile
+            return state::make_error(xattrs.error().code, "cannot read the attributes of {}: {}",
+                                     rel, xattrs.error().message);
         }
         if (e.type != layout::EntryType::dir && e.nlink > 1) {
             std::string local = local_inode_id(st);

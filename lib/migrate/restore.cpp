@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -236,6 +237,11 @@ private:
         if (e.type != layout::EntryType::lnk &&
             ::fchmodat(dir_fd, name.c_str(), e.mode & 07777, 0) != 0)
             return sys_error(errno, "set the mode of", path);
+        // After the owner: chown drops security.capability.
+        std::string at = fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
+        for (const auto& [attr, value] : e.xattrs)
+            if (::lsetxattr(at.c_str(), attr.c_str(), value.data(), value.size(), 0) != 0)
+                return sys_error(errno, "set the extended attribute " + attr + " of", path);
         timespec times[2] = {timespec_of(e.atime_ns), timespec_of(e.mtime_ns)};
         if (::utimensat(dir_fd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
             return sys_error(errno, "set the times of", path);
@@ -293,6 +299,9 @@ private:
             co_return sys_error(errno, "set the owner of", path);
         if (::fchmod(fd.get(), e.mode & 07777) != 0)
             co_return sys_error(errno, "set the mode of", path);
+        for (const auto& [attr, value] : e.xattrs)
+            if (::fsetxattr(fd.get(), attr.c_str(), value.data(), value.size(), 0) != 0)
+                co_return sys_error(errno, "set the extended attribute " + attr + " of", path);
         timespec times[2] = {timespec_of(e.atime_ns), timespec_of(e.mtime_ns)};
         if (::futimens(fd.get(), times) != 0) co_return sys_error(errno, "set the times of", path);
         if (::fsync(fd.get()) != 0) co_return sys_error(errno, "sync", path);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -90,7 +91,26 @@ std::string describe_entry(const layout::DirEntry& e) {
     if (e.type == layout::EntryType::chr || e.type == layout::EntryType::blk)
         d += " rdev=" + std::to_string(e.rdev);
     if (e.type != layout::EntryType::dir && e.nlink > 1) d += " linked";
+    for (const auto& [name, value] : e.xattrs)
+        if (name.rfind("user.", 0) == 0) d += " " + name + "=" + digest(value);
     return d;
+}
+
+// The user.* extended attributes of `path` itself (a symlink has none).
+std::map<std::string, std::string> user_xattrs(const std::string& path) {
+    std::map<std::string, std::string> out;
+    char names[4096];
+    ssize_t n = ::llistxattr(path.c_str(), names, sizeof names);
+    for (ssize_t at = 0; at < n;) {
+        std::string name(names + at);
+        at += static_cast<ssize_t>(name.size()) + 1;
+        if (name.rfind("user.", 0) != 0) continue;
+        char value[4096];
+        ssize_t v = ::lgetxattr(path.c_str(), name.c_str(), value, sizeof value);
+        REQUIRE(v >= 0);
+        out[name] = std::string(value, static_cast<std::size_t>(v));
+    }
+    return out;
 }
 
 std::map<std::string, std::string> local_entries(const std::string& source,
@@ -116,6 +136,7 @@ std::map<std::string, std::string> local_entries(const std::string& source,
         e.nlink = static_cast<std::uint32_t>(st.st_nlink);
         if (S_ISLNK(st.st_mode)) e.target = std::filesystem::read_symlink(p.path()).string();
         if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) e.rdev = st.st_rdev;
+        e.xattrs = user_xattrs(p.path());
         out[p.path().filename().string()] = describe_entry(e);
     }
     return out;
@@ -229,6 +250,15 @@ TEST_CASE("namespace: every namespace operation through the mount is recorded in
     REQUIRE(::chmod(fx.mnt("d/sub").c_str(), 0711) == 0);
     require_records_agree(node, fx.source());
 
+    // user xattrs: set, replaced, removed (a file and a directory)
+    REQUIRE(::setxattr(fx.mnt("d/a.txt").c_str(), "user.one", "1", 1, 0) == 0);
+    REQUIRE(::setxattr(fx.mnt("d/a.txt").c_str(), "user.two", "2\n\xff", 3, 0) == 0);
+    REQUIRE(::setxattr(fx.mnt("d/sub").c_str(), "user.dir", "x", 1, 0) == 0);
+    require_records_agree(node, fx.source());
+    REQUIRE(::setxattr(fx.mnt("d/a.txt").c_str(), "user.one", "uno", 3, XATTR_REPLACE) == 0);
+    REQUIRE(::removexattr(fx.mnt("d/a.txt").c_str(), "user.two") == 0);
+    require_records_agree(node, fx.source());
+
     // hard link, symlink, fifo
     REQUIRE(::link(fx.mnt("d/a.txt").c_str(), fx.mnt("d/sub/hard").c_str()) == 0);
     REQUIRE(::symlink("../a.txt", fx.mnt("d/sub/sym").c_str()) == 0);
@@ -302,6 +332,8 @@ std::map<std::string, std::string> snapshot(const std::string& root, bool with_b
         if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
             d += " group=" + first.emplace(std::pair{st.st_dev, st.st_ino}, rel).first->second;
         if (with_bytes && S_ISREG(st.st_mode)) d += " sha=" + digest(read_file(p.path()));
+        for (const auto& [name, value] : user_xattrs(p.path()))
+            d += " " + name + "=" + digest(value);
         out[rel] = d;
     }
     return out;
@@ -355,6 +387,11 @@ TEST_CASE("restore: a migrated tree comes back from Riak with every name, attrib
         REQUIRE(::mkfifo(fx.mnt("docs/fifo").c_str(), 0604) == 0);
         REQUIRE(::chown(fx.mnt("docs/readme.md").c_str(), 1234, 5678) == 0);
         REQUIRE(::chmod(fx.mnt("docs/readme.md").c_str(), 0600) == 0);
+        const std::string binary("\0\xff\x01 %", 5);
+        REQUIRE(::setxattr(fx.mnt("docs/readme.md").c_str(), "user.color", "blue", 4, 0) == 0);
+        REQUIRE(::setxattr(fx.mnt("docs/readme.md").c_str(), "user.bytes", binary.data(),
+                           binary.size(), 0) == 0);
+        REQUIRE(::setxattr(fx.mnt("docs").c_str(), "user.dir", "d", 1, 0) == 0);
         set_times(fx.mnt("docs/readme.md"), 1400000000);
         set_times(fx.mnt("docs/deep"), 1300000000);
         set_times(fx.mnt("docs/sym"), 1200000000);

@@ -274,3 +274,30 @@ TEST_CASE("add, remove and rename entries", "[dir_record]") {
     CHECK(r.entries.size() == 1);
     CHECK(r.entries.contains("e"));
 }
+
+TEST_CASE("extended attributes round-trip as encoded bytes, and are checked", "[dir_record]") {
+    DirRecord r;
+    DirEntry e;
+    e.mode = 0644;
+    e.xattrs = {{"user.color", "blue"},
+                {"user.bin", std::string("\0\xff%\n", 4)},
+                {"system.posix_acl_access", std::string("\x02\0\0\0", 4)}};
+    REQUIRE(add_entry(r, "f", e));
+    std::string body = encode_dir_record(r);
+    json doc = json::parse(body);
+    CHECK(doc["entries"]["f"]["xattrs"]["user.color"] == "blue");
+    CHECK(doc["entries"]["f"]["xattrs"]["user.bin"] == "%00%FF%25%0A");
+    auto back = decode_dir_record(body);
+    REQUIRE(back);
+    CHECK(*back == r);
+    // Absent when there are none; an empty object, a non-string value or a bad name is refused.
+    CHECK_FALSE(json::parse(encode_dir_record(sample()))["entries"]["a.txt"].contains("xattrs"));
+    for (const char* bad :
+         {R"({"format":"riakfs-dir/1","entries":{"f":{"type":"reg","mode":0,"uid":0,"gid":0,
+             "mtime_ns":0,"ctime_ns":0,"atime_ns":0,"size":0,"nlink":1,"xattrs":{}}}})",
+          R"({"format":"riakfs-dir/1","entries":{"f":{"type":"reg","mode":0,"uid":0,"gid":0,
+             "mtime_ns":0,"ctime_ns":0,"atime_ns":0,"size":0,"nlink":1,"xattrs":{"user.a":1}}}})",
+          R"({"format":"riakfs-dir/1","entries":{"f":{"type":"reg","mode":0,"uid":0,"gid":0,
+             "mtime_ns":0,"ctime_ns":0,"atime_ns":0,"size":0,"nlink":1,"xattrs":{"nodot":"x"}}}})"})
+        CHECK_FALSE(decode_dir_record(bad));
+}
