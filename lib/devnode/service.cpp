@@ -17,6 +17,7 @@
 
 #include "lib/devnode/crdt.hpp"
 #include "lib/devnode/encoding.hpp"
+#include "proto/riak_paths.hpp"
 
 namespace rfs::devnode {
 
@@ -267,14 +268,15 @@ std::string link_value(const Content& c, const std::string& bucket, bool v1) {
     std::string out;
     for (const auto& l : c.links) {
         if (!out.empty()) out += ", ";
-        out += v1 ? fmt::format("</riak/{}/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
-                                url_quote_plus(l.key), l.tag)
-                  : fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
-                                url_quote_plus(l.key), l.tag);
+        out += v1 ? fmt::format("</riak/{}/{}>; riaktag=\"{}\"", proto::riak_quote_plus(l.bucket),
+                                proto::riak_quote_plus(l.key), l.tag)
+                  : fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"",
+                                proto::riak_quote_plus(l.bucket), proto::riak_quote_plus(l.key),
+                                l.tag);
     }
     if (!out.empty()) out += ", ";
-    out += v1 ? fmt::format("</riak/{}>; rel=\"up\"", url_quote_plus(bucket))
-              : fmt::format("</buckets/{}>; rel=\"up\"", url_quote_plus(bucket));
+    out += v1 ? fmt::format("</riak/{}>; rel=\"up\"", proto::riak_quote_plus(bucket))
+              : fmt::format("</buckets/{}>; rel=\"up\"", proto::riak_quote_plus(bucket));
     return out;
 }
 
@@ -299,7 +301,7 @@ void add_content_headers(std::vector<std::pair<std::string, std::string>>& h, co
     if (!c.content_encoding.empty()) h.emplace_back("Content-Encoding", c.content_encoding);
     h.emplace_back("Link", link_value(c, bucket, v1));
     if (part) h.emplace_back("Etag", c.vtag);
-    h.emplace_back("Last-Modified", http_date(c.last_modified_us / 1000000));
+    h.emplace_back("Last-Modified", format_http_date(c.last_modified_us / 1000000));
     if (c.deleted) h.emplace_back("X-Riak-Deleted", "true");
     for (const auto& m : c.meta)
         h.push_back(m);
@@ -322,21 +324,6 @@ std::string recase_header(std::string_view name) {
                                  : std::tolower(static_cast<unsigned char>(c)));
         up = c == '-';
     }
-    return out;
-}
-
-// Splits an index header value on ",<whitespace>" (riak_index:parse_fields).
-std::vector<std::string> split_index_values(std::string_view v) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    for (size_t i = 0; i + 1 < v.size(); ++i) {
-        if (v[i] == ',' && std::isspace(static_cast<unsigned char>(v[i + 1]))) {
-            out.emplace_back(v.substr(start, i - start));
-            start = i + 2;
-            ++i;
-        }
-    }
-    out.emplace_back(v.substr(start));
     return out;
 }
 
@@ -389,7 +376,7 @@ bool parse_links(std::string_view v, const std::string& own_bucket, std::vector<
         while (p <= url.size()) {
             size_t q = url.find('/', p);
             if (q == std::string_view::npos) q = url.size();
-            if (q > p) parts.push_back(url_unquote(url.substr(p, q - p)));
+            if (q > p) parts.push_back(proto::riak_unquote(url.substr(p, q - p)));
             p = q + 1;
         }
         bool v2 = parts.size() >= 2 && parts[0] == "buckets";
@@ -687,7 +674,7 @@ std::optional<Object> Service::load(const std::string& type, const std::string& 
 
 std::optional<Response> Service::handle(Request& req, bool body_read) {
     stats_.requests++;
-    const auto& s = req.seg;
+    const auto& s = req.seg();
     if (s.size() == 1 && s[0] == "ping") {
         if (!is_method(req, "GET") && !is_method(req, "HEAD"))
             return method_not_allowed("GET, HEAD");
@@ -990,7 +977,7 @@ Response render_object(const Request& req, const Object& obj, const std::string&
     r.status = 300;
     r.set("Vary", "Accept, Accept-Encoding");
     r.set("ETag", "\"" + siblings_etag(obj) + "\"");
-    r.set("Last-Modified", http_date(obj.newest_modified_us() / 1000000));
+    r.set("Last-Modified", format_http_date(obj.newest_modified_us() / 1000000));
     if (pick == 0) {
         r.set("Content-Type", "text/plain");
         r.body = "Siblings:\n";
@@ -1065,7 +1052,7 @@ Response Service::get_object(Request& req, Target& t) {
         r.status = *pc;
         if (*pc == 304) {
             r.set("ETag", "\"" + etag + "\"");
-            r.set("Last-Modified", http_date(lm));
+            r.set("Last-Modified", format_http_date(lm));
             r.set("Vary", "Accept-Encoding");
         }
         r.head = head;
@@ -1572,8 +1559,8 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     if (t.type == "default") {
         Response r;
         r.status = 301;
-        r.set("Location", fmt::format("/buckets/{}/counters/{}", url_quote_plus(t.bucket),
-                                      url_quote_plus(t.key)));
+        r.set("Location", fmt::format("/buckets/{}/counters/{}", proto::riak_quote_plus(t.bucket),
+                                      proto::riak_quote_plus(t.key)));
         return r;
     }
     std::string dt = t.props().value("datatype", "");
@@ -1831,8 +1818,8 @@ Response Service::stats_json(Request& req) {
 }
 
 std::optional<Response> Service::admin_types(Request& req, bool body_read) {
-    if (req.seg.size() != 3) return generic_404();
-    const std::string& name = req.seg[2];
+    if (req.seg().size() != 3) return generic_404();
+    const std::string& name = req.seg()[2];
     if (is_method(req, "GET")) {
         auto tp = type_properties(name);
         if (!tp) return text(404, fmt::format("Unknown bucket type: {}", name));
