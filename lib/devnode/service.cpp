@@ -32,8 +32,6 @@ struct Service::Target {
         kProps,
         kTypeProps,
         kDatatype,
-        kLinkWalk,
-        kCounter
     };
     Kind kind = kObject;
     std::string type = "default";
@@ -41,7 +39,7 @@ struct Service::Target {
     std::string bucket;
     std::string key;
     bool has_key = false;
-    bool v1 = false;               // legacy /riak/B/K form
+    bool v1 = false;               // legacy /riak/B/K route: Links rendered in that form
     std::vector<std::string> rest; // index arguments
     // Shared with Service's props cache: a request must not copy them (a GET spent a tenth of
     // its time building and copying these JSON trees).
@@ -691,27 +689,16 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
     Target t;
     size_t i = 0;
     if (!s.empty() && s[0] == "riak") {
-        // Legacy "API v1" prefix (still routed in 3.0).
-        if (s.size() < 2) return generic_404();
+        // The legacy object route /riak/B/K (still routed by Riak 3.x; the conformance suite
+        // reads through it). The rest of the old "API v1" (/riak/B, link walking) is not served.
+        if (s.size() != 3) return generic_404();
         t.v1 = true;
         t.bucket = s[1];
+        t.key = s[2];
+        t.has_key = true;
         t.type_props_p = cached_type_props("default");
         t.props_p = cached_bucket_props(t.type, t.bucket, t.type_props_p);
-        if (s.size() == 2) {
-            if (is_method(req, "POST")) return object(req, t, body_read);
-            if (is_method(req, "PUT")) return bucket_props(req, t, body_read);
-            if (!is_method(req, "GET") && !is_method(req, "HEAD"))
-                return method_not_allowed("GET, HEAD, PUT, POST");
-            if (!body_read) return std::nullopt;
-            return legacy_bucket(req, t);
-        }
-        if (s.size() == 3) {
-            t.key = s[2];
-            t.has_key = true;
-            return object(req, t, body_read);
-        }
-        if (!is_method(req, "GET")) return method_not_allowed("GET");
-        return text(400, "Invalid link walk query submitted.\n");
+        return object(req, t, body_read);
     }
     if (!s.empty() && s[0] == "types") {
         if (s.size() < 3) return generic_404();
@@ -732,25 +719,17 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         if (s.size() == i + 2) return generic_404();
         const std::string& what = s[i + 2];
         size_t n = s.size() - (i + 3); // segments after the resource name
-        if (what == "keys") {
-            if (n == 0) {
-                t.kind = Target::kKeys;
-            } else if (n == 1) {
-                t.kind = Target::kObject;
-                t.key = s[i + 3];
-                t.has_key = true;
-            } else {
-                t.kind = Target::kLinkWalk;
-            }
+        if (what == "keys" && n == 0) {
+            t.kind = Target::kKeys;
+        } else if (what == "keys" && n == 1) {
+            t.kind = Target::kObject;
+            t.key = s[i + 3];
+            t.has_key = true;
         } else if (what == "props" && n == 0) {
             t.kind = Target::kProps;
         } else if (what == "index" && (n == 2 || n == 3)) {
             t.kind = Target::kIndex;
             t.rest.assign(s.begin() + static_cast<long>(i + 3), s.end());
-        } else if (what == "counters" && n == 1 && !t.typed) {
-            t.kind = Target::kCounter;
-            t.key = s[i + 3];
-            t.has_key = true;
         } else if (what == "datatypes" && n <= 1) {
             t.kind = Target::kDatatype;
             if (n == 1) {
@@ -787,11 +766,6 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         return bucket_props(req, t, body_read);
     case Target::kDatatype:
         return datatype(req, t, body_read);
-    case Target::kCounter:
-        return counter(req, t, body_read);
-    case Target::kLinkWalk:
-        if (!is_method(req, "GET")) return method_not_allowed("GET");
-        return text(400, "Invalid link walk query submitted.\n");
     case Target::kTypeProps:
         break;
     }
@@ -1250,8 +1224,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     }
     if (created) {
         r.status = 201;
-        std::string loc = t.v1 ? fmt::format("/riak/{}/{}", t.bucket, t.key)
-                          : t.typed
+        std::string loc = t.typed
                               ? fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key)
                               : fmt::format("/buckets/{}/keys/{}", t.bucket, t.key);
         r.set("Location", loc);
@@ -1658,90 +1631,6 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
         // Riak 3.2.0 points at the object resource (`/keys/`), not at `/datatypes/`.
         r.set("Location", fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key));
     }
-    return r;
-}
-
-std::optional<Response> Service::counter(Request& req, Target& t, bool body_read) {
-    // Riak 1.4 counters live in allow_mult buckets of the default type.
-    if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "POST"))
-        return method_not_allowed("GET, HEAD, POST");
-    if (!prop_bool(t.props(), "allow_mult", false))
-        return text(409, "Counters require bucket property 'allow_mult=true'\n");
-    Quorums q;
-    if (auto bad = check_quorums(req, t.props(), {"r", "w", "dw", "pw", "pr"}, q)) return bad;
-    if (!body_read) return std::nullopt;
-    auto value_of = [](const std::optional<Object>& obj) -> std::optional<CrdtValue> {
-        if (!obj || obj->all_deleted()) return std::nullopt;
-        for (const auto& c : obj->siblings)
-            if (!c.deleted && c.content_type == "application/riak_counter")
-                if (auto v = CrdtValue::decode(c.value)) return v;
-        return std::nullopt;
-    };
-    if (!is_method(req, "POST")) {
-        auto v = value_of(load(t.type, t.bucket, t.key));
-        if (!v) return not_found();
-        Response r = text(200, std::to_string(v->counter));
-        r.head = is_method(req, "HEAD");
-        return r;
-    }
-    auto delta = parse_int(trim(req.body));
-    if (!delta) return text(400, "Increment must be an integer\n");
-    CrdtValue value;
-    {
-        std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key, true);
-        value = value_of(cur).value_or(CrdtValue::fresh());
-        std::string error;
-        value.apply_counter_op(json(*delta), error);
-        Content c;
-        c.content_type = "application/riak_counter";
-        c.value = value.encode();
-        Object obj = apply_write(cur, cur ? cur->clock : VClock{}, std::move(c), false);
-        std::string err;
-        bool sync = wants_sync(req, t.props(), q);
-        if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
-            return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
-        (sync ? stats_.sync_writes : stats_.async_writes)++;
-    }
-    stats_.crdt_updates++;
-    if (to_lower(req.param("returnvalue").value_or("false")) == "true")
-        return text(200, std::to_string(value.counter));
-    return status_only(204);
-}
-
-Response Service::legacy_bucket(Request& req, Target& t) {
-    // GET /riak/B: properties (props=false hides them) and, with keys=true|stream, the keys.
-    bool props = req.param("props") != std::optional<std::string>("false");
-    auto keys = req.param("keys").value_or("false");
-    json head = json::object();
-    if (props) {
-        json p = t.props();
-        p["name"] = t.bucket;
-        head["props"] = p;
-    }
-    std::vector<std::string> all;
-    if (keys == "true" || keys == "stream") {
-        store_.scan_objects(t.type, t.bucket, "", [&](std::string_view k, std::string_view v) {
-            auto obj = decode_object(v);
-            if (!(obj && tombstone_expired(*obj))) all.emplace_back(k);
-            return true;
-        });
-    }
-    Response r = text(200, "", "application/json");
-    r.head = is_method(req, "HEAD");
-    if (keys == "stream") {
-        r.chunked = true;
-        r.chunks.push_back(json_dump(head));
-        for (size_t i = 0; i < all.size(); i += 1000) {
-            std::vector<std::string> batch(all.begin() + static_cast<long>(i),
-                                           all.begin() +
-                                               static_cast<long>(std::min(i + 1000, all.size())));
-            r.chunks.push_back(json_dump(json{{"keys", batch}}));
-        }
-        return r;
-    }
-    if (keys == "true") head["keys"] = all;
-    r.body = json_dump(head);
     return r;
 }
 

@@ -142,4 +142,9 @@ TEST_CASE("fault configuration", "[devnode][unit]") {
     CHECK(route_class({"types", "t", "props"}) == "props");
     CHECK(route_class({"buckets", "b", "index", "f_bin", "v"}) == "index");
     CHECK(route_class({"ping"}) == "ping");
+    CHECK(route_class({"riak", "b", "k"}) == "object");
+    // Paths no route serves.
+    CHECK(route_class({"riak", "b"}) == "other");
+    CHECK(route_class({"buckets", "b", "keys", "k", "_,_,_"}) == "other");
+    CHECK(route_class({"buckets", "b", "counters", "c"}) == "other");
 }
