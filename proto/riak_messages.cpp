@@ -10,6 +10,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/serializer.hpp>
 
+#include "proto/text.hpp"
+
 namespace rfs::proto {
 namespace {
 
@@ -19,55 +21,11 @@ constexpr std::string_view kMetaPrefix = "x-riak-meta-";
 constexpr std::string_view kIndexPrefix = "x-riak-index-";
 constexpr std::string_view kMultipartAccept = "multipart/mixed, */*;q=0.5";
 
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        c = lower(c);
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) noexcept {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-        s.remove_suffix(1);
-    return s;
-}
-
 std::string unquote_etag(std::string_view v) {
     v = trim(v);
     if (v.size() >= 2 && (v[0] == 'W' || v[0] == 'w') && v[1] == '/') v.remove_prefix(2);
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return std::string(v);
-}
-
-// Riak splits index header values on a comma followed by whitespace.
-void split_index_values(std::string_view v, std::vector<std::string>& out) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i + 1 < v.size(); ++i) {
-        if (v[i] == ',' && (v[i + 1] == ' ' || v[i + 1] == '\t')) {
-            out.emplace_back(trim(v.substr(start, i - start)));
-            start = i + 1;
-        }
-    }
-    out.emplace_back(trim(v.substr(start)));
 }
 
 void apply_header(RiakObject& obj, std::string_view name, std::string_view value) {
@@ -86,11 +44,9 @@ void apply_header(RiakObject& obj, std::string_view name, std::string_view value
     } else if (istarts_with(name, kMetaPrefix) && name.size() > kMetaPrefix.size()) {
         obj.meta.emplace_back(name.substr(kMetaPrefix.size()), trim(value));
     } else if (istarts_with(name, kIndexPrefix) && name.size() > kIndexPrefix.size()) {
-        std::vector<std::string> values;
-        split_index_values(value, values);
         const std::string field = to_lower(name.substr(kIndexPrefix.size()));
-        for (auto& v : values)
-            obj.indexes.push_back(IndexEntry{field, std::move(v)});
+        for (const auto& v : split_index_values(value))
+            obj.indexes.push_back(IndexEntry{field, std::string(trim(v))});
     }
 }
 
@@ -182,10 +138,6 @@ void append_object_headers(std::string& out, const RiakObject& obj) {
         line("x-riak-index-" + idx.field, idx.value);
 }
 
-constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-
 template <bool IsRequest>
 std::string serialize(const http::message<IsRequest, http::string_body>& msg) {
     http::serializer<IsRequest, http::string_body> sr{msg};
@@ -273,62 +225,6 @@ RiakObject object_from_headers(const HeaderList& headers, std::string body) {
     return obj;
 }
 
-std::string format_http_date(std::time_t t) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                  kDays[static_cast<std::size_t>(tm.tm_wday % 7)].data(), tm.tm_mday,
-                  kMonths[static_cast<std::size_t>(tm.tm_mon % 12)].data(), tm.tm_year + 1900,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return buf;
-}
-
-std::optional<std::time_t> parse_http_date(std::string_view text) {
-    // Tokenise on spaces, commas and dashes; recognise month name, hh:mm:ss, day and year.
-    int day = -1, month = -1, year = -1, hh = -1, mm = -1, ss = -1;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && (text[i] == ' ' || text[i] == ',' || text[i] == '-'))
-            ++i;
-        std::size_t j = i;
-        while (j < text.size() && text[j] != ' ' && text[j] != ',' && text[j] != '-')
-            ++j;
-        const std::string_view tok = text.substr(i, j - i);
-        i = j;
-        if (tok.empty()) continue;
-        if (tok.find(':') != std::string_view::npos) {
-            if (tok.size() != 8 ||
-                std::sscanf(std::string(tok).c_str(), "%2d:%2d:%2d", &hh, &mm, &ss) != 3)
-                return std::nullopt;
-        } else if (tok[0] >= '0' && tok[0] <= '9') {
-            int v = 0;
-            const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
-            if (ec != std::errc() || p != tok.data() + tok.size()) return std::nullopt;
-            if (day < 0 && tok.size() <= 2)
-                day = v;
-            else if (year < 0)
-                year = tok.size() == 2 ? (v < 70 ? 2000 + v : 1900 + v) : v;
-            else
-                return std::nullopt;
-        } else if (tok.size() == 3 && month < 0) {
-            for (std::size_t m = 0; m < kMonths.size(); ++m)
-                if (iequals(tok, kMonths[m])) month = static_cast<int>(m);
-        }
-    }
-    if (day < 1 || day > 31 || month < 0 || year < 1970 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
-        ss < 0 || ss > 60)
-        return std::nullopt;
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    return timegm(&tm);
-}
-
 // ---- Requests -------------------------------------------------------------------------------
 
 Request make_request(http::verb method, std::string_view host, std::string target) {
@@ -378,14 +274,12 @@ Result<Request> make_store_request(std::string_view host, const ObjectId& id,
     }
     for (const auto& idx : object.indexes) {
         const std::string field = to_lower(idx.field);
-        if (!is_token(field) || !(ends_with(field, "_bin") || ends_with(field, "_int")))
+        if (!is_token(field) || !(field.ends_with("_bin") || field.ends_with("_int")))
             return make_error(EINVAL, "index field '{}' must end in _bin or _int", idx.field);
-        if (ends_with(field, "_int") && !is_integer(idx.value))
+        if (field.ends_with("_int") && !is_integer(idx.value))
             return make_error(EINVAL, "index {} value is not an integer", field);
-        for (std::size_t i = 0; i + 1 < idx.value.size(); ++i)
-            if (idx.value[i] == ',' && (idx.value[i + 1] == ' ' || idx.value[i + 1] == '\t'))
-                return make_error(EINVAL, "index {} value contains ', ' (Riak would split it)",
-                                  field);
+        if (split_index_values(idx.value).size() != 1)
+            return make_error(EINVAL, "index {} value contains ', ' (Riak would split it)", field);
         if (auto r = set_checked(req, "X-Riak-Index-" + field, idx.value); !r)
             return std::move(r).error();
     }

@@ -23,6 +23,7 @@
 
 #include "proto/result.hpp"
 #include "proto/riak_paths.hpp"
+#include "proto/text.hpp"
 
 namespace rfs::proto {
 
@@ -82,9 +83,7 @@ bool is_token(std::string_view name) noexcept;
 RiakObject object_from_headers(const http::fields& fields, std::string body);
 RiakObject object_from_headers(const HeaderList& headers, std::string body);
 
-// HTTP dates (RFC 1123 "Sun, 06 Nov 1994 08:49:37 GMT"; RFC 850 and asctime are also parsed).
-std::string format_http_date(std::time_t t);
-std::optional<std::time_t> parse_http_date(std::string_view text);
+// HTTP dates: format_http_date() and parse_http_date() are in proto/text.hpp.
 
 // ---- Requests -------------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@
 #include <cerrno>
 #include <charconv>
 
+#include <boost/url/encode.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 namespace rfs::proto {
 namespace {
 
@@ -62,10 +66,6 @@ Result<std::string> finish_target(std::string target) {
         return make_error(ENAMETOOLONG, "request target of {} bytes exceeds {}", target.size(),
                           kMaxTargetLength);
     return target;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 } // namespace
@@ -133,20 +133,17 @@ Result<std::string> unescape_name(std::string_view escaped) {
 // ---- Layer 2 --------------------------------------------------------------------------------
 
 bool is_unreserved(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
+    return boost::urls::unreserved_chars(c);
 }
 
 std::string percent_encode(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size() + raw.size() / 2);
-    for (const char c : raw) {
-        if (is_unreserved(c))
-            out.push_back(c);
-        else
-            append_escape(out, static_cast<unsigned char>(c));
-    }
-    return out;
+    return boost::urls::encode(raw, boost::urls::unreserved_chars);
+}
+
+std::string riak_quote_plus(std::string_view raw) {
+    boost::urls::encoding_opts opts;
+    opts.space_as_plus = true;
+    return boost::urls::encode(raw, boost::urls::unreserved_chars, opts);
 }
 
 std::string encode_segment(std::string_view raw) {
@@ -156,22 +153,9 @@ std::string encode_segment(std::string_view raw) {
 }
 
 Result<std::string> percent_decode(std::string_view encoded) {
-    std::string out;
-    out.reserve(encoded.size());
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-        const char c = encoded[i];
-        if (c != '%') {
-            out.push_back(c);
-            continue;
-        }
-        if (i + 2 >= encoded.size() || hex_value(encoded[i + 1]) < 0 ||
-            hex_value(encoded[i + 2]) < 0)
-            return make_error(EINVAL, "bad percent escape at offset {}", i);
-        out.push_back(
-            static_cast<char>(hex_value(encoded[i + 1]) * 16 + hex_value(encoded[i + 2])));
-        i += 2;
-    }
-    return out;
+    const auto valid = boost::urls::make_pct_string_view(encoded);
+    if (!valid) return make_error(EINVAL, "bad percent escape: {}", valid.error().message());
+    return valid->decode(); // '+' stays '+' (encoding_opts::space_as_plus is off)
 }
 
 std::string riak_unquote(std::string_view encoded) {
@@ -191,6 +175,11 @@ std::string riak_unquote(std::string_view encoded) {
         }
     }
     return out;
+}
+
+std::string host_and_port(std::string_view host, std::uint16_t port) {
+    if (host.find(':') != std::string_view::npos) return fmt::format("[{}]:{}", host, port);
+    return fmt::format("{}:{}", host, port);
 }
 
 // ---- Quorum / QueryParams -------------------------------------------------------------------
@@ -336,8 +325,8 @@ IndexQuery IndexQuery::bucket_keys() {
 }
 
 Result<std::string> index_target(const BucketId& b, const IndexQuery& iq) {
-    if (iq.field != "$bucket" && iq.field != "$key" && !ends_with(iq.field, "_bin") &&
-        !ends_with(iq.field, "_int"))
+    if (iq.field != "$bucket" && iq.field != "$key" && !iq.field.ends_with("_bin") &&
+        !iq.field.ends_with("_int"))
         return make_error(EINVAL, "index field '{}' must be $bucket, $key or end in _bin/_int",
                           iq.field);
     if (auto ok = check_name("index value", iq.value); !ok) return std::move(ok).error();
@@ -374,6 +363,8 @@ ParsedTarget parse_target(std::string_view target) {
         path = target.substr(0, q);
         query = target.substr(q + 1);
     }
+    if (const auto hash = query.find('#'); hash != std::string_view::npos)
+        query = query.substr(0, hash);
     while (!path.empty()) {
         const auto slash = path.find('/');
         const auto seg = path.substr(0, slash);
@@ -382,8 +373,8 @@ ParsedTarget parse_target(std::string_view target) {
         path.remove_prefix(slash + 1);
     }
     while (!query.empty()) {
-        const auto amp = query.find('&');
-        const auto pair = query.substr(0, amp);
+        const auto end = query.find_first_of("&;");
+        const auto pair = query.substr(0, end);
         if (!pair.empty()) {
             const auto eq = pair.find('=');
             if (eq == std::string_view::npos)
@@ -392,8 +383,8 @@ ParsedTarget parse_target(std::string_view target) {
                 out.query.emplace_back(riak_unquote(pair.substr(0, eq)),
                                        riak_unquote(pair.substr(eq + 1)));
         }
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
+        if (end == std::string_view::npos) break;
+        query.remove_prefix(end + 1);
     }
     return out;
 }

@@ -34,6 +34,10 @@
 // %XX (uppercase hex), including '+', '/', '%' and space; a whole segment "." or ".." is
 // encoded as "%2E"/"%2E%2E" so no client normalises it. Riak decodes each path segment
 // form-style ('+' is a space); riak_unquote() reproduces that for the test server.
+// Encoding and strict decoding are Boost.URL's (boost::urls::encode with unreserved_chars,
+// make_pct_string_view + decode). riak_unquote() and parse_target() stay hand-written: Riak
+// (mochiweb) keeps a malformed escape literally and accepts request targets that are not valid
+// RFC 3986 (raw non-ASCII bytes, '"', '<', ...), where Boost.URL refuses the whole string.
 //
 // Request-target builders take Riak names (layer-1 output, or any bytes) and percent-encode
 // every bucket-type, bucket, key and index segment, so nothing they contain reaches the request
@@ -76,6 +80,9 @@ bool is_unreserved(char c) noexcept;
 
 // Any bytes -> only unreserved characters and %XX. Does not special-case "."/"..".
 std::string percent_encode(std::string_view raw);
+// mochiweb_util:quote_plus, as Riak writes bucket and key names into the URLs of its Link and
+// Location headers: percent_encode() except that a space becomes '+'.
+std::string riak_quote_plus(std::string_view raw);
 
 // One path segment: percent_encode(), plus "." and ".." fully encoded.
 std::string encode_segment(std::string_view raw);
@@ -88,6 +95,10 @@ Result<std::string> percent_decode(std::string_view encoded);
 // space, %XX (either case) becomes the byte, and a '%' not followed by two hex digits is kept
 // literally. Never fails. For the test server.
 std::string riak_unquote(std::string_view encoded);
+
+// "host:port" for a Host header or a log line; a host containing ':' (an IPv6 address) is put
+// in brackets: "[::1]:8098".
+std::string host_and_port(std::string_view host, std::uint16_t port);
 
 // ---- Quorum and request parameters ----------------------------------------------------------
 
@@ -226,8 +237,10 @@ struct ParsedTarget {
     // First value of query parameter `name`, if present.
     std::optional<std::string> param(std::string_view name) const;
 };
-// Splits like Riak's router: query cut at the first '?', path split on '/', empty segments
-// (from "//" or a trailing '/') vanish, then each segment is decoded form-style.
+// Splits like Riak's router: query cut at the first '?' (and its own '#' fragment dropped), path
+// split on '/', empty segments (from "//" or a trailing '/') vanish, then each segment is
+// decoded form-style; the query is split on '&' and ';' (mochiweb_util:parse_qs) and each name
+// and value decoded the same way.
 ParsedTarget parse_target(std::string_view target);
 
 } // namespace rfs::proto

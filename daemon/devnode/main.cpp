@@ -10,6 +10,7 @@
 #include <tuple>
 #include <utility>
 
+#include <boost/url/authority_view.hpp>
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "lib/devnode/server.hpp"
 #include "lib/devnode/service.hpp"
 #include "lib/devnode/store.hpp"
+#include "proto/riak_paths.hpp"
 
 namespace {
 
@@ -25,7 +27,7 @@ using rfs::devnode::Config;
 
 constexpr const char* kUsage = R"(usage: riak-devnode --data DIR [options]
   --listen HOST:PORT            address to serve Riak's HTTP API on (default 127.0.0.1:8098;
-                                port 0 picks a free port)
+                                IPv6 in brackets, e.g. [::1]:8098; port 0 picks a free port)
   --admin HOST:PORT             serve the /devnode/ admin routes (fault injection, bucket type
                                 creation) on this separate address; without it they do not exist
   --data DIR                    LevelDB data directory (created if missing)
@@ -78,16 +80,16 @@ int64_t parse_int(std::string_view s, const char* flag) {
     return v;
 }
 
-// HOST:PORT, the host an IP address ("[::1]" or "::1" for IPv6).
+// HOST:PORT (an RFC 3986 authority, parsed by Boost.URL): the host an IP address, IPv6 in
+// brackets ("[::1]:8098").
 std::pair<std::string, uint16_t> parse_address(const std::string& value, const char* flag) {
-    auto colon = value.rfind(':');
-    if (colon == std::string::npos) die(std::string(flag) + " expects HOST:PORT");
-    std::string host = value.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    int64_t port = parse_int(value.substr(colon + 1), flag);
+    const auto authority = boost::urls::parse_authority(value);
+    if (!authority || authority->has_userinfo() || !authority->has_port() ||
+        authority->port().empty() || authority->host_type() == boost::urls::host_type::ipvfuture)
+        die(std::string(flag) + " expects HOST:PORT, e.g. 127.0.0.1:8098 or [::1]:8098");
+    const int64_t port = parse_int(authority->port(), flag);
     if (port > 65535) die(std::string(flag) + ": port out of range");
-    return {host, static_cast<uint16_t>(port)};
+    return {authority->host_address(), static_cast<uint16_t>(port)};
 }
 
 Config parse_args(int argc, char** argv) {
@@ -165,14 +167,14 @@ Config parse_args(int argc, char** argv) {
 void warn_beyond_loopback(const Config& config, const rfs::devnode::Server& server) {
     if (!rfs::devnode::is_loopback_address(config.listen_host))
         std::fprintf(stderr,
-                     "riak-devnode: warning: listening on %s:%u, beyond loopback: anyone who can "
+                     "riak-devnode: warning: listening on %s, beyond loopback: anyone who can "
                      "reach it can read and change every object\n",
-                     config.listen_host.c_str(), static_cast<unsigned>(server.port()));
+                     rfs::proto::host_and_port(config.listen_host, server.port()).c_str());
     if (config.admin && !rfs::devnode::is_loopback_address(config.admin_host))
         std::fprintf(stderr,
-                     "riak-devnode: warning: admin routes on %s:%u, beyond loopback: anyone who "
+                     "riak-devnode: warning: admin routes on %s, beyond loopback: anyone who "
                      "can reach them can inject faults and create bucket types\n",
-                     config.admin_host.c_str(), static_cast<unsigned>(server.admin_port()));
+                     rfs::proto::host_and_port(config.admin_host, server.admin_port()).c_str());
 }
 
 } // namespace
@@ -195,11 +197,11 @@ int main(int argc, char** argv) {
     warn_beyond_loopback(config, server);
     // Both lines in one write: a reader that stops after the first must not make the second one
     // fail (or raise SIGPIPE) later.
-    std::string lines =
-        fmt::format("riak-devnode listening on {}:{}\n", config.listen_host, server.port());
+    std::string lines = fmt::format("riak-devnode listening on {}\n",
+                                    rfs::proto::host_and_port(config.listen_host, server.port()));
     if (config.admin)
-        lines += fmt::format("riak-devnode admin routes on {}:{}\n", config.admin_host,
-                             server.admin_port());
+        lines += fmt::format("riak-devnode admin routes on {}\n",
+                             rfs::proto::host_and_port(config.admin_host, server.admin_port()));
     std::fwrite(lines.data(), 1, lines.size(), stdout);
     std::fflush(stdout);
     server.run();

@@ -1,11 +1,7 @@
 // Byte-level helpers for riak-devnode (see encoding.hpp). Any thread.
 #include "lib/devnode/encoding.hpp"
 
-#include <array>
-#include <cctype>
 #include <chrono>
-#include <cstring>
-#include <ctime>
 #include <random>
 
 namespace rfs::devnode {
@@ -14,9 +10,6 @@ namespace {
 
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kB62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 int b64_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -24,13 +17,6 @@ int b64_value(char c) {
     if (c >= '0' && c <= '9') return c - '0' + 52;
     if (c == '+') return 62;
     if (c == '/') return 63;
-    return -1;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -108,66 +94,6 @@ std::string random_base62(int bits) {
     return out;
 }
 
-std::string url_unquote(std::string_view in) {
-    std::string out;
-    out.reserve(in.size());
-    for (size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '+') {
-            out += ' ';
-        } else if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
-                   hex_value(in[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-std::string url_quote_plus(std::string_view in) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (char c : in) {
-        auto u = static_cast<unsigned char>(c);
-        if (std::isalnum(u) || c == '_' || c == '.' || c == '~' || c == '-') {
-            out += c;
-        } else if (c == ' ') {
-            out += '+';
-        } else {
-            out += '%';
-            out += kHex[u >> 4];
-            out += kHex[u & 15];
-        }
-    }
-    return out;
-}
-
-std::string http_date(int64_t unix_seconds) {
-    time_t t = static_cast<time_t>(unix_seconds);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    return buf;
-}
-
-std::optional<int64_t> parse_http_date(std::string_view s) {
-    std::string str(s);
-    static constexpr const char* kFormats[] = {"%a, %d %b %Y %H:%M:%S GMT",
-                                               "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
-    for (const char* fmt : kFormats) {
-        struct tm tm;
-        std::memset(&tm, 0, sizeof tm);
-        const char* end = strptime(str.c_str(), fmt, &tm);
-        if (end != nullptr && *end == '\0') return static_cast<int64_t>(timegm(&tm));
-    }
-    return std::nullopt;
-}
-
 int64_t now_micros() {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -181,20 +107,6 @@ uint64_t fnv1a64(std::string_view s, uint64_t seed) {
         h *= 0x100000001b3ULL;
     }
     return h;
-}
-
-bool is_utf8(std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<uint8_t>(s[i]);
-        int extra = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-        if (extra < 0) return false;
-        for (int k = 1; k <= extra; ++k) {
-            if (i + k >= s.size() || (static_cast<uint8_t>(s[i + k]) >> 6) != 2) return false;
-        }
-        i += extra + 1;
-    }
-    return true;
 }
 
 void RecordWriter::u64(uint64_t v) {

@@ -1,5 +1,6 @@
-// Byte-level helpers for riak-devnode: base64/base62, URL segment decoding, HTTP dates, a compact
-// binary record writer/reader for the LevelDB values, and random identifiers.
+// Byte-level helpers for riak-devnode: base64/base62, a compact binary record writer/reader for
+// the LevelDB values, and random identifiers. URL decoding and quoting, HTTP dates, UTF-8
+// validation and header text helpers are proto/'s (riak_paths.hpp, riak_messages.hpp, text.hpp).
 // Pure functions; any thread.
 #pragma once
 
@@ -21,24 +22,10 @@ std::string base62(uint64_t v);
 std::string random_base62(int bits);
 uint64_t random_u64();
 
-// mochiweb_util:unquote: form-style decoding ('+' is a space); a malformed %XX sequence is kept
-// literally.
-std::string url_unquote(std::string_view in);
-// mochiweb_util:quote_plus: keeps [A-Za-z0-9_.~-], a space becomes '+', everything else %XX.
-std::string url_quote_plus(std::string_view in);
-
-// RFC 1123 date ("Sun, 06 Nov 1994 08:49:37 GMT") of unix seconds.
-std::string http_date(int64_t unix_seconds);
-// Parses RFC 1123, RFC 850 and asctime dates; nullopt when unparseable.
-std::optional<int64_t> parse_http_date(std::string_view s);
-
 int64_t now_micros();
 
 // 64-bit FNV-1a; used where Riak prints an MD5 as an opaque token.
 uint64_t fnv1a64(std::string_view s, uint64_t seed = 0xcbf29ce484222325ULL);
-
-// Is `s` valid UTF-8? (JSON output of keys needs it.)
-bool is_utf8(std::string_view s);
 
 // Append-only binary record writer: varints and length-prefixed strings.
 class RecordWriter {

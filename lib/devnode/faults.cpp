@@ -120,16 +120,15 @@ uint64_t FaultConfig::latency_for(const std::string& route) const {
 
 std::string route_class(const std::vector<std::string>& s) {
     if (s.size() == 1 && (s[0] == "ping" || s[0] == "stats")) return s[0];
-    if (s.size() >= 2 && s[0] == "riak") return s.size() == 2 ? "keys" : "object";
+    if (!s.empty() && s[0] == "riak") return s.size() == 3 ? "object" : "other";
     size_t i = (!s.empty() && s[0] == "types") ? 2 : 0;
     if (s.size() == 3 && i == 2 && s[2] == "props") return "props";
     if (s.size() <= i || s[i] != "buckets") return "other";
     if (s.size() == i + 1) return "buckets";
     if (s.size() < i + 3) return "other";
     const std::string& what = s[i + 2];
-    if (what == "keys") return s.size() == i + 3 ? "keys" : "object";
+    if (what == "keys" && s.size() <= i + 4) return s.size() == i + 3 ? "keys" : "object";
     if (what == "index" || what == "props" || what == "datatypes") return what;
-    if (what == "counters") return "datatypes";
     return "other";
 }
 

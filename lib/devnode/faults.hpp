@@ -35,7 +35,7 @@ struct FaultConfig {
 };
 
 // Route class names: "ping", "stats", "object", "keys", "buckets", "index", "props",
-// "datatypes" (including legacy counters), "other". Legacy /riak/B/K is "object", /riak/B "keys".
+// "datatypes", "other". The legacy object route /riak/B/K is "object".
 std::string route_class(const std::vector<std::string>& segments);
 
 class Faults {

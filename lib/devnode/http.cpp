@@ -1,12 +1,9 @@
 // Request/response helpers for riak-devnode (see http.hpp). Any thread.
 #include "lib/devnode/http.hpp"
 
-#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>
-
-#include "lib/devnode/encoding.hpp"
 
 namespace rfs::devnode {
 
@@ -14,31 +11,6 @@ namespace {
 // Riak 3.0 (webmachine 1.11.1 on mochiweb) announces itself this way; clients only log it.
 constexpr std::string_view kServer = "MochiWeb/1.1 WebMachine/1.11.1 (riak-devnode)";
 } // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return true;
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
 
 std::optional<std::string> Request::header(std::string_view name) const {
     std::optional<std::string> out;
@@ -52,50 +24,6 @@ std::optional<std::string> Request::header(std::string_view name) const {
         }
     }
     return out;
-}
-
-std::optional<std::string> Request::param(std::string_view name) const {
-    for (const auto& [n, v] : query) {
-        if (n == name) return v;
-    }
-    return std::nullopt;
-}
-
-void parse_target(Request& req) {
-    std::string_view t = req.target;
-    std::string_view path = t, qs;
-    if (auto q = t.find('?'); q != std::string_view::npos) {
-        path = t.substr(0, q);
-        qs = t.substr(q + 1);
-    }
-    if (auto h = qs.find('#'); h != std::string_view::npos) qs = qs.substr(0, h);
-    // Split like string:tokens: empty segments vanish.
-    size_t i = 0;
-    while (i <= path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string_view::npos) j = path.size();
-        if (j > i) {
-            req.raw.emplace_back(path.substr(i, j - i));
-            req.seg.push_back(url_unquote(path.substr(i, j - i)));
-        }
-        i = j + 1;
-    }
-    i = 0;
-    while (i < qs.size()) {
-        size_t j = qs.find_first_of("&;", i);
-        if (j == std::string_view::npos) j = qs.size();
-        std::string_view kv = qs.substr(i, j - i);
-        if (!kv.empty()) {
-            auto eq = kv.find('=');
-            if (eq == std::string_view::npos) {
-                req.query.emplace_back(url_unquote(kv), "");
-            } else {
-                req.query.emplace_back(url_unquote(kv.substr(0, eq)),
-                                       url_unquote(kv.substr(eq + 1)));
-            }
-        }
-        i = j + 1;
-    }
 }
 
 std::string_view reason_phrase(int status) {
@@ -169,7 +97,7 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
     out += "Server: ";
     out += kServer;
     out += "\r\nDate: ";
-    out += http_date(std::time(nullptr));
+    out += proto::format_http_date(std::time(nullptr));
     out += "\r\n";
     if (res.chunked) {
         out += "Transfer-Encoding: chunked\r\n";

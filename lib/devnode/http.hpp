@@ -9,14 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "proto/riak_paths.hpp"
+#include "proto/text.hpp"
+
 namespace rfs::devnode {
 
 struct Request {
-    std::string method;           // as sent ("GET", "PUT", ...)
-    std::string target;           // raw request target
-    std::vector<std::string> raw; // raw (still percent-encoded) non-empty path segments
-    std::vector<std::string> seg; // the same segments, url_unquote()d
-    std::vector<std::pair<std::string, std::string>> query;   // decoded name, value
+    std::string method;         // as sent ("GET", "PUT", ...)
+    std::string target;         // raw request target
+    proto::ParsedTarget parsed; // decoded path segments and query, by parse_target()
     std::vector<std::pair<std::string, std::string>> headers; // name as sent, value
     std::string body;
     unsigned version = 11; // 10 or 11
@@ -24,11 +25,14 @@ struct Request {
 
     // Value of a header (case-insensitive); repeated headers joined with ", " as mochiweb does.
     std::optional<std::string> header(std::string_view name) const;
-    std::optional<std::string> param(std::string_view name) const;
+    std::optional<std::string> param(std::string_view name) const { return parsed.param(name); }
+    const std::vector<std::string>& seg() const { return parsed.segments; }
 };
 
-// Parses the target into raw/seg/query.
-void parse_target(Request& req);
+// Splits and decodes the target as Riak's router does (proto::parse_target).
+inline void parse_target(Request& req) {
+    req.parsed = proto::parse_target(req.target);
+}
 
 struct Response {
     int status = 200;
@@ -57,8 +61,12 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
 // One chunk in chunked framing; an empty `data` gives the terminating chunk.
 std::string chunk_frame(std::string_view data);
 
-bool iequals(std::string_view a, std::string_view b);
-std::string to_lower(std::string_view s);
-std::string_view trim(std::string_view s);
+// The header text helpers and HTTP dates are proto's; devnode code names them unqualified.
+using proto::format_http_date;
+using proto::iequals;
+using proto::parse_http_date;
+using proto::split_index_values;
+using proto::to_lower;
+using proto::trim;
 
 } // namespace rfs::devnode

@@ -523,7 +523,7 @@ awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultC
                                                              bool& faulty) {
     Request& req = x.req;
     fc = faults.get();
-    std::string route = route_class(req.seg);
+    std::string route = route_class(req.seg());
     faulty = fc.applies(route, req.method);
     if (faulty) {
         if (uint64_t ms = fc.latency_for(route); ms > 0) {
@@ -560,7 +560,7 @@ awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultC
 
 awaitable<std::optional<Response>> Server::Impl::answer_admin(Exchange& x) {
     Request& req = x.req;
-    const auto& s = req.seg;
+    const auto& s = req.seg();
     bool faults_route = s.size() == 2 && s[0] == "devnode" && s[1] == "faults";
     bool types_route = s.size() >= 2 && s[0] == "devnode" && s[1] == "types";
     if (!faults_route && !types_route) co_return answer_early(x, webmachine_404());

@@ -17,6 +17,7 @@
 
 #include "lib/devnode/crdt.hpp"
 #include "lib/devnode/encoding.hpp"
+#include "proto/riak_paths.hpp"
 
 namespace rfs::devnode {
 
@@ -31,8 +32,6 @@ struct Service::Target {
         kProps,
         kTypeProps,
         kDatatype,
-        kLinkWalk,
-        kCounter
     };
     Kind kind = kObject;
     std::string type = "default";
@@ -40,7 +39,7 @@ struct Service::Target {
     std::string bucket;
     std::string key;
     bool has_key = false;
-    bool v1 = false;               // legacy /riak/B/K form
+    bool v1 = false;               // legacy /riak/B/K route: Links rendered in that form
     std::vector<std::string> rest; // index arguments
     // Shared with Service's props cache: a request must not copy them (a GET spent a tenth of
     // its time building and copying these JSON trees).
@@ -267,14 +266,15 @@ std::string link_value(const Content& c, const std::string& bucket, bool v1) {
     std::string out;
     for (const auto& l : c.links) {
         if (!out.empty()) out += ", ";
-        out += v1 ? fmt::format("</riak/{}/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
-                                url_quote_plus(l.key), l.tag)
-                  : fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"", url_quote_plus(l.bucket),
-                                url_quote_plus(l.key), l.tag);
+        out += v1 ? fmt::format("</riak/{}/{}>; riaktag=\"{}\"", proto::riak_quote_plus(l.bucket),
+                                proto::riak_quote_plus(l.key), l.tag)
+                  : fmt::format("</buckets/{}/keys/{}>; riaktag=\"{}\"",
+                                proto::riak_quote_plus(l.bucket), proto::riak_quote_plus(l.key),
+                                l.tag);
     }
     if (!out.empty()) out += ", ";
-    out += v1 ? fmt::format("</riak/{}>; rel=\"up\"", url_quote_plus(bucket))
-              : fmt::format("</buckets/{}>; rel=\"up\"", url_quote_plus(bucket));
+    out += v1 ? fmt::format("</riak/{}>; rel=\"up\"", proto::riak_quote_plus(bucket))
+              : fmt::format("</buckets/{}>; rel=\"up\"", proto::riak_quote_plus(bucket));
     return out;
 }
 
@@ -299,7 +299,7 @@ void add_content_headers(std::vector<std::pair<std::string, std::string>>& h, co
     if (!c.content_encoding.empty()) h.emplace_back("Content-Encoding", c.content_encoding);
     h.emplace_back("Link", link_value(c, bucket, v1));
     if (part) h.emplace_back("Etag", c.vtag);
-    h.emplace_back("Last-Modified", http_date(c.last_modified_us / 1000000));
+    h.emplace_back("Last-Modified", format_http_date(c.last_modified_us / 1000000));
     if (c.deleted) h.emplace_back("X-Riak-Deleted", "true");
     for (const auto& m : c.meta)
         h.push_back(m);
@@ -322,21 +322,6 @@ std::string recase_header(std::string_view name) {
                                  : std::tolower(static_cast<unsigned char>(c)));
         up = c == '-';
     }
-    return out;
-}
-
-// Splits an index header value on ",<whitespace>" (riak_index:parse_fields).
-std::vector<std::string> split_index_values(std::string_view v) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    for (size_t i = 0; i + 1 < v.size(); ++i) {
-        if (v[i] == ',' && std::isspace(static_cast<unsigned char>(v[i + 1]))) {
-            out.emplace_back(v.substr(start, i - start));
-            start = i + 2;
-            ++i;
-        }
-    }
-    out.emplace_back(v.substr(start));
     return out;
 }
 
@@ -389,7 +374,7 @@ bool parse_links(std::string_view v, const std::string& own_bucket, std::vector<
         while (p <= url.size()) {
             size_t q = url.find('/', p);
             if (q == std::string_view::npos) q = url.size();
-            if (q > p) parts.push_back(url_unquote(url.substr(p, q - p)));
+            if (q > p) parts.push_back(proto::riak_unquote(url.substr(p, q - p)));
             p = q + 1;
         }
         bool v2 = parts.size() >= 2 && parts[0] == "buckets";
@@ -687,7 +672,7 @@ std::optional<Object> Service::load(const std::string& type, const std::string& 
 
 std::optional<Response> Service::handle(Request& req, bool body_read) {
     stats_.requests++;
-    const auto& s = req.seg;
+    const auto& s = req.seg();
     if (s.size() == 1 && s[0] == "ping") {
         if (!is_method(req, "GET") && !is_method(req, "HEAD"))
             return method_not_allowed("GET, HEAD");
@@ -704,27 +689,16 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
     Target t;
     size_t i = 0;
     if (!s.empty() && s[0] == "riak") {
-        // Legacy "API v1" prefix (still routed in 3.0).
-        if (s.size() < 2) return generic_404();
+        // The legacy object route /riak/B/K (still routed by Riak 3.x; the conformance suite
+        // reads through it). The rest of the old "API v1" (/riak/B, link walking) is not served.
+        if (s.size() != 3) return generic_404();
         t.v1 = true;
         t.bucket = s[1];
+        t.key = s[2];
+        t.has_key = true;
         t.type_props_p = cached_type_props("default");
         t.props_p = cached_bucket_props(t.type, t.bucket, t.type_props_p);
-        if (s.size() == 2) {
-            if (is_method(req, "POST")) return object(req, t, body_read);
-            if (is_method(req, "PUT")) return bucket_props(req, t, body_read);
-            if (!is_method(req, "GET") && !is_method(req, "HEAD"))
-                return method_not_allowed("GET, HEAD, PUT, POST");
-            if (!body_read) return std::nullopt;
-            return legacy_bucket(req, t);
-        }
-        if (s.size() == 3) {
-            t.key = s[2];
-            t.has_key = true;
-            return object(req, t, body_read);
-        }
-        if (!is_method(req, "GET")) return method_not_allowed("GET");
-        return text(400, "Invalid link walk query submitted.\n");
+        return object(req, t, body_read);
     }
     if (!s.empty() && s[0] == "types") {
         if (s.size() < 3) return generic_404();
@@ -745,25 +719,17 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         if (s.size() == i + 2) return generic_404();
         const std::string& what = s[i + 2];
         size_t n = s.size() - (i + 3); // segments after the resource name
-        if (what == "keys") {
-            if (n == 0) {
-                t.kind = Target::kKeys;
-            } else if (n == 1) {
-                t.kind = Target::kObject;
-                t.key = s[i + 3];
-                t.has_key = true;
-            } else {
-                t.kind = Target::kLinkWalk;
-            }
+        if (what == "keys" && n == 0) {
+            t.kind = Target::kKeys;
+        } else if (what == "keys" && n == 1) {
+            t.kind = Target::kObject;
+            t.key = s[i + 3];
+            t.has_key = true;
         } else if (what == "props" && n == 0) {
             t.kind = Target::kProps;
         } else if (what == "index" && (n == 2 || n == 3)) {
             t.kind = Target::kIndex;
             t.rest.assign(s.begin() + static_cast<long>(i + 3), s.end());
-        } else if (what == "counters" && n == 1 && !t.typed) {
-            t.kind = Target::kCounter;
-            t.key = s[i + 3];
-            t.has_key = true;
         } else if (what == "datatypes" && n <= 1) {
             t.kind = Target::kDatatype;
             if (n == 1) {
@@ -800,11 +766,6 @@ std::optional<Response> Service::handle(Request& req, bool body_read) {
         return bucket_props(req, t, body_read);
     case Target::kDatatype:
         return datatype(req, t, body_read);
-    case Target::kCounter:
-        return counter(req, t, body_read);
-    case Target::kLinkWalk:
-        if (!is_method(req, "GET")) return method_not_allowed("GET");
-        return text(400, "Invalid link walk query submitted.\n");
     case Target::kTypeProps:
         break;
     }
@@ -990,7 +951,7 @@ Response render_object(const Request& req, const Object& obj, const std::string&
     r.status = 300;
     r.set("Vary", "Accept, Accept-Encoding");
     r.set("ETag", "\"" + siblings_etag(obj) + "\"");
-    r.set("Last-Modified", http_date(obj.newest_modified_us() / 1000000));
+    r.set("Last-Modified", format_http_date(obj.newest_modified_us() / 1000000));
     if (pick == 0) {
         r.set("Content-Type", "text/plain");
         r.body = "Siblings:\n";
@@ -1065,7 +1026,7 @@ Response Service::get_object(Request& req, Target& t) {
         r.status = *pc;
         if (*pc == 304) {
             r.set("ETag", "\"" + etag + "\"");
-            r.set("Last-Modified", http_date(lm));
+            r.set("Last-Modified", format_http_date(lm));
             r.set("Vary", "Accept-Encoding");
         }
         r.head = head;
@@ -1263,8 +1224,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
     }
     if (created) {
         r.status = 201;
-        std::string loc = t.v1 ? fmt::format("/riak/{}/{}", t.bucket, t.key)
-                          : t.typed
+        std::string loc = t.typed
                               ? fmt::format("/types/{}/buckets/{}/keys/{}", t.type, t.bucket, t.key)
                               : fmt::format("/buckets/{}/keys/{}", t.bucket, t.key);
         r.set("Location", loc);
@@ -1572,8 +1532,8 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     if (t.type == "default") {
         Response r;
         r.status = 301;
-        r.set("Location", fmt::format("/buckets/{}/counters/{}", url_quote_plus(t.bucket),
-                                      url_quote_plus(t.key)));
+        r.set("Location", fmt::format("/buckets/{}/counters/{}", proto::riak_quote_plus(t.bucket),
+                                      proto::riak_quote_plus(t.key)));
         return r;
     }
     std::string dt = t.props().value("datatype", "");
@@ -1674,90 +1634,6 @@ std::optional<Response> Service::datatype(Request& req, Target& t, bool body_rea
     return r;
 }
 
-std::optional<Response> Service::counter(Request& req, Target& t, bool body_read) {
-    // Riak 1.4 counters live in allow_mult buckets of the default type.
-    if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "POST"))
-        return method_not_allowed("GET, HEAD, POST");
-    if (!prop_bool(t.props(), "allow_mult", false))
-        return text(409, "Counters require bucket property 'allow_mult=true'\n");
-    Quorums q;
-    if (auto bad = check_quorums(req, t.props(), {"r", "w", "dw", "pw", "pr"}, q)) return bad;
-    if (!body_read) return std::nullopt;
-    auto value_of = [](const std::optional<Object>& obj) -> std::optional<CrdtValue> {
-        if (!obj || obj->all_deleted()) return std::nullopt;
-        for (const auto& c : obj->siblings)
-            if (!c.deleted && c.content_type == "application/riak_counter")
-                if (auto v = CrdtValue::decode(c.value)) return v;
-        return std::nullopt;
-    };
-    if (!is_method(req, "POST")) {
-        auto v = value_of(load(t.type, t.bucket, t.key));
-        if (!v) return not_found();
-        Response r = text(200, std::to_string(v->counter));
-        r.head = is_method(req, "HEAD");
-        return r;
-    }
-    auto delta = parse_int(trim(req.body));
-    if (!delta) return text(400, "Increment must be an integer\n");
-    CrdtValue value;
-    {
-        std::lock_guard lk(store_.key_mutex(t.type, t.bucket, t.key));
-        auto cur = load(t.type, t.bucket, t.key, true);
-        value = value_of(cur).value_or(CrdtValue::fresh());
-        std::string error;
-        value.apply_counter_op(json(*delta), error);
-        Content c;
-        c.content_type = "application/riak_counter";
-        c.value = value.encode();
-        Object obj = apply_write(cur, cur ? cur->clock : VClock{}, std::move(c), false);
-        std::string err;
-        bool sync = wants_sync(req, t.props(), q);
-        if (!store_.put(t.type, t.bucket, t.key, cur, obj, sync, err))
-            return error_500(fmt::format("{{backend_error,\"{}\"}}", err));
-        (sync ? stats_.sync_writes : stats_.async_writes)++;
-    }
-    stats_.crdt_updates++;
-    if (to_lower(req.param("returnvalue").value_or("false")) == "true")
-        return text(200, std::to_string(value.counter));
-    return status_only(204);
-}
-
-Response Service::legacy_bucket(Request& req, Target& t) {
-    // GET /riak/B: properties (props=false hides them) and, with keys=true|stream, the keys.
-    bool props = req.param("props") != std::optional<std::string>("false");
-    auto keys = req.param("keys").value_or("false");
-    json head = json::object();
-    if (props) {
-        json p = t.props();
-        p["name"] = t.bucket;
-        head["props"] = p;
-    }
-    std::vector<std::string> all;
-    if (keys == "true" || keys == "stream") {
-        store_.scan_objects(t.type, t.bucket, "", [&](std::string_view k, std::string_view v) {
-            auto obj = decode_object(v);
-            if (!(obj && tombstone_expired(*obj))) all.emplace_back(k);
-            return true;
-        });
-    }
-    Response r = text(200, "", "application/json");
-    r.head = is_method(req, "HEAD");
-    if (keys == "stream") {
-        r.chunked = true;
-        r.chunks.push_back(json_dump(head));
-        for (size_t i = 0; i < all.size(); i += 1000) {
-            std::vector<std::string> batch(all.begin() + static_cast<long>(i),
-                                           all.begin() +
-                                               static_cast<long>(std::min(i + 1000, all.size())));
-            r.chunks.push_back(json_dump(json{{"keys", batch}}));
-        }
-        return r;
-    }
-    if (keys == "true") head["keys"] = all;
-    r.body = json_dump(head);
-    return r;
-}
-
 Response Service::stats_json(Request& req) {
     uint64_t gets = stats_.gets, puts = stats_.puts;
     long rss_pages = 0;
@@ -1831,8 +1707,8 @@ Response Service::stats_json(Request& req) {
 }
 
 std::optional<Response> Service::admin_types(Request& req, bool body_read) {
-    if (req.seg.size() != 3) return generic_404();
-    const std::string& name = req.seg[2];
+    if (req.seg().size() != 3) return generic_404();
+    const std::string& name = req.seg()[2];
     if (is_method(req, "GET")) {
         auto tp = type_properties(name);
         if (!tp) return text(404, fmt::format("Unknown bucket type: {}", name));

@@ -112,8 +112,6 @@ private:
     std::optional<Response> bucket_props(Request& req, Target& t, bool body_read);
     std::optional<Response> type_props(Request& req, Target& t, bool body_read);
     std::optional<Response> datatype(Request& req, Target& t, bool body_read);
-    std::optional<Response> counter(Request& req, Target& t, bool body_read);
-    Response legacy_bucket(Request& req, Target& t);
     Response stats_json(Request& req);
 
     // Bucket type properties; nullopt when the type does not exist.

@@ -3,13 +3,16 @@
 
 #include <charconv>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <fmt/core.h>
+
+#include "proto/riak_paths.hpp"
 
 namespace rfs::riak {
 
 std::string NodeAddress::host_header() const {
-    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-    return fmt::format("{}:{}", host, port);
+    return proto::host_and_port(host, port);
 }
 
 std::string NodeAddress::url() const {
@@ -20,36 +23,23 @@ Result<NodeAddress> parse_node_url(std::string_view url) {
     const auto bad = [&](std::string_view why) {
         return make_error(Errc::invalid_argument, fmt::format("Riak URL '{}': {}", url, why));
     };
-    constexpr std::string_view scheme = "http://";
-    if (url.substr(0, scheme.size()) != scheme) return bad("only http:// is supported");
-    std::string_view rest = url.substr(scheme.size());
-    if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-        if (rest.substr(slash) != "/") return bad("a path is not supported");
-        rest = rest.substr(0, slash);
-    }
+    const auto parsed = boost::urls::parse_absolute_uri(url);
+    if (!parsed) return bad(fmt::format("not a URL ({})", parsed.error().message()));
+    const boost::urls::url_view& u = *parsed;
+    if (u.scheme_id() != boost::urls::scheme::http) return bad("only http:// is supported");
+    if (u.has_userinfo()) return bad("credentials are not supported");
+    if (u.host_type() == boost::urls::host_type::ipvfuture) return bad("unsupported address");
+    if (u.encoded_path() != "" && u.encoded_path() != "/") return bad("a path is not supported");
+    if (u.has_query()) return bad("a query is not supported");
     NodeAddress out;
-    std::string_view port_text;
-    if (!rest.empty() && rest.front() == '[') {
-        const auto close = rest.find(']');
-        if (close == std::string_view::npos) return bad("unterminated IPv6 literal");
-        out.host = std::string(rest.substr(1, close - 1));
-        rest = rest.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return bad("junk after the IPv6 literal");
-            port_text = rest.substr(1);
-        }
-    } else {
-        const auto colon = rest.find(':');
-        out.host = std::string(rest.substr(0, colon));
-        if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
-    }
+    out.host = u.host_address(); // IPv6 literals without their brackets
     if (out.host.empty()) return bad("no host");
-    if (!port_text.empty() || rest.ends_with(':')) {
+    if (u.has_port()) {
+        // Boost 1.81's port_number() wraps ports above 65535, so the digits are read here.
+        const auto text = u.port();
         unsigned port = 0;
-        const auto [end, ec] =
-            std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-        if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-            port > 65535)
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+        if (ec != std::errc() || end != text.data() + text.size() || port == 0 || port > 65535)
             return bad("bad port");
         out.port = static_cast<std::uint16_t>(port);
     }

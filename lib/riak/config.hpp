@@ -23,8 +23,9 @@ struct NodeAddress {
     std::string url() const;         // "http://host:port"
 };
 
-// "http://HOST[:PORT][/]" (port 8098 by default; IPv6 literals in brackets). https and paths
-// other than "/" are refused (EINVAL): the client speaks plain HTTP to Riak's root.
+// "http://HOST[:PORT][/]" (port 8098 by default; IPv6 literals in brackets), parsed by
+// Boost.URL. https, credentials, a query and paths other than "/" are refused (EINVAL): the
+// client speaks plain HTTP to Riak's root.
 Result<NodeAddress> parse_node_url(std::string_view url);
 // A comma-separated list, as given to "-o riak=URL[,URL...]".
 Result<std::vector<NodeAddress>> parse_node_list(std::string_view urls);

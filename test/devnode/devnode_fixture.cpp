@@ -204,6 +204,15 @@ std::pair<int, std::string> Devnode::run_to_exit(const std::vector<std::string>&
 Client::Client(std::string host, uint16_t port)
     : host_(std::move(host)), port_(port), sock_(ioc_) {}
 
+bool has_ipv6_loopback() {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor probe(ioc);
+    boost::system::error_code ec;
+    probe.open(asio::ip::tcp::v6(), ec);
+    if (!ec) probe.bind({asio::ip::make_address("::1"), 0}, ec);
+    return !ec;
+}
+
 void Client::connect() {
     close();
     asio::ip::tcp::resolver resolver(ioc_);

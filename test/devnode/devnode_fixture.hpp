@@ -107,6 +107,9 @@ private:
     boost::beast::flat_buffer buf_;
 };
 
+// True when a socket can bind to ::1 (containers may have IPv6 switched off).
+bool has_ipv6_loopback();
+
 // Splits concatenated JSON objects (keys=stream bodies) into their parts.
 std::vector<std::string> split_json_objects(std::string_view s);
 

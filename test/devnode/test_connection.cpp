@@ -312,4 +312,33 @@ TEST_CASE("startup errors", "[devnode]") {
         CHECK(Devnode::run_to_exit({"--data", "/tmp/x", "--bogus", "1"}).first != 0);
         CHECK(Devnode::run_to_exit({"--data", "/tmp/x", "--listen", "nonsense"}).first != 0);
     }
+    SECTION("--listen and --admin take HOST:PORT, an IPv6 host in brackets") {
+        for (const char* bad : {"::1:8098", "[::1]", "[::1]x:80", "127.0.0.1", "127.0.0.1:",
+                                "user@127.0.0.1:1", "127.0.0.1:8098/x", "[v1.x]:80"}) {
+            for (const char* flag : {"--listen", "--admin"}) {
+                INFO(flag << " " << bad);
+                auto [status, err] = Devnode::run_to_exit({"--data", "/tmp/x", flag, bad});
+                CHECK(status == 1);
+                CHECK(err.find("expects HOST:PORT") != std::string::npos);
+            }
+        }
+        auto [status, err] = Devnode::run_to_exit({"--data", "/tmp/x", "--listen", "[::1]:70000"});
+        CHECK(status == 1);
+        CHECK(err.find("port out of range") != std::string::npos);
+    }
+}
+
+TEST_CASE("--listen and --admin on the IPv6 loopback", "[devnode]") {
+    if (!has_ipv6_loopback()) {
+        WARN("no IPv6 loopback on this machine: nothing to check");
+        return;
+    }
+    Devnode node({"--listen", "[::1]:0", "--admin", "[::1]:0"});
+    Client c("::1", node.port());
+    CHECK(c.get("/ping").status == 200);
+    REQUIRE(c.put("/buckets/b/keys/k", "v6").status == 204);
+    CHECK(c.get("/buckets/b/keys/k").body == "v6");
+    CHECK(Client("::1", node.admin_port()).get("/devnode/faults").status == 200);
+    // ::1 is loopback: no warning.
+    CHECK(node.stderr_text().find("beyond loopback") == std::string::npos);
 }

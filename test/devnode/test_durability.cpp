@@ -150,14 +150,4 @@ TEST_CASE("deletes and data-type updates follow the same mapping", "[devnode][du
     CHECK(post("/types/sets/buckets/b/datatypes/s?dw=0", R"({"add":"y"})") == kOneAsync);
     CHECK(post("/types/counters/buckets/b/datatypes/n", R"({"increment":1})") == kOneSync);
     CHECK(post("/types/counters/buckets/b/datatypes/n?dw=0", R"({"increment":1})") == kOneAsync);
-
-    // Riak 1.4 counters (allow_mult buckets of the default type).
-    set_props(c, "/buckets/cnt", R"({"allow_mult":true})");
-    auto count = [&](const std::string& url) {
-        return delta(c, [&] {
-            CHECK(c.request("POST", url, {{"Content-Type", "text/plain"}}, "1").status == 204);
-        });
-    };
-    CHECK(count("/buckets/cnt/counters/n") == kOneSync);
-    CHECK(count("/buckets/cnt/counters/n?dw=0") == kOneAsync);
 }

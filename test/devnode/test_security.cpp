@@ -154,6 +154,18 @@ TEST_CASE("a listener beyond loopback is warned about", "[devnode][security]") {
         CHECK(lines.find(fmt::format("warning: listening on 0.0.0.0:{}", node.port())) !=
               std::string::npos);
     }
+    SECTION("--listen [::] names the address in brackets") {
+        if (!has_ipv6_loopback()) {
+            WARN("no IPv6 loopback on this machine: nothing to check");
+            return;
+        }
+        Devnode node({"--listen", "[::]:0"});
+        CHECK(Client("::1", node.port()).get("/ping").status == 200);
+        std::string lines = stderr_lines_with(node, "beyond loopback");
+        CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);
+        CHECK(lines.find(fmt::format("warning: listening on [::]:{}", node.port())) !=
+              std::string::npos);
+    }
     SECTION("--admin 0.0.0.0") {
         Devnode node({"--admin", "0.0.0.0:0"});
         CHECK(Client(node.admin_port()).get("/devnode/faults").status == 200);

@@ -621,16 +621,3 @@ TEST_CASE("set data type bodies", "[proto][messages]") {
               .error()
               .code == EIO);
 }
-
-TEST_CASE("HTTP dates", "[proto][messages]") {
-    CHECK(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
-    CHECK(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") ==
-          std::optional<std::time_t>(784111777));
-    CHECK(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") ==
-          std::optional<std::time_t>(784111777));
-    CHECK(parse_http_date("Sun Nov  6 08:49:37 1994") == std::optional<std::time_t>(784111777));
-    CHECK_FALSE(parse_http_date("yesterday").has_value());
-    CHECK_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT").has_value());
-    for (std::time_t t = 0; t < 4'000'000'000; t += 86'399 * 37)
-        REQUIRE(parse_http_date(format_http_date(t)) == std::optional<std::time_t>(t));
-}

@@ -168,8 +168,47 @@ TEST_CASE("percent-encoding round-trips and stays in the unreserved set", "[prot
     }
 }
 
+TEST_CASE("is_valid_utf8 rejects overlong forms, surrogates and code points past U+10FFFF",
+          "[proto][paths]") {
+    // The one UTF-8 check of the project. riak-devnode had its own, which took a lead byte's
+    // length at face value: it accepted the first ten of these.
+    for (const char* bad : {
+             "\xc0\xaf",             // '/' as an overlong 2-byte form
+             "\xc1\xbf",             // overlong U+007F
+             "\xe0\x80\xaf",         // '/' as an overlong 3-byte form
+             "\xe0\x9f\xbf",         // overlong U+07FF
+             "\xf0\x80\x80\xaf",     // '/' as an overlong 4-byte form
+             "\xf0\x8f\xbf\xbf",     // overlong U+FFFF
+             "\xed\xa0\x80",         // U+D800, a surrogate
+             "\xed\xbf\xbf",         // U+DFFF
+             "\xf4\x90\x80\x80",     // U+110000
+             "\xf7\xbf\xbf\xbf",     // U+1FFFFF
+             "\xf8\x88\x80\x80\x80", // 5-byte form
+             "\xc3",                 // truncated
+             "\xa9",                 // stray continuation byte
+             "ok\xe2\x82",           // truncated at the end
+         }) {
+        INFO(percent_encode(bad));
+        CHECK_FALSE(is_valid_utf8(bad));
+    }
+    for (const char* good :
+         {"", "plain", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
+          "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "caf\xc3\xa9"}) {
+        INFO(percent_encode(good));
+        CHECK(is_valid_utf8(good));
+    }
+}
+
 TEST_CASE("percent_decode and riak_unquote edge cases", "[proto][paths]") {
     CHECK(percent_encode("a+b c/%") == "a%2Bb%20c%2F%25");
+    CHECK(percent_encode(std::string("\0\xe9\xff~-._Az09", 11)) == "%00%E9%FF~-._Az09");
+    CHECK(riak_quote_plus("a b/c~") == "a+b%2Fc~");
+    CHECK(riak_quote_plus("x+y %") == "x%2By+%25");
+    CHECK(riak_quote_plus(std::string("\0\xe9", 2)) == "%00%E9");
+    CHECK(percent_decode("%41%4a%00").value() == std::string("AJ\0", 3));
+    CHECK_FALSE(percent_decode("%").has_value());
+    CHECK_FALSE(percent_decode("a%").has_value());
+    CHECK(riak_unquote("%41%4a") == "AJ");
     CHECK(encode_segment(".") == "%2E");
     CHECK(encode_segment("..") == "%2E%2E");
     CHECK(encode_segment("...") == "...");
@@ -297,4 +336,21 @@ TEST_CASE("parse_target splits like Riak's router", "[proto][paths]") {
     CHECK(t.param("x") == std::optional<std::string>("A "));
     CHECK(t.param("flag") == std::optional<std::string>(""));
     CHECK_FALSE(t.param("none").has_value());
+}
+
+TEST_CASE("parse_target splits the query on & and ; and drops a fragment", "[proto][paths]") {
+    // mochiweb_util:parse_qs takes both separators.
+    const auto t = parse_target("/buckets/b/keys?keys=true;timeout=5&a+b=c%3D#frag");
+    CHECK(t.segments == std::vector<std::string>{"buckets", "b", "keys"});
+    CHECK(t.param("keys") == std::optional<std::string>("true"));
+    CHECK(t.param("timeout") == std::optional<std::string>("5"));
+    CHECK(t.param("a b") == std::optional<std::string>("c="));
+    CHECK(t.query.size() == 3);
+}
+
+TEST_CASE("host_and_port brackets IPv6 addresses", "[proto][paths]") {
+    CHECK(host_and_port("127.0.0.1", 8098) == "127.0.0.1:8098");
+    CHECK(host_and_port("riak.example", 80) == "riak.example:80");
+    CHECK(host_and_port("::1", 8098) == "[::1]:8098");
+    CHECK(host_and_port("fe80::1%lo", 1) == "[fe80::1%lo]:1");
 }

@@ -34,8 +34,15 @@ TEST_CASE("node URLs", "[riak][config]") {
     REQUIRE(c);
     CHECK(c->host == "::1");
     CHECK(c->host_header() == "[::1]:9000");
-    for (const char* bad : {"https://h:1", "h:8098", "http://:80", "http://h:0", "http://h:99999",
-                            "http://h:80/riak", "http://h:x", "http://[::1"}) {
+    auto d = parse_node_url("http://[::1]/");
+    REQUIRE(d);
+    CHECK(d->host == "::1");
+    CHECK(d->port == 8098);
+    CHECK(d->url() == "http://[::1]:8098");
+    for (const char* bad :
+         {"https://h:1", "h:8098", "http://:80", "http://h:0", "http://h:99999", "http://h:80/riak",
+          "http://h:x", "http://[::1", "http://h:", "http://user@h:80", "http://h:80/?x=1",
+          "http://h:80#top", "http://h 1", "http://[v1.x]:80", ""}) {
         auto r = parse_node_url(bad);
         INFO(bad);
         REQUIRE_FALSE(r);
