@@ -1,9 +1,10 @@
 // riakfs: serves SOURCE at MOUNTPOINT. Start-up and shutdown ordering live here.
 //
 // Order matters: everything that can fail on bad input is checked before anything is mounted;
-// no thread exists before fuse_daemonize() forks; on the way out the event loops stop, the
+// no thread exists before the daemon forks (Daemonizer); on the way out the event loops stop, the
 // blocking pool drains (its calls still reply), and only then is the session destroyed, since
 // every outstanding request points into it.
+#include "daemon/daemonize.hpp"
 #include "daemon/fuse_channel.hpp"
 #include "daemon/fuse_ops.hpp"
 #include "lib/common/log.hpp"
@@ -41,6 +42,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -151,7 +153,7 @@ struct RiakSetup {
 
 // Reads the layout and checks that the state directory can be had, or says in one line why
 // not. The state store is closed again: LevelDB may start threads, and none may exist before
-// fuse_daemonize() forks; it is reopened once the daemon runs.
+// the daemon forks (Daemonizer); it is reopened once the daemon runs.
 std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::string& source,
                                         RiakSetup* out) {
     auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
@@ -168,8 +170,10 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
         out->mapper.emplace(
             rfs::layout::Mapper::default_layout(cl.options.bucket, cl.options.bucket_type));
     }
-    out->state.state_dir =
-        cl.options.state_dir.empty() ? rfs::default_state_dir(source) : cl.options.state_dir;
+    // Absolute: the daemon leaves its working directory before the store is reopened.
+    out->state.state_dir = cl.options.state_dir.empty()
+                               ? rfs::default_state_dir(source)
+                               : std::filesystem::absolute(cl.options.state_dir).string();
     out->state.source = source;
     auto store = rfs::state::StateStore::open(out->state);
     if (!store) return store.error().message;
@@ -351,12 +355,13 @@ int main(int argc, char** argv) {
         fuse_session_destroy(se);
         return fail("cannot mount on '" + cl.mountpoint + "'");
     }
-    if (fuse_daemonize(cl.foreground) != 0) {
+    rfs::Daemonizer daemon;
+    if (!daemon.start(cl.foreground)) {
+        int err = errno;
         fuse_session_unmount(se);
         fuse_session_destroy(se);
-        return fail("cannot daemonize");
+        return fail(std::string("cannot go to the background: ") + std::strerror(err));
     }
-    if (!cl.foreground) rfs::log::use_syslog(true);
     RFS_LOG_INFO("serving {} at {} (mode={}, {} loop(s))", cl.source, cl.mountpoint,
                  rfs::to_string(cl.options.mode), cl.options.threads);
 
@@ -435,6 +440,7 @@ int main(int argc, char** argv) {
                 se, executor.loop(i), [&executor] { executor.stop(); }));
             channels.back()->start();
         }
+        daemon.ready(); // the mount serves: `riakfs` (the parent) returns 0 now
         boost::asio::signal_set signals(executor.loop(0).context(), SIGINT, SIGTERM, SIGHUP);
         signals.async_wait([&](const boost::system::error_code& ec, int signo) {
             if (ec) return;
