@@ -78,21 +78,21 @@ public:
     }
 
 private:
-    // A small file whose whole object is cached (prefetched at the open, checked against the
-    // record then) is answered here, on the FUSE thread: no hop to the migration loop.
+    // A read whose bytes are all cached (a small file prefetched at the open, a chunk fetched
+    // ahead), each checked against the record when it was fetched, is answered here, on the
+    // FUSE thread: no hop to the migration loop and back.
     bool answer_from_cache(fs::File& file, size_t size, off_t offset, ReadDone& done) {
         Shared& shared = *shared_;
-        auto data = shared.owner.reader_->cached_object(shared.rec);
-        if (!data) return false;
+        auto piece =
+            shared.owner.reader_->cached_read(shared.rec, static_cast<std::uint64_t>(offset), size);
+        if (!piece) return false;
         struct stat st;
         // Changed since its copy: the loop's path reads it locally and says so once.
         if (::fstat(file.fd(), &st) != 0 || !record_matches(shared.rec, st)) return false;
-        const auto from = std::min<std::uint64_t>(static_cast<std::uint64_t>(offset), data->size());
-        const auto n = std::min<std::uint64_t>(size, data->size() - from);
         shared.owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
-        if (n < size) file.mark_read_to_end();
-        file.note_read(from + n);
-        done(0, data->data() + from, n);
+        if (piece->size < size) file.mark_read_to_end();
+        file.note_read(static_cast<std::uint64_t>(offset) + piece->size);
+        done(0, piece->data, piece->size);
         return true;
     }
 

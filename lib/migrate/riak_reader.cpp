@@ -87,9 +87,56 @@ bool RiakReader::cached(const std::string& key) const {
     return index_.count(key) != 0;
 }
 
-std::shared_ptr<const std::string> RiakReader::cached_object(const state::FileState& rec) {
-    auto hit = find(cache_key(rec, rec.key, 'h'));
-    return hit ? hit->data : nullptr;
+std::optional<RiakReader::CachedRead>
+RiakReader::cached_read(const state::FileState& rec, std::uint64_t offset, std::uint64_t size) {
+    CachedRead out;
+    if (offset >= rec.size) return out;
+    size = std::min(size, rec.size - offset);
+    auto head = find(cache_key(rec, rec.key, 'h'));
+    if (!head) return std::nullopt;
+    if (head->data) {
+        out.hold = std::move(head->data);
+        out.data = out.hold->data() + offset;
+        out.size = size;
+        return out;
+    }
+    auto manifest = std::move(head->manifest);
+    auto span = manifest->chunks_for(offset, size);
+    if (span.empty()) return std::nullopt;
+    if (span.end - span.first == 1 && !manifest->is_hole(span.first)) {
+        auto hit = find(cache_key(rec, manifest->chunk_key(span.first), 'c'));
+        if (!hit) return std::nullopt;
+        out.hold = std::move(hit->data);
+        out.data = out.hold->data() + (offset - manifest->chunk_range(span.first).offset);
+        out.size = size;
+    } else {
+        out.owned.reserve(size);
+        for (auto i = span.first; i < span.end; ++i) {
+            auto range = manifest->chunk_range(i);
+            std::uint64_t from = std::max(offset, range.offset);
+            std::uint64_t to = std::min(offset + size, range.offset + range.length);
+            if (manifest->is_hole(i)) {
+                out.owned.append(to - from, '\0');
+                continue;
+            }
+            auto hit = find(cache_key(rec, manifest->chunk_key(i), 'c'));
+            if (!hit) return std::nullopt;
+            out.owned.append(*hit->data, from - range.offset, to - from);
+        }
+        if (out.owned.size() != size) return std::nullopt;
+        out.data = out.owned.data();
+        out.size = out.owned.size();
+    }
+    const auto first = manifest->chunk_range(span.first);
+    const auto last = manifest->chunk_range(span.end - 1);
+    if (options_.readahead && (offset == first.offset || span.end - span.first > 1 ||
+                               offset + size == last.offset + last.length)) {
+        asio::post(context_,
+                   [self = shared_from_this(), rec, manifest, offset, size, end = span.end] {
+                       self->after_read(rec, manifest, offset, size, end);
+                   });
+    }
+    return out;
 }
 
 void RiakReader::prefetch(state::FileState rec) {
@@ -291,12 +338,23 @@ riak::Task<std::string> RiakReader::fetch(state::FileState rec, std::uint64_t of
     }
     if (out.size() != size) co_return corrupt(rec.key, "the chunks do not cover the read");
 
-    // Sequential: this read starts where the last one of this version ended.
+    after_read(rec, manifest, offset, size, span.end);
+    co_return out;
+}
+
+void RiakReader::after_read(const state::FileState& rec,
+                            std::shared_ptr<const layout::Manifest> manifest, std::uint64_t offset,
+                            std::uint64_t size, std::uint64_t span_end) {
+    // Sequential: this read starts where the last one of this version ended, or a little after
+    // (reads answered from the cache on another thread report only when they reach a chunk's
+    // start or end, so the ones in between leave a gap of less than a chunk).
     const std::string file = cache_key(rec, rec.key, 's');
     auto last = last_end_.find(file);
-    bool sequential = offset == 0 || (last != last_end_.end() && last->second == offset);
+    bool sequential = offset == 0 || (last != last_end_.end() && offset >= last->second &&
+                                      offset - last->second < manifest->chunk_range(0).length);
     if (last_end_.size() > 4096) last_end_.clear(); // a bound; losing it only costs readahead
     last_end_[file] = offset + size;
+    const layout::ChunkSpan span{0, span_end};
     if (options_.readahead && sequential) {
         // The next chunks, at most a quarter of the cache: what is fetched ahead must not push
         // out what the reader is still reading.
@@ -313,7 +371,6 @@ riak::Task<std::string> RiakReader::fetch(state::FileState rec, std::uint64_t of
             asio::co_spawn(context_, fetch_ahead(rec, manifest, next), asio::detached);
         }
     }
-    co_return out;
 }
 
 namespace {

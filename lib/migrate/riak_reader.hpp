@@ -17,12 +17,13 @@
 // ReaderOptions::readahead_chunks chunks fetched ahead of it (at most a quarter of the cache).
 //
 // Threading: one event loop (the Migrator's, where the store lives); every call on its thread,
-// except prefetch() and cached_object(), which any thread may call. Those two exist because a
-// read of a small file otherwise crosses threads twice (FUSE loop -> migration loop -> reply),
-// and on a loaded machine those wake-ups cost more than the GET: the open starts the fetch
-// (prefetch), so it overlaps the READ's round trip, and a READ whose object is in the cache is
-// answered on the FUSE thread that received it (cached_object). The cache is therefore guarded
-// by a mutex (held for lookups and inserts only, never across I/O).
+// except prefetch() and cached_read(), which any thread may call. Those two exist because a read
+// otherwise crosses threads twice (FUSE loop -> migration loop -> reply), and on a loaded machine
+// those wake-ups cost more than the GET (small files) or than copying the data (a sequential
+// reader, whose chunks readahead has cached already): the open starts the fetch (prefetch), so it
+// overlaps the READ's round trip, and a READ whose bytes are all in the cache is answered on the
+// FUSE thread that received it (cached_read), which only posts the readahead to the loop. The
+// cache is therefore guarded by a mutex (held for lookups and inserts only, never across I/O).
 //
 // SHA-256 checks of large values (chunks) run on a small pool of threads, not the loop: at 1 MiB
 // a chunk they were a third of the loop's time, and every other read and upload waited for them.
@@ -96,9 +97,18 @@ public:
     // its first chunk) unless it is cached or on its way, so that a read soon after finds it.
     // Nothing happens after a Riak failure (see ReaderOptions::retry_after).
     void prefetch(state::FileState rec);
-    // Any thread: the whole object of the file `rec` describes when it is in the cache (checked
-    // against the record when it was fetched), else null. Manifests are not answered here.
-    std::shared_ptr<const std::string> cached_object(const state::FileState& rec);
+    // Any thread: the bytes [offset, offset + size) of the file `rec` describes (clipped to
+    // rec.size) when every object they need is in the cache (checked when it was fetched), else
+    // nullopt. A read that starts or ends a chunk has the next chunks fetched ahead, as fetch()
+    // would. `data` points into `hold` or `owned`, valid while the CachedRead lives.
+    struct CachedRead {
+        std::shared_ptr<const std::string> hold;
+        std::string owned;
+        const char* data = "";
+        std::size_t size = 0;
+    };
+    std::optional<CachedRead> cached_read(const state::FileState& rec, std::uint64_t offset,
+                                          std::uint64_t size);
 
     // The bytes [offset, offset + size) of the file `rec` describes, clipped to rec.size.
     riak::Task<std::string> fetch(state::FileState rec, std::uint64_t offset, std::uint64_t size);
@@ -153,6 +163,10 @@ private:
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
     boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec);
+    // Loop thread: a read [offset, offset + size) ending before chunk `span_end` was served;
+    // fetches ahead when it is sequential.
+    void after_read(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
+                    std::uint64_t offset, std::uint64_t size, std::uint64_t span_end);
     // SHA-256 (hex) of `value`: large ones on the pool, the loop resumes meanwhile.
     boost::asio::awaitable<std::string> sha256_of(std::shared_ptr<const std::string> value);
 
