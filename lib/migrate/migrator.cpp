@@ -593,7 +593,8 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
         std::lock_guard lock(stats_mu_);
         ++stats_.files_relocated;
     }
-    forget(path);
+    // Forgotten only once the old object's removal is queued (or done): wait_idle() must not
+    // see a moment with neither.
     if (queued) {
         enqueue_removal(path);
     } else {
@@ -604,6 +605,7 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
             (void)co_await std::move(remove_call);
         }
     }
+    forget(path);
     if (options_.release && !marker) release_if_unused(path);
 }
 
