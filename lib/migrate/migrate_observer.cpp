@@ -68,6 +68,7 @@ public:
 
     bool read(fs::File& file, size_t size, off_t offset, ReadDone& done) override {
         if (shared_->local.load(std::memory_order_relaxed)) return false;
+        if (!shared_->released && answer_from_cache(file, size, offset, done)) return true;
         auto call = std::make_unique<Call>(Call{shared_, &file, std::move(done), size, offset});
         asio::io_context& context = shared_->owner.migrator_.context();
         asio::post(context, [&context, call = std::move(call)]() mutable {
@@ -77,6 +78,24 @@ public:
     }
 
 private:
+    // A read whose bytes are all cached (a small file prefetched at the open, a chunk fetched
+    // ahead), each checked against the record when it was fetched, is answered here, on the
+    // FUSE thread: no hop to the migration loop and back.
+    bool answer_from_cache(fs::File& file, size_t size, off_t offset, ReadDone& done) {
+        Shared& shared = *shared_;
+        auto piece =
+            shared.owner.reader_->cached_read(shared.rec, static_cast<std::uint64_t>(offset), size);
+        if (!piece) return false;
+        struct stat st;
+        // Changed since its copy: the loop's path reads it locally and says so once.
+        if (::fstat(file.fd(), &st) != 0 || !record_matches(shared.rec, st)) return false;
+        shared.owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
+        if (piece->size < size) file.mark_read_to_end();
+        file.note_read(static_cast<std::uint64_t>(offset) + piece->size);
+        done(0, piece->data, piece->size);
+        return true;
+    }
+
     // What the handle's reads share; outlives the handle while a read is answered.
     struct Shared {
         Shared(MigrateObserver& o, state::FileState r, std::string p, bool rel)
@@ -177,6 +196,8 @@ std::unique_ptr<fs::RemoteReads> MigrateObserver::serve_verified(fs::NodeId node
     auto rec = state_.get(path);
     if (!rec || !*rec) return nullptr; // never copied (or the state store failed): local
     if (!record_matches(**rec, st)) return nullptr; // written since its copy: local until copied
+    // The READ follows one round trip later: have the object on its way (or cached) by then.
+    reader_->prefetch(**rec);
     return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
 }
 

@@ -132,6 +132,7 @@ Migrator::~Migrator() {
 
 void Migrator::start() {
     wakeup_ = std::make_unique<asio::steady_timer>(context_, asio::steady_timer::time_point::max());
+    commits_ = std::make_unique<state::GroupCommit>(state_);
     store_ = make_store_(context_);
     // Before the thread starts, this thread may act as the loop's.
     if (auto pending = state_.list_pending()) {
@@ -170,6 +171,7 @@ void Migrator::stop(std::chrono::milliseconds drain) {
     });
     context_.stop();
     thread_.join();
+    commits_.reset(); // what it still held is durable now; nothing waits for it any more
     store_.reset();
 }
 
@@ -220,12 +222,48 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
             return;
         }
     }
-    // Recorded before anything is sent: a crash from here on resumes this copy.
-    if (auto marked = state_.mark_dirty(path); !marked) {
-        note_failure(path, marked.error().message);
-        return retry_later(path, ++attempts_[path]);
+    // A copy of this path in progress is stale from now on, whenever the mark below lands: it
+    // must not record `verified` (that could land after the mark and hide this close).
+    if (auto it = copying_.find(path); it != copying_.end()) it->second = true;
+    // Recorded before anything is sent: a crash from here on resumes this copy. The path is
+    // queued once the mark is durable (grouped with the other records of the moment).
+    state::StateStore::Batch batch;
+    batch.mark_dirty(path);
+    {
+        std::lock_guard lock(stats_mu_);
+        ++closes_posted_; // not idle before the path is queued
     }
-    enqueue_on_loop(path);
+    commits_->submit(std::move(batch), [this, path](state::Result<void> marked) {
+        asio::post(context_, [this, path, marked = std::move(marked)] {
+            if (!stopping_) {
+                if (marked) {
+                    // A copy running now either ran at the close (and was made stale above) or
+                    // started since, from the closed content: either way nothing more to do.
+                    if (!copying_.count(path)) enqueue_on_loop(path);
+                } else {
+                    note_failure(path, marked.error().message);
+                    retry_later(path, ++attempts_[path]);
+                }
+            }
+            std::lock_guard lock(stats_mu_);
+            --closes_posted_;
+            if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+        });
+    });
+}
+
+asio::awaitable<state::Result<void>> Migrator::commit(state::StateStore::Batch batch) {
+    auto initiate = [this](auto handler, state::StateStore::Batch b) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        commits_->submit(std::move(b), [this, shared](state::Result<void> result) {
+            asio::post(context_, [shared, result = std::move(result)]() mutable {
+                (*shared)(std::move(result));
+            });
+        });
+    };
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                            void(state::Result<void>)>(
+        initiate, asio::use_awaitable, std::move(batch));
 }
 
 void Migrator::enqueue_on_loop(const std::string& path) {
@@ -432,8 +470,16 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
                       path, record.key);
         co_return skip();
     }
+    // Not waited for: a crash that loses it leaves the durable `dirty`, which resumes the same
+    // way. Through the group commit, not a write here, because LevelDB queues every write behind
+    // the fsync in progress, and the loop must not wait for the disk. It lands before `verified`
+    // (the commits keep their order); a failure to write it shows again at that record.
     record.phase = state::Phase::uploading;
-    if (auto put = state_.put(path, record); !put) co_return fail(put.error().message);
+    {
+        state::StateStore::Batch batch;
+        batch.put(path, record);
+        commits_->submit(std::move(batch), [](state::Result<void>) {});
+    }
 
     UploadInput input;
     input.rel_path = path;
@@ -464,7 +510,11 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
     done.ctime_ns = ns_of(st.st_ctim);
     done.dev = st.st_dev;
     done.ino = st.st_ino;
-    if (auto put = state_.put(path, done); !put) co_return fail(put.error().message);
+    // Durable before the copy counts, and before a release may drop the local data.
+    state::StateStore::Batch batch;
+    batch.put(path, done);
+    auto commit_call = commit(std::move(batch));
+    if (auto put = co_await std::move(commit_call); !put) co_return fail(put.error().message);
     {
         std::lock_guard lock(stats_mu_);
         ++stats_.files_copied;
@@ -545,7 +595,8 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
         std::lock_guard lock(stats_mu_);
         ++stats_.files_relocated;
     }
-    // The removal is known before this copy is forgotten: wait_idle() never sees a gap between.
+    // Forgotten only once the old object's removal is queued (or done): wait_idle() must not
+    // see a moment with neither.
     if (queued) {
         enqueue_removal(path);
     } else {

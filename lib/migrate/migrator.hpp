@@ -12,6 +12,18 @@
 // whatever Riak does. A file that changed while it was copied is copied again. A path no layout
 // rule maps stays local: it is never queued.
 //
+// The records of a file's copy (dirty at a close, uploading, verified after the copy) go through
+// a state::GroupCommit: its own thread makes all records of the moment durable with one fsync,
+// while the loop keeps the other uploads going. Why: one sync write per record and phase, on the
+// loop, made the disk the limit (three fsyncs per small file, and no upload moved during them).
+// The loop still waits for durability where it matters: a closed file is queued only once its
+// dirty mark is on disk, and a copy counts as verified, and may be released (mode=move), only
+// once its verified record is. Nothing waits for `uploading`: a crash that loses it leaves the
+// durable `dirty`, which resumes the same way. (LevelDB queues every write behind the fsync in
+// progress, so the loop writes nothing itself on a file's common path.) A close during a copy
+// makes that copy stale at once, before its mark lands, so that the copy's verified record can
+// never land after the mark and hide the close.
+//
 // Namespace operations reach Riak through the same loop. An unlink or rmdir (path_removed()) and
 // a rename (path_renamed()) change the state records at once, in one atomic batch with a
 // *removal record* per Riak object that no path claims any more (lib/state/README.md), and
@@ -42,6 +54,7 @@
 #include <unordered_set>
 
 #include "lib/layout/mapping.hpp"
+#include "lib/state/group_commit.hpp"
 #include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 #include "lib/store/object_store.hpp"
@@ -127,6 +140,8 @@ private:
                                               layout::Location to,
                                               std::optional<state::Marker> marker);
     void closed_on_loop(const std::string& path, bool written);
+    // Applies `batch` durably through commits_ (grouped with others); resumes on the loop.
+    boost::asio::awaitable<state::Result<void>> commit(state::StateStore::Batch batch);
     void enqueue_on_loop(const std::string& path);
     void retry_later(const std::string& path, unsigned attempts);
     void forget(const std::string& path);
@@ -159,6 +174,7 @@ private:
     MigratorOptions options_;
 
     boost::asio::io_context context_;
+    std::unique_ptr<state::GroupCommit> commits_; // from start() until stop()
     std::unique_ptr<store::ObjectStore> store_;
     std::thread thread_;
     std::unique_ptr<boost::asio::steady_timer> wakeup_; // workers wait on it for work

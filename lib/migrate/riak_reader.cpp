@@ -3,9 +3,13 @@
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/sha256.hpp"
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
@@ -47,6 +51,14 @@ std::string cache_key(const state::FileState& rec, std::string_view key, char ki
     return out;
 }
 
+// Values at least this large are hashed on the pool: below it the hop costs more than the hash.
+constexpr std::size_t kHashOffLoop = 64 << 10;
+
+asio::thread_pool& hash_pool() {
+    static auto* pool = new asio::thread_pool(2); // never destroyed: checks may outlive main()
+    return *pool;
+}
+
 } // namespace
 
 bool record_matches(const state::FileState& rec, const struct stat& st) {
@@ -61,16 +73,115 @@ bool record_matches(const state::FileState& rec, const struct stat& st) {
 RiakReader::RiakReader(asio::io_context& context, store::ObjectStore& store, ReaderOptions options)
     : context_(context), store_(store), options_(options) {}
 
-const RiakReader::Entry* RiakReader::find(const std::string& key) {
+std::optional<RiakReader::Head> RiakReader::find(const std::string& key) {
+    std::lock_guard lock(cache_mu_);
     auto it = index_.find(key);
-    if (it == index_.end()) return nullptr;
+    if (it == index_.end()) return std::nullopt;
     lru_.splice(lru_.begin(), lru_, it->second);
     ++stats_.cache_hits;
-    return &*it->second;
+    return Head{it->second->data, it->second->manifest};
+}
+
+bool RiakReader::cached(const std::string& key) const {
+    std::lock_guard lock(cache_mu_);
+    return index_.count(key) != 0;
+}
+
+std::optional<RiakReader::CachedRead>
+RiakReader::cached_read(const state::FileState& rec, std::uint64_t offset, std::uint64_t size) {
+    CachedRead out;
+    if (offset >= rec.size) return out;
+    size = std::min(size, rec.size - offset);
+    auto head = find(cache_key(rec, rec.key, 'h'));
+    if (!head) return std::nullopt;
+    if (head->data) {
+        out.hold = std::move(head->data);
+        out.data = out.hold->data() + offset;
+        out.size = size;
+        return out;
+    }
+    auto manifest = std::move(head->manifest);
+    auto span = manifest->chunks_for(offset, size);
+    if (span.empty()) return std::nullopt;
+    if (span.end - span.first == 1 && !manifest->is_hole(span.first)) {
+        auto hit = find(cache_key(rec, manifest->chunk_key(span.first), 'c'));
+        if (!hit) return std::nullopt;
+        out.hold = std::move(hit->data);
+        out.data = out.hold->data() + (offset - manifest->chunk_range(span.first).offset);
+        out.size = size;
+    } else {
+        out.owned.reserve(size);
+        for (auto i = span.first; i < span.end; ++i) {
+            auto range = manifest->chunk_range(i);
+            std::uint64_t from = std::max(offset, range.offset);
+            std::uint64_t to = std::min(offset + size, range.offset + range.length);
+            if (manifest->is_hole(i)) {
+                out.owned.append(to - from, '\0');
+                continue;
+            }
+            auto hit = find(cache_key(rec, manifest->chunk_key(i), 'c'));
+            if (!hit) return std::nullopt;
+            out.owned.append(*hit->data, from - range.offset, to - from);
+        }
+        if (out.owned.size() != size) return std::nullopt;
+        out.data = out.owned.data();
+        out.size = out.owned.size();
+    }
+    const auto first = manifest->chunk_range(span.first);
+    const auto last = manifest->chunk_range(span.end - 1);
+    if (options_.readahead && (offset == first.offset || span.end - span.first > 1 ||
+                               offset + size == last.offset + last.length)) {
+        asio::post(context_,
+                   [self = shared_from_this(), rec, manifest, offset, size, end = span.end] {
+                       self->after_read(rec, manifest, offset, size, end);
+                   });
+    }
+    return out;
+}
+
+void RiakReader::prefetch(state::FileState rec) {
+    // Only what the cache keeps (a large file's manifest and first chunk are not worth it): a
+    // fetch the cache cannot hold would be made again by the read.
+    if (rec.size == 0 || rec.size > options_.cache_size / 4) return;
+    if (cached(cache_key(rec, rec.key, 'h'))) return;
+    asio::post(context_, [self = shared_from_this(), rec = std::move(rec)]() mutable {
+        if (std::chrono::steady_clock::now() < self->down_until_) return;
+        auto& context = self->context_;
+        asio::co_spawn(context, self->prefetch_on_loop(std::move(rec)), asio::detached);
+    });
+}
+
+asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec) {
+    auto self = shared_from_this();
+    auto head_call = head(rec);
+    auto got = co_await std::move(head_call); // a failure shows again at the read
+    if (!got || !got->manifest) co_return;
+    auto manifest = got->manifest;
+    if (manifest->chunks.empty() || manifest->is_hole(0)) co_return;
+    const std::string key = cache_key(rec, manifest->chunk_key(0), 'c');
+    if (cached(key) || inflight_.count(key)) co_return;
+    auto chunk_call = chunk(rec, manifest, 0);
+    (void)co_await std::move(chunk_call);
+}
+
+asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value) {
+    if (value->size() < kHashOffLoop) co_return layout::sha256_hex(*value);
+    auto initiate = [this](auto handler, std::shared_ptr<const std::string> v) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(hash_pool(), [self = shared_from_this(), v = std::move(v), shared,
+                                 work = asio::make_work_guard(context_)]() mutable {
+            std::string hex = layout::sha256_hex(*v);
+            asio::post(self->context_,
+                       [shared, hex = std::move(hex)]() mutable { (*shared)(std::move(hex)); });
+        });
+    };
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string)>(
+        initiate, asio::use_awaitable, std::move(value));
 }
 
 void RiakReader::insert(Entry entry) {
     if (entry.bytes > options_.cache_size) return; // served, not kept
+    std::lock_guard lock(cache_mu_);
     if (auto it = index_.find(entry.key); it != index_.end()) {
         cached_bytes_ -= it->second->bytes;
         lru_.erase(it->second);
@@ -122,10 +233,10 @@ riak::Task<RiakReader::Head> RiakReader::head(const state::FileState& rec) {
     const std::string key = cache_key(rec, rec.key, 'h');
     while (inflight_.count(key)) // one fetch at a time; then the cache has it, or it failed
         co_await wait_inflight(key);
-    if (const Entry* hit = find(key)) co_return Head{hit->data, hit->manifest};
+    if (auto hit = find(key)) co_return *hit;
     Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
 
-    ++stats_.fetches;
+    count(&ReaderStats::fetches);
     auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, rec.key});
     auto got = co_await std::move(call);
     if (!got) co_return got.error();
@@ -136,11 +247,13 @@ riak::Task<RiakReader::Head> RiakReader::head(const state::FileState& rec) {
     Entry entry;
     entry.key = key;
     if (meta->kind == layout::FileMeta::Kind::whole) {
-        std::string& value = got->object.value;
-        if (value.size() != rec.size || layout::sha256_hex(value) != rec.sha256)
+        auto value = std::make_shared<const std::string>(std::move(got->object.value));
+        if (value->size() != rec.size) co_return corrupt(rec.key, "its size differs");
+        auto hash_call = sha256_of(value);
+        if (co_await std::move(hash_call) != rec.sha256)
             co_return corrupt(rec.key, "its SHA-256 differs");
-        entry.bytes = value.size();
-        entry.data = std::make_shared<const std::string>(std::move(value));
+        entry.bytes = value->size();
+        entry.data = std::move(value);
     } else {
         auto manifest = layout::decode_manifest(got->object.value);
         if (!manifest) co_return corrupt(rec.key, manifest.error().message);
@@ -163,22 +276,25 @@ RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Man
     const std::string key = cache_key(rec, chunk_key, 'c');
     while (inflight_.count(key)) // one fetch at a time; then the cache has it, or it failed
         co_await wait_inflight(key);
-    if (const Entry* hit = find(key)) co_return hit->data;
+    if (auto hit = find(key)) co_return hit->data;
     Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
 
-    ++stats_.fetches;
+    count(&ReaderStats::fetches);
     auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, chunk_key});
     auto got = co_await std::move(call);
     if (!got) co_return got.error();
     if (!got->found) co_return corrupt(chunk_key, "the chunk is missing");
-    std::string& value = got->object.value;
+    auto value = std::make_shared<const std::string>(std::move(got->object.value));
     auto range = manifest->chunk_range(index);
-    if (value.size() != range.length || layout::sha256_hex(value) != *manifest->chunks[index])
+    if (value->size() != range.length)
+        co_return corrupt(chunk_key, "its size differs from the manifest's");
+    auto hash_call = sha256_of(value);
+    if (co_await std::move(hash_call) != *manifest->chunks[index])
         co_return corrupt(chunk_key, "its SHA-256 differs from the manifest's");
     Entry entry;
     entry.key = key;
-    entry.bytes = value.size();
-    entry.data = std::make_shared<const std::string>(std::move(value));
+    entry.bytes = value->size();
+    entry.data = std::move(value);
     auto out = entry.data;
     insert(std::move(entry));
     co_return out;
@@ -188,7 +304,7 @@ asio::awaitable<void> RiakReader::fetch_ahead(state::FileState rec,
                                               std::shared_ptr<const layout::Manifest> manifest,
                                               std::uint64_t index) {
     auto self = shared_from_this();
-    ++stats_.readaheads;
+    count(&ReaderStats::readaheads);
     auto call = chunk(rec, std::move(manifest), index);
     (void)co_await std::move(call); // a failure shows again when the chunk is read
 }
@@ -222,21 +338,39 @@ riak::Task<std::string> RiakReader::fetch(state::FileState rec, std::uint64_t of
     }
     if (out.size() != size) co_return corrupt(rec.key, "the chunks do not cover the read");
 
-    // Sequential: this read starts where the last one of this version ended.
+    after_read(rec, manifest, offset, size, span.end);
+    co_return out;
+}
+
+void RiakReader::after_read(const state::FileState& rec,
+                            std::shared_ptr<const layout::Manifest> manifest, std::uint64_t offset,
+                            std::uint64_t size, std::uint64_t span_end) {
+    // Sequential: this read starts where the last one of this version ended, or a little after
+    // (reads answered from the cache on another thread report only when they reach a chunk's
+    // start or end, so the ones in between leave a gap of less than a chunk).
     const std::string file = cache_key(rec, rec.key, 's');
     auto last = last_end_.find(file);
-    bool sequential = offset == 0 || (last != last_end_.end() && last->second == offset);
+    bool sequential = offset == 0 || (last != last_end_.end() && offset >= last->second &&
+                                      offset - last->second < manifest->chunk_range(0).length);
     if (last_end_.size() > 4096) last_end_.clear(); // a bound; losing it only costs readahead
     last_end_[file] = offset + size;
-    std::uint64_t next = span.end;
-    if (options_.readahead && sequential && next < manifest->chunks.size() &&
-        !manifest->is_hole(next)) {
-        const std::string next_key = cache_key(rec, manifest->chunk_key(next), 'c');
-        if (!index_.count(next_key) && !inflight_.count(next_key) &&
-            manifest->chunk_range(next).length <= options_.cache_size)
+    const layout::ChunkSpan span{0, span_end};
+    if (options_.readahead && sequential) {
+        // The next chunks, at most a quarter of the cache: what is fetched ahead must not push
+        // out what the reader is still reading.
+        std::uint64_t budget = options_.cache_size / 4;
+        const std::uint64_t last = std::min<std::uint64_t>(
+            manifest->chunks.size(), span.end + std::max(1u, options_.readahead_chunks));
+        for (std::uint64_t next = span.end; next < last; ++next) {
+            const std::uint64_t length = manifest->chunk_range(next).length;
+            if (length > budget) break;
+            budget -= length;
+            if (manifest->is_hole(next)) continue;
+            const std::string next_key = cache_key(rec, manifest->chunk_key(next), 'c');
+            if (cached(next_key) || inflight_.count(next_key)) continue;
             asio::co_spawn(context_, fetch_ahead(rec, manifest, next), asio::detached);
+        }
     }
-    co_return out;
 }
 
 namespace {
@@ -308,7 +442,7 @@ asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
         if (err != ESTALE && err != EBADMSG) // Riak itself failed, not the object
             down_until_ = std::chrono::steady_clock::now() + options_.retry_after;
     }
-    ++stats_.fallbacks;
+    count(&ReaderStats::fallbacks);
     out.data.resize(size);
     std::size_t done = 0;
     while (done < size) {

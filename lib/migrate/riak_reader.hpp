@@ -14,9 +14,21 @@
 // manifests and chunks, counted by their bytes) is never exceeded: an entry larger than the whole
 // cache is served and not kept. Concurrent reads of one object wait for the one fetch in flight.
 // A sequential reader (a read starting where the previous read of that version ended) has the next
-// chunk fetched ahead of it.
+// ReaderOptions::readahead_chunks chunks fetched ahead of it (at most a quarter of the cache).
 //
-// Threading: one event loop (the Migrator's, where the store lives); every call on its thread.
+// Threading: one event loop (the Migrator's, where the store lives); every call on its thread,
+// except prefetch() and cached_read(), which any thread may call. Those two exist because a read
+// otherwise crosses threads twice (FUSE loop -> migration loop -> reply), and on a loaded machine
+// those wake-ups cost more than the GET (small files) or than copying the data (a sequential
+// reader, whose chunks readahead has cached already): the open starts the fetch (prefetch), so it
+// overlaps the READ's round trip, and a READ whose bytes are all in the cache is answered on the
+// FUSE thread that received it (cached_read), which only posts the readahead to the loop. The
+// cache is therefore guarded by a mutex (held for lookups and inserts only, never across I/O).
+//
+// SHA-256 checks of large values (chunks) run on a small pool of threads, not the loop: at 1 MiB
+// a chunk they were a third of the loop's time, and every other read and upload waited for them.
+// The pool is the process's (two threads, never destroyed); a check in flight keeps the reader
+// alive and holds work on the loop's context, which must outlive it (the Migrator's does).
 // Make it with std::make_shared: fetches ahead keep it alive.
 #pragma once
 
@@ -30,6 +42,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,7 +55,8 @@ namespace rfs::migrate {
 
 struct ReaderOptions {
     std::uint64_t cache_size = std::uint64_t{256} << 20; // bytes of objects kept (cache_size=)
-    bool readahead = true;                               // fetch the next chunk of sequential reads
+    bool readahead = true;         // fetch the next chunks of sequential reads
+    unsigned readahead_chunks = 3; // how many chunks ahead
     // read_or_local() answers from the local file when Riak has not answered by then (the fetch
     // goes on and fills the cache).
     std::chrono::milliseconds riak_timeout{2000};
@@ -79,6 +93,23 @@ public:
     RiakReader(boost::asio::io_context& context, store::ObjectStore& store,
                ReaderOptions options = {});
 
+    // Any thread: starts fetching the object at rec's key (a whole small file, or a manifest and
+    // its first chunk) unless it is cached or on its way, so that a read soon after finds it.
+    // Nothing happens after a Riak failure (see ReaderOptions::retry_after).
+    void prefetch(state::FileState rec);
+    // Any thread: the bytes [offset, offset + size) of the file `rec` describes (clipped to
+    // rec.size) when every object they need is in the cache (checked when it was fetched), else
+    // nullopt. A read that starts or ends a chunk has the next chunks fetched ahead, as fetch()
+    // would. `data` points into `hold` or `owned`, valid while the CachedRead lives.
+    struct CachedRead {
+        std::shared_ptr<const std::string> hold;
+        std::string owned;
+        const char* data = "";
+        std::size_t size = 0;
+    };
+    std::optional<CachedRead> cached_read(const state::FileState& rec, std::uint64_t offset,
+                                          std::uint64_t size);
+
     // The bytes [offset, offset + size) of the file `rec` describes, clipped to rec.size.
     riak::Task<std::string> fetch(state::FileState rec, std::uint64_t offset, std::uint64_t size);
 
@@ -95,9 +126,15 @@ public:
     boost::asio::awaitable<Served> read_released(state::FileState rec, std::uint64_t offset,
                                                  std::uint64_t size);
 
-    std::uint64_t cached_bytes() const { return cached_bytes_; }
+    std::uint64_t cached_bytes() const {
+        std::lock_guard lock(cache_mu_);
+        return cached_bytes_;
+    }
     std::uint64_t cache_limit() const { return options_.cache_size; }
-    const ReaderStats& stats() const { return stats_; }
+    ReaderStats stats() const {
+        std::lock_guard lock(cache_mu_);
+        return stats_;
+    }
 
 private:
     struct Entry {
@@ -125,14 +162,28 @@ private:
                                              std::shared_ptr<const layout::Manifest> manifest,
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
+    boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec);
+    // Loop thread: a read [offset, offset + size) ending before chunk `span_end` was served;
+    // fetches ahead when it is sequential.
+    void after_read(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
+                    std::uint64_t offset, std::uint64_t size, std::uint64_t span_end);
+    // SHA-256 (hex) of `value`: large ones on the pool, the loop resumes meanwhile.
+    boost::asio::awaitable<std::string> sha256_of(std::shared_ptr<const std::string> value);
 
-    const Entry* find(const std::string& key);
+    // A copy of the entry's pointers (nullopt: not cached). Any thread.
+    std::optional<Head> find(const std::string& key);
+    bool cached(const std::string& key) const;
     void insert(Entry entry);
+    void count(std::uint64_t ReaderStats::*field) {
+        std::lock_guard lock(cache_mu_);
+        ++(stats_.*field);
+    }
 
     boost::asio::io_context& context_;
     store::ObjectStore& store_;
     ReaderOptions options_;
-    std::list<Entry> lru_; // most recent first
+    mutable std::mutex cache_mu_; // lru_, index_, cached_bytes_, stats_
+    std::list<Entry> lru_;        // most recent first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
     std::uint64_t cached_bytes_ = 0;
     std::unordered_map<std::string, std::shared_ptr<Inflight>> inflight_;

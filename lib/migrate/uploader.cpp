@@ -4,6 +4,13 @@
 #include "lib/layout/manifest.hpp"
 #include "lib/layout/sha256.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -15,6 +22,7 @@
 #include <vector>
 
 namespace rfs::migrate {
+namespace asio = boost::asio;
 namespace {
 
 using riak::Errc;
@@ -94,6 +102,82 @@ Task<std::monostate> verify_object(store::ObjectStore& store, proto::ObjectId id
     co_return std::monostate{};
 }
 
+// Chunk writes of one file in flight together. Each is a durable PUT of a new key (written
+// blind), then the read-back GET of that key, compared byte for byte with what was sent.
+class ChunkWindow {
+public:
+    ChunkWindow(asio::any_io_executor ex, unsigned limit)
+        : state_(std::make_shared<State>(ex)), ex_(ex), limit_(std::max(1u, limit)) {}
+
+    // Waits for a free slot, then starts writing `data` at `id`. False: an earlier chunk failed.
+    asio::awaitable<bool> start(store::ObjectStore& store, proto::ObjectId id, std::string data,
+                                std::string path) {
+        while (state_->running >= limit_ && !state_->error)
+            co_await state_->wait();
+        if (state_->error) co_return false;
+        ++state_->running;
+        asio::co_spawn(
+            ex_, write_and_check(store, state_, std::move(id), std::move(data), std::move(path)),
+            asio::detached);
+        co_return true;
+    }
+
+    // Waits until every chunk started has ended; the first failure, if any.
+    asio::awaitable<std::optional<riak::Error>> finish() {
+        while (state_->running > 0)
+            co_await state_->wait();
+        co_return state_->error;
+    }
+
+private:
+    struct State {
+        explicit State(asio::any_io_executor ex)
+            : signal(ex, asio::steady_timer::time_point::max()) {}
+        asio::awaitable<void> wait() {
+            boost::system::error_code ec;
+            co_await signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        asio::steady_timer signal; // cancelled whenever a chunk ends
+        unsigned running = 0;
+        std::optional<riak::Error> error;
+    };
+
+    static asio::awaitable<void> write_and_check(store::ObjectStore& store,
+                                                 std::shared_ptr<State> state, proto::ObjectId id,
+                                                 std::string data, std::string path) {
+        std::optional<riak::Error> error;
+        try {
+            store::PutOptions durable;
+            durable.durable = true;
+            // The store takes the body; the copy kept is what the read-back must equal.
+            auto put_call =
+                store.put(id, object_with(data, layout::kChunkContentType, {}), durable);
+            auto put = co_await std::move(put_call);
+            if (!put) {
+                error = put.error();
+            } else {
+                auto get_call = store.get(id);
+                auto got = co_await std::move(get_call);
+                if (!got)
+                    error = got.error();
+                else if (!got->found)
+                    error = verify_error(path, fmt::format("{} is missing", id.key));
+                else if (got->object.value != data)
+                    error = verify_error(path, fmt::format("{} holds other bytes", id.key));
+            }
+        } catch (const std::exception& e) {
+            error = riak::make_error(Errc::unexpected_response, e.what(), EIO);
+        }
+        if (error && !state->error) state->error = std::move(error);
+        --state->running;
+        state->signal.cancel();
+    }
+
+    std::shared_ptr<State> state_;
+    asio::any_io_executor ex_;
+    unsigned limit_;
+};
+
 } // namespace
 
 Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
@@ -155,11 +239,15 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
     } else {
         auto manifest = layout::Manifest::for_file(size, in.chunk_size, in.version);
         layout::Sha256 whole;
+        // Several chunks in flight, each read back as soon as it is written (their keys are new,
+        // so nothing orders them); the manifest goes in once all of them are verified.
+        ChunkWindow window(co_await asio::this_coro::executor, in.parallel_chunks);
         for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
             auto range = manifest.chunk_range(i);
             auto data = read_exact(in.fd, range.offset, range.length, in.rel_path);
             if (!data) co_return data.error();
             if (!*data) {
+                (void)co_await window.finish();
                 out.changed = true;
                 co_return out;
             }
@@ -168,11 +256,9 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
             manifest.chunks[i] = layout::sha256_hex(**data);
             out.bytes_sent += range.length;
             proto::ObjectId chunk_id{id.type, id.bucket, manifest.chunk_key(i)};
-            auto put_call = store.put(
-                chunk_id, object_with(std::move(**data), layout::kChunkContentType, {}), durable);
-            auto put = co_await std::move(put_call);
-            if (!put) co_return put.error();
+            if (!co_await window.start(store, chunk_id, std::move(**data), in.rel_path)) break;
         }
+        if (auto failed = co_await window.finish()) co_return *failed;
         out.sha256 = whole.hex_digest();
         manifest.sha256 = out.sha256;
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::manifest));
@@ -182,19 +268,12 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         auto put = co_await std::move(put_call);
         if (!put) co_return put.error();
         out.vclock = *put;
-        // Read back: the manifest, then every chunk it names.
+        // Read back (the chunks were, each after its write).
         auto get_call = store.get(id);
         auto got = co_await std::move(get_call);
         if (!got) co_return got.error();
         if (!got->found || got->object.value != body)
             co_return verify_error(in.rel_path, "the manifest read back differs");
-        for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
-            if (manifest.is_hole(i)) continue;
-            auto verify_call = verify_object(store, {id.type, id.bucket, manifest.chunk_key(i)},
-                                             *manifest.chunks[i], in.rel_path);
-            auto verified = co_await std::move(verify_call);
-            if (!verified) co_return verified.error();
-        }
     }
 
     // A change while we read (or since) makes this copy stale, even if every read was whole.

@@ -4,9 +4,18 @@
 // headers (lib/layout/file_object.hpp); a larger one is chunk objects under a prefix derived from
 // the new version, then a manifest at its key (lib/layout/manifest.hpp). Chunks of zeros are
 // holes and are not stored. Every write waits for the durable-write quorum. The copy is then read
-// back and checked object by object against the SHA-256 computed while reading the file: only a
-// verified copy is reported. Chunks of the version the new one replaced are deleted afterwards,
-// so a rewritten large file leaves no orphans.
+// back and checked object by object: a whole object against the SHA-256 computed while reading
+// the file, a chunk byte for byte against what was sent, the manifest likewise: only a verified
+// copy is reported.
+//
+// A large file's chunks are written UploadInput::parallel_chunks at a time, each read back as
+// soon as its write is acknowledged, and the manifest only once every chunk is verified. Why:
+// one chunk at a time left the node and the loop waiting on each other (a durable PUT is an
+// fsync on the node), at a third of what the node takes; chunk keys are new for every version,
+// so nothing orders their writes. The read-back compares bytes instead of hashing them again
+// (each byte was hashed twice already: its chunk's SHA-256 and the whole file's); at most
+// parallel_chunks chunks are held in memory for that. Chunks of the version the new one replaced
+// are deleted afterwards, so a rewritten large file leaves no orphans.
 //
 // The local file may change while it is read: the outcome says so (changed), and the caller
 // copies it again rather than keep a copy that mixes two versions.
@@ -32,7 +41,8 @@ struct UploadInput {
     int fd = -1;               // open for reading; the caller keeps it open
     struct stat snapshot {};   // fstat of fd before the copy starts
     std::uint64_t chunk_size = 1 << 20;
-    std::string version; // layout::make_version()
+    std::string version;          // layout::make_version()
+    unsigned parallel_chunks = 4; // chunk writes (with their read-backs) in flight
 };
 
 struct UploadOutcome {

@@ -192,6 +192,20 @@ void StateStore::Batch::erase_removal(std::string_view path) {
     ops_.push_back({std::string(path), std::nullopt, true});
 }
 
+void StateStore::Batch::mark_dirty(std::string_view path) {
+    ops_.push_back({std::string(path), std::nullopt, false, true});
+}
+
+void StateStore::Batch::append(Batch&& other) {
+    if (ops_.empty()) {
+        ops_ = std::move(other.ops_);
+        return;
+    }
+    ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+                std::make_move_iterator(other.ops_.end()));
+    other.ops_.clear();
+}
+
 // One atomic change being prepared: the LevelDB batch, the phase-count deltas it causes, and
 // what each touched path holds once the batch is applied, so later steps see earlier ones.
 class StateStore::Plan {
@@ -417,6 +431,10 @@ Result<void> StateStore::apply(const Batch& batch) {
         locks.emplace_back(stripes_[i]);
 
     Plan plan(*this);
+    // What the steps so far left at a path (nullopt: erased), for the mark_dirty steps.
+    std::map<std::string, std::optional<FileState>, std::less<>> now;
+    const bool marks = std::any_of(batch.ops_.begin(), batch.ops_.end(),
+                                   [](const Batch::Op& op) { return op.mark_dirty; });
     for (const Batch::Op& op : batch.ops_) {
         if (op.removal) {
             if (op.state)
@@ -425,9 +443,32 @@ Result<void> StateStore::apply(const Batch& batch) {
                 plan.erase_removal(op.path);
             continue;
         }
+        if (op.mark_dirty) {
+            std::optional<FileState> current;
+            if (auto it = now.find(op.path); it != now.end()) {
+                current = it->second;
+            } else {
+                std::string value;
+                leveldb::Status st = db_->Get(leveldb::ReadOptions(), file_key(op.path), &value);
+                if (!st.ok() && !st.IsNotFound()) return db_error("read", st);
+                if (st.ok()) {
+                    auto decoded = decode_file_state(value);
+                    current = decoded ? std::move(*decoded) : FileState{};
+                }
+            }
+            if (current && current->phase == Phase::dirty) continue; // queued already
+            FileState state = current.value_or(FileState{});
+            state.phase = Phase::dirty;
+            state.attempts = 0;
+            state.last_error.clear();
+            if (auto done = plan.put(op.path, encode(state), Phase::dirty); !done) return done;
+            now[op.path] = std::move(state);
+            continue;
+        }
         auto done =
             op.state ? plan.put(op.path, encode(*op.state), op.state->phase) : plan.erase(op.path);
         if (!done) return done;
+        if (marks) now[op.path] = op.state;
     }
     return commit(plan);
 }

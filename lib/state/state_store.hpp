@@ -4,6 +4,7 @@
 // is a LevelDB sync write (the log is fsynced before the call returns), so a record the store
 // acknowledged survives kill -9 and power loss; several records change together through Batch
 // or the subtree operations, which are one atomic WriteBatch each.
+// lib/state/group_commit.hpp applies the batches of many callers with one sync write.
 //
 // Key layout (bytewise order, so a directory's subtree "dir/..." is one contiguous range and
 // "a" never captures "ab/x"):
@@ -95,6 +96,10 @@ public:
         // The removal records ('r'): see put_removal().
         void put_removal(std::string_view path, FileState state);
         void erase_removal(std::string_view path);
+        // StateStore::mark_dirty() as one step of the batch: sees the steps before it.
+        void mark_dirty(std::string_view path);
+        // Appends `other`'s steps after this batch's.
+        void append(Batch&& other);
         size_t size() const { return ops_.size(); }
 
     private:
@@ -103,6 +108,7 @@ public:
             std::string path;
             std::optional<FileState> state; // nullopt: erase
             bool removal = false;           // the 'r' record, not the file record
+            bool mark_dirty = false;        // state unused
         };
         std::vector<Op> ops_;
     };

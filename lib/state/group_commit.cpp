@@ -1,0 +1,73 @@
+#include "lib/state/group_commit.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+namespace rfs::state {
+
+GroupCommit::GroupCommit(StateStore& store) : store_(store) {
+    // The writer takes no signal: they belong to the daemon's main thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+GroupCommit::~GroupCommit() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void GroupCommit::submit(StateStore::Batch batch, Done done) {
+    {
+        std::lock_guard lock(mu_);
+        queue_.emplace_back(std::move(batch), std::move(done));
+    }
+    cv_.notify_one();
+}
+
+std::uint64_t GroupCommit::writes() const {
+    std::lock_guard lock(mu_);
+    return writes_;
+}
+
+void GroupCommit::run() {
+    std::vector<std::pair<StateStore::Batch, Done>> work;
+    while (true) {
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return; // stopping, and everything submitted is done
+            work.swap(queue_);
+            ++writes_;
+        }
+        if (work.size() == 1) {
+            auto result = store_.apply(work.front().first);
+            work.front().second(std::move(result));
+        } else {
+            StateStore::Batch all;
+            std::vector<StateStore::Batch> copies; // kept for the one-by-one fall-back
+            copies.reserve(work.size());
+            for (auto& item : work) {
+                copies.push_back(item.first);
+                all.append(std::move(item.first));
+            }
+            auto result = store_.apply(all);
+            for (std::size_t i = 0; i < work.size(); ++i) {
+                if (result) {
+                    work[i].second(Result<void>{});
+                } else {
+                    work[i].second(store_.apply(copies[i]));
+                }
+            }
+        }
+        work.clear();
+    }
+}
+
+} // namespace rfs::state
