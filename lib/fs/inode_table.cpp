@@ -126,10 +126,16 @@ std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st
     std::lock_guard lock(mu_);
     if (auto it = by_src_.find(src); it != by_src_.end()) {
         auto& inode = by_id_.at((*it)->id());
-        ++inode->nlookup_;
-        // The caller just opened it: worth keeping for the requests that follow a lookup.
-        if (fd && (inode->reach_ & kTagMask) != kTagFd) cache_put(inode->id(), std::move(fd));
-        return inode;
+        if (!fd || same_object(*inode, fd.get())) {
+            ++inode->nlookup_;
+            // The caller just opened it: worth keeping for the requests that follow a lookup.
+            if (fd && (inode->reach_ & kTagMask) != kTagFd) cache_put(inode->id(), std::move(fd));
+            return inode;
+        }
+        // The source gave the number of a removed object to a new one before the kernel forgot
+        // the old inode: the old one keeps its node id until its FORGET, the new object gets a
+        // node of its own (passthrough_hp bumps a generation for the same reason).
+        by_src_.erase(it);
     }
     NodeId id = next_id_++;
     auto inode = std::make_shared<Inode>(id, src, st.st_mode);
@@ -139,6 +145,24 @@ std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st
     by_id_.emplace(id, inode);
     by_src_.insert(inode.get());
     return inode;
+}
+
+bool InodeTable::same_object(const Inode& inode, int fd) const {
+    // A descriptor the table keeps (or a pinned one) holds the object: its number cannot have
+    // been given to another. Reached by name, there is nothing to compare: take it as the same.
+    if (!inode.has_handle()) return true;
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } now, known;
+    now.fh.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    if (::name_to_handle_at(fd, "", &now.fh, &mount_id, AT_EMPTY_PATH) != 0) return true;
+    inode.copy_handle(&known.fh);
+    // The handle carries the file system's generation number, which a reused number changes.
+    return now.fh.handle_type == known.fh.handle_type &&
+           now.fh.handle_bytes == known.fh.handle_bytes &&
+           std::memcmp(now.fh.f_handle, known.fh.f_handle, now.fh.handle_bytes) == 0;
 }
 
 void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
@@ -436,7 +460,8 @@ bool InodeTable::forget_locked(NodeId id, std::uint64_t n, Released& released) {
         if (inode.kept_fd() >= 0) --kept_;
         if (inode.named()) --named_;
         if (cache_drop(id, released)) --kept_;
-        by_src_.erase(&inode);
+        // By pointer: a newer inode of the same (st_dev, st_ino) may have taken the key.
+        if (auto s = by_src_.find(&inode); s != by_src_.end() && *s == &inode) by_src_.erase(s);
         released.inodes.push_back(std::move(it->second));
         by_id_.erase(it);
     }

@@ -2,7 +2,10 @@
 // Any thread; one mutex guards the maps and every lookup count, a second one the descriptor cache.
 //
 // Node ids come from a 64-bit counter and are never reused within a mount, so the generation
-// number can stay 0 (EXPORT_SUPPORT stays off).
+// number can stay 0 (EXPORT_SUPPORT stays off). An object is found again by (st_dev, st_ino);
+// since a source may give a removed object's number to a new one while the kernel still holds
+// the old inode, a hit whose inode is reached by file handle compares handles (which carry the
+// source's generation), and a different object gets a new node.
 //
 // Each inode must reach its object again without remembering a path, across renames. A tree can
 // hold more objects than the daemon may open, and the kernel may remember all of them, so an
@@ -210,6 +213,8 @@ public:
 
 private:
     // How a new inode will be reached; called with mu_ held.
+    // Whether the inode (found by st_dev/st_ino) is the object `fd` is open on (mu_ held).
+    bool same_object(const Inode& inode, int fd) const;
     void choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
                       std::string_view name);
     void note_device(int dir_fd, dev_t dev);

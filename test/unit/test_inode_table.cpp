@@ -217,6 +217,36 @@ TEST_CASE("past the descriptor budget, inodes are reopened when needed", "[inode
     CHECK(table.cached_fds() == 0);
 }
 
+TEST_CASE("a number the source gave to a new object while the kernel held the old inode "
+          "gets a new node",
+          "[inode][generation]") {
+    if (::geteuid() != 0) return; // file handles need CAP_DAC_READ_SEARCH
+    ScratchDir dir;
+    UniqueFd root = dir.open_path();
+    InodeTable table(std::move(root), stat_of(dir.open_path().get()));
+    table.set_fd_budget(1, 1); // past the budget: inodes are reached by file handle
+    UniqueFd a_fd = dir.open_path("a");
+    struct stat a_st = stat_of(a_fd.get());
+    auto old_inode = table.add_lookup(std::move(a_fd), a_st, table.root(), "a");
+    // "a" was removed and its number given to a new object before the kernel's FORGET: here
+    // the other file "b" stands for it, seen under a's (st_dev, st_ino).
+    UniqueFd b_fd = dir.open_path("b");
+    struct stat reused = stat_of(b_fd.get());
+    reused.st_ino = a_st.st_ino;
+    auto fresh = table.add_lookup(std::move(b_fd), reused, table.root(), "b");
+    CHECK(fresh != old_inode);
+    CHECK(fresh->id() != old_inode->id());
+    CHECK(table.lookup_count(old_inode->id()) == 1); // the kernel's reference, until its FORGET
+    // The old inode's FORGET leaves the new one findable under the number.
+    table.forget(old_inode->id(), 1);
+    auto again = table.add_lookup(dir.open_path("b"), reused, table.root(), "b");
+    CHECK(again == fresh);
+    CHECK(table.lookup_count(fresh->id()) == 2);
+    // The same object looked up again is the same node.
+    UniqueFd same = dir.open_path("b");
+    CHECK(table.add_lookup(std::move(same), reused, table.root(), "b") == fresh);
+}
+
 TEST_CASE("inodes that keep their descriptor get a handle when it is let go", "[inode][budget]") {
     // Within the budget an inode keeps its descriptor and, on a file system where handles are
     // known to work, makes no handle. shed() must give it one before closing the descriptor,
