@@ -561,23 +561,38 @@ Result<void> StateStore::erase_prefix(std::string_view dir) {
     return commit(plan);
 }
 
+namespace {
+
+// One record of a scan, decoded and handed to `visit`; a record that does not decode ends the
+// scan, with EBADMSG naming it in `failure`.
+bool visit_record(std::string_view path, std::string_view value, const StateStore::Visitor& visit,
+                  std::optional<Error>& failure) {
+    auto decoded = decode_file_state(value);
+    if (!decoded) {
+        failure = make_error(EBADMSG, "state record of '{}': {}", path, decoded.error().message);
+        return false;
+    }
+    return visit(path, *decoded);
+}
+
+// What a scan ended with: the record that stopped it, else LevelDB's status.
+Result<void> scan_result(std::optional<Error> failure, const leveldb::Status& st) {
+    if (failure) return std::move(*failure);
+    if (!st.ok()) return db_error("scan", st);
+    return {};
+}
+
+} // namespace
+
 Result<void> StateStore::for_each(std::string_view dir, const Visitor& visit) const {
     if (!dir.empty() && !is_valid_path(dir)) return invalid_path(dir);
     Snapshot snapshot(db_);
     std::optional<Error> failure;
-    leveldb::Status st = scan_subtree(
-        db_, snapshot.options(), dir, [&](std::string_view path, std::string_view value) {
-            auto decoded = decode_file_state(value);
-            if (!decoded) {
-                failure =
-                    make_error(EBADMSG, "state record of '{}': {}", path, decoded.error().message);
-                return false;
-            }
-            return visit(path, *decoded);
-        });
-    if (failure) return std::move(*failure);
-    if (!st.ok()) return db_error("scan", st);
-    return {};
+    leveldb::Status st = scan_subtree(db_, snapshot.options(), dir,
+                                      [&](std::string_view path, std::string_view value) {
+                                          return visit_record(path, value, visit, failure);
+                                      });
+    return scan_result(std::move(failure), st);
 }
 
 Result<void> StateStore::for_each_in_phase(Phase phase, const Visitor& visit) const {
@@ -599,17 +614,9 @@ Result<void> StateStore::for_each_in_phase(Phase phase, const Visitor& visit) co
                               : db_error("read", got);
                 return false;
             }
-            auto decoded = decode_file_state(value);
-            if (!decoded) {
-                failure =
-                    make_error(EBADMSG, "state record of '{}': {}", path, decoded.error().message);
-                return false;
-            }
-            return visit(path, *decoded);
+            return visit_record(path, value, visit, failure);
         });
-    if (failure) return std::move(*failure);
-    if (!st.ok()) return db_error("scan", st);
-    return {};
+    return scan_result(std::move(failure), st);
 }
 
 PhaseCounts StateStore::counts() const {
