@@ -24,20 +24,6 @@ std::int64_t ns_of(const timespec& t) {
     return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-// What the reader needs to fetch a released file's content: the copy its marker names.
-state::FileState record_of(const state::Marker& m) {
-    state::FileState rec;
-    rec.phase = state::Phase::released;
-    rec.version = m.version;
-    rec.sha256 = m.sha256;
-    rec.type = m.type;
-    rec.bucket = m.bucket;
-    rec.key = m.key;
-    rec.size = m.size;
-    rec.mtime_ns = m.mtime_ns;
-    return rec;
-}
-
 bool opens_for_writing(int flags) {
     return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
@@ -248,8 +234,8 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
     if (released) {
         std::string path;
         if (fs_.relative_path(node, &path) != 0) path = fmt::format("node {}", node);
-        plan.remote =
-            std::make_unique<RiakServedFile>(*this, record_of(*released), std::move(path), true);
+        plan.remote = std::make_unique<RiakServedFile>(*this, state::released_record(*released),
+                                                       std::move(path), true);
     } else if (!writes && options_.serve_verified) {
         plan.remote = serve_verified(node, st);
     }
@@ -345,7 +331,7 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (!marker) co_return fail(marker.error().message);
     if (!*marker) co_return fetch_done(id, 0); // already back
     const state::Marker m = **marker;
-    const state::FileState rec = record_of(m);
+    const state::FileState rec = state::released_record(m);
     constexpr std::uint64_t kPiece = 1 << 20;
     for (std::uint64_t offset = 0; offset < m.size; offset += kPiece) {
         std::uint64_t len = std::min(kPiece, m.size - offset);

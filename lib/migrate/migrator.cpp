@@ -438,14 +438,16 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
                           path, m.key);
             co_return skip();
         }
-        record.phase = state::Phase::released;
-        record.version = m.version;
-        record.sha256 = m.sha256;
-        record.type = m.type;
-        record.bucket = m.bucket;
-        record.key = m.key;
-        record.size = m.size;
-        record.mtime_ns = m.mtime_ns;
+        // The copy the marker names; what the record knew besides (Riak's vclock, the inode,
+        // the attempts) stays.
+        state::FileState released = state::released_record(m);
+        released.vclock = std::move(record.vclock);
+        released.ctime_ns = record.ctime_ns;
+        released.dev = record.dev;
+        released.ino = record.ino;
+        released.attempts = record.attempts;
+        released.last_error = std::move(record.last_error);
+        record = std::move(released);
     }
     const layout::Location held{record.type, record.bucket, record.key};
     const bool same_content = record.size == static_cast<std::uint64_t>(st.st_size) &&
@@ -634,8 +636,7 @@ void Migrator::release_if_unused(const std::string& path) {
     } end{*options_.release, id};
     // Nothing can change it now without a pin; check once more what may have changed before.
     if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) return;
-    state::Marker marker{record.version, record.sha256, record.type,    record.bucket,
-                         record.key,     record.size,   record.mtime_ns};
+    const state::Marker marker = state::marker_of(record);
     record.phase = state::Phase::releasing;
     if (auto put = state_.put(path, record); !put) {
         RFS_LOG_WARN("cannot release {}: {}", path, put.error().message);
@@ -687,8 +688,7 @@ void Migrator::resume_releases() {
             continue;
         }
         state::FileState record = rec;
-        state::Marker expected{rec.version, rec.sha256, rec.type,    rec.bucket,
-                               rec.key,     rec.size,   rec.mtime_ns};
+        const state::Marker expected = state::marker_of(rec);
         if (*marker && **marker == expected) {
             auto finished = state::finish_release(fd.get(), expected);
             if (!finished) {

@@ -63,6 +63,23 @@ Result<ReleaseReport> punch_all(int fd, const struct stat& before, struct timesp
 
 } // namespace
 
+Marker marker_of(const FileState& rec) {
+    return Marker{rec.version, rec.sha256, rec.type, rec.bucket, rec.key, rec.size, rec.mtime_ns};
+}
+
+FileState released_record(const Marker& m) {
+    FileState rec;
+    rec.phase = Phase::released;
+    rec.version = m.version;
+    rec.sha256 = m.sha256;
+    rec.type = m.type;
+    rec.bucket = m.bucket;
+    rec.key = m.key;
+    rec.size = m.size;
+    rec.mtime_ns = m.mtime_ns;
+    return rec;
+}
+
 std::string encode(const Marker& m) {
     codec::Writer w;
     w.byte(marker_format);

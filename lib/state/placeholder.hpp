@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "lib/state/error.hpp"
+#include "lib/state/file_state.hpp"
 
 namespace rfs::state {
 
@@ -28,6 +29,12 @@ struct Marker {
 
     bool operator==(const Marker&) const = default;
 };
+
+// The marker for the copy a state record names, and the record (phase released) of the copy a
+// marker names: what the reader needs to fetch the content, and what a lost record is rebuilt
+// from.
+Marker marker_of(const FileState& rec);
+FileState released_record(const Marker& marker);
 
 // The xattr value: a format-version byte, then the fields (lib/state/codec.hpp). Decoding
 // rejects anything else with EBADMSG.
