@@ -435,19 +435,9 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
     }
     if (to_set & kSetSize) {
         // By path, in the Riak modes: the file must hold its data, and keep it while it changes.
-        UniqueFd pinned;
-        if (fh < 0 && observer_ && inode->is_regular()) {
-            UniqueFd probe(
-                with_fd_retry([&] { return ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
-            if (!probe) return errno;
-            OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
-            if (plan.pinned) pinned = std::move(probe);
-            if (plan.err) {
-                if (pinned) observer_->on_unpinned(id);
-                return plan.err;
-            }
-        }
-        PinGuard pin{observer_, pinned ? id : 0};
+        PinGuard pin{observer_, 0};
+        if (fh < 0)
+            if (int err = pin_for_change(id, inode.fd(), inode->is_regular(), &pin.id)) return err;
         int rc = fh >= 0 ? ::ftruncate(fh, values.st_size) : ::truncate(path, values.st_size);
         if (rc != 0) return errno;
         // The kernel asks for the set-user-ID clearing it knows of (as a mode); this adds the
@@ -474,6 +464,16 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
     shown(&out->attr);
     out->timeout = config_.timeouts.attr;
     return 0;
+}
+
+int LocalFs::pin_for_change(NodeId id, int path_fd, bool regular, NodeId* pinned) {
+    if (!observer_ || !regular) return 0;
+    UniqueFd probe(with_fd_retry(
+        [&] { return ::open(ProcPath(path_fd), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+    if (!probe) return errno;
+    OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
+    if (plan.pinned) *pinned = id;
+    return plan.err;
 }
 
 int LocalFs::readlink(NodeId id, char* buf, size_t size) {
@@ -532,19 +532,8 @@ int LocalFs::link(NodeId id, NodeId newparent, const char* newname, Entry* out) 
     // In the Riak modes a released file gets its data back first (a second name must not share
     // a placeholder whose copy lives under the first name's key), and keeps it while it is
     // linked.
-    UniqueFd pinned;
-    if (observer_ && inode->is_regular()) {
-        UniqueFd probe(with_fd_retry(
-            [&] { return ::open(ProcPath(inode.fd()), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
-        if (!probe) return errno;
-        OpenPlan plan = observer_->on_open(id, O_WRONLY, probe.get());
-        if (plan.pinned) pinned = std::move(probe);
-        if (plan.err) {
-            if (pinned) observer_->on_unpinned(id);
-            return plan.err;
-        }
-    }
-    PinGuard pin{observer_, pinned ? id : 0};
+    PinGuard pin{observer_, 0};
+    if (int err = pin_for_change(id, inode.fd(), inode->is_regular(), &pin.id)) return err;
     // AT_EMPTY_PATH links the object itself (needs CAP_DAC_READ_SEARCH); the /proc form works
     // for unprivileged daemons too.
     if (::linkat(inode.fd(), "", dir.fd(), newname, AT_EMPTY_PATH) != 0) {

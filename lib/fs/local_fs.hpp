@@ -403,6 +403,11 @@ private:
     int open_existing_for_caller(const Caller& caller, const Node& dir, const char* name, int flags,
                                  UniqueFd* out);
     void make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t dev, OpenResult* out);
+    // A change without an open handle (a truncate by path, a link) of the object at `path_fd`
+    // asks the observer as an open for writing would: its data must be here (kNeedsData
+    // otherwise) and stay while it changes. `*pinned` is set to `id` when a pin was taken, even
+    // with an error: the caller gives it back (on_unpinned) once the change is done or refused.
+    int pin_for_change(NodeId id, int path_fd, bool regular, NodeId* pinned);
     template <class Call> int with_fd_retry(Call open_call);
     template <class Call> ssize_t on_symlink(const Node& link, Call call);
     void shown(struct stat* st) { st->st_ino = inodes_.st_ino(st->st_dev, st->st_ino); }
