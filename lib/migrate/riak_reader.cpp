@@ -388,26 +388,35 @@ asio::awaitable<void> run_fetch(std::shared_ptr<RiakReader> reader, std::shared_
     race->got.emplace(std::move(got));
     race->signal.cancel();
 }
+
+// fetch() of the bytes, or a timeout error once `timeout` has passed (the fetch goes on and
+// fills the cache).
+asio::awaitable<riak::Result<std::string>>
+fetch_within(std::shared_ptr<RiakReader> reader, asio::io_context& context, state::FileState rec,
+             std::uint64_t offset, std::uint64_t size, std::chrono::milliseconds timeout) {
+    auto race = std::make_shared<Race>(context, timeout);
+    asio::co_spawn(context, run_fetch(std::move(reader), race, std::move(rec), offset, size),
+                   asio::detached);
+    boost::system::error_code ec;
+    if (!race->got) co_await race->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (race->got) co_return std::move(*race->got);
+    co_return riak::make_error(riak::Errc::timeout,
+                               fmt::format("no answer from Riak within {} ms", timeout.count()),
+                               ETIMEDOUT);
+}
 } // namespace
 
 asio::awaitable<Served> RiakReader::read_released(state::FileState rec, std::uint64_t offset,
                                                   std::uint64_t size) {
-    auto self = shared_from_this();
     Served out;
-    auto race = std::make_shared<Race>(context_, options_.released_timeout);
-    asio::co_spawn(context_, run_fetch(self, race, std::move(rec), offset, size), asio::detached);
-    boost::system::error_code ec;
-    if (!race->got) co_await race->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (race->got && *race->got) {
-        out.data = std::move(**race->got);
+    auto got = co_await fetch_within(shared_from_this(), context_, std::move(rec), offset, size,
+                                     options_.released_timeout);
+    if (got) {
+        out.data = std::move(*got);
         out.from_riak = true;
         co_return out;
     }
-    out.error = race->got ? race->got->error()
-                          : riak::make_error(riak::Errc::timeout,
-                                             fmt::format("no answer from Riak within {} ms",
-                                                         options_.released_timeout.count()),
-                                             ETIMEDOUT);
+    out.error = got.error();
     out.err = EIO;
     co_return out;
 }
@@ -422,22 +431,14 @@ asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
     } else if (std::chrono::steady_clock::now() < down_until_) {
         out.error = riak::make_error(riak::Errc::no_node, "Riak failed moments ago", EHOSTUNREACH);
     } else {
-        auto race = std::make_shared<Race>(context_, options_.riak_timeout);
-        asio::co_spawn(context_, run_fetch(self, race, std::move(rec), offset, size),
-                       asio::detached);
-        boost::system::error_code ec;
-        if (!race->got)
-            co_await race->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (race->got && *race->got) {
-            out.data = std::move(**race->got);
+        auto got = co_await fetch_within(self, context_, std::move(rec), offset, size,
+                                         options_.riak_timeout);
+        if (got) {
+            out.data = std::move(*got);
             out.from_riak = true;
             co_return out;
         }
-        out.error = race->got ? race->got->error()
-                              : riak::make_error(riak::Errc::timeout,
-                                                 fmt::format("no answer from Riak within {} ms",
-                                                             options_.riak_timeout.count()),
-                                                 ETIMEDOUT);
+        out.error = got.error();
         int err = out.error->to_errno();
         if (err != ESTALE && err != EBADMSG) // Riak itself failed, not the object
             down_until_ = std::chrono::steady_clock::now() + options_.retry_after;
