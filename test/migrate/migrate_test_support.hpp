@@ -19,7 +19,10 @@
 #include <chrono>
 #include <future>
 
+#include "lib/state/state_store.hpp"
 #include "lib/store/memory_object_store.hpp"
+
+#include <catch2/catch.hpp>
 
 namespace rfs::migrate::test {
 
@@ -58,6 +61,18 @@ template <typename T> T run_on(boost::asio::io_context& context, boost::asio::aw
     if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
         throw std::runtime_error("task on the loop hung");
     return future.get();
+}
+
+// A state store in `dir` for SOURCE `source`, as the tests' migrators use it.
+inline std::unique_ptr<state::StateStore> open_state(const std::string& dir,
+                                                     const std::string& source) {
+    state::OpenOptions options;
+    options.state_dir = dir;
+    options.source = source;
+    options.fingerprint = "test";
+    auto opened = state::StateStore::open(options);
+    REQUIRE(opened);
+    return std::move(*opened);
 }
 
 } // namespace rfs::migrate::test

@@ -11,6 +11,7 @@
 using namespace rfs;
 using namespace std::chrono_literals;
 using migrate::test::run_on;
+using migrate::test::open_state;
 using migrate::test::TempTree;
 
 namespace {
@@ -18,13 +19,7 @@ namespace {
 struct Engine {
     Engine(const TempTree& tree, const layout::Mapper& mapper,
            std::function<void(store::MemoryObjectStore&)> prepare = {}) {
-        state::OpenOptions options;
-        options.state_dir = tree.state_dir();
-        options.source = tree.source();
-        options.fingerprint = "test";
-        auto opened = state::StateStore::open(options);
-        REQUIRE(opened);
-        state = std::move(*opened);
+        state = open_state(tree.state_dir(), tree.source());
         migrate::MigratorOptions mo;
         mo.chunk_size = 1000;
         mo.retry_first = 20ms;

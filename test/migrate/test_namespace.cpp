@@ -26,6 +26,7 @@
 using namespace rfs;
 using namespace std::chrono_literals;
 using migrate::test::run_on;
+using migrate::test::open_state;
 using migrate::test::TempTree;
 namespace asio = boost::asio;
 
@@ -82,13 +83,7 @@ private:
 struct Engine {
     Engine(const TempTree& tree, const layout::Mapper& mapper,
            std::function<void(GatedStore&)> prepare = {}) {
-        state::OpenOptions options;
-        options.state_dir = tree.state_dir();
-        options.source = tree.source();
-        options.fingerprint = "test";
-        auto opened = state::StateStore::open(options);
-        REQUIRE(opened);
-        state = std::move(*opened);
+        state = open_state(tree.state_dir(), tree.source());
         migrate::MigratorOptions mo;
         mo.chunk_size = 1000;
         mo.retry_first = 20ms;

@@ -29,20 +29,11 @@
 using namespace rfs;
 using namespace std::chrono_literals;
 using migrate::test::run_on;
+using migrate::test::open_state;
 using migrate::test::TempTree;
 namespace asio = boost::asio;
 
 namespace {
-
-std::unique_ptr<state::StateStore> open_state(const std::string& dir, const std::string& source) {
-    state::OpenOptions options;
-    options.state_dir = dir;
-    options.source = source;
-    options.fingerprint = "test";
-    auto opened = state::StateStore::open(options);
-    REQUIRE(opened);
-    return std::move(*opened);
-}
 
 // A Migrator on the in-memory store, and the namespace sync on its loop.
 struct Engine {
