@@ -490,6 +490,8 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
     input.snapshot = st;
     input.chunk_size = options_.chunk_size;
     input.version = layout::make_version();
+    // Never copied (or its record lost): most likely a new key, written create-only.
+    input.expect_new = record.version.empty() && record.key.empty();
     auto call = upload_and_verify(*store_, std::move(input));
     auto copied = co_await std::move(call);
     if (!copied) co_return fail(copied.error().describe());
