@@ -169,8 +169,10 @@ json ask(const std::string& given, const std::string& socket, const json& reques
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     std::string line;
-    if (!rfs::control::write_all(fd.get(), request.dump() + "\n") ||
-        !rfs::control::read_line(fd.get(), &line)) {
+    // A failed write may still have an answer waiting (a refusal sent before the request was
+    // read): it is read either way.
+    (void)rfs::control::write_all(fd.get(), request.dump() + "\n");
+    if (!rfs::control::read_line(fd.get(), &line)) {
         int err = errno;
         die("the riakfs daemon of '" + given + "' is not answering (" +
             (err == EAGAIN || err == EWOULDBLOCK ? std::string("no answer within 10 s")

@@ -131,9 +131,13 @@ std::string render_status(const json& s, bool live, int width) {
     line("queue", fmt::format("{} copies, {} removals", count(number(s, {"queue", "copies"})),
                               count(number(s, {"queue", "removals"}))));
     if (s.contains("records") && s["records"].is_object()) {
+        // In the order a file goes through them (README "Phases"), not the JSON's.
         std::string records;
-        for (const auto& [phase, n] : s["records"].items())
-            records += (records.empty() ? "" : ", ") + phase + " " + n.dump();
+        for (const char* phase :
+             {"dirty", "uploading", "copied", "verified", "releasing", "released"})
+            if (s["records"].contains(phase))
+                records += (records.empty() ? "" : ", ") + std::string(phase) + " " +
+                           s["records"][phase].dump();
         line("records", records);
     }
     if (s.contains("recent_errors") && s["recent_errors"].is_array() &&

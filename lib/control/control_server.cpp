@@ -74,6 +74,10 @@ void ControlServer::serve(int client) {
         write_all(client,
                   reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     };
+    // The request is read first, refused or not: closing on unread bytes would reset the
+    // connection, and the caller would never see why.
+    std::string line;
+    const bool got_line = read_line(client, &line);
     ucred peer{};
     socklen_t len = sizeof peer;
     if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0)
@@ -83,8 +87,7 @@ void ControlServer::serve(int client) {
         return answer(error_answer(
             "permission denied: only root (or the daemon's user) may control this mount"));
     }
-    std::string line;
-    if (!read_line(client, &line)) return answer(error_answer("no request line received"));
+    if (!got_line) return answer(error_answer("no request line received"));
     nlohmann::json request;
     try {
         request = nlohmann::json::parse(line);

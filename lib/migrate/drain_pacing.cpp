@@ -17,11 +17,11 @@ void RateLimiter::refill(Clock::time_point now) {
 
 void RateLimiter::set_rate(std::uint64_t rate, Clock::time_point now) {
     refill(now);
+    // Coming from unlimited, the bucket starts full; otherwise what it holds is kept, within the
+    // new bucket, and a debt made at a high rate is paid within a minute at the new one.
+    const double cap = static_cast<double>(rate);
+    tokens_ = rate_ == 0 ? cap : std::clamp(tokens_, -60 * cap, cap);
     rate_ = rate;
-    tokens_ = std::min(tokens_, static_cast<double>(rate_));
-    if (rate_ > 0 && tokens_ < 0 && -tokens_ > static_cast<double>(rate_) * 60)
-        tokens_ =
-            -static_cast<double>(rate_) * 60; // a debt made at a high rate waits a minute at most
     last_ = now;
 }
 

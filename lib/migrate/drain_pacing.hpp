@@ -24,7 +24,8 @@ public:
     using Clock = std::chrono::steady_clock;
 
     explicit RateLimiter(std::uint64_t rate = 0, Clock::time_point now = Clock::time_point{});
-    // A new rate keeps the tokens held (capped to the new bucket); 0 lifts the limit.
+    // A new rate keeps the tokens held (within the new bucket; full when the limit was 0);
+    // 0 lifts the limit.
     void set_rate(std::uint64_t rate, Clock::time_point now);
     std::uint64_t rate() const { return rate_; }
 
