@@ -51,6 +51,12 @@ struct MountOptions {
     std::string config; // JSON layout file with mapping rules ("" = none)
     // "-o restore": rebuild an empty SOURCE from the namespace records in Riak before serving.
     bool restore = false;
+    // The background drain (lib/migrate/drain.hpp): "-o drain=on" starts it with the daemon
+    // (riakfsctl can start it later either way); rates are per second, 0 = unlimited.
+    bool drain = false;
+    std::string drain_order = "path"; // path, size or atime
+    std::uint64_t drain_bytes_per_second = 0;
+    std::uint64_t drain_files_per_second = 0;
 };
 
 // Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under
