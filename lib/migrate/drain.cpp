@@ -325,7 +325,9 @@ void Drain::handle_results(std::unique_lock<std::mutex>& lock) {
             shared_->failures_in_a_row = 0;
             break;
         case CopyResult::Kind::failed:
-        case CopyResult::Kind::again: {
+        case CopyResult::Kind::again:     // never reported: the path is copied again first
+        case CopyResult::Kind::recording: // never reported: copy_ended() follows
+        {
             add(p.failed, a.size);
             p.last_error = a.path + ": " + a.result.error;
             shared_->failed_files.push_back({a.path, a.size, 0});

@@ -424,14 +424,51 @@ asio::awaitable<void> Migrator::worker() {
             retry_later(path, ++attempts_[path]);
             result = CopyResult{CopyResult::Kind::failed, e.what()};
         }
-        bool again = copying_[path];
-        copying_.erase(path);
-        if (again)
-            enqueue_on_loop(path); // a drain waiting for it waits for that copy
-        else
-            finish_drain(path, std::move(result));
-        if (!removal_queue_.empty() && wakeup_) wakeup_->cancel(); // one may wait for this copy
+        // Verified: the worker takes the next file while the record goes to disk.
+        if (result.kind == CopyResult::Kind::recording) continue;
+        copy_ended(path, std::move(result));
     }
+}
+
+void Migrator::copy_ended(const std::string& path, CopyResult result) {
+    bool again = copying_[path];
+    copying_.erase(path);
+    if (again)
+        enqueue_on_loop(path); // a drain waiting for it waits for that copy
+    else
+        finish_drain(path, std::move(result));
+    if (!removal_queue_.empty() && wakeup_) wakeup_->cancel(); // one may wait for this copy
+}
+
+CopyResult Migrator::copy_failed(const std::string& path, const std::string& why) {
+    unsigned attempts = ++attempts_[path];
+    if (auto rec = state_.get(path); rec && *rec) {
+        state::FileState failed = **rec;
+        failed.phase = state::Phase::dirty;
+        failed.attempts = attempts;
+        failed.last_error = why;
+        (void)state_.put(path, failed);
+    }
+    note_failure(path, why);
+    retry_later(path, attempts);
+    return CopyResult{CopyResult::Kind::failed, why};
+}
+
+void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_sent,
+                                 state::Result<void> written) {
+    CopyResult result{CopyResult::Kind::copied, {}};
+    if (!written) {
+        result = copy_failed(path, written.error().message);
+    } else {
+        {
+            std::lock_guard lock(stats_mu_);
+            ++stats_.files_copied;
+            stats_.bytes_copied += bytes_sent;
+        }
+        forget(path);
+        if (options_.release) release_if_unused(path);
+    }
+    copy_ended(path, std::move(result));
 }
 
 asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
@@ -445,19 +482,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
         forget(path);
         return CopyResult{CopyResult::Kind::skipped, {}};
     };
-    auto fail = [&](const std::string& why) {
-        unsigned attempts = ++attempts_[path];
-        if (auto rec = state_.get(path); rec && *rec) {
-            state::FileState failed = **rec;
-            failed.phase = state::Phase::dirty;
-            failed.attempts = attempts;
-            failed.last_error = why;
-            (void)state_.put(path, failed);
-        }
-        note_failure(path, why);
-        retry_later(path, attempts);
-        return CopyResult{CopyResult::Kind::failed, why};
-    };
+    auto fail = [&](const std::string& why) { return copy_failed(path, why); };
 
     auto location = mapper_.map(path);
     if (!location) co_return skip();
@@ -575,19 +600,21 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     done.ctime_ns = ns_of(st.st_ctim);
     done.dev = st.st_dev;
     done.ino = st.st_ino;
-    // Durable before the copy counts, and before a release may drop the local data.
+    // Durable before the copy counts, and before a release may drop the local data; the path
+    // stays known and copying until then (verified_recorded). Submitted here, before the loop
+    // runs anything else, so that a close handled after this copy ended commits its dirty mark
+    // after this record. The worker does not wait for the disk: it takes the next file, so
+    // that the uploads in flight stay at parallel_uploads while records are being written.
     state::StateStore::Batch batch;
     batch.put(path, done);
-    auto commit_call = commit(std::move(batch));
-    if (auto put = co_await std::move(commit_call); !put) co_return fail(put.error().message);
-    {
-        std::lock_guard lock(stats_mu_);
-        ++stats_.files_copied;
-        stats_.bytes_copied += copied->bytes_sent;
-    }
-    forget(path);
-    if (options_.release) release_if_unused(path);
-    co_return CopyResult{CopyResult::Kind::copied, {}};
+    commits_->submit(std::move(batch),
+                     [this, path, bytes = copied->bytes_sent](state::Result<void> written) mutable {
+                         asio::post(context_, [this, path = std::move(path), bytes,
+                                               written = std::move(written)]() mutable {
+                             verified_recorded(path, bytes, std::move(written));
+                         });
+                     });
+    co_return CopyResult{CopyResult::Kind::recording, {}};
 }
 
 // ---- renames: moving a verified copy inside Riak ----------------------------------------------

@@ -92,11 +92,13 @@ struct MigratorStats {
 // What one copy of a path came to, for the background drain (drain.hpp).
 struct CopyResult {
     enum class Kind {
-        copied,  // sent, read back and verified (and released, in mode=move, if unused)
-        current, // Riak held this very content already (or the copy moved with a rename)
-        skipped, // gone, not a regular file, not mapped, or a placeholder that cannot be sent
-        failed,  // this attempt failed (error says why); the migrator retries it with backoff
-        again,   // changed during the copy: it is copied again (internal: never reported)
+        copied,    // sent, read back and verified (and released, in mode=move, if unused)
+        current,   // Riak held this very content already (or the copy moved with a rename)
+        skipped,   // gone, not a regular file, not mapped, or a placeholder that cannot be sent
+        failed,    // this attempt failed (error says why); the migrator retries it with backoff
+        again,     // changed during the copy: it is copied again (internal: never reported)
+        recording, // verified; its record is on its way to disk, and copy_ended() follows
+                   // (internal: never reported)
     };
     Kind kind = Kind::skipped;
     std::string error;
@@ -175,6 +177,14 @@ private:
     std::optional<std::string> next_copy();
     std::optional<std::string> next_removal();
     std::optional<std::string> next_drain();
+    // A copy attempt of `path` ended (loop thread): queues it again if it was closed meanwhile,
+    // else answers a drain waiting for it.
+    void copy_ended(const std::string& path, CopyResult result);
+    // The verified record of `path`'s copy is durable (or failed to be written).
+    void verified_recorded(const std::string& path, std::uint64_t bytes_sent,
+                           state::Result<void> written);
+    // One failed attempt: recorded in its state record and retried with backoff.
+    CopyResult copy_failed(const std::string& path, const std::string& why);
     void finish_drain(const std::string& path, CopyResult result);
     void update_queued(); // stats_.queued and removals_queued from known_ and removals_known_
     // mode=move (loop thread): releases `path`'s data if its record is verified and still

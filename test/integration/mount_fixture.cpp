@@ -222,6 +222,19 @@ void Fd::reset(int fd) {
     fd_ = fd;
 }
 
+int try_write_file(const std::string& path, std::string_view data, mode_t mode) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd) return errno;
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? errno : EIO;
+        off += static_cast<size_t>(n);
+    }
+    return ::close(fd.release()) == 0 ? 0 : errno;
+}
+
 void write_file(const std::string& path, std::string_view data, mode_t mode) {
     Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     INFO("write_file " << path << ": " << errname(errno));

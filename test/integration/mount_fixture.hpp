@@ -83,6 +83,9 @@ void write_file(const std::string& path, std::string_view data, mode_t mode = 06
 std::string read_file(const std::string& path);
 // Returns std::nullopt (and sets errno) instead of failing.
 std::optional<std::string> try_read_file(const std::string& path);
+// write_file without Catch2 macros, for threads (Catch2 v2's INFO/REQUIRE are not thread-safe):
+// 0, or the errno of the call that failed.
+int try_write_file(const std::string& path, std::string_view data, mode_t mode = 0644);
 std::vector<std::string> list_dir(const std::string& path); // without "." and ".."
 std::string random_bytes(size_t n, uint64_t seed);
 uint64_t fnv1a(std::string_view data, uint64_t h = 1469598103934665603ull);

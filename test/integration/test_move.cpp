@@ -524,8 +524,9 @@ TEST_CASE("move: readers and writers on the same files while they are copied, mo
                     ++reads;
                 } else { // writers: a new version replaces the file atomically, by rename
                     std::string tmp = fx.mnt("tmp" + std::to_string(t));
-                    write_file(tmp, versioned_body(rng(), rng() % 200000));
-                    if (::rename(tmp.c_str(), name.c_str()) != 0) ++bad;
+                    if (try_write_file(tmp, versioned_body(rng(), rng() % 200000)) != 0 ||
+                        ::rename(tmp.c_str(), name.c_str()) != 0)
+                        ++bad;
                     ++writes;
                     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 200));
                 }
