@@ -143,23 +143,43 @@ void RiakReader::prefetch(state::FileState rec) {
     // Only what the cache keeps (a large file's manifest and first chunk are not worth it): a
     // fetch the cache cannot hold would be made again by the read.
     if (rec.size == 0 || rec.size > options_.cache_size / 4) return;
-    if (cached(cache_key(rec, rec.key, 'h'))) return;
-    asio::post(context_, [self = shared_from_this(), rec = std::move(rec)]() mutable {
-        if (std::chrono::steady_clock::now() < self->down_until_) return;
-        auto& context = self->context_;
-        asio::co_spawn(context, self->prefetch_on_loop(std::move(rec)), asio::detached);
-    });
+    std::string key = cache_key(rec, rec.key, 'h');
+    {
+        std::lock_guard lock(cache_mu_);
+        if (index_.count(key) || !prefetching_.insert(key).second) return;
+    }
+    asio::post(context_,
+               [self = shared_from_this(), rec = std::move(rec), key = std::move(key)]() mutable {
+                   if (std::chrono::steady_clock::now() < self->down_until_) {
+                       std::lock_guard lock(self->cache_mu_);
+                       self->prefetching_.erase(key);
+                       return;
+                   }
+                   auto& context = self->context_;
+                   asio::co_spawn(context, self->prefetch_on_loop(std::move(rec), std::move(key)),
+                                  asio::detached);
+               });
 }
 
-asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec) {
+asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::string key) {
     auto self = shared_from_this();
+    struct Ended { // however the fetch ends, a later prefetch of the key may start one again
+        RiakReader& reader;
+        const std::string& key;
+        ~Ended() {
+            std::lock_guard lock(reader.cache_mu_);
+            reader.prefetching_.erase(key);
+        }
+    };
+    std::optional<Ended> ended(std::in_place, *this, key);
     auto head_call = head(rec);
     auto got = co_await std::move(head_call); // a failure shows again at the read
+    ended.reset();
     if (!got || !got->manifest) co_return;
     auto manifest = got->manifest;
     if (manifest->chunks.empty() || manifest->is_hole(0)) co_return;
-    const std::string key = cache_key(rec, manifest->chunk_key(0), 'c');
-    if (cached(key) || inflight_.count(key)) co_return;
+    const std::string first = cache_key(rec, manifest->chunk_key(0), 'c');
+    if (cached(first) || inflight_.count(first)) co_return;
     auto chunk_call = chunk(rec, manifest, 0);
     (void)co_await std::move(chunk_call);
 }

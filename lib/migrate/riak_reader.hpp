@@ -46,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "lib/layout/manifest.hpp"
 #include "lib/state/file_state.hpp"
@@ -162,7 +163,7 @@ private:
                                              std::shared_ptr<const layout::Manifest> manifest,
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
-    boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec);
+    boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec, std::string key);
     // Loop thread: a read [offset, offset + size) ending before chunk `span_end` was served;
     // fetches ahead when it is sequential.
     void after_read(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
@@ -182,8 +183,11 @@ private:
     boost::asio::io_context& context_;
     store::ObjectStore& store_;
     ReaderOptions options_;
-    mutable std::mutex cache_mu_; // lru_, index_, cached_bytes_, stats_
-    std::list<Entry> lru_;        // most recent first
+    mutable std::mutex cache_mu_; // lru_, index_, cached_bytes_, stats_, prefetching_
+    // Objects prefetch() has handed to the loop and whose fetch has not ended: a second
+    // prefetch of one (the open after the lookup that started it) need not wake the loop.
+    std::unordered_set<std::string> prefetching_;
+    std::list<Entry> lru_; // most recent first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
     std::uint64_t cached_bytes_ = 0;
     std::unordered_map<std::string, std::shared_ptr<Inflight>> inflight_;
