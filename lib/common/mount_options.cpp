@@ -160,6 +160,15 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.restore = true;
         return std::nullopt;
     }
+    if (name == "metrics" || name == "settings") {
+        // metrics= is checked in full (IP:PORT) by the daemon, which binds it before mounting.
+        if (value.empty())
+            return name == "metrics"
+                       ? std::string("metrics= needs IP:PORT, e.g. metrics=127.0.0.1:9100")
+                       : std::string("settings= needs a file");
+        (name == "metrics" ? mo.metrics : mo.settings_file) = std::string(value);
+        return std::nullopt;
+    }
     if (name == "cache_size") {
         auto bytes = parse_size(value);
         if (!bytes || *bytes > (std::uint64_t{1} << 40))
@@ -308,6 +317,10 @@ std::string usage(std::string_view program) {
         "  -o cache_size=SIZE       migrate, move: memory for objects read from Riak (256M)\n"
         "  -o restore               rebuild an empty SOURCE (and state_dir) from the namespace\n"
         "                           records in Riak before serving; data stays in Riak\n"
+        "  -o metrics=IP:PORT       serve Prometheus metrics at http://IP:PORT/metrics\n"
+        "                           (off by default; keep it on 127.0.0.1)\n"
+        "  -o settings=FILE         log_level= and drain_* settings, read at start and\n"
+        "                           again on SIGHUP (systemctl reload)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

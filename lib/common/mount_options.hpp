@@ -51,6 +51,11 @@ struct MountOptions {
     std::string config; // JSON layout file with mapping rules ("" = none)
     // "-o restore": rebuild an empty SOURCE from the namespace records in Riak before serving.
     bool restore = false;
+    // Operations (README "Metrics and logs", "fstab and systemd"). "-o metrics=IP:PORT": the
+    // Prometheus endpoint ("" = none). "-o settings=FILE": log level and drain settings, read at
+    // start and again at every SIGHUP (lib/common/runtime_settings.hpp).
+    std::string metrics;
+    std::string settings_file;
 };
 
 // Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under
