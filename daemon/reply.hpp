@@ -22,21 +22,26 @@
 #include <sys/statvfs.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace rfs {
 
 class Reply {
 public:
-    enum class Kind {
+    enum class Kind : std::uint8_t {
         answer, // the kernel waits for an answer: EIO if none was given
         none,   // FORGET and BATCH_FORGET: fuse_reply_none
     };
 
-    explicit Reply(fuse_req_t req, Kind kind = Kind::answer) noexcept
-        : req_(req), kind_(kind), stamp_(fuse_metrics::current()) {}
+    explicit Reply(fuse_req_t req, Kind kind = Kind::answer) noexcept : req_(req), kind_(kind) {
+        fuse_metrics::RequestStamp stamp = fuse_metrics::current();
+        opcode_ = stamp.opcode;
+        start_ns_ = stamp.start_ns;
+    }
     Reply(Reply&& other) noexcept
-        : req_(std::exchange(other.req_, nullptr)), kind_(other.kind_), stamp_(other.stamp_) {}
+        : req_(std::exchange(other.req_, nullptr)), kind_(other.kind_), opcode_(other.opcode_),
+          start_ns_(other.start_ns_) {}
     Reply& operator=(Reply&&) = delete;
     Reply(const Reply&) = delete;
     Reply& operator=(const Reply&) = delete;
@@ -67,14 +72,19 @@ public:
 private:
     // `err`: the errno the answer carries (0: success), for the metrics.
     fuse_req_t take(int err = 0) noexcept {
-        if (stamp_.start_ns) fuse_metrics::record_answer(stamp_, err);
+        if (start_ns_) fuse_metrics::record_answer({opcode_, start_ns_}, err);
         return std::exchange(req_, nullptr);
     }
     void unanswered() noexcept; // fuse_ops.cpp
 
     fuse_req_t req_;
+    // The metrics stamp, kept flat so that a Reply stays 24 bytes (completions hold one inline).
     Kind kind_;
-    fuse_metrics::RequestStamp stamp_;
+    std::uint32_t opcode_;
+    std::uint64_t start_ns_;
 };
+
+// Completions that capture a Reply and a little more must still fit rfs::Callback's inline room.
+static_assert(sizeof(Reply) <= 3 * sizeof(void*));
 
 } // namespace rfs
