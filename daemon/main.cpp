@@ -4,16 +4,20 @@
 // no thread exists before the daemon forks (Daemonizer); on the way out the event loops stop, the
 // blocking pool drains (its calls still reply), and only then is the session destroyed, since
 // every outstanding request points into it.
+#include "daemon/control.hpp"
 #include "daemon/daemonize.hpp"
 #include "daemon/fuse_channel.hpp"
 #include "daemon/fuse_ops.hpp"
 #include "daemon/service.hpp"
 #include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
+#include "lib/control/control_server.hpp"
+#include "lib/control/control_socket.hpp"
 #include "lib/fs/inode_table.hpp"
 #include "lib/fs/local_fs.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/layout/mapping.hpp"
+#include "lib/migrate/drain.hpp"
 #include "lib/migrate/migrate_observer.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/namespace_sync.hpp"
@@ -28,6 +32,7 @@
 #include <fuse_lowlevel.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -46,6 +51,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -231,6 +237,45 @@ void restore_if_asked(const rfs::CommandLine& cl, int root, const rfs::layout::M
                      r.missing);
 }
 
+// The Riak nodes as the migrator's client knows them, asked on its loop (where the client
+// lives); empty when the loop does not answer within a second.
+std::vector<rfs::riak::NodeStatus> riak_nodes_of(rfs::migrate::Migrator& migrator) {
+    auto answer = std::make_shared<std::promise<std::vector<rfs::riak::NodeStatus>>>();
+    auto future = answer->get_future();
+    boost::asio::post(migrator.context(), [&migrator, answer] {
+        auto* store = dynamic_cast<rfs::migrate::RiakBackedStore*>(&migrator.object_store());
+        answer->set_value(store ? store->client().nodes() : std::vector<rfs::riak::NodeStatus>{});
+    });
+    if (future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return {};
+    return future.get();
+}
+
+// riakfsctl finds a mount's control socket through /run/riakfs (lib/control/control_socket.hpp).
+// Best effort: without it riakfsctl falls back to the default state_dir of SOURCE.
+void register_control_socket(const std::string& mountpoint, const std::string& socket) {
+    const std::string dir(rfs::control::kRegistryDir);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        RFS_LOG_DEBUG("cannot make {}: {}", dir, std::strerror(errno));
+        return;
+    }
+    const std::string link = rfs::control::registry_path(mountpoint);
+    const std::string temp = link + ".new" + std::to_string(::getpid());
+    ::unlink(temp.c_str());
+    if (::symlink(socket.c_str(), temp.c_str()) != 0 || ::rename(temp.c_str(), link.c_str()) != 0) {
+        RFS_LOG_WARN("cannot register the control socket in {}: {} (riakfsctl needs "
+                     "--state-dir for this mount)",
+                     dir, std::strerror(errno));
+        ::unlink(temp.c_str());
+    }
+}
+
+void unregister_control_socket(const std::string& mountpoint, const std::string& socket) {
+    const std::string link = rfs::control::registry_path(mountpoint);
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string(target, static_cast<size_t>(n)) == socket) ::unlink(link.c_str());
+}
+
 fuse_session* new_session(fuse_args* args, const fuse_lowlevel_ops& ops, void* userdata,
                           std::string* error) {
     g_fuse_messages.clear();
@@ -334,6 +379,10 @@ int main(int argc, char** argv) {
     // SOURCE again, for the migrator's own reads (resolved beneath it, never through the mount).
     rfs::UniqueFd migrate_root(::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
 
+    // Before the mount: afterwards a MOUNTPOINT path would resolve through the mount itself.
+    std::string mountpoint_abs =
+        ::realpath(cl.mountpoint.c_str(), resolved) ? resolved : cl.mountpoint;
+
     rfs::fs::InodeTable inodes(std::move(root_fd), root_stat);
     // Half the descriptors for inodes to keep, an eighth for reopened ones; the rest stays free
     // for open files and directories, /dev/fuse and io_uring.
@@ -395,6 +444,10 @@ int main(int argc, char** argv) {
         std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
         std::shared_ptr<rfs::migrate::RiakReader> reader;
         auto riak_telemetry = std::make_shared<rfs::riak::Telemetry>(); // for the metrics
+        std::unique_ptr<rfs::migrate::Drain> drain;
+        rfs::ControlContext control_context;
+        std::unique_ptr<rfs::control::ControlServer> control;
+        rfs::Service::DrainConnection drain_settings; // reloads set the drain's limits
         if (riak_mode) {
             auto opened = rfs::state::StateStore::open(riak_setup.state);
             if (!opened) throw std::runtime_error(opened.error().message);
@@ -431,6 +484,46 @@ int main(int argc, char** argv) {
                                                                        reader, release_gate, oo);
             observer->set_namespace(namespace_sync.get());
             local_fs.set_observer(observer.get());
+
+            rfs::migrate::DrainOptions drain_options;
+            drain_options.start = cl.options.drain;
+            drain_options.order = rfs::migrate::parse_drain_order(cl.options.drain_order)
+                                      .value_or(rfs::migrate::DrainOrder::path);
+            drain_options.bytes_per_second = cl.options.drain_bytes_per_second;
+            drain_options.files_per_second = cl.options.drain_files_per_second;
+            drain_options.count_released = cl.options.mode == rfs::Mode::move;
+            struct stat state_dir_stat;
+            if (::stat(riak_setup.state.state_dir.c_str(), &state_dir_stat) == 0) {
+                drain_options.skip_dev = state_dir_stat.st_dev;
+                drain_options.skip_ino = state_dir_stat.st_ino;
+            }
+            drain = std::make_unique<rfs::migrate::Drain>(migrate_root.get(), *riak_setup.mapper,
+                                                          *state, *migrator, drain_options);
+            drain->start();
+            drain_settings = service->connect_drain(*drain);
+
+            control_context.mountpoint = mountpoint_abs;
+            control_context.source = fsname;
+            control_context.state_dir = riak_setup.state.state_dir;
+            control_context.mode = cl.options.mode;
+            control_context.migrator = migrator.get();
+            control_context.drain = drain.get();
+            control_context.state = state.get();
+            control_context.nodes = [m = migrator.get()] { return riak_nodes_of(*m); };
+            for (const auto& node : riak_setup.nodes)
+                control_context.node_urls.push_back(node.url());
+            control = std::make_unique<rfs::control::ControlServer>(
+                rfs::control::socket_path(riak_setup.state.state_dir),
+                [&control_context](const nlohmann::json& request) {
+                    return rfs::handle_control_request(control_context, request);
+                });
+            if (auto error = control->start(); !error.empty()) {
+                RFS_LOG_WARN("no control socket (riakfsctl cannot reach this mount): {}", error);
+                control.reset();
+            } else {
+                register_control_socket(mountpoint_abs,
+                                        rfs::control::socket_path(riak_setup.state.state_dir));
+            }
         }
         // On every way out: no hook may run once the migrator is gone, and what is still queued
         // gets a few seconds to finish (the rest resumes at the next start).
@@ -438,13 +531,29 @@ int main(int argc, char** argv) {
             rfs::fs::LocalFs& fs;
             std::unique_ptr<rfs::migrate::Migrator>& migrator;
             std::unique_ptr<rfs::migrate::NamespaceSync>& namespace_sync;
+            std::unique_ptr<rfs::migrate::Drain>& drain;
+            std::unique_ptr<rfs::control::ControlServer>& control;
+            const std::string& mountpoint;
+            const std::string& state_dir;
             ~StopMigrator() {
+                if (control) {
+                    control->stop();
+                    unregister_control_socket(mountpoint, rfs::control::socket_path(state_dir));
+                }
+                // It hands files to the migrator: it stops first.
+                if (drain) drain->stop();
                 fs.set_observer(nullptr);
                 // Its work runs on the migrator's loop: it stops first.
                 if (namespace_sync) namespace_sync->stop(std::chrono::seconds(5));
                 if (migrator) migrator->stop(std::chrono::seconds(5));
             }
-        } stop_migrator{local_fs, migrator, namespace_sync};
+        } stop_migrator{local_fs,
+                        migrator,
+                        namespace_sync,
+                        drain,
+                        control,
+                        mountpoint_abs,
+                        riak_setup.state.state_dir};
         // Declared after the engine: the endpoint (and its reads of the engine) goes first.
         auto metrics_endpoint =
             service->start_metrics({std::string(rfs::to_string(cl.options.mode)), migrator.get(),

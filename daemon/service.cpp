@@ -3,13 +3,14 @@
 #include "daemon/fuse_metrics.hpp"
 #include "daemon/systemd.hpp"
 #include "lib/common/log.hpp"
+#include "lib/migrate/drain.hpp"
 
 #include <csignal>
 #include <filesystem>
 
 namespace rfs {
 
-std::variant<std::unique_ptr<Service>, std::string> Service::prepare(const CommandLine& cl) {
+std::variant<std::unique_ptr<Service>, std::string> Service::prepare(CommandLine& cl) {
     auto service = std::make_unique<Service>();
     service->debug_flag_ = cl.debug;
     if (!cl.options.settings_file.empty()) {
@@ -19,7 +20,13 @@ std::variant<std::unique_ptr<Service>, std::string> Service::prepare(const Comma
         service->settings_file_ = ec ? cl.options.settings_file : path.string();
         auto settings = read_runtime_settings(service->settings_file_);
         if (auto* error = std::get_if<std::string>(&settings)) return *error;
-        service->apply(std::get<RuntimeSettings>(settings), true);
+        const auto& values = std::get<RuntimeSettings>(settings);
+        service->apply(values, true);
+        // The drain starts with the file's limits (it does not exist yet).
+        if (values.drain_bytes_per_second)
+            cl.options.drain_bytes_per_second = *values.drain_bytes_per_second;
+        if (values.drain_files_per_second)
+            cl.options.drain_files_per_second = *values.drain_files_per_second;
     }
     if (!cl.options.metrics.empty()) {
         auto address = metrics::parse_listen_address(cl.options.metrics);
@@ -90,22 +97,48 @@ void Service::reload() {
     systemd::notify_reloaded("serving; settings reloaded");
 }
 
-void Service::set_drain_settings_hook(DrainSettingsHook hook) {
+Service::DrainConnection Service::connect_drain(migrate::Drain& drain) {
     std::lock_guard lock(reload_mu_);
-    drain_hook_ = std::move(hook);
+    drain_ = &drain;
+    return DrainConnection(this);
+}
+
+Service::DrainConnection& Service::DrainConnection::operator=(DrainConnection&& other) noexcept {
+    if (this != &other) {
+        DrainConnection gone(std::move(*this));
+        service_ = std::exchange(other.service_, nullptr);
+    }
+    return *this;
+}
+
+Service::DrainConnection::~DrainConnection() {
+    if (!service_) return;
+    std::lock_guard lock(service_->reload_mu_);
+    service_->drain_ = nullptr;
+}
+
+void Service::apply_drain_limits(const RuntimeSettings& settings) {
+    if (!settings.drain_bytes_per_second && !settings.drain_files_per_second) return;
+    if (!drain_) {
+        RFS_LOG_EVENT(log::Level::info, "settings: drain limits not applied: no background drain "
+                                        "(mode=passthrough)");
+        return;
+    }
+    // A limit the file does not set stays as it is (riakfsctl may have changed it).
+    auto running = drain_->progress();
+    std::uint64_t bytes = settings.drain_bytes_per_second.value_or(running.bytes_per_second);
+    std::uint64_t files = settings.drain_files_per_second.value_or(running.files_per_second);
+    drain_->set_limits(bytes, files);
+    RFS_LOG_EVENT(log::Level::info, "drain limits set from the settings file",
+                  {"bytes_per_second", std::to_string(bytes)},
+                  {"files_per_second", std::to_string(files)});
 }
 
 void Service::apply(const RuntimeSettings& settings, bool at_start) {
     log::Level level = settings.log_level.value_or(log::Level::info);
     if (at_start && debug_flag_) level = log::Level::debug;
     log::set_level(level);
-    if (drain_hook_)
-        drain_hook_(settings.drain);
-    else if (!settings.drain.empty())
-        RFS_LOG_EVENT(log::Level::info,
-                      "settings: drain_* keys are kept for the background drain, which is not "
-                      "running",
-                      {"keys", std::to_string(settings.drain.size())});
+    if (!at_start) apply_drain_limits(settings);
     if (!at_start)
         RFS_LOG_EVENT(log::Level::info, "settings reloaded", {"file", settings_file_},
                       {"log_level", std::string(log::to_string(level))});

@@ -17,25 +17,25 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 namespace rfs {
 
-// The background drain's rate and the like, as read from the settings file at start and at
-// every reload: the drain_* keys, as written. The drain sets this hook when it starts; until
-// one is set, the keys are only logged.
-using DrainSettingsHook = std::function<void(const std::map<std::string, std::string>& drain)>;
+namespace migrate {
+class Drain;
+}
 
 class Service {
 public:
     // Before mounting, before the fork: binds metrics= (port 0 picks a free one) and reads
-    // settings= (applying its log level unless -d asked for debug). One line on error.
-    static std::variant<std::unique_ptr<Service>, std::string> prepare(const CommandLine& cl);
+    // settings= (applying its log level unless -d asked for debug, and putting its drain limits
+    // into cl.options, where they replace -o drain_rate=/drain_files=). One line on error.
+    static std::variant<std::unique_ptr<Service>, std::string> prepare(CommandLine& cl);
 
     // Once the daemon runs (after the fork): log events go to the journal when stderr is the
     // service's journal stream.
@@ -52,18 +52,36 @@ public:
     void watch_signals(boost::asio::signal_set& signals, io::Executor& executor,
                        std::function<void(int signo)> on_stop);
 
-    // Re-reads settings=: a new log level applies at once, drain_* keys go to the drain hook.
-    // A bad file changes nothing (one error line). Any thread; reloads run one at a time.
+    // Re-reads settings=: a new log level applies at once; drain_rate and drain_files, when the
+    // file has them, become the running drain's limits (as `riakfsctl drain --rate/--files`
+    // would make them: the last change wins). A bad file changes nothing (one error line). Any
+    // thread; reloads run one at a time.
     void reload();
-    void set_drain_settings_hook(DrainSettingsHook hook);
+
+    // Reloads apply their drain limits to `drain` while the returned registration lives (the
+    // hook the drain's rate takes at a reload). Declare it after the drain, so it goes first.
+    class DrainConnection {
+    public:
+        DrainConnection() = default;
+        explicit DrainConnection(Service* service) : service_(service) {}
+        DrainConnection(DrainConnection&& other) noexcept
+            : service_(std::exchange(other.service_, nullptr)) {}
+        DrainConnection& operator=(DrainConnection&& other) noexcept;
+        ~DrainConnection();
+
+    private:
+        Service* service_ = nullptr;
+    };
+    [[nodiscard]] DrainConnection connect_drain(migrate::Drain& drain);
 
 private:
     void apply(const RuntimeSettings& settings, bool at_start);
+    void apply_drain_limits(const RuntimeSettings& settings); // reload_mu_ held
 
     std::string settings_file_; // absolute ("" = none)
     std::optional<metrics::BoundListener> metrics_listener_;
-    std::mutex reload_mu_; // reload(), drain_hook_
-    DrainSettingsHook drain_hook_;
+    std::mutex reload_mu_; // reload(), drain_
+    migrate::Drain* drain_ = nullptr;
     bool debug_flag_ = false; // -d: debug at start whatever the file says
 };
 

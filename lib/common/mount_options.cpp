@@ -176,11 +176,46 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.cache_size = *bytes;
         return std::nullopt;
     }
+    if (name == "drain" || name == "drain_rate" || name == "drain_files" || name == "drain_order") {
+        if (name == "drain") {
+            if (value != "on" && value != "off")
+                return fmt::format("drain needs on or off, not '{}'", value);
+            mo.drain = value == "on";
+        } else if (name == "drain_rate") {
+            auto bytes = parse_size(value);
+            if (!bytes || *bytes > (std::uint64_t{1} << 40))
+                return fmt::format("drain_rate needs bytes per second (e.g. 50M, 0 for no limit), "
+                                   "not '{}'",
+                                   value);
+            mo.drain_bytes_per_second = *bytes;
+        } else if (name == "drain_files") {
+            auto files = parse_size(value);
+            if (!files || value.find_first_not_of("0123456789") != std::string_view::npos ||
+                *files > 1000000000)
+                return fmt::format("drain_files needs files per second (e.g. 200, 0 for no "
+                                   "limit), not '{}'",
+                                   value);
+            mo.drain_files_per_second = *files;
+        } else {
+            if (value != "path" && value != "size" && value != "atime")
+                return fmt::format("unknown drain_order '{}' (expected path, size or atime)",
+                                   value);
+            mo.drain_order = std::string(value);
+        }
+        return std::nullopt;
+    }
     ours = false;
     return std::nullopt;
 }
 
 } // namespace
+
+std::optional<std::string> apply_riakfs_option(const std::string& option, MountOptions& options) {
+    bool ours = false;
+    if (auto error = apply_option(option, options, ours)) return error;
+    if (!ours) return "not a riakfs option: " + option;
+    return std::nullopt;
+}
 
 std::string_view to_string(Mode mode) {
     switch (mode) {
@@ -244,6 +279,9 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     if (cl.options.restore && cl.options.mode == Mode::passthrough)
         return ParseError{"restore rebuilds SOURCE from Riak: it needs riak= and a Riak mode "
                           "(shadow, migrate or move)"};
+    if (cl.options.drain && cl.options.mode == Mode::passthrough)
+        return ParseError{"drain=on: the background drain copies files into Riak; it needs riak= "
+                          "and a Riak mode (shadow, migrate or move), not mode=passthrough"};
     if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
@@ -317,9 +355,14 @@ std::string usage(std::string_view program) {
         "  -o cache_size=SIZE       migrate, move: memory for objects read from Riak (256M)\n"
         "  -o restore               rebuild an empty SOURCE (and state_dir) from the namespace\n"
         "                           records in Riak before serving; data stays in Riak\n"
+        "  -o drain=on|off          copy the files nobody touches too, in the background\n"
+        "                           (default off; riakfsctl drain starts, pauses, paces it)\n"
+        "  -o drain_rate=SIZE       drain at most SIZE bytes a second (e.g. 50M; 0: no limit)\n"
+        "  -o drain_files=N         drain at most N files a second (0: no limit)\n"
+        "  -o drain_order=path|size|atime   path order, largest first, or coldest first\n"
         "  -o metrics=IP:PORT       serve Prometheus metrics at http://IP:PORT/metrics\n"
         "                           (off by default; keep it on 127.0.0.1)\n"
-        "  -o settings=FILE         log_level= and drain_* settings, read at start and\n"
+        "  -o settings=FILE         log_level, drain_rate and drain_files, read at start and\n"
         "                           again on SIGHUP (systemctl reload)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"

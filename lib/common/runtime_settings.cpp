@@ -1,5 +1,7 @@
 #include "lib/common/runtime_settings.hpp"
 
+#include "lib/common/mount_options.hpp"
+
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -44,11 +46,19 @@ std::variant<RuntimeSettings, std::string> parse_runtime_settings(std::string_vi
                                    "'{}'",
                                    name, number, value);
             out.log_level = *level;
-        } else if (key.starts_with("drain_")) {
-            out.drain[std::string(key)] = std::string(value);
+        } else if (key == "drain_rate" || key == "drain_files") {
+            // The same values as the mount options of the same names.
+            MountOptions parsed;
+            if (auto error = apply_riakfs_option(fmt::format("{}={}", key, value), parsed))
+                return fmt::format("{}:{}: {}", name, number, *error);
+            if (key == "drain_rate")
+                out.drain_bytes_per_second = parsed.drain_bytes_per_second;
+            else
+                out.drain_files_per_second = parsed.drain_files_per_second;
         } else {
-            return fmt::format("{}:{}: unknown setting '{}' (known: log_level, drain_*)", name,
-                               number, key);
+            return fmt::format("{}:{}: unknown setting '{}' (known: log_level, drain_rate, "
+                               "drain_files)",
+                               name, number, key);
         }
     }
     return out;

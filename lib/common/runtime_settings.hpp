@@ -5,14 +5,15 @@
 // around keys and values too:
 //     # /etc/riakfs/srv-data.conf
 //     log_level = debug            # error, warning, info (the default) or debug
-//     drain_rate = 50M             # keys starting with drain_ are handed to the background drain
+//     drain_rate = 50M             # the background drain's limits, as -o drain_rate= and
+//     drain_files = 200            #   -o drain_files= (they replace those at start)
 // Any other key is an error, as is a line without '='. A bad file refuses the start (one line)
 // and, at a reload, changes nothing (one error line in the log).
 #pragma once
 
 #include "lib/common/log.hpp"
 
-#include <map>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,8 +23,9 @@ namespace rfs {
 
 struct RuntimeSettings {
     std::optional<log::Level> log_level;
-    // drain_* keys as written, for the background drain (daemon/reload.hpp's hook).
-    std::map<std::string, std::string> drain;
+    // The background drain's limits (bytes and files a second, 0 = none), when the file sets them.
+    std::optional<std::uint64_t> drain_bytes_per_second;
+    std::optional<std::uint64_t> drain_files_per_second;
 };
 
 // Parses the text of a settings file; `name` (the path) prefixes error messages.

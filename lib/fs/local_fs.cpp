@@ -330,6 +330,7 @@ int LocalFs::lookup(NodeId parent, const char* name, Entry* out) {
     Node dir;
     if (int err = node(parent, &dir)) return err;
     int err = do_lookup(dir, name, out);
+    if (err == 0 && observer_ && S_ISREG(out->attr.st_mode)) observer_->on_looked_up(*out);
     if (err == ENOENT && config_.timeouts.negative > 0) {
         *out = {};
         out->entry_timeout = config_.timeouts.negative;
@@ -766,9 +767,10 @@ void LocalFs::release(File* file) {
         read_to_end = ::fstat(file->fd(), &st) == 0 &&
                       file->read_end() >= static_cast<std::uint64_t>(st.st_size);
     }
+    bool quiet = file->remote_ && !written && file->remote_->close_needs_nothing(*file);
     if (file->pinned_ && observer_) observer_->on_unpinned(node);
     handles_.close(file);
-    if (observer_) observer_->on_released(node, written, read_to_end);
+    if (observer_ && !quiet) observer_->on_released(node, written, read_to_end);
 }
 
 void LocalFs::discard(File* file) {

@@ -95,6 +95,12 @@ public:
     // mark_read_to_end kept up), touching `file` not at all once `done` was called; or declines
     // (false, `done` untouched) and LocalFs reads SOURCE. `size` is at most the buffer size.
     virtual bool read(File& file, size_t size, off_t offset, ReadDone& done) = 0;
+    // Called at release of a handle not written through: true when its close needs nothing from
+    // the observer (what it served is in Riak already and nothing else waits for the close), so
+    // FsObserver::on_released is not called. Why: a read-to-end close would otherwise hand the
+    // path to the migrator, which only finds the copy current, at the price of a path lookup and
+    // a wake-up of its loop per file read.
+    virtual bool close_needs_nothing(File& /*file*/) { return false; }
 };
 
 // An open regular file. Owned by LocalFs from open()/create() until release() or discard().
@@ -216,6 +222,9 @@ struct OpenPlan {
 class FsObserver {
 public:
     virtual ~FsObserver() = default;
+    // The kernel looked `name` up and got the regular file `entry` (LOOKUP, not READDIRPLUS):
+    // an open often follows, so an observer may start fetching what it would read.
+    virtual void on_looked_up(const Entry& /*entry*/) {}
     // A regular file, directory, node or symlink was made as `name` in `parent` (not a link).
     virtual void on_created(NodeId /*parent*/, std::string_view /*name*/, const Entry& /*entry*/) {}
     // The regular file `node` is being opened with open(2) `flags`; `fd` is open, the handle not

@@ -52,6 +52,18 @@ public:
     RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path, bool released)
         : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path), released)) {}
 
+    // A released file's close has nothing to copy or release; a verified copy's (mode=migrate)
+    // nothing to copy while the file still matches it. mode=move's verified file may be due for
+    // release at this close, so the observer hears of it.
+    bool close_needs_nothing(fs::File& file) override {
+        Shared& shared = *shared_;
+        if (shared.released) return true;
+        if (shared.owner.options_.release || shared.local.load(std::memory_order_relaxed))
+            return false;
+        struct stat st;
+        return ::fstat(file.fd(), &st) == 0 && record_matches(shared.rec, st);
+    }
+
     bool read(fs::File& file, size_t size, off_t offset, ReadDone& done) override {
         if (shared_->local.load(std::memory_order_relaxed)) return false;
         if (!shared_->released && answer_from_cache(file, size, offset, done)) return true;
@@ -187,6 +199,25 @@ std::unique_ptr<fs::RemoteReads> MigrateObserver::serve_verified(fs::NodeId node
     return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
 }
 
+// Only small files: for them the GET is most of an open-read-close; a large file's sequential
+// reader has its chunks fetched ahead anyway.
+constexpr off_t kLookupPrefetchMax = 64 << 10;
+
+void MigrateObserver::on_looked_up(const fs::Entry& entry) {
+    if (!options_.serve_verified || entry.attr.st_size == 0 ||
+        entry.attr.st_size > kLookupPrefetchMax || !lookup_prefetch_.want(entry.id))
+        return;
+    // The path now, while the kernel cannot have forgotten the node (its LOOKUP is not answered
+    // yet); the record on the migration loop, so that the answer does not wait for it.
+    std::string path;
+    if (fs_.relative_path(entry.id, &path) != 0 || path.empty()) return;
+    asio::post(migrator_.context(), [this, path = std::move(path), st = entry.attr] {
+        auto rec = state_.get(path);
+        if (!rec || !*rec || !record_matches(**rec, st)) return;
+        reader_->prefetch(**rec);
+    });
+}
+
 fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
     fs::OpenPlan plan;
     struct stat st;
@@ -196,6 +227,7 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
     }
     if (!S_ISREG(st.st_mode)) return plan;
     const bool writes = opens_for_writing(flags);
+    if (!writes) lookup_prefetch_.opened(node);
     const FileId id{st.st_dev, st.st_ino};
     std::optional<state::Marker> released;
     gate_.with_file(id, [&](auto pin) {

@@ -34,6 +34,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "lib/migrate/lookup_prefetch.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/shadow_observer.hpp"
@@ -55,6 +56,7 @@ public:
         : ShadowObserver(fs, migrator), state_(state), reader_(std::move(reader)), gate_(gate),
           options_(options) {}
 
+    void on_looked_up(const fs::Entry& entry) override;
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
     void on_unpinned(fs::NodeId node) override;
     void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
@@ -82,6 +84,7 @@ private:
     std::shared_ptr<RiakReader> reader_;
     ReleaseGate& gate_;
     const MigrateObserverOptions options_;
+    LookupPrefetch lookup_prefetch_; // fetch small verified files at LOOKUP, while it pays
     std::atomic<std::uint64_t> riak_reads_{0};
     std::atomic<std::uint64_t> fallbacks_{0};
     std::mutex logged_mu_;

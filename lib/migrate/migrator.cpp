@@ -266,6 +266,56 @@ asio::awaitable<state::Result<void>> Migrator::commit(state::StateStore::Batch b
         initiate, asio::use_awaitable, std::move(batch));
 }
 
+void Migrator::drain_file(std::string rel_path, std::function<void(CopyResult)> done) {
+    if (!state::is_valid_path(rel_path) || !mapper_.map(rel_path)) {
+        done(CopyResult{CopyResult::Kind::skipped, {}});
+        return;
+    }
+    post_to_loop([this, path = std::move(rel_path), done = std::move(done)]() mutable {
+        // Queued, being copied or waiting to retry: that copy answers.
+        const bool known = known_.count(path) > 0;
+        drain_waiters_[path] = std::move(done);
+        if (known) return;
+        drain_queue_.push_back(path);
+        known_.insert(path);
+        update_queued();
+        if (wakeup_) wakeup_->cancel();
+    });
+}
+
+std::optional<std::string> Migrator::next_drain() {
+    for (auto it = drain_queue_.begin(); it != drain_queue_.end();) {
+        // Answered already (a copy of a close came first), or queued as a close: nothing to add.
+        if (!drain_waiters_.count(*it) || queued_.count(*it) || copying_.count(*it)) {
+            it = drain_queue_.erase(it);
+            continue;
+        }
+        if (removing_.count(*it)) {
+            ++it;
+            continue;
+        }
+        if (!relocating_from_.empty()) {
+            auto where = mapper_.map(*it);
+            if (where && relocating_from_.count(location_text(*where))) {
+                ++it;
+                continue;
+            }
+        }
+        std::string path = std::move(*it);
+        drain_queue_.erase(it);
+        return path;
+    }
+    return std::nullopt;
+}
+
+void Migrator::finish_drain(const std::string& path, CopyResult result) {
+    auto it = drain_waiters_.find(path);
+    if (it == drain_waiters_.end()) return;
+    auto done = std::move(it->second);
+    drain_waiters_.erase(it);
+    done(std::move(result));
+}
+
 void Migrator::enqueue_on_loop(const std::string& path) {
     if (auto it = copying_.find(path); it != copying_.end()) {
         it->second = true; // copy again once this copy ends
@@ -296,6 +346,9 @@ void Migrator::note_failure(const std::string& path, const std::string& why,
     std::lock_guard lock(stats_mu_);
     ++stats_.failures;
     stats_.last_error = why;
+    stats_.recent_errors.push_back(fmt::format("{} of {}: {}", what, path, why));
+    if (stats_.recent_errors.size() > kRecentErrors)
+        stats_.recent_errors.erase(stats_.recent_errors.begin());
 }
 
 void Migrator::retry_later(const std::string& path, unsigned attempts) {
@@ -355,6 +408,7 @@ asio::awaitable<void> Migrator::worker() {
             continue;
         }
         auto next = next_copy();
+        if (!next) next = next_drain(); // only when no closed file waits
         if (!next) {
             boost::system::error_code ec;
             co_await wakeup_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -362,20 +416,25 @@ asio::awaitable<void> Migrator::worker() {
         }
         std::string path = std::move(*next);
         copying_[path] = false;
+        CopyResult result;
         try {
-            co_await migrate_one(path);
+            result = co_await migrate_one(path);
         } catch (const std::exception& e) {
             note_failure(path, e.what());
             retry_later(path, ++attempts_[path]);
+            result = CopyResult{CopyResult::Kind::failed, e.what()};
         }
         bool again = copying_[path];
         copying_.erase(path);
-        if (again) enqueue_on_loop(path);
+        if (again)
+            enqueue_on_loop(path); // a drain waiting for it waits for that copy
+        else
+            finish_drain(path, std::move(result));
         if (!removal_queue_.empty() && wakeup_) wakeup_->cancel(); // one may wait for this copy
     }
 }
 
-asio::awaitable<void> Migrator::migrate_one(std::string path) {
+asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     auto skip = [&] {
         if (auto erased = state_.erase(path); !erased)
             RFS_LOG_WARN("cannot forget the copy of {}: {}", path, erased.error().message);
@@ -384,6 +443,7 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
             ++stats_.skipped;
         }
         forget(path);
+        return CopyResult{CopyResult::Kind::skipped, {}};
     };
     auto fail = [&](const std::string& why) {
         unsigned attempts = ++attempts_[path];
@@ -396,6 +456,7 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
         }
         note_failure(path, why);
         retry_later(path, attempts);
+        return CopyResult{CopyResult::Kind::failed, why};
     };
 
     auto location = mapper_.map(path);
@@ -421,7 +482,7 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
             ++stats_.skipped;
         }
         forget(path);
-        co_return;
+        co_return CopyResult{CopyResult::Kind::current, {}};
     }
     // A released placeholder is never uploaded (its bytes are not the file's content), whatever
     // the state store says or has lost: the marker says where the content is. The marker goes on
@@ -463,7 +524,7 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
             record.ino = st.st_ino;
             if (auto put = state_.put(path, record); !put) co_return fail(put.error().message);
             forget(path);
-            co_return;
+            co_return CopyResult{CopyResult::Kind::current, {}};
         }
     }
     if (*marker) {
@@ -490,6 +551,8 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
     input.snapshot = st;
     input.chunk_size = options_.chunk_size;
     input.version = layout::make_version();
+    // Never copied (or its record lost): most likely a new key, written create-only.
+    input.expect_new = record.version.empty() && record.key.empty();
     auto call = upload_and_verify(*store_, std::move(input));
     auto copied = co_await std::move(call);
     if (!copied) co_return fail(copied.error().describe());
@@ -497,7 +560,7 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
         // Written during the copy: this copy is stale before it is recorded.
         (void)state_.mark_dirty(path);
         copying_[path] = true;
-        co_return;
+        co_return CopyResult{CopyResult::Kind::again, {}};
     }
     state::FileState done;
     done.phase = state::Phase::verified;
@@ -524,17 +587,19 @@ asio::awaitable<void> Migrator::migrate_one(std::string path) {
     }
     forget(path);
     if (options_.release) release_if_unused(path);
+    co_return CopyResult{CopyResult::Kind::copied, {}};
 }
 
 // ---- renames: moving a verified copy inside Riak ----------------------------------------------
 
-asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::FileState record,
-                                             layout::Location to,
-                                             std::optional<state::Marker> marker) {
+asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
+                                                   state::FileState record, layout::Location to,
+                                                   std::optional<state::Marker> marker) {
     const layout::Location from{record.type, record.bucket, record.key};
     auto fail = [&](const std::string& why) {
         note_failure(path, why, "moving the copy");
         retry_later(path, ++attempts_[path]);
+        return CopyResult{CopyResult::Kind::failed, why};
     };
     // No upload to the old key may replace (and drop the chunks of) the object being copied.
     const std::string from_text = location_text(from);
@@ -555,7 +620,7 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
             record.version.clear();
             (void)state_.put(path, record);
             copying_[path] = true; // the worker queues it again when this attempt ends
-            co_return;
+            co_return CopyResult{CopyResult::Kind::again, {}};
         }
         co_return fail(moved.error().describe());
     }
@@ -611,6 +676,7 @@ asio::awaitable<void> Migrator::relocate_one(std::string path, int fd, state::Fi
     }
     forget(path);
     if (options_.release && !marker) release_if_unused(path);
+    co_return CopyResult{CopyResult::Kind::current, {}};
 }
 
 // ---- mode=move: releasing local data ----------------------------------------------------------

@@ -52,6 +52,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "lib/layout/mapping.hpp"
 #include "lib/state/group_commit.hpp"
@@ -85,10 +86,25 @@ struct MigratorStats {
     std::uint64_t files_released = 0;  // mode=move: local data released since start
     std::uint64_t bytes_freed = 0;
     std::string last_error;
+    std::vector<std::string> recent_errors; // the last few failures, oldest first
+};
+
+// What one copy of a path came to, for the background drain (drain.hpp).
+struct CopyResult {
+    enum class Kind {
+        copied,  // sent, read back and verified (and released, in mode=move, if unused)
+        current, // Riak held this very content already (or the copy moved with a rename)
+        skipped, // gone, not a regular file, not mapped, or a placeholder that cannot be sent
+        failed,  // this attempt failed (error says why); the migrator retries it with backoff
+        again,   // changed during the copy: it is copied again (internal: never reported)
+    };
+    Kind kind = Kind::skipped;
+    std::string error;
 };
 
 class Migrator {
 public:
+    static constexpr std::size_t kRecentErrors = 8; // MigratorStats::recent_errors
     // Makes the object store on the migrator's own loop (the real one wraps a riak::Client).
     using StoreFactory =
         std::function<std::unique_ptr<store::ObjectStore>(boost::asio::io_context&)>;
@@ -111,6 +127,14 @@ public:
     // maps it and Riak does not hold this very content already. Any thread; never blocks on the
     // network or the disk.
     void file_closed(std::string rel_path, bool written);
+
+    // The background drain (drain.hpp): copy `rel_path` unless Riak holds its content already,
+    // with less priority than any closed file (a worker takes it only when no close waits).
+    // `done` is called once, on the migrator's loop, with the outcome of the copy that answers
+    // for it (one already queued for a close counts); not at all if the migrator stops first.
+    // Nothing is recorded before the copy starts: the drain finds the file again after a crash.
+    // The caller keeps few of these in flight: each waits in memory only.
+    void drain_file(std::string rel_path, std::function<void(CopyResult)> done);
 
     // mode=move: a handle of `rel_path` closed without changing it; if its copy is verified and
     // nothing pins it any more, release its data now. Any thread; never blocks.
@@ -135,10 +159,10 @@ public:
 
 private:
     boost::asio::awaitable<void> worker();
-    boost::asio::awaitable<void> migrate_one(std::string path);
-    boost::asio::awaitable<void> relocate_one(std::string path, int fd, state::FileState record,
-                                              layout::Location to,
-                                              std::optional<state::Marker> marker);
+    boost::asio::awaitable<CopyResult> migrate_one(std::string path);
+    boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
+                                                    state::FileState record, layout::Location to,
+                                                    std::optional<state::Marker> marker);
     void closed_on_loop(const std::string& path, bool written);
     // Applies `batch` durably through commits_ (grouped with others); resumes on the loop.
     boost::asio::awaitable<state::Result<void>> commit(state::StateStore::Batch batch);
@@ -150,6 +174,8 @@ private:
     void post_to_loop(std::function<void()> work);
     std::optional<std::string> next_copy();
     std::optional<std::string> next_removal();
+    std::optional<std::string> next_drain();
+    void finish_drain(const std::string& path, CopyResult result);
     void update_queued(); // stats_.queued and removals_queued from known_ and removals_known_
     // mode=move (loop thread): releases `path`'s data if its record is verified and still
     // describes the file, and nothing pins it. Local system calls only.
@@ -192,6 +218,8 @@ private:
     std::unordered_set<std::string> removals_known_; // queued, in progress or waiting to retry
     std::unordered_map<std::string, unsigned> removal_attempts_;
     std::unordered_set<std::string> relocating_from_; // locations (location_text) being moved
+    std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
+    std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
 
     mutable std::mutex stats_mu_;

@@ -24,6 +24,10 @@ public:
                                 store::PutOptions options) override {
         return store_.put(std::move(id), std::move(object), std::move(options));
     }
+    riak::Task<store::Fetched> put_and_read(proto::ObjectId id, store::Object object,
+                                            store::PutOptions options) override {
+        return store_.put_and_read(std::move(id), std::move(object), std::move(options));
+    }
     riak::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
         return store_.remove(std::move(id), std::move(options));
     }

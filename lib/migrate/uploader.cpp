@@ -90,20 +90,48 @@ store::Object object_with(std::string value, std::string_view content_type,
     return object;
 }
 
-// Reads back the object at `id` and checks it holds `sha256` of `version`.
-Task<std::monostate> verify_object(store::ObjectStore& store, proto::ObjectId id,
-                                   std::string sha256, std::string path) {
-    auto call = store.get(id);
-    auto got = co_await std::move(call);
-    if (!got) co_return got.error();
-    if (!got->found) co_return verify_error(path, fmt::format("{} is missing", id.key));
-    if (layout::sha256_hex(got->object.value) != sha256)
-        co_return verify_error(path, fmt::format("{} holds other bytes", id.key));
-    co_return std::monostate{};
+// What a write read back (ObjectStore::put_and_read) holds `sha256`.
+Result<std::monostate> check_stored(const store::Fetched& got, const proto::ObjectId& id,
+                                    const std::string& sha256, std::string_view path) {
+    if (!got.found) return verify_error(path, fmt::format("{} is missing", id.key));
+    if (layout::sha256_hex(got.object.value) != sha256)
+        return verify_error(path, fmt::format("{} holds other bytes", id.key));
+    return std::monostate{};
+}
+
+// Writes `object` at the file's own key and reads back what was stored. Create-only when the
+// path was never copied (`replaced` is null then): a 412 means the key exists after all, so what
+// it holds is read and the write made again over it. `replaced` ends up describing what the new
+// version superseded.
+// (By value: a coroutine's reference parameters may outlive what they refer to. `replaced` is
+// the caller's, which awaits this.)
+Task<store::Fetched> write_at_key(store::ObjectStore& store, proto::ObjectId id,
+                                  store::Object object, std::string version,
+                                  std::optional<Replaced>& replaced) {
+    if (!replaced) {
+        store::PutOptions create;
+        create.durable = true;
+        create.create_only = true;
+        auto call = store.put_and_read(id, object, create);
+        auto got = co_await std::move(call);
+        if (got || got.error().to_errno() != EEXIST) {
+            if (got) replaced = Replaced{};
+            co_return got;
+        }
+        auto read_call = what_is_replaced(store, id, version);
+        auto read = co_await std::move(read_call);
+        if (!read) co_return read.error();
+        replaced = std::move(*read);
+    }
+    store::PutOptions at_key; // supersede what was read
+    at_key.durable = true;
+    at_key.vclock = replaced->vclock;
+    auto call = store.put_and_read(std::move(id), std::move(object), at_key);
+    co_return co_await std::move(call);
 }
 
 // Chunk writes of one file in flight together. Each is a durable PUT of a new key (written
-// blind), then the read-back GET of that key, compared byte for byte with what was sent.
+// blind) whose stored value comes back with it, compared byte for byte with what was sent.
 class ChunkWindow {
 public:
     ChunkWindow(asio::any_io_executor ex, unsigned limit)
@@ -151,20 +179,14 @@ private:
             durable.durable = true;
             // The store takes the body; the copy kept is what the read-back must equal.
             auto put_call =
-                store.put(id, object_with(data, layout::kChunkContentType, {}), durable);
-            auto put = co_await std::move(put_call);
-            if (!put) {
-                error = put.error();
-            } else {
-                auto get_call = store.get(id);
-                auto got = co_await std::move(get_call);
-                if (!got)
-                    error = got.error();
-                else if (!got->found)
-                    error = verify_error(path, fmt::format("{} is missing", id.key));
-                else if (got->object.value != data)
-                    error = verify_error(path, fmt::format("{} holds other bytes", id.key));
-            }
+                store.put_and_read(id, object_with(data, layout::kChunkContentType, {}), durable);
+            auto got = co_await std::move(put_call);
+            if (!got)
+                error = got.error();
+            else if (!got->found)
+                error = verify_error(path, fmt::format("{} is missing", id.key));
+            else if (got->object.value != data)
+                error = verify_error(path, fmt::format("{} holds other bytes", id.key));
         } catch (const std::exception& e) {
             error = riak::make_error(Errc::unexpected_response, e.what(), EIO);
         }
@@ -210,14 +232,15 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
     const auto size = static_cast<std::uint64_t>(in.snapshot.st_size);
     const proto::ObjectId id = in.location;
 
-    auto replaced_call = what_is_replaced(store, id, in.version);
-    auto replaced = co_await std::move(replaced_call);
-    if (!replaced) co_return replaced.error();
+    // What the key holds now, read first unless the path was never copied (write_at_key).
+    std::optional<Replaced> replaced;
+    if (!in.expect_new) {
+        auto replaced_call = what_is_replaced(store, id, in.version);
+        auto read = co_await std::move(replaced_call);
+        if (!read) co_return read.error();
+        replaced = std::move(*read);
+    }
 
-    store::PutOptions durable; // chunks: new keys, written blind
-    durable.durable = true;
-    store::PutOptions at_key = durable; // the key itself: supersede what was read
-    at_key.vclock = replaced->vclock;
     if (!layout::needs_manifest(size, in.chunk_size)) {
         auto data = read_exact(in.fd, 0, size, in.rel_path);
         if (!data) co_return data.error();
@@ -228,18 +251,17 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         out.sha256 = layout::sha256_hex(**data);
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::whole));
         out.bytes_sent = size;
-        auto put_call =
-            store.put(id, object_with(std::move(**data), layout::kFileContentType, meta), at_key);
-        auto put = co_await std::move(put_call);
-        if (!put) co_return put.error();
-        out.vclock = *put;
-        auto verify_call = verify_object(store, id, out.sha256, in.rel_path);
-        auto verified = co_await std::move(verify_call);
-        if (!verified) co_return verified.error();
+        auto object = object_with(std::move(**data), layout::kFileContentType, meta);
+        auto put_call = write_at_key(store, id, std::move(object), in.version, replaced);
+        auto got = co_await std::move(put_call);
+        if (!got) co_return got.error();
+        out.vclock = got->vclock;
+        if (auto checked = check_stored(*got, id, out.sha256, in.rel_path); !checked)
+            co_return checked.error();
     } else {
         auto manifest = layout::Manifest::for_file(size, in.chunk_size, in.version);
         layout::Sha256 whole;
-        // Several chunks in flight, each read back as soon as it is written (their keys are new,
+        // Several chunks in flight, each checked as soon as it is written (their keys are new,
         // so nothing orders them); the manifest goes in once all of them are verified.
         ChunkWindow window(co_await asio::this_coro::executor, in.parallel_chunks);
         for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
@@ -263,15 +285,11 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         manifest.sha256 = out.sha256;
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::manifest));
         std::string body = layout::encode_manifest(manifest);
-        auto put_call =
-            store.put(id, object_with(body, layout::kManifestContentType, meta), at_key);
-        auto put = co_await std::move(put_call);
-        if (!put) co_return put.error();
-        out.vclock = *put;
-        // Read back (the chunks were, each after its write).
-        auto get_call = store.get(id);
-        auto got = co_await std::move(get_call);
+        auto put_call = write_at_key(
+            store, id, object_with(body, layout::kManifestContentType, meta), in.version, replaced);
+        auto got = co_await std::move(put_call);
         if (!got) co_return got.error();
+        out.vclock = got->vclock;
         if (!got->found || got->object.value != body)
             co_return verify_error(in.rel_path, "the manifest read back differs");
     }

@@ -3,13 +3,19 @@
 // A file up to chunk_size is one object at its key, its attributes and SHA-256 in X-Riak-Meta-*
 // headers (lib/layout/file_object.hpp); a larger one is chunk objects under a prefix derived from
 // the new version, then a manifest at its key (lib/layout/manifest.hpp). Chunks of zeros are
-// holes and are not stored. Every write waits for the durable-write quorum. The copy is then read
-// back and checked object by object: a whole object against the SHA-256 computed while reading
-// the file, a chunk byte for byte against what was sent, the manifest likewise: only a verified
-// copy is reported.
+// holes and are not stored. Every write waits for the durable-write quorum, and what was stored
+// comes back with its answer (ObjectStore::put_and_read: Riak's returnbody, one round trip, not a
+// second request), checked object by object: a whole object against the SHA-256 computed while
+// reading the file, a chunk byte for byte against what was sent, the manifest likewise: only a
+// verified copy is reported.
 //
-// A large file's chunks are written UploadInput::parallel_chunks at a time, each read back as
-// soon as its write is acknowledged, and the manifest only once every chunk is verified. Why:
+// Before the key itself is written, what it holds is read (what_is_replaced: the causal context
+// the new write must supersede, and an older manifest's chunks to delete). A path never copied
+// before (UploadInput::expect_new) skips that read: its key is written create-only, and only a
+// 412 (the key exists after all) makes the uploader read it and write again.
+//
+// A large file's chunks are written UploadInput::parallel_chunks at a time, each checked as soon
+// as its write is acknowledged, and the manifest only once every chunk is verified. Why:
 // one chunk at a time left the node and the loop waiting on each other (a durable PUT is an
 // fsync on the node), at a third of what the node takes; chunk keys are new for every version,
 // so nothing orders their writes. The read-back compares bytes instead of hashing them again
@@ -43,6 +49,10 @@ struct UploadInput {
     std::uint64_t chunk_size = 1 << 20;
     std::string version;          // layout::make_version()
     unsigned parallel_chunks = 4; // chunk writes (with their read-backs) in flight
+    // No copy of this path was ever recorded: the key is written create-only (If-None-Match: *)
+    // without reading first what it replaces; only if it exists after all (412: another client,
+    // a lost state_dir) is that read and the write made again over it.
+    bool expect_new = false;
 };
 
 struct UploadOutcome {

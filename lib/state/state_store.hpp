@@ -16,6 +16,7 @@
 //                              until Riak confirms the delete (put_removal, list_removals)
 //   'd' 'n' 'h' 'x' key     -> the namespace records' bookkeeping (AuxKind, aux_*): opaque
 //                              values the store only keeps, in key ranges of their own
+//   'g'                     -> the background drain's progress (AuxKind::drain)
 //
 // Thread safety: every method may be called from any thread. Writers of one path are serialized
 // by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
@@ -75,6 +76,7 @@ enum class AuxKind : char {
     dir_record = 'n', // namespace: a directory whose record exists in Riak; value: its parts
     inode_id = 'h',   // namespace: local "<dev>:<ino>" -> the hard-link id its records carry
     restoring = 'x',  // a restore in progress (restore.hpp); key ""
+    drain = 'g',      // the background drain's progress (lib/migrate/drain.hpp); key ""
 };
 
 struct AuxOp {

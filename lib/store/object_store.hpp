@@ -93,6 +93,11 @@ public:
     // Stores `object`. Returns the new vclock if the server sent one (Riak does not on a plain
     // 204, so usually ""). EEXIST (412) for create_only on an existing key.
     virtual Task<std::string> put(proto::ObjectId id, Object object, PutOptions options) = 0;
+    // put(), then what the node stored, read back: the key's value as get() would return it.
+    // One round trip where the server can (Riak: returnbody=true); this default is put() then
+    // get(). Why: a copy counts only once what was stored is read back and checked, and a second
+    // request per object was a third of a small file's migration.
+    virtual Task<Fetched> put_and_read(proto::ObjectId id, Object object, PutOptions options);
     // true: deleted; false: it was already absent. With an etag: ESTALE (Errc::client_error,
     // http_status 412) if the key now holds another version; nothing is deleted then.
     virtual Task<bool> remove(proto::ObjectId id, RemoveOptions options) = 0;
@@ -106,5 +111,14 @@ protected:
     ObjectStore(const ObjectStore&) = delete;
     ObjectStore& operator=(const ObjectStore&) = delete;
 };
+
+inline Task<Fetched> ObjectStore::put_and_read(proto::ObjectId id, Object object,
+                                               PutOptions options) {
+    auto put_call = put(id, std::move(object), std::move(options));
+    auto stored = co_await std::move(put_call);
+    if (!stored) co_return stored.error();
+    auto get_call = get(std::move(id));
+    co_return co_await std::move(get_call);
+}
 
 } // namespace rfs::store

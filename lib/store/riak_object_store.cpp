@@ -189,7 +189,8 @@ RiakObjectStore::read_vtags(proto::ObjectId id, std::vector<std::string> vtags,
     co_return versions;
 }
 
-Task<std::string> RiakObjectStore::put(proto::ObjectId raw, Object object, PutOptions options) {
+Task<proto::ObjectResponse> RiakObjectStore::store(proto::ObjectId raw, Object object,
+                                                   PutOptions options, bool return_body) {
     auto id = riak_object_id(raw);
     if (!id) co_return std::move(id).error();
     auto riak_object = to_riak_object(std::move(object), std::move(options.vclock));
@@ -197,9 +198,15 @@ Task<std::string> RiakObjectStore::put(proto::ObjectId raw, Object object, PutOp
     proto::StoreOptions store_options;
     store_options.params.w = config_.w;
     store_options.params.dw = options.durable ? config_.dw : proto::Quorum::n(0);
+    if (return_body) store_options.params.returnbody = true;
     if (options.create_only) store_options.conditions.if_none_match = "*";
     auto call = client_.store(std::move(*id), std::move(*riak_object), std::move(store_options),
                               call_options());
+    co_return co_await std::move(call);
+}
+
+Task<std::string> RiakObjectStore::put(proto::ObjectId raw, Object object, PutOptions options) {
+    auto call = store(std::move(raw), std::move(object), std::move(options), false);
     auto stored = co_await std::move(call);
     if (!stored) co_return std::move(stored).error();
     switch (stored->outcome) {
@@ -210,6 +217,37 @@ Task<std::string> RiakObjectStore::put(proto::ObjectId raw, Object object, PutOp
     default:
         co_return unexpected("PUT", stored->status);
     }
+}
+
+Task<Fetched> RiakObjectStore::put_and_read(proto::ObjectId raw, Object object,
+                                            PutOptions options) {
+    auto call = store(raw, std::move(object), std::move(options), true);
+    auto stored = co_await std::move(call);
+    if (!stored) co_return std::move(stored).error();
+    switch (stored->outcome) {
+    case proto::Outcome::ok: {
+        Fetched out;
+        out.found = !stored->object.deleted;
+        out.vclock = std::move(stored->vclock);
+        out.etag = stored->object.etag;
+        if (out.found) out.object = from_riak_object(std::move(stored->object), true);
+        co_return out;
+    }
+    case proto::Outcome::siblings:
+        if (!stored->siblings.empty()) {
+            ReadStep step;
+            step.siblings = std::move(stored->siblings);
+            step.vclock = std::move(stored->vclock);
+            co_return choose(std::move(step), true);
+        }
+        break; // siblings as a list of vtags: read them as get() does
+    case proto::Outcome::no_content:
+        break; // a node that ignores returnbody: read it back
+    default:
+        co_return unexpected("PUT", stored->status);
+    }
+    auto read_call = read(std::move(raw), false);
+    co_return co_await std::move(read_call);
 }
 
 // Deletes are made safe to retry by two headers together:

@@ -31,6 +31,8 @@ public:
     Task<Fetched> get(proto::ObjectId id) override;
     Task<Fetched> head(proto::ObjectId id) override;
     Task<std::string> put(proto::ObjectId id, Object object, PutOptions options) override;
+    // returnbody=true: the stored value comes back with the write's answer.
+    Task<Fetched> put_and_read(proto::ObjectId id, Object object, PutOptions options) override;
     Task<bool> remove(proto::ObjectId id, RemoveOptions options) override;
     Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override;
 
@@ -39,6 +41,9 @@ public:
 private:
     // GET or HEAD of a Riak-named id; a HEAD that meets siblings reads them with a GET.
     Task<Fetched> read(proto::ObjectId raw, bool head);
+    // The PUT both put() and put_and_read() send.
+    Task<proto::ObjectResponse> store(proto::ObjectId raw, Object object, PutOptions options,
+                                      bool return_body);
     // The siblings of a 300 that listed vtags only, one GET ?vtag= each; nullopt if the key
     // changed meanwhile (a vtag gone, or another vclock).
     Task<std::optional<std::vector<proto::RiakObject>>>

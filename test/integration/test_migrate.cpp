@@ -241,3 +241,72 @@ TEST_CASE("migrate: the default mode when riak= is given", "[migrate]") {
     CHECK(read_via(fx.mnt("d.txt")) == "served from Riak by default");
     CHECK(node_gets(node) > before);
 }
+
+// A file changed beside the mount while a handle served from Riak has it open: the handle reads
+// the new local bytes, and its read-to-end close still copies the file (a close of a handle that
+// served the unchanged copy hands nothing to the migrator).
+TEST_CASE("migrate: a file changed beside the mount under a Riak-served handle is copied at close",
+          "[migrate]") {
+    TempDir dir("riakfs-migrate");
+    RiakNode node(dir.path());
+    MountFixture fx(riak_mount(node, dir, "migrate", {"cache_size=0"}));
+    write_file(fx.mnt("h.txt"), "first");
+    wait_copied(node, "h.txt", 5);
+    {
+        Fd reader(::open(fx.mnt("h.txt").c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(reader);
+        write_file(fx.src("h.txt"), "second, longer");
+        std::string got(64, '\0');
+        ssize_t n = ::pread(reader.get(), got.data(), got.size(), 0);
+        REQUIRE(n == 14);
+        CHECK(got.substr(0, 14) == "second, longer");
+    }
+    wait_copied(node, "h.txt", 14);
+    CHECK(node.get(object_path("h.txt")).body == "second, longer");
+}
+
+// A LOOKUP of a small verified file starts its GET, so that the open and read that usually
+// follow find it on its way; a stat scan (lookups without opens) stops that after one window
+// of fetches (lib/migrate/lookup_prefetch.hpp) instead of reading every file from Riak.
+TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does not", "[migrate]") {
+    TempDir dir("riakfs-migrate");
+    RiakNode node(dir.path());
+    const std::string source = dir / "src";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    constexpr int kFiles = 200;
+    auto name = [](int i) { return "f" + std::to_string(1000 + i); };
+    {
+        MountOptions opts = riak_mount(node, dir, "migrate");
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        for (int i = 0; i < kFiles; ++i)
+            write_file(fx.mnt(name(i)), "content " + name(i));
+        for (int i = 0; i + 1 < kFiles; ++i) {
+            auto deadline = std::chrono::steady_clock::now() + 60s;
+            while (node.get(object_path(name(i))).status != 200)
+                REQUIRE(std::chrono::steady_clock::now() < deadline);
+        }
+        wait_copied(node, name(kFiles - 1), 13);
+    }
+    // A fresh daemon: its cache is empty.
+    MountOptions opts = riak_mount(node, dir, "migrate");
+    opts.source_dir = source;
+    MountFixture fx(opts);
+    std::uint64_t g0 = node_gets(node);
+    struct stat st;
+    REQUIRE(::stat(fx.mnt(name(0)).c_str(), &st) == 0);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (node_gets(node) == g0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    CHECK(node_gets(node) == g0 + 1); // fetched at the lookup
+    CHECK(read_via(fx.mnt(name(0))) == "content " + name(0));
+    CHECK(node_gets(node) == g0 + 1); // and read from the cache
+
+    std::uint64_t g1 = node_gets(node);
+    for (int i = 1; i < kFiles; ++i)
+        REQUIRE(::stat(fx.mnt(name(i)).c_str(), &st) == 0);
+    std::this_thread::sleep_for(500ms);
+    // cache=never: every stat was a LOOKUP. At most one window's fetches, not one per file.
+    CHECK(node_gets(node) - g1 <= 32);
+    CHECK(node_gets(node) - g1 >= 8);
+}

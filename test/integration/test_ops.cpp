@@ -1,11 +1,13 @@
 // Running riakfs for an operator (issue 11): the Prometheus endpoint scraped over HTTP and its
-// text checked against the exposition format, credentials kept out of every line, and the
-// systemd service unit's ExecStart run by hand with NOTIFY_SOCKET pointing at this test (READY=1
-// once the mount answers, SIGHUP reloads the settings file, SIGTERM stops cleanly).
+// text checked against the exposition format, credentials kept out of every line, the settings=
+// file's drain limits (at start, and at a SIGHUP, read back with riakfsctl), and the systemd
+// service unit's ExecStart run by hand with NOTIFY_SOCKET pointing at this test (READY=1 once
+// the mount answers, SIGHUP reloads the settings file, SIGTERM stops cleanly).
 #include "mount_fixture.hpp"
 #include "riak_node.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -402,6 +404,47 @@ TEST_CASE("credentials in a Riak URL never appear in the daemon's output", "[ops
         CHECK(r.err.find("hunter2") == std::string::npos);
         CHECK(r.err.find("admin") == std::string::npos);
     }
+}
+
+TEST_CASE("settings=: the drain's limits come from the file at start and change at a reload",
+          "[ops][settings]") {
+    if (!is_riakfs()) return;
+    TempDir dir("riakfs-ops");
+    RiakNode node(dir.path());
+    const std::string settings = dir / "settings.conf";
+    write_file(settings, "drain_rate = 1M\ndrain_files = 7\n");
+    MountOptions opts;
+    opts.extra_opts = {"mode=shadow", "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "drain_rate=5M", "settings=" + settings};
+    MountFixture fx(opts);
+    const char* ctl = std::getenv("RIAKFSCTL_BIN");
+    REQUIRE(ctl != nullptr);
+    auto limits = [&] {
+        ProcResult r = run_cmd({ctl, "status", fx.mountpoint(), "--json"}, 30s);
+        INFO("riakfsctl: " << r.output << r.err);
+        REQUIRE(r.exit_code == 0);
+        return nlohmann::json::parse(r.output)["drain"]["limits"];
+    };
+    // The file replaces -o drain_rate= at start.
+    auto start = limits();
+    CHECK(start["bytes_per_second"] == 1 << 20);
+    CHECK(start["files_per_second"] == 7);
+
+    // A reload sets the limits the file names and leaves the others.
+    write_file(settings, "drain_rate = 2M\n");
+    REQUIRE_OK(::kill(fx.pid(), SIGHUP));
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto now = limits();
+    while (now["bytes_per_second"] != 2 << 20) {
+        REQUIRE(std::chrono::steady_clock::now() < deadline);
+        std::this_thread::sleep_for(50ms);
+        now = limits();
+    }
+    CHECK(now["files_per_second"] == 7);
+    fx.unmount();
+    CHECK(fx.stderr_text().find("msg=\"drain limits set from the settings file\" "
+                                "bytes_per_second=2097152 files_per_second=7") !=
+          std::string::npos);
 }
 
 // ---- systemd ------------------------------------------------------------------------------------

@@ -8,10 +8,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <thread>
+
 using namespace rfs;
 using namespace std::chrono_literals;
-using migrate::test::run_on;
 using migrate::test::open_state;
+using migrate::test::run_on;
 using migrate::test::TempTree;
 
 namespace {
@@ -142,4 +148,57 @@ TEST_CASE("a file removed before its copy is forgotten", "[migrator]") {
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK_FALSE(engine.record("never-there"));
     CHECK_FALSE(engine.get("never-there").found);
+}
+
+TEST_CASE("drain_file: copies once, answers once; a verified file is current; unmapped skips",
+          "[migrator][drain]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::from_json(R"({"rules":[{"path":"/m/{f}","bucket":"riakfs",
+                                              "key":"m/{f}"}]})");
+    REQUIRE(mapper);
+    tree.write("m/a.txt", "alpha");
+    tree.write("m/gone.txt", "x");
+    tree.write("local.txt", "stays");
+    Engine engine(tree, *mapper);
+    std::mutex mu;
+    std::map<std::string, std::vector<migrate::CopyResult::Kind>> answers;
+    // The answer comes once the copy is done, which may be just after wait_idle() returns.
+    auto answered = [&](const std::string& path, size_t n) {
+        for (int i = 0; i < 2000; ++i) {
+            {
+                std::lock_guard lock(mu);
+                if (answers[path].size() >= n) return true;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    };
+    auto ask = [&](const std::string& path) {
+        engine.migrator->drain_file(path, [&, path](migrate::CopyResult r) {
+            std::lock_guard lock(mu);
+            answers[path].push_back(r.kind);
+        });
+    };
+    ::unlink(tree.src("m/gone.txt").c_str());
+    ask("m/a.txt");
+    ask("m/gone.txt");
+    ask("local.txt"); // not mapped: answered at once
+    REQUIRE(answered("m/a.txt", 1));
+    REQUIRE(answered("m/gone.txt", 1));
+    REQUIRE(answered("local.txt", 1));
+    {
+        std::lock_guard lock(mu);
+        CHECK(answers["m/a.txt"] == std::vector{migrate::CopyResult::Kind::copied});
+        CHECK(answers["m/gone.txt"] == std::vector{migrate::CopyResult::Kind::skipped});
+        CHECK(answers["local.txt"] == std::vector{migrate::CopyResult::Kind::skipped});
+    }
+    CHECK(engine.get("m/a.txt").object.value == "alpha");
+    CHECK(engine.migrator->stats().files_copied == 1);
+    // Again, unchanged: nothing is sent.
+    ask("m/a.txt");
+    REQUIRE(answered("m/a.txt", 2));
+    std::lock_guard lock(mu);
+    CHECK(answers["m/a.txt"] ==
+          std::vector{migrate::CopyResult::Kind::copied, migrate::CopyResult::Kind::current});
+    CHECK(engine.migrator->stats().files_copied == 1);
 }

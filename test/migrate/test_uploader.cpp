@@ -25,7 +25,8 @@ struct Fixture {
     store::MemoryObjectStore mem{ioc};
 
     riak::Result<migrate::UploadOutcome> upload(const std::string& rel, std::uint64_t chunk_size,
-                                                const struct stat* snapshot = nullptr) {
+                                                const struct stat* snapshot = nullptr,
+                                                bool expect_new = false) {
         int fd = ::open(tree.src(rel).c_str(), O_RDONLY | O_CLOEXEC);
         REQUIRE(fd >= 0);
         migrate::UploadInput in;
@@ -36,6 +37,7 @@ struct Fixture {
         if (snapshot) in.snapshot = *snapshot;
         in.chunk_size = chunk_size;
         in.version = layout::make_version();
+        in.expect_new = expect_new;
         auto out = run_task(ioc, migrate::upload_and_verify(mem, std::move(in)));
         ::close(fd);
         return out;
@@ -155,6 +157,42 @@ TEST_CASE("a new version replaces the old one's chunks: no orphans", "[uploader]
     fx.tree.write("big", "small now");
     out = fx.upload("big", 1000);
     REQUIRE(out);
+    CHECK(fx.keys() == std::set<std::string>{"big"});
+}
+
+TEST_CASE("a path never copied is written create-only, without reading its key first",
+          "[uploader]") {
+    using Op = store::MemoryObjectStore::Op;
+    Fixture fx;
+    fx.tree.write("new.txt", "fresh");
+    fx.mem.clear_calls();
+    auto out = fx.upload("new.txt", 1000, nullptr, true);
+    REQUIRE(out);
+    // The store's put_and_read (here put then get; on Riak one PUT with returnbody). No HEAD.
+    std::vector<Op> ops;
+    for (const auto& c : fx.mem.calls())
+        ops.push_back(c.op);
+    CHECK(ops == std::vector<Op>{Op::put, Op::get});
+    CHECK(fx.get("new.txt").object.value == "fresh");
+}
+
+TEST_CASE("create-only meeting an existing key reads it and writes over it, leaving no orphans",
+          "[uploader]") {
+    Fixture fx;
+    fx.tree.write("big", pattern(5000));
+    REQUIRE(fx.upload("big", 1000));
+    CHECK(fx.keys().size() == 6);
+    // The state was lost (or another client wrote the key): the uploader expects a new key.
+    fx.tree.write("big", pattern(3000, 'q'));
+    auto out = fx.upload("big", 1000, nullptr, true);
+    REQUIRE(out);
+    CHECK(out->chunks_removed == 5);
+    CHECK(fx.keys().size() == 4);
+    CHECK(fx.reassemble("big") == pattern(3000, 'q'));
+    fx.tree.write("big", "small now");
+    out = fx.upload("big", 1000, nullptr, true);
+    REQUIRE(out);
+    CHECK(fx.get("big").object.value == "small now");
     CHECK(fx.keys() == std::set<std::string>{"big"});
 }
 

@@ -11,9 +11,10 @@ trap 'rm -rf "$out"' EXIT
 deb=$(RIAKFS_DEB_BUILDDIR="$build_root" "$source_root/scripts/build-deb" "$out")
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 status=0
-for path in ./usr/bin/riakfs ./usr/bin/riak-devnode \
+for path in ./usr/bin/riakfs ./usr/bin/riakfsctl ./usr/bin/riak-devnode \
     ./usr/lib/systemd/system/riakfs@.service \
-    ./usr/share/man/man8/riakfs.8.gz ./usr/share/man/man1/riak-devnode.1.gz \
+    ./usr/share/man/man8/riakfs.8.gz ./usr/share/man/man8/riakfsctl.8.gz \
+    ./usr/share/man/man1/riak-devnode.1.gz \
     ./usr/share/doc/riakfs/examples/srv-data.mount \
     ./usr/share/doc/riakfs/examples/riakfs.env.example \
     ./usr/share/doc/riakfs/examples/riakfs.conf.example; do

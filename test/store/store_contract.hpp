@@ -312,6 +312,39 @@ inline void contract_create_only(Harness& h) {
     REQUIRE(h(s.put(id, object("third"), create)));
 }
 
+// put_and_read: the write's answer is what was stored (with meta and a causal context), a
+// create-only write of an existing key fails as put() does, and a write that leaves siblings
+// answers with the chosen one, as get() would.
+inline void contract_put_and_read(Harness& h) {
+    ObjectStore& s = h.store();
+    const proto::ObjectId id{"", "pr", "k"};
+    PutOptions create;
+    create.create_only = true;
+    auto first = h(s.put_and_read(id, object("first", "0001"), create));
+    REQUIRE(first);
+    CHECK(first->found);
+    CHECK(first->object.value == "first");
+    CHECK(version_of(*first) == "0001");
+    auto again = h(s.put_and_read(id, object("second", "0002"), create));
+    REQUIRE_FALSE(again);
+    CHECK(again.error().to_errno() == EEXIST);
+    auto over = h(s.put_and_read(id, object("second", "0002"), PutOptions{first->vclock}));
+    REQUIRE(over);
+    CHECK(over->object.value == "second");
+    CHECK(over->siblings == 1);
+    auto got = h(s.get(id));
+    REQUIRE(got);
+    CHECK(got->object.value == "second");
+
+    const proto::ObjectId sib{h.mult_type, "pr", "k"};
+    REQUIRE(h(s.put(sib, object("newer", "0009"), {})));
+    auto blind = h(s.put_and_read(sib, object("older", "0008"), {})); // a sibling
+    REQUIRE(blind);
+    CHECK(blind->siblings == 2);
+    CHECK(blind->object.value == "newer");
+    CHECK_FALSE(blind->vclock.empty());
+}
+
 // Names with every byte that has a meaning in URLs, HTTP or JSON, and non-UTF-8.
 inline std::vector<std::string> hostile_keys() {
     return {"a b",      "50%",      "50%25",       "x+y",     "q?x=1",    "h#frag",

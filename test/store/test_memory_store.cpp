@@ -59,6 +59,11 @@ TEST_CASE("memory store: create only", "[store][memory]") {
     contract_create_only(h);
 }
 
+TEST_CASE("memory store: put_and_read", "[store][memory]") {
+    MemoryHarness h;
+    contract_put_and_read(h);
+}
+
 TEST_CASE("memory store: hostile names", "[store][memory]") {
     MemoryHarness h;
     contract_hostile_names(h);

@@ -138,6 +138,11 @@ TEST_CASE("riak store: create only", "[store][riak]") {
     contract_create_only(h);
 }
 
+TEST_CASE("riak store: put_and_read", "[store][riak]") {
+    DevnodeHarness h;
+    contract_put_and_read(h);
+}
+
 TEST_CASE("riak store: hostile names", "[store][riak]") {
     DevnodeHarness h;
     contract_hostile_names(h);

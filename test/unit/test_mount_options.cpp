@@ -159,3 +159,37 @@ TEST_CASE("the Riak mode options", "[options]") {
     CHECK(default_state_dir("/a%b") == "/var/lib/riakfs/a%25b");
     CHECK(default_state_dir("/") == "/var/lib/riakfs/root");
 }
+
+TEST_CASE("the background drain's options", "[options][drain]") {
+    auto off = parse_ok({"/src", "/mnt", "-o", "riak=http://127.0.0.1:8098"});
+    CHECK_FALSE(off.options.drain);
+    CHECK(off.options.drain_order == "path");
+    CHECK(off.options.drain_bytes_per_second == 0);
+    CHECK(off.options.drain_files_per_second == 0);
+    auto on = parse_ok({"/src", "/mnt", "-o",
+                        "riak=http://127.0.0.1:8098,drain=on,drain_rate=50M,drain_files=200,"
+                        "drain_order=atime"});
+    CHECK(on.options.drain);
+    CHECK(on.options.drain_bytes_per_second == 50u << 20);
+    CHECK(on.options.drain_files_per_second == 200);
+    CHECK(on.options.drain_order == "atime");
+    CHECK(on.fuse_options.empty());
+    CHECK(parse_ok({"/s", "/m", "-o", "mode=move,riak=http://h:1,drain_rate=0,drain_files=0"})
+              .options.drain_bytes_per_second == 0);
+    // Refused in passthrough, in one line.
+    for (auto args : {std::vector<std::string>{"/a", "/b", "-o", "drain=on"},
+                      std::vector<std::string>{"/a", "/b", "-o",
+                                               "mode=passthrough,riak=http://h:1,drain=on"}}) {
+        auto msg = parse_error(args);
+        CHECK(msg.find("drain=on") != std::string::npos);
+        CHECK(msg.find("passthrough") != std::string::npos);
+        CHECK(msg.find('\n') == std::string::npos);
+    }
+    for (const char* bad : {"drain=yes", "drain=", "drain_rate=fast", "drain_rate=-1",
+                            "drain_files=1K", "drain_files=x", "drain_order=random"}) {
+        INFO(bad);
+        auto msg = parse_error({"/a", "/b", "-o", std::string("riak=http://h:1,") + bad});
+        CHECK(msg.find(std::string(bad).substr(0, std::string(bad).find('='))) !=
+              std::string::npos);
+    }
+}

@@ -43,7 +43,8 @@ TEST_CASE("log levels parse from their names only", "[log]") {
     CHECK_FALSE(log::parse_level("").has_value());
 }
 
-TEST_CASE("the settings file: log_level, drain_* keys, comments; anything else is an error",
+TEST_CASE("the settings file: log_level, drain_rate, drain_files, comments; anything else is an "
+          "error",
           "[settings]") {
     auto ok = parse_runtime_settings("# comment\n\n log_level = debug  # trailing\n"
                                      "drain_rate=50M\r\n",
@@ -51,7 +52,12 @@ TEST_CASE("the settings file: log_level, drain_* keys, comments; anything else i
     REQUIRE(std::holds_alternative<RuntimeSettings>(ok));
     const auto& s = std::get<RuntimeSettings>(ok);
     CHECK(s.log_level == log::Level::debug);
-    CHECK(s.drain.at("drain_rate") == "50M");
+    CHECK(s.drain_bytes_per_second == std::uint64_t{50} << 20);
+    CHECK_FALSE(s.drain_files_per_second.has_value());
+    auto files = parse_runtime_settings("drain_files = 200\n", "f");
+    REQUIRE(std::holds_alternative<RuntimeSettings>(files));
+    CHECK(std::get<RuntimeSettings>(files).drain_files_per_second == 200u);
+    CHECK_FALSE(std::get<RuntimeSettings>(files).log_level.has_value());
 
     auto check_error = [](std::string_view text, std::string_view expected) {
         auto r = parse_runtime_settings(text, "f");
@@ -63,6 +69,8 @@ TEST_CASE("the settings file: log_level, drain_* keys, comments; anything else i
     check_error("log_level=loud\n", "f:1: log_level");
     check_error("\nfrobnicate=1\n", "f:2: unknown setting 'frobnicate'");
     check_error("just words\n", "f:1: expected key = value");
+    check_error("drain_rate = fast\n", "f:1: drain_rate needs bytes per second");
+    check_error("drain_order = size\n", "f:1: unknown setting 'drain_order'");
     auto missing = read_runtime_settings("/nonexistent/riakfs.conf");
     REQUIRE(std::holds_alternative<std::string>(missing));
     CHECK(std::get<std::string>(missing).find("settings=/nonexistent/riakfs.conf") == 0);

@@ -1,0 +1,353 @@
+// The background drain and riakfsctl through real mounts against a real riak-devnode: a drain
+// moves a whole tree (mode=move) while an application reads it; a kill -9 in the middle and a
+// restart send only what was not verified (PUTs counted on the node); riakfsctl pauses, resumes
+// and paces a running drain; its status text and JSON; a caller that is not root is refused.
+//
+// Waits are "until the status says so" (bounded, never asserted on time). RIAKFSCTL_BIN names
+// the riakfsctl under test.
+#include "mount_fixture.hpp"
+#include "riak_node.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace riakfs::it;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kMarker = "trusted.riakfs.released";
+
+std::string ctl_bin() {
+    const char* bin = std::getenv("RIAKFSCTL_BIN");
+    REQUIRE(bin != nullptr);
+    return bin;
+}
+
+ProcResult ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), ctl_bin());
+    return run_cmd(args, 30s);
+}
+
+json status_of(const std::string& mnt) {
+    ProcResult r = ctl({"status", mnt, "--json"});
+    INFO("riakfsctl said: " << r.output << r.err);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.output);
+}
+
+// Polls the status until `done` says yes (at most two minutes); returns the last status.
+template <class Pred> json wait_status(const std::string& mnt, Pred done) {
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    json s = status_of(mnt);
+    while (!done(s) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(100ms);
+        s = status_of(mnt);
+    }
+    INFO("last status: " << s.dump());
+    REQUIRE(done(s));
+    return s;
+}
+
+bool drain_in(const json& s, const char* state) {
+    return s["drain"]["state"] == state;
+}
+
+bool is_released(const std::string& src_path) {
+    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
+    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
+    return fd && ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
+}
+
+// `files` files under `dirs` directories, each with its own content (the seed is its index).
+struct Tree {
+    std::vector<std::string> paths;
+    std::vector<std::string> contents;
+};
+
+Tree make_tree(size_t files, size_t dirs, size_t max_size) {
+    Tree t;
+    for (size_t i = 0; i < files; ++i) {
+        t.paths.push_back("d" + std::to_string(i % dirs) + "/f" + std::to_string(i));
+        t.contents.push_back(random_bytes(1 + (i * 7919) % max_size, i + 1));
+    }
+    return t;
+}
+
+void write_tree(const Tree& t, const std::string& root) {
+    for (size_t i = 0; i < t.paths.size(); ++i) {
+        std::filesystem::create_directories(
+            std::filesystem::path(root + "/" + t.paths[i]).parent_path());
+        write_file(root + "/" + t.paths[i], t.contents[i]);
+    }
+}
+
+size_t released_count(const Tree& t, const std::string& source) {
+    size_t n = 0;
+    for (const auto& p : t.paths)
+        n += is_released(source + "/" + p);
+    return n;
+}
+
+std::uint64_t node_puts(const RiakNode& node) {
+    HttpReply r = node.get("/stats");
+    REQUIRE(r.status == 200);
+    return json::parse(r.body).at("node_puts_total").get<std::uint64_t>();
+}
+
+MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,
+                        std::vector<std::string> more) {
+    MountOptions opts;
+    opts.extra_opts = {"mode=" + mode, "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "chunk_size=65536"};
+    for (auto& o : more)
+        opts.extra_opts.push_back(o);
+    return opts;
+}
+
+} // namespace
+
+TEST_CASE("drain: a tree of 1,000 files moves to Riak while an application reads it", "[drain]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(1000, 10, 6000);
+    MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_order=size"});
+    opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
+    MountFixture fx(opts);
+
+    // The application: reads files through the mount, in a random order, all along.
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> reads{0}, wrong{0};
+    std::thread reader([&] {
+        std::mt19937 rng(7);
+        while (!stop) {
+            size_t i = rng() % tree.paths.size();
+            auto got = try_read_file(fx.mnt(tree.paths[i]));
+            if (!got || *got != tree.contents[i]) ++wrong;
+            ++reads;
+        }
+    });
+    json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
+    stop = true;
+    reader.join();
+    CHECK(reads > 0);
+    CHECK(wrong == 0);
+
+    CHECK(s["drain"]["total"]["files"] == 1000);
+    CHECK(s["drain"]["migrated"]["files"] == 1000);
+    CHECK(s["drain"]["remaining"]["files"] == 0);
+    CHECK(s["drain"]["failed"]["files"] == 0);
+    std::uint64_t bytes = 0;
+    for (const auto& c : tree.contents)
+        bytes += c.size();
+    CHECK(s["drain"]["total"]["bytes"] == bytes);
+    CHECK(s["drain"]["migrated"]["bytes"] == bytes);
+    // Every file is released (one the reader held at its copy is released at its close) and
+    // reads back byte for byte, from Riak.
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (released_count(tree, fx.source()) < tree.paths.size() &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100ms);
+    CHECK(released_count(tree, fx.source()) == tree.paths.size());
+    size_t identical = 0;
+    for (size_t i = 0; i < tree.paths.size(); ++i)
+        identical += read_file(fx.mnt(tree.paths[i])) == tree.contents[i];
+    CHECK(identical == tree.paths.size());
+    CHECK(s["records"]["released"] == 1000);
+}
+
+TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not verified", "[drain]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(400, 4, 3000); // one object (one PUT) per file
+    const std::string source = dir / "source";
+    std::filesystem::create_directories(source);
+    write_tree(tree, source);
+    size_t released_before = 0;
+    std::uint64_t puts_at_kill = 0;
+    {
+        MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_files=100"});
+        opts.source_dir = source;
+        opts.warnings_expected = true;
+        MountFixture fx(opts);
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (released_count(tree, source) < 100 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
+        fx.kill_daemon();
+        puts_at_kill = node_puts(node);
+        released_before = released_count(tree, source);
+        REQUIRE(released_before >= 100);
+        REQUIRE(released_before < tree.paths.size());
+        // A dead daemon is "not answering", in one line.
+        ProcResult r = ctl({"status", fx.mountpoint()});
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("not answering") != std::string::npos);
+    }
+    MountOptions opts = riak_mount(node, dir, "move", {"drain=on"});
+    opts.source_dir = source;
+    opts.warnings_expected = true;
+    MountFixture fx(opts);
+    json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
+    CHECK(s["drain"]["pass"] == 2); // the progress record survived the kill
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    CHECK(s["drain"]["failed"]["files"] == 0);
+    // Released files were never sent again: at most one PUT per other file, and a few for
+    // namespace records (one per directory and the root).
+    const std::uint64_t puts_after = node_puts(node) - puts_at_kill;
+    INFO("released before the kill: " << released_before << ", PUTs after: " << puts_after);
+    CHECK(puts_after <= tree.paths.size() - released_before + 5 + 4);
+    CHECK(released_count(tree, source) == tree.paths.size());
+    size_t identical = 0;
+    for (size_t i = 0; i < tree.paths.size(); ++i)
+        identical += read_file(fx.mnt(tree.paths[i])) == tree.contents[i];
+    CHECK(identical == tree.paths.size());
+}
+
+TEST_CASE("riakfsctl drain: start, pause, pace and resume without remounting", "[drain][ctl]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(300, 3, 2000);
+    MountOptions opts = riak_mount(node, dir, "migrate", {"drain_files=20"});
+    opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
+    MountFixture fx(opts);
+    const std::string mnt = fx.mountpoint();
+
+    // drain=off by default: nothing moves until it is started.
+    json s = status_of(mnt);
+    CHECK(s["drain"]["state"] == "off");
+    CHECK(s["drain"]["limits"]["files_per_second"] == 20);
+    ProcResult r = ctl({"drain", mnt, "--pause"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("not running") != std::string::npos);
+
+    r = ctl({"drain", mnt, "--resume"});
+    INFO(r.output << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("drain resumed") != std::string::npos);
+    s = wait_status(mnt, [](const json& s) { return s["drain"]["migrated"]["files"] >= 10; });
+    CHECK(s["drain"]["state"] == "running");
+
+    // Paused: what is in flight finishes, then nothing more is handed over.
+    REQUIRE(ctl({"drain", mnt, "--pause"}).exit_code == 0);
+    s = wait_status(
+        mnt, [](const json& s) { return drain_in(s, "paused") && s["drain"]["in_flight"] == 0; });
+    const auto migrated = s["drain"]["migrated"]["files"].get<std::uint64_t>();
+    CHECK(migrated < tree.paths.size());
+    std::this_thread::sleep_for(1500ms); // at 20 files/s, ~30 files would have moved
+    s = status_of(mnt);
+    CHECK(s["drain"]["migrated"]["files"] == migrated);
+    CHECK(s["drain"]["state"] == "paused");
+
+    // New limits take effect at once; 0 lifts a limit.
+    r = ctl({"drain", mnt, "--rate", "1M", "--files", "0"});
+    REQUIRE(r.exit_code == 0);
+    s = status_of(mnt);
+    CHECK(s["drain"]["limits"]["bytes_per_second"] == 1 << 20);
+    CHECK(s["drain"]["limits"]["files_per_second"] == 0);
+    CHECK(s["drain"]["state"] == "paused");
+
+    REQUIRE(ctl({"drain", mnt, "--resume"}).exit_code == 0);
+    s = wait_status(mnt, [](const json& s) { return drain_in(s, "finished"); });
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    CHECK(s["drain"]["remaining"]["files"] == 0);
+    for (size_t i = 0; i < tree.paths.size(); i += 37)
+        CHECK(node.get("/buckets/riakfs/keys/" + url_key(tree.paths[i])).body == tree.contents[i]);
+
+    // A finished drain starts a new pass on --resume, which finds everything in Riak already.
+    const auto puts = node_puts(node);
+    REQUIRE(ctl({"drain", mnt, "--resume"}).exit_code == 0);
+    s = wait_status(
+        mnt, [](const json& s) { return drain_in(s, "finished") && s["drain"]["pass"] == 2; });
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    CHECK(node_puts(node) == puts);
+}
+
+TEST_CASE("riakfsctl status: plain lines when piped, JSON with --json, clear errors",
+          "[drain][ctl]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(20, 2, 1000);
+    MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_rate=50M"});
+    opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
+    MountFixture fx(opts);
+    json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
+    CHECK(s["format"] == 1);
+    CHECK(s["mode"] == "move");
+    CHECK(s["mountpoint"] == fx.mountpoint());
+    CHECK(s["state_dir"] == dir / "state");
+    REQUIRE(s["riak"].size() == 1);
+    CHECK(s["riak"][0]["url"] == node.url());
+    CHECK(s["riak"][0]["healthy"] == true);
+    CHECK(s["drain"]["limits"]["bytes_per_second"] == 50 << 20);
+    CHECK(s["drain"]["order"] == "path");
+    CHECK(s["drain"]["eta_seconds"] == 0);
+    for (const char* field : {"queue", "copies", "rates", "records", "recent_errors"})
+        CHECK(s.contains(field));
+
+    // Piped (not a terminal): plain lines, once.
+    ProcResult r = ctl({"status", fx.mountpoint()});
+    INFO(r.output << r.err);
+    REQUIRE(r.exit_code == 0);
+    for (const char* line : {"mountpoint  ", "riak        ", "drain       finished",
+                             "progress    20 of 20 files (100.0%)", "migrated    20 files",
+                             "released    20 files", "remaining   0 files", "failed      0 files",
+                             "rates", "eta         0s", "queue", "records", "errors      none"})
+        CHECK(r.output.find(line) != std::string::npos);
+    CHECK(r.output.find("\x1b[") == std::string::npos);
+    CHECK(r.output.find(node.url() + " up") != std::string::npos);
+    CHECK(r.output.find("limits 50.0 MiB/s and unlimited") != std::string::npos);
+    // --watch when piped: a block per refresh, still plain.
+    // Errors: one line, exit status 1 (2 for usage).
+    r = ctl({"status", dir.path()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("is not a riakfs mount") != std::string::npos);
+    r = ctl({"status", fx.mountpoint(), "--frobnicate"});
+    CHECK(r.exit_code == 2);
+    r = ctl({"drain", fx.mountpoint(), "--rate", "fast"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--rate") != std::string::npos);
+    r = ctl({"--help"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("--json") != std::string::npos);
+    // --state-dir finds the same daemon.
+    r = ctl({"status", "whatever", "--json", "--state-dir", dir / "state"});
+    CHECK(r.exit_code == 0);
+    CHECK(json::parse(r.output)["mountpoint"] == fx.mountpoint());
+}
+
+TEST_CASE("riakfsctl: a caller that is not root is refused", "[drain][ctl]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    MountOptions opts = riak_mount(node, dir, "migrate", {});
+    opts.warnings_expected = true; // the daemon logs the refused request
+    MountFixture fx(opts);
+    FreshUser user;
+    // The socket's permissions keep the user out.
+    ProcResult r = user.exec({ctl_bin(), "status", fx.mountpoint()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("permission denied") != std::string::npos);
+    // Loosened permissions do not let it in: the daemon checks the caller itself.
+    REQUIRE(::chmod((dir / "state").c_str(), 0755) == 0);
+    REQUIRE(::chmod((dir / "state/control.sock").c_str(), 0666) == 0);
+    r = user.exec({ctl_bin(), "drain", fx.mountpoint(), "--pause"});
+    CHECK(r.exit_code == 1);
+    INFO(r.err);
+    CHECK(r.err.find("permission denied: only root") != std::string::npos);
+    CHECK(status_of(fx.mountpoint())["drain"]["state"] == "off");
+}
