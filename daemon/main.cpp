@@ -557,7 +557,7 @@ int main(int argc, char** argv) {
         // Declared after the engine: the endpoint (and its reads of the engine) goes first.
         auto metrics_endpoint =
             service->start_metrics({std::string(rfs::to_string(cl.options.mode)), migrator.get(),
-                                    reader, riak_mode ? riak_telemetry : nullptr});
+                                    drain.get(), reader, riak_mode ? riak_telemetry : nullptr});
         // The mount serves once the kernel's INIT is answered: `riakfs` (the parent) returns 0
         // and systemd gets READY=1.
         overlay.on_serving = [&daemon, &service, status = "serving " + cl.mountpoint] {

@@ -3,6 +3,7 @@
 #include "daemon/fuse_metrics.hpp"
 #include "lib/common/log.hpp"
 #include "lib/metrics/exposition.hpp"
+#include "lib/migrate/drain.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/riak/telemetry.hpp"
@@ -84,6 +85,40 @@ void write_reader(TextExposition& out, const migrate::RiakReader& reader) {
                static_cast<double>(reader.cache_limit()));
 }
 
+// The background drain's pass, as riakfsctl status shows it: files and bytes by what became of
+// them, its state and its limits.
+void write_drain(TextExposition& out, const migrate::DrainProgress& p) {
+    out.family("riakfs_drain_files", Type::gauge,
+               "The drain's current pass: mapped regular files found by its walk (total), with a "
+               "verified copy (migrated), released (mode=move), failed, and remaining.");
+    auto tallies = [&](auto field) {
+        out.sample({{"state", "total"}}, field(p.total));
+        out.sample({{"state", "migrated"}}, field(p.migrated));
+        out.sample({{"state", "released"}}, field(p.released));
+        out.sample({{"state", "failed"}}, field(p.failed));
+        out.sample({{"state", "remaining"}}, field(p.remaining()));
+    };
+    tallies([](const migrate::DrainTally& t) { return t.files; });
+    out.family("riakfs_drain_bytes", Type::gauge,
+               "The bytes of the files of riakfs_drain_files, by the same states.");
+    tallies([](const migrate::DrainTally& t) { return t.bytes; });
+    out.family("riakfs_drain_state", Type::gauge,
+               "1 for the drain's state (off, walking, running, paused or finished), 0 for the "
+               "others.");
+    for (auto state :
+         {migrate::DrainProgress::State::off, migrate::DrainProgress::State::walking,
+          migrate::DrainProgress::State::running, migrate::DrainProgress::State::paused,
+          migrate::DrainProgress::State::finished})
+        out.sample({{"state", migrate::to_string(state)}},
+                   std::uint64_t{p.state == state ? 1u : 0u});
+    out.single("riakfs_drain_pass", Type::gauge, "Passes started in this state_dir.",
+               static_cast<double>(p.pass));
+    out.family("riakfs_drain_limit", Type::gauge,
+               "The drain's limits in force, a second (0: none): bytes and files.");
+    out.sample({{"unit", "bytes"}}, p.bytes_per_second);
+    out.sample({{"unit", "files"}}, p.files_per_second);
+}
+
 // One family for every kind of error, so that one alert can watch them all.
 void write_errors(TextExposition& out, const MetricsSources& sources,
                   const migrate::MigratorStats* migration) {
@@ -117,6 +152,7 @@ std::string render_metrics(const MetricsSources& sources) {
     if (sources.riak) write_riak(out, *sources.riak);
     if (migration) write_migration(out, *migration);
     if (sources.reader) write_reader(out, *sources.reader);
+    if (sources.drain) write_drain(out, sources.drain->progress());
     write_errors(out, sources, migration ? &*migration : nullptr);
     return out.text();
 }

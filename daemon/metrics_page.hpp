@@ -8,6 +8,7 @@
 
 namespace rfs {
 namespace migrate {
+class Drain;
 class Migrator;
 class RiakReader;
 } // namespace migrate
@@ -20,6 +21,7 @@ class Telemetry;
 struct MetricsSources {
     std::string mode;
     const migrate::Migrator* migrator = nullptr;
+    const migrate::Drain* drain = nullptr;
     std::shared_ptr<const migrate::RiakReader> reader;
     std::shared_ptr<const riak::Telemetry> riak;
 };

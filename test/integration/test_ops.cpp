@@ -343,6 +343,9 @@ TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/
     CHECK(after.at("riakfs_errors_total{kind=\"fuse_eio\"}") == 0);
     CHECK(after.has("riakfs_errors_total{kind=\"riak_timeout\"}"));
     CHECK(after.has("riakfs_migrate_files_released_total"));
+    CHECK(after.at("riakfs_drain_state{state=\"off\"}") == 1); // no drain=on
+    CHECK(after.has("riakfs_drain_files{state=\"remaining\"}"));
+    CHECK(after.at("riakfs_drain_limit{unit=\"bytes\"}") == 0);
     // Counters never go back.
     for (const auto& [series, value] : before.samples) {
         auto name = series.substr(0, series.find('{'));
