@@ -1,5 +1,6 @@
 #include "daemon/fuse_channel.hpp"
 
+#include "daemon/fuse_metrics.hpp"
 #include "lib/common/log.hpp"
 
 #include <fcntl.h>
@@ -83,16 +84,20 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     request.mem = buffer_.get() + kRequestShift;
     t_dispatching = this;
     t_dispatch_buffer = &buffer_;
+    if (n >= sizeof(fuse_in_header))
+        fuse_metrics::begin_dispatch(reinterpret_cast<const fuse_in_header*>(request.mem)->opcode);
     try {
         fuse_session_process_buf(session_, &request);
     } catch (...) {
         // The handler's Reply answered its request (EIO) while unwinding; the channel must go
         // on reading the others: re-arm before the loop logs the exception and runs on.
+        fuse_metrics::end_dispatch();
         t_dispatching = nullptr;
         t_dispatch_buffer = nullptr;
         if (!fuse_session_exited(session_)) read_next();
         throw;
     }
+    fuse_metrics::end_dispatch();
     t_dispatching = nullptr;
     t_dispatch_buffer = nullptr;
     if (fuse_session_exited(session_)) {

@@ -19,8 +19,9 @@
 namespace rfs {
 
 void Reply::unanswered() noexcept {
-    fuse_req_t req = std::exchange(req_, nullptr);
-    if (kind_ == Kind::none) return fuse_reply_none(req);
+    if (kind_ == Kind::none) return fuse_reply_none(take());
+    fuse_metrics::record_unanswered();
+    fuse_req_t req = take(EIO);
     try {
         RFS_LOG_ERROR("a request was left unanswered{}; answering EIO",
                       std::uncaught_exceptions() ? " by an exception" : "");
@@ -142,6 +143,10 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     conn->time_gran = 1;
     // Whatever the page size, no request may outgrow the request buffers (see BufferPool).
     conn->max_write = io::fuse_max_write(conn->max_write);
+    // libfuse sends INIT's answer once this returns; a handler posted now runs after that.
+    if (ov.on_serving)
+        if (io::Loop* loop = io::Executor::current())
+            boost::asio::post(loop->context(), std::exchange(ov.on_serving, nullptr));
 }
 
 // ---- names ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include <functional>
 #include <string_view>
 
 namespace rfs {
@@ -26,6 +27,9 @@ struct Overlay final : fs::KernelNotifier {
     // (default_permissions), including POSIX ACLs when it supports them (posix_acl).
     bool shared = false;
     bool posix_acl = false; // set by init
+    // Runs once on the loop that answered the kernel's INIT, right after the answer went out:
+    // from then on the mount answers (readiness for the shell and for systemd).
+    std::function<void()> on_serving;
 
     void forget_negative_entry(fs::NodeId parent, std::string_view name) override;
 };

@@ -8,6 +8,7 @@
 #include "daemon/daemonize.hpp"
 #include "daemon/fuse_channel.hpp"
 #include "daemon/fuse_ops.hpp"
+#include "daemon/service.hpp"
 #include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/control/control_server.hpp"
@@ -24,6 +25,7 @@
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/migrate/shadow_observer.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/riak/telemetry.hpp"
 #include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 
@@ -60,7 +62,8 @@
 namespace {
 
 int fail(const std::string& message) {
-    std::fprintf(stderr, "riakfs: error: %s\n", message.c_str());
+    // The message may quote the command line: no credentials (README, "Metrics and logs").
+    std::fprintf(stderr, "riakfs: error: %s\n", rfs::log::redact_credentials(message).c_str());
     return 1;
 }
 
@@ -369,6 +372,10 @@ int main(int argc, char** argv) {
     bool riak_mode = cl.options.mode != rfs::Mode::passthrough;
     if (riak_mode)
         if (auto error = prepare_riak(cl, fsname, &riak_setup)) return fail(*error);
+    // metrics= and settings= (README "Metrics and logs"): bound and read before mounting.
+    auto prepared_service = rfs::Service::prepare(cl);
+    if (auto* error = std::get_if<std::string>(&prepared_service)) return fail(*error);
+    auto service = std::move(std::get<std::unique_ptr<rfs::Service>>(prepared_service));
     // SOURCE again, for the migrator's own reads (resolved beneath it, never through the mount).
     rfs::UniqueFd migrate_root(::open(cl.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
 
@@ -411,6 +418,7 @@ int main(int argc, char** argv) {
         fuse_session_destroy(se);
         return fail(std::string("cannot go to the background: ") + std::strerror(err));
     }
+    service->attach_journal();
     RFS_LOG_INFO("serving {} at {} (mode={}, {} loop(s))", cl.source, cl.mountpoint,
                  rfs::to_string(cl.options.mode), cl.options.threads);
 
@@ -434,9 +442,12 @@ int main(int argc, char** argv) {
         std::unique_ptr<rfs::migrate::Migrator> migrator;
         std::unique_ptr<rfs::migrate::ShadowObserver> observer;
         std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
+        std::shared_ptr<rfs::migrate::RiakReader> reader;
+        auto riak_telemetry = std::make_shared<rfs::riak::Telemetry>(); // for the metrics
         std::unique_ptr<rfs::migrate::Drain> drain;
         rfs::ControlContext control_context;
         std::unique_ptr<rfs::control::ControlServer> control;
+        rfs::Service::DrainConnection drain_settings; // reloads set the drain's limits
         if (riak_mode) {
             auto opened = rfs::state::StateStore::open(riak_setup.state);
             if (!opened) throw std::runtime_error(opened.error().message);
@@ -446,6 +457,7 @@ int main(int argc, char** argv) {
             if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
             rfs::riak::ClientConfig client_config;
             client_config.nodes = riak_setup.nodes;
+            client_config.telemetry = riak_telemetry;
             migrator = std::make_unique<rfs::migrate::Migrator>(
                 migrate_root.get(), *riak_setup.mapper, *state,
                 [client_config](boost::asio::io_context& context) {
@@ -463,8 +475,8 @@ int main(int argc, char** argv) {
             // released files (move, and restored trees in every mode).
             rfs::migrate::ReaderOptions ro;
             ro.cache_size = cl.options.cache_size;
-            auto reader = std::make_shared<rfs::migrate::RiakReader>(migrator->context(),
-                                                                     migrator->object_store(), ro);
+            reader = std::make_shared<rfs::migrate::RiakReader>(migrator->context(),
+                                                                migrator->object_store(), ro);
             rfs::migrate::MigrateObserverOptions oo;
             oo.serve_verified = cl.options.mode != rfs::Mode::shadow;
             oo.release = cl.options.mode == rfs::Mode::move;
@@ -488,6 +500,7 @@ int main(int argc, char** argv) {
             drain = std::make_unique<rfs::migrate::Drain>(migrate_root.get(), *riak_setup.mapper,
                                                           *state, *migrator, drain_options);
             drain->start();
+            drain_settings = service->connect_drain(*drain);
 
             control_context.mountpoint = mountpoint_abs;
             control_context.source = fsname;
@@ -541,17 +554,27 @@ int main(int argc, char** argv) {
                         control,
                         mountpoint_abs,
                         riak_setup.state.state_dir};
+        // Declared after the engine: the endpoint (and its reads of the engine) goes first.
+        auto metrics_endpoint =
+            service->start_metrics({std::string(rfs::to_string(cl.options.mode)), migrator.get(),
+                                    drain.get(), reader, riak_mode ? riak_telemetry : nullptr});
+        // The mount serves once the kernel's INIT is answered: `riakfs` (the parent) returns 0
+        // and systemd gets READY=1.
+        overlay.on_serving = [&daemon, &service, status = "serving " + cl.mountpoint] {
+            daemon.ready();
+            service->serving(status);
+        };
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(
                 se, executor.loop(i), [&executor] { executor.stop(); }));
             channels.back()->start();
         }
-        daemon.ready(); // the mount serves: `riakfs` (the parent) returns 0 now
+        // SIGINT, SIGTERM: unmount; SIGHUP: reload settings= (Service::reload).
         boost::asio::signal_set signals(executor.loop(0).context(), SIGINT, SIGTERM, SIGHUP);
-        signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-            if (ec) return;
-            RFS_LOG_INFO("signal {}: unmounting", signo);
+        service->watch_signals(signals, executor, [&](int signo) {
+            RFS_LOG_EVENT(rfs::log::Level::info, "unmounting on a signal",
+                          {"signal", sigabbrev_np(signo)});
             fuse_session_exit(se);
             executor.stop();
         });

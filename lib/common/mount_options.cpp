@@ -160,6 +160,15 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.restore = true;
         return std::nullopt;
     }
+    if (name == "metrics" || name == "settings") {
+        // metrics= is checked in full (IP:PORT) by the daemon, which binds it before mounting.
+        if (value.empty())
+            return name == "metrics"
+                       ? std::string("metrics= needs IP:PORT, e.g. metrics=127.0.0.1:9100")
+                       : std::string("settings= needs a file");
+        (name == "metrics" ? mo.metrics : mo.settings_file) = std::string(value);
+        return std::nullopt;
+    }
     if (name == "cache_size") {
         auto bytes = parse_size(value);
         if (!bytes || *bytes > (std::uint64_t{1} << 40))
@@ -200,6 +209,13 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
 }
 
 } // namespace
+
+std::optional<std::string> apply_riakfs_option(const std::string& option, MountOptions& options) {
+    bool ours = false;
+    if (auto error = apply_option(option, options, ours)) return error;
+    if (!ours) return "not a riakfs option: " + option;
+    return std::nullopt;
+}
 
 std::string_view to_string(Mode mode) {
     switch (mode) {
@@ -344,6 +360,10 @@ std::string usage(std::string_view program) {
         "  -o drain_rate=SIZE       drain at most SIZE bytes a second (e.g. 50M; 0: no limit)\n"
         "  -o drain_files=N         drain at most N files a second (0: no limit)\n"
         "  -o drain_order=path|size|atime   path order, largest first, or coldest first\n"
+        "  -o metrics=IP:PORT       serve Prometheus metrics at http://IP:PORT/metrics\n"
+        "                           (off by default; keep it on 127.0.0.1)\n"
+        "  -o settings=FILE         log_level, drain_rate and drain_files, read at start and\n"
+        "                           again on SIGHUP (systemctl reload)\n"
         "  -f                       stay in the foreground\n"
         "  -d                       debug output (implies -f)\n"
         "  -s                       single event loop\n"

@@ -57,6 +57,11 @@ struct MountOptions {
     std::string drain_order = "path"; // path, size or atime
     std::uint64_t drain_bytes_per_second = 0;
     std::uint64_t drain_files_per_second = 0;
+    // Operations (README "Metrics and logs", "fstab and systemd"). "-o metrics=IP:PORT": the
+    // Prometheus endpoint ("" = none). "-o settings=FILE": log level and drain settings, read at
+    // start and again at every SIGHUP (lib/common/runtime_settings.hpp).
+    std::string metrics;
+    std::string settings_file;
 };
 
 // Where a mount keeps its state when state_dir= is not given: one directory per SOURCE under
@@ -82,6 +87,11 @@ struct ParseError {
 // Parses argv (argv[0] excluded). On failure returns a one-line message for the operator.
 // Does not touch the file system: SOURCE is checked by the daemon itself.
 std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::string>& args);
+
+// One riakfs `-o` option ("drain_rate=50M") applied to `options`: the one-line error, or
+// nothing. "not a riakfs option" for an option that belongs to libfuse. (The settings= file
+// takes drain_rate and drain_files with the same values as the options.)
+std::optional<std::string> apply_riakfs_option(const std::string& option, MountOptions& options);
 
 // Timeouts after applying the cache policy and explicit overrides.
 struct Timeouts {

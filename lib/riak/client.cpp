@@ -1,6 +1,8 @@
 // The Riak client: node choice, retries, budget, typed calls (see client.hpp).
 #include "lib/riak/client.hpp"
 
+#include "lib/riak/telemetry.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <sstream>
@@ -88,9 +90,12 @@ Client::Client(asio::io_context& context, ClientConfig config)
     if (auto ok = validate(config_); !ok) throw std::invalid_argument(ok.error().message);
     const Connection::Settings settings{config_.pipeline_depth, config_.connect_timeout,
                                         config_.max_response_body};
-    for (const auto& address : config_.nodes)
+    for (const auto& address : config_.nodes) {
         nodes_.push_back(std::make_shared<Node>(context_.get_executor(), address,
                                                 config_.connections_per_node, settings));
+        if (config_.telemetry)
+            nodes_.back()->mirror_health(&config_.telemetry->node(address.url()).up);
+    }
     budget_ = std::make_shared<ByteBudget>(context_.get_executor(), config_.max_inflight_bytes);
 }
 
@@ -192,8 +197,44 @@ asio::awaitable<void> Client::health_loop(std::shared_ptr<Node> node,
     }
 }
 
+namespace {
+
+CallMethod call_method(http::verb verb) {
+    switch (verb) {
+    case http::verb::get:
+        return CallMethod::get;
+    case http::verb::put:
+        return CallMethod::put;
+    case http::verb::post:
+        return CallMethod::post;
+    case http::verb::head:
+        return CallMethod::head;
+    case http::verb::delete_:
+        return CallMethod::del;
+    default:
+        return CallMethod::other;
+    }
+}
+
+} // namespace
+
 Task<proto::Response> Client::send(proto::Request request, bool idempotent, bool exclusive,
                                    const CallOptions& options) {
+    if (!config_.telemetry)
+        co_return co_await send_attempts(std::move(request), idempotent, exclusive, options);
+    // The telemetry outlives this call even if the Client goes first.
+    std::shared_ptr<Telemetry> telemetry = config_.telemetry;
+    const CallMethod method = call_method(request.method());
+    const std::uint64_t start = metrics::now_ns();
+    auto call = send_attempts(std::move(request), idempotent, exclusive, options);
+    auto result = co_await std::move(call);
+    telemetry->record(method, metrics::now_ns() - start, result ? Errc::ok : result.error().code,
+                      result ? result->result_int() : 0);
+    co_return result;
+}
+
+Task<proto::Response> Client::send_attempts(proto::Request request, bool idempotent, bool exclusive,
+                                            const CallOptions& options) {
     if (options.idempotent) idempotent = *options.idempotent;
     auto prepared = std::make_shared<Prepared>();
     prepared->message = std::move(request);

@@ -173,8 +173,11 @@ public:
 private:
     struct HealthLoop;
 
+    // send(): send_attempts() timed and counted in config_.telemetry, when there is one.
     Task<proto::Response> send(proto::Request request, bool idempotent, bool exclusive,
                                const CallOptions& call);
+    Task<proto::Response> send_attempts(proto::Request request, bool idempotent, bool exclusive,
+                                        const CallOptions& call);
     std::shared_ptr<Node> pick_node(const Node* avoid);
     static boost::asio::awaitable<void> health_loop(std::shared_ptr<Node> node,
                                                     std::shared_ptr<HealthLoop> loop,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "lib/riak/retry_policy.hpp"
 
 namespace rfs::riak {
+
+class Telemetry; // lib/riak/telemetry.hpp
 
 using Duration = std::chrono::steady_clock::duration;
 
@@ -53,6 +56,8 @@ struct ClientConfig {
     std::size_t max_object_size = std::size_t{50} << 20;
     // Largest response body accepted (key listings can exceed the object limit).
     std::uint64_t max_response_body = std::uint64_t{256} << 20;
+    // Requests, latency, failures and node health for the metrics endpoint (null: none kept).
+    std::shared_ptr<Telemetry> telemetry;
 };
 
 } // namespace rfs::riak

@@ -12,6 +12,7 @@ Node::Node(boost::asio::any_io_executor ex, NodeAddress address, std::size_t max
 
 void Node::mark_down(std::string reason) {
     healthy_ = false;
+    if (health_mirror_) health_mirror_->store(false, std::memory_order_relaxed);
     last_error_ = std::move(reason);
 }
 

@@ -13,6 +13,7 @@
 // Lifetime: shared_ptr (connections hold a weak_ptr to it). One loop's thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -46,8 +47,14 @@ public:
     bool healthy() const noexcept { return healthy_; }
     // Called on every response from the node: it is alive, whatever the status.
     void mark_up() {
+        if (!healthy_ && health_mirror_) health_mirror_->store(true, std::memory_order_relaxed);
         healthy_ = true;
         last_answer_ = std::chrono::steady_clock::now();
+    }
+    // Where the health is also written for other threads (Telemetry::NodeHealth::up).
+    void mirror_health(std::atomic<bool>* mirror) {
+        health_mirror_ = mirror;
+        if (mirror) mirror->store(healthy_, std::memory_order_relaxed);
     }
     std::chrono::steady_clock::time_point last_answer() const noexcept { return last_answer_; }
     void mark_down(std::string reason);
@@ -78,6 +85,7 @@ private:
     std::size_t max_pipelined_ = 0; // of connections already closed
     std::string last_error_;
     std::chrono::steady_clock::time_point last_answer_{};
+    std::atomic<bool>* health_mirror_ = nullptr;
 };
 
 } // namespace rfs::riak
