@@ -302,7 +302,7 @@ TEST_CASE("namespace: hostile names in records", "[namespace]") {
     MountFixture fx(riak_mount(node, dir, "shadow"));
     std::string d = "dir %+?#\r\n\xff";
     REQUIRE(::mkdir(fx.mnt(d).c_str(), 0755) == 0);
-    for (const std::string name :
+    for (const std::string& name :
          {std::string("sp ace"), std::string("50%"), std::string("a+b?c#d"),
           std::string("cr\rlf\n"), std::string("bad\xff\xfe"), std::string(255, 'n')})
         write_file(fx.mnt(d + "/" + name), name);
