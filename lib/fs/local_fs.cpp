@@ -4,8 +4,8 @@
 // component at a time with O_NOFOLLOW, and objects are reopened through /proc/self/fd, which
 // names the object itself rather than a path, so no symlink is ever followed out of the tree.
 // Metadata calls are short local syscalls made in place; file data moves through io_uring on the
-// calling loop; calls that can block for long (fsync, fallocate, copy_file_range) go to the
-// blocking pool.
+// calling loop; calls that can block for long (fsync, fallocate, copy_file_range, flush,
+// truncates) go to the blocking pool.
 #include "lib/fs/local_fs.hpp"
 
 #include "lib/common/log.hpp"
@@ -846,10 +846,13 @@ int LocalFs::write(const Caller* caller, File& file, const char* data, size_t si
 // what close() reports natively (NFS and other write-back sources surface write errors there)
 // while our open file stays open. Read-only opens, and files on local file systems, skip this
 // round trip (noflush, see ClosePolicy).
-int LocalFs::flush(File& file) {
+void LocalFs::flush(File& file, Done done) {
     int copy = ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return errno;
-    return ::close(copy) == 0 ? 0 : errno;
+    if (copy < 0) return done(errno);
+    UniqueFd owned(copy); // closed even if the body never runs
+    run_blocking([owned = std::move(owned), done = std::move(done)]() mutable {
+        done(::close(owned.release()) == 0 ? 0 : errno);
+    });
 }
 
 void LocalFs::fsync(File& file, bool datasync, Done done) {
