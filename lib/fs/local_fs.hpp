@@ -432,6 +432,8 @@ private:
     template <class Call> ssize_t on_symlink(const Node& link, Call call);
     void shown(struct stat* st) { st->st_ino = inodes_.st_ino(st->st_dev, st->st_ino); }
     template <class Body> void run_blocking(Body&& body);
+    // run_blocking() for copies, on a pool of their own (see io::Executor::run_copy).
+    template <class Body> void run_copy(Body&& body);
 
     InodeTable& inodes_;
     const Config config_;

@@ -94,3 +94,41 @@ TEST_CASE("a truncate stuck on the source holds back no other request", "[loops]
     }
     CHECK(rc == 0);
 }
+
+// copy_file_range may copy gigabytes in one request; fsync must not wait behind two of them.
+TEST_CASE("an fsync is not held back by copies in flight", "[loops]") {
+    MountFixture fx(with_plain_files(2));
+    SlowFs slow(fx, fx.src("slow"), "read");
+    Fd plain(::open(fx.mnt("plain").c_str(), O_WRONLY));
+    REQUIRE(plain);
+    // As many copies as the blocking pool has threads (blocking_threads, 2 by default).
+    std::atomic<int> copied{0};
+    std::atomic<bool> copies_done{false};
+    std::vector<std::thread> copies;
+    for (const char* name : {"a", "b"}) {
+        copies.emplace_back([&, name] {
+            Fd in(::open(fx.mnt(std::string("slow/") + name).c_str(), O_RDONLY));
+            Fd out(::open(fx.mnt(std::string("copy-") + name).c_str(), O_CREAT | O_WRONLY, 0644));
+            if (!in || !out) return;
+            loff_t off_in = 1 << 19, off_out = 0;
+            if (::copy_file_range(in.get(), &off_in, out.get(), &off_out, 1 << 19, 0) > 0) ++copied;
+        });
+    }
+    REQUIRE(slow.wait_arrival() == 'r');
+    REQUIRE(slow.wait_arrival() == 'r');
+    int rc = -1;
+    bool still_copying = false;
+    bool answered = completes(
+        [&] {
+            rc = ::fsync(plain.get());
+            still_copying = copied == 0;
+        },
+        [&] { slow.open_gate(); });
+    slow.open_gate();
+    for (auto& t : copies)
+        t.join();
+    CHECK(answered);
+    CHECK(rc == 0);
+    CHECK(still_copying);
+    CHECK(copied == 2);
+}
