@@ -132,3 +132,20 @@ TEST_CASE("an fsync is not held back by copies in flight", "[loops]") {
     CHECK(still_copying);
     CHECK(copied == 2);
 }
+
+// The inode table is shared by the loops: a lookup that waits on a slow source (here the first
+// sight of the slowfs opens a directory on it) must not hold the table while it waits.
+TEST_CASE("a lookup stuck on the source holds back no lookup on the other loop", "[loops]") {
+    MountFixture fx(with_plain_files(2));
+    SlowFs slow(fx, fx.src("slow"), "opendir");
+    lstat_ok(fx.mnt("d")); // known to the kernel: "d/x" is then one LOOKUP in d
+    int rc = -1;
+    check_not_held_back(
+        fx, slow, 'o',
+        [&] {
+            struct stat st;
+            rc = ::stat(fx.mnt("slow").c_str(), &st);
+        },
+        "d/x");
+    CHECK(rc == 0);
+}
