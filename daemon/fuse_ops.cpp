@@ -204,15 +204,29 @@ template <class Op> void run_with_data(Reply reply, fuse_ino_t ino, Op op, int a
     });
 }
 
+// Runs `body(reply)` on the blocking pool when `wait_long` (a call that may wait on the source
+// for long: the loop goes on serving meanwhile), in place otherwise. The Reply travels with the
+// body: a body that throws or never runs answers EIO through it.
+template <class Body> void maybe_on_pool(bool wait_long, Reply reply, Body body) {
+    io::Executor* executor = overlay(reply.req()).executor;
+    if (!wait_long || !executor) return body(std::move(reply));
+    executor->run_blocking(
+        [reply = std::move(reply), body = std::move(body)]() mutable { body(std::move(reply)); });
+}
+
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
     fs::File* file = fi ? open_file(fi) : nullptr;
-    run_with_data(Reply(req), ino, [ino, values = *attr, to_set, file](Reply& reply) {
-        fs::Attr a;
-        int err = fs_of(reply.req()).setattr(caller_of(reply.req()), ino, values, to_set, file, &a);
-        if (err == fs::kNeedsData) return err;
-        if (err) return reply.err(err), 0;
-        return reply.attr(a.attr, a.timeout), 0;
-    });
+    auto body = [ino, values = *attr, to_set, file](Reply reply) {
+        run_with_data(std::move(reply), ino, [ino, values, to_set, file](Reply& reply) {
+            fs::Attr a;
+            int err =
+                fs_of(reply.req()).setattr(caller_of(reply.req()), ino, values, to_set, file, &a);
+            if (err == fs::kNeedsData) return err;
+            if (err) return reply.err(err), 0;
+            return reply.attr(a.attr, a.timeout), 0;
+        });
+    };
+    maybe_on_pool(fs::LocalFs::may_wait_long_setattr(to_set), Reply(req), std::move(body));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -275,16 +289,19 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 // ---- files ------------------------------------------------------------------------------------
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    run_with_data(Reply(req), ino, [ino, info = *fi](Reply& reply) mutable {
-        auto& fs = fs_of(reply.req());
-        fs::OpenResult open;
-        int err = fs.open(caller_of(reply.req()), ino, info.flags, &open);
-        if (err == fs::kNeedsData) return err;
-        if (err) return reply.err(err), 0;
-        fill_file_info(&info, open);
-        if (reply.open(info) == -ENOENT) fs.discard(open.file);
-        return 0;
-    });
+    auto body = [ino, info = *fi](Reply reply) {
+        run_with_data(std::move(reply), ino, [ino, info](Reply& reply) mutable {
+            auto& fs = fs_of(reply.req());
+            fs::OpenResult open;
+            int err = fs.open(caller_of(reply.req()), ino, info.flags, &open);
+            if (err == fs::kNeedsData) return err;
+            if (err) return reply.err(err), 0;
+            fill_file_info(&info, open);
+            if (reply.open(info) == -ENOENT) fs.discard(open.file);
+            return 0;
+        });
+    };
+    maybe_on_pool(fs::LocalFs::may_wait_long_open(fi->flags), Reply(req), std::move(body));
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -331,7 +348,8 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Reply reply(req);
-    reply.err(fs_of(req).flush(*open_file(fi)));
+    fs_of(req).flush(*open_file(fi),
+                     [reply = std::move(reply)](int err) mutable { reply.err(err); });
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {

@@ -37,7 +37,8 @@ struct MountOptions {
     // with one, every metadata syscall waits behind the one before it (a create's RELEASE
     // behind the next file's LOOKUP, a cold stat's disk read behind the next); bench/README.md.
     unsigned threads = 2;
-    // Threads for calls that may block for long (fsync, fallocate, copy_file_range).
+    // Threads for calls that may block for long (fsync, fallocate, flush, truncates), and as
+    // many again for copy_file_range.
     unsigned blocking_threads = 2;
     // "-o riak=URL[,URL...]": the Riak nodes, as given (the Riak modes use them).
     std::string riak_nodes;

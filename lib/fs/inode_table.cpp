@@ -99,10 +99,35 @@ Inode::Named* Inode::named() const {
 
 // ---- InodeTable -------------------------------------------------------------------------------
 
+namespace {
+// A directory of `fd`'s file system that open_by_handle_at accepts (not O_PATH: EBADF).
+UniqueFd open_device_dir(int fd) {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return UniqueFd(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+} // namespace
+
+struct InodeTable::Prepared {
+    bool handle_tried = false;
+    bool has_handle = false;
+    int handle_errno = 0;
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } handle;
+    bool device_tried = false;
+    UniqueFd device_dir;
+    // Opening by handle (needs CAP_DAC_READ_SEARCH): -1 not tried, 0 refused, 1 works.
+    int probe_mount_fd = -1;
+    int probe = -1;
+    int probe_errno = 0;
+};
+
 InodeTable::InodeTable(UniqueFd root_fd, const struct stat& st)
     : root_(std::make_shared<Inode>(kRootNodeId, SrcId{st.st_dev, st.st_ino}, st.st_mode)),
       inos_(st.st_dev) {
-    note_device(root_fd.get(), st.st_dev);
+    note_device(open_device_dir(root_fd.get()), st.st_dev);
     root_->reach_ = kept_word(root_fd.release());
     root_->nlookup_ = 1;
     kept_ = 1;
@@ -122,16 +147,86 @@ void InodeTable::set_fd_budget(size_t kept, size_t cached) {
 std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st,
                                               const std::shared_ptr<Inode>& parent,
                                               std::string_view name) {
+    Prepared prep;
+    for (;;) {
+        Need need;
+        std::shared_ptr<Inode> inode;
+        {
+            std::lock_guard lock(mu_);
+            need = add_lookup_locked(fd, st, parent, name, prep, &inode);
+        }
+        if (need == Need::nothing) return inode;
+        prepare(need, fd.get(), prep);
+    }
+}
+
+void InodeTable::prepare(Need need, int fd, Prepared& prep) {
+    switch (need) {
+    case Need::handle: {
+        prep.handle_tried = true;
+        prep.handle.fh.handle_bytes = MAX_HANDLE_SZ;
+        int mount_id = 0;
+        prep.has_handle =
+            ::name_to_handle_at(fd, "", &prep.handle.fh, &mount_id, AT_EMPTY_PATH) == 0;
+        prep.handle_errno = prep.has_handle ? 0 : errno;
+        break;
+    }
+    case Need::device:
+        prep.device_tried = true;
+        prep.device_dir = open_device_dir(fd);
+        break;
+    case Need::probe: {
+        int probe = ::open_by_handle_at(prep.probe_mount_fd, &prep.handle.fh, O_PATH | O_CLOEXEC);
+        prep.probe_errno = errno;
+        prep.probe = probe >= 0 || (prep.probe_errno != EPERM && prep.probe_errno != EACCES);
+        if (probe >= 0) ::close(probe);
+        break;
+    }
+    case Need::nothing:
+        break;
+    }
+}
+
+InodeTable::Need InodeTable::add_lookup_locked(UniqueFd& fd, const struct stat& st,
+                                               const std::shared_ptr<Inode>& parent,
+                                               std::string_view name, Prepared& prep,
+                                               std::shared_ptr<Inode>* out) {
     SrcId src{st.st_dev, st.st_ino};
-    std::lock_guard lock(mu_);
-    if (auto it = by_src_.find(src); it != by_src_.end()) {
+    auto it = by_src_.find(src);
+    if (it != by_src_.end()) {
         auto& inode = by_id_.at((*it)->id());
-        if (!fd || same_object(*inode, fd.get())) {
+        // The handle of what `fd` is open on tells a reused inode number from the same object.
+        if (fd && inode->has_handle() && !prep.handle_tried) return Need::handle;
+        if (!fd || same_object(*inode, prep)) {
             ++inode->nlookup_;
             // The caller just opened it: worth keeping for the requests that follow a lookup.
             if (fd && (inode->reach_ & kTagMask) != kTagFd) cache_put(inode->id(), std::move(fd));
-            return inode;
+            *out = inode;
+            return Need::nothing;
         }
+    }
+    // A new inode. A directory on a file system seen for the first time gives the table its
+    // descriptor there (noting it early changes nothing the kernel sees).
+    if (fd && S_ISDIR(st.st_mode) && wants_device(st.st_dev)) {
+        if (!prep.device_tried) return Need::device;
+        if (prep.device_dir) note_device(std::move(prep.device_dir), st.st_dev);
+    }
+    if (fd && handles_ok_ != 0 && !(kept_ < kept_budget_ && may_defer_handle(st.st_dev))) {
+        if (!prep.handle_tried) return Need::handle;
+        auto dev = device_index_.find(st.st_dev);
+        if (handles_ok_ < 0 && prep.has_handle && dev != device_index_.end()) {
+            if (prep.probe < 0) {
+                prep.probe_mount_fd = mounts_[dev->second].get(); // never closed while we live
+                return Need::probe;
+            }
+            handles_ok_ = prep.probe;
+            if (!handles_ok_)
+                RFS_LOG_INFO("cannot open by file handle ({}); past {} descriptors, inodes are "
+                             "reopened by name",
+                             std::strerror(prep.probe_errno), kept_budget_);
+        }
+    }
+    if (it != by_src_.end()) {
         // The source gave the number of a removed object to a new one before the kernel forgot
         // the old inode: the old one keeps its node id until its FORGET, the new object gets a
         // node of its own (passthrough_hp bumps a generation for the same reason).
@@ -140,35 +235,32 @@ std::shared_ptr<Inode> InodeTable::add_lookup(UniqueFd fd, const struct stat& st
     NodeId id = next_id_++;
     auto inode = std::make_shared<Inode>(id, src, st.st_mode);
     inode->nlookup_ = 1;
-    if (fd && S_ISDIR(st.st_mode)) note_device(fd.get(), st.st_dev);
-    choose_reach(*inode, fd, parent, name);
+    choose_reach(*inode, fd, parent, name, prep);
     by_id_.emplace(id, inode);
     by_src_.insert(inode.get());
-    return inode;
+    *out = std::move(inode);
+    return Need::nothing;
 }
 
-bool InodeTable::same_object(const Inode& inode, int fd) const {
+bool InodeTable::same_object(const Inode& inode, const Prepared& prep) {
     // A descriptor the table keeps (or a pinned one) holds the object: its number cannot have
     // been given to another. Reached by name, there is nothing to compare: take it as the same.
-    if (!inode.has_handle()) return true;
+    if (!inode.has_handle() || !prep.has_handle) return true;
     union {
         file_handle fh;
         char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
-    } now, known;
-    now.fh.handle_bytes = MAX_HANDLE_SZ;
-    int mount_id = 0;
-    if (::name_to_handle_at(fd, "", &now.fh, &mount_id, AT_EMPTY_PATH) != 0) return true;
+    } known;
     inode.copy_handle(&known.fh);
+    const file_handle& now = prep.handle.fh;
     // The handle carries the file system's generation number, which a reused number changes.
-    return now.fh.handle_type == known.fh.handle_type &&
-           now.fh.handle_bytes == known.fh.handle_bytes &&
-           std::memcmp(now.fh.f_handle, known.fh.f_handle, now.fh.handle_bytes) == 0;
+    return now.handle_type == known.fh.handle_type && now.handle_bytes == known.fh.handle_bytes &&
+           std::memcmp(now.f_handle, known.fh.f_handle, now.handle_bytes) == 0;
 }
 
 void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
-                              std::string_view name) {
+                              std::string_view name, const Prepared& prep) {
     if (!fd) return; // nothing to keep (unit tests); reopening it will fail
-    if (kept_ < kept_budget_ && may_defer_handle(inode)) {
+    if (kept_ < kept_budget_ && may_defer_handle(inode.src().dev)) {
         inode.reach_ = 0; // the pinned descriptor reaches it (see shed())
         std::lock_guard lock(cache_mu_);
         pinned_.emplace(inode.id(), std::make_shared<const UniqueFd>(std::move(fd)));
@@ -177,7 +269,7 @@ void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<
     }
     // Every inode that can be reopened gets what it takes, even within the budget, so that a
     // descriptor kept for it can be let go when the daemon runs short (shed()).
-    bool reopenable = try_handle(inode, fd.get());
+    bool reopenable = set_handle(inode, prep);
     if (!reopenable && parent && !name.empty()) {
         inode.reach_ =
             reinterpret_cast<std::uintptr_t>(new Inode::Named{parent, std::string(name)}) |
@@ -201,60 +293,40 @@ void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<
     cache_put(inode.id(), std::move(fd));
 }
 
-void InodeTable::note_device(int dir_fd, dev_t dev) {
-    if (handles_ok_ == 0 || device_index_.count(dev) || mounts_.size() >= UINT16_MAX) return;
-    // open_by_handle_at wants a descriptor on the file system that is not O_PATH (EBADF
-    // otherwise): one open directory per file system, the first one seen on it.
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/self/fd/%d", dir_fd);
-    UniqueFd dir(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return;
+bool InodeTable::wants_device(dev_t dev) const {
+    return handles_ok_ != 0 && !device_index_.count(dev) && mounts_.size() < UINT16_MAX;
+}
+
+void InodeTable::note_device(UniqueFd dir, dev_t dev) {
+    // One open directory per file system, the first one seen on it.
+    if (!dir || !wants_device(dev)) return;
     device_index_.emplace(dev, static_cast<std::uint16_t>(mounts_.size()));
     mounts_.push_back(std::move(dir));
     handles_seen_.push_back(false);
 }
 
-bool InodeTable::may_defer_handle(const Inode& inode) const {
+bool InodeTable::may_defer_handle(dev_t dev) const {
     if (handles_ok_ != 1) return false;
-    auto it = device_index_.find(inode.src().dev);
+    auto it = device_index_.find(dev);
     return it != device_index_.end() && handles_seen_[it->second];
 }
 
-bool InodeTable::try_handle(Inode& inode, int fd) {
-    if (handles_ok_ == 0) return false;
-    union {
-        file_handle fh;
-        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
-    } buf;
-    buf.fh.handle_bytes = MAX_HANDLE_SZ;
-    int mount_id = 0;
-    if (::name_to_handle_at(fd, "", &buf.fh, &mount_id, AT_EMPTY_PATH) != 0) return false;
+bool InodeTable::set_handle(Inode& inode, const Prepared& prep) {
+    if (handles_ok_ != 1 || !prep.has_handle) return false;
     auto it = device_index_.find(inode.src().dev);
     if (it == device_index_.end()) return false; // a file system entered through a non-directory
     std::uint16_t index = it->second;
-    if (handles_ok_ < 0) {
-        // Opening by handle needs CAP_DAC_READ_SEARCH: find out once.
-        int probe = ::open_by_handle_at(mounts_[index].get(), &buf.fh, O_PATH | O_CLOEXEC);
-        int err = errno;
-        handles_ok_ = probe >= 0 || (err != EPERM && err != EACCES) ? 1 : 0;
-        if (probe >= 0) ::close(probe);
-        if (!handles_ok_) {
-            RFS_LOG_INFO("cannot open by file handle ({}); past {} descriptors, inodes are "
-                         "reopened by name",
-                         std::strerror(err), kept_budget_);
-            return false;
-        }
-    }
-    if (buf.fh.handle_bytes <= Inode::kInlineHandle) {
-        std::memcpy(inode.inline_handle_, buf.fh.f_handle, buf.fh.handle_bytes);
-        inode.reach_ = (std::uintptr_t(buf.fh.handle_bytes) << 34) |
-                       (std::uintptr_t(static_cast<std::uint32_t>(buf.fh.handle_type)) << 2) |
+    const file_handle& fh = prep.handle.fh;
+    if (fh.handle_bytes <= Inode::kInlineHandle) {
+        std::memcpy(inode.inline_handle_, fh.f_handle, fh.handle_bytes);
+        inode.reach_ = (std::uintptr_t(fh.handle_bytes) << 34) |
+                       (std::uintptr_t(static_cast<std::uint32_t>(fh.handle_type)) << 2) |
                        kTagInline;
     } else {
-        size_t size = sizeof(file_handle) + buf.fh.handle_bytes;
+        size_t size = sizeof(file_handle) + fh.handle_bytes;
         void* copy = std::malloc(size);
         if (!copy) return false;
-        std::memcpy(copy, &buf.fh, size);
+        std::memcpy(copy, &fh, size);
         inode.reach_ = reinterpret_cast<std::uintptr_t>(copy);
     }
     inode.mount_ = index;
@@ -387,23 +459,40 @@ bool InodeTable::shed() {
         if (c.fd.use_count() == 1) ++closed;
     if (closed > 0) return true;
     // Still short: let go of the descriptors kept for inodes that can be reopened, and keep no
-    // more from now on; applications' open files matter more than saved reopens.
+    // more from now on; applications' open files matter more than saved reopens. An inode that
+    // put off its handle gets it first, from the descriptor it is about to let go: the handles
+    // are made without the table's lock, and given before the descriptors go, so that path_fd()
+    // on another thread always finds one or the other.
+    struct Deferred {
+        std::shared_ptr<Inode> inode;
+        std::shared_ptr<const UniqueFd> fd;
+        Prepared prep;
+    };
+    std::vector<Deferred> deferred;
+    {
+        std::lock_guard lock(mu_);
+        std::lock_guard cache_lock(cache_mu_);
+        deferred.reserve(pinned_.size());
+        for (auto& [id, fd] : pinned_)
+            if (auto found = by_id_.find(id); found != by_id_.end() && found->second->reach_ == 0)
+                deferred.push_back({found->second, fd, {}});
+    }
+    for (auto& d : deferred)
+        prepare(Need::handle, d.fd->get(), d.prep);
     std::unordered_map<NodeId, std::shared_ptr<const UniqueFd>> unpinned; // closed outside locks
     {
         std::lock_guard lock(mu_);
-        {
-            std::lock_guard cache_lock(cache_mu_);
-            unpinned.swap(pinned_);
-        }
-        // An inode that put off its handle gets it now, from the descriptor it is letting go;
-        // one that cannot (never seen so far) keeps its descriptor: it has no other way back.
+        for (auto& d : deferred)
+            if (d.inode->reach_ == 0 && !set_handle(*d.inode, d.prep))
+                RFS_LOG_WARN("cannot make a file handle for node {}: {}; keeping its descriptor",
+                             d.inode->id(), std::strerror(d.prep.handle_errno));
+        std::lock_guard cache_lock(cache_mu_);
+        unpinned.swap(pinned_);
+        // One that could not get a handle (or came since) keeps its descriptor: it has no other
+        // way back.
         for (auto it = unpinned.begin(); it != unpinned.end();) {
             auto found = by_id_.find(it->first);
-            if (found != by_id_.end() && found->second->reach_ == 0 &&
-                !try_handle(*found->second, it->second->get())) {
-                RFS_LOG_WARN("cannot make a file handle for node {}: {}; keeping its descriptor",
-                             it->first, std::strerror(errno));
-                std::lock_guard cache_lock(cache_mu_);
+            if (found != by_id_.end() && found->second->reach_ == 0) {
                 pinned_.insert(*it);
                 it = unpinned.erase(it);
             } else {
@@ -413,6 +502,7 @@ bool InodeTable::shed() {
         kept_ -= unpinned.size();
         kept_budget_ = kept_;
     }
+    deferred.clear();
     for (auto& [id, fd] : unpinned)
         if (fd.use_count() == 1) ++closed;
     if (closed > 0) RFS_LOG_INFO("out of descriptors: inodes are reopened from now on");

@@ -212,15 +212,33 @@ public:
     ino_t st_ino(dev_t dev, ino_t ino) { return inos_.map(dev, ino); }
 
 private:
+    // No system call is made with mu_ held: with several loops, one slow directory or disk would
+    // hold back every other loop's lookups. What a call needs from the source (the object's file
+    // handle, a directory on a new file system, whether handles can be opened) is found out
+    // first (Prepared), then the table is changed under the lock, which is taken again from the
+    // start if what it needs changed meanwhile.
+    struct Prepared;
+    enum class Need { nothing, handle, device, probe };
+    // add_lookup() with mu_ held: the inode in `*out`, or what must be prepared first (nothing
+    // changed then).
+    Need add_lookup_locked(UniqueFd& fd, const struct stat& st,
+                           const std::shared_ptr<Inode>& parent, std::string_view name,
+                           Prepared& prep, std::shared_ptr<Inode>* out);
+    static void prepare(Need need, int fd, Prepared& prep); // no lock held
+    // Whether the inode (found by st_dev/st_ino) is the object whose handle `prep` holds
+    // (mu_ held).
+    static bool same_object(const Inode& inode, const Prepared& prep);
     // How a new inode will be reached; called with mu_ held.
-    // Whether the inode (found by st_dev/st_ino) is the object `fd` is open on (mu_ held).
-    bool same_object(const Inode& inode, int fd) const;
     void choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<Inode>& parent,
-                      std::string_view name);
-    void note_device(int dir_fd, dev_t dev);
-    bool try_handle(Inode& inode, int fd);
-    // Whether a kept descriptor may stand in for `inode`'s handle until shed() (mu_ held).
-    bool may_defer_handle(const Inode& inode) const;
+                      std::string_view name, const Prepared& prep);
+    // Keeps `dir`, a directory on `dev`, for open_by_handle_at (mu_ held).
+    void note_device(UniqueFd dir, dev_t dev);
+    // Whether a device not yet noted needs a directory opened (mu_ held).
+    bool wants_device(dev_t dev) const;
+    // Gives `inode` the handle in `prep` (mu_ held); false when it has none to give.
+    bool set_handle(Inode& inode, const Prepared& prep);
+    // Whether a kept descriptor may stand in for a handle on `dev` until shed() (mu_ held).
+    bool may_defer_handle(dev_t dev) const;
     UniqueFd reopen(const Inode& inode, int* err);
     FdRef cache_put(NodeId id, UniqueFd fd);
 

@@ -4,8 +4,8 @@
 // component at a time with O_NOFOLLOW, and objects are reopened through /proc/self/fd, which
 // names the object itself rather than a path, so no symlink is ever followed out of the tree.
 // Metadata calls are short local syscalls made in place; file data moves through io_uring on the
-// calling loop; calls that can block for long (fsync, fallocate, copy_file_range) go to the
-// blocking pool.
+// calling loop; calls that can block for long (fsync, fallocate, flush, truncates) go to the
+// blocking pool, and copy_file_range to a pool of its own.
 #include "lib/fs/local_fs.hpp"
 
 #include "lib/common/log.hpp"
@@ -280,6 +280,13 @@ template <class Call> int LocalFs::with_fd_retry(Call open_call) {
 template <class Body> void LocalFs::run_blocking(Body&& body) {
     if (executor_)
         executor_->run_blocking(std::forward<Body>(body));
+    else
+        body();
+}
+
+template <class Body> void LocalFs::run_copy(Body&& body) {
+    if (executor_)
+        executor_->run_copy(std::forward<Body>(body));
     else
         body();
 }
@@ -846,10 +853,13 @@ int LocalFs::write(const Caller* caller, File& file, const char* data, size_t si
 // what close() reports natively (NFS and other write-back sources surface write errors there)
 // while our open file stays open. Read-only opens, and files on local file systems, skip this
 // round trip (noflush, see ClosePolicy).
-int LocalFs::flush(File& file) {
+void LocalFs::flush(File& file, Done done) {
     int copy = ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return errno;
-    return ::close(copy) == 0 ? 0 : errno;
+    if (copy < 0) return done(errno);
+    UniqueFd owned(copy); // closed even if the body never runs
+    run_blocking([owned = std::move(owned), done = std::move(done)]() mutable {
+        done(::close(owned.release()) == 0 ? 0 : errno);
+    });
 }
 
 void LocalFs::fsync(File& file, bool datasync, Done done) {
@@ -881,7 +891,7 @@ void LocalFs::copy_file_range(File& in_file, off_t off_in, File& out_file, off_t
     int in = in_file.fd();
     int out = out_file.fd();
     File* target = &out_file; // held by the kernel until `done` is called
-    run_blocking([=, done = std::move(done)]() mutable {
+    run_copy([=, done = std::move(done)]() mutable {
         loff_t src = off_in, dst = off_out;
         ssize_t n = ::copy_file_range(in, &src, out, &dst, len, flags);
         if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))

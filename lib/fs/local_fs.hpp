@@ -37,6 +37,7 @@
 #include "lib/fs/open_handles.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -301,6 +302,12 @@ public:
     InodeTable& inodes() { return inodes_; }
     const Timeouts& timeouts() const { return config_.timeouts; }
 
+    // Which synchronous calls may wait on the source for long (truncating: setattr of the size,
+    // an O_TRUNC open): an event loop would stall every other request meanwhile, so the caller
+    // makes them from the blocking pool (io::Executor::run_blocking) and answers from there.
+    static bool may_wait_long_setattr(int to_set) { return (to_set & kSetSize) != 0; }
+    static bool may_wait_long_open(int flags) { return (flags & O_TRUNC) != 0; }
+
     // ---- names ---------------------------------------------------------------------------------
     // ENOENT becomes a negative Entry (id 0, returning 0) when the negative timeout is nonzero.
     int lookup(NodeId parent, const char* name, Entry* out);
@@ -316,6 +323,8 @@ public:
     // once the last name is gone.
     int getattr(NodeId id, const File* file, Attr* out);
     // Changes the `to_set` fields (SetAttrFlags) from `values`, through `file` when given.
+    // A size change waits for the source as long as it takes (a truncate on a network or FUSE
+    // source): see may_wait_long().
     int setattr(const Caller& caller, NodeId id, const struct stat& values, int to_set,
                 const File* file, Attr* out);
     // The target, NUL-terminated, in `buf` of `size` bytes (PATH_MAX + 1 is always enough).
@@ -336,7 +345,8 @@ public:
                unsigned flags);
 
     // ---- files ---------------------------------------------------------------------------------
-    // `flags` are the application's open(2) flags. kNeedsData: see fetch_data().
+    // `flags` are the application's open(2) flags. kNeedsData: see fetch_data(). An O_TRUNC open
+    // truncates: see may_wait_long().
     int open(const Caller& caller, NodeId id, int flags, OpenResult* out);
     // Makes `name` (or, when it was made beside the mount meanwhile and `flags` lacks O_EXCL,
     // opens the existing regular file with the caller's own credentials) and opens it. An
@@ -346,6 +356,8 @@ public:
                Entry* entry, OpenResult* out);
 
     using ReadDone = RemoteReads::ReadDone;
+    using Done = Callback<void(int err)>;
+    using CountDone = Callback<void(int err, size_t count)>;
     // Reads up to `size` bytes (at most io::BufferPool::kBufferSize) at `offset`. `data` is valid
     // only during the completion. Short only at end of file; an error after part of the data is
     // an error (the kernel takes a short read for end of file).
@@ -353,8 +365,9 @@ public:
     // `caller` is null for a page written back from the kernel's cache (checked at its write()).
     int write(const Caller* caller, File& file, const char* data, size_t size, off_t offset,
               size_t* written);
-    // Each close() of a written file: what closing a descriptor of the source reports.
-    int flush(File& file);
+    // Each close() of a written file: what closing a descriptor of the source reports. On the
+    // blocking pool: FLUSH is asked for exactly where close() may wait on a server (FUSE, NFS).
+    void flush(File& file, Done done);
     // The kernel's last reference to the handle: closes it. Never fails.
     void release(File* file);
     // A handle that never reached the kernel: closed without telling the observer (but a pin
@@ -364,8 +377,6 @@ public:
     // SOURCE, then `done` is called (any thread) with 0 (ask again) or an errno.
     void fetch_data(NodeId id, Callback<void(int err)> done);
 
-    using Done = Callback<void(int err)>;
-    using CountDone = Callback<void(int err, size_t count)>;
     void fsync(File& file, bool datasync, Done done);
     void fallocate(File& file, int mode, off_t offset, off_t length, Done done);
     void copy_file_range(File& in, off_t off_in, File& out, off_t off_out, size_t len, int flags,
@@ -421,6 +432,8 @@ private:
     template <class Call> ssize_t on_symlink(const Node& link, Call call);
     void shown(struct stat* st) { st->st_ino = inodes_.st_ino(st->st_dev, st->st_ino); }
     template <class Body> void run_blocking(Body&& body);
+    // run_blocking() for copies, on a pool of their own (see io::Executor::run_copy).
+    template <class Body> void run_copy(Body&& body);
 
     InodeTable& inodes_;
     const Config config_;

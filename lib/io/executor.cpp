@@ -77,7 +77,8 @@ std::thread thread_without_signals(std::function<void()> body) {
     return std::thread(std::move(body));
 }
 
-Executor::Executor(unsigned loops, unsigned blocking_threads) : blocking_(blocking_threads) {
+Executor::Executor(unsigned loops, unsigned blocking_threads)
+    : blocking_(blocking_threads), copies_(blocking_threads) {
     signals_blocked_.restore();
     for (unsigned i = 0; i < loops; ++i) {
         loops_.push_back(std::make_unique<Loop>(i));
@@ -92,6 +93,7 @@ Executor::~Executor() {
     for (auto& l : loops_)
         if (l->thread_.joinable()) l->thread_.join();
     blocking_.join();
+    copies_.join();
 }
 
 Loop* Executor::current() {

@@ -65,10 +65,22 @@ public:
     // still in flight are abandoned, so call it only once the FUSE connection is gone.
     void stop();
 
-    // Runs `fn` on the blocking pool (fsync, fallocate, copy_file_range...). An exception from
+    // Runs `fn` on the blocking pool (fsync, fallocate, flush, truncates...). An exception from
     // `fn` is logged; like one from a loop handler, it must not end the daemon.
-    template <class F> void run_blocking(F&& fn) {
-        boost::asio::post(blocking_, [fn = std::forward<F>(fn)]() mutable {
+    template <class F> void run_blocking(F&& fn) { post_guarded(blocking_, std::forward<F>(fn)); }
+    // Runs `fn`, a copy (copy_file_range), on a pool of its own with as many threads: one copy
+    // may move gigabytes, and copies sharing the blocking pool would hold back every fsync
+    // behind them. Copies wait only for other copies.
+    template <class F> void run_copy(F&& fn) { post_guarded(copies_, std::forward<F>(fn)); }
+    // Waits for every blocking call and copy to finish. Call after run() returned.
+    void join_blocking() {
+        blocking_.join();
+        copies_.join();
+    }
+
+private:
+    template <class F> static void post_guarded(boost::asio::thread_pool& pool, F&& fn) {
+        boost::asio::post(pool, [fn = std::forward<F>(fn)]() mutable {
             try {
                 fn();
             } catch (...) {
@@ -76,14 +88,10 @@ public:
             }
         });
     }
-    // Waits for every blocking call to finish. Call after run() returned.
-    void join_blocking() { blocking_.join(); }
-
-private:
     static void log_blocking_failure(); // inside a catch block only
     std::vector<std::unique_ptr<Loop>> loops_;
     // Blocks every signal in the calling thread from its construction until restore(): the
-    // blocking pool's threads, made in between, inherit the mask and never take a process signal
+    // pools' threads, made in between, inherit the mask and never take a process signal
     // (shutdown signals belong to loop 0's signal_set).
     struct SignalsBlocked {
         SignalsBlocked();
@@ -91,6 +99,7 @@ private:
         sigset_t old;
     } signals_blocked_;
     boost::asio::thread_pool blocking_;
+    boost::asio::thread_pool copies_;
 };
 
 // Starts a thread with every signal blocked, as every helper thread of the daemon must be.

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 
 namespace {
 
@@ -134,6 +135,38 @@ TEST_CASE("blocking-pool threads take no process signals", "[executor]") {
     sigset_t mine;
     pthread_sigmask(SIG_SETMASK, nullptr, &mine);
     CHECK(sigismember(&mine, SIGTERM) == 0);
+    executor.join_blocking();
+}
+
+// Two copies that take as long as they like (each waits here until the blocking call ran) must
+// not keep a blocking call waiting: the copies run on their own threads. Sharing the blocking
+// pool, they would hold both its threads and the call would never run (the test would hang).
+TEST_CASE("copies in flight hold back no blocking call", "[executor]") {
+    rfs::io::Executor executor(1, 2);
+    std::promise<void> fsynced;
+    std::shared_future<void> fsync_done = fsynced.get_future().share();
+    std::atomic<int> copies_waiting{0};
+    for (int i = 0; i < 2; ++i)
+        executor.run_copy([&, fsync_done] {
+            ++copies_waiting;
+            fsync_done.wait();
+        });
+    while (copies_waiting < 2) // both copies in flight
+        std::this_thread::yield();
+    executor.run_blocking([&] { fsynced.set_value(); });
+    fsync_done.wait();
+    executor.join_blocking();
+}
+
+TEST_CASE("copy threads take no process signals", "[executor]") {
+    rfs::io::Executor executor(1, 1);
+    std::promise<bool> blocked;
+    executor.run_copy([&] {
+        sigset_t mask;
+        pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+        blocked.set_value(sigismember(&mask, SIGTERM) == 1 && sigismember(&mask, SIGINT) == 1);
+    });
+    CHECK(blocked.get_future().get());
     executor.join_blocking();
 }
 

@@ -1,0 +1,151 @@
+// Nothing slow on an event loop, no lock held across a system call: a request stuck on a slow
+// source (riakfs-it-slowfs mounted inside SOURCE, slow_fs.hpp) must hold back no request on
+// anything else. Each case shows the other request answered while the stuck one still waits;
+// the bound in completes() only turns a hang into a failure.
+#include "mount_fixture.hpp"
+#include "slow_fs.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <string>
+#include <thread>
+
+using namespace riakfs::it;
+
+namespace {
+
+MountOptions with_plain_files(unsigned threads) {
+    MountOptions o = MountOptions::prepared([](const std::string& src) {
+        write_file(src + "/plain", "plain");
+        REQUIRE_OK(::mkdir((src + "/d").c_str(), 0755));
+        write_file(src + "/d/x", "x");
+    });
+    o.extra_opts.push_back("threads=" + std::to_string(threads));
+    return o;
+}
+
+// Runs `stuck` on a thread until the slowfs reports `arrival`, then checks that a stat of
+// `other` through the mount is answered while `stuck` still waits.
+void check_not_held_back(MountFixture& fx, SlowFs& slow, char arrival,
+                         const std::function<void()>& stuck, const std::string& other) {
+    std::atomic<bool> stuck_done{false};
+    std::thread t([&] {
+        stuck();
+        stuck_done = true;
+    });
+    REQUIRE(slow.wait_arrival() == arrival);
+    int rc = -1;
+    bool still_stuck = false;
+    bool answered = completes(
+        [&] {
+            struct stat st;
+            rc = ::stat(fx.mnt(other).c_str(), &st);
+            still_stuck = !stuck_done;
+        },
+        [&] { slow.open_gate(); });
+    slow.open_gate();
+    t.join();
+    CHECK(answered);
+    CHECK(rc == 0);
+    CHECK(still_stuck);
+}
+
+} // namespace
+
+// FLUSH is sent exactly for sources like this one (FUSE, NFS), whose close() may take long. With
+// one loop, a FLUSH served on it would leave every other request waiting.
+TEST_CASE("a FLUSH stuck on the source holds back no other request", "[loops]") {
+    MountFixture fx(with_plain_files(1));
+    SlowFs slow(fx, fx.src("slow"), "flush");
+    int fd = ::open(fx.mnt("slow/a").c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    int rc = -1;
+    check_not_held_back(
+        fx, slow, 'f', [&] { rc = ::close(fd); }, "plain");
+    CHECK(rc == 0);
+}
+
+TEST_CASE("a truncate stuck on the source holds back no other request", "[loops]") {
+    MountFixture fx(with_plain_files(1));
+    SlowFs slow(fx, fx.src("slow"), "setattr");
+    int rc = -1;
+    SECTION("by path") {
+        check_not_held_back(
+            fx, slow, 's', [&] { rc = ::truncate(fx.mnt("slow/a").c_str(), 10); }, "plain");
+    }
+    SECTION("through an open file") {
+        Fd f(::open(fx.mnt("slow/b").c_str(), O_WRONLY));
+        REQUIRE(f);
+        check_not_held_back(
+            fx, slow, 's', [&] { rc = ::ftruncate(f.get(), 10); }, "plain");
+    }
+    SECTION("by O_TRUNC") {
+        Fd f;
+        check_not_held_back(
+            fx, slow, 's', [&] { f.reset(::open(fx.mnt("slow/c").c_str(), O_WRONLY | O_TRUNC)); },
+            "plain");
+        rc = f ? 0 : -1;
+    }
+    CHECK(rc == 0);
+}
+
+// copy_file_range may copy gigabytes in one request; fsync must not wait behind two of them.
+TEST_CASE("an fsync is not held back by copies in flight", "[loops]") {
+    MountFixture fx(with_plain_files(2));
+    SlowFs slow(fx, fx.src("slow"), "read");
+    Fd plain(::open(fx.mnt("plain").c_str(), O_WRONLY));
+    REQUIRE(plain);
+    // As many copies as the blocking pool has threads (blocking_threads, 2 by default).
+    std::atomic<int> copied{0};
+    std::atomic<bool> copies_done{false};
+    std::vector<std::thread> copies;
+    for (const char* name : {"a", "b"}) {
+        copies.emplace_back([&, name] {
+            Fd in(::open(fx.mnt(std::string("slow/") + name).c_str(), O_RDONLY));
+            Fd out(::open(fx.mnt(std::string("copy-") + name).c_str(), O_CREAT | O_WRONLY, 0644));
+            if (!in || !out) return;
+            loff_t off_in = 1 << 19, off_out = 0;
+            if (::copy_file_range(in.get(), &off_in, out.get(), &off_out, 1 << 19, 0) > 0) ++copied;
+        });
+    }
+    REQUIRE(slow.wait_arrival() == 'r');
+    REQUIRE(slow.wait_arrival() == 'r');
+    int rc = -1;
+    bool still_copying = false;
+    bool answered = completes(
+        [&] {
+            rc = ::fsync(plain.get());
+            still_copying = copied == 0;
+        },
+        [&] { slow.open_gate(); });
+    slow.open_gate();
+    for (auto& t : copies)
+        t.join();
+    CHECK(answered);
+    CHECK(rc == 0);
+    CHECK(still_copying);
+    CHECK(copied == 2);
+}
+
+// The inode table is shared by the loops: a lookup that waits on a slow source (here the first
+// sight of the slowfs opens a directory on it) must not hold the table while it waits.
+TEST_CASE("a lookup stuck on the source holds back no lookup on the other loop", "[loops]") {
+    MountFixture fx(with_plain_files(2));
+    SlowFs slow(fx, fx.src("slow"), "opendir");
+    lstat_ok(fx.mnt("d")); // known to the kernel: "d/x" is then one LOOKUP in d
+    int rc = -1;
+    check_not_held_back(
+        fx, slow, 'o',
+        [&] {
+            struct stat st;
+            rc = ::stat(fx.mnt("slow").c_str(), &st);
+        },
+        "d/x");
+    CHECK(rc == 0);
+}
