@@ -190,6 +190,12 @@ private:
     std::list<Entry> lru_; // most recent first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
     std::uint64_t cached_bytes_ = 0;
+    // Evictions give memory back to the kernel (malloc_trim, see insert()) once this many bytes
+    // were evicted since the last time, at most every kTrimInterval.
+    static constexpr std::uint64_t kTrimAfterBytes = std::uint64_t{4} << 20;
+    static constexpr std::chrono::milliseconds kTrimInterval{100};
+    std::uint64_t evicted_since_trim_ = 0;
+    std::chrono::steady_clock::time_point last_trim_{};
     std::unordered_map<std::string, std::shared_ptr<Inflight>> inflight_;
     std::unordered_map<std::string, std::uint64_t> last_end_; // file version -> end of last read
     std::chrono::steady_clock::time_point down_until_{};      // Riak failed: do not ask before
