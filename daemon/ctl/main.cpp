@@ -6,6 +6,7 @@
 // Exit status: 0 done, 1 an error (one line on stderr: not a riakfs mount, daemon not answering,
 // permission denied, refused by the daemon), 2 a usage error.
 #include "daemon/ctl/connection.hpp"
+#include "daemon/ctl/offline_migrate.hpp"
 #include "daemon/ctl/status_view.hpp"
 #include "daemon/ctl/tree_commands.hpp"
 #include "lib/common/mount_options.hpp"
@@ -89,6 +90,16 @@ commands:
       --bucket B          SOURCE only: the default layout's bucket (default riakfs)
       --bucket-type T     SOURCE only: its bucket type
       --json              the plan as one JSON object
+  migrate SOURCE --riak URL[,URL...]
+                          the migration without a mount: copies every file the layout maps
+                          into Riak (copy, read back, verify; never released) with the
+                          namespace records, recording it in the state_dir a mount of SOURCE
+                          uses, so that the mount then sends nothing again. A progress line on
+                          a terminal; waits out Riak failures (Ctrl-C stops; run it again)
+      --state-dir DIR     the state_dir (default: the default state_dir of SOURCE)
+      --config FILE, --bucket B, --bucket-type T
+                          the layout, as for plan (mount with the same options)
+                          exit status: 0 every mapped file copied, 1 otherwise
 
   PATH is relative to MOUNTPOINT, or an absolute path under it.
 
@@ -163,15 +174,16 @@ int main(int argc, char** argv) {
             std::fputs(kUsage, stdout);
             return 0;
         }
-    if (args.empty()) usage_error("need a command: status, drain, verify, recall or plan");
+    if (args.empty()) usage_error("need a command: status, drain, verify, recall, plan or migrate");
     const std::string command = args[0];
     const bool status = command == "status", drain = command == "drain",
-               verify = command == "verify", recall = command == "recall", plan = command == "plan";
-    if (!status && !drain && !verify && !recall && !plan)
+               verify = command == "verify", recall = command == "recall", plan = command == "plan",
+               migrate = command == "migrate";
+    if (!status && !drain && !verify && !recall && !plan && !migrate)
         usage_error("unknown command '" + command + "'");
     // verify's exit status 1 means "differences": its errors are 2.
     if (verify) rfs::ctl::set_error_status(2);
-    std::string mountpoint, state_dir, path, config, bucket, bucket_type;
+    std::string mountpoint, state_dir, path, config, bucket, bucket_type, riak_urls;
     bool as_json = false, pause = false, resume = false, repair = false, delete_from_riak = false;
     bool has_path = false;
     int watch = 0; // 1 --watch, -1 --once, 0 by terminal
@@ -217,12 +229,14 @@ int main(int argc, char** argv) {
             repair = true;
         } else if (recall && a == "--delete-from-riak") {
             delete_from_riak = true;
-        } else if (plan && a == "--config") {
+        } else if ((plan || migrate) && a == "--config") {
             config = value();
-        } else if (plan && a == "--bucket") {
+        } else if ((plan || migrate) && a == "--bucket") {
             bucket = value();
-        } else if (plan && a == "--bucket-type") {
+        } else if ((plan || migrate) && a == "--bucket-type") {
             bucket_type = value();
+        } else if (migrate && a == "--riak") {
+            riak_urls = value();
         } else if (a.starts_with("-")) {
             usage_error("unknown option '" + a + "' for " + command);
         } else if (mountpoint.empty()) {
@@ -235,7 +249,9 @@ int main(int argc, char** argv) {
         }
     }
     if (mountpoint.empty())
-        usage_error(command + (plan ? " needs a SOURCE or a MOUNTPOINT" : " needs a MOUNTPOINT"));
+        usage_error(command + (plan      ? " needs a SOURCE or a MOUNTPOINT"
+                               : migrate ? " needs a SOURCE"
+                                         : " needs a MOUNTPOINT"));
     if (drain && !pause && !resume && !rate && !files)
         usage_error("drain needs --pause, --resume, --rate SIZE or --files N");
     if (pause && resume) usage_error("--pause and --resume together");
@@ -243,6 +259,17 @@ int main(int argc, char** argv) {
         usage_error("recall needs a PATH (the mount itself is '" + mountpoint + "')");
     if (!config.empty() && !bucket.empty()) usage_error("--config or --bucket, not both");
 
+    if (migrate) {
+        if (riak_urls.empty()) usage_error("migrate needs --riak URL[,URL...]");
+        rfs::ctl::MigrateArgs m;
+        m.source = mountpoint;
+        m.riak = riak_urls;
+        m.state_dir = state_dir;
+        m.config = config;
+        m.bucket = bucket;
+        m.bucket_type = bucket_type;
+        return rfs::ctl::migrate_command(m);
+    }
     if (plan) {
         rfs::ctl::PlanArgs p;
         p.given = mountpoint;

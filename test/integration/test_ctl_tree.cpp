@@ -381,3 +381,46 @@ TEST_CASE("plan of an unmounted SOURCE: figures of a known tree under mapping ru
     r = ctl({"plan", source, "--config", dir / "layout.json", "--bucket", "x"});
     CHECK(r.exit_code == 2);
 }
+
+TEST_CASE("migrate without a mount; a mount of SOURCE then sends nothing again", "[ctl][migrate]") {
+    TempDir dir("riakfs-ctl");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree();
+    const std::string source = dir / "source";
+    std::filesystem::create_directories(source);
+    write_tree(tree, source);
+
+    ProcResult r = ctl({"migrate", source, "--riak", node.url(), "--state-dir", dir / "state"});
+    INFO(r.output << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("27 mapped files") != std::string::npos);
+    CHECK(r.output.find("27 with a verified copy") != std::string::npos);
+    for (size_t i = 0; i < 24; i += 5) // small files: the object is the file
+        CHECK(node.get(object_path(tree.paths[i])).body == tree.contents[i]);
+    CHECK(node.get("/buckets/riakfs-ns/keys/" + url_key("/d2")).status == 200);
+    HttpReply stats = node.get("/stats");
+    const auto puts = json::parse(stats.body).at("node_puts_total").get<std::uint64_t>();
+
+    MountOptions opts = riak_mount(node, dir, "migrate", {"drain=on"});
+    opts.source_dir = source;
+    MountFixture fx(opts);
+    json s = wait_status(fx.mountpoint(),
+                         [](const json& s) { return s["drain"]["state"] == "finished"; });
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    CHECK(s["copies"]["files"] == 0);
+    r = ctl({"verify", fx.mountpoint()});
+    INFO(r.output << r.err);
+    CHECK(r.exit_code == 0);
+    stats = node.get("/stats");
+    CHECK(json::parse(stats.body).at("node_puts_total").get<std::uint64_t>() == puts);
+    for (size_t i = 0; i < tree.paths.size(); i += 4)
+        CHECK(read_file(fx.mnt(tree.paths[i])) == tree.contents[i]);
+
+    // Bad input: one line.
+    CHECK(ctl({"migrate", source}).exit_code == 2);
+    r = ctl({"migrate", fx.mountpoint(), "--riak", node.url()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("is a riakfs mount") != std::string::npos);
+    r = ctl({"migrate", source, "--riak", "nonsense"});
+    CHECK(r.exit_code == 1);
+}
