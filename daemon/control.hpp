@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/types.h>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,9 +14,17 @@
 #include "lib/common/mount_options.hpp"
 #include "lib/riak/node_pool.hpp"
 
+#include "lib/control/control_server.hpp"
+
+namespace rfs::layout {
+class Mapper;
+}
 namespace rfs::migrate {
 class Drain;
+class LocalPins;
+class MigrateObserver;
 class Migrator;
+class NamespaceSync;
 } // namespace rfs::migrate
 namespace rfs::state {
 class StateStore;
@@ -32,11 +42,24 @@ struct ControlContext {
     // loop does not answer in time.
     std::function<std::vector<riak::NodeStatus>()> nodes;
     std::vector<std::string> node_urls; // as configured, for when `nodes` has no answer
+
+    // For verify, recall and plan (streamed requests, each on a thread of its own).
+    int source_root = -1;
+    const layout::Mapper* mapper = nullptr;
+    migrate::MigrateObserver* observer = nullptr;
+    migrate::NamespaceSync* namespaces = nullptr;
+    migrate::LocalPins* pins = nullptr;
+    dev_t state_dir_dev = 0; // state_dir, skipped by the walks when it lies inside SOURCE
+    ino_t state_dir_ino = 0;
 };
 
 nlohmann::json status_json(const ControlContext& context);
 // Answers one request: {"cmd":"status"} or {"cmd":"drain", ...}. Throws std::invalid_argument
 // with a one-line message for a request it does not understand.
 nlohmann::json handle_control_request(const ControlContext& context, const nlohmann::json& request);
+
+// The streamed requests ({"cmd":"verify"|"recall"|"plan", "path": ...}; README "The control
+// protocol"): registers their handlers on `server`.
+void add_stream_handlers(control::ControlServer& server, const ControlContext& context);
 
 } // namespace rfs

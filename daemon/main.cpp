@@ -18,6 +18,7 @@
 #include "lib/io/executor.hpp"
 #include "lib/layout/mapping.hpp"
 #include "lib/migrate/drain.hpp"
+#include "lib/migrate/local_pins.hpp"
 #include "lib/migrate/migrate_observer.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/namespace_sync.hpp"
@@ -438,7 +439,8 @@ int main(int argc, char** argv) {
         } close_handles{local_fs};
         // The Riak modes: the state store, the migrator's own loop, and the hooks that feed it.
         std::unique_ptr<rfs::state::StateStore> state;
-        rfs::migrate::ReleaseGate release_gate; // outlives the migrator and the hooks
+        rfs::migrate::ReleaseGate release_gate;        // outlives the migrator and the hooks
+        std::unique_ptr<rfs::migrate::LocalPins> pins; // likewise (the mapper asks it)
         std::unique_ptr<rfs::migrate::Migrator> migrator;
         std::unique_ptr<rfs::migrate::ShadowObserver> observer;
         std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
@@ -452,8 +454,16 @@ int main(int argc, char** argv) {
             auto opened = rfs::state::StateStore::open(riak_setup.state);
             if (!opened) throw std::runtime_error(opened.error().message);
             state = std::move(*opened);
+            // Paths recalled with riakfsctl recall: never released again, and those recalled
+            // with --delete-from-riak map to nothing (everything below follows the mapper).
+            auto loaded_pins = rfs::migrate::LocalPins::load(*state);
+            if (!loaded_pins) throw std::runtime_error(loaded_pins.error().message);
+            pins = std::move(*loaded_pins);
+            riak_setup.mapper->set_exclusion(
+                [p = pins.get()](std::string_view path) { return p->local_only(path); });
             rfs::migrate::MigratorOptions mo;
             mo.chunk_size = cl.options.chunk_size;
+            mo.pins = pins.get();
             if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
             rfs::riak::ClientConfig client_config;
             client_config.nodes = riak_setup.nodes;
@@ -480,8 +490,10 @@ int main(int argc, char** argv) {
             rfs::migrate::MigrateObserverOptions oo;
             oo.serve_verified = cl.options.mode != rfs::Mode::shadow;
             oo.release = cl.options.mode == rfs::Mode::move;
-            observer = std::make_unique<rfs::migrate::MigrateObserver>(local_fs, *migrator, *state,
-                                                                       reader, release_gate, oo);
+            auto migrate_observer = std::make_unique<rfs::migrate::MigrateObserver>(
+                local_fs, *migrator, *state, reader, release_gate, oo);
+            control_context.observer = migrate_observer.get();
+            observer = std::move(migrate_observer);
             observer->set_namespace(namespace_sync.get());
             local_fs.set_observer(observer.get());
 
@@ -496,6 +508,8 @@ int main(int argc, char** argv) {
             if (::stat(riak_setup.state.state_dir.c_str(), &state_dir_stat) == 0) {
                 drain_options.skip_dev = state_dir_stat.st_dev;
                 drain_options.skip_ino = state_dir_stat.st_ino;
+                control_context.state_dir_dev = state_dir_stat.st_dev;
+                control_context.state_dir_ino = state_dir_stat.st_ino;
             }
             drain = std::make_unique<rfs::migrate::Drain>(migrate_root.get(), *riak_setup.mapper,
                                                           *state, *migrator, drain_options);
@@ -512,11 +526,16 @@ int main(int argc, char** argv) {
             control_context.nodes = [m = migrator.get()] { return riak_nodes_of(*m); };
             for (const auto& node : riak_setup.nodes)
                 control_context.node_urls.push_back(node.url());
+            control_context.source_root = migrate_root.get();
+            control_context.mapper = &*riak_setup.mapper;
+            control_context.namespaces = namespace_sync.get();
+            control_context.pins = pins.get();
             control = std::make_unique<rfs::control::ControlServer>(
                 rfs::control::socket_path(riak_setup.state.state_dir),
                 [&control_context](const nlohmann::json& request) {
                     return rfs::handle_control_request(control_context, request);
                 });
+            rfs::add_stream_handlers(*control, control_context);
             if (auto error = control->start(); !error.empty()) {
                 RFS_LOG_WARN("no control socket (riakfsctl cannot reach this mount): {}", error);
                 control.reset();

@@ -5,7 +5,10 @@
 //
 // Exit status: 0 done, 1 an error (one line on stderr: not a riakfs mount, daemon not answering,
 // permission denied, refused by the daemon), 2 a usage error.
+#include "daemon/ctl/connection.hpp"
+#include "daemon/ctl/offline_migrate.hpp"
 #include "daemon/ctl/status_view.hpp"
+#include "daemon/ctl/tree_commands.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/control/control_socket.hpp"
@@ -38,6 +41,10 @@
 namespace {
 
 using json = nlohmann::json;
+using rfs::ctl::ask;
+using rfs::ctl::die;
+using rfs::ctl::find_socket;
+using rfs::ctl::usage_error;
 
 const char* kUsage = R"(usage: riakfsctl COMMAND MOUNTPOINT [options]
 
@@ -59,6 +66,42 @@ commands:
       --resume            continue a paused drain, or start a pass when it is off or finished
       --rate SIZE         at most SIZE bytes a second (e.g. 50M, 512K; 0 = unlimited)
       --files N           at most N files a second (0 = unlimited)
+  verify MOUNTPOINT [PATH]
+                          compare the files under PATH (default: all) with their Riak copies:
+                          size, SHA-256 (Riak's bytes are read and hashed), mode, owner, mtime,
+                          and each directory's namespace record; released files: the object
+                          the marker names, its version and checksum. One line per difference
+                          on stdout, progress on a terminal's stderr.
+      --repair            queue what differs again (files copied again, records rewritten)
+      --json              one JSON object per difference, then {"summary":{...}}
+                          exit status: 0 all agree, 1 differences, 2 errors (Riak unreachable,
+                          unreadable files) or bad usage
+  recall MOUNTPOINT PATH  bring the released files under PATH back to local disk, byte for
+                          byte, and keep everything under PATH local from now on (never
+                          released again; still copied to Riak)
+      --delete-from-riak  then delete their Riak copies and state records, and keep PATH out of
+                          Riak from now on (no copies, no namespace entries)
+                          exit status: 0 all local, 1 some files could not be brought back
+  plan SOURCE|MOUNTPOINT  dry run: files and bytes the layout maps, what Riak holds already,
+                          what would be sent, the local space mode=move would free, and the
+                          time at the current copy rate
+      --rate SIZE         the time at SIZE bytes a second instead
+      --config FILE       SOURCE only: the mapping rules (as -o config=)
+      --bucket B          SOURCE only: the default layout's bucket (default riakfs)
+      --bucket-type T     SOURCE only: its bucket type
+      --json              the plan as one JSON object
+  migrate SOURCE --riak URL[,URL...]
+                          the migration without a mount: copies every file the layout maps
+                          into Riak (copy, read back, verify; never released) with the
+                          namespace records, recording it in the state_dir a mount of SOURCE
+                          uses, so that the mount then sends nothing again. A progress line on
+                          a terminal; waits out Riak failures (Ctrl-C stops; run it again)
+      --state-dir DIR     the state_dir (default: the default state_dir of SOURCE)
+      --config FILE, --bucket B, --bucket-type T
+                          the layout, as for plan (mount with the same options)
+                          exit status: 0 every mapped file copied, 1 otherwise
+
+  PATH is relative to MOUNTPOINT, or an absolute path under it.
 
 options for every command:
   --state-dir DIR         the mount's state_dir, when riakfsctl cannot find it from MOUNTPOINT
@@ -66,132 +109,8 @@ options for every command:
   -h, --help              this text
 
 exit status: 0 done; 1 error (not a riakfs mount, daemon not answering, permission denied,
-refused); 2 bad usage.
+refused); 2 bad usage (verify: see above).
 )";
-
-[[noreturn]] void die(const std::string& message, int status = 1) {
-    std::fprintf(stderr, "riakfsctl: %s\n", message.c_str());
-    std::exit(status);
-}
-
-[[noreturn]] void usage_error(const std::string& message) {
-    die(message + " (see riakfsctl --help)", 2);
-}
-
-std::string unescape_mountinfo(const std::string& text) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\\' && i + 3 < text.size() &&
-            std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 2])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 3]))) {
-            out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
-                                     (text[i + 3] - '0'));
-            i += 3;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
-
-struct Mount {
-    std::string type;   // "fuse.riakfs", "ext4", ...
-    std::string source; // the mount's source field (riakfs: SOURCE's absolute path)
-};
-
-// The topmost mount at exactly `dir` (later lines of mountinfo are stacked later).
-std::optional<Mount> mount_at(const std::string& dir) {
-    std::ifstream info("/proc/self/mountinfo");
-    std::string line;
-    std::optional<Mount> found;
-    while (std::getline(info, line)) {
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, mount_point;
-        fields >> id >> parent >> devno >> root >> mount_point;
-        if (unescape_mountinfo(mount_point) != dir) continue;
-        size_t dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream rest(line.substr(dash + 3));
-        Mount m;
-        rest >> m.type >> m.source;
-        m.source = unescape_mountinfo(m.source);
-        found = m;
-    }
-    return found;
-}
-
-// MOUNTPOINT as the mount table names it. A dead mount (daemon gone) cannot be stat'ed: its
-// path is then made absolute without resolving symlinks.
-std::string absolute_mountpoint(const std::string& path) {
-    char resolved[PATH_MAX];
-    if (::realpath(path.c_str(), resolved)) return resolved;
-    if (errno == ENOENT) die("MOUNTPOINT '" + path + "' does not exist");
-    std::string normal = std::filesystem::absolute(path).lexically_normal().string();
-    while (normal.size() > 1 && normal.back() == '/')
-        normal.pop_back();
-    return normal;
-}
-
-// Where the control socket of the mount at `mountpoint` is; one line and exit 1 when there is
-// none to find.
-std::string find_socket(const std::string& given, const std::string& state_dir) {
-    if (!state_dir.empty()) return rfs::control::socket_path(state_dir);
-    const std::string mountpoint = absolute_mountpoint(given);
-    auto mount = mount_at(mountpoint);
-    if (!mount) die("'" + given + "' is not a riakfs mount (nothing is mounted there)");
-    if (mount->type != "fuse.riakfs")
-        die("'" + given + "' is not a riakfs mount (it is " + mount->type + ")");
-    char target[PATH_MAX];
-    const std::string link = rfs::control::registry_path(mountpoint);
-    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-    if (n > 0) return std::string(target, static_cast<size_t>(n));
-    const std::string fallback = rfs::control::socket_path(rfs::default_state_dir(mount->source));
-    struct stat st;
-    if (::stat(fallback.c_str(), &st) == 0 || errno == EACCES) return fallback;
-    die("cannot find the control socket of '" + given + "': it is not registered in " +
-        std::string(rfs::control::kRegistryDir) + " and the default state_dir of " + mount->source +
-        " has none (mode=passthrough mounts have none; with -o state_dir=, give " +
-        "--state-dir DIR)");
-}
-
-json ask(const std::string& given, const std::string& socket, const json& request) {
-    rfs::UniqueFd fd(rfs::control::connect_to(socket));
-    if (!fd) {
-        int err = errno;
-        if (err == EACCES || err == EPERM)
-            die("permission denied: cannot reach the control socket of '" + given +
-                "' (riakfsctl needs root)");
-        die("the riakfs daemon of '" + given + "' is not answering (" + socket + ": " +
-            std::strerror(err) + ")");
-    }
-    timeval timeout{10, 0};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    std::string line;
-    // A failed write may still have an answer waiting (a refusal sent before the request was
-    // read): it is read either way.
-    (void)rfs::control::write_all(fd.get(), request.dump() + "\n");
-    if (!rfs::control::read_line(fd.get(), &line)) {
-        int err = errno;
-        die("the riakfs daemon of '" + given + "' is not answering (" +
-            (err == EAGAIN || err == EWOULDBLOCK ? std::string("no answer within 10 s")
-             : err == 0                          ? std::string("it closed the connection")
-                                                 : std::string(std::strerror(err))) +
-            ")");
-    }
-    json answer;
-    try {
-        answer = json::parse(line);
-    } catch (const std::exception&) {
-        die("the daemon of '" + given + "' answered something that is not JSON");
-    }
-    if (!answer.is_object() || !answer.value("ok", false))
-        die(answer.is_object() && answer.contains("error") && answer["error"].is_string()
-                ? answer["error"].get<std::string>()
-                : std::string("the daemon refused the request"));
-    return answer;
-}
 
 // "50M" -> 52428800; binary K/M/G suffixes, as riakfs's -o options.
 std::optional<std::uint64_t> parse_rate(std::string text) {
@@ -255,11 +174,18 @@ int main(int argc, char** argv) {
             std::fputs(kUsage, stdout);
             return 0;
         }
-    if (args.empty()) usage_error("need a command: status or drain");
+    if (args.empty()) usage_error("need a command: status, drain, verify, recall, plan or migrate");
     const std::string command = args[0];
-    if (command != "status" && command != "drain") usage_error("unknown command '" + command + "'");
-    std::string mountpoint, state_dir;
-    bool as_json = false, pause = false, resume = false;
+    const bool status = command == "status", drain = command == "drain",
+               verify = command == "verify", recall = command == "recall", plan = command == "plan",
+               migrate = command == "migrate";
+    if (!status && !drain && !verify && !recall && !plan && !migrate)
+        usage_error("unknown command '" + command + "'");
+    // verify's exit status 1 means "differences": its errors are 2.
+    if (verify) rfs::ctl::set_error_status(2);
+    std::string mountpoint, state_dir, path, config, bucket, bucket_type, riak_urls;
+    bool as_json = false, pause = false, resume = false, repair = false, delete_from_riak = false;
+    bool has_path = false;
     int watch = 0; // 1 --watch, -1 --once, 0 by terminal
     double interval = 1;
     std::optional<std::uint64_t> rate, files;
@@ -269,10 +195,9 @@ int main(int argc, char** argv) {
             if (i + 1 >= args.size()) usage_error(a + " needs a value");
             return args[++i];
         };
-        const bool status = command == "status";
         if (a == "--state-dir") {
             state_dir = value();
-        } else if (status && a == "--json") {
+        } else if ((status || verify || plan) && a == "--json") {
             as_json = true;
         } else if (status && a == "--watch") {
             watch = 1;
@@ -284,37 +209,103 @@ int main(int argc, char** argv) {
             interval = std::strtod(v.c_str(), &end);
             if (end == v.c_str() || *end || !(interval >= 0.1 && interval <= 3600))
                 usage_error("--interval needs seconds from 0.1 to 3600, not '" + v + "'");
-        } else if (!status && a == "--pause") {
+        } else if (drain && a == "--pause") {
             pause = true;
-        } else if (!status && a == "--resume") {
+        } else if (drain && a == "--resume") {
             resume = true;
-        } else if (!status && a == "--rate") {
+        } else if ((drain || plan) && a == "--rate") {
             std::string v = value();
             rate = parse_rate(v);
             if (!rate)
                 usage_error("--rate needs bytes per second (e.g. 50M, 0 = unlimited), not '" + v +
                             "'");
-        } else if (!status && a == "--files") {
+        } else if (drain && a == "--files") {
             std::string v = value();
             files = parse_rate(v);
             if (!files || v.find_first_not_of("0123456789") != std::string::npos)
                 usage_error("--files needs files per second (e.g. 200, 0 = unlimited), not '" + v +
                             "'");
+        } else if (verify && a == "--repair") {
+            repair = true;
+        } else if (recall && a == "--delete-from-riak") {
+            delete_from_riak = true;
+        } else if ((plan || migrate) && a == "--config") {
+            config = value();
+        } else if ((plan || migrate) && a == "--bucket") {
+            bucket = value();
+        } else if ((plan || migrate) && a == "--bucket-type") {
+            bucket_type = value();
+        } else if (migrate && a == "--riak") {
+            riak_urls = value();
         } else if (a.starts_with("-")) {
             usage_error("unknown option '" + a + "' for " + command);
         } else if (mountpoint.empty()) {
             mountpoint = a;
+        } else if ((verify || recall) && !has_path) {
+            path = a;
+            has_path = true;
         } else {
             usage_error("unexpected argument '" + a + "'");
         }
     }
-    if (mountpoint.empty()) usage_error(command + " needs a MOUNTPOINT");
-    if (command == "drain" && !pause && !resume && !rate && !files)
+    if (mountpoint.empty())
+        usage_error(command + (plan      ? " needs a SOURCE or a MOUNTPOINT"
+                               : migrate ? " needs a SOURCE"
+                                         : " needs a MOUNTPOINT"));
+    if (drain && !pause && !resume && !rate && !files)
         usage_error("drain needs --pause, --resume, --rate SIZE or --files N");
     if (pause && resume) usage_error("--pause and --resume together");
+    if (recall && !has_path)
+        usage_error("recall needs a PATH (the mount itself is '" + mountpoint + "')");
+    if (!config.empty() && !bucket.empty()) usage_error("--config or --bucket, not both");
 
+    if (migrate) {
+        if (riak_urls.empty()) usage_error("migrate needs --riak URL[,URL...]");
+        rfs::ctl::MigrateArgs m;
+        m.source = mountpoint;
+        m.riak = riak_urls;
+        m.state_dir = state_dir;
+        m.config = config;
+        m.bucket = bucket;
+        m.bucket_type = bucket_type;
+        return rfs::ctl::migrate_command(m);
+    }
+    if (plan) {
+        rfs::ctl::PlanArgs p;
+        p.given = mountpoint;
+        p.rate = rate;
+        p.as_json = as_json;
+        struct stat st;
+        const int err = ::stat(mountpoint.c_str(), &st) != 0 ? errno
+                        : S_ISDIR(st.st_mode)                ? 0
+                                                             : ENOTDIR;
+        if (state_dir.empty() && err != 0)
+            die("'" + mountpoint +
+                "' is not a directory (a SOURCE or a MOUNTPOINT): " + std::strerror(err));
+        auto mount = state_dir.empty()
+                         ? rfs::ctl::mount_at(rfs::ctl::absolute_mountpoint(mountpoint))
+                         : std::nullopt;
+        if (!state_dir.empty() || (mount && mount->type == "fuse.riakfs")) {
+            if (!config.empty() || !bucket.empty() || !bucket_type.empty())
+                usage_error("--config, --bucket and --bucket-type are for a SOURCE: a mount "
+                            "plans with its own layout");
+            p.socket = find_socket(mountpoint, state_dir);
+        } else {
+            p.config = config;
+            p.bucket = bucket;
+            p.bucket_type = bucket_type;
+        }
+        return rfs::ctl::plan_command(p);
+    }
     const std::string socket = find_socket(mountpoint, state_dir);
-    if (command == "status") return status_command(mountpoint, socket, as_json, watch, interval);
+    if (status) return status_command(mountpoint, socket, as_json, watch, interval);
+    if (verify || recall) {
+        // PATH is under MOUNTPOINT as the operator sees it; the daemon takes it relative.
+        const std::string rel = rfs::ctl::path_in_mount(
+            state_dir.empty() ? rfs::ctl::absolute_mountpoint(mountpoint) : mountpoint, path);
+        if (verify) return rfs::ctl::verify_command({mountpoint, socket, rel, repair, as_json});
+        return rfs::ctl::recall_command({mountpoint, socket, rel, delete_from_riak});
+    }
 
     json request = {{"cmd", "drain"}};
     if (pause) request["pause"] = true;

@@ -35,11 +35,17 @@ std::string ControlServer::start() {
     return {};
 }
 
+void ControlServer::add_stream(std::string cmd, StreamHandler handler) {
+    streams_by_cmd_[std::move(cmd)] = std::move(handler);
+}
+
 void ControlServer::stop() {
     if (!thread_.joinable()) return;
+    stopping_ = true;
     std::uint64_t one = 1;
     (void)!::write(wakeup_.get(), &one, sizeof one);
     thread_.join();
+    reap_streams(true); // their emit() answers false from now on: they end at their next line
     listener_.reset();
     ::unlink(path_.c_str()); // best effort: a long path is replaced at the next start anyway
 }
@@ -56,15 +62,56 @@ void ControlServer::run() {
         if (!(fds[0].revents & POLLIN)) continue;
         UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!client) continue;
+        reap_streams(false);
         try {
-            serve(client.get());
+            serve(client);
         } catch (const std::exception& e) {
             RFS_LOG_WARN("control socket: {}", e.what());
         }
     }
 }
 
-void ControlServer::serve(int client) {
+void ControlServer::reap_streams(bool all) {
+    for (auto it = streams_.begin(); it != streams_.end();) {
+        if (all || it->done->load()) {
+            it->thread.join();
+            it = streams_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void ControlServer::start_stream(UniqueFd client, const StreamHandler& handler,
+                                 nlohmann::json request) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    auto fd = std::make_shared<UniqueFd>(std::move(client));
+    std::thread thread([this, fd, done, &handler, request = std::move(request)] {
+        auto line = [fd](const nlohmann::json& reply) {
+            return write_all(fd->get(),
+                             reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                 "\n");
+        };
+        bool client_gone = false;
+        Emit emit = [&](const nlohmann::json& reply) {
+            if (client_gone || stopping_) return false;
+            client_gone = !line(reply);
+            return !client_gone;
+        };
+        nlohmann::json answer;
+        try {
+            answer = handler(request, emit);
+        } catch (const std::exception& e) {
+            answer = error_answer(e.what());
+        }
+        if (!client_gone) line(answer);
+        done->store(true);
+    });
+    streams_.push_back(Stream{std::move(thread), std::move(done)});
+}
+
+void ControlServer::serve(UniqueFd& owned) {
+    const int client = owned.get();
     // A client that sends nothing must not hold the socket: 5 s for the request, 5 s to take
     // the answer.
     timeval timeout{5, 0};
@@ -96,6 +143,16 @@ void ControlServer::serve(int client) {
     }
     if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
         return answer(error_answer("the request needs a \"cmd\" string"));
+    if (auto it = streams_by_cmd_.find(request["cmd"].get<std::string>());
+        it != streams_by_cmd_.end()) {
+        reap_streams(false);
+        if (streams_.size() >= kMaxStreams)
+            return answer(error_answer("busy: " + std::to_string(streams_.size()) +
+                                       " verify, recall or plan requests are running; try again "
+                                       "when one ends"));
+        // The answer may take long: no send timeout beyond the 5 s per line.
+        return start_stream(std::move(owned), it->second, std::move(request));
+    }
     try {
         answer(handler_(request));
     } catch (const std::exception& e) {

@@ -304,6 +304,7 @@ Mapper Mapper::default_layout(std::string bucket, std::string type) {
 }
 
 std::optional<Location> Mapper::map(std::string_view rel_path) const {
+    if (excluded_ && excluded_(rel_path)) return std::nullopt;
     for (const Rule& rule : rules_) {
         auto values = match(rule.path, rel_path);
         if (!values) continue;

@@ -29,6 +29,7 @@
 // A location may still be too long for a request line; the request builders report that.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,13 @@ public:
     // `rel_path` is relative to SOURCE without a leading '/' ("dir/a.txt"). nullopt: stays local.
     std::optional<Location> map(std::string_view rel_path) const;
 
+    // Paths for which `excluded` answers true stay local whatever the rules say (riakfsctl recall
+    // --delete-from-riak: lib/migrate/local_pins.hpp). Set before the mapper is shared; the
+    // predicate must be callable from any thread.
+    void set_exclusion(std::function<bool(std::string_view rel_path)> excluded) {
+        excluded_ = std::move(excluded);
+    }
+
     // Where the directory records (dir_record.hpp) live.
     const proto::BucketId& namespace_bucket() const { return namespace_; }
 
@@ -79,6 +87,7 @@ public:
 
 private:
     std::vector<Rule> rules_;
+    std::function<bool(std::string_view)> excluded_;
     proto::BucketId namespace_{"", std::string(kDefaultNamespaceBucket)};
 };
 

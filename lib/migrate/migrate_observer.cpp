@@ -314,6 +314,12 @@ int MigrateObserver::may_exchange(int dir_fd, const char* name, int newdir_fd,
 // ---- bringing a released file's data back ------------------------------------------------------
 
 void MigrateObserver::fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) {
+    std::string path;
+    if (fs_.relative_path(node, &path) != 0) path.clear();
+    fetch_path(std::move(path), std::move(fd), std::move(done));
+}
+
+void MigrateObserver::fetch_path(std::string path, UniqueFd fd, Callback<void(int)> done) {
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return done(errno);
     const FileId id{st.st_dev, st.st_ino};
@@ -325,8 +331,6 @@ void MigrateObserver::fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int
     }
     // Pinned while it is filled: the migrator must not release it again meanwhile.
     gate_.with_file(id, [](auto pin) { pin(); });
-    std::string path;
-    if (fs_.relative_path(node, &path) != 0) path.clear();
     auto shared_fd = std::make_shared<UniqueFd>(std::move(fd));
     asio::io_context& context = migrator_.context();
     asio::post(context, [this, &context, id, shared_fd, path = std::move(path)]() mutable {

@@ -60,6 +60,10 @@ public:
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
     void on_unpinned(fs::NodeId node) override;
     void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
+    // fetch_data() for a file known by its path relative to SOURCE (riakfsctl recall): `fd` is
+    // the file opened for writing beneath SOURCE. `done(0)` once its data is back, fsynced and
+    // its marker gone (at once when it has none); `done(EIO)` when Riak failed (logged).
+    void fetch_path(std::string rel_path, UniqueFd fd, Callback<void(int)> done);
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
     // Refused (EINVAL) when either side is a directory or a released file: Riak's copies cannot
     // swap keys in one step, and a released file's only copy must never be overwritten by the

@@ -5,6 +5,7 @@
 #include "lib/io/executor.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
+#include "lib/migrate/local_pins.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/relocate.hpp"
 #include "lib/migrate/uploader.hpp"
@@ -719,7 +720,8 @@ void Migrator::release_if_unused(const std::string& path) {
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
         st.st_nlink > 1)
         return;
-    if (!copy_is_current(record, st)) return; // changed: its new copy comes first
+    if (!copy_is_current(record, st)) return;                 // changed: its new copy comes first
+    if (options_.pins && options_.pins->covers(path)) return; // recalled: stays local
     const FileId id{st.st_dev, st.st_ino};
     if (!options_.release->begin_release(id)) return; // in use: tried again at its close
     struct EndRelease {
@@ -727,6 +729,9 @@ void Migrator::release_if_unused(const std::string& path) {
         FileId id;
         ~EndRelease() { gate.end_release(id); }
     } end{*options_.release, id};
+    // A recall may have pinned it since the check above; its walk then waits for this release
+    // in the gate (fetch), or finds the marker on its second look.
+    if (options_.pins && options_.pins->covers(path)) return;
     // Nothing can change it now without a pin; check once more what may have changed before.
     if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) return;
     const state::Marker marker = state::marker_of(record);

@@ -62,6 +62,7 @@
 
 namespace rfs::migrate {
 
+class LocalPins;
 class ReleaseGate;
 
 struct MigratorOptions {
@@ -69,6 +70,8 @@ struct MigratorOptions {
     // mode=move: once a file's copy is verified and nothing pins it, its local data is released
     // (lib/state/placeholder.hpp). Null: files keep their data.
     ReleaseGate* release = nullptr;
+    // Paths recalled with riakfsctl recall (local_pins.hpp): never released. Null: none.
+    const LocalPins* pins = nullptr;
     unsigned parallel_uploads = 4;
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};

@@ -17,6 +17,7 @@
 //   'd' 'n' 'h' 'x' key     -> the namespace records' bookkeeping (AuxKind, aux_*): opaque
 //                              values the store only keeps, in key ranges of their own
 //   'g'                     -> the background drain's progress (AuxKind::drain)
+//   'p' path                -> a path recalled to local disk (AuxKind::local_pin)
 //
 // Thread safety: every method may be called from any thread. Writers of one path are serialized
 // by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
@@ -77,6 +78,7 @@ enum class AuxKind : char {
     inode_id = 'h',   // namespace: local "<dev>:<ino>" -> the hard-link id its records carry
     restoring = 'x',  // a restore in progress (restore.hpp); key ""
     drain = 'g',      // the background drain's progress (lib/migrate/drain.hpp); key ""
+    local_pin = 'p',  // riakfsctl recall: a path kept local (lib/migrate/local_pins.hpp)
 };
 
 struct AuxOp {
