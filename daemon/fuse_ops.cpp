@@ -104,7 +104,7 @@ void fill_file_info(fuse_file_info* fi, const fs::OpenResult& open) {
 }
 
 #ifdef RFS_TEST_FAULTS
-enum class TestFault { none, throw_in_open, throw_in_fsync };
+enum class TestFault { none, throw_in_open, throw_in_fsync, lose_readdirplus_reply };
 TestFault g_test_fault = TestFault::none;
 
 // Fails as an allocation would once an open's descriptor exists.
@@ -436,15 +436,25 @@ private:
 void do_readdir(fuse_req_t req, size_t size, off_t offset, fuse_file_info* fi, bool plus) {
     Reply reply(req);
     DirReply out(req, size);
-    int err = fs_of(req).readdir(*open_dir(fi), offset, plus, out);
+    // Taken now: a reply frees `req`, whether or not it reached the kernel.
+    fs::LocalFs& fs = fs_of(req);
+    int err = fs.readdir(*open_dir(fi), offset, plus, out);
     // LocalFs has let go of the directory's lock: once the kernel has the reply, the application
     // may close the directory and another loop may free it (RELEASEDIR) while this one still runs.
     // Entries already placed carry lookup counts: send them even if a later one failed.
     if (err && out.used() == 0) return (void)reply.err(err);
     // An interrupted reply never reached the kernel: the lookups its entries counted are undone,
     // as for LOOKUP and CREATE, or the nodes would never be forgotten.
-    if (reply.buf(out.data(), out.used()) == -ENOENT) {
-        auto& fs = fs_of(req);
+    int sent;
+#ifdef RFS_TEST_FAULTS
+    if (plus && g_test_fault == TestFault::lose_readdirplus_reply)
+        // As if the request had been interrupted: the entries never reach the kernel (which gets
+        // EIO instead, so that the application's call ends), and libfuse reports -ENOENT.
+        sent = (reply.err(EIO), -ENOENT);
+    else
+#endif
+        sent = reply.buf(out.data(), out.used());
+    if (sent == -ENOENT) {
         for (fs::NodeId id : out.carried())
             fs.forget(id, 1);
     }
@@ -535,6 +545,8 @@ bool set_test_fault(std::string_view name, fs::LocalFs& fs) {
         fs.set_observer(&g_throw_on_open);
     } else if (name == "throw_in_fsync") {
         g_test_fault = TestFault::throw_in_fsync;
+    } else if (name == "lose_readdirplus_reply") {
+        g_test_fault = TestFault::lose_readdirplus_reply;
     } else {
         return false;
     }

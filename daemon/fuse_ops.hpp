@@ -42,6 +42,8 @@ fuse_lowlevel_ops overlay_operations(Mode mode);
 // RIAKFS_TEST_FAULT environment variable, to show that a throwing handler still answers.
 //   throw_in_open   every OPEN throws std::bad_alloc once its descriptor is open
 //   throw_in_fsync  every FSYNC throws on the blocking pool before it answers
+//   lose_readdirplus_reply  every READDIRPLUS reply is lost as an interrupted one is (the
+//                   kernel gets EIO; the entries' lookups must be undone)
 // Returns false for an unknown name.
 bool set_test_fault(std::string_view name, fs::LocalFs& fs);
 #endif

@@ -574,9 +574,9 @@ int main(int argc, char** argv) {
                         mountpoint_abs,
                         riak_setup.state.state_dir};
         // Declared after the engine: the endpoint (and its reads of the engine) goes first.
-        auto metrics_endpoint =
-            service->start_metrics({std::string(rfs::to_string(cl.options.mode)), migrator.get(),
-                                    drain.get(), reader, riak_mode ? riak_telemetry : nullptr});
+        auto metrics_endpoint = service->start_metrics(
+            {std::string(rfs::to_string(cl.options.mode)), migrator.get(), drain.get(), reader,
+             riak_mode ? riak_telemetry : nullptr, &inodes});
         // The mount serves once the kernel's INIT is answered: `riakfs` (the parent) returns 0
         // and systemd gets READY=1.
         overlay.on_serving = [&daemon, &service, status = "serving " + cl.mountpoint] {

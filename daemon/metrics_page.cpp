@@ -2,6 +2,7 @@
 
 #include "daemon/fuse_metrics.hpp"
 #include "lib/common/log.hpp"
+#include "lib/fs/inode_table.hpp"
 #include "lib/metrics/exposition.hpp"
 #include "lib/migrate/drain.hpp"
 #include "lib/migrate/migrator.hpp"
@@ -147,6 +148,11 @@ std::string render_metrics(const MetricsSources& sources) {
     out.family("riakfs_info", Type::gauge, "Always 1; the labels describe the mount.");
     out.sample({{"mode", sources.mode}, {"version", "0.1.0"}}, std::uint64_t{1});
     fuse_metrics::write(out);
+    if (sources.inodes) {
+        out.family("riakfs_inodes", Type::gauge,
+                   "Inodes riakfs remembers: those the kernel holds a lookup on, and the root.");
+        out.sample({}, static_cast<std::uint64_t>(sources.inodes->size()));
+    }
     std::optional<migrate::MigratorStats> migration;
     if (sources.migrator) migration = sources.migrator->stats();
     if (sources.riak) write_riak(out, *sources.riak);

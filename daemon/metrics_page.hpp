@@ -15,6 +15,9 @@ class RiakReader;
 namespace riak {
 class Telemetry;
 }
+namespace fs {
+class InodeTable;
+}
 
 // What there is to report; the Riak parts are null in mode=passthrough. Each must outlive the
 // endpoint that renders the page.
@@ -24,6 +27,7 @@ struct MetricsSources {
     const migrate::Drain* drain = nullptr;
     std::shared_ptr<const migrate::RiakReader> reader;
     std::shared_ptr<const riak::Telemetry> riak;
+    const fs::InodeTable* inodes = nullptr;
 };
 
 std::string render_metrics(const MetricsSources& sources);
