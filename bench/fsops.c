@@ -1,6 +1,6 @@
 /**
  * @file fsops.c
- * Tight metadata/small-file loops for bench/run-passthrough.
+ * Tight metadata/small-file loops for bench/run-passthrough and bench/run-riak.
  *
  * Each sub-command does one kind of syscall loop over a directory and prints a single JSON line
  * {"op":..., "count":..., "seconds":..., "bytes":...} on stdout. Only the loop itself is timed
@@ -12,6 +12,11 @@
  *   fsops create DIR N SIZE         open(O_CREAT|O_EXCL) + write SIZE bytes + close, N files
  *   fsops stat   DIR N              stat() of the N files made by create
  *   fsops read   DIR N SIZE         open + read to EOF + close; each file must hold SIZE bytes
+ *   fsops lat    DIR N SIZE US      foreground latency (run-riak's drain rows): per file, one
+ *                                   stat() and one open + read to EOF + close, each timed on
+ *                                   its own; a file every US microseconds (paced on an absolute
+ *                                   clock; 0 = back to back). Prints the percentiles of both in
+ *                                   microseconds instead of a rate.
  *
  * Built by the harness with: gcc -O2 -Wall -Wextra -std=c11 -o fsops fsops.c
  */
@@ -166,6 +171,108 @@ static void do_read(const char *dir, long n, long size)
 	report("read", n, now() - t0, total);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of n sorted samples (nearest rank). */
+static double quantile(const double *v, long n, double q)
+{
+	long i = (long)(q * (double)n + 0.999999) - 1;
+
+	if (i < 0)
+		i = 0;
+	if (i >= n)
+		i = n - 1;
+	return v[i];
+}
+
+static void print_lat(const char *name, double *v, long n)
+{
+	double sum = 0;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	for (long i = 0; i < n; i++)
+		sum += v[i];
+	printf("\"%s\":{\"count\":%ld,\"mean_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+	       "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f}",
+	       name, n, n ? sum / n : 0.0, quantile(v, n, 0.50), quantile(v, n, 0.90),
+	       quantile(v, n, 0.99), quantile(v, n, 0.999), n ? v[n - 1] : 0.0);
+}
+
+static void do_lat(const char *dir, long n, long size, long interval_us)
+{
+	char path[PATH_MAX];
+	static char buf[1 << 16];
+	struct stat st;
+	struct timespec next;
+	double *stat_us = malloc(sizeof(double) * (n ? n : 1));
+	double *read_us = malloc(sizeof(double) * (n ? n : 1));
+	long late = 0;
+
+	if (!stat_us || !read_us)
+		die("malloc", "");
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		long long got = 0;
+
+		file_path(path, sizeof(path), dir, i);
+		double a = now();
+		if (stat(path, &st) < 0)
+			die("stat", path);
+		double b = now();
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open", path);
+		for (;;) {
+			ssize_t r = read(fd, buf, sizeof(buf));
+			if (r < 0)
+				die("read", path);
+			if (r == 0)
+				break;
+			got += r;
+		}
+		if (close(fd) < 0)
+			die("close", path);
+		double c = now();
+		if (got != size || st.st_size != size) {
+			fprintf(stderr, "fsops: %s: read %lld bytes (stat %lld), expected %ld\n", path,
+				got, (long long)st.st_size, size);
+			exit(1);
+		}
+		stat_us[i] = (b - a) * 1e6;
+		read_us[i] = (c - b) * 1e6;
+		if (interval_us > 0) {
+			next.tv_nsec += interval_us * 1000;
+			while (next.tv_nsec >= 1000000000) {
+				next.tv_nsec -= 1000000000;
+				next.tv_sec++;
+			}
+			struct timespec cur;
+			clock_gettime(CLOCK_MONOTONIC, &cur);
+			if (cur.tv_sec > next.tv_sec ||
+			    (cur.tv_sec == next.tv_sec && cur.tv_nsec >= next.tv_nsec))
+				late++; /* no sleep: the next file starts at once */
+			else
+				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		}
+	}
+	double t = now() - t0;
+
+	printf("{\"op\":\"lat\",\"count\":%ld,\"seconds\":%.9f,\"interval_us\":%ld,"
+	       "\"late\":%ld,", n, t, interval_us, late);
+	print_lat("stat", stat_us, n);
+	printf(",");
+	print_lat("read", read_us, n);
+	printf("}\n");
+	free(stat_us);
+	free(read_us);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && !strcmp(argv[1], "mktree"))
@@ -176,9 +283,12 @@ int main(int argc, char **argv)
 		do_stat(argv[2], parse_count(argv[3], "N"));
 	else if (argc >= 5 && !strcmp(argv[1], "read"))
 		do_read(argv[2], parse_count(argv[3], "N"), parse_count(argv[4], "SIZE"));
+	else if (argc >= 6 && !strcmp(argv[1], "lat"))
+		do_lat(argv[2], parse_count(argv[3], "N"), parse_count(argv[4], "SIZE"),
+		       parse_count(argv[5], "US"));
 	else {
 		fprintf(stderr, "usage: fsops mktree DIR NDIRS NFILES | create DIR N SIZE |"
-				" stat DIR N | read DIR N SIZE\n");
+				" stat DIR N | read DIR N SIZE | lat DIR N SIZE US\n");
 		return 2;
 	}
 	return 0;
