@@ -454,6 +454,7 @@ bool InodeTable::shed() {
         dropped.swap(cache_);
         lru_.clear();
     }
+    shed_step(ShedStep::cache_dropped);
     size_t closed = 0;
     for (auto& [id, c] : dropped)
         if (c.fd.use_count() == 1) ++closed;
@@ -479,6 +480,7 @@ bool InodeTable::shed() {
     }
     for (auto& d : deferred)
         prepare(Need::handle, d.fd->get(), d.prep);
+    shed_step(ShedStep::handles_made);
     std::unordered_map<NodeId, std::shared_ptr<const UniqueFd>> unpinned; // closed outside locks
     {
         std::lock_guard lock(mu_);
@@ -505,6 +507,8 @@ bool InodeTable::shed() {
     deferred.clear();
     for (auto& [id, fd] : unpinned)
         if (fd.use_count() == 1) ++closed;
+    unpinned.clear();
+    shed_step(ShedStep::released);
     if (closed > 0) RFS_LOG_INFO("out of descriptors: inodes are reopened from now on");
     return closed > 0;
 }

@@ -172,6 +172,22 @@ public:
     // closed (whether a retry can help).
     bool shed();
 
+    // A seam for tests: the instants of shed() at which another thread's path_fd() can run
+    // between its steps, in order. A hook set here is called at each of them with no lock of the
+    // table held, so that a test can hold shed() there while another thread reaches the inodes
+    // it is changing: that is the only way to make such a window happen on every run. Null
+    // outside tests; shed() runs only once descriptors ran out, and then tests one pointer.
+    enum class ShedStep {
+        cache_dropped, // the cache is emptied; nothing else changed yet
+        handles_made,  // the deferred inodes' handles are made, not yet given
+        released,      // the kept descriptors are taken away and closed
+    };
+    using ShedHook = void (*)(void* arg, ShedStep step);
+    void set_shed_hook(ShedHook hook, void* arg) {
+        shed_hook_ = hook;
+        shed_hook_arg_ = arg;
+    }
+
     // `dev`/`ino` was renamed to `name` in `parent`: an inode reached by name follows it.
     void moved(SrcId src, const std::shared_ptr<Inode>& parent, std::string_view name);
     // Whether any inode is reached by name (only then do renames need to tell the table).
@@ -294,6 +310,12 @@ private:
     std::list<NodeId> lru_; // most recently used first
 
     InoMap inos_;
+
+    ShedHook shed_hook_ = nullptr;
+    void* shed_hook_arg_ = nullptr;
+    void shed_step(ShedStep step) {
+        if (shed_hook_) shed_hook_(shed_hook_arg_, step);
+    }
 };
 
 } // namespace rfs::fs

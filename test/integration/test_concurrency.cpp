@@ -10,10 +10,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,4 +143,146 @@ TEST_CASE("open and close of one file racing on two event loops", "[concurrency]
         CHECK(errname(errors[w]) == "OK");
     }
     CHECK(read_file(fx.mnt("shared")) == std::string(65536, 's'));
+}
+
+namespace {
+
+constexpr int kChurnNames = 300; // split over two directories, so renames cross them
+constexpr int kChurnThreads = 6;
+constexpr int kChurnOps = 10000; // per thread: bounded by work, not by time
+constexpr int kChurnHeld = 20;   // files each thread keeps open, to run the daemon short
+
+std::string churn_name(int i) {
+    return "d" + std::to_string(i % 2) + "/n" + std::to_string(i);
+}
+
+// What a churn thread ran into that the races between threads do not explain.
+struct ChurnResult {
+    int unexpected = 0;
+    std::string first; // "op: ERRNO"
+    int estale = 0;
+    int emfile = 0;
+};
+
+// One thread of the churn: random creates, stats, reads, renames, links and unlinks on names the
+// other threads change as well. ENOENT and EEXIST are the answers those races give natively;
+// any other, ESTALE above all, is the daemon's. EMFILE is counted apart: while the daemon runs
+// short, a request now and then still gets it (in about one run in ten, before and after the
+// kept descriptors are let go; not yet understood, and not what this test is about).
+ChurnResult churn(const MountFixture& fx, std::uint64_t seed) {
+    ChurnResult result;
+    std::mt19937_64 rng(seed);
+    auto pick = [&] { return churn_name(static_cast<int>(rng() % kChurnNames)); };
+    std::vector<int> held;
+    auto note = [&](const char* op, int err) {
+        if (err == 0 || err == ENOENT || err == EEXIST) return;
+        if (err == EMFILE) {
+            ++result.emfile;
+            return;
+        }
+        if (err == ESTALE) ++result.estale;
+        if (result.unexpected++ == 0) result.first = std::string(op) + ": " + errname(err);
+    };
+    char buf[256];
+    for (int op = 0; op < kChurnOps; ++op) {
+        switch (rng() % 7) {
+        case 0: {
+            int fd = ::open(fx.mnt(pick()).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+            if (fd < 0) {
+                note("create", errno);
+                break;
+            }
+            if (::write(fd, "churn", 5) != 5) note("write", errno);
+            ::close(fd);
+            break;
+        }
+        case 1: {
+            struct stat st;
+            if (::lstat(fx.mnt(pick()).c_str(), &st) != 0) note("stat", errno);
+            break;
+        }
+        case 2: {
+            int fd = ::open(fx.mnt(pick()).c_str(), O_RDONLY);
+            if (fd < 0) {
+                note("open", errno);
+                break;
+            }
+            if (::read(fd, buf, sizeof buf) < 0) note("read", errno);
+            // Kept open for a while: the daemon's descriptors for open files, added to the ones
+            // its inodes keep, run past its limit, and it must let the kept ones go (shed()).
+            held.push_back(fd);
+            if (held.size() > kChurnHeld) {
+                ::close(held.front());
+                held.erase(held.begin());
+            }
+            break;
+        }
+        case 3:
+            if (::rename(fx.mnt(pick()).c_str(), fx.mnt(pick()).c_str()) != 0)
+                note("rename", errno);
+            break;
+        case 4:
+            if (::link(fx.mnt(pick()).c_str(), fx.mnt(pick()).c_str()) != 0) note("link", errno);
+            break;
+        case 5:
+            if (::unlink(fx.mnt(pick()).c_str()) != 0) note("unlink", errno);
+            break;
+        case 6:
+            // By descriptor, so that nothing retries it: the kernel walks a path again after an
+            // ESTALE (LOOKUP_REVAL), which hides a stale inode from path calls. GETXATTR carries
+            // no file handle, so the daemon reaches the inode itself; the kernel caches nothing.
+            if (!held.empty() &&
+                ::fgetxattr(held[rng() % held.size()], "user.churn", buf, sizeof buf) < 0 &&
+                errno != ENODATA)
+                note("fgetxattr", errno);
+            break;
+        }
+    }
+    for (int fd : held)
+        ::close(fd);
+    return result;
+}
+
+} // namespace
+
+TEST_CASE("create/stat/read/rename/link/unlink churn on two loops with few descriptors",
+          "[concurrency][shed]") {
+    // Issue 14: under this load, with the daemon short of descriptors, one loop's shed() let an
+    // inode's kept descriptor go before the inode had its file handle, and a request on the other
+    // loop got ESTALE (about once in a million operations; test_inode_table forces that window).
+    // Here the whole path runs through a real mount: the daemon runs out, lets its kept
+    // descriptors go while the other loop resolves inodes, and no request may fail for it.
+    MountOptions opts = two_loops([](const std::string& src) {
+        ::mkdir((src + "/d0").c_str(), 0755);
+        ::mkdir((src + "/d1").c_str(), 0755);
+        for (int i = 0; i < kChurnNames; i += 2)
+            write_file(src + "/" + churn_name(i), "churn");
+    });
+    // 200 as in the report: about 100 descriptors for inodes to keep, 25 for the cache; the
+    // threads' open files take the daemon past the limit.
+    opts.nofile_limit = 200;
+    MountFixture fx(opts);
+    std::uint64_t seed = std::random_device()();
+    if (const char* s = std::getenv("RIAKFS_IT_SEED")) seed = std::strtoull(s, nullptr, 10);
+    INFO("seed " << seed << " (RIAKFS_IT_SEED repeats the choices, not the interleaving)");
+    std::vector<ChurnResult> results(kChurnThreads);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < kChurnThreads; ++w)
+        workers.emplace_back([&, w] { results[w] = churn(fx, seed + w); });
+    for (auto& t : workers)
+        t.join();
+    int emfile = 0;
+    for (int w = 0; w < kChurnThreads; ++w) {
+        INFO("thread " << w << ": first " << results[w].first);
+        CHECK(results[w].estale == 0);
+        CHECK(results[w].unexpected == 0);
+        emfile += results[w].emfile;
+    }
+    if (emfile > 0) WARN(emfile << " requests got EMFILE while the daemon ran short");
+    // Whether the path under test ran: the daemon let its kept descriptors go during the churn.
+    // It does in most runs; in about one in eight it never comes to that on the mount (three
+    // rounds of the churn on one mount did not change that) while some requests get EMFILE: a
+    // warning, not a failure, until that is understood.
+    if (fx.stderr_text().find("out of descriptors") == std::string::npos)
+        WARN("the daemon never let its kept descriptors go: shed() was not exercised");
 }

@@ -7,7 +7,13 @@
 #include <malloc.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -152,25 +158,27 @@ TEST_CASE("memory per inode stays under 200 bytes at a million inodes", "[inode]
 }
 
 namespace {
-// A scratch directory under /tmp holding files "a" and "b", removed at the end.
+// A scratch directory under /tmp holding files "a" and "b" (or the names given), removed at the
+// end.
 struct ScratchDir {
     std::string path;
-    ScratchDir() {
+    std::vector<std::string> names;
+    explicit ScratchDir(std::vector<std::string> files = {"a", "b"}) : names(std::move(files)) {
         char tmpl[] = "/tmp/rfs-inode-XXXXXX";
         REQUIRE(::mkdtemp(tmpl) != nullptr);
         path = tmpl;
-        for (const char* name : {"a", "b"}) {
+        for (const auto& name : names) {
             int fd = ::open((path + "/" + name).c_str(), O_CREAT | O_WRONLY, 0644);
             REQUIRE(fd >= 0);
             ::close(fd);
         }
     }
     ~ScratchDir() {
-        ::unlink((path + "/a").c_str());
-        ::unlink((path + "/b").c_str());
+        for (const auto& name : names)
+            ::unlink((path + "/" + name).c_str());
         ::rmdir(path.c_str());
     }
-    UniqueFd open_path(const char* name = ".") const {
+    UniqueFd open_path(const std::string& name = ".") const {
         return UniqueFd(::open((path + "/" + name).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     }
 };
@@ -274,6 +282,133 @@ TEST_CASE("inodes that keep their descriptor get a handle when it is let go", "[
         CHECK(now.st_dev == st.st_dev);
     }
     ::rename((dir.path + "/a2").c_str(), (dir.path + "/a").c_str());
+}
+
+namespace {
+const char* step_name(InodeTable::ShedStep step) {
+    switch (step) {
+    case InodeTable::ShedStep::cache_dropped:
+        return "cache_dropped";
+    case InodeTable::ShedStep::handles_made:
+        return "handles_made";
+    case InodeTable::ShedStep::released:
+        return "released";
+    }
+    return "?";
+}
+
+// The other event loop: each time shed() stops at one of its steps (the hook below), it reaches
+// every inode with path_fd() and checks it gets that inode's object, while shed() waits. Catch2
+// v2's assertions are not thread-safe, so what goes wrong is written down for the test's thread.
+struct OtherLoop {
+    InodeTable& table;
+    std::vector<std::pair<std::shared_ptr<Inode>, struct stat>> inodes;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<InodeTable::ShedStep> pending; // a step shed() waits at
+    bool stop = false;
+    std::vector<std::string> steps_seen;
+    std::vector<std::string> failures;
+
+    // Called by shed(): holds it at `step` until every inode was reached.
+    static void hook(void* arg, InodeTable::ShedStep step) {
+        auto* self = static_cast<OtherLoop*>(arg);
+        std::unique_lock lock(self->mu);
+        self->pending = step;
+        self->cv.notify_all();
+        self->cv.wait(lock, [self] { return !self->pending; });
+    }
+
+    void run() {
+        std::unique_lock lock(mu);
+        for (;;) {
+            cv.wait(lock, [this] { return pending || stop; });
+            if (!pending) return;
+            const char* step = step_name(*pending);
+            steps_seen.push_back(step);
+            for (auto& [inode, st] : inodes) {
+                FdRef ref = table.path_fd(*inode);
+                struct stat now {};
+                if (!ref) {
+                    failures.push_back(std::string("at ") + step + ", node " +
+                                       std::to_string(inode->id()) + ": " +
+                                       std::strerror(ref.error()));
+                } else if (::fstat(ref.get(), &now) != 0 || now.st_ino != st.st_ino ||
+                           now.st_dev != st.st_dev) {
+                    failures.push_back(std::string("at ") + step + ", node " +
+                                       std::to_string(inode->id()) + ": another object");
+                }
+            }
+            pending.reset();
+            cv.notify_all();
+        }
+    }
+};
+} // namespace
+
+TEST_CASE("while shed() lets kept descriptors go, another thread reaches every inode",
+          "[inode][budget][shed]") {
+    // With two loops, one loop's shed() runs while the other loop resolves inodes. An inode
+    // that put off its file handle is reached only through its kept descriptor until shed()
+    // gives it the handle: if the descriptor went first, path_fd() found neither and answered
+    // ESTALE (issue 14, once in a million operations under a stress). Here shed() is held at
+    // each of its steps while another thread reaches every inode, so the window, if there is
+    // one, is hit on every run.
+    if (::geteuid() != 0) FAIL("needs root (open_by_handle_at needs CAP_DAC_READ_SEARCH)");
+    std::vector<std::string> names{"a"};
+    for (int i = 0; i < 6; ++i)
+        names.push_back("f" + std::to_string(i));
+    ScratchDir dir(names);
+    InodeTable table(dir.open_path(), stat_of(dir.open_path().get()));
+    table.set_fd_budget(100, 16);
+    // The first inode on the file system makes a handle (which shows that handles work there);
+    // forgotten, it leaves only inodes that put theirs off, reached by their descriptor alone.
+    {
+        UniqueFd fd = dir.open_path("a");
+        struct stat st = stat_of(fd.get());
+        auto first = table.add_lookup(std::move(fd), st, table.root(), "a");
+        REQUIRE(table.forget(first->id(), 1));
+    }
+    OtherLoop other{table, {}, {}, {}, {}, false, {}, {}};
+    other.inodes.emplace_back(table.root(), stat_of(dir.open_path().get()));
+    for (size_t i = 1; i < names.size(); ++i) {
+        UniqueFd fd = dir.open_path(names[i]);
+        struct stat st = stat_of(fd.get());
+        other.inodes.emplace_back(table.add_lookup(std::move(fd), st, table.root(), names[i]), st);
+    }
+    REQUIRE(table.kept_fds() == names.size()); // the root and the six
+    REQUIRE(table.cached_fds() == 0);          // so that shed() lets the kept ones go
+
+    std::thread loop([&other] { other.run(); });
+    table.set_shed_hook(&OtherLoop::hook, &other);
+    bool shed = table.shed();
+    table.set_shed_hook(nullptr, nullptr);
+    {
+        std::lock_guard lock(other.mu);
+        other.stop = true;
+    }
+    other.cv.notify_all();
+    loop.join();
+
+    CHECK(shed);
+    CHECK(table.kept_fds() == 1);
+    std::string held_at;
+    for (const auto& step : other.steps_seen)
+        held_at += " " + step;
+    INFO("shed() was held at:" << held_at);
+    // The step that matters: the descriptors are gone, the handles must be there.
+    CHECK(std::find(other.steps_seen.begin(), other.steps_seen.end(), "released") !=
+          other.steps_seen.end());
+    for (const auto& failure : other.failures)
+        FAIL_CHECK(failure);
+    CHECK(other.failures.empty());
+    // Afterwards too, every inode is reached, by its handle.
+    for (auto& [inode, st] : other.inodes) {
+        FdRef ref = table.path_fd(*inode);
+        INFO("node " << inode->id() << ": " << std::strerror(ref.error()));
+        REQUIRE(ref);
+        CHECK(stat_of(ref.get()).st_ino == st.st_ino);
+    }
 }
 
 TEST_CASE("memory per inode reached by file handle stays under 200 bytes", "[inode][memory]") {
