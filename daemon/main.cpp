@@ -11,6 +11,7 @@
 #include "daemon/service.hpp"
 #include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
+#include "lib/common/mount_table.hpp"
 #include "lib/control/control_server.hpp"
 #include "lib/control/control_socket.hpp"
 #include "lib/fs/inode_table.hpp"
@@ -116,42 +117,13 @@ std::string fuse_messages_one_line() {
     return out;
 }
 
-// Undoes the octal escapes (\040 for a space, ...) of a path in /proc/self/mountinfo.
-std::string unescape_mountinfo(const std::string& text) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\\' && i + 3 < text.size() &&
-            std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 2])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 3]))) {
-            out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
-                                     (text[i + 3] - '0'));
-            i += 3;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
-
 // The file-system type of the topmost mount on directory `dir` ("fuse.riakfs", ...), or "" when
-// nothing is mounted exactly there. Later lines of mountinfo are mounts stacked later.
+// nothing is mounted exactly there.
 std::string top_mount_type(const std::string& dir) {
     char resolved[PATH_MAX];
     if (!::realpath(dir.c_str(), resolved)) return "";
-    std::ifstream info("/proc/self/mountinfo");
-    std::string line, type;
-    while (std::getline(info, line)) {
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, mount_point;
-        fields >> id >> parent >> devno >> root >> mount_point;
-        if (unescape_mountinfo(mount_point) != resolved) continue;
-        size_t dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream rest(line.substr(dash + 3));
-        rest >> type;
-    }
-    return type;
+    auto mount = rfs::topmost_mount(resolved);
+    return mount ? mount->type : std::string();
 }
 
 // What the Riak modes need, checked before anything is mounted.

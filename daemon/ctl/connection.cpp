@@ -43,48 +43,6 @@ void set_error_status(int status) {
     std::exit(2);
 }
 
-namespace {
-
-std::string unescape_mountinfo(const std::string& text) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\\' && i + 3 < text.size() &&
-            std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 2])) &&
-            std::isdigit(static_cast<unsigned char>(text[i + 3]))) {
-            out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
-                                     (text[i + 3] - '0'));
-            i += 3;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
-
-} // namespace
-
-// Later lines of mountinfo are stacked later.
-std::optional<Mount> mount_at(const std::string& dir) {
-    std::ifstream info("/proc/self/mountinfo");
-    std::string line;
-    std::optional<Mount> found;
-    while (std::getline(info, line)) {
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, mount_point;
-        fields >> id >> parent >> devno >> root >> mount_point;
-        if (unescape_mountinfo(mount_point) != dir) continue;
-        size_t dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream rest(line.substr(dash + 3));
-        Mount m;
-        rest >> m.type >> m.source;
-        m.source = unescape_mountinfo(m.source);
-        found = m;
-    }
-    return found;
-}
-
 // MOUNTPOINT as the mount table names it. A dead mount (daemon gone) cannot be stat'ed: its
 // path is then made absolute without resolving symlinks.
 std::string absolute_mountpoint(const std::string& path) {
@@ -102,7 +60,7 @@ std::string absolute_mountpoint(const std::string& path) {
 std::string find_socket(const std::string& given, const std::string& state_dir) {
     if (!state_dir.empty()) return control::socket_path(state_dir);
     const std::string mountpoint = absolute_mountpoint(given);
-    auto mount = mount_at(mountpoint);
+    auto mount = topmost_mount(mountpoint);
     if (!mount) die("'" + given + "' is not a riakfs mount (nothing is mounted there)");
     if (mount->type != "fuse.riakfs")
         die("'" + given + "' is not a riakfs mount (it is " + mount->type + ")");

@@ -5,24 +5,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/common/mount_table.hpp"
+
 #include <functional>
 #include <optional>
 #include <string>
 
 namespace rfs::ctl {
 
-struct Mount {
-    std::string type;   // "fuse.riakfs", "ext4", ...
-    std::string source; // the mount's source field (riakfs: SOURCE's absolute path)
-};
-
 // The exit status of die(): 1 unless a command sets another.
 void set_error_status(int status);
 [[noreturn]] void die(const std::string& message);
 [[noreturn]] void usage_error(const std::string& message);
 
-// The topmost mount at exactly `dir`.
-std::optional<Mount> mount_at(const std::string& dir);
 // MOUNTPOINT as the mount table names it (absolute, symlinks resolved when it can be stat'ed).
 std::string absolute_mountpoint(const std::string& path);
 // Where the control socket of the mount at `given` is (`state_dir` given: that one's).

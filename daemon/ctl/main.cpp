@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
             die("'" + mountpoint +
                 "' is not a directory (a SOURCE or a MOUNTPOINT): " + std::strerror(err));
         auto mount = state_dir.empty()
-                         ? rfs::ctl::mount_at(rfs::ctl::absolute_mountpoint(mountpoint))
+                         ? rfs::topmost_mount(rfs::ctl::absolute_mountpoint(mountpoint))
                          : std::nullopt;
         if (!state_dir.empty() || (mount && mount->type == "fuse.riakfs")) {
             if (!config.empty() || !bucket.empty() || !bucket_type.empty())

@@ -65,7 +65,7 @@ int migrate_command(const MigrateArgs& a) {
     if (!::realpath(a.source.c_str(), resolved))
         die("cannot use SOURCE '" + a.source + "': " + std::strerror(errno));
     const std::string source = resolved;
-    if (auto mount = mount_at(source); mount && mount->type == "fuse.riakfs")
+    if (auto mount = topmost_mount(source); mount && mount->type == "fuse.riakfs")
         die("'" + a.source + "' is a riakfs mount: its daemon migrates it (riakfsctl drain)");
     auto nodes = riak::parse_node_list(a.riak);
     if (!nodes) die("--riak " + a.riak + ": " + nodes.error().message);
