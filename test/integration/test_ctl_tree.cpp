@@ -6,6 +6,7 @@
 //
 // Waits are "until the status says so" (bounded, never asserted on time). RIAKFSCTL_BIN names
 // the riakfsctl under test.
+#include "ctl_test_support.hpp"
 #include "mount_fixture.hpp"
 #include "riak_node.hpp"
 
@@ -32,52 +33,17 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kMarker = "trusted.riakfs.released";
-
 ProcResult ctl(std::vector<std::string> args) {
-    const char* bin = std::getenv("RIAKFSCTL_BIN");
-    REQUIRE(bin != nullptr);
-    args.insert(args.begin(), bin);
-    return run_cmd(args, 60s);
-}
-
-json status_of(const std::string& mnt) {
-    ProcResult r = ctl({"status", mnt, "--json"});
-    INFO("riakfsctl said: " << r.output << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.output);
+    return run_ctl(std::move(args), 60s);
 }
 
 template <class Pred> json wait_status(const std::string& mnt, Pred done) {
-    auto deadline = std::chrono::steady_clock::now() + 120s;
-    json s = status_of(mnt);
-    while (!done(s) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(100ms);
-        s = status_of(mnt);
-    }
-    INFO("last status: " << s.dump());
-    REQUIRE(done(s));
-    return s;
+    return wait_ctl_status(mnt, 60s, done);
 }
 
 bool queue_empty(const json& s) {
     return s["queue"]["copies"] == 0 && s["queue"]["removals"] == 0;
 }
-
-bool has_marker(const std::string& path) {
-    return ::getxattr(path.c_str(), kMarker, nullptr, 0) > 0;
-}
-
-bool is_released(const std::string& src_path) {
-    if (!has_marker(src_path)) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    return fd && ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
-}
-
-struct Tree {
-    std::vector<std::string> paths;
-    std::vector<std::string> contents;
-};
 
 // Small files in three directories, and one file of several chunks (a manifest) in each.
 Tree make_tree() {
@@ -91,21 +57,6 @@ Tree make_tree() {
         t.contents.push_back(random_bytes(200000 + d, 100 + d));
     }
     return t;
-}
-
-void write_tree(const Tree& t, const std::string& root) {
-    for (size_t i = 0; i < t.paths.size(); ++i) {
-        std::filesystem::create_directories(
-            std::filesystem::path(root + "/" + t.paths[i]).parent_path());
-        write_file(root + "/" + t.paths[i], t.contents[i]);
-    }
-}
-
-size_t released_count(const Tree& t, const std::string& source) {
-    size_t n = 0;
-    for (const auto& p : t.paths)
-        n += is_released(source + "/" + p);
-    return n;
 }
 
 MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,

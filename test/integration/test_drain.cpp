@@ -5,6 +5,7 @@
 //
 // Waits are "until the status says so" (bounded, never asserted on time). RIAKFSCTL_BIN names
 // the riakfsctl under test.
+#include "ctl_test_support.hpp"
 #include "mount_fixture.hpp"
 #include "riak_node.hpp"
 
@@ -31,56 +32,23 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kMarker = "trusted.riakfs.released";
-
-std::string ctl_bin() {
-    const char* bin = std::getenv("RIAKFSCTL_BIN");
-    REQUIRE(bin != nullptr);
-    return bin;
-}
-
 ProcResult ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), ctl_bin());
-    return run_cmd(args, 30s);
+    return run_ctl(std::move(args), 30s);
 }
 
 json status_of(const std::string& mnt) {
-    ProcResult r = ctl({"status", mnt, "--json"});
-    INFO("riakfsctl said: " << r.output << r.err);
-    REQUIRE(r.exited);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.output);
+    return ctl_status(mnt, 30s);
 }
 
-// Polls the status until `done` says yes (at most two minutes); returns the last status.
 template <class Pred> json wait_status(const std::string& mnt, Pred done) {
-    auto deadline = std::chrono::steady_clock::now() + 120s;
-    json s = status_of(mnt);
-    while (!done(s) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(100ms);
-        s = status_of(mnt);
-    }
-    INFO("last status: " << s.dump());
-    REQUIRE(done(s));
-    return s;
+    return wait_ctl_status(mnt, 30s, done);
 }
 
 bool drain_in(const json& s, const char* state) {
     return s["drain"]["state"] == state;
 }
 
-bool is_released(const std::string& src_path) {
-    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    return fd && ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
-}
-
 // `files` files under `dirs` directories, each with its own content (the seed is its index).
-struct Tree {
-    std::vector<std::string> paths;
-    std::vector<std::string> contents;
-};
-
 Tree make_tree(size_t files, size_t dirs, size_t max_size) {
     Tree t;
     for (size_t i = 0; i < files; ++i) {
@@ -88,21 +56,6 @@ Tree make_tree(size_t files, size_t dirs, size_t max_size) {
         t.contents.push_back(random_bytes(1 + (i * 7919) % max_size, i + 1));
     }
     return t;
-}
-
-void write_tree(const Tree& t, const std::string& root) {
-    for (size_t i = 0; i < t.paths.size(); ++i) {
-        std::filesystem::create_directories(
-            std::filesystem::path(root + "/" + t.paths[i]).parent_path());
-        write_file(root + "/" + t.paths[i], t.contents[i]);
-    }
-}
-
-size_t released_count(const Tree& t, const std::string& source) {
-    size_t n = 0;
-    for (const auto& p : t.paths)
-        n += is_released(source + "/" + p);
-    return n;
 }
 
 std::uint64_t node_puts(const RiakNode& node) {
