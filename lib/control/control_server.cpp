@@ -4,6 +4,7 @@
 #include "lib/control/control_socket.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -31,7 +32,10 @@ std::string ControlServer::start() {
     if (!listener_) return error;
     wakeup_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!wakeup_) return std::string("eventfd: ") + std::strerror(errno);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        (void)::pthread_setname_np(::pthread_self(), "riakfs-control"); // for top -H and perf
+        run();
+    });
     return {};
 }
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -66,7 +67,13 @@ void Executor::SignalsBlocked::restore() {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-std::thread thread_without_signals(std::function<void()> body) {
+void name_this_thread(const char* name) {
+    char cut[16] = {};
+    std::strncpy(cut, name, sizeof cut - 1);
+    (void)::pthread_setname_np(::pthread_self(), cut); // a name is a convenience: ignore failure
+}
+
+std::thread thread_without_signals(std::function<void()> body, const char* name) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -74,7 +81,10 @@ std::thread thread_without_signals(std::function<void()> body) {
         sigset_t& old;
         ~Restore() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
     } restore{old};
-    return std::thread(std::move(body));
+    return std::thread([body = std::move(body), name] {
+        name_this_thread(name);
+        body();
+    });
 }
 
 Executor::Executor(unsigned loops, unsigned blocking_threads)
@@ -109,7 +119,11 @@ void Executor::run() {
     try {
         for (size_t i = 1; i < loops_.size(); ++i) {
             Loop& l = *loops_[i];
-            l.thread_ = std::thread([&l] { run_loop(l); });
+            l.thread_ = std::thread([&l] {
+                std::string name = "riakfs-loop" + std::to_string(l.index());
+                name_this_thread(name.c_str());
+                run_loop(l);
+            });
         }
     } catch (...) {
         // No thread for a loop: stop the ones already running before the caller unwinds the

@@ -103,6 +103,10 @@ private:
 };
 
 // Starts a thread with every signal blocked, as every helper thread of the daemon must be.
-std::thread thread_without_signals(std::function<void()> body);
+// `name` (at most 15 bytes) is what top -H, ps -L and perf show for it.
+std::thread thread_without_signals(std::function<void()> body, const char* name);
+
+// Names the calling thread (at most 15 bytes; longer names are cut).
+void name_this_thread(const char* name);
 
 } // namespace rfs::io

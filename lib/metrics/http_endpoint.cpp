@@ -231,16 +231,18 @@ HttpEndpoint::HttpEndpoint(BoundListener listener, Render render) : address_(lis
     bool v6 = address_.host.find(':') != std::string::npos;
     impl_ = std::make_unique<Impl>(listener.fd.release(), v6, std::move(render));
     asio::co_spawn(impl_->context, impl_->accept_loop(), asio::detached);
-    thread_ = io::thread_without_signals([impl = impl_.get()] {
-        for (;;) {
-            try {
-                impl->context.run();
-                return;
-            } catch (...) {
-                Impl::log_failure(std::current_exception());
+    thread_ = io::thread_without_signals(
+        [impl = impl_.get()] {
+            for (;;) {
+                try {
+                    impl->context.run();
+                    return;
+                } catch (...) {
+                    Impl::log_failure(std::current_exception());
+                }
             }
-        }
-    });
+        },
+        "riakfs-metrics");
 }
 
 HttpEndpoint::~HttpEndpoint() {

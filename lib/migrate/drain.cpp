@@ -197,7 +197,7 @@ void Drain::start() {
             now.last_error = p->last_error;
         }
     }
-    thread_ = io::thread_without_signals([this] { run(); });
+    thread_ = io::thread_without_signals([this] { run(); }, "riakfs-drain");
 }
 
 void Drain::stop() {

@@ -155,7 +155,7 @@ void Migrator::start() {
     if (options_.release) asio::post(context_, [this] { resume_releases(); });
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
-    thread_ = io::thread_without_signals([this] { context_.run(); });
+    thread_ = io::thread_without_signals([this] { context_.run(); }, "riakfs-migrate");
 }
 
 void Migrator::stop(std::chrono::milliseconds drain) {

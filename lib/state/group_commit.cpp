@@ -10,7 +10,10 @@ GroupCommit::GroupCommit(StateStore& store) : store_(store) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        (void)::pthread_setname_np(::pthread_self(), "riakfs-commit"); // for top -H and perf
+        run();
+    });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 

@@ -181,3 +181,21 @@ TEST_CASE("max_write never outgrows the request buffers, whatever the page size"
     }
     CHECK(rfs::io::fuse_max_write(65536) == 65536); // a smaller offer is kept
 }
+
+TEST_CASE("helper threads carry their name and take no signal", "[executor]") {
+    std::string name;
+    bool sigterm_blocked = false;
+    auto t = rfs::io::thread_without_signals(
+        [&] {
+            char buf[16] = {};
+            ::pthread_getname_np(::pthread_self(), buf, sizeof buf);
+            name = buf;
+            sigset_t mask;
+            ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+            sigterm_blocked = sigismember(&mask, SIGTERM) == 1;
+        },
+        "riakfs-a-name-longer-than-15");
+    t.join();
+    CHECK(name == "riakfs-a-name-l"); // cut to the kernel's 15 bytes, not refused
+    CHECK(sigterm_blocked);
+}
