@@ -43,6 +43,7 @@ nlohmann::json drain_json(const migrate::DrainProgress& p) {
             {"failed", tally(p.failed)},
             {"remaining", tally(remaining)},
             {"in_flight", p.in_flight},
+            {"yielding", p.yielding},
             {"last_error", p.last_error},
             {"eta_seconds", eta}};
 }

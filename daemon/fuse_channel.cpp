@@ -26,8 +26,10 @@ static_assert(io::BufferPool::kBufferSize - kRequestShift >=
 
 } // namespace
 
-FuseChannel::FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed)
-    : session_(session), loop_(loop), device_(loop.context()), on_closed_(std::move(on_closed)) {
+FuseChannel::FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed,
+                         migrate::ForegroundActivity* activity)
+    : session_(session), loop_(loop), device_(loop.context()), on_closed_(std::move(on_closed)),
+      activity_(activity) {
     // Each loop polls its own duplicate of the session descriptor; all duplicates share one
     // open file description, so replies written by libfuse on the session fd match them.
     int fd = ::fcntl(fuse_session_fd(session_), F_DUPFD_CLOEXEC, 0);
@@ -84,6 +86,7 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     request.mem = buffer_.get() + kRequestShift;
     t_dispatching = this;
     t_dispatch_buffer = &buffer_;
+    if (activity_) activity_->note_request();
     if (n >= sizeof(fuse_in_header))
         fuse_metrics::begin_dispatch(reinterpret_cast<const fuse_in_header*>(request.mem)->opcode);
     try {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "lib/io/executor.hpp"
+#include "lib/migrate/drain_pacing.hpp"
 
 #include <fuse_lowlevel.h>
 
@@ -19,8 +20,10 @@ namespace rfs {
 
 class FuseChannel {
 public:
-    // `on_closed` runs (on this loop) when the kernel ends the connection (unmount).
-    FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed);
+    // `on_closed` runs (on this loop) when the kernel ends the connection (unmount). Every
+    // request read is counted in `activity` (null: not counted), which the drain watches.
+    FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed,
+                migrate::ForegroundActivity* activity = nullptr);
     ~FuseChannel();
     FuseChannel(const FuseChannel&) = delete;
     FuseChannel& operator=(const FuseChannel&) = delete;
@@ -39,6 +42,7 @@ private:
     io::Loop& loop_;
     boost::asio::posix::stream_descriptor device_;
     std::function<void()> on_closed_;
+    migrate::ForegroundActivity* activity_;
     io::Buffer buffer_;
     bool closed_ = false;
 };

@@ -419,6 +419,7 @@ int main(int argc, char** argv) {
         std::shared_ptr<rfs::migrate::RiakReader> reader;
         auto riak_telemetry = std::make_shared<rfs::riak::Telemetry>(); // for the metrics
         std::unique_ptr<rfs::migrate::Drain> drain;
+        rfs::migrate::ForegroundActivity foreground; // FUSE requests, which the drain yields to
         rfs::ControlContext control_context;
         std::unique_ptr<rfs::control::ControlServer> control;
         rfs::Service::DrainConnection drain_settings; // reloads set the drain's limits
@@ -476,6 +477,8 @@ int main(int argc, char** argv) {
             drain_options.bytes_per_second = cl.options.drain_bytes_per_second;
             drain_options.files_per_second = cl.options.drain_files_per_second;
             drain_options.count_released = cl.options.mode == rfs::Mode::move;
+            drain_options.foreground = &foreground;
+            if (!cl.options.drain_yield) drain_options.yield_in_flight = 0;
             struct stat state_dir_stat;
             if (::stat(riak_setup.state.state_dir.c_str(), &state_dir_stat) == 0) {
                 drain_options.skip_dev = state_dir_stat.st_dev;
@@ -558,7 +561,7 @@ int main(int argc, char** argv) {
         std::vector<std::unique_ptr<rfs::FuseChannel>> channels;
         for (unsigned i = 0; i < executor.size(); ++i) {
             channels.push_back(std::make_unique<rfs::FuseChannel>(
-                se, executor.loop(i), [&executor] { executor.stop(); }));
+                se, executor.loop(i), [&executor] { executor.stop(); }, &foreground));
             channels.back()->start();
         }
         // SIGINT, SIGTERM: unmount; SIGHUP: reload settings= (Service::reload).

@@ -108,8 +108,10 @@ std::string render_status(const json& s, bool live, int width) {
     const double total_bytes = number(s, {"drain", "total", "bytes"});
     const double done_files = number(s, {"drain", "migrated", "files"});
     const double done_bytes = number(s, {"drain", "migrated", "bytes"});
+    const bool yields = text(s, {"drain", "yielding"}) == "true";
     line("drain",
-         fmt::format("{}, pass {}, order {}, limits {} and {}", text(s, {"drain", "state"}),
+         fmt::format("{}{}, pass {}, order {}, limits {} and {}", text(s, {"drain", "state"}),
+                     yields ? " (yielding to applications)" : "",
                      count(number(s, {"drain", "pass"})), text(s, {"drain", "order"}),
                      limit(number(s, {"drain", "limits", "bytes_per_second"}), "/s", true),
                      limit(number(s, {"drain", "limits", "files_per_second"}), " files/s", false)));

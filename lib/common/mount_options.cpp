@@ -176,11 +176,12 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.cache_size = *bytes;
         return std::nullopt;
     }
-    if (name == "drain" || name == "drain_rate" || name == "drain_files" || name == "drain_order") {
-        if (name == "drain") {
+    if (name == "drain" || name == "drain_rate" || name == "drain_files" || name == "drain_order" ||
+        name == "drain_yield") {
+        if (name == "drain" || name == "drain_yield") {
             if (value != "on" && value != "off")
-                return fmt::format("drain needs on or off, not '{}'", value);
-            mo.drain = value == "on";
+                return fmt::format("{} needs on or off, not '{}'", name, value);
+            (name == "drain" ? mo.drain : mo.drain_yield) = value == "on";
         } else if (name == "drain_rate") {
             auto bytes = parse_size(value);
             if (!bytes || *bytes > (std::uint64_t{1} << 40))
@@ -361,6 +362,8 @@ std::string usage(std::string_view program) {
         "  -o drain_rate=SIZE       drain at most SIZE bytes a second (e.g. 50M; 0: no limit)\n"
         "  -o drain_files=N         drain at most N files a second (0: no limit)\n"
         "  -o drain_order=path|size|atime   path order, largest first, or coldest first\n"
+        "  -o drain_yield=on|off    one file at a time while applications use the mount\n"
+        "                           (default on: their requests keep their latency)\n"
         "  -o metrics=IP:PORT       serve Prometheus metrics at http://IP:PORT/metrics\n"
         "                           (off by default; keep it on 127.0.0.1)\n"
         "  -o settings=FILE         log_level, drain_rate and drain_files, read at start and\n"

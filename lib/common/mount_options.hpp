@@ -58,6 +58,7 @@ struct MountOptions {
     std::string drain_order = "path"; // path, size or atime
     std::uint64_t drain_bytes_per_second = 0;
     std::uint64_t drain_files_per_second = 0;
+    bool drain_yield = true; // one file in flight while FUSE requests arrive (DrainOptions)
     // Operations (README "Metrics and logs", "fstab and systemd"). "-o metrics=IP:PORT": the
     // Prometheus endpoint ("" = none). "-o settings=FILE": log level and drain settings, read at
     // start and again at every SIGHUP (lib/common/runtime_settings.hpp).

@@ -31,6 +31,8 @@ using Clock = std::chrono::steady_clock;
 constexpr long kFuseSuperMagic = 0x65735546;
 constexpr auto kPersistEvery = std::chrono::seconds(1);
 constexpr auto kSampleEvery = std::chrono::seconds(1);
+// The longest rest after a file while yielding (a large file's copy takes seconds).
+constexpr auto kMaxRest = std::chrono::seconds(2);
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::milliseconds(30000);
 
@@ -162,6 +164,10 @@ struct Drain::Shared {
     std::vector<DrainCandidate> failed_files;
     unsigned failures_in_a_row = 0;
     Clock::time_point backoff_until{};
+    // Yielding: the last file handed over, and the instant before which the next one waits
+    // (rest_factor times that file's copy).
+    Clock::time_point handed_at{};
+    Clock::time_point rest_until{};
     Clock::time_point next_persist{};
     Clock::time_point next_sample{};
     bool dirty = false; // progress changed since it was persisted
@@ -317,6 +323,12 @@ void Drain::handle_results(std::unique_lock<std::mutex>& lock) {
     for (size_t i = 0; i < answers.size(); ++i) {
         const auto& a = answers[i];
         --p.in_flight;
+        if (p.yielding && p.in_flight == 0) {
+            const auto now = Clock::now();
+            const auto rest = std::min<Clock::duration>(
+                (now - shared_->handed_at) * options_.yield_rest_factor, kMaxRest);
+            shared_->rest_until = now + rest;
+        }
         switch (a.result.kind) {
         case CopyResult::Kind::copied:
         case CopyResult::Kind::current:
@@ -498,12 +510,23 @@ void Drain::run_pass() {
             if (shared_->paused) {
                 if (p.state != DrainProgress::State::paused) shared_->dirty = true;
                 p.state = DrainProgress::State::paused;
+                p.yielding = false;
                 wait_a_little(lock, now + kSampleEvery);
                 continue;
             }
             p.state = DrainProgress::State::running;
-            if (p.in_flight >= std::max(1u, options_.in_flight)) {
-                wait_a_little(lock, now + kSampleEvery);
+            p.yielding = options_.foreground && options_.yield_in_flight > 0 &&
+                         watch_.active(options_.foreground->requests(), now);
+            const unsigned cap =
+                p.yielding ? options_.yield_in_flight : std::max(1u, options_.in_flight);
+            if (p.in_flight >= cap) {
+                // Yielding, look again once the applications may have gone quiet: the full
+                // rate comes back within a window of their last request.
+                wait_a_little(lock, p.yielding ? now + watch_.window() : now + kSampleEvery);
+                continue;
+            }
+            if (p.yielding && now < shared_->rest_until) {
+                wait_a_little(lock, shared_->rest_until);
                 continue;
             }
             if (now < shared_->backoff_until) {
@@ -539,6 +562,7 @@ void Drain::run_pass() {
         shared_->bytes_limit.take(file.size, now);
         shared_->files_limit.take(1, now);
         ++p.in_flight;
+        shared_->handed_at = now;
         lock.unlock();
         std::weak_ptr<Shared> weak = shared_;
         migrator_.drain_file(file.path, [weak, path = file.path, size = file.size](CopyResult r) {
@@ -578,6 +602,7 @@ void Drain::run_pass() {
     }
     if (p.failed.files == 0) p.last_error.clear();
     p.state = DrainProgress::State::finished;
+    p.yielding = false;
     shared_->dirty = true;
     persist(lock, true);
     RFS_LOG_INFO("drain: pass {} finished: {} of {} file(s) in Riak, {} failed{}{}", p.pass,

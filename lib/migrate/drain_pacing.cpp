@@ -104,4 +104,13 @@ double RateMeter::bytes_per_second() const {
     return per_second(&Sample::bytes);
 }
 
+bool ForegroundWatch::active(std::uint64_t requests, Clock::time_point now) {
+    if (requests != seen_) {
+        seen_ = requests;
+        last_ = now;
+        any_ = true;
+    }
+    return any_ && now - last_ < window_;
+}
+
 } // namespace rfs::migrate

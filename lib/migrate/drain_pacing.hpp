@@ -6,6 +6,7 @@
 // logic depends on how long a test takes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -80,6 +81,38 @@ private:
 
     std::chrono::seconds window_;
     std::vector<Sample> samples_; // oldest first, spanning at most window_
+};
+
+// How busy the applications keep the mount: the FUSE requests received so far. The FUSE loops
+// bump it (one relaxed atomic addition per request); the drain reads it. Any thread.
+class ForegroundActivity {
+public:
+    void note_request() noexcept { requests_.fetch_add(1, std::memory_order_relaxed); }
+    std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> requests_{0};
+};
+
+// Whether applications are using the mount now: a request arrived within `window` of `now`.
+// The drain yields while they are (DrainOptions::yield_in_flight): on 2 cores, each file it
+// copies (read, hash, PUT, records, and in mode=move the release's fsyncs) takes CPU and disk
+// from the requests served meanwhile. Fed from ForegroundActivity's counter; not thread-safe.
+class ForegroundWatch {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit ForegroundWatch(std::chrono::milliseconds window = std::chrono::milliseconds(200))
+        : window_(window) {}
+
+    // `requests`: ForegroundActivity::requests() at `now`.
+    bool active(std::uint64_t requests, Clock::time_point now);
+    std::chrono::milliseconds window() const { return window_; }
+
+private:
+    std::chrono::milliseconds window_;
+    std::uint64_t seen_ = 0;
+    bool any_ = false;         // a request was ever seen
+    Clock::time_point last_{}; // when the count last moved
 };
 
 } // namespace rfs::migrate

@@ -125,6 +125,71 @@ TEST_CASE("drain: a tree of 1,000 files moves to Riak while an application reads
     CHECK(s["records"]["released"] == 1000);
 }
 
+TEST_CASE("drain: one file at a time while applications use the mount, full speed after",
+          "[drain]") {
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(3000, 10, 2000);
+    for (const char* yield : {"on", "off"}) {
+        SECTION(std::string("drain_yield=") + yield) {
+            MountOptions opts =
+                riak_mount(node, dir, "migrate", {std::string("drain_yield=") + yield});
+            opts.prepare = [&](const std::string& source) {
+                write_tree(tree, source);
+                write_file(source + "/app.txt", "the application's file");
+            };
+            MountFixture fx(opts);
+            const std::string mnt = fx.mountpoint();
+            // The application: stats its file through the mount, all along (each stat is a
+            // FUSE request: the attribute timeout is 1 s, so the file is reopened and read).
+            std::atomic<bool> stop{false};
+            std::thread app([&] {
+                while (!stop) {
+                    struct stat st;
+                    (void)::stat(fx.mnt("app.txt").c_str(), &st);
+                    (void)try_read_file(fx.mnt("app.txt"));
+                }
+            });
+            REQUIRE(ctl({"drain", mnt, "--resume"}).exit_code == 0);
+            json s = wait_status(mnt, [](const json& s) {
+                return drain_in(s, "running") && s["drain"]["migrated"]["files"] >= 5;
+            });
+            // While the application runs: at most one file in flight (in_flight is sampled
+            // under the drain's lock, never above its bound), and status says why.
+            unsigned samples = 0, most = 0, yielding = 0;
+            for (; samples < 20 && drain_in(s, "running"); ++samples) {
+                most = std::max(most, s["drain"]["in_flight"].get<unsigned>());
+                yielding += s["drain"]["yielding"] == true;
+                std::this_thread::sleep_for(50ms);
+                s = status_of(mnt);
+            }
+            ProcResult during = ctl({"status", mnt});
+            stop = true;
+            app.join();
+            REQUIRE(samples >= 5); // the drain was still running: the tree is large enough
+            if (drain_in(s, "running"))
+                CHECK((during.output.find("(yielding to applications)") != std::string::npos) ==
+                      (std::string(yield) == "on"));
+            if (std::string(yield) == "on") {
+                CHECK(most <= 1);
+                CHECK(yielding == samples);
+            } else {
+                CHECK(yielding == 0);
+            }
+            // The application gone, the drain finishes at full speed and says so.
+            s = wait_status(mnt, [](const json& s) {
+                return drain_in(s, "finished") || s["drain"]["yielding"] == false;
+            });
+            CHECK(s["drain"]["yielding"] == false);
+            s = wait_status(mnt, [](const json& s) { return drain_in(s, "finished"); });
+            CHECK(s["drain"]["migrated"]["files"] == tree.paths.size() + 1);
+            CHECK(s["drain"]["failed"]["files"] == 0);
+            ProcResult text = ctl({"status", mnt});
+            CHECK(text.output.find("yielding") == std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not verified", "[drain]") {
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());

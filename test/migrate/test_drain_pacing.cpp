@@ -72,6 +72,22 @@ TEST_CASE("changing the rate takes effect at once", "[drain][pacing]") {
     CHECK(files.ready_at(1, t0 + 10s) - (t0 + 10s) >= 499ms);
 }
 
+TEST_CASE("the foreground watch sees applications for one window after their last request",
+          "[drain][pacing]") {
+    const auto t0 = Clock::time_point{} + 1h;
+    ForegroundWatch watch(200ms);
+    ForegroundActivity activity;
+    CHECK_FALSE(watch.active(activity.requests(), t0)); // nothing yet: full speed from the start
+    activity.note_request();
+    CHECK(watch.active(activity.requests(), t0 + 1s));
+    CHECK(watch.active(activity.requests(), t0 + 1s + 199ms));
+    CHECK_FALSE(watch.active(activity.requests(), t0 + 1s + 200ms)); // quiet for a window
+    activity.note_request();
+    activity.note_request();
+    CHECK(watch.active(activity.requests(), t0 + 5s)); // any request counts, however old
+    CHECK_FALSE(watch.active(activity.requests(), t0 + 6s));
+}
+
 TEST_CASE("the walk's files are ordered by path, size or atime; ties by path", "[drain][order]") {
     std::vector<DrainCandidate> files = {
         {"b/x", 10, 300}, {"a", 10, 100}, {"c", 5000, 200}, {"a/b", 1, 100}, {"b", 10, 50}};

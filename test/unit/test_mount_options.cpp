@@ -166,13 +166,15 @@ TEST_CASE("the background drain's options", "[options][drain]") {
     CHECK(off.options.drain_order == "path");
     CHECK(off.options.drain_bytes_per_second == 0);
     CHECK(off.options.drain_files_per_second == 0);
+    CHECK(off.options.drain_yield);
     auto on = parse_ok({"/src", "/mnt", "-o",
                         "riak=http://127.0.0.1:8098,drain=on,drain_rate=50M,drain_files=200,"
-                        "drain_order=atime"});
+                        "drain_order=atime,drain_yield=off"});
     CHECK(on.options.drain);
     CHECK(on.options.drain_bytes_per_second == 50u << 20);
     CHECK(on.options.drain_files_per_second == 200);
     CHECK(on.options.drain_order == "atime");
+    CHECK_FALSE(on.options.drain_yield);
     CHECK(on.fuse_options.empty());
     CHECK(parse_ok({"/s", "/m", "-o", "mode=move,riak=http://h:1,drain_rate=0,drain_files=0"})
               .options.drain_bytes_per_second == 0);
@@ -185,8 +187,9 @@ TEST_CASE("the background drain's options", "[options][drain]") {
         CHECK(msg.find("passthrough") != std::string::npos);
         CHECK(msg.find('\n') == std::string::npos);
     }
-    for (const char* bad : {"drain=yes", "drain=", "drain_rate=fast", "drain_rate=-1",
-                            "drain_files=1K", "drain_files=x", "drain_order=random"}) {
+    for (const char* bad :
+         {"drain=yes", "drain=", "drain_rate=fast", "drain_rate=-1", "drain_files=1K",
+          "drain_files=x", "drain_order=random", "drain_yield=1"}) {
         INFO(bad);
         auto msg = parse_error({"/a", "/b", "-o", std::string("riak=http://h:1,") + bad});
         CHECK(msg.find(std::string(bad).substr(0, std::string(bad).find('='))) !=
