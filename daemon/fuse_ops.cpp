@@ -9,8 +9,10 @@
 #include "lib/fs/caller.hpp"
 #include "lib/io/buffer_pool.hpp"
 
+#include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -535,6 +537,20 @@ void Overlay::forget_negative_entry(fs::NodeId parent, std::string_view name) {
     if (!session || !executor) return;
     executor->run_blocking([se = session, parent, name = std::string(name)] {
         fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+    });
+}
+
+// Attributes only (offset -1): the data did not change, so the kernel's pages stay valid, and no
+// page lock is waited for. From the blocking pool all the same: a notification is a write to
+// /dev/fuse, and the caller may be a loop or the migrator.
+void Overlay::attributes_changed(fs::NodeId node) {
+    if (!session || !executor) return;
+    executor->run_blocking([se = session, node] {
+        int err = fuse_lowlevel_notify_inval_inode(se, node, -1, 0);
+        // ENOENT: the kernel forgot the inode meanwhile, nothing to invalidate.
+        if (err != 0 && err != -ENOENT)
+            RFS_LOG_DEBUG("cannot tell the kernel that inode {} changed: {}", node,
+                          std::strerror(-err));
     });
 }
 

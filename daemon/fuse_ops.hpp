@@ -32,6 +32,7 @@ struct Overlay final : fs::KernelNotifier {
     std::function<void()> on_serving;
 
     void forget_negative_entry(fs::NodeId parent, std::string_view name) override;
+    void attributes_changed(fs::NodeId node) override;
 };
 
 // The operation table for `mode`.

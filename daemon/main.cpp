@@ -12,6 +12,7 @@
 #include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/common/mount_table.hpp"
+#include "lib/common/source_users.hpp"
 #include "lib/control/control_server.hpp"
 #include "lib/control/control_socket.hpp"
 #include "lib/fs/inode_table.hpp"
@@ -212,6 +213,40 @@ void restore_if_asked(const rfs::CommandLine& cl, int root, const rfs::layout::M
 
 // The Riak nodes as the migrator's client knows them, asked on its loop (where the client
 // lives); empty when the loop does not answer within a second.
+// With no cache= given: a mount on top of SOURCE hides it from every path lookup, so the kernel
+// may trust what it is told for a day (cache=exclusive), unless a process already holds
+// something inside SOURCE (a descriptor, its working directory, a mapping), through which SOURCE
+// can still change beside the mount. An explicit cache=exclusive is the operator's word for a
+// SOURCE nothing else changes; such processes are named all the same.
+void choose_cache_policy(rfs::MountOptions& options, const struct stat& source,
+                         const struct stat& mountpoint, const std::string& source_path) {
+    const bool hidden = source.st_dev == mountpoint.st_dev && source.st_ino == mountpoint.st_ino;
+    if (options.cache_given && options.cache != rfs::CachePolicy::exclusive) return;
+    if (!options.cache_given && !hidden) return;
+    const auto holders = rfs::processes_holding(source_path, 3);
+    std::string named;
+    for (const auto& h : holders)
+        named += (named.empty() ? "" : ", ") + h;
+    if (options.cache_given) {
+        if (!holders.empty())
+            RFS_LOG_WARN("cache=exclusive: processes hold files or directories in {} ({}{}); "
+                         "changes they make will not be seen for up to a day",
+                         source_path, named, holders.size() == 3 ? ", ..." : "");
+        return;
+    }
+    if (!holders.empty()) {
+        RFS_LOG_WARN("{} is mounted over itself, but processes hold files or directories in it "
+                     "({}{}): cache=auto (1 s); restart them on the mount and remount for "
+                     "cache=exclusive",
+                     source_path, named, holders.size() == 3 ? ", ..." : "");
+        return;
+    }
+    options.cache = rfs::CachePolicy::exclusive;
+    RFS_LOG_INFO("{} is mounted over itself: cache=exclusive (the kernel keeps entries, "
+                 "attributes and pages for a day)",
+                 source_path);
+}
+
 std::vector<rfs::riak::NodeStatus> riak_nodes_of(rfs::migrate::Migrator& migrator) {
     auto answer = std::make_shared<std::promise<std::vector<rfs::riak::NodeStatus>>>();
     auto future = answer->get_future();
@@ -362,6 +397,7 @@ int main(int argc, char** argv) {
     size_t fd_room = fd_limit == RLIM_INFINITY ? size_t(1) << 20 : size_t(fd_limit);
     inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
     rfs::fs::LocalFs::Config fs_config;
+    choose_cache_policy(cl.options, root_stat, mnt_stat, fsname);
     fs_config.timeouts = rfs::effective_timeouts(cl.options);
     // In every mode: a SOURCE that a move mount left placeholders in keeps their markers private.
     fs_config.hidden_xattr = rfs::state::is_name_hidden;
@@ -438,6 +474,9 @@ int main(int argc, char** argv) {
             mo.chunk_size = cl.options.chunk_size;
             mo.pins = pins.get();
             if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
+            mo.source_changed = [&local_fs](dev_t dev, ino_t ino) {
+                local_fs.source_changed(dev, ino);
+            };
             rfs::riak::ClientConfig client_config;
             client_config.nodes = riak_setup.nodes;
             client_config.telemetry = riak_telemetry;

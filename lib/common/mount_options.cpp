@@ -112,8 +112,12 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
             mo.cache = CachePolicy::automatic;
         else if (value == "always")
             mo.cache = CachePolicy::always;
+        else if (value == "exclusive")
+            mo.cache = CachePolicy::exclusive;
         else
-            return fmt::format("unknown cache policy '{}' (expected never, auto or always)", value);
+            return fmt::format(
+                "unknown cache policy '{}' (expected never, auto, always or exclusive)", value);
+        mo.cache_given = true;
         return std::nullopt;
     }
     if (name == "attr_timeout" || name == "entry_timeout" || name == "negative_timeout") {
@@ -307,6 +311,7 @@ Timeouts effective_timeouts(const MountOptions& options) {
         t = {1, 1, 0, true, false};
         break;
     case CachePolicy::always:
+    case CachePolicy::exclusive:
         t = {86400, 86400, 86400, true, false};
         break;
     }
@@ -342,7 +347,8 @@ std::string usage(std::string_view program) {
         "  -o mode=move             as migrate, and free the local data of every verified\n"
         "                           file (a placeholder stays; reads fetch from Riak, writes\n"
         "                           bring the data back first; needs riak= and root)\n"
-        "  -o cache=never|auto|always  kernel caching: 0 s, 1 s (default), one day\n"
+        "  -o cache=never|auto|always|exclusive  kernel caching: 0 s, 1 s, one day; exclusive\n"
+        "                           (one day) is the default when SOURCE is MOUNTPOINT, else auto\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
         "  -o threads=N             event-loop threads (default 2)\n"
         "  -o blocking_threads=N    threads for fsync/fallocate/flush/truncate, and as many more\n"

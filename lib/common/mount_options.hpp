@@ -21,14 +21,18 @@ std::string_view to_string(Mode mode);
 
 // How long the kernel may trust what it was told, after libfuse's passthrough_ll:
 // never = 0 s and direct I/O, auto = 1 s, always = one day (safe only when nothing but this mount
-// changes SOURCE, e.g. when the mount hides SOURCE by sitting on top of it).
-enum class CachePolicy { never, automatic, always };
+// changes SOURCE, e.g. when the mount hides SOURCE by sitting on top of it). exclusive = always,
+// chosen because SOURCE is hidden under the mount (or the operator says nothing else changes it):
+// the timeouts are a day, and changes riakfs itself makes beside the requests (releases, fetches
+// back) are told to the kernel (LocalFs::source_changed).
+enum class CachePolicy { never, automatic, always, exclusive };
 
 struct MountOptions {
     // Without mode=: migrate when riak= is given, else passthrough.
     Mode mode = Mode::passthrough;
     bool mode_given = false; // mode= was on the command line
     CachePolicy cache = CachePolicy::automatic;
+    bool cache_given = false; // cache= was on the command line (else riakfs picks: see main)
     // Explicit timeouts override the cache policy's defaults (seconds).
     std::optional<double> attr_timeout;
     std::optional<double> entry_timeout;

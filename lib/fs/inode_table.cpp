@@ -528,6 +528,12 @@ bool InodeTable::tracks_names() const {
     return named_ > 0;
 }
 
+NodeId InodeTable::find(SrcId src) const {
+    std::lock_guard lock(mu_);
+    auto it = by_src_.find(src);
+    return it == by_src_.end() ? 0 : (*it)->id();
+}
+
 std::shared_ptr<Inode> InodeTable::get(NodeId id) const {
     if (id == kRootNodeId) return root_;
     std::lock_guard lock(mu_);

@@ -162,6 +162,8 @@ public:
 
     // The inode the kernel calls `id`, or null if the kernel sent an id it was never given.
     std::shared_ptr<Inode> get(NodeId id) const;
+    // The id the kernel knows the object `src` by, or 0 when the kernel holds none.
+    NodeId find(SrcId src) const;
     const std::shared_ptr<Inode>& root() const { return root_; }
 
     // An O_PATH descriptor of `inode`'s object, reopened if the inode does not keep one.

@@ -1110,4 +1110,9 @@ int LocalFs::removexattr(NodeId id, const char* name) {
     return 0;
 }
 
+void LocalFs::source_changed(dev_t dev, ino_t ino) {
+    if (!notifier_) return;
+    if (NodeId node = inodes_.find(SrcId{dev, ino}); node != 0) notifier_->attributes_changed(node);
+}
+
 } // namespace rfs::fs

@@ -198,6 +198,9 @@ class KernelNotifier {
 public:
     // The kernel believed `name` absent in `parent` and must forget that.
     virtual void forget_negative_entry(NodeId parent, std::string_view name) = 0;
+    // `node`'s attributes changed outside any request (its data released or fetched back, which
+    // moves st_blocks and ctime): the kernel must ask again instead of trusting its cache.
+    virtual void attributes_changed(NodeId node) = 0;
 
 protected:
     ~KernelNotifier() = default;
@@ -290,6 +293,12 @@ public:
     void set_executor(io::Executor* executor) { executor_ = executor; }
     void set_notifier(KernelNotifier* notifier) { notifier_ = notifier; }
     void set_observer(FsObserver* observer) { observer_ = observer; }
+
+    // The file `dev`/`ino` in SOURCE was changed by riakfs itself outside a request (mode=move's
+    // release, a fetch back, a recall): the kernel, which may cache its attributes for long
+    // (cache=exclusive), is told to forget them. Any thread; nothing when the kernel does not
+    // know the file.
+    void source_changed(dev_t dev, ino_t ino);
 
     // The path of `node` relative to SOURCE ("" for SOURCE itself), as the kernel reports the
     // object's name now: 0, ENOENT once it has no name left (unlinked), ESTALE if it is not

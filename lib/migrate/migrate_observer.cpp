@@ -340,6 +340,7 @@ void MigrateObserver::fetch_path(std::string path, UniqueFd fd, Callback<void(in
 
 void MigrateObserver::fetch_done(FileId id, int err) {
     gate_.unpin(id);
+    if (err == 0) fs_.source_changed(id.dev, id.ino); // its blocks are back
     std::vector<Callback<void(int)>> waiting;
     {
         std::lock_guard lock(fetch_mu_);

@@ -752,6 +752,7 @@ void Migrator::release_if_unused(const std::string& path) {
         return;
     }
     if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
+    if (options_.source_changed) options_.source_changed(st.st_dev, st.st_ino);
     record.phase = state::Phase::released;
     if (auto put = state_.put(path, record); !put)
         RFS_LOG_WARN("cannot record {} as released: {}", path, put.error().message);
@@ -794,7 +795,10 @@ void Migrator::resume_releases() {
                 continue;
             }
             struct stat st;
-            if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
+            if (::fstat(fd.get(), &st) == 0) {
+                record.ctime_ns = ns_of(st.st_ctim);
+                if (options_.source_changed) options_.source_changed(st.st_dev, st.st_ino);
+            }
             record.phase = state::Phase::released;
         } else {
             record.phase = state::Phase::verified; // the marker never reached the file

@@ -75,6 +75,9 @@ struct MigratorOptions {
     unsigned parallel_uploads = 4;
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};
+    // Called (on the migrator's loop) after a file's data was released, so that the kernel's
+    // cached attributes of it (st_blocks, ctime) are dropped (LocalFs::source_changed).
+    std::function<void(dev_t, ino_t)> source_changed;
 };
 
 struct MigratorStats {

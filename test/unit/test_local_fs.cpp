@@ -163,9 +163,11 @@ struct Recorder final : FsObserver {
 
 struct Notes final : KernelNotifier {
     std::vector<std::pair<NodeId, std::string>> forgotten;
+    std::vector<NodeId> changed;
     void forget_negative_entry(NodeId parent, std::string_view name) override {
         forgotten.emplace_back(parent, std::string(name));
     }
+    void attributes_changed(NodeId node) override { changed.push_back(node); }
 };
 
 } // namespace
@@ -603,6 +605,29 @@ TEST_CASE("CREATE on an existing name", "[local_fs]") {
     // A caller the file's mode refuses is refused, as open(2) would refuse it.
     REQUIRE(::chmod(t.at("file").c_str(), 0600) == 0);
     CHECK(t.fs->create(user_caller(), kRootNodeId, "file", 0644, O_WRONLY, &e, &open) == EACCES);
+}
+
+TEST_CASE("a change riakfs makes in SOURCE is told to the kernel only for inodes it knows",
+          "[local_fs]") {
+    REQUIRE_ROOT();
+    Tree t;
+    Notes notes;
+    t.fs->set_notifier(&notes);
+    REQUIRE(::close(::open(t.at("known").c_str(), O_CREAT | O_WRONLY, 0644)) == 0);
+    REQUIRE(::close(::open(t.at("unknown").c_str(), O_CREAT | O_WRONLY, 0644)) == 0);
+    Entry e;
+    REQUIRE(t.fs->lookup(kRootNodeId, "known", &e) == 0);
+    struct stat known, unknown;
+    REQUIRE(::stat(t.at("known").c_str(), &known) == 0);
+    REQUIRE(::stat(t.at("unknown").c_str(), &unknown) == 0);
+    t.fs->source_changed(known.st_dev, known.st_ino);
+    t.fs->source_changed(unknown.st_dev, unknown.st_ino); // never looked up: nothing to tell
+    REQUIRE(notes.changed.size() == 1);
+    CHECK(notes.changed[0] == e.id);
+    // Forgotten by the kernel: nothing to tell either.
+    REQUIRE(t.table->forget(e.id, 1));
+    t.fs->source_changed(known.st_dev, known.st_ino);
+    CHECK(notes.changed.size() == 1);
 }
 
 TEST_CASE("copy_file_range lengths fit the 32-bit count of the reply", "[local_fs]") {
