@@ -2,6 +2,8 @@
 
 #include "lib/common/log.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -334,6 +336,32 @@ bool InodeTable::set_handle(Inode& inode, const Prepared& prep) {
     return true;
 }
 
+// The entry of `dir` that is the object `src`, opened O_PATH, its name in `name`; closed if there
+// is none. One pass over the directory: only ever run when a name reached nothing.
+UniqueFd InodeTable::find_in_dir(int dir, SrcId src, std::string* name) {
+    UniqueFd listing(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!listing) return {};
+    DIR* d = ::fdopendir(listing.get());
+    if (!d) return {};
+    (void)listing.release(); // closedir closes it
+    UniqueFd fd;
+    while (dirent* e = ::readdir(d)) {
+        // d_ino is the source's inode number but for mount points; fstat below decides.
+        if (e->d_ino != src.ino || std::strcmp(e->d_name, ".") == 0 ||
+            std::strcmp(e->d_name, "..") == 0)
+            continue;
+        UniqueFd candidate(::openat(dir, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st;
+        if (candidate && ::fstat(candidate.get(), &st) == 0 && SrcId{st.st_dev, st.st_ino} == src) {
+            *name = e->d_name;
+            fd = std::move(candidate);
+            break;
+        }
+    }
+    ::closedir(d);
+    return fd;
+}
+
 UniqueFd InodeTable::reopen(const Inode& inode, int* err) {
     UniqueFd fd;
     if (inode.has_handle()) {
@@ -366,13 +394,20 @@ UniqueFd InodeTable::reopen(const Inode& inode, int* err) {
         }
         fd.reset(::openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
         struct stat st;
-        if (!fd) {
-            *err = errno;
-        } else if (::fstat(fd.get(), &st) != 0 || SrcId{st.st_dev, st.st_ino} != inode.src()) {
-            // Renamed or removed beside the mount, and the name now holds something else.
-            *err = ESTALE;
-            fd.reset();
-        }
+        if (fd && ::fstat(fd.get(), &st) == 0 && SrcId{st.st_dev, st.st_ino} == inode.src())
+            return fd;
+        *err = fd ? ESTALE : errno;
+        fd.reset();
+        if (*err != ENOENT && *err != ESTALE) return fd;
+        // Renamed beside the mount (directly in SOURCE): the name is gone or holds something
+        // else. The object may still be in the same directory under another name; find it there
+        // rather than fail the application's call until the kernel looks the name up again.
+        std::string found;
+        fd = find_in_dir(dir.get(), inode.src(), &found);
+        if (!fd) return fd; // moved elsewhere or removed: ESTALE, as before
+        *err = 0;
+        std::lock_guard lock(mu_);
+        if (named->parent == parent && named->name == name) named->name = std::move(found);
         return fd;
     }
     *err = ESTALE;

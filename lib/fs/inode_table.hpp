@@ -258,6 +258,7 @@ private:
     // Whether a kept descriptor may stand in for a handle on `dev` until shed() (mu_ held).
     bool may_defer_handle(dev_t dev) const;
     UniqueFd reopen(const Inode& inode, int* err);
+    static UniqueFd find_in_dir(int dir, SrcId src, std::string* name);
     FdRef cache_put(NodeId id, UniqueFd fd);
 
     // What forgets free, held until the table's locks are let go.

@@ -1,16 +1,22 @@
 // Passthrough mode: rename and its flags (RENAME_NOREPLACE, RENAME_EXCHANGE), rename over open
 // and looked-up targets, directories, and the error cases.
 #include "mount_fixture.hpp"
+#include "nested_mount.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
 
 using namespace riakfs::it;
 
@@ -182,4 +188,64 @@ TEST_CASE("rename error cases", "[rename]") {
     CHECK_ERRNO(::rename(fx.mnt("f").c_str(), fx.mnt("nodir/g").c_str()), ENOENT);
     CHECK_ERRNO(::rename(fx.mnt("f").c_str(), fx.mnt("f/g").c_str()), ENOTDIR);
     CHECK(read_file(fx.src("f")) == "x");
+}
+
+// Issue 12: an object on a file system without file handles (ramfs) is reached by its parent and
+// name once the daemon keeps no descriptor for it. Renamed directly in SOURCE (beside the mount),
+// such an inode answered ESTALE to calls that reach it without a lookup (here fstat and openat
+// through O_PATH descriptors opened before the rename, once the 1 s attribute timeout has passed)
+// until the kernel looked the new name up. The daemon now finds the object again in its parent.
+TEST_CASE("an inode reached by name follows a rename made beside the mount", "[rename][names]") {
+    constexpr int kFiles = 200; // far past what the daemon keeps descriptors for at this limit
+    std::string ramfs;
+    MountOptions o = MountOptions::prepared([&](const std::string& src) {
+        ramfs = src + "/r";
+        REQUIRE_OK(::mkdir(ramfs.c_str(), 0755));
+        REQUIRE_OK(::mount("none", ramfs.c_str(), "ramfs", 0, nullptr));
+        REQUIRE_OK(::mkdir((ramfs + "/dir").c_str(), 0755));
+        write_file(ramfs + "/dir/inside", "inside");
+        for (int i = 0; i < kFiles; ++i)
+            write_file(ramfs + "/f" + std::to_string(i), std::to_string(i));
+    });
+    o.nofile_limit = 128; // 64 kept descriptors, 16 cached: the rest are reopened by name
+    MountFixture m(o);
+    Unmounter unmount_ramfs{m, {ramfs}};
+
+    std::vector<Fd> files;
+    std::vector<ino_t> inos;
+    for (int i = 0; i < kFiles; ++i) {
+        files.emplace_back(::open(m.mnt("r/f" + std::to_string(i)).c_str(), O_PATH));
+        REQUIRE(files.back());
+        struct stat st {};
+        REQUIRE_OK(::fstat(files.back().get(), &st));
+        inos.push_back(st.st_ino);
+    }
+    Fd dir(::open(m.mnt("r/dir").c_str(), O_PATH | O_DIRECTORY));
+    REQUIRE(dir);
+    // Every other file and the directory are renamed within their directory beside the mount.
+    for (int i = 0; i < kFiles; i += 2)
+        REQUIRE_OK(::rename((ramfs + "/f" + std::to_string(i)).c_str(),
+                            (ramfs + "/g" + std::to_string(i)).c_str()));
+    REQUIRE_OK(::rename((ramfs + "/dir").c_str(), (ramfs + "/moved-dir").c_str()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // attributes time out
+
+    int stale = 0;
+    for (int i = 0; i < kFiles; ++i) {
+        struct stat st {};
+        if (::fstat(files[i].get(), &st) != 0) {
+            INFO("f" << i << ": " << errname(errno));
+            CHECK(errno != ESTALE);
+            ++stale;
+            continue;
+        }
+        CHECK(st.st_ino == inos[i]);
+    }
+    CHECK(stale == 0);
+    // A lookup in the renamed directory through the descriptor held on it.
+    Fd inside(::openat(dir.get(), "inside", O_RDONLY));
+    INFO("openat: " << errname(errno));
+    REQUIRE(inside);
+    char buf[16] = {};
+    CHECK(::read(inside.get(), buf, sizeof buf) == 6);
+    CHECK(std::string(buf) == "inside");
 }
