@@ -5,6 +5,7 @@
 #include "daemon/fuse_ops.hpp"
 
 #include "daemon/reply.hpp"
+#include "daemon/syscall_faults.hpp"
 #include "lib/common/log.hpp"
 #include "lib/fs/caller.hpp"
 #include "lib/io/buffer_pool.hpp"
@@ -564,7 +565,7 @@ bool set_test_fault(std::string_view name, fs::LocalFs& fs) {
     } else if (name == "lose_readdirplus_reply") {
         g_test_fault = TestFault::lose_readdirplus_reply;
     } else {
-        return false;
+        return test_faults::arm(name); // a C library call made to fail
     }
     return true;
 }
