@@ -580,23 +580,27 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
     Node from, to;
     if (int err = node(parent, &from)) return err;
     if (int err = node(newparent, &to)) return err;
-    // An inode reached by name must follow its object (and with EXCHANGE, the other one too).
+    // An inode reached by name must follow its object (and with EXCHANGE, the other one too),
+    // so the table must know which objects move. One that cannot be stat'ed is not renamed: the
+    // application gets the errno (ENOENT, as renameat2 would give, for a name that is not there),
+    // and nothing moves. Renamed anyway, an inode reached by its old name would be reopened by a
+    // name that is gone, and fail (ESTALE) while its object lives on under the new one.
     struct stat moving = {};
     struct stat other = {};
     bool track = inodes_.tracks_names();
-    // An object that cannot be stat'ed here is one the rename itself will not find either; if
-    // it appears in between, it is followed by no name, and its next use reports ESTALE.
-    bool moving_known = false, other_known = false;
     if (track) {
-        moving_known = ::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW) == 0;
-        if (flags & RENAME_EXCHANGE)
-            other_known = ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) == 0;
+        if (::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+        if ((flags & RENAME_EXCHANGE) &&
+            ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) != 0)
+            return errno;
     }
     if (observer_ && (flags & RENAME_EXCHANGE))
         if (int err = observer_->may_exchange(from.fd(), name, to.fd(), newname)) return err;
     if (::renameat2(from.fd(), name, to.fd(), newname, flags) != 0) return errno;
-    if (moving_known) inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
-    if (other_known) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
+    if (track) {
+        inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
+        if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
+    }
     if (observer_) observer_->on_renamed(parent, name, newparent, newname, flags);
     return 0;
 }

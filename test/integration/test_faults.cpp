@@ -6,6 +6,7 @@
 // a line for the operator, with the daemon serving on. Runs riakfs-test-faults, the daemon built
 // with RIAKFS_TEST_FAULT.
 #include "mount_fixture.hpp"
+#include "nested_mount.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -215,6 +218,39 @@ TEST_CASE("set-ID bits that cannot be given back after a hand-over are missing a
     INFO(log);
     CHECK(occurrences(log, "cannot restore the set-ID bits of a new object: Operation not "
                            "permitted") == 2);
+}
+
+// Objects on a file system without file handles (ramfs here) are reached by name, so a rename
+// tells the inode table what moved, which it learns with fstatat. A rename whose object cannot
+// be stat'ed is refused with that errno and moves nothing; made anyway, the inode would be
+// reopened by a name that is gone.
+TEST_CASE("a rename whose object cannot be stat'ed is refused and moves nothing", "[faults]") {
+    Fault fault("rename_stat_fails"); // for names beginning with "fault-"
+    std::string ramfs;
+    MountOptions o = MountOptions::prepared([&](const std::string& src) {
+        ramfs = src + "/r";
+        REQUIRE_OK(::mkdir(ramfs.c_str(), 0755));
+        REQUIRE_OK(::mount("none", ramfs.c_str(), "ramfs", 0, nullptr));
+        write_file(ramfs + "/fault-a", "a");
+        write_file(ramfs + "/b", "b");
+    });
+    MountFixture m(o);
+    Unmounter unmount_ramfs{m, {ramfs}};
+    lstat_ok(m.mnt("r/fault-a"));
+    lstat_ok(m.mnt("r/b"));
+    CHECK_ERRNO(::rename(m.mnt("r/fault-a").c_str(), m.mnt("r/moved").c_str()), EIO);
+    // With RENAME_EXCHANGE both objects move: the second one cannot be stat'ed.
+    CHECK_ERRNO(::renameat2(AT_FDCWD, m.mnt("r/b").c_str(), AT_FDCWD, m.mnt("r/fault-a").c_str(),
+                            RENAME_EXCHANGE),
+                EIO);
+    auto names = list_dir(m.src("r"));
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"b", "fault-a"});
+    CHECK(read_file(m.mnt("r/fault-a")) == "a");
+    CHECK(read_file(m.mnt("r/b")) == "b");
+    // A rename the table can follow is made, and the inode follows it.
+    CHECK_OK(::rename(m.mnt("r/b").c_str(), m.mnt("r/moved").c_str()));
+    CHECK(read_file(m.mnt("r/moved")) == "b");
 }
 
 // A READ needs a request buffer of its own (the one the channel read the request into is read
