@@ -269,11 +269,16 @@ int LocalFs::node(NodeId id, Node* out) {
     return 0;
 }
 
-// Runs `open_call` (returning a descriptor or -1), once more after closing cached descriptors if
-// the daemon ran out of them: the cache must never cost an application an EMFILE.
+// Runs `open_call` (returning a descriptor, or -1 and errno) again after the inode table let
+// its descriptors go while the daemon is out of them (InodeTable::with_descriptors): what the
+// table keeps must never cost an application an EMFILE.
 template <class Call> int LocalFs::with_fd_retry(Call open_call) {
-    int fd = open_call();
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && inodes_.shed()) fd = open_call();
+    int fd = -1;
+    int err = inodes_.with_descriptors([&] {
+        fd = open_call();
+        return fd >= 0 ? 0 : errno;
+    });
+    if (fd < 0) errno = err;
     return fd;
 }
 
@@ -858,7 +863,7 @@ int LocalFs::write(const Caller* caller, File& file, const char* data, size_t si
 // while our open file stays open. Read-only opens, and files on local file systems, skip this
 // round trip (noflush, see ClosePolicy).
 void LocalFs::flush(File& file, Done done) {
-    int copy = ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0);
+    int copy = with_fd_retry([&] { return ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0); });
     if (copy < 0) return done(errno);
     UniqueFd owned(copy); // closed even if the body never runs
     run_blocking([owned = std::move(owned), done = std::move(done)]() mutable {
