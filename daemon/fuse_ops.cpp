@@ -324,8 +324,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Reply reply(req);
-    fs_of(req).release(open_file(fi));
-    reply.err(0);
+    fs_of(req).release(open_file(fi),
+                       [reply = std::move(reply)](int err) mutable { reply.err(err); });
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {

@@ -616,8 +616,10 @@ void LocalFs::make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t de
                                OpenResult* out) {
     // Kernel-held locks need no FLUSH round trip, a read-only open has nothing to flush, and a
     // local file system's close() has nothing to report (ClosePolicy).
-    bool noflush = (app_flags & O_ACCMODE) == O_RDONLY || !close_policy_.needs_flush(dev, fd.get());
+    bool close_may_block = close_policy_.needs_flush(dev, fd.get());
+    bool noflush = (app_flags & O_ACCMODE) == O_RDONLY || !close_may_block;
     auto file = std::make_unique<File>(std::move(fd), node);
+    file->close_may_block_ = close_may_block;
     if (app_flags & O_TRUNC) file->mark_written(); // its content is new, if empty
     // Registered before the result is delivered: its RELEASE may reach another loop right after.
     handles_.add(file.get());
@@ -774,7 +776,20 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
     return 0;
 }
 
-void LocalFs::release(File* file) {
+void LocalFs::release(File* file, Done done) {
+    if (!file->close_may_block_) {
+        close_released(file);
+        return done(0);
+    }
+    // The file stays registered until it is closed: if the pool never runs this (a daemon
+    // stopping on an error), close_all_handles() still closes it.
+    run_blocking([this, file, done = std::move(done)]() mutable {
+        close_released(file);
+        done(0);
+    });
+}
+
+void LocalFs::close_released(File* file) {
     NodeId node = file->node();
     bool written = file->written();
     bool read_to_end = file->read_to_end();
