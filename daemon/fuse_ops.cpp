@@ -5,6 +5,7 @@
 #include "daemon/fuse_ops.hpp"
 
 #include "daemon/reply.hpp"
+#include "daemon/syscall_faults.hpp"
 #include "lib/common/log.hpp"
 #include "lib/fs/caller.hpp"
 #include "lib/io/buffer_pool.hpp"
@@ -323,8 +324,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Reply reply(req);
-    fs_of(req).release(open_file(fi));
-    reply.err(0);
+    fs_of(req).release(open_file(fi),
+                       [reply = std::move(reply)](int err) mutable { reply.err(err); });
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -564,7 +565,7 @@ bool set_test_fault(std::string_view name, fs::LocalFs& fs) {
     } else if (name == "lose_readdirplus_reply") {
         g_test_fault = TestFault::lose_readdirplus_reply;
     } else {
-        return false;
+        return test_faults::arm(name); // a C library call made to fail
     }
     return true;
 }

@@ -45,7 +45,7 @@ fuse_lowlevel_ops overlay_operations(Mode mode);
 //   throw_in_fsync  every FSYNC throws on the blocking pool before it answers
 //   lose_readdirplus_reply  every READDIRPLUS reply is lost as an interrupted one is (the
 //                   kernel gets EIO; the entries' lookups must be undone)
-// Returns false for an unknown name.
+// and the failing C library calls of syscall_faults.hpp. Returns false for an unknown name.
 bool set_test_fault(std::string_view name, fs::LocalFs& fs);
 #endif
 

@@ -437,9 +437,12 @@ FdRef InodeTable::path_fd(const Inode& inode) {
             return ref;
         }
     }
-    int err = 0;
-    UniqueFd fd = reopen(inode, &err);
-    if (!fd && (err == EMFILE || err == ENFILE) && shed()) fd = reopen(inode, &err);
+    UniqueFd fd;
+    int err = with_descriptors([&] {
+        int why = 0;
+        fd = reopen(inode, &why);
+        return why;
+    });
     if (!fd) return FdRef::failed(err);
     return cache_put(inode.id(), std::move(fd));
 }
@@ -482,18 +485,33 @@ bool InodeTable::cache_drop(NodeId id, Released& released) {
     return false;
 }
 
-bool InodeTable::shed() {
-    std::unordered_map<NodeId, Cached> dropped; // closed outside the lock
+bool InodeTable::shed(std::uint64_t since) {
+    // One shed at a time. Two callers short at once used to shed side by side, and each,
+    // counting the descriptors the other still held a moment longer, found that it had closed
+    // none: both answered EMFILE, though the kept descriptors had just gone.
+    std::lock_guard lock(shed_mu_);
+    // Descriptors were let go after the caller's attempt failed: it may find one now.
+    if (shed_generation() != since) return true;
+    if (shed_locked() == 0) return false;
+    // Bumped with shed_mu_ still held, so that a caller waiting for it sees the bump.
+    sheds_.fetch_add(1, std::memory_order_release);
+    return true;
+}
+
+size_t InodeTable::shed_locked() {
+    size_t let_go = 0;
     {
-        std::lock_guard lock(cache_mu_);
-        dropped.swap(cache_);
-        lru_.clear();
+        std::unordered_map<NodeId, Cached> dropped; // closed outside the lock
+        {
+            std::lock_guard lock(cache_mu_);
+            dropped.swap(cache_);
+            lru_.clear();
+        }
+        for (auto& [id, c] : dropped)
+            if (c.fd.use_count() == 1) ++let_go;
     }
     shed_step(ShedStep::cache_dropped);
-    size_t closed = 0;
-    for (auto& [id, c] : dropped)
-        if (c.fd.use_count() == 1) ++closed;
-    if (closed > 0) return true;
+    if (let_go > 0) return let_go;
     // Still short: let go of the descriptors kept for inodes that can be reopened, and keep no
     // more from now on; applications' open files matter more than saved reopens. An inode that
     // put off its handle gets it first, from the descriptor it is about to let go: the handles
@@ -541,11 +559,14 @@ bool InodeTable::shed() {
     }
     deferred.clear();
     for (auto& [id, fd] : unpinned)
-        if (fd.use_count() == 1) ++closed;
+        if (fd.use_count() == 1) ++let_go;
     unpinned.clear();
     shed_step(ShedStep::released);
-    if (closed > 0) RFS_LOG_INFO("out of descriptors: inodes are reopened from now on");
-    return closed > 0;
+    if (let_go > 0)
+        RFS_LOG_INFO("out of descriptors: let {} kept descriptor(s) go; inodes are reopened from "
+                     "now on",
+                     let_go);
+    return let_go;
 }
 
 void InodeTable::moved(SrcId src, const std::shared_ptr<Inode>& parent, std::string_view name) {

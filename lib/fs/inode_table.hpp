@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -169,16 +170,39 @@ public:
     // An O_PATH descriptor of `inode`'s object, reopened if the inode does not keep one.
     FdRef path_fd(const Inode& inode);
 
-    // For a caller that just got EMFILE or ENFILE: empties the cache; if that closed nothing, lets
-    // go of the kept descriptors too and keeps none from then on. Returns whether anything was
-    // closed (whether a retry can help).
-    bool shed();
+    // Runs `attempt` (0, or the errno it failed with) and, while it fails for want of
+    // descriptors (EMFILE, ENFILE), lets the table's go (shed()) and runs it again, until the
+    // table has none left to let go. Returns the last attempt's result. Any thread, no lock held.
+    // Every call that opens a descriptor while serving a request goes through this: the
+    // descriptors the table keeps for speed must never cost an application an EMFILE.
+    template <class Attempt> int with_descriptors(Attempt attempt) {
+        for (int round = 0;; ++round) {
+            std::uint64_t sheds = shed_generation();
+            int err = attempt();
+            if ((err != EMFILE && err != ENFILE) || round == kMaxShedRounds || !shed(sheds))
+                return err;
+        }
+    }
+
+    // For a caller whose open failed with EMFILE or ENFILE, `since` being shed_generation() as
+    // read before that open: whether a retry can help. If another caller let descriptors go in
+    // the meantime, that is enough (true at once). Otherwise the cache is emptied; if it held
+    // none, the kept descriptors go too and none are kept from then on. False only when the
+    // table had nothing left to let go. One shed at a time: a caller that comes while another
+    // sheds waits for it, and is then told to retry.
+    bool shed(std::uint64_t since);
+    // The same for a caller that read no generation (tests): sheds unless another shed let
+    // descriptors go at this very moment.
+    bool shed() { return shed(shed_generation()); }
+    // Counts the sheds that let descriptors go, each once they are closed.
+    std::uint64_t shed_generation() const { return sheds_.load(std::memory_order_acquire); }
 
     // A seam for tests: the instants of shed() at which another thread's path_fd() can run
     // between its steps, in order. A hook set here is called at each of them with no lock of the
-    // table held, so that a test can hold shed() there while another thread reaches the inodes
-    // it is changing: that is the only way to make such a window happen on every run. Null
-    // outside tests; shed() runs only once descriptors ran out, and then tests one pointer.
+    // table held but shed()'s own (another shed() waits), so that a test can hold shed() there
+    // while another thread reaches the inodes it is changing: that is the only way to make such
+    // a window happen on every run. Null outside tests; shed() runs only once descriptors ran
+    // out, and then tests one pointer.
     enum class ShedStep {
         cache_dropped, // the cache is emptied; nothing else changed yet
         handles_made,  // the deferred inodes' handles are made, not yet given
@@ -259,6 +283,9 @@ private:
     bool may_defer_handle(dev_t dev) const;
     UniqueFd reopen(const Inode& inode, int* err);
     static UniqueFd find_in_dir(int dir, SrcId src, std::string* name);
+    // shed()'s work, with shed_mu_ held: how many of the descriptors it let go are closed by
+    // now (one that a request still borrows closes when that request ends, and is not counted).
+    size_t shed_locked();
     FdRef cache_put(NodeId id, UniqueFd fd);
 
     // What forgets free, held until the table's locks are let go.
@@ -313,6 +340,13 @@ private:
     std::list<NodeId> lru_; // most recently used first
 
     InoMap inos_;
+
+    // Bounds with_descriptors(): each round lets descriptors go or finds that another caller
+    // did, and the table runs out of them within a few; the bound only stops two loops that keep
+    // taking each other's freed descriptors from going on forever.
+    static constexpr int kMaxShedRounds = 8;
+    std::mutex shed_mu_; // taken before mu_, never after
+    std::atomic<std::uint64_t> sheds_{0};
 
     ShedHook shed_hook_ = nullptr;
     void* shed_hook_arg_ = nullptr;

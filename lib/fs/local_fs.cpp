@@ -269,11 +269,16 @@ int LocalFs::node(NodeId id, Node* out) {
     return 0;
 }
 
-// Runs `open_call` (returning a descriptor or -1), once more after closing cached descriptors if
-// the daemon ran out of them: the cache must never cost an application an EMFILE.
+// Runs `open_call` (returning a descriptor, or -1 and errno) again after the inode table let
+// its descriptors go while the daemon is out of them (InodeTable::with_descriptors): what the
+// table keeps must never cost an application an EMFILE.
 template <class Call> int LocalFs::with_fd_retry(Call open_call) {
-    int fd = open_call();
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && inodes_.shed()) fd = open_call();
+    int fd = -1;
+    int err = inodes_.with_descriptors([&] {
+        fd = open_call();
+        return fd >= 0 ? 0 : errno;
+    });
+    if (fd < 0) errno = err;
     return fd;
 }
 
@@ -580,23 +585,27 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
     Node from, to;
     if (int err = node(parent, &from)) return err;
     if (int err = node(newparent, &to)) return err;
-    // An inode reached by name must follow its object (and with EXCHANGE, the other one too).
+    // An inode reached by name must follow its object (and with EXCHANGE, the other one too),
+    // so the table must know which objects move. One that cannot be stat'ed is not renamed: the
+    // application gets the errno (ENOENT, as renameat2 would give, for a name that is not there),
+    // and nothing moves. Renamed anyway, an inode reached by its old name would be reopened by a
+    // name that is gone, and fail (ESTALE) while its object lives on under the new one.
     struct stat moving = {};
     struct stat other = {};
     bool track = inodes_.tracks_names();
-    // An object that cannot be stat'ed here is one the rename itself will not find either; if
-    // it appears in between, it is followed by no name, and its next use reports ESTALE.
-    bool moving_known = false, other_known = false;
     if (track) {
-        moving_known = ::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW) == 0;
-        if (flags & RENAME_EXCHANGE)
-            other_known = ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) == 0;
+        if (::fstatat(from.fd(), name, &moving, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+        if ((flags & RENAME_EXCHANGE) &&
+            ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) != 0)
+            return errno;
     }
     if (observer_ && (flags & RENAME_EXCHANGE))
         if (int err = observer_->may_exchange(from.fd(), name, to.fd(), newname)) return err;
     if (::renameat2(from.fd(), name, to.fd(), newname, flags) != 0) return errno;
-    if (moving_known) inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
-    if (other_known) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
+    if (track) {
+        inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
+        if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
+    }
     if (observer_) observer_->on_renamed(parent, name, newparent, newname, flags);
     return 0;
 }
@@ -607,8 +616,10 @@ void LocalFs::make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t de
                                OpenResult* out) {
     // Kernel-held locks need no FLUSH round trip, a read-only open has nothing to flush, and a
     // local file system's close() has nothing to report (ClosePolicy).
-    bool noflush = (app_flags & O_ACCMODE) == O_RDONLY || !close_policy_.needs_flush(dev, fd.get());
+    bool close_may_block = close_policy_.needs_flush(dev, fd.get());
+    bool noflush = (app_flags & O_ACCMODE) == O_RDONLY || !close_may_block;
     auto file = std::make_unique<File>(std::move(fd), node);
+    file->close_may_block_ = close_may_block;
     if (app_flags & O_TRUNC) file->mark_written(); // its content is new, if empty
     // Registered before the result is delivered: its RELEASE may reach another loop right after.
     handles_.add(file.get());
@@ -765,7 +776,20 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
     return 0;
 }
 
-void LocalFs::release(File* file) {
+void LocalFs::release(File* file, Done done) {
+    if (!file->close_may_block_) {
+        close_released(file);
+        return done(0);
+    }
+    // The file stays registered until it is closed: if the pool never runs this (a daemon
+    // stopping on an error), close_all_handles() still closes it.
+    run_blocking([this, file, done = std::move(done)]() mutable {
+        close_released(file);
+        done(0);
+    });
+}
+
+void LocalFs::close_released(File* file) {
     NodeId node = file->node();
     bool written = file->written();
     bool read_to_end = file->read_to_end();
@@ -854,7 +878,7 @@ int LocalFs::write(const Caller* caller, File& file, const char* data, size_t si
 // while our open file stays open. Read-only opens, and files on local file systems, skip this
 // round trip (noflush, see ClosePolicy).
 void LocalFs::flush(File& file, Done done) {
-    int copy = ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0);
+    int copy = with_fd_retry([&] { return ::fcntl(file.fd(), F_DUPFD_CLOEXEC, 0); });
     if (copy < 0) return done(errno);
     UniqueFd owned(copy); // closed even if the body never runs
     run_blocking([owned = std::move(owned), done = std::move(done)]() mutable {

@@ -9,9 +9,10 @@
 // - Errors are values: a synchronous call returns 0 or a positive errno and fills its out
 //   parameters only on success; an asynchronous one calls its completion exactly once with
 //   0 or a positive errno, on the loop that called it (read) or on the blocking pool (fsync,
-//   fsyncdir, fallocate, copy_file_range). A completion that is destroyed uncalled (a body on the
-//   pool that threw, a loop stopping with a read in flight) is simply destroyed: the caller's
-//   completion type decides what that means (the daemon's Reply answers EIO).
+//   fsyncdir, fallocate, copy_file_range, and release on a source whose close may wait). A
+//   completion that is destroyed uncalled (a body on the pool that threw, a loop stopping with a
+//   read in flight) is simply destroyed: the caller's completion type decides what that means (the
+//   daemon's Reply answers EIO).
 // - Every Entry an operation returns (lookup, mknod, mkdir, symlink, link, create, readdirplus)
 //   has counted one kernel lookup on its inode; if the entry never reaches the kernel, the caller
 //   gives it back with forget(id, 1). Likewise a File or Dir that never reaches the kernel goes
@@ -140,6 +141,7 @@ private:
     const NodeId node_;
     std::unique_ptr<RemoteReads> remote_; // set at open only; null: reads go to SOURCE
     bool pinned_ = false;                 // FsObserver::on_unpinned at close
+    bool close_may_block_ = false;        // closed on the blocking pool (see release())
     std::atomic<bool> written_{false};
     std::atomic<bool> read_to_end_{false};
     std::atomic<std::uint64_t> read_end_{0};
@@ -377,8 +379,16 @@ public:
     // Each close() of a written file: what closing a descriptor of the source reports. On the
     // blocking pool: FLUSH is asked for exactly where close() may wait on a server (FUSE, NFS).
     void flush(File& file, Done done);
-    // The kernel's last reference to the handle: closes it. Never fails.
-    void release(File* file);
+    // The kernel's last reference to the handle: closes it, then calls `done` (0: never fails).
+    // Where close() may wait on a server (FUSE, NFS: the sources FLUSH is asked for, whatever
+    // the access mode), on the blocking pool: the final close of a FUSE source's file sends it
+    // a FLUSH too, and a stuck one would hold back every request on the loop. In place
+    // elsewhere.
+    void release(File* file, Done done);
+    // The same, for a caller that waits for nothing (the close may still run on the pool).
+    void release(File* file) {
+        release(file, [](int) {});
+    }
     // A handle that never reached the kernel: closed without telling the observer (but a pin
     // it took is given back).
     void discard(File* file);
@@ -438,6 +448,8 @@ private:
     // with an error: the caller gives it back (on_unpinned) once the change is done or refused.
     int pin_for_change(NodeId id, int path_fd, bool regular, NodeId* pinned);
     template <class Call> int with_fd_retry(Call open_call);
+    // release()'s work: the observer told, the handle unregistered and closed.
+    void close_released(File* file);
     template <class Call> ssize_t on_symlink(const Node& link, Call call);
     void shown(struct stat* st) { st->st_ino = inodes_.st_ino(st->st_dev, st->st_ino); }
     template <class Body> void run_blocking(Body&& body);

@@ -1,19 +1,27 @@
 // A request whose handler throws is still answered (issue 14): the daemon's Reply answers EIO
 // when it is destroyed unanswered, so the application's system call fails at once instead of
 // hanging until the connection is aborted, and what the handler had half made (the descriptor
-// of an open) is not leaked. Runs riakfs-test-faults, the daemon built with RIAKFS_TEST_FAULT.
+// of an open) is not leaked. And a C library call that fails (daemon/syscall_faults.hpp) ends as
+// the daemon promises: one line and exit status 1 at start, or an errno for the application and
+// a line for the operator, with the daemon serving on. Runs riakfs-test-faults, the daemon built
+// with RIAKFS_TEST_FAULT.
 #include "mount_fixture.hpp"
+#include "nested_mount.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -31,6 +39,14 @@ size_t open_fds(pid_t pid) {
     size_t n = 0;
     for ([[maybe_unused]] auto& e :
          std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        ++n;
+    return n;
+}
+
+// How many times `what` occurs in `text`.
+size_t occurrences(const std::string& text, std::string_view what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; at += what.size())
         ++n;
     return n;
 }
@@ -135,4 +151,137 @@ TEST_CASE("a READDIRPLUS reply lost to an interruption leaves no inode remembere
         nodes = inodes_remembered(m);
     }
     CHECK(nodes == 1);
+}
+
+// Each event loop reads /dev/fuse through a non-blocking duplicate of the session descriptor; a
+// blocking one would stall the loop in read(). A failure to make it non-blocking ends the start:
+// one error line, exit status 1, nothing left mounted. Run as an operator runs it (in the
+// background), the failure reaches the command that started it.
+TEST_CASE("a /dev/fuse descriptor that cannot be made non-blocking fails the start in one line",
+          "[faults]") {
+    Fault fault("fuse_nonblock_fails");
+    TempDir dir;
+    const std::string src = dir / "src", mnt = dir / "mnt";
+    REQUIRE_OK(::mkdir(src.c_str(), 0755));
+    REQUIRE_OK(::mkdir(mnt.c_str(), 0755));
+    ProcResult r =
+        run_cmd({daemon_bin(), src, mnt, "-o", "mode=passthrough"}, std::chrono::seconds(30));
+    bool mounted = is_fuse_mounted(mnt);
+    if (mounted) ::umount2(mnt.c_str(), MNT_DETACH);
+    INFO("stderr: [" << r.err << "] stdout: [" << r.output << "]");
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exited);
+    CHECK(r.exit_code == 1);
+    CHECK_FALSE(mounted);
+    std::vector<std::string> errors;
+    std::istringstream lines(r.err);
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("ERROR") != std::string::npos || line.find("error") != std::string::npos)
+            errors.push_back(line);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find("make /dev/fuse non-blocking: Invalid argument") != std::string::npos);
+}
+
+// A file or node that a user (allow_other) creates is made by the daemon, handed over to the
+// user with chown, which clears set-user-ID and set-group-ID bits, and then given its bits back.
+// When that last step fails the object is the user's without the bits (the safe side), the
+// create itself succeeds, and the operator reads why.
+TEST_CASE("set-ID bits that cannot be given back after a hand-over are missing and logged",
+          "[faults]") {
+    Fault fault("setid_restore_fails");
+    MountOptions o = MountOptions::prepared([](const std::string& src) {
+        REQUIRE_OK(::mkdir((src + "/pub").c_str(), 0777));
+        REQUIRE_OK(::chmod((src + "/pub").c_str(), 0777));
+    });
+    o.with_allow_other();
+    o.warnings_expected = true;
+    MountFixture m(o);
+    FreshUser user;
+    const std::string pub = m.mnt("pub");
+    int err = user.run([&] {
+        ::umask(022);
+        int fd = ::open((pub + "/created").c_str(), O_CREAT | O_EXCL | O_WRONLY, 06755);
+        if (fd < 0) return errno;
+        ::close(fd);
+        if (::mknod((pub + "/made").c_str(), S_IFREG | 06755, 0) != 0) return errno;
+        return 0;
+    });
+    CHECK(errname(err) == "OK");
+    for (const char* name : {"pub/created", "pub/made"}) {
+        INFO(name);
+        struct stat s = lstat_ok(m.src(name));
+        CHECK(s.st_uid == user.uid());
+        CHECK((s.st_mode & 07777) == 0755);
+        CHECK((lstat_ok(m.mnt(name)).st_mode & 07777) == 0755);
+    }
+    std::string log = m.stderr_text();
+    INFO(log);
+    CHECK(occurrences(log, "cannot restore the set-ID bits of a new object: Operation not "
+                           "permitted") == 2);
+}
+
+// Objects on a file system without file handles (ramfs here) are reached by name, so a rename
+// tells the inode table what moved, which it learns with fstatat. A rename whose object cannot
+// be stat'ed is refused with that errno and moves nothing; made anyway, the inode would be
+// reopened by a name that is gone.
+TEST_CASE("a rename whose object cannot be stat'ed is refused and moves nothing", "[faults]") {
+    Fault fault("rename_stat_fails"); // for names beginning with "fault-"
+    std::string ramfs;
+    MountOptions o = MountOptions::prepared([&](const std::string& src) {
+        ramfs = src + "/r";
+        REQUIRE_OK(::mkdir(ramfs.c_str(), 0755));
+        REQUIRE_OK(::mount("none", ramfs.c_str(), "ramfs", 0, nullptr));
+        write_file(ramfs + "/fault-a", "a");
+        write_file(ramfs + "/b", "b");
+    });
+    MountFixture m(o);
+    Unmounter unmount_ramfs{m, {ramfs}};
+    lstat_ok(m.mnt("r/fault-a"));
+    lstat_ok(m.mnt("r/b"));
+    CHECK_ERRNO(::rename(m.mnt("r/fault-a").c_str(), m.mnt("r/moved").c_str()), EIO);
+    // With RENAME_EXCHANGE both objects move: the second one cannot be stat'ed.
+    CHECK_ERRNO(::renameat2(AT_FDCWD, m.mnt("r/b").c_str(), AT_FDCWD, m.mnt("r/fault-a").c_str(),
+                            RENAME_EXCHANGE),
+                EIO);
+    auto names = list_dir(m.src("r"));
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"b", "fault-a"});
+    CHECK(read_file(m.mnt("r/fault-a")) == "a");
+    CHECK(read_file(m.mnt("r/b")) == "b");
+    // A rename the table can follow is made, and the inode follows it.
+    CHECK_OK(::rename(m.mnt("r/b").c_str(), m.mnt("r/moved").c_str()));
+    CHECK(read_file(m.mnt("r/moved")) == "b");
+}
+
+// A READ needs a request buffer of its own (the one the channel read the request into is read
+// into again right away). With no memory for one, the READ fails with EIO, the loop logs it and
+// serves on, and nothing is leaked.
+TEST_CASE("a READ that finds no memory for its buffer fails with EIO and the daemon serves on",
+          "[faults]") {
+    Fault fault("no_request_buffers"); // each loop has the buffer its channel reads into
+    MountFixture m(with_file());
+    lstat_ok(m.mnt("f"));
+    size_t before = open_fds(m.pid());
+    for (int i = 0; i < 20; ++i) {
+        Fd fd(::open(m.mnt("f").c_str(), O_RDONLY));
+        REQUIRE(fd);
+        char buf[16];
+        CHECK_ERRNO(::read(fd.get(), buf, sizeof buf), EIO);
+    }
+    // Other requests are served, a write among them (its data came with the request).
+    CHECK(lstat_ok(m.mnt("f")).st_size == 8);
+    {
+        Fd fd(::open(m.mnt("f").c_str(), O_WRONLY | O_APPEND));
+        REQUIRE(fd);
+        CHECK(::write(fd.get(), "+more", 5) == 5);
+    }
+    CHECK(lstat_ok(m.src("f")).st_size == 13);
+    // The kernel sends RELEASE without waiting for it: give the last ones time to arrive.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (open_fds(m.pid()) != before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(open_fds(m.pid()) == before);
+    std::string log = m.stderr_text();
+    INFO(log);
+    CHECK(log.find("a handler failed: std::bad_alloc") != std::string::npos);
 }

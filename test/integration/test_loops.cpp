@@ -71,6 +71,40 @@ TEST_CASE("a FLUSH stuck on the source holds back no other request", "[loops]") 
     CHECK(rc == 0);
 }
 
+// The final close of a file on such a source sends it a FLUSH as well, whether or not the file
+// was written (close(2) always asks a FUSE file system to flush), and the kernel's RELEASE that
+// makes riakfs close its own descriptor comes after the application's close() has returned.
+TEST_CASE("a RELEASE stuck on the source holds back no other request", "[loops]") {
+    MountFixture fx(with_plain_files(1));
+    SlowFs slow(fx, fx.src("slow"), "flush");
+    std::thread closer; // joined last: the application's close() need not wait for the RELEASE
+    SECTION("read only: riakfs gets no FLUSH, only the RELEASE") {
+        int fd = ::open(fx.mnt("slow/a").c_str(), O_RDONLY);
+        REQUIRE(fd >= 0);
+        CHECK_OK(::close(fd));
+    }
+    SECTION("written: the FLUSH's close of a duplicate, then the RELEASE's own") {
+        int fd = ::open(fx.mnt("slow/b").c_str(), O_WRONLY);
+        REQUIRE(fd >= 0);
+        closer = std::thread([fd] { ::close(fd); });
+        REQUIRE(slow.wait_arrival() == 'f'); // FLUSH: riakfs closes a duplicate
+        slow.let_one_go();
+    }
+    // riakfs's final close of its descriptor now waits in the slowfs's FLUSH.
+    REQUIRE(slow.wait_arrival() == 'f');
+    int rc = -1;
+    bool answered = completes(
+        [&] {
+            struct stat st;
+            rc = ::stat(fx.mnt("plain").c_str(), &st);
+        },
+        [&] { slow.open_gate(); });
+    slow.open_gate();
+    if (closer.joinable()) closer.join();
+    CHECK(answered);
+    CHECK(rc == 0);
+}
+
 TEST_CASE("a truncate stuck on the source holds back no other request", "[loops]") {
     MountFixture fx(with_plain_files(1));
     SlowFs slow(fx, fx.src("slow"), "setattr");

@@ -32,7 +32,9 @@ if grep -q 'it_\|unit-\|riakfs-test-faults' <<<"$contents"; then
   echo "test binaries in the package"; status=1
 fi
 for field in Package Version Architecture Depends Description; do
-  if ! dpkg-deb -f "$deb" "$field" | grep -q .; then
+  # Not `| grep -q .`: grep ends at the first line, and with pipefail the SIGPIPE dpkg-deb
+  # then gets on a multi-line field (Description) made the field look empty now and then.
+  if [ -z "$(dpkg-deb -f "$deb" "$field")" ]; then
     echo "control field $field is empty"; status=1
   fi
 done

@@ -68,6 +68,16 @@ void run_until(asio::io_context& ioc, Done done,
     }());
 }
 
+// Runs `ioc` until `done()` holds or `limit` passed (a bound that only turns a hang into a
+// failure: generous, so that a loaded machine never reaches it); returns whether it held.
+template <typename Done>
+bool wait_until(asio::io_context& ioc, Done done,
+                std::chrono::milliseconds limit = std::chrono::milliseconds(20000)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    run_until(ioc, [&] { return done() || std::chrono::steady_clock::now() >= end; });
+    return done();
+}
+
 // Runs `ioc` for `d` (health checks and other background work run meanwhile).
 inline void wait_for(asio::io_context& ioc, std::chrono::milliseconds d) {
     run(ioc, [&]() -> asio::awaitable<int> {

@@ -140,7 +140,7 @@ TEST_CASE("failover when a node is killed", "[riak][failover]") {
     CHECK(client.counters().retries > 0);
 
     // The health check keeps `a` out of rotation.
-    wait_for(ioc, std::chrono::milliseconds(300));
+    CHECK(wait_until(ioc, [&] { return !client.nodes()[0].healthy; }));
     auto status = client.nodes();
     CHECK_FALSE(status[0].healthy);
     CHECK_FALSE(status[0].last_error.empty());
@@ -372,8 +372,7 @@ TEST_CASE("health checks mark a node down and up again without traffic", "[riak]
     config.health_interval = std::chrono::milliseconds(100);
     Client client(ioc, config);
     client.start();
-    wait_for(ioc, std::chrono::milliseconds(300));
-    CHECK(client.nodes()[0].healthy);
+    CHECK(wait_until(ioc, [&] { return client.nodes()[0].healthy; }));
     REQUIRE(admin
                 .request("POST", "/devnode/faults", {{"Content-Type", "application/json"}},
                          R"({"refuse_connections":true})")
@@ -383,12 +382,10 @@ TEST_CASE("health checks mark a node down and up again without traffic", "[riak]
     drain(ioc);
     Client fresh(ioc, config);
     fresh.start();
-    wait_for(ioc, std::chrono::milliseconds(400));
-    CHECK_FALSE(fresh.nodes()[0].healthy);
+    CHECK(wait_until(ioc, [&] { return !fresh.nodes()[0].healthy; }));
     CHECK(fresh.nodes()[0].last_error.find("without answering") != std::string::npos);
     REQUIRE(admin.request("DELETE", "/devnode/faults").status == 204);
-    wait_for(ioc, std::chrono::milliseconds(400));
-    CHECK(fresh.nodes()[0].healthy);
+    CHECK(wait_until(ioc, [&] { return fresh.nodes()[0].healthy; }));
     fresh.stop();
     drain(ioc);
 }

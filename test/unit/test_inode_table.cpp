@@ -8,8 +8,10 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -409,6 +411,70 @@ TEST_CASE("while shed() lets kept descriptors go, another thread reaches every i
         REQUIRE(ref);
         CHECK(stat_of(ref.get()).st_ino == st.st_ino);
     }
+}
+
+namespace {
+// A second caller that ran out of descriptors while the first was shedding: it comes into
+// shed() while the first is held there, having read the shed generation before its own failed
+// open, as LocalFs does.
+struct SecondCaller {
+    InodeTable& table;
+    std::uint64_t since;
+    std::future<bool> result;
+
+    static void hook(void* arg, InodeTable::ShedStep step) {
+        auto* self = static_cast<SecondCaller*>(arg);
+        if (step != InodeTable::ShedStep::handles_made || self->result.valid()) return;
+        self->result =
+            std::async(std::launch::async, [self] { return self->table.shed(self->since); });
+        // Long enough for a shed() running beside this one to finish (as it did before the
+        // fix); one that waits for this one to end is let go when the hook returns.
+        self->result.wait_for(std::chrono::milliseconds(200));
+    }
+};
+} // namespace
+
+TEST_CASE("two callers short of descriptors at once are both told to retry",
+          "[inode][budget][shed]") {
+    // Both loops may run out at the same instant. Their sheds used to run side by side, each
+    // counting only the descriptors its own work closed, while the other still held the same
+    // ones a moment longer: both found none closed and both answered EMFILE, though the kept
+    // descriptors had just gone (issue 14, two to five requests in about one stress run in ten).
+    if (::geteuid() != 0) FAIL("needs root (open_by_handle_at needs CAP_DAC_READ_SEARCH)");
+    std::vector<std::string> names{"a"};
+    for (int i = 0; i < 6; ++i)
+        names.push_back("f" + std::to_string(i));
+    ScratchDir dir(names);
+    InodeTable table(dir.open_path(), stat_of(dir.open_path().get()));
+    table.set_fd_budget(100, 16);
+    {
+        // As above: handles are shown to work, and the six inodes put theirs off.
+        UniqueFd fd = dir.open_path("a");
+        struct stat st = stat_of(fd.get());
+        REQUIRE(table.forget(table.add_lookup(std::move(fd), st, table.root(), "a")->id(), 1));
+    }
+    std::vector<std::shared_ptr<Inode>> inodes;
+    for (size_t i = 1; i < names.size(); ++i) {
+        UniqueFd fd = dir.open_path(names[i]);
+        struct stat st = stat_of(fd.get());
+        inodes.push_back(table.add_lookup(std::move(fd), st, table.root(), names[i]));
+    }
+    REQUIRE(table.kept_fds() == names.size());
+    REQUIRE(table.cached_fds() == 0);
+
+    std::uint64_t before = table.shed_generation(); // both callers' opens failed after this
+    SecondCaller second{table, before, {}};
+    table.set_shed_hook(&SecondCaller::hook, &second);
+    bool first = table.shed(before);
+    REQUIRE(second.result.valid());
+    bool other = second.result.get();
+    table.set_shed_hook(nullptr, nullptr);
+    CHECK(first);
+    CHECK(other);
+    CHECK(table.kept_fds() == 1);
+    CHECK(table.shed_generation() == before + 1);
+    for (auto& inode : inodes)
+        CHECK(table.path_fd(*inode));
 }
 
 TEST_CASE("memory per inode reached by file handle stays under 200 bytes", "[inode][memory]") {

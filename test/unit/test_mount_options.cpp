@@ -33,9 +33,10 @@ TEST_CASE("source, mountpoint and flags", "[options]") {
 }
 
 TEST_CASE("riakfs options are consumed, the rest go to libfuse in order", "[options]") {
-    auto cl = parse_ok({"/src", "/mnt", "-o", "allow_other,mode=passthrough,ro", "-othreads=2",
+    // threads=3: the default is 2, which would pass unparsed.
+    auto cl = parse_ok({"/src", "/mnt", "-o", "allow_other,mode=passthrough,ro", "-othreads=3",
                         "-o", "attr_timeout=2.5,fsname=a\\,b"});
-    CHECK(cl.options.threads == 2);
+    CHECK(cl.options.threads == 3);
     REQUIRE(cl.options.attr_timeout);
     CHECK(*cl.options.attr_timeout == 2.5);
     CHECK(cl.fuse_options == std::vector<std::string>{"allow_other", "ro", "fsname=a,b"});
