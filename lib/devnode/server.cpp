@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "lib/devnode/encoding.hpp"
+#include "lib/devnode/request_head.hpp"
 
 // GCC 12 misreads Asio's recycling allocator for coroutine frames (aligned_alloc paired with its
 // own operator delete) as a mismatch; the pairing is correct.
@@ -51,9 +52,7 @@ constexpr std::chrono::seconds kHeadersTimeout{30}; // mochiweb: the rest of the
 // before the client has read it.
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr uint64_t kMaxFlushBytes = 64ULL << 20; // webmachine main: max_flush_bytes
-constexpr size_t kMaxLine = 8192;                // mochiweb recbuf: longer lines -> 431
-constexpr size_t kMaxHeaders = 1000;
-constexpr size_t kReadStep = 64 * 1024; // socket reads and body buffer growth
+constexpr size_t kReadStep = 64 * 1024;          // socket reads and body buffer growth
 
 using Parser = http::request_parser<http::buffer_body>;
 
@@ -628,19 +627,8 @@ awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
             auto& msg = parser.get();
             Exchange x{holder, stream, buf, parser, {}};
             Request& req = x.req;
-            req.method = std::string(msg.method_string());
-            req.target = std::string(msg.target());
-            req.version = msg.version();
-            size_t count = 0;
-            bool too_long = req.target.size() + req.method.size() + 10 > kMaxLine;
-            for (const auto& f : msg) {
-                req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-                too_long = too_long || f.name_string().size() + f.value().size() + 2 > kMaxLine;
-                ++count;
-            }
-            if (too_long || count > kMaxHeaders) {
-                Response r = plain(too_long ? 431 : 400, "");
-                co_await send(stream, serialize_head(r, 11, false), nullptr);
+            if (int refused = request_from_header(msg.base(), req)) {
+                co_await send(stream, serialize_head(plain(refused, ""), 11, false), nullptr);
                 unread_input = true;
                 break;
             }
@@ -648,7 +636,6 @@ awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
                 parser.chunked() || (parser.content_length() && *parser.content_length() > 0);
             bool keep_alive = msg.keep_alive();
             x.expect_continue = iequals(trim(req.header("Expect").value_or("")), "100-continue");
-            parse_target(req);
 
             FaultConfig fc;
             bool faulty = false;
