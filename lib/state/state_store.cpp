@@ -115,14 +115,6 @@ scan_subtree(leveldb::DB* db, const leveldb::ReadOptions& options, std::string_v
     return scan_prefix(db, options, exact + '/', strip);
 }
 
-std::string encode_identity(std::string_view source, std::string_view fingerprint) {
-    codec::Writer w;
-    w.byte(identity_format);
-    w.bytes(source);
-    w.bytes(fingerprint);
-    return std::move(w).data();
-}
-
 // Creates `dir` (0700) when missing, durably: the parent's entry is fsynced too.
 Result<void> make_state_dir(const std::string& dir) {
     if (::mkdir(dir.c_str(), 0700) == 0) {
@@ -152,6 +144,24 @@ Error in_use(const std::string& dir) {
 }
 
 } // namespace
+
+std::string encode_identity(const Identity& identity) {
+    codec::Writer w;
+    w.byte(identity_format);
+    w.bytes(identity.source);
+    w.bytes(identity.fingerprint);
+    return std::move(w).data();
+}
+
+Result<Identity> decode_identity(std::string_view bytes) {
+    codec::Reader r(bytes);
+    uint8_t format = 0;
+    Identity identity;
+    if (!r.byte(format) || format != identity_format || !r.bytes(identity.source) ||
+        !r.bytes(identity.fingerprint) || !r.at_end())
+        return make_error(EBADMSG, "identity record does not decode");
+    return identity;
+}
 
 bool is_valid_path(std::string_view path) {
     if (path.empty() || path.find('\0') != std::string_view::npos) return false;
@@ -311,26 +321,23 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const OpenOptions& options)
     }
     std::unique_ptr<StateStore> store(new StateStore(dir, lock_fd, db, db_options.filter_policy));
 
-    std::string wanted = encode_identity(options.source, options.fingerprint);
+    std::string wanted = encode_identity({options.source, options.fingerprint});
     std::string stored;
     st = db->Get(leveldb::ReadOptions(), identity_key, &stored);
     if (!st.ok() && !st.IsNotFound()) return db_error("reading identity", st);
     if (st.ok() && stored != wanted && !options.adopt) {
-        codec::Reader r(stored);
-        uint8_t format = 0;
-        std::string source, fingerprint;
-        if (!r.byte(format) || format != identity_format || !r.bytes(source) ||
-            !r.bytes(fingerprint) || !r.at_end())
+        auto identity = decode_identity(stored);
+        if (!identity)
             return make_error(EEXIST, "state_dir {} has an unreadable identity record", dir);
-        if (source != options.source)
+        if (identity->source != options.source)
             return make_error(EEXIST,
                               "state_dir {} belongs to SOURCE {}, not {}: use another state_dir "
                               "or adopt this one explicitly",
-                              dir, source, options.source);
+                              dir, identity->source, options.source);
         return make_error(EEXIST,
                           "state_dir {} was made for SOURCE {} with fingerprint '{}', not '{}': "
                           "use another state_dir or adopt this one explicitly",
-                          dir, source, fingerprint, options.fingerprint);
+                          dir, identity->source, identity->fingerprint, options.fingerprint);
     }
     if (!st.ok() || stored != wanted) {
         st = db->Put(sync_write(), identity_key, wanted);

@@ -90,6 +90,15 @@ struct AuxOp {
 // Whether `path` is a valid record key (see the top of this file).
 bool is_valid_path(std::string_view path);
 
+// The identity record ('i'): which SOURCE and bucket layout (fingerprint) a state_dir belongs
+// to. A format byte, then both as codec strings; decoding fails (EBADMSG) on anything else.
+struct Identity {
+    std::string source;
+    std::string fingerprint;
+};
+std::string encode_identity(const Identity& identity);
+Result<Identity> decode_identity(std::string_view bytes);
+
 class StateStore {
 public:
     // Several puts and erases applied atomically (in order) by StateStore::apply.
