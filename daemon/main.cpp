@@ -375,6 +375,12 @@ int main(int argc, char** argv) {
     for (auto& s : fuse_argv_text)
         fuse_argv.push_back(s.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
+    // fuse_session_new() copies the arguments into memory of its own as it parses them: freed
+    // on every way out, the early failures included.
+    struct FreeFuseArgs {
+        fuse_args* args;
+        ~FreeFuseArgs() { fuse_opt_free_args(args); }
+    } free_fargs{&fargs};
 
     RiakSetup riak_setup;
     bool riak_mode = cl.options.mode != rfs::Mode::passthrough;
@@ -627,7 +633,6 @@ int main(int argc, char** argv) {
     }
     fuse_session_unmount(se);
     fuse_session_destroy(se);
-    fuse_opt_free_args(&fargs);
     RFS_LOG_INFO("unmounted {}", cl.mountpoint);
     return status;
 }

@@ -182,6 +182,11 @@ int main(int argc, char** argv) {
     char arg0[] = "riakfs-it-slowfs";
     char* fargv[] = {arg0, nullptr};
     fuse_args args = FUSE_ARGS_INIT(1, fargv);
+    // fuse_session_new() copies the arguments into memory of its own: freed on every return.
+    struct FreeArgs {
+        fuse_args* args;
+        ~FreeArgs() { fuse_opt_free_args(args); }
+    } free_args{&args};
     fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
     if (!se) return 1;
     if (fuse_set_signal_handlers(se) != 0) return 1;
