@@ -167,22 +167,27 @@ inline std::uint64_t faults_injected(const Devnode& node) {
 // A TCP relay in front of a node. For every connection it records how many complete request
 // lines had arrived from the client when the first response byte came from the node: more
 // than one means the client pipelined.
+// Its coroutines may outlive it on the io_context, which the test goes on running: they hold
+// the relay's state, not the relay, and its destructor closes the acceptor to end them.
 class Relay {
 public:
     Relay(asio::io_context& ioc, std::uint16_t target)
-        : ioc_(ioc), target_(target),
-          acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        : state_(std::make_shared<State>(ioc, target)) {
+        asio::co_spawn(ioc, accept_loop(state_), asio::detached);
     }
-    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    ~Relay() {
+        boost::system::error_code ignored;
+        state_->acceptor.close(ignored);
+    }
+    std::uint16_t port() const { return state_->acceptor.local_endpoint().port(); }
     // Per connection: requests seen before the first response byte.
     std::vector<std::size_t> requests_before_first_response() const {
         std::vector<std::size_t> out;
-        for (const auto& c : conns_)
+        for (const auto& c : state_->conns)
             if (c->first_response_seen) out.push_back(c->requests_at_first_response);
         return out;
     }
-    std::size_t connections() const { return conns_.size(); }
+    std::size_t connections() const { return state_->conns.size(); }
 
 private:
     struct Conn {
@@ -190,6 +195,15 @@ private:
         std::size_t requests = 0; // request lines among them
         bool first_response_seen = false;
         std::size_t requests_at_first_response = 0;
+    };
+    struct State {
+        State(asio::io_context& io, std::uint16_t to)
+            : ioc(io), target(to),
+              acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+        asio::io_context& ioc;
+        std::uint16_t target;
+        tcp::acceptor acceptor;
+        std::vector<std::shared_ptr<Conn>> conns;
     };
 
     static std::size_t count_request_lines(const std::string& s) {
@@ -200,26 +214,27 @@ private:
         return n;
     }
 
-    asio::awaitable<void> accept_loop() {
+    static asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
         for (;;) {
             auto [ec, client] =
-                co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+                co_await st->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
             auto c = std::make_shared<tcp::socket>(std::move(client));
-            auto s = std::make_shared<tcp::socket>(ioc_);
+            auto s = std::make_shared<tcp::socket>(st->ioc);
             auto [cec] = co_await s->async_connect(
-                tcp::endpoint(asio::ip::make_address("127.0.0.1"), target_),
+                tcp::endpoint(asio::ip::make_address("127.0.0.1"), st->target),
                 asio::as_tuple(asio::use_awaitable));
             if (cec) continue;
             auto conn = std::make_shared<Conn>();
-            conns_.push_back(conn);
-            asio::co_spawn(ioc_, pump(c, s, conn, true), asio::detached);
-            asio::co_spawn(ioc_, pump(s, c, conn, false), asio::detached);
+            st->conns.push_back(conn);
+            asio::co_spawn(st->ioc, pump(c, s, conn, true), asio::detached);
+            asio::co_spawn(st->ioc, pump(s, c, conn, false), asio::detached);
         }
     }
 
-    asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
-                               std::shared_ptr<Conn> conn, bool upstream) {
+    static asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from,
+                                      std::shared_ptr<tcp::socket> to, std::shared_ptr<Conn> conn,
+                                      bool upstream) {
         std::vector<char> buf(64 * 1024);
         for (;;) {
             auto [ec, n] = co_await from->async_read_some(asio::buffer(buf),
@@ -241,33 +256,45 @@ private:
         to->close(ignored);
     }
 
-    asio::io_context& ioc_;
-    std::uint16_t target_;
-    tcp::acceptor acceptor_;
-    std::vector<std::shared_ptr<Conn>> conns_;
+    std::shared_ptr<State> state_;
 };
 
 // Answers every request on every connection with `reply`, then closes if `close_after`.
+// Its coroutines may outlive it on the io_context (as Relay's).
 class CannedServer {
 public:
     CannedServer(asio::io_context& ioc, std::string reply, bool close_after)
-        : ioc_(ioc), reply_(std::move(reply)), close_after_(close_after),
-          acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        : state_(std::make_shared<State>(ioc, std::move(reply), close_after)) {
+        asio::co_spawn(ioc, accept_loop(state_), asio::detached);
     }
-    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-    std::size_t requests() const { return requests_; }
+    ~CannedServer() {
+        boost::system::error_code ignored;
+        state_->acceptor.close(ignored);
+    }
+    std::uint16_t port() const { return state_->acceptor.local_endpoint().port(); }
+    std::size_t requests() const { return state_->requests; }
 
 private:
-    asio::awaitable<void> accept_loop() {
+    struct State {
+        State(asio::io_context& io, std::string r, bool close)
+            : ioc(io), reply(std::move(r)), close_after(close),
+              acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+        asio::io_context& ioc;
+        std::string reply;
+        bool close_after;
+        tcp::acceptor acceptor;
+        std::size_t requests = 0;
+    };
+
+    static asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
         for (;;) {
-            auto [ec, s] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            auto [ec, s] = co_await st->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
-            asio::co_spawn(ioc_, serve(std::make_shared<tcp::socket>(std::move(s))),
+            asio::co_spawn(st->ioc, serve(st, std::make_shared<tcp::socket>(std::move(s))),
                            asio::detached);
         }
     }
-    asio::awaitable<void> serve(std::shared_ptr<tcp::socket> s) {
+    static asio::awaitable<void> serve(std::shared_ptr<State> st, std::shared_ptr<tcp::socket> s) {
         std::string in;
         std::vector<char> buf(4096);
         for (;;) {
@@ -278,10 +305,10 @@ private:
             for (auto end = in.find("\r\n\r\n"); end != std::string::npos;
                  end = in.find("\r\n\r\n")) {
                 in.erase(0, end + 4); // test requests carry no body
-                ++requests_;
-                co_await asio::async_write(*s, asio::buffer(reply_),
+                ++st->requests;
+                co_await asio::async_write(*s, asio::buffer(st->reply),
                                            asio::as_tuple(asio::use_awaitable));
-                if (close_after_) {
+                if (st->close_after) {
                     boost::system::error_code ignored;
                     s->close(ignored);
                     co_return;
@@ -290,11 +317,7 @@ private:
         }
     }
 
-    asio::io_context& ioc_;
-    std::string reply_;
-    bool close_after_;
-    tcp::acceptor acceptor_;
-    std::size_t requests_ = 0;
+    std::shared_ptr<State> state_;
 };
 
 // A raw HTTP server whose connection closes the test controls, all without a
