@@ -168,8 +168,9 @@ uint64_t clock_get(const VClock& clock, std::string_view actor) {
 VClock clock_merge(const VClock& a, const VClock& b) {
     VClock out = a;
     for (const auto& [actor, n] : b) {
-        auto it =
-            std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == actor; });
+        // (clang 14 cannot capture a structured binding: the lambda gets its own reference.)
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&who = actor](const auto& e) { return e.first == who; });
         if (it == out.end()) {
             out.emplace_back(actor, n);
         } else {
