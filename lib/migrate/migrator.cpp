@@ -853,10 +853,12 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     // The records at and under both names, as they were before the rename.
     std::vector<state::PathState> old_from, old_to;
     for (auto [dir, out] : {std::pair{&from, &old_from}, std::pair{&to, &old_to}}) {
-        auto scanned = state_.for_each(*dir, [out](std::string_view p, const state::FileState& r) {
-            out->push_back({std::string(p), r});
-            return true;
-        });
+        // (An init-capture: clang 14 cannot capture a structured binding.)
+        auto scanned =
+            state_.for_each(*dir, [out = out](std::string_view p, const state::FileState& r) {
+                out->push_back({std::string(p), r});
+                return true;
+            });
         if (!scanned) return retry(scanned.error().message);
     }
     // Where each record's path is now, and the record it carries there. A plain rename drops

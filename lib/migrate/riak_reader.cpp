@@ -166,6 +166,8 @@ void RiakReader::prefetch(state::FileState rec) {
 asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::string key) {
     auto self = shared_from_this();
     struct Ended { // however the fetch ends, a later prefetch of the key may start one again
+        // (A constructor: clang 14 has no parenthesized aggregate initialization.)
+        Ended(RiakReader& r, const std::string& k) : reader(r), key(k) {}
         RiakReader& reader;
         const std::string& key;
         ~Ended() {
