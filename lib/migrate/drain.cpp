@@ -6,6 +6,7 @@
 #include "lib/migrate/migrator.hpp"
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -80,8 +81,15 @@ nlohmann::json tally_json(const DrainTally& t) {
     return {{"files", t.files}, {"bytes", t.bytes}};
 }
 
+// A count as stored: a JSON integer >= 0. nlohmann's get<> would convert a float or a negative
+// number instead (a float beyond 2^64 is undefined behaviour): those are refused.
+std::uint64_t count_of(const nlohmann::json& j) {
+    if (!j.is_number_unsigned()) throw std::invalid_argument("not a count");
+    return j.get<std::uint64_t>();
+}
+
 DrainTally tally_of(const nlohmann::json& j) {
-    return {j.at("files").get<std::uint64_t>(), j.at("bytes").get<std::uint64_t>()};
+    return {count_of(j.at("files")), count_of(j.at("bytes"))};
 }
 
 } // namespace
@@ -122,14 +130,14 @@ std::string encode_drain_record(const DrainProgress& p) {
 std::optional<DrainProgress> decode_drain_record(std::string_view text) {
     try {
         auto j = nlohmann::json::parse(text);
-        if (j.at("format").get<int>() != 1) return std::nullopt;
+        if (count_of(j.at("format")) != 1) return std::nullopt;
         DrainProgress p;
         const auto state = j.at("state").get<std::string>();
         for (auto s : {DrainProgress::State::off, DrainProgress::State::walking,
                        DrainProgress::State::running, DrainProgress::State::paused,
                        DrainProgress::State::finished})
             if (state == to_string(s)) p.state = s;
-        p.pass = j.at("pass").get<std::uint64_t>();
+        p.pass = count_of(j.at("pass"));
         p.total = tally_of(j.at("total"));
         p.migrated = tally_of(j.at("migrated"));
         p.released = tally_of(j.at("released"));

@@ -148,3 +148,23 @@ TEST_CASE("the drain's persisted record round-trips; junk is refused", "[drain]"
     for (const char* junk : {"", "{", "[]", "{\"format\":2}", "{\"format\":1}"})
         CHECK_FALSE(decode_drain_record(junk));
 }
+
+TEST_CASE("a drain record with counts that are not integers >= 0 is refused", "[drain]") {
+    const std::string good = R"({"format": 1, "state": "running", "pass": 2,
+        "total": {"files": 10, "bytes": 1000}, "migrated": {"files": 5, "bytes": 500},
+        "released": {"files": 1, "bytes": 10}, "failed": {"files": 0, "bytes": 0},
+        "last_error": ""})";
+    REQUIRE(decode_drain_record(good));
+    // Found by test/fuzz (corpus/state_records/crash-drain-float-count): a float beyond 2^64
+    // was converted to uint64_t, which is undefined behaviour.
+    auto with = [&](std::string_view from, std::string_view to) {
+        std::string text = good;
+        text.replace(text.find(from), from.size(), to);
+        return text;
+    };
+    CHECK_FALSE(decode_drain_record(with("\"bytes\": 1000", "\"bytes\": 1.0055555e+28")));
+    CHECK_FALSE(decode_drain_record(with("\"bytes\": 1000", "\"bytes\": 1000.5")));
+    CHECK_FALSE(decode_drain_record(with("\"pass\": 2", "\"pass\": -2")));
+    CHECK_FALSE(decode_drain_record(with("\"format\": 1", "\"format\": 1.0")));
+    CHECK_FALSE(decode_drain_record(with("\"files\": 5", "\"files\": 1e300")));
+}
