@@ -269,6 +269,14 @@ public:
     }
     ~CannedServer() {
         boost::system::error_code ignored;
+        state_->acceptor.cancel(ignored);
+        // The cancelled accept ends here, before the listening descriptor is closed: with its
+        // number taken by the next test's listener, a late completion of the old accept took
+        // the next test's connection and answered it with this server's reply.
+        for (int i = 0; i < 500 && !state_->accept_ended; ++i) {
+            state_->ioc.restart();
+            state_->ioc.run_one_for(std::chrono::milliseconds(10));
+        }
         state_->acceptor.close(ignored);
     }
     std::uint16_t port() const { return state_->acceptor.local_endpoint().port(); }
@@ -284,12 +292,16 @@ private:
         bool close_after;
         tcp::acceptor acceptor;
         std::size_t requests = 0;
+        bool accept_ended = false;
     };
 
     static asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
         for (;;) {
             auto [ec, s] = co_await st->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-            if (ec) co_return;
+            if (ec) {
+                st->accept_ended = true;
+                co_return;
+            }
             asio::co_spawn(st->ioc, serve(st, std::make_shared<tcp::socket>(std::move(s))),
                            asio::detached);
         }
