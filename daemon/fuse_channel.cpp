@@ -1,6 +1,7 @@
 #include "daemon/fuse_channel.hpp"
 
 #include "daemon/fuse_metrics.hpp"
+#include "daemon/kernel_order.hpp"
 #include "lib/common/log.hpp"
 
 #include <fcntl.h>
@@ -89,6 +90,7 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     if (activity_) activity_->note_request();
     if (n >= sizeof(fuse_in_header))
         fuse_metrics::begin_dispatch(reinterpret_cast<const fuse_in_header*>(request.mem)->opcode);
+    kernel_order::request_read();
     try {
         fuse_session_process_buf(session_, &request);
     } catch (...) {

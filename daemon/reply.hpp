@@ -15,6 +15,7 @@
 #pragma once
 
 #include "daemon/fuse_metrics.hpp"
+#include "daemon/kernel_order.hpp"
 
 #include <fuse_lowlevel.h>
 
@@ -73,6 +74,7 @@ private:
     // `err`: the errno the answer carries (0: success), for the metrics.
     fuse_req_t take(int err = 0) noexcept {
         if (start_ns_) fuse_metrics::record_answer({opcode_, start_ns_}, err);
+        kernel_order::answering();
         return std::exchange(req_, nullptr);
     }
     void unanswered() noexcept; // fuse_ops.cpp
