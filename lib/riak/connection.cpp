@@ -7,6 +7,7 @@
 #include <poll.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -75,10 +76,15 @@ void Connection::abort(const Error& error) {
     close(error);
 }
 
+void Connection::stop_connecting() {
+    if (connect_pending_) connect_cancel_.emit(asio::cancellation_type::all);
+    stream_.close();
+}
+
 void Connection::close(const Error& error) {
     if (state_ == State::closed) return;
     state_ = State::closed;
-    stream_.close();
+    stop_connecting();
     writer_wake_.cancel();
     fail_calls(error, error);
     if (auto owner = owner_.lock()) owner->on_connection_closed(*this, error, answered_);
@@ -126,17 +132,22 @@ asio::awaitable<void> Connection::run() {
                          fmt::format("resolve {}: {}", address_.host, rec.message())));
         co_return;
     }
-    // The guard closes the socket if connecting takes too long; it only touches members of
-    // `self`, which it keeps alive.
+    // The guard stops connecting (and the handshake) if it takes too long; it only touches
+    // members of `self`, which it keeps alive.
     auto guard = std::make_shared<asio::steady_timer>(ex_);
     auto timed_out = std::make_shared<bool>(false);
     guard->expires_after(settings_.connect_timeout);
     guard->async_wait([this, self, timed_out](boost::system::error_code ec) {
         if (ec || state_ != State::connecting) return;
         *timed_out = true;
-        stream_.close();
+        stop_connecting();
     });
-    auto [cec, endpoint] = co_await asio::async_connect(stream_.socket(), endpoints, kTuple);
+    // Stopped through its cancellation slot, not by closing the socket (see Stream::close):
+    // the composed connect then also stops trying the host's other addresses.
+    connect_pending_ = true;
+    auto [cec, endpoint] = co_await asio::async_connect(
+        stream_.socket(), endpoints, asio::bind_cancellation_slot(connect_cancel_.slot(), kTuple));
+    connect_pending_ = false;
     if (state_ == State::closed) co_return;
     if (*timed_out) {
         close(make_error(Errc::connection_refused,

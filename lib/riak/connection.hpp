@@ -35,6 +35,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -96,6 +97,8 @@ private:
     void deliver_ready();
     void fail_calls(const Error& front_error, const Error& rest_error);
     void close(const Error& error);
+    // Ends a pending connect (and any other operation) without closing the descriptor.
+    void stop_connecting();
     // The node closed (or reset) the socket: every call still here fails with
     // connection_reset, marked closed_by_node.
     void closed_by_node(const std::string& why);
@@ -112,10 +115,12 @@ private:
     boost::asio::steady_timer writer_wake_; // cancelled when to_write_ gains a call
     proto::PipelineDecoder decoder_;
     State state_ = State::idle;
-    std::deque<std::shared_ptr<Call>> to_write_;  // queued, not written
-    std::deque<std::shared_ptr<Call>> in_flight_; // written, unanswered, in send order
-    bool exclusive_ = false;                      // an exclusive call is queued or in flight
-    bool answered_ = false;                       // any byte received
+    std::deque<std::shared_ptr<Call>> to_write_;      // queued, not written
+    std::deque<std::shared_ptr<Call>> in_flight_;     // written, unanswered, in send order
+    bool exclusive_ = false;                          // an exclusive call is queued or in flight
+    bool answered_ = false;                           // any byte received
+    boost::asio::cancellation_signal connect_cancel_; // stops async_connect (stop_connecting)
+    bool connect_pending_ = false;                    // async_connect is running
     std::size_t max_pipelined_ = 0;
 };
 

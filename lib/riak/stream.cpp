@@ -96,8 +96,14 @@ void Stream::close() noexcept {
     if (tls_ && SSL_is_init_finished(tls_->native_handle()) == 1)
         SSL_set_shutdown(tls_->native_handle(),
                          SSL_get_shutdown(tls_->native_handle()) | SSL_SENT_SHUTDOWN);
+    // The descriptor itself is closed only when the stream goes, after the connection's
+    // coroutines (which keep it) have seen their operations end: with io_uring, a descriptor
+    // closed under pending operations can be handed to a new connection while the kernel still
+    // completes the old ones against it (another connection's bytes, freed operations).
+    // Shutting the socket down ends pending reads and writes at once; cancel ends a connect.
     boost::system::error_code ignored;
-    socket_.close(ignored);
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.cancel(ignored);
 }
 
 } // namespace rfs::riak

@@ -48,6 +48,8 @@ public:
     boost::asio::awaitable<Result<void>> handshake(const NodeAddress& node);
     boost::asio::awaitable<IoResult> write(const std::vector<boost::asio::const_buffer>& buffers);
     boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer);
+    // Ends the connection: pending reads and writes fail at once. The descriptor is closed
+    // when the Stream goes (see stream.cpp), so a connection must outlive its operations.
     void close() noexcept;
 
     // A read error that means the TLS layer failed (a bad record, an alert from the node), as
