@@ -9,7 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -232,6 +236,53 @@ TEST_CASE("certificates that fail verification: tls_failed with the reason, at o
         TlsClient c(tls_config(node.port(), tls_context(pki().ca()), "localhost"));
         CHECK(c(c.client.ping()));
     }
+}
+
+TEST_CASE("a node that accepts and never answers the handshake: timed out, never a hang",
+          "[riak][tls]") {
+    // A TCP listener that accepts every connection and then says nothing (a TLS port behind a
+    // stuck proxy, or a node wedged before its handshake): connect_timeout bounds the handshake.
+    asio::io_context ioc;
+    tcp::acceptor silent(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    std::vector<std::unique_ptr<tcp::socket>> held;
+    std::function<void()> accept_next = [&] {
+        silent.async_accept([&](boost::system::error_code ec, tcp::socket s) {
+            if (ec) return;
+            held.push_back(std::make_unique<tcp::socket>(std::move(s)));
+            accept_next();
+        });
+    };
+    accept_next();
+    auto config = tls_config(silent.local_endpoint().port(), tls_context(pki().ca()));
+    config.connect_timeout = std::chrono::milliseconds(200);
+    config.retry.max_attempts = 1;
+    std::size_t fds_before = 0;
+    {
+        Client client(ioc, config);
+        fds_before = std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                   std::filesystem::directory_iterator());
+        for (int i = 0; i < 5; ++i) {
+            const auto t0 = Clock::now();
+            auto r = run(ioc, client.ping());
+            REQUIRE_FALSE(r);
+            INFO(r.error().describe());
+            CHECK(r.error().code == Errc::connection_refused);
+            CHECK(r.error().message.find("TLS handshake") != std::string::npos);
+            CHECK(r.error().message.find("timed out") != std::string::npos);
+            CHECK(Clock::now() - t0 < std::chrono::seconds(2));
+        }
+        CHECK(held.size() == 5); // each attempt reached the node: a handshake was waited for
+        CHECK(client.nodes()[0].tls_handshakes == 0);
+        client.stop();
+        drain(ioc);
+    }
+    // The connections given up during their handshake closed their descriptors (the node's
+    // ends are closed here; a little slack for what the loop opens on first use).
+    held.clear();
+    const std::size_t fds_after =
+        std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                      std::filesystem::directory_iterator());
+    CHECK(fds_after <= fds_before + 2);
 }
 
 TEST_CASE("no plain text: an https:// URL on a plain node, an http:// URL on a TLS node",
