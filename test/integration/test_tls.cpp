@@ -247,6 +247,8 @@ TEST_CASE("riakfsctl migrate copies through TLS with the credentials file", "[tl
                 120s);
     INFO(r.output << r.err);
     CHECK(r.exit_code == 0);
+    CHECK(r.output.find(kPassword) == std::string::npos);
+    CHECK(r.err.find(kPassword) == std::string::npos);
     for (int i = 0; i < 5; ++i)
         CHECK(curl_get(dir, node, object_path("f" + std::to_string(i))).body ==
               "file " + std::to_string(i) + "\n");
@@ -261,6 +263,7 @@ TEST_CASE("riakfsctl migrate copies through TLS with the credentials file", "[tl
     CHECK(refused.exit_code == 1);
     CHECK(refused.err.find("refused the credentials of --riak-credentials") != std::string::npos);
     CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+    CHECK(refused.err.find("guess") == std::string::npos);
 }
 
 TEST_CASE("a secured cluster the daemon cannot use is one line at start, nothing mounted",
