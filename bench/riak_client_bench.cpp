@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
     if (auto ok = apply_security(security, kCtlOptionNames, config); !ok) usage(ok.error().message);
     asio::io_context ioc;
     Client client(ioc, config);
-    Run run{client, args, std::string(args.size, 'x')};
+    Run run{client, args, std::string(args.size, 'x'), 0, 0, 0, {}};
     for (std::size_t i = 0; i < args.size; ++i)
         run.value[i] = static_cast<char>('a' + i % 26);
     if (args.op == "get") {
