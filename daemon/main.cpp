@@ -28,6 +28,8 @@
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/migrate/shadow_observer.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/riak/node_check.hpp"
+#include "lib/riak/security.hpp"
 #include "lib/riak/telemetry.hpp"
 #include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
@@ -129,10 +131,34 @@ std::string top_mount_type(const std::string& dir) {
 
 // What the Riak modes need, checked before anything is mounted.
 struct RiakSetup {
-    std::vector<rfs::riak::NodeAddress> nodes;
+    // The nodes, and for a secured cluster the TLS context and the Authorization header.
+    rfs::riak::ClientConfig client;
     std::optional<rfs::layout::Mapper> mapper;
     rfs::state::OpenOptions state;
 };
+
+rfs::riak::SecurityOptions security_options(const rfs::MountOptions& o) {
+    rfs::riak::SecurityOptions out;
+    out.tls.ca_file = o.riak_ca;
+    out.tls.cert_file = o.riak_cert;
+    out.tls.key_file = o.riak_key;
+    out.credentials_file = o.riak_credentials;
+    return out;
+}
+
+// For https:// nodes: each node is asked once, through TLS and with the credentials, so that a
+// certificate or a password the cluster refuses stops the start in one line (unreachable nodes
+// only get a warning, as plain ones down at start would be retried). Runs before the fork and
+// leaves no thread behind (lib/riak/node_check.hpp).
+std::optional<std::string> check_secured_nodes(const rfs::riak::ClientConfig& client) {
+    if (client.nodes.empty() || !client.nodes.front().tls) return std::nullopt;
+    auto check =
+        rfs::riak::check_nodes(client, std::chrono::seconds(5), rfs::riak::kMountOptionNames);
+    if (check.refused) return "riak=: " + *check.refused;
+    for (const auto& node : check.unreachable)
+        RFS_LOG_WARN("Riak node not answering at start (it is tried again later): {}", node);
+    return std::nullopt;
+}
 
 // Reads the layout and checks that the state directory can be had, or says in one line why
 // not. The state store is closed again: LevelDB may start threads, and none may exist before
@@ -141,7 +167,11 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
                                         RiakSetup* out) {
     auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
     if (!nodes) return "riak=" + cl.options.riak_nodes + ": " + nodes.error().message;
-    out->nodes = *nodes;
+    out->client.nodes = *nodes;
+    if (auto ok = rfs::riak::apply_security(security_options(cl.options),
+                                            rfs::riak::kMountOptionNames, out->client);
+        !ok)
+        return ok.error().message;
     if (!cl.options.config.empty()) {
         std::ifstream in(cl.options.config, std::ios::binary);
         if (!in) return "config=" + cl.options.config + ": " + std::strerror(errno);
@@ -167,7 +197,8 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
         if (auto ok = rfs::state::probe_support(dir.get()); !ok)
             return "mode=move: " + ok.error().message;
     }
-    return std::nullopt;
+    // Last: it is the one check that waits for the network.
+    return check_secured_nodes(out->client);
 }
 
 // The restore, on the migrator's loop (where its object store lives); `out` gets the result.
@@ -321,8 +352,11 @@ int main(int argc, char** argv) {
         if (!nodes) return fail("riak=" + cl.options.riak_nodes + ": " + nodes.error().message);
         // Kept in fstab lines switched back to passthrough; harmless, but say so.
         if (cl.options.mode == rfs::Mode::passthrough)
-            RFS_LOG_WARN("mode=passthrough does not use Riak; riak={} is ignored",
-                         cl.options.riak_nodes);
+            RFS_LOG_WARN("mode=passthrough does not use Riak; riak={} is ignored{}",
+                         cl.options.riak_nodes,
+                         security_options(cl.options).empty()
+                             ? ""
+                             : " (and so are its TLS and credentials options)");
     }
 
     // Operators script mounts: a second riakfs stacked on a live one would serve the first
@@ -483,8 +517,7 @@ int main(int argc, char** argv) {
             mo.source_changed = [&local_fs](dev_t dev, ino_t ino) {
                 local_fs.source_changed(dev, ino);
             };
-            rfs::riak::ClientConfig client_config;
-            client_config.nodes = riak_setup.nodes;
+            rfs::riak::ClientConfig client_config = riak_setup.client;
             client_config.telemetry = riak_telemetry;
             migrator = std::make_unique<rfs::migrate::Migrator>(
                 migrate_root.get(), *riak_setup.mapper, *state,
@@ -544,7 +577,7 @@ int main(int argc, char** argv) {
             control_context.drain = drain.get();
             control_context.state = state.get();
             control_context.nodes = [m = migrator.get()] { return riak_nodes_of(*m); };
-            for (const auto& node : riak_setup.nodes)
+            for (const auto& node : riak_setup.client.nodes)
                 control_context.node_urls.push_back(node.url());
             control_context.source_root = migrate_root.get();
             control_context.mapper = &*riak_setup.mapper;

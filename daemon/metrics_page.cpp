@@ -133,7 +133,7 @@ void write_errors(TextExposition& out, const MetricsSources& sources,
     if (migration) out.sample({{"kind", "migrate_failed"}}, migration->failures);
     if (sources.reader) out.sample({{"kind", "read_fallback"}}, sources.reader->stats().fallbacks);
     if (sources.riak) {
-        for (int code = 1; code <= static_cast<int>(riak::Errc::unexpected_response); ++code) {
+        for (int code = 1; code <= static_cast<int>(riak::kLastErrc); ++code) {
             auto errc = static_cast<riak::Errc>(code);
             std::string kind = std::string("riak_") + riak::to_string(errc);
             out.sample({{"kind", kind}}, sources.riak->failures(errc));

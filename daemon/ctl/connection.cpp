@@ -1,5 +1,6 @@
 #include "daemon/ctl/connection.hpp"
 
+#include "lib/common/log.hpp"
 #include "lib/common/mount_options.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/control/control_socket.hpp"
@@ -34,7 +35,8 @@ void set_error_status(int status) {
 }
 
 [[noreturn]] void die(const std::string& message) {
-    std::fprintf(stderr, "riakfsctl: %s\n", message.c_str());
+    // The message may quote a --riak URL: no credentials (README, "Metrics and logs").
+    std::fprintf(stderr, "riakfsctl: %s\n", log::redact_credentials(message).c_str());
     std::exit(g_error_status);
 }
 

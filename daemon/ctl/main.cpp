@@ -99,6 +99,9 @@ commands:
       --state-dir DIR     the state_dir (default: the default state_dir of SOURCE)
       --config FILE, --bucket B, --bucket-type T
                           the layout, as for plan (mount with the same options)
+      --riak-ca FILE, --riak-cert FILE, --riak-key FILE, --riak-credentials FILE
+                          a secured cluster (https:// nodes), as the mount's riak_ca=,
+                          riak_cert=, riak_key= and riak_credentials= options
                           exit status: 0 every mapped file copied, 1 otherwise
 
   PATH is relative to MOUNTPOINT, or an absolute path under it.
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
     // verify's exit status 1 means "differences": its errors are 2.
     if (verify) rfs::ctl::set_error_status(2);
     std::string mountpoint, state_dir, path, config, bucket, bucket_type, riak_urls;
+    rfs::riak::SecurityOptions riak_security;
     bool as_json = false, pause = false, resume = false, repair = false, delete_from_riak = false;
     bool has_path = false;
     int watch = 0; // 1 --watch, -1 --once, 0 by terminal
@@ -237,6 +241,14 @@ int main(int argc, char** argv) {
             bucket_type = value();
         } else if (migrate && a == "--riak") {
             riak_urls = value();
+        } else if (migrate && a == "--riak-ca") {
+            riak_security.tls.ca_file = value();
+        } else if (migrate && a == "--riak-cert") {
+            riak_security.tls.cert_file = value();
+        } else if (migrate && a == "--riak-key") {
+            riak_security.tls.key_file = value();
+        } else if (migrate && a == "--riak-credentials") {
+            riak_security.credentials_file = value();
         } else if (a.starts_with("-")) {
             usage_error("unknown option '" + a + "' for " + command);
         } else if (mountpoint.empty()) {
@@ -264,6 +276,7 @@ int main(int argc, char** argv) {
         rfs::ctl::MigrateArgs m;
         m.source = mountpoint;
         m.riak = riak_urls;
+        m.security = riak_security;
         m.state_dir = state_dir;
         m.config = config;
         m.bucket = bucket;

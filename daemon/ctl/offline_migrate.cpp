@@ -10,6 +10,8 @@
 #include "lib/migrate/namespace_sync.hpp"
 #include "lib/migrate/riak_backed_store.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/riak/node_check.hpp"
+#include "lib/riak/security.hpp"
 #include "lib/state/state_store.hpp"
 
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -69,6 +72,10 @@ int migrate_command(const MigrateArgs& a) {
         die("'" + a.source + "' is a riakfs mount: its daemon migrates it (riakfsctl drain)");
     auto nodes = riak::parse_node_list(a.riak);
     if (!nodes) die("--riak " + a.riak + ": " + nodes.error().message);
+    riak::ClientConfig client_config;
+    client_config.nodes = *nodes;
+    if (auto ok = riak::apply_security(a.security, riak::kCtlOptionNames, client_config); !ok)
+        die(ok.error().message);
     layout::Mapper mapper = mapper_of(a);
 
     // The daemon's state_dir, opened exactly as the daemon opens it: a mount of SOURCE with this
@@ -83,8 +90,18 @@ int migrate_command(const MigrateArgs& a) {
     UniqueFd root(::open(source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) die("cannot use SOURCE '" + a.source + "': " + std::strerror(errno));
 
-    riak::ClientConfig client_config;
-    client_config.nodes = *nodes;
+    if (client_config.nodes.front().tls) {
+        // A certificate or password the cluster refuses would have every copy retried forever:
+        // say so now, in one line (lib/riak/node_check.hpp).
+        auto check =
+            riak::check_nodes(client_config, std::chrono::seconds(5), riak::kCtlOptionNames);
+        if (check.refused) die("--riak: " + *check.refused);
+        for (const auto& node : check.unreachable)
+            std::fprintf(stderr,
+                         "riakfsctl: warning: Riak node not answering (tried again "
+                         "while copying): %s\n",
+                         node.c_str());
+    }
     migrate::MigratorOptions mo;
     mo.chunk_size = a.chunk_size;
     migrate::Migrator migrator(

@@ -8,12 +8,15 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/riak/security.hpp"
+
 namespace rfs::ctl {
 
 struct MigrateArgs {
     std::string source;
-    std::string riak;      // URL[,URL...]
-    std::string state_dir; // "" = the default state_dir of SOURCE
+    std::string riak;               // URL[,URL...]
+    riak::SecurityOptions security; // --riak-ca, --riak-cert, --riak-key, --riak-credentials
+    std::string state_dir;          // "" = the default state_dir of SOURCE
     std::string config, bucket, bucket_type;
     std::uint64_t chunk_size = 1 << 20;
 };

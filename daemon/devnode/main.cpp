@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/devnode/encoding.hpp"
+#include "lib/devnode/security.hpp"
 #include "lib/devnode/server.hpp"
 #include "lib/devnode/service.hpp"
 #include "lib/devnode/store.hpp"
@@ -43,6 +44,14 @@ constexpr const char* kUsage = R"(usage: riak-devnode --data DIR [options]
   --compat 3.0|3.2              Riak version quirks to follow (default 3.2, see README)
   --body-timeout MS             time a request body may take to arrive (default 30000)
   --max-connections N           connections served at once per listener (default 2048)
+  --tls-cert FILE               serve the Riak API over TLS (https) with this certificate
+                                chain (PEM); needs --tls-key
+  --tls-key FILE                the certificate's private key (PEM, unencrypted)
+  --tls-client-ca FILE          also require a client certificate signed by a CA in FILE
+  --user NAME:PASSWORD-FILE     enable security: requests need basic authentication as NAME
+                                with the password on the first line of PASSWORD-FILE (over
+                                TLS; plain HTTP gets 426), as Riak with security enabled
+                                (repeatable; /stats stays open)
   --verbose                     log connection errors
 )";
 
@@ -151,6 +160,17 @@ Config parse_args(int argc, char** argv) {
             if (!props.empty() && !nlohmann::json::accept(props))
                 die("--bucket-type " + type + ": properties are not valid JSON");
             c.bucket_types.emplace_back(type, props);
+        } else if (name == "--tls-cert") {
+            c.tls_cert = value;
+        } else if (name == "--tls-key") {
+            c.tls_key = value;
+        } else if (name == "--tls-client-ca") {
+            c.tls_client_ca = value;
+        } else if (name == "--user") {
+            std::string error;
+            auto user = rfs::devnode::read_user(value, error);
+            if (!user) die(error);
+            c.users.push_back(std::move(*user));
         } else if (name == "--compat") {
             if (value != "3.0" && value != "3.2") die("--compat must be 3.0 or 3.2");
             c.compat = value;
@@ -159,6 +179,9 @@ Config parse_args(int argc, char** argv) {
         }
     }
     if (c.data_dir.empty()) die("--data DIR is required (see --help)");
+    if (c.tls_cert.empty() != c.tls_key.empty()) die("--tls-cert and --tls-key go together");
+    if (!c.tls_client_ca.empty() && c.tls_cert.empty())
+        die("--tls-client-ca needs --tls-cert and --tls-key");
     if (c.threads < 1) c.threads = 1;
     return c;
 }

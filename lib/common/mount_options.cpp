@@ -143,6 +143,16 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.riak_nodes = std::string(value);
         return std::nullopt;
     }
+    if (name == "riak_ca" || name == "riak_cert" || name == "riak_key" ||
+        name == "riak_credentials") {
+        // Files, read and checked by the daemon (lib/riak/security.hpp).
+        if (value.empty()) return fmt::format("{}= needs a file", name);
+        (name == "riak_ca"     ? mo.riak_ca
+         : name == "riak_cert" ? mo.riak_cert
+         : name == "riak_key"  ? mo.riak_key
+                               : mo.riak_credentials) = std::string(value);
+        return std::nullopt;
+    }
     if (name == "bucket" || name == "bucket_type" || name == "state_dir" || name == "config") {
         if (value.empty() && name != "bucket_type") return fmt::format("{}= needs a value", name);
         (name == "bucket"        ? mo.bucket
@@ -287,6 +297,13 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     if (cl.options.drain && cl.options.mode == Mode::passthrough)
         return ParseError{"drain=on: the background drain copies files into Riak; it needs riak= "
                           "and a Riak mode (shadow, migrate or move), not mode=passthrough"};
+    for (const auto& [given, name] : {std::pair{&cl.options.riak_ca, "riak_ca="},
+                                      std::pair{&cl.options.riak_cert, "riak_cert="},
+                                      std::pair{&cl.options.riak_key, "riak_key="},
+                                      std::pair{&cl.options.riak_credentials, "riak_credentials="}})
+        if (!given->empty() && cl.options.riak_nodes.empty())
+            return ParseError{
+                fmt::format("{} is for the Riak nodes: it needs riak=https://...", name)};
     if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
@@ -355,7 +372,13 @@ std::string usage(std::string_view program) {
         "                           for copy_file_range (default 2)\n"
         "  -o riak=URL[,URL...]     Riak nodes, e.g. "
         "riak=http://10.0.0.1:8098,http://10.0.0.2:8098\n"
-        "                           (for the Riak modes; mode=passthrough does not use them)\n"
+        "                           (for the Riak modes; mode=passthrough does not use them);\n"
+        "                           https:// for TLS, the certificate verified against the\n"
+        "                           system's trust store and the node's host name\n"
+        "  -o riak_ca=FILE          trust the CA certificates in FILE (PEM) instead\n"
+        "  -o riak_cert=FILE,riak_key=FILE   client certificate and its key (PEM)\n"
+        "  -o riak_credentials=FILE basic authentication: one line USER:PASSWORD in a file\n"
+        "                           of the daemon's user, mode 600 (https:// only)\n"
         "  -o bucket=NAME,bucket_type=TYPE   where files go (default bucket riakfs, key = path)\n"
         "  -o config=FILE           JSON mapping rules from paths to bucket and key\n"
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"

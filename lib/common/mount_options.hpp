@@ -46,6 +46,14 @@ struct MountOptions {
     unsigned blocking_threads = 2;
     // "-o riak=URL[,URL...]": the Riak nodes, as given (the Riak modes use them).
     std::string riak_nodes;
+    // A secured cluster (README "Riak over TLS, with credentials"; lib/riak/security.hpp): CA
+    // file to trust instead of the system store, client certificate and key (https:// nodes),
+    // and the file holding USER:PASSWORD for basic authentication. File names only: the daemon
+    // reads and checks them at start.
+    std::string riak_ca;
+    std::string riak_cert;
+    std::string riak_key;
+    std::string riak_credentials;
     // The Riak modes' layout and state (see README "The Riak modes").
     std::string bucket = "riakfs";
     std::string bucket_type;            // "" = the default type

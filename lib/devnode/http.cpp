@@ -62,6 +62,8 @@ std::string_view reason_phrase(int status) {
         return "Request Entity Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 426:
+        return "Upgrade Required";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

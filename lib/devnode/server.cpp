@@ -4,10 +4,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,18 +17,27 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <fmt/format.h>
 
 #include "lib/devnode/encoding.hpp"
 #include "lib/devnode/request_head.hpp"
+#include "lib/devnode/security.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 // GCC 12 misreads Asio's recycling allocator for coroutine frames (aligned_alloc paired with its
 // own operator delete) as a mismatch; the pairing is correct.
@@ -55,6 +66,15 @@ constexpr uint64_t kMaxFlushBytes = 64ULL << 20; // webmachine main: max_flush_b
 constexpr size_t kReadStep = 64 * 1024;          // socket reads and body buffer growth
 
 using Parser = http::request_parser<http::buffer_body>;
+// The Riak listener's connections: plain, or TLS with --tls-cert (the admin listener: plain).
+using TcpStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+template <class Stream> constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+// The TCP side of either stream: timeouts, the socket.
+template <class Stream> beast::tcp_stream& tcp_of(Stream& stream) {
+    return beast::get_lowest_layer(stream);
+}
 
 double uniform01() {
     thread_local std::mt19937_64 gen{random_u64()};
@@ -123,15 +143,17 @@ struct Server::Impl {
     };
 
     // One request on a connection, from its header to its response.
-    struct Exchange {
-        std::shared_ptr<beast::tcp_stream> holder; // keeps the stream for the body deadline
-        beast::tcp_stream& stream;
+    struct ExchangeState {
         beast::flat_buffer& buf;
         Parser& parser;
         Request req;
         bool expect_continue = false;
         bool continue_sent = false;
         bool drain_after = false; // answered early: read and drop the body after the response
+    };
+    template <class Stream> struct Exchange : ExchangeState {
+        std::shared_ptr<Stream> holder; // keeps the stream for the body deadline
+        Stream& stream;
     };
 
     const Config& config;
@@ -148,31 +170,44 @@ struct Server::Impl {
     // io_context is destroyed. Sessions are tracked so shutdown() can close them all.
     std::mutex sessions_mu;
     std::map<uint64_t, std::weak_ptr<beast::tcp_stream>> sessions; // guarded by sessions_mu
-    uint64_t next_session = 0;                                     // guarded by sessions_mu
-    bool stopping = false;                                         // guarded by sessions_mu
+    // The TCP layer of each (for TLS sessions an alias into their TlsStream).
+    uint64_t next_session = 0; // guarded by sessions_mu
+    bool stopping = false;     // guarded by sessions_mu
     asio::strand<asio::io_context::executor_type> control{asio::make_strand(ioc)};
     asio::steady_timer watchdog{control};
     std::atomic<bool> forced{false}; // the watchdog had to stop the io_context
+
+    // --tls-cert: the Riak listener's TLS context (null: plain HTTP).
+    std::unique_ptr<asio::ssl::context> tls;
+    // --user: Riak's security over HTTP.
+    const Access access;
 
     void shutdown();
     void session_ended(uint64_t id);
 
     Impl(const Config& c, Service& s, Stats& st, Faults& f)
-        : config(c), service(s), stats(st), faults(f) {}
+        : config(c), service(s), stats(st), faults(f), access(c.users) {}
 
+    bool make_tls(std::string& error);
     bool bind(Listener& l, const std::string& host, uint16_t port, std::string& error);
     awaitable<void> accept_loop(Listener& l);
-    awaitable<void> session(tcp::socket sock, Listener& from);
-    awaitable<bool> request_arrived(beast::tcp_stream& stream, beast::flat_buffer& buf);
-    awaitable<BodyRead> read_body(Exchange& x, std::string* into);
-    awaitable<std::optional<Response>> answer_riak(Exchange& x, FaultConfig& fc, bool& faulty);
-    awaitable<std::optional<Response>> answer_admin(Exchange& x);
-    awaitable<bool> send(beast::tcp_stream& stream, std::string bytes, const FaultConfig* fc);
-    awaitable<void> linger(beast::tcp_stream& stream);
+    template <class Stream> awaitable<void> session(std::shared_ptr<Stream> holder, Listener& from);
+    awaitable<bool> handshake(TlsStream& stream);
+    awaitable<void> close_tls(TlsStream& stream);
+    template <class Stream>
+    awaitable<bool> request_arrived(Stream& stream, beast::flat_buffer& buf);
+    template <class Stream> awaitable<BodyRead> read_body(Exchange<Stream>& x, std::string* into);
+    template <class Stream>
+    awaitable<std::optional<Response>> answer_riak(Exchange<Stream>& x, FaultConfig& fc,
+                                                   bool& faulty);
+    template <class Stream> awaitable<std::optional<Response>> answer_admin(Exchange<Stream>& x);
+    template <class Stream>
+    awaitable<bool> send(Stream& stream, std::string bytes, const FaultConfig* fc);
+    template <class Stream> awaitable<void> linger(Stream& stream);
     Response admin_faults(const Request& req);
     std::optional<Response> call_service(Request& req, bool body_read);
-    bool body_exceeds_maximum(const Exchange& x) const;
-    Response answer_early(Exchange& x, Response res);
+    bool body_exceeds_maximum(const ExchangeState& x) const;
+    Response answer_early(ExchangeState& x, Response res);
     std::optional<Response> body_failure(const BodyRead& body);
 };
 
@@ -206,8 +241,74 @@ bool Server::Impl::bind(Listener& l, const std::string& host, uint16_t port, std
     return true;
 }
 
+namespace {
+// OpenSSL's messages for a missing file are vague: the errno text instead.
+bool readable(const std::string& path, const char* flag, std::string& error) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        error = fmt::format("{} {}: {}", flag, path, std::strerror(errno));
+        return false;
+    }
+    std::fclose(f);
+    return true;
+}
+// An encrypted key fails to load rather than prompting on the terminal.
+int no_passphrase(char*, int, int, void*) {
+    return 0;
+}
+// OpenSSL's refusal of a key that is not the certificate's.
+bool key_mismatch(const boost::system::error_code& ec) {
+    return ec.category() == asio::error::get_ssl_category() &&
+           ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+}
+} // namespace
+
+bool Server::Impl::make_tls(std::string& error) {
+    if (!config.tls()) return true;
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    SSL_CTX_set_default_passwd_cb(native, no_passphrase);
+    boost::system::error_code ec;
+    if (!readable(config.tls_cert, "--tls-cert", error)) return false;
+    ctx->use_certificate_chain_file(config.tls_cert, ec);
+    if (ec) {
+        error = fmt::format("--tls-cert {}: {}", config.tls_cert, ec.message());
+        return false;
+    }
+    if (!readable(config.tls_key, "--tls-key", error)) return false;
+    ctx->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
+    if (ec && !key_mismatch(ec)) {
+        error = fmt::format("--tls-key {}: {} (an unencrypted PEM key is needed)", config.tls_key,
+                            ec.message());
+        return false;
+    }
+    if (ec || SSL_CTX_check_private_key(native) != 1) {
+        error = fmt::format("--tls-key {} does not belong to --tls-cert {}", config.tls_key,
+                            config.tls_cert);
+        return false;
+    }
+    // Clients may resume their sessions (session IDs and tickets, OpenSSL's defaults); the
+    // context names whose sessions they are, which OpenSSL requires once clients are verified.
+    static constexpr unsigned char kSessionContext[] = "riak-devnode";
+    SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+    if (!config.tls_client_ca.empty()) {
+        if (!readable(config.tls_client_ca, "--tls-client-ca", error)) return false;
+        ctx->load_verify_file(config.tls_client_ca, ec);
+        if (ec) {
+            error = fmt::format("--tls-client-ca {}: {}", config.tls_client_ca, ec.message());
+            return false;
+        }
+        SSL_CTX_set_client_CA_list(native, SSL_load_client_CA_file(config.tls_client_ca.c_str()));
+        ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+    tls = std::move(ctx);
+    return true;
+}
+
 bool Server::listen(std::string& error) {
     const Config& c = impl_->config;
+    if (!impl_->make_tls(error)) return false;
     if (!impl_->bind(impl_->riak, c.listen_host, c.listen_port, error)) return false;
     return !c.admin || impl_->bind(impl_->admin, c.admin_host, c.admin_port, error);
 }
@@ -306,20 +407,27 @@ awaitable<void> Server::Impl::accept_loop(Listener& l) {
         l.active++;
         if (!l.admin) stats.connections_active++;
         auto ex = sock.get_executor();
-        asio::co_spawn(ex, session(std::move(sock), l), asio::detached);
+        if (tls && !l.admin)
+            asio::co_spawn(ex, session(std::make_shared<TlsStream>(std::move(sock), *tls), l),
+                           asio::detached);
+        else
+            asio::co_spawn(ex, session(std::make_shared<TcpStream>(std::move(sock)), l),
+                           asio::detached);
     }
 }
 
 // Writes `bytes`, slowly or with a mid-body reset when a fault says so. Returns false when the
 // connection is gone (or was reset on purpose).
-awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, std::string bytes,
-                                   const FaultConfig* fc) {
-    stream.expires_after(kIdleTimeout);
+template <class Stream>
+awaitable<bool> Server::Impl::send(Stream& stream, std::string bytes, const FaultConfig* fc) {
+    tcp_of(stream).expires_after(kIdleTimeout);
     if (fc != nullptr && fc->reset_rate > 0.0 && uniform01() < fc->reset_rate) {
         stats.faults_injected++;
         size_t half = bytes.size() / 2;
+        // Over TLS: half of the response's bytes in TLS records, then the TCP reset, without a
+        // close_notify (a TLS stream dropped in the middle of a response).
         co_await asio::async_write(stream, asio::buffer(bytes.data(), half), kTuple);
-        auto& sock = stream.socket();
+        auto& sock = tcp_of(stream).socket();
         boost::system::error_code ec;
         sock.set_option(asio::socket_base::linger(true, 0), ec);
         sock.close(ec);
@@ -347,9 +455,10 @@ awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, std::string bytes,
 
 // Waits up to the idle timeout for the first byte of the next request (mochiweb's 300 s), so
 // that the shorter header timeout can start when the request does.
-awaitable<bool> Server::Impl::request_arrived(beast::tcp_stream& stream, beast::flat_buffer& buf) {
+template <class Stream>
+awaitable<bool> Server::Impl::request_arrived(Stream& stream, beast::flat_buffer& buf) {
     if (buf.size() > 0) co_return true; // pipelined behind the previous request
-    stream.expires_after(kIdleTimeout);
+    tcp_of(stream).expires_after(kIdleTimeout);
     auto [ec, n] = co_await stream.async_read_some(buf.prepare(kReadStep), kTuple);
     buf.commit(n);
     co_return n > 0;
@@ -359,7 +468,8 @@ awaitable<bool> Server::Impl::request_arrived(beast::tcp_stream& stream, beast::
 // object.size.maximum bytes are kept: the buffer is filled only as bytes arrive (a claimed
 // Content-Length commits no memory), with room for one byte more so that an oversize chunked
 // body shows itself. The whole body must arrive within the body timeout.
-awaitable<BodyRead> Server::Impl::read_body(Exchange& x, std::string* into) {
+template <class Stream>
+awaitable<BodyRead> Server::Impl::read_body(Exchange<Stream>& x, std::string* into) {
     BodyRead out;
     if (into != nullptr) into->clear();
     if (x.parser.is_done()) co_return out;
@@ -367,7 +477,7 @@ awaitable<BodyRead> Server::Impl::read_body(Exchange& x, std::string* into) {
     // would: the socket (and its descriptor number) stays ours until they have completed, so a
     // connection accepted meanwhile cannot be handed the descriptor while the io_uring backend
     // still has operations for it.
-    x.stream.expires_never();
+    tcp_of(x.stream).expires_never();
     auto timed_out = std::make_shared<bool>(false);
     asio::steady_timer deadline(x.stream.get_executor());
     deadline.expires_after(std::chrono::milliseconds(config.body_timeout_ms));
@@ -375,7 +485,7 @@ awaitable<BodyRead> Server::Impl::read_body(Exchange& x, std::string* into) {
         if (ec) return;
         *timed_out = true;
         boost::system::error_code ignored;
-        holder->socket().cancel(ignored);
+        tcp_of(*holder).socket().cancel(ignored);
     });
     if (x.expect_continue && x.req.version == 11 && !x.continue_sent) {
         // §9: the 100 goes out only when the body is about to be read.
@@ -434,11 +544,13 @@ awaitable<BodyRead> Server::Impl::read_body(Exchange& x, std::string* into) {
 
 // Reads and drops whatever the client still sends after our side was shut down, for a short
 // while (see kLingerTimeout).
-awaitable<void> Server::Impl::linger(beast::tcp_stream& stream) {
-    stream.expires_after(kLingerTimeout);
+template <class Stream> awaitable<void> Server::Impl::linger(Stream& stream) {
+    // The raw TCP bytes (over TLS too: after our close_notify they are only dropped).
+    auto& tcp = tcp_of(stream);
+    tcp.expires_after(kLingerTimeout);
     std::vector<char> scratch(kReadStep);
     for (;;) {
-        auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+        auto [ec, n] = co_await tcp.async_read_some(asio::buffer(scratch), kTuple);
         if (ec) co_return;
     }
 }
@@ -484,13 +596,13 @@ std::optional<Response> Server::Impl::call_service(Request& req, bool body_read)
     }
 }
 
-bool Server::Impl::body_exceeds_maximum(const Exchange& x) const {
+bool Server::Impl::body_exceeds_maximum(const ExchangeState& x) const {
     auto length = x.parser.content_length();
     return length && *length > config.object_size_maximum;
 }
 
 // An answer given before the body was read (§9): what becomes of the unread body.
-Response Server::Impl::answer_early(Exchange& x, Response res) {
+Response Server::Impl::answer_early(ExchangeState& x, Response res) {
     if (x.parser.is_done()) return res;
     uint64_t pending = x.parser.content_length().value_or(kMaxFlushBytes + 1);
     if (config.compat == "3.0") {
@@ -518,7 +630,8 @@ std::optional<Response> Server::Impl::body_failure(const BodyRead& body) {
     }
 }
 
-awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultConfig& fc,
+template <class Stream>
+awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange<Stream>& x, FaultConfig& fc,
                                                              bool& faulty) {
     Request& req = x.req;
     fc = faults.get();
@@ -540,6 +653,11 @@ awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultC
                                              : plain(503, "request timed out\n");
         }
     }
+    // Riak's security (--user): decided before the body is read, as webmachine does.
+    if (auto refused = access.check(req, route, kTls<Stream>)) {
+        stats.auth_refusals++;
+        co_return answer_early(x, std::move(*refused));
+    }
     if (req.has_body) {
         std::optional<Response> early = call_service(req, false);
         if (!early && body_exceeds_maximum(x)) {
@@ -557,7 +675,8 @@ awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange& x, FaultC
     co_return res;
 }
 
-awaitable<std::optional<Response>> Server::Impl::answer_admin(Exchange& x) {
+template <class Stream>
+awaitable<std::optional<Response>> Server::Impl::answer_admin(Exchange<Stream>& x) {
     Request& req = x.req;
     const auto& s = req.seg();
     bool faults_route = s.size() == 2 && s[0] == "devnode" && s[1] == "faults";
@@ -587,29 +706,62 @@ awaitable<std::optional<Response>> Server::Impl::answer_admin(Exchange& x) {
     }
 }
 
-awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
-    auto holder = std::make_shared<beast::tcp_stream>(std::move(sock));
-    beast::tcp_stream& stream = *holder;
+// The TLS handshake of a new connection on the Riak listener, within the header timeout.
+awaitable<bool> Server::Impl::handshake(TlsStream& stream) {
+    tcp_of(stream).expires_after(kHeadersTimeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) {
+        stats.tls_failures++;
+        if (config.verbose)
+            std::fprintf(stderr, "riak-devnode: TLS handshake failed: %s\n", ec.message().c_str());
+        co_return false;
+    }
+    stats.tls_handshakes++;
+    if (SSL_session_reused(stream.native_handle()) == 1) stats.tls_resumed++;
+    co_return true;
+}
+
+// Ends a TLS session as Riak's does: our close_notify before the TCP close, so the client can
+// tell the end of the stream from a cut. The client's close_notify is not waited for.
+awaitable<void> Server::Impl::close_tls(TlsStream& stream) {
+    SSL_set_shutdown(stream.native_handle(), SSL_RECEIVED_SHUTDOWN);
+    tcp_of(stream).expires_after(kLingerTimeout);
+    co_await stream.async_shutdown(kTuple);
+}
+
+template <class Stream>
+awaitable<void> Server::Impl::session(std::shared_ptr<Stream> holder, Listener& from) {
+    Stream& stream = *holder;
     uint64_t id = 0;
     {
         std::lock_guard lk(sessions_mu);
         id = next_session++;
-        sessions.emplace(id, holder);
+        // For shutdown(): the TCP layer, kept alive through the whole stream.
+        sessions.emplace(id, std::shared_ptr<beast::tcp_stream>(holder, &tcp_of(stream)));
         if (stopping) {
             boost::system::error_code ec;
-            stream.socket().close(ec);
+            tcp_of(stream).socket().close(ec);
         }
     }
     beast::flat_buffer buf;
     bool unread_input = false; // closing while the client may still be sending
+    bool serving = true;       // false: a TLS handshake that failed, nothing to serve
     try {
-        for (;;) {
+        if constexpr (kTls<Stream>) {
+            auto shake = handshake(stream);
+            serving = co_await std::move(shake);
+            // The client may have sent its request already (TLS 1.3 finishes on its side
+            // first): read it away before closing, so our alert reaches the client instead of
+            // being destroyed by the reset a close with unread data sends.
+            unread_input = !serving;
+        }
+        while (serving) {
             auto arrival = request_arrived(stream, buf);
             if (!co_await std::move(arrival)) break;
             Parser parser;
             parser.header_limit(1 << 20);
             parser.body_limit(boost::none); // read_body() enforces object.size.maximum
-            stream.expires_after(kHeadersTimeout);
+            tcp_of(stream).expires_after(kHeadersTimeout);
             auto [ec, n] = co_await http::async_read_header(stream, buf, parser, kTuple);
             if (ec) {
                 if (ec == http::error::header_limit) {
@@ -625,7 +777,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
                 break;
             }
             auto& msg = parser.get();
-            Exchange x{holder, stream, buf, parser, {}};
+            Exchange<Stream> x{{buf, parser, {}}, holder, stream};
             Request& req = x.req;
             if (int refused = request_from_header(msg.base(), req)) {
                 co_await send(stream, serialize_head(plain(refused, ""), 11, false), nullptr);
@@ -681,15 +833,25 @@ awaitable<void> Server::Impl::session(tcp::socket sock, Listener& from) {
     } catch (const std::exception& e) {
         if (config.verbose) std::fprintf(stderr, "riak-devnode: connection error: %s\n", e.what());
     }
+    auto& socket = tcp_of(stream).socket();
+    if constexpr (kTls<Stream>) {
+        if (serving && socket.is_open()) {
+            try {
+                auto close = close_tls(stream);
+                co_await std::move(close);
+            } catch (const std::exception&) {
+            }
+        }
+    }
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (unread_input && stream.socket().is_open()) {
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (unread_input && socket.is_open()) {
         try {
             co_await linger(stream);
         } catch (const std::exception&) {
         }
     }
-    stream.socket().close(ec);
+    socket.close(ec);
     from.active--;
     if (!from.admin) stats.connections_active--;
     session_ended(id);

@@ -50,6 +50,16 @@ struct Config {
     // (webmachine waits forever, which lets partial bodies hold connection slots for good).
     uint64_t body_timeout_ms = 30000;
     uint64_t max_connections = 2048; // per listener; mochiweb's `max`
+    // TLS on the Riak listener (--tls-cert, --tls-key: PEM files), like Riak's https listener;
+    // --tls-client-ca: also require a client certificate signed by that CA. The admin listener
+    // stays plain HTTP (keep it on loopback).
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_client_ca;
+    // --user NAME:PASSWORD-FILE (repeatable): security enabled for these users (name,
+    // password), as `riak-admin security enable` (lib/devnode/security.hpp).
+    std::vector<std::pair<std::string, std::string>> users;
+    bool tls() const { return !tls_cert.empty(); }
 };
 
 // Counters shown by /stats. Any thread.
@@ -63,6 +73,10 @@ struct Stats {
     std::atomic<uint64_t> faults_injected{0}, faults_refused_connections{0};
     std::atomic<uint64_t> reaped{0};
     std::atomic<uint64_t> body_timeouts{0}; // connections closed because a body was too slow
+    // TLS handshakes completed, of which resumed a session; handshakes that failed; requests
+    // refused for missing or wrong credentials (401) or for coming in clear (426).
+    std::atomic<uint64_t> tls_handshakes{0}, tls_resumed{0}, tls_failures{0};
+    std::atomic<uint64_t> auth_refusals{0};
     int64_t started_us = 0;
 
     // Per-second ring of the last 60 s of gets/puts (node_gets / node_puts are 1-minute windows).

@@ -112,6 +112,10 @@ Response Service::stats_json(Request& req) {
         {"devnode_faults_injected_total", stats_.faults_injected.load()},
         {"devnode_connections_refused_total", stats_.faults_refused_connections.load()},
         {"devnode_body_timeouts_total", stats_.body_timeouts.load()},
+        {"devnode_tls_handshakes_total", stats_.tls_handshakes.load()},
+        {"devnode_tls_resumed_total", stats_.tls_resumed.load()},
+        {"devnode_tls_failures_total", stats_.tls_failures.load()},
+        {"devnode_auth_refusals_total", stats_.auth_refusals.load()},
         {"devnode_uptime_seconds", (now_micros() - stats_.started_us) / 1000000},
     };
     bool pretty = accept_q(req.header("Accept"), "text/plain") >

@@ -57,9 +57,11 @@ std::size_t metadata_size(const proto::RiakObject& o) {
 
 } // namespace
 
-std::string serialize_head(const proto::Request& request, const NodeAddress& node) {
+std::string serialize_head(const proto::Request& request, const NodeAddress& node,
+                           std::string_view authorization) {
     http::request_header<> head = request.base();
     head.set(http::field::host, node.host_header());
+    if (!authorization.empty()) head.set(http::field::authorization, authorization);
     std::ostringstream out;
     out << head;
     return std::move(out).str();
@@ -82,6 +84,20 @@ Result<void> Client::validate(const ClientConfig& c) {
         return make_error(Errc::invalid_argument, "timeouts must be positive");
     if (c.max_inflight_bytes == 0)
         return make_error(Errc::invalid_argument, "max_inflight_bytes must be positive");
+    for (const auto& node : c.nodes) {
+        if (node.tls && !c.tls)
+            return make_error(
+                Errc::invalid_argument,
+                fmt::format("{} needs a TLS context (ClientConfig::tls)", node.url()));
+        if (!node.tls && c.tls)
+            return make_error(Errc::invalid_argument,
+                              fmt::format("a TLS context is given but {} is http://", node.url()));
+        if (!node.tls && !c.authorization.empty())
+            return make_error(Errc::invalid_argument,
+                              fmt::format("credentials with {}: basic authentication over "
+                                          "http:// would send the password in clear",
+                                          node.url()));
+    }
     return {};
 }
 
@@ -89,7 +105,7 @@ Client::Client(asio::io_context& context, ClientConfig config)
     : context_(context), config_(std::move(config)), rng_(std::random_device{}()) {
     if (auto ok = validate(config_); !ok) throw std::invalid_argument(ok.error().message);
     const Connection::Settings settings{config_.pipeline_depth, config_.connect_timeout,
-                                        config_.max_response_body};
+                                        config_.max_response_body, config_.tls};
     for (const auto& address : config_.nodes) {
         nodes_.push_back(std::make_shared<Node>(context_.get_executor(), address,
                                                 config_.connections_per_node, settings));
@@ -109,7 +125,8 @@ void Client::start() {
         auto loop = std::make_shared<HealthLoop>(context_.get_executor());
         health_.push_back(loop);
         asio::co_spawn(context_,
-                       health_loop(node, loop, config_.health_interval, config_.health_timeout),
+                       health_loop(node, loop, config_.health_interval, config_.health_timeout,
+                                   config_.authorization),
                        asio::detached);
     }
 }
@@ -164,11 +181,12 @@ std::shared_ptr<Node> Client::pick_node(const Node* avoid) {
 
 asio::awaitable<void> Client::health_loop(std::shared_ptr<Node> node,
                                           std::shared_ptr<HealthLoop> loop, Duration interval,
-                                          Duration timeout) {
+                                          Duration timeout, std::string authorization) {
     // Static, with shared state only: this coroutine may outlive the Client by one wake-up.
     auto prepared = std::make_shared<Prepared>();
     prepared->message = proto::make_request(http::verb::get, "", proto::ping_target());
-    const std::string head = serialize_head(prepared->message, node->address());
+    // A secured Riak asks for credentials on /ping too.
+    const std::string head = serialize_head(prepared->message, node->address(), authorization);
     auto ex = co_await asio::this_coro::executor;
     while (!loop->stopped) {
         loop->timer.expires_after(interval);
@@ -263,8 +281,9 @@ Task<proto::Response> Client::send_attempts(proto::Request request, bool idempot
         if (stopped_) co_return make_error(Errc::cancelled, "the Riak client is stopped");
         auto node = pick_node(avoid);
         ++counters_.attempts;
-        auto call = std::make_shared<Call>(ex, prepared,
-                                           serialize_head(prepared->message, node->address()));
+        auto call = std::make_shared<Call>(
+            ex, prepared,
+            serialize_head(prepared->message, node->address(), config_.authorization));
         node->submit(call);
         auto result = co_await call->wait(Clock::now() + timeout);
         const bool last = attempt + 1 >= attempts;

@@ -42,6 +42,10 @@
 //
 // Size: a value (plus its metadata) above max_object_size (Riak's 50 MB default) is refused
 // with Errc::object_too_large before anything is sent.
+//
+// Security: https:// nodes are spoken to over TLS only (ClientConfig::tls; certificate and host
+// name verified, sessions resumed per node), and ClientConfig::authorization goes with every
+// request, health pings included. validate() refuses credentials with http:// nodes.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +54,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -181,7 +186,8 @@ private:
     std::shared_ptr<Node> pick_node(const Node* avoid);
     static boost::asio::awaitable<void> health_loop(std::shared_ptr<Node> node,
                                                     std::shared_ptr<HealthLoop> loop,
-                                                    Duration interval, Duration timeout);
+                                                    Duration interval, Duration timeout,
+                                                    std::string authorization);
 
     boost::asio::io_context& context_;
     ClientConfig config_;
@@ -194,7 +200,9 @@ private:
     ClientCounters counters_;
 };
 
-// The start line and headers of `request` as sent to `node` (Host set), ending in CRLF CRLF.
-std::string serialize_head(const proto::Request& request, const NodeAddress& node);
+// The start line and headers of `request` as sent to `node` (Host set, and Authorization when
+// `authorization` is not empty), ending in CRLF CRLF.
+std::string serialize_head(const proto::Request& request, const NodeAddress& node,
+                           std::string_view authorization = {});
 
 } // namespace rfs::riak

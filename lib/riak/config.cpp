@@ -16,7 +16,7 @@ std::string NodeAddress::host_header() const {
 }
 
 std::string NodeAddress::url() const {
-    return "http://" + host_header();
+    return (tls ? "https://" : "http://") + host_header();
 }
 
 Result<NodeAddress> parse_node_url(std::string_view url) {
@@ -26,12 +26,16 @@ Result<NodeAddress> parse_node_url(std::string_view url) {
     const auto parsed = boost::urls::parse_absolute_uri(url);
     if (!parsed) return bad(fmt::format("not a URL ({})", parsed.error().message()));
     const boost::urls::url_view& u = *parsed;
-    if (u.scheme_id() != boost::urls::scheme::http) return bad("only http:// is supported");
-    if (u.has_userinfo()) return bad("credentials are not supported");
+    const bool tls = u.scheme_id() == boost::urls::scheme::https;
+    if (u.scheme_id() != boost::urls::scheme::http && !tls)
+        return bad("only http:// and https:// are supported");
+    if (u.has_userinfo())
+        return bad("credentials do not belong in the URL (give them in a credentials file)");
     if (u.host_type() == boost::urls::host_type::ipvfuture) return bad("unsupported address");
     if (u.encoded_path() != "" && u.encoded_path() != "/") return bad("a path is not supported");
     if (u.has_query()) return bad("a query is not supported");
     NodeAddress out;
+    out.tls = tls;
     out.host = u.host_address(); // IPv6 literals without their brackets
     if (out.host.empty()) return bad("no host");
     if (u.has_port()) {
@@ -47,11 +51,17 @@ Result<NodeAddress> parse_node_url(std::string_view url) {
 }
 
 Result<std::vector<NodeAddress>> parse_node_list(std::string_view urls) {
+    const std::string_view whole = urls;
     std::vector<NodeAddress> out;
     while (true) {
         const auto comma = urls.find(',');
         auto one = parse_node_url(urls.substr(0, comma));
         if (!one) return std::move(one).error();
+        if (!out.empty() && one->tls != out.front().tls)
+            return make_error(Errc::invalid_argument,
+                              fmt::format("'{}' mixes http:// and https:// nodes: give every node "
+                                          "the same scheme",
+                                          whole));
         out.push_back(std::move(*one));
         if (comma == std::string_view::npos) break;
         urls = urls.substr(comma + 1);

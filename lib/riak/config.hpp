@@ -1,5 +1,6 @@
-// Client configuration: the nodes (from URLs like http://127.0.0.1:8098), pool and pipeline
-// sizes, timeouts, retry policy and the memory bounds. Plain values: any thread.
+// Client configuration: the nodes (from URLs like http://127.0.0.1:8098 or https://node1:8098),
+// TLS and credentials for a secured cluster, pool and pipeline sizes, timeouts, retry policy and
+// the memory bounds. Plain values (the TLS context is shared and read-only): any thread.
 #pragma once
 
 #include <chrono>
@@ -15,22 +16,26 @@
 
 namespace rfs::riak {
 
-class Telemetry; // lib/riak/telemetry.hpp
+class Telemetry;  // lib/riak/telemetry.hpp
+class TlsContext; // lib/riak/tls.hpp
 
 using Duration = std::chrono::steady_clock::duration;
 
 struct NodeAddress {
     std::string host; // name or IP literal, without brackets
     std::uint16_t port = 8098;
+    bool tls = false;                // https://: TLS, the certificate checked against `host`
     std::string host_header() const; // "host:port" ([v6]:port), the Host header sent
-    std::string url() const;         // "http://host:port"
+    std::string url() const;         // "http://host:port" or "https://host:port"
 };
 
-// "http://HOST[:PORT][/]" (port 8098 by default; IPv6 literals in brackets), parsed by
-// Boost.URL. https, credentials, a query and paths other than "/" are refused (EINVAL): the
-// client speaks plain HTTP to Riak's root.
+// "http://HOST[:PORT][/]" or "https://HOST[:PORT][/]" (port 8098 by default, Riak's HTTP port,
+// for both; IPv6 literals in brackets), parsed by Boost.URL. Credentials in the URL, a query
+// and paths other than "/" are refused (EINVAL): the client speaks to Riak's root, and
+// credentials come from a file (security.hpp), never from a URL that logs and `ps` would show.
 Result<NodeAddress> parse_node_url(std::string_view url);
-// A comma-separated list, as given to "-o riak=URL[,URL...]".
+// A comma-separated list, as given to "-o riak=URL[,URL...]". All nodes use one scheme: a
+// cluster reached partly in clear would undo what TLS protects.
 Result<std::vector<NodeAddress>> parse_node_list(std::string_view urls);
 
 struct ClientConfig {
@@ -58,6 +63,11 @@ struct ClientConfig {
     std::uint64_t max_response_body = std::uint64_t{256} << 20;
     // Requests, latency, failures and node health for the metrics endpoint (null: none kept).
     std::shared_ptr<Telemetry> telemetry;
+    // TLS for https:// nodes: required with them, refused without them (security.hpp makes it).
+    std::shared_ptr<TlsContext> tls;
+    // "Basic <base64(user:password)>", sent as Authorization with every request (health pings
+    // included); "" = none. Only with https:// nodes: never sent in clear.
+    std::string authorization;
 };
 
 } // namespace rfs::riak

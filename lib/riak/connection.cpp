@@ -7,6 +7,7 @@
 #include <poll.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -26,10 +27,11 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 } // namespace
 
 Connection::Connection(asio::any_io_executor ex, NodeAddress address, Settings settings,
-                       std::weak_ptr<Owner> owner)
-    : ex_(ex), address_(std::move(address)), settings_(settings), owner_(std::move(owner)),
-      socket_(ex), writer_wake_(ex),
-      decoder_(proto::PipelineDecoder::Limits{1u << 20, settings.max_response_body}) {}
+                       std::weak_ptr<Owner> owner, std::shared_ptr<TlsSessionCache> sessions)
+    : ex_(ex), address_(std::move(address)), settings_(std::move(settings)),
+      owner_(std::move(owner)), sessions_(std::move(sessions)),
+      stream_(ex, address_.tls ? settings_.tls : nullptr, sessions_.get()), writer_wake_(ex),
+      decoder_(proto::PipelineDecoder::Limits{1u << 20, settings_.max_response_body}) {}
 
 void Connection::start() {
     state_ = State::connecting;
@@ -74,11 +76,15 @@ void Connection::abort(const Error& error) {
     close(error);
 }
 
+void Connection::stop_connecting() {
+    if (connect_pending_) connect_cancel_.emit(asio::cancellation_type::all);
+    stream_.close();
+}
+
 void Connection::close(const Error& error) {
     if (state_ == State::closed) return;
     state_ = State::closed;
-    boost::system::error_code ignored;
-    socket_.close(ignored);
+    stop_connecting();
     writer_wake_.cancel();
     fail_calls(error, error);
     if (auto owner = owner_.lock()) owner->on_connection_closed(*this, error, answered_);
@@ -88,7 +94,7 @@ bool Connection::peer_closed() noexcept {
     // The socket's read side is shut once the node's FIN (or a reset) arrived, whether or not
     // the reader has seen it yet; a pending read does not consume that state.
     pollfd p{};
-    p.fd = socket_.native_handle();
+    p.fd = stream_.socket().native_handle();
     p.events = POLLIN | POLLRDHUP;
     if (::poll(&p, 1, 0) != 1) return false;
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
@@ -126,19 +132,22 @@ asio::awaitable<void> Connection::run() {
                          fmt::format("resolve {}: {}", address_.host, rec.message())));
         co_return;
     }
-    // The guard closes the socket if connecting takes too long; it only touches members of
-    // `self`, which it keeps alive.
+    // The guard stops connecting (and the handshake) if it takes too long; it only touches
+    // members of `self`, which it keeps alive.
     auto guard = std::make_shared<asio::steady_timer>(ex_);
     auto timed_out = std::make_shared<bool>(false);
     guard->expires_after(settings_.connect_timeout);
     guard->async_wait([this, self, timed_out](boost::system::error_code ec) {
         if (ec || state_ != State::connecting) return;
         *timed_out = true;
-        boost::system::error_code ignored;
-        socket_.close(ignored);
+        stop_connecting();
     });
-    auto [cec, endpoint] = co_await asio::async_connect(socket_, endpoints, kTuple);
-    guard->cancel();
+    // Stopped through its cancellation slot, not by closing the socket (see Stream::close):
+    // the composed connect then also stops trying the host's other addresses.
+    connect_pending_ = true;
+    auto [cec, endpoint] = co_await asio::async_connect(
+        stream_.socket(), endpoints, asio::bind_cancellation_slot(connect_cancel_.slot(), kTuple));
+    connect_pending_ = false;
     if (state_ == State::closed) co_return;
     if (*timed_out) {
         close(make_error(Errc::connection_refused,
@@ -147,13 +156,29 @@ asio::awaitable<void> Connection::run() {
         co_return;
     }
     if (cec) {
+        guard->cancel();
         close(make_error(Errc::connection_refused,
                          fmt::format("connect to {}: {}", address_.host_header(), cec.message())));
         co_return;
     }
     boost::system::error_code ignored;
     // Small pipelined requests would otherwise wait for delayed ACKs (Nagle).
-    socket_.set_option(tcp::no_delay(true), ignored);
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    // TLS: the handshake, under the same guard (a node that accepts and never answers the
+    // handshake is as dead as one that never accepts).
+    auto shaken = co_await stream_.handshake(address_);
+    guard->cancel();
+    if (state_ == State::closed) co_return;
+    if (*timed_out) {
+        close(make_error(Errc::connection_refused,
+                         fmt::format("TLS handshake with {}: timed out", address_.host_header()),
+                         ETIMEDOUT));
+        co_return;
+    }
+    if (!shaken) {
+        close(std::move(shaken).error());
+        co_return;
+    }
     state_ = State::open;
     asio::co_spawn(ex_, read_loop(), asio::detached);
     asio::co_spawn(ex_, write_loop(), asio::detached);
@@ -190,7 +215,7 @@ asio::awaitable<void> Connection::write_loop() {
             batch.push_back(std::move(call));
         }
         max_pipelined_ = std::max(max_pipelined_, in_flight_.size());
-        auto [ec, n] = co_await asio::async_write(socket_, buffers, kTuple);
+        auto [ec, n] = co_await stream_.write(buffers);
         if (state_ == State::closed) co_return;
         if (ec) {
             close(make_error(Errc::connection_reset,
@@ -214,8 +239,30 @@ asio::awaitable<void> Connection::read_loop() {
     std::vector<char> buffer(kReadChunk);
     const std::string node = address_.host_header();
     while (true) {
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), kTuple);
+        auto [ec, n] = co_await stream_.read_some(asio::buffer(buffer));
         if (state_ == State::closed) co_return;
+        if (ec && Stream::is_tls_error(ec)) {
+            // A TLS alert or a record that does not decrypt: the stream is unusable. Before
+            // any answer it is the TLS setup (e.g. a TLS 1.3 server refusing our client
+            // certificate after the handshake); afterwards the connection broke.
+            close(make_error(
+                answered_ ? Errc::connection_reset : Errc::tls_failed,
+                fmt::format("TLS error on the connection to {}: {}", node, ec.message())));
+            co_return;
+        }
+        if (ec && Stream::is_truncation(ec) && decoder_.in_progress()) {
+            // The TCP stream ended inside a response without the node's close_notify: the
+            // response is not complete, whatever its framing says (an EOF-delimited body
+            // included).
+            fail_calls(
+                make_error(Errc::truncated_response,
+                           fmt::format("TLS connection to {} ended inside a response "
+                                       "without close_notify",
+                                       node)),
+                make_error(Errc::connection_reset, fmt::format("{} closed the connection", node)));
+            close(make_error(Errc::truncated_response, "TLS stream cut short"));
+            co_return;
+        }
         if (ec) {
             if (ec == asio::error::eof) {
                 auto finished = decoder_.finish(); // completes an EOF-delimited response

@@ -1,4 +1,5 @@
-// Connection: one keep-alive HTTP/1.1 connection to one Riak node, with pipelining.
+// Connection: one keep-alive HTTP/1.1 connection to one Riak node, with pipelining, over plain
+// TCP or TLS (Stream: the pipelining below does not depend on which).
 //
 // Calls are queued with submit(); a writer coroutine writes every queued request in one
 // gathered write (so several requests are on the wire before the first response is read) and
@@ -16,6 +17,11 @@
 // Call::closed_by_node. A written call that times out aborts the connection (its response would
 // block every response behind it); a cancelled one stays, and its response is dropped on arrival.
 //
+// Over TLS the connection is up once the handshake is done (connect_timeout bounds connect and
+// handshake together); a failed handshake is Errc::tls_failed. The end of the TLS stream without
+// the node's close_notify never completes a response (anyone on the path can cut a TCP stream):
+// inside a response it is truncated_response, at a response boundary it is a close by the node.
+//
 // Lifetime: shared_ptr, kept alive by its coroutines; the owner (a Node) is told about spare
 // capacity and about the end of the connection through Owner. One loop's thread only.
 #pragma once
@@ -29,12 +35,15 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "lib/riak/call.hpp"
 #include "lib/riak/config.hpp"
 #include "lib/riak/errors.hpp"
+#include "lib/riak/stream.hpp"
+#include "lib/riak/tls.hpp"
 #include "proto/pipeline_decoder.hpp"
 
 namespace rfs::riak {
@@ -56,10 +65,12 @@ public:
         std::size_t pipeline_depth = 4;
         Duration connect_timeout = std::chrono::seconds(3);
         std::uint64_t max_response_body = std::uint64_t{256} << 20;
+        std::shared_ptr<TlsContext> tls; // required for an https:// node, unused otherwise
     };
 
+    // `sessions`: the node's TLS session cache (https:// nodes), kept alive by the connection.
     Connection(boost::asio::any_io_executor ex, NodeAddress address, Settings settings,
-               std::weak_ptr<Owner> owner);
+               std::weak_ptr<Owner> owner, std::shared_ptr<TlsSessionCache> sessions = nullptr);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
@@ -86,6 +97,8 @@ private:
     void deliver_ready();
     void fail_calls(const Error& front_error, const Error& rest_error);
     void close(const Error& error);
+    // Ends a pending connect (and any other operation) without closing the descriptor.
+    void stop_connecting();
     // The node closed (or reset) the socket: every call still here fails with
     // connection_reset, marked closed_by_node.
     void closed_by_node(const std::string& why);
@@ -97,14 +110,17 @@ private:
     NodeAddress address_;
     Settings settings_;
     std::weak_ptr<Owner> owner_;
-    boost::asio::ip::tcp::socket socket_;
+    std::shared_ptr<TlsSessionCache> sessions_; // before stream_, which points to it
+    Stream stream_;
     boost::asio::steady_timer writer_wake_; // cancelled when to_write_ gains a call
     proto::PipelineDecoder decoder_;
     State state_ = State::idle;
-    std::deque<std::shared_ptr<Call>> to_write_;  // queued, not written
-    std::deque<std::shared_ptr<Call>> in_flight_; // written, unanswered, in send order
-    bool exclusive_ = false;                      // an exclusive call is queued or in flight
-    bool answered_ = false;                       // any byte received
+    std::deque<std::shared_ptr<Call>> to_write_;      // queued, not written
+    std::deque<std::shared_ptr<Call>> in_flight_;     // written, unanswered, in send order
+    bool exclusive_ = false;                          // an exclusive call is queued or in flight
+    bool answered_ = false;                           // any byte received
+    boost::asio::cancellation_signal connect_cancel_; // stops async_connect (stop_connecting)
+    bool connect_pending_ = false;                    // async_connect is running
     std::size_t max_pipelined_ = 0;
 };
 

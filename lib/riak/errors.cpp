@@ -46,6 +46,8 @@ const char* to_string(Errc code) noexcept {
         return "client_error";
     case Errc::unexpected_response:
         return "unexpected_response";
+    case Errc::tls_failed:
+        return "tls_failed";
     }
     return "unknown";
 }
@@ -85,6 +87,8 @@ int default_errno(Errc code) noexcept {
         return EPROTO;
     case Errc::unexpected_response:
         return EPROTO;
+    case Errc::tls_failed:
+        return EIO;
     }
     return EIO;
 }

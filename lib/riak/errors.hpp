@@ -28,7 +28,11 @@ enum class Errc {
     server_error,        // 5xx: errno from proto's table (EIO, EAGAIN, ETIMEDOUT, EFBIG, EMLINK)
     client_error,        // 4xx: errno from proto's table (EINVAL, EACCES, ENOENT, EEXIST, ...)
     unexpected_response, // EPROTO: a valid response the call cannot use (e.g. ping body not OK)
+    tls_failed,          // EIO: no TLS session with the node: its certificate failed verification
+                         // (untrusted, expired, another host's), or the TLS handshake failed
 };
+// The last kind, for tables indexed by Errc.
+inline constexpr Errc kLastErrc = Errc::tls_failed;
 
 const char* to_string(Errc code) noexcept;
 const std::error_category& riak_category() noexcept;

@@ -8,7 +8,8 @@ namespace rfs::riak {
 Node::Node(boost::asio::any_io_executor ex, NodeAddress address, std::size_t max_connections,
            Connection::Settings settings)
     : ex_(std::move(ex)), address_(std::move(address)),
-      max_connections_(std::max<std::size_t>(1, max_connections)), settings_(settings) {}
+      max_connections_(std::max<std::size_t>(1, max_connections)), settings_(std::move(settings)),
+      tls_sessions_(address_.tls ? std::make_shared<TlsSessionCache>() : nullptr) {}
 
 void Node::mark_down(std::string reason) {
     healthy_ = false;
@@ -33,6 +34,10 @@ NodeStatus Node::status() const {
     for (const auto& c : connections_)
         s.max_pipelined = std::max(s.max_pipelined, c->max_pipelined());
     s.last_error = last_error_;
+    if (tls_sessions_) {
+        s.tls_handshakes = tls_sessions_->handshakes();
+        s.tls_resumed = tls_sessions_->resumed();
+    }
     return s;
 }
 
@@ -69,7 +74,8 @@ void Node::dispatch() {
             if (c->can_accept(call) && (best == nullptr || c->load() < best->load()))
                 best = c.get();
         if ((best == nullptr || best->load() > 0) && connections_.size() < max_connections_) {
-            auto fresh = std::make_shared<Connection>(ex_, address_, settings_, weak_from_this());
+            auto fresh = std::make_shared<Connection>(ex_, address_, settings_, weak_from_this(),
+                                                      tls_sessions_);
             connections_.push_back(fresh);
             fresh->start();
             best = fresh.get();

@@ -10,12 +10,15 @@
 // ping or any request gets an answer. The client sends new requests to healthy nodes first.
 // A node that answered a request within the last health interval is not pinged: under load a
 // ping would sit behind slow requests and could time out although the node is fine.
+// TLS (https:// nodes): the node keeps the newest session its server issued, and every new
+// connection offers it, so reconnecting resumes rather than paying a full handshake.
 // Lifetime: shared_ptr (connections hold a weak_ptr to it). One loop's thread only.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -32,10 +35,12 @@ namespace rfs::riak {
 struct NodeStatus {
     std::string url;
     bool healthy = true;
-    std::size_t connections = 0;   // open or connecting
-    std::size_t load = 0;          // calls waiting here or on its connections
-    std::size_t max_pipelined = 0; // most requests ever written and unanswered on one connection
-    std::string last_error;        // why it was last marked down ("" if never)
+    std::size_t connections = 0;      // open or connecting
+    std::size_t load = 0;             // calls waiting here or on its connections
+    std::size_t max_pipelined = 0;    // most requests ever written and unanswered on one connection
+    std::string last_error;           // why it was last marked down ("" if never)
+    std::uint64_t tls_handshakes = 0; // TLS handshakes completed (https:// nodes)
+    std::uint64_t tls_resumed = 0;    // of which resumed a cached session
 };
 
 class Node : public Connection::Owner, public std::enable_shared_from_this<Node> {
@@ -77,6 +82,7 @@ private:
     NodeAddress address_;
     std::size_t max_connections_;
     Connection::Settings settings_;
+    std::shared_ptr<TlsSessionCache> tls_sessions_; // https:// nodes only
     std::vector<std::shared_ptr<Connection>> connections_;
     std::deque<std::shared_ptr<Call>> waiting_;
     bool healthy_ = true;

@@ -21,6 +21,10 @@ bool is_transient(const Error& error) noexcept {
     case Errc::timeout:
     case Errc::truncated_response:
         return true;
+    case Errc::tls_failed:
+        // Nothing reached the node (no session was made), and another node may be set up
+        // right: the attempts, bounded by max_attempts, go to the others first.
+        return true;
     case Errc::server_error:
         // 503: timeouts and unsatisfied quorums; 500 overload/insufficient_vnodes: EAGAIN.
         return error.http_status == 503 || error.sys_errno == EAGAIN;

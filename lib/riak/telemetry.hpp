@@ -49,7 +49,7 @@ public:
     void for_each_node(const std::function<void(const std::string& url, bool up)>& fn) const;
 
 private:
-    static constexpr std::size_t kErrcs = static_cast<std::size_t>(Errc::unexpected_response) + 1;
+    static constexpr std::size_t kErrcs = static_cast<std::size_t>(kLastErrc) + 1;
     std::array<metrics::LatencyHistogram, kCallMethods> latency_;
     std::array<metrics::Counter, kErrcs> failures_;
     mutable std::mutex nodes_mu_; // nodes_'s shape (entries are added, never removed)

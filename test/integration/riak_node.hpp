@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -45,6 +46,8 @@ public:
     RiakNode& operator=(const RiakNode&) = delete;
 
     unsigned port() const { return port_; }
+    // With --admin 127.0.0.1:0 among the extra arguments: the admin listener's port (faults).
+    unsigned admin_port() const { return admin_port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
     void stop() {
@@ -56,6 +59,13 @@ public:
     }
     // Starts again on the same port and data.
     void start_again() { start(port_); }
+    // Stops, then starts on the same port and data with other extra arguments (e.g. another
+    // TLS certificate).
+    void restart_with(std::vector<std::string> extra_args) {
+        stop();
+        extra_args_ = std::move(extra_args);
+        start(port_);
+    }
 
     // GET of bucket/key (both already percent-encoded for the URL).
     HttpReply get(const std::string& path) const {
@@ -138,21 +148,31 @@ private:
             ::_exit(127);
         }
         ::close(pipefd[1]);
-        std::string line;
-        char c;
-        while (::read(pipefd[0], &c, 1) == 1 && c != '\n')
-            line += c;
-        ::close(pipefd[0]);
-        auto colon = line.rfind(':');
+        auto read_line = [&] {
+            std::string line;
+            char c;
+            while (::read(pipefd[0], &c, 1) == 1 && c != '\n')
+                line += c;
+            return line;
+        };
+        std::string line = read_line();
         INFO("devnode said: " << line);
         REQUIRE(line.find("listening on") != std::string::npos);
-        port_ = static_cast<unsigned>(std::stoul(line.substr(colon + 1)));
+        port_ = static_cast<unsigned>(std::stoul(line.substr(line.rfind(':') + 1)));
+        if (std::find(extra_args_.begin(), extra_args_.end(), "--admin") != extra_args_.end()) {
+            std::string admin = read_line();
+            INFO("devnode said: " << admin);
+            REQUIRE(admin.find("admin routes on") != std::string::npos);
+            admin_port_ = static_cast<unsigned>(std::stoul(admin.substr(admin.rfind(':') + 1)));
+        }
+        ::close(pipefd[0]);
     }
 
     std::string dir_;
     std::vector<std::string> extra_args_;
     pid_t pid_ = -1;
     unsigned port_ = 0;
+    unsigned admin_port_ = 0;
 };
 
 // "dir/a b" -> "dir%2Fa%20b": a key as a URL path segment.

@@ -4,6 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include <sys/socket.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -34,6 +39,13 @@ std::size_t parallel_fetches(asio::io_context& ioc, Client& client, std::size_t 
     }
     run_until(ioc, [&] { return done >= n; });
     return ok;
+}
+
+std::size_t open_fds() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+        ++n;
+    return n;
 }
 
 void put_direct(const Devnode& node, const std::string& target, const std::string& value) {
@@ -441,4 +453,93 @@ TEST_CASE("HEAD, GET, PUT and DELETE pipelined together are matched in order", "
     }
     client.stop();
     drain(ioc);
+}
+
+// A connection ended while its operations are pending (a connect the guard gives up on, a read
+// the node's close ends) keeps its descriptor until they are done: closed at once under io_uring,
+// the number could go to the next connection while the kernel still completed the old operations
+// against it (Boost 1.81: heap corruption and another connection's bytes under churn). Here
+// connects time out against a listener whose queue is full while a second client opens and
+// loses a connection per request on the same loop; every answer must be the right one, and
+// every descriptor is closed once its connection is gone.
+//
+// KNOWN FAILING, so hidden ("[.]": run it with `riak_transport '[churn]'`) until fixed: with the
+// fix above, 1-3 of 3,000 churn requests still end "closed the connection without answering" and
+// a few of the given-up connects end with a write error ENOENT, which no socket write returns (an
+// io_uring cancellation's result reaching another operation?). Without the fix the test hangs.
+TEST_CASE("connections given up mid-operation never disturb the next ones", "[.][riak][churn]") {
+    Devnode node;
+    asio::io_context ioc;
+    // A listener that never accepts, its queue full: further connects hang until given up.
+    tcp::acceptor hole(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    hole.listen(0);
+    std::vector<std::unique_ptr<tcp::socket>> queued;
+    for (int i = 0; i < 4; ++i) {
+        auto s = std::make_unique<tcp::socket>(ioc);
+        s->open(tcp::v4());
+        s->non_blocking(true);
+        // Not Asio's connect, which waits for the answer whatever the socket's mode (minutes,
+        // until the kernel gives up its SYNs): started, never waited for.
+        const auto ep = hole.local_endpoint();
+        ::connect(s->native_handle(), ep.data(), static_cast<socklen_t>(ep.size()));
+        queued.push_back(std::move(s));
+    }
+    auto stuck_config = config_for({hole.local_endpoint().port()});
+    stuck_config.health_interval = Duration::zero();
+    stuck_config.connect_timeout = std::chrono::milliseconds(5);
+    stuck_config.retry.max_attempts = 1;
+    Client stuck(ioc, stuck_config);
+    auto churn_config = pipelined_config(node.port(), 4, 1);
+    Client churn(ioc, churn_config);
+    const std::size_t fds_before = open_fds();
+
+    std::size_t given_up = 0, other = 0, answered = 0, wrong = 0;
+    constexpr std::size_t kStuck = 300, kChurn = 3000;
+    std::string first_wrong;
+    std::size_t stuck_started = 0;
+    std::string first_other;
+    std::function<void()> next_stuck = [&] {
+        if (stuck_started >= kStuck) return;
+        ++stuck_started;
+        asio::co_spawn(ioc, stuck.ping(), [&](std::exception_ptr, Result<std::monostate> r) {
+            if (!r && r.error().code == Errc::connection_refused) {
+                ++given_up;
+            } else {
+                if (other++ == 0) first_other = r ? "answered" : r.error().describe();
+            }
+            next_stuck();
+        });
+    };
+    for (int i = 0; i < 2; ++i)
+        next_stuck();
+    std::size_t started = 0;
+    std::function<void()> next_churn = [&] {
+        if (started >= kChurn) return;
+        ++started;
+        auto request = proto::make_request(proto::http::verb::get, "", proto::ping_target());
+        request.set(proto::http::field::connection, "close");
+        asio::co_spawn(ioc, churn.execute(std::move(request)),
+                       [&](std::exception_ptr, Result<proto::Response> r) {
+                           if (r && r->result_int() == 200 && r->body() == "OK") {
+                               ++answered;
+                           } else {
+                               if (wrong++ == 0) first_wrong = r ? r->body() : r.error().describe();
+                           }
+                           next_churn();
+                       });
+    };
+    for (int i = 0; i < 4; ++i)
+        next_churn();
+    run_until(ioc, [&] { return answered + wrong >= kChurn && given_up + other >= kStuck; });
+    INFO(first_wrong);
+    INFO(first_other);
+    CHECK(wrong == 0);
+    CHECK(given_up == kStuck);
+    CHECK(answered == kChurn);
+    stuck.stop();
+    churn.stop();
+    drain(ioc, std::chrono::milliseconds(200));
+    // 3,300 connections came and went: none may keep its descriptor (a little slack for what
+    // the loop opens on first use, e.g. the resolver's).
+    CHECK(open_fds() <= fds_before + 2);
 }

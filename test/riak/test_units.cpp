@@ -1,5 +1,6 @@
 // Unit tests of the client's pure parts: node URLs, errors, retry delays, sibling resolution,
-// request heads, and the in-flight byte budget (on an io_context, no sockets).
+// request heads, the in-flight byte budget (on an io_context, no sockets), and the security
+// options: schemes, TLS files, the credentials file and its checks.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,15 +12,52 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
 #include "lib/riak/byte_budget.hpp"
 #include "lib/riak/client.hpp"
 #include "lib/riak/config.hpp"
+#include "lib/riak/credentials.hpp"
 #include "lib/riak/errors.hpp"
 #include "lib/riak/retry_policy.hpp"
+#include "lib/riak/security.hpp"
 #include "lib/riak/sibling_resolver.hpp"
+#include "lib/riak/tls.hpp"
 
 using namespace rfs::riak;
 namespace asio = boost::asio;
+
+namespace {
+
+// A temporary directory with files written at a given mode (removed with it).
+class TempFiles {
+public:
+    TempFiles() {
+        char tmpl[] = "/tmp/riak-units-XXXXXX";
+        if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp");
+        dir_ = tmpl;
+    }
+    ~TempFiles() { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+    std::string path(const std::string& name) const { return dir_ + "/" + name; }
+    std::string write(const std::string& name, const std::string& text, mode_t mode) {
+        const std::string p = path(name);
+        ::unlink(p.c_str());
+        std::ofstream(p, std::ios::binary) << text;
+        ::chmod(p.c_str(), mode);
+        return p;
+    }
+
+private:
+    std::string dir_;
+};
+
+} // namespace
 
 TEST_CASE("node URLs", "[riak][config]") {
     auto a = parse_node_url("http://127.0.0.1:8098");
@@ -39,10 +77,10 @@ TEST_CASE("node URLs", "[riak][config]") {
     CHECK(d->host == "::1");
     CHECK(d->port == 8098);
     CHECK(d->url() == "http://[::1]:8098");
-    for (const char* bad :
-         {"https://h:1", "h:8098", "http://:80", "http://h:0", "http://h:99999", "http://h:80/riak",
-          "http://h:x", "http://[::1", "http://h:", "http://user@h:80", "http://h:80/?x=1",
-          "http://h:80#top", "http://h 1", "http://[v1.x]:80", ""}) {
+    for (const char* bad : {"ftp://h:1", "h:8098", "http://:80", "http://h:0", "http://h:99999",
+                            "http://h:80/riak", "http://h:x", "http://[::1", "http://h:",
+                            "http://user@h:80", "http://h:80/?x=1", "http://h:80#top", "http://h 1",
+                            "http://[v1.x]:80", "https://user:pw@h:1", "https://h:1/riak", ""}) {
         auto r = parse_node_url(bad);
         INFO(bad);
         REQUIRE_FALSE(r);
@@ -56,6 +94,32 @@ TEST_CASE("node URLs", "[riak][config]") {
     CHECK_FALSE(parse_node_list("http://a:1,"));
 }
 
+TEST_CASE("https:// node URLs, and one scheme for all nodes", "[riak][config][tls]") {
+    auto a = parse_node_url("https://riak.example:8443");
+    REQUIRE(a);
+    CHECK(a->tls);
+    CHECK(a->host == "riak.example");
+    CHECK(a->port == 8443);
+    CHECK(a->url() == "https://riak.example:8443");
+    CHECK(a->host_header() == "riak.example:8443");
+    auto b = parse_node_url("https://[::1]/");
+    REQUIRE(b);
+    CHECK(b->tls);
+    CHECK(b->port == 8098);
+    CHECK(b->url() == "https://[::1]:8098");
+    CHECK_FALSE(parse_node_url("http://h:1")->tls);
+    auto both = parse_node_list("https://a:1,https://b:2");
+    REQUIRE(both);
+    CHECK(((*both)[0].tls && (*both)[1].tls));
+    auto mixed = parse_node_list("https://a:1,http://b:2");
+    REQUIRE_FALSE(mixed);
+    CHECK(mixed.error().message.find("mixes http:// and https://") != std::string::npos);
+    // Credentials in a URL are refused, pointing at the credentials file.
+    auto creds = parse_node_url("https://admin:secret@h:1");
+    REQUIRE_FALSE(creds);
+    CHECK(creds.error().message.find("credentials file") != std::string::npos);
+}
+
 TEST_CASE("configuration defaults and validation", "[riak][config]") {
     ClientConfig c;
     CHECK(c.max_object_size == 50u * 1024 * 1024);
@@ -64,6 +128,153 @@ TEST_CASE("configuration defaults and validation", "[riak][config]") {
     CHECK(Client::validate(c));
     c.pipeline_depth = 0;
     CHECK_FALSE(Client::validate(c));
+}
+
+TEST_CASE("validation: TLS only with https:// nodes, credentials never in clear", "[riak][tls]") {
+    ClientConfig c;
+    c.nodes.push_back(NodeAddress{"127.0.0.1", 1});
+    c.authorization = basic_authorization({"u", "p"});
+    auto clear = Client::validate(c);
+    REQUIRE_FALSE(clear);
+    CHECK(clear.error().message.find("in clear") != std::string::npos);
+
+    c.authorization.clear();
+    c.nodes[0].tls = true;
+    CHECK_FALSE(Client::validate(c)); // https:// without a TLS context
+    auto context = TlsContext::make(TlsFiles{});
+    REQUIRE(context);
+    c.tls = *context;
+    CHECK(Client::validate(c));
+    c.authorization = basic_authorization({"u", "p"});
+    CHECK(Client::validate(c));
+    c.nodes[0].tls = false; // a TLS context with an http:// node would be ignored: refused
+    CHECK_FALSE(Client::validate(c));
+}
+
+TEST_CASE("the security options against the nodes", "[riak][tls]") {
+    const auto https = *parse_node_list("https://a:1");
+    const auto http = *parse_node_list("http://a:1");
+    SecurityOptions o;
+    CHECK(check_security_options(https, o, kMountOptionNames));
+    CHECK(check_security_options(http, o, kMountOptionNames));
+
+    o.credentials_file = "/x";
+    CHECK(check_security_options(https, o, kMountOptionNames));
+    auto clear = check_security_options(http, o, kMountOptionNames);
+    REQUIRE_FALSE(clear);
+    CHECK(clear.error().message.find("riak_credentials=") != std::string::npos);
+    CHECK(clear.error().message.find("in clear") != std::string::npos);
+    auto ctl = check_security_options(http, o, kCtlOptionNames);
+    REQUIRE_FALSE(ctl);
+    CHECK(ctl.error().message.find("--riak-credentials") != std::string::npos);
+
+    SecurityOptions ca;
+    ca.tls.ca_file = "/ca.pem";
+    auto useless = check_security_options(http, ca, kMountOptionNames);
+    REQUIRE_FALSE(useless);
+    CHECK(useless.error().message.find("riak_ca= is for TLS") != std::string::npos);
+
+    SecurityOptions half;
+    half.tls.cert_file = "/c.pem";
+    auto alone = check_security_options(https, half, kMountOptionNames);
+    REQUIRE_FALSE(alone);
+    CHECK(alone.error().message.find("riak_cert= and riak_key= go together") != std::string::npos);
+    half.tls = TlsFiles{"", "", "/k.pem"};
+    CHECK_FALSE(check_security_options(https, half, kMountOptionNames));
+}
+
+TEST_CASE("TLS files that cannot be used are one line naming the file", "[riak][tls]") {
+    ClientConfig c;
+    c.nodes = *parse_node_list("https://a:1");
+    SecurityOptions o;
+    o.tls.ca_file = "/no/such/ca.pem";
+    auto missing = apply_security(o, kMountOptionNames, c);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message.find("CA file '/no/such/ca.pem'") != std::string::npos);
+    CHECK(missing.error().message.find("No such file") != std::string::npos);
+    CHECK(missing.error().message.find('\n') == std::string::npos);
+
+    TempFiles dir;
+    const std::string junk = dir.write("junk.pem", "not a certificate\n", 0644);
+    o.tls.ca_file = junk;
+    auto garbage = apply_security(o, kMountOptionNames, c);
+    REQUIRE_FALSE(garbage);
+    CHECK(garbage.error().message.find("CA file '" + junk + "'") != std::string::npos);
+
+    // The system store, and no credentials: a context and no Authorization.
+    ClientConfig plain_store;
+    plain_store.nodes = c.nodes;
+    REQUIRE(apply_security(SecurityOptions{}, kMountOptionNames, plain_store));
+    CHECK(plain_store.tls != nullptr);
+    CHECK(plain_store.authorization.empty());
+}
+
+TEST_CASE("the credentials file: one USER:PASSWORD line, private to its owner",
+          "[riak][credentials]") {
+    TempFiles dir;
+    auto read = [&](const std::string& text, mode_t mode = 0600) {
+        return read_credentials_file(dir.write("cred", text, mode));
+    };
+    for (const char* good : {"riakfs:s3cret", "riakfs:s3cret\n", "riakfs:s3cret\r\n"}) {
+        INFO(good);
+        auto c = read(good);
+        REQUIRE(c);
+        CHECK(c->user == "riakfs");
+        CHECK(c->password == "s3cret");
+    }
+    auto spaced = read("ops team:pass word with spaces\n");
+    REQUIRE(spaced);
+    CHECK(spaced->user == "ops team");
+    CHECK(spaced->password == "pass word with spaces");
+
+    const std::pair<const char*, const char*> bad[] = {
+        {"no-colon", "no ':'"},
+        {":pw", "user (before the ':') is empty"},
+        {"user:", "password (after the ':') is empty"},
+        {"user:pa:ss", "contains ':'"},
+        {"user:pw\nsecond line\n", "more than one line"},
+        {"", "no ':'"},
+    };
+    for (const auto& [text, why] : bad) {
+        INFO(text);
+        auto c = read(text);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().message.find(why) != std::string::npos);
+        // The content never appears in the message, only the file and what is wrong.
+        CHECK(c.error().message.find("pa:ss") == std::string::npos);
+        CHECK(c.error().message.find("credentials file '" + dir.path("cred") + "'") !=
+              std::string::npos);
+    }
+    for (mode_t mode : {0640, 0604, 0660, 0620, 0602}) {
+        INFO(std::oct << mode);
+        auto c = read("user:hunter2", mode);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().message.find("chmod 600") != std::string::npos);
+        CHECK(c.error().message.find("hunter2") == std::string::npos);
+    }
+    CHECK(read("user:pw", 0400));
+    // Owned by someone else (root can hand it over): refused, whatever its mode.
+    const std::string other = dir.write("other", "user:pw", 0600);
+    if (::geteuid() == 0) {
+        REQUIRE(::chown(other.c_str(), 65534, 65534) == 0);
+        auto c = read_credentials_file(other);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().message.find("owned by uid 65534") != std::string::npos);
+    } else {
+        WARN("not root: the owner check is covered by the integration tests only");
+    }
+    auto missing = read_credentials_file(dir.path("missing"));
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message.find("No such file") != std::string::npos);
+    auto directory = read_credentials_file(dir.path(""));
+    REQUIRE_FALSE(directory);
+    CHECK(directory.error().message.find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("basic authorization is base64 of user:password", "[riak][credentials]") {
+    // RFC 7617's example.
+    CHECK(basic_authorization({"Aladdin", "open sesame"}) == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    CHECK(basic_authorization({"a", "b"}) == "Basic YTpi");
 }
 
 TEST_CASE("errors carry a kind, an errno and a category", "[riak][errors]") {
@@ -200,6 +411,10 @@ TEST_CASE("request heads carry the node's Host", "[riak][wire]") {
     CHECK(head.find("Host: 10.0.0.1:8098\r\n") != std::string::npos);
     CHECK(head.size() >= 4);
     CHECK(head.substr(head.size() - 4) == "\r\n\r\n");
+    CHECK(head.find("Authorization") == std::string::npos);
+    const std::string secured =
+        serialize_head(req, NodeAddress{"10.0.0.1", 8098, true}, "Basic YTpi");
+    CHECK(secured.find("Authorization: Basic YTpi\r\n") != std::string::npos);
 }
 
 TEST_CASE("the byte budget admits in FIFO order and times out", "[riak][budget]") {

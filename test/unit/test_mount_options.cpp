@@ -197,3 +197,35 @@ TEST_CASE("the background drain's options", "[options][drain]") {
               std::string::npos);
     }
 }
+
+TEST_CASE("a secured cluster's options: TLS files and the credentials file", "[options][tls]") {
+    auto cl = parse_ok({"/src", "/mnt", "-o",
+                        "riak=https://n1:8098,https://n2:8098,riak_ca=/etc/riak/ca.pem,"
+                        "riak_cert=/etc/riak/client.pem,riak_key=/etc/riak/client.key,"
+                        "riak_credentials=/etc/riakfs/riak.cred,allow_other"});
+    CHECK(cl.options.riak_nodes == "https://n1:8098,https://n2:8098");
+    CHECK(cl.options.riak_ca == "/etc/riak/ca.pem");
+    CHECK(cl.options.riak_cert == "/etc/riak/client.pem");
+    CHECK(cl.options.riak_key == "/etc/riak/client.key");
+    CHECK(cl.options.riak_credentials == "/etc/riakfs/riak.cred");
+    CHECK(cl.options.mode == Mode::migrate);
+    // None of them reaches libfuse.
+    CHECK(cl.fuse_options == std::vector<std::string>{"allow_other"});
+
+    // Each is a file: an empty value is refused, naming the option.
+    for (const char* bad : {"riak_ca=", "riak_cert=", "riak_key=", "riak_credentials="}) {
+        INFO(bad);
+        const std::string msg =
+            parse_error({"/a", "/b", "-o", std::string("riak=https://n:1,") + bad});
+        CHECK(msg.find(std::string(bad)) != std::string::npos);
+        CHECK(msg.find('\n') == std::string::npos);
+    }
+    // Without riak= they would do nothing: refused.
+    for (const char* lone : {"riak_ca=/x", "riak_cert=/x", "riak_key=/x", "riak_credentials=/x"}) {
+        INFO(lone);
+        const std::string msg = parse_error({"/a", "/b", "-o", lone});
+        CHECK(msg.find(std::string(lone).substr(0, std::string(lone).find('=') + 1)) !=
+              std::string::npos);
+        CHECK(msg.find("riak=") != std::string::npos);
+    }
+}
