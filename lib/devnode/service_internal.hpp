@@ -97,6 +97,16 @@ std::optional<Response> check_quorums(const Request& req, const json& props,
 // Quoted entity tags of an If-Match/If-None-Match value (webmachine only sees "..." strings).
 std::vector<std::string> quoted_tags(std::string_view v);
 
+// One element of a weighted list header (Accept, Accept-Encoding, Accept-Charset): the text
+// before its first ';' and its q parameter (1 when it has none).
+struct Weighted {
+    std::string_view value;
+    double q;
+};
+// The elements of such a header in order, empty elements skipped. The one parser of these lists
+// here: content type, coding and charset negotiation all read their header through it.
+std::vector<Weighted> weighted_list(std::string_view header);
+
 // q-value the Accept header gives `type` (most specific matching range wins); 1 when no header.
 double accept_q(const std::optional<std::string>& accept, std::string_view type);
 

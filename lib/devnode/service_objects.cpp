@@ -58,9 +58,16 @@ bool conditional_headers_present(const Request& req) {
 }
 
 std::string object_etag(const Object& obj) {
-    std::vector<const Content*> live;
     if (obj.siblings.size() == 1) return obj.siblings[0].vtag;
     return siblings_etag(obj);
+}
+
+// preconditions() for a write (PUT or DELETE) against the stored object `cur` (absent or a
+// tombstone counts as not existing): the tag and date of what is stored now.
+std::optional<int> write_preconditions(const Request& req, const std::optional<Object>& cur) {
+    const bool exists = cur && !cur->all_deleted();
+    if (!exists) return preconditions(req, false, "", 0);
+    return preconditions(req, true, object_etag(*cur), cur->newest_modified_us() / 1000000);
 }
 
 // Content-coding negotiation of an object GET (§2.4): offered is the stored Content-Encoding, or
@@ -69,24 +76,10 @@ std::optional<std::string> choose_encoding(const std::optional<std::string>& hea
                                            const std::string& stored) {
     std::vector<std::string> offered = stored.empty() ? std::vector<std::string>{"identity", "gzip"}
                                                       : std::vector<std::string>{to_lower(stored)};
-    std::string h = header ? *header : "identity;q=1.0,*;q=0.5";
+    const std::string h = header ? *header : "identity;q=1.0,*;q=0.5";
     std::vector<std::pair<std::string, double>> prefs;
-    size_t i = 0;
-    while (i <= h.size()) {
-        size_t j = h.find(',', i);
-        if (j == std::string::npos) j = h.size();
-        std::string_view item = trim(std::string_view(h).substr(i, j - i));
-        i = j + 1;
-        if (item.empty()) continue;
-        std::string coding = to_lower(trim(item.substr(0, item.find(';'))));
-        double q = 1.0;
-        if (auto p = item.find(";"); p != std::string_view::npos) {
-            auto qp = item.find("q=", p);
-            if (qp != std::string_view::npos)
-                q = std::atof(std::string(item.substr(qp + 2)).c_str());
-        }
-        prefs.emplace_back(coding, q);
-    }
+    for (const auto& [coding, q] : weighted_list(h))
+        prefs.emplace_back(to_lower(coding), q);
     std::stable_sort(prefs.begin(), prefs.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     auto listed = [&](const std::string& c) {
@@ -113,20 +106,10 @@ std::optional<std::string> choose_encoding(const std::optional<std::string>& hea
 // A stored charset is the only one offered (§2.4): Accept-Charset must allow it.
 bool charset_acceptable(const std::optional<std::string>& header, const std::string& charset) {
     if (!header || trim(*header).empty()) return true;
-    std::string_view h = *header;
-    size_t i = 0;
-    while (i <= h.size()) {
-        size_t j = h.find(',', i);
-        if (j == std::string_view::npos) j = h.size();
-        std::string_view item = trim(h.substr(i, j - i));
-        i = j + 1;
-        std::string_view name = trim(item.substr(0, item.find(';')));
-        double q = 1.0;
-        if (auto qp = item.find("q="); qp != std::string_view::npos)
-            q = std::atof(std::string(item.substr(qp + 2)).c_str());
-        if ((name == "*" || iequals(name, charset)) && q > 0.0) return true;
-    }
-    return false;
+    const auto items = weighted_list(*header);
+    return std::any_of(items.begin(), items.end(), [&](const Weighted& w) {
+        return (w.value == "*" || iequals(w.value, charset)) && w.q > 0.0;
+    });
 }
 
 std::string gzip(std::string_view in) {
@@ -379,14 +362,7 @@ std::optional<Response> Service::put_object(Request& req, Target& t, bool body_r
 
     // Conditional PUT (3.0.13+: reads only when conditional headers are present).
     auto check_conditions = [&](const std::optional<Object>& cur) -> std::optional<Response> {
-        bool exists = cur && !cur->all_deleted();
-        std::string etag = exists ? object_etag(*cur) : "";
-        int64_t lm = exists ? cur->newest_modified_us() / 1000000 : 0;
-        if (auto pc = preconditions(req, exists, etag, lm)) {
-            Response r;
-            r.status = *pc;
-            return r;
-        }
+        if (auto pc = write_preconditions(req, cur)) return status_only(*pc);
         if (auto inm = req.header("X-Riak-If-Not-Modified")) {
             auto want = decode_vclock(*inm);
             if (!cur || !want || !clock_equal(*want, cur->clock)) {
@@ -483,15 +459,8 @@ std::optional<Response> Service::delete_object(Request& req, Target& t, bool bod
         bool exists = cur && !cur->all_deleted();
         // Every conditional header counts for DELETE too (webmachine G8-I13): If-None-Match
         // with `*` or the current tag on an existing object is a 412, like on PUT.
-        if (conditional_headers_present(req)) {
-            std::string etag = exists ? object_etag(*cur) : "";
-            int64_t lm = exists ? cur->newest_modified_us() / 1000000 : 0;
-            if (auto pc = preconditions(req, exists, etag, lm)) {
-                Response r;
-                r.status = *pc;
-                return r;
-            }
-        }
+        if (conditional_headers_present(req))
+            if (auto pc = write_preconditions(req, cur)) return status_only(*pc);
         VClock ctx;
         if (client_clock) {
             ctx = *client_clock;

@@ -172,6 +172,29 @@ std::vector<std::string> quoted_tags(std::string_view v) {
     return out;
 }
 
+std::vector<Weighted> weighted_list(std::string_view header) {
+    std::vector<Weighted> out;
+    size_t i = 0;
+    while (i <= header.size()) {
+        size_t j = header.find(',', i);
+        if (j == std::string_view::npos) j = header.size();
+        std::string_view item = trim(header.substr(i, j - i));
+        i = j + 1;
+        if (item.empty()) continue;
+        Weighted w{trim(item.substr(0, item.find(';'))), 1.0};
+        for (size_t p = item.find(';'); p != std::string_view::npos;) {
+            size_t e = item.find(';', p + 1);
+            std::string_view param =
+                trim(item.substr(p + 1, (e == std::string_view::npos ? item.size() : e) - p - 1));
+            if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=')
+                w.q = std::atof(std::string(param.substr(2)).c_str());
+            p = e;
+        }
+        out.push_back(w);
+    }
+    return out;
+}
+
 // q-value the Accept header gives `type` (most specific matching range wins); 1 when no header.
 double accept_q(const std::optional<std::string>& accept, std::string_view type) {
     if (!accept || trim(*accept).empty()) return 1.0;
@@ -179,25 +202,7 @@ double accept_q(const std::optional<std::string>& accept, std::string_view type)
     std::string_view major = type.substr(0, slash);
     int best_spec = -1;
     double best_q = 0.0;
-    std::string_view a = *accept;
-    size_t i = 0;
-    while (i <= a.size()) {
-        size_t j = a.find(',', i);
-        if (j == std::string_view::npos) j = a.size();
-        std::string_view item = trim(a.substr(i, j - i));
-        i = j + 1;
-        if (item.empty()) continue;
-        std::string_view range = trim(item.substr(0, item.find(';')));
-        double q = 1.0;
-        size_t p = item.find(';');
-        while (p != std::string_view::npos) {
-            size_t e = item.find(';', p + 1);
-            std::string_view param =
-                trim(item.substr(p + 1, (e == std::string_view::npos ? item.size() : e) - p - 1));
-            if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=')
-                q = std::atof(std::string(param.substr(2)).c_str());
-            p = e;
-        }
+    for (const auto& [range, q] : weighted_list(*accept)) {
         int spec = -1;
         if (range == "*/*" || range == "*") {
             spec = 0;

@@ -1,6 +1,6 @@
 // Unit tests of riak-devnode's building blocks (no server): encodings, causality, index term
-// order, the set data type and fault configuration parsing. URL decoding, HTTP dates and UTF-8
-// checks are proto's, tested in test/proto.
+// order, the set data type, weighted header lists and fault configuration parsing. URL decoding,
+// HTTP dates and UTF-8 checks are proto's, tested in test/proto.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +9,7 @@
 #include "lib/devnode/faults.hpp"
 #include "lib/devnode/http.hpp"
 #include "lib/devnode/object.hpp"
+#include "lib/devnode/service_internal.hpp"
 #include "lib/devnode/store.hpp"
 
 using namespace rfs::devnode;
@@ -147,4 +148,21 @@ TEST_CASE("fault configuration", "[devnode][unit]") {
     CHECK(route_class({"riak", "b"}) == "other");
     CHECK(route_class({"buckets", "b", "keys", "k", "_,_,_"}) == "other");
     CHECK(route_class({"buckets", "b", "counters", "c"}) == "other");
+}
+
+TEST_CASE("weighted header lists: values and q parameters", "[devnode][unit]") {
+    using service_support::weighted_list;
+    auto items = weighted_list(" text/plain;level=1;Q=0.5 ,, application/json, gzip;q=0 , *;x=q=1");
+    REQUIRE(items.size() == 4);
+    CHECK(items[0].value == "text/plain");
+    CHECK(items[0].q == 0.5);
+    CHECK(items[1].value == "application/json");
+    CHECK(items[1].q == 1.0);
+    CHECK(items[2].value == "gzip");
+    CHECK(items[2].q == 0.0);
+    // Only a parameter named q is the weight, not a "q=" inside another parameter.
+    CHECK(items[3].value == "*");
+    CHECK(items[3].q == 1.0);
+    CHECK(weighted_list("").empty());
+    CHECK(weighted_list(" , ").empty());
 }
