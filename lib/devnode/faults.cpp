@@ -1,6 +1,8 @@
 // Fault configuration parsing and matching (see faults.hpp). Any thread.
 #include "lib/devnode/faults.hpp"
 
+#include "lib/devnode/encoding.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -82,6 +84,10 @@ std::optional<FaultConfig> FaultConfig::from_json(const json& j, std::string& er
             ok = v.is_boolean();
             if (!ok) error = "refuse_connections must be a boolean";
             if (ok) c.refuse_connections = v.get<bool>();
+        } else if (k == "seed") {
+            ok = v.is_number_unsigned(); // JSON's non-negative integers, up to 2^64 - 1
+            if (!ok) error = "seed must be a non-negative integer";
+            if (ok) c.seed = v.get<uint64_t>();
         } else if (k == "routes") {
             ok = names(v, k, c.routes, true);
         } else if (k == "methods") {
@@ -104,7 +110,20 @@ json FaultConfig::to_json() const {
                 {"slow_body_bps", slow_body_bps},
                 {"refuse_connections", refuse_connections},
                 {"routes", routes},
-                {"methods", methods}};
+                {"methods", methods},
+                {"seed", seed ? json(*seed) : json(nullptr)}};
+}
+
+void Faults::set(FaultConfig c) {
+    std::lock_guard lk(mu_);
+    config_ = std::move(c);
+    gen_.seed(config_.seed ? *config_.seed : random_u64());
+}
+
+bool Faults::happens(double rate) {
+    if (rate <= 0.0) return false; // no draw: a fault that is off leaves the sequence alone
+    std::lock_guard lk(mu_);
+    return std::uniform_real_distribution<double>(0.0, 1.0)(gen_) < rate;
 }
 
 bool FaultConfig::applies(const std::string& route, const std::string& method) const {

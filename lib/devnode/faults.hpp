@@ -1,13 +1,15 @@
 // Run-time fault injection of riak-devnode, switched over the admin route /devnode/faults, which
 // only the --admin listener serves (real Riak does not route it). See lib/devnode/README.md for
 // the JSON format.
-// Any thread: Faults guards its FaultConfig with a mutex; readers take a copy per request.
+// Any thread: Faults guards its FaultConfig and its random generator with a mutex; readers take
+// a copy of the configuration per request.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,10 @@ struct FaultConfig {
     bool refuse_connections = false;  // accept and immediately close new connections
     std::vector<std::string> routes;  // route classes the per-request faults apply to (empty: all)
     std::vector<std::string> methods; // methods they apply to (empty: all)
+    // Seeds the draws of error_rate and reset_rate, so that a test can replay a failing run: the
+    // same seed gives the same sequence of draws (the same faults for requests that arrive in the
+    // same order). Unset: a seed of its own each time the configuration is set.
+    std::optional<uint64_t> seed;
 
     // Parses the admin JSON; nullopt with `error` set on invalid input.
     static std::optional<FaultConfig> from_json(const nlohmann::json& j, std::string& error);
@@ -44,14 +50,16 @@ public:
         std::lock_guard lk(mu_);
         return config_;
     }
-    void set(FaultConfig c) {
-        std::lock_guard lk(mu_);
-        config_ = std::move(c);
-    }
+    // Replaces the configuration and restarts the draws from its seed.
+    void set(FaultConfig c);
+    // Whether a fault of probability `rate` happens now: the next draw of the generator. One
+    // generator for every connection and thread, so that the sequence follows the seed alone.
+    bool happens(double rate);
 
 private:
     mutable std::mutex mu_;
     FaultConfig config_;
+    std::mt19937_64 gen_; // guarded by mu_
 };
 
 } // namespace rfs::devnode

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <type_traits>
 
@@ -74,11 +73,6 @@ template <class Stream> constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 // The TCP side of either stream: timeouts, the socket.
 template <class Stream> beast::tcp_stream& tcp_of(Stream& stream) {
     return beast::get_lowest_layer(stream);
-}
-
-double uniform01() {
-    thread_local std::mt19937_64 gen{random_u64()};
-    return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
 }
 
 Response plain(int status, std::string body) {
@@ -421,7 +415,7 @@ awaitable<void> Server::Impl::accept_loop(Listener& l) {
 template <class Stream>
 awaitable<bool> Server::Impl::send(Stream& stream, std::string bytes, const FaultConfig* fc) {
     tcp_of(stream).expires_after(kIdleTimeout);
-    if (fc != nullptr && fc->reset_rate > 0.0 && uniform01() < fc->reset_rate) {
+    if (fc != nullptr && faults.happens(fc->reset_rate)) {
         stats.faults_injected++;
         size_t half = bytes.size() / 2;
         // Over TLS: half of the response's bytes in TLS records, then the TCP reset, without a
@@ -644,7 +638,7 @@ awaitable<std::optional<Response>> Server::Impl::answer_riak(Exchange<Stream>& x
             timer.expires_after(std::chrono::milliseconds(ms));
             co_await timer.async_wait(kTuple);
         }
-        if (fc.error_rate > 0.0 && uniform01() < fc.error_rate) {
+        if (faults.happens(fc.error_rate)) {
             stats.faults_injected++;
             auto drop = read_body(x, nullptr);
             BodyRead body = co_await std::move(drop);

@@ -121,7 +121,7 @@ struct InodeTable::Prepared {
     bool device_tried = false;
     UniqueFd device_dir;
     // Opening by handle (needs CAP_DAC_READ_SEARCH): -1 not tried, 0 refused, 1 works.
-    int probe_mount_fd = -1;
+    std::shared_ptr<const UniqueFd> probe_dir; // the device's directory, held while probing
     int probe = -1;
     int probe_errno = 0;
 };
@@ -132,6 +132,7 @@ InodeTable::InodeTable(UniqueFd root_fd, const struct stat& st)
     note_device(open_device_dir(root_fd.get()), st.st_dev);
     root_->reach_ = kept_word(root_fd.release());
     root_->nlookup_ = 1;
+    count_device(st.st_dev); // never forgotten: SOURCE's own directory stays
     kept_ = 1;
     by_id_.emplace(kRootNodeId, root_);
     by_src_.insert(root_.get());
@@ -178,7 +179,7 @@ void InodeTable::prepare(Need need, int fd, Prepared& prep) {
         prep.device_dir = open_device_dir(fd);
         break;
     case Need::probe: {
-        int probe = ::open_by_handle_at(prep.probe_mount_fd, &prep.handle.fh, O_PATH | O_CLOEXEC);
+        int probe = ::open_by_handle_at(prep.probe_dir->get(), &prep.handle.fh, O_PATH | O_CLOEXEC);
         prep.probe_errno = errno;
         prep.probe = probe >= 0 || (prep.probe_errno != EPERM && prep.probe_errno != EACCES);
         if (probe >= 0) ::close(probe);
@@ -218,7 +219,7 @@ InodeTable::Need InodeTable::add_lookup_locked(UniqueFd& fd, const struct stat& 
         auto dev = device_index_.find(st.st_dev);
         if (handles_ok_ < 0 && prep.has_handle && dev != device_index_.end()) {
             if (prep.probe < 0) {
-                prep.probe_mount_fd = mounts_[dev->second].get(); // never closed while we live
+                prep.probe_dir = devices_[dev->second].dir;
                 return Need::probe;
             }
             handles_ok_ = prep.probe;
@@ -237,6 +238,7 @@ InodeTable::Need InodeTable::add_lookup_locked(UniqueFd& fd, const struct stat& 
     NodeId id = next_id_++;
     auto inode = std::make_shared<Inode>(id, src, st.st_mode);
     inode->nlookup_ = 1;
+    count_device(st.st_dev);
     choose_reach(*inode, fd, parent, name, prep);
     by_id_.emplace(id, inode);
     by_src_.insert(inode.get());
@@ -296,21 +298,43 @@ void InodeTable::choose_reach(Inode& inode, UniqueFd& fd, const std::shared_ptr<
 }
 
 bool InodeTable::wants_device(dev_t dev) const {
-    return handles_ok_ != 0 && !device_index_.count(dev) && mounts_.size() < UINT16_MAX;
+    return handles_ok_ != 0 && !device_index_.count(dev) &&
+           (!free_devices_.empty() || devices_.size() < UINT16_MAX);
 }
 
 void InodeTable::note_device(UniqueFd dir, dev_t dev) {
     // One open directory per file system, the first one seen on it.
     if (!dir || !wants_device(dev)) return;
-    device_index_.emplace(dev, static_cast<std::uint16_t>(mounts_.size()));
-    mounts_.push_back(std::move(dir));
-    handles_seen_.push_back(false);
+    std::uint16_t index;
+    if (!free_devices_.empty()) {
+        index = free_devices_.back();
+        free_devices_.pop_back();
+    } else {
+        index = static_cast<std::uint16_t>(devices_.size());
+        devices_.emplace_back();
+    }
+    devices_[index] = Device{dev, std::make_shared<const UniqueFd>(std::move(dir)), false};
+    device_index_.emplace(dev, index);
+}
+
+void InodeTable::uncount_device(const Inode& inode, Released& released) {
+    dev_t dev = inode.src().dev;
+    auto count = device_inodes_.find(dev);
+    if (count == device_inodes_.end() || --count->second > 0) return;
+    device_inodes_.erase(count);
+    auto it = device_index_.find(dev);
+    if (it == device_index_.end()) return;
+    // A request may still borrow it (reopen()): it closes when that request lets it go.
+    released.fds.push_back(std::move(devices_[it->second].dir));
+    devices_[it->second] = Device{};
+    free_devices_.push_back(it->second);
+    device_index_.erase(it);
 }
 
 bool InodeTable::may_defer_handle(dev_t dev) const {
     if (handles_ok_ != 1) return false;
     auto it = device_index_.find(dev);
-    return it != device_index_.end() && handles_seen_[it->second];
+    return it != device_index_.end() && devices_[it->second].handles_seen;
 }
 
 bool InodeTable::set_handle(Inode& inode, const Prepared& prep) {
@@ -332,7 +356,7 @@ bool InodeTable::set_handle(Inode& inode, const Prepared& prep) {
         inode.reach_ = reinterpret_cast<std::uintptr_t>(copy);
     }
     inode.mount_ = index;
-    handles_seen_[index] = true;
+    devices_[index].handles_seen = true;
     return true;
 }
 
@@ -370,12 +394,20 @@ UniqueFd InodeTable::reopen(const Inode& inode, int* err) {
             char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
         } buf;
         inode.copy_handle(&buf.fh);
-        int mount_fd;
+        std::shared_ptr<const UniqueFd> mount_dir;
         {
             std::lock_guard lock(mu_);
-            mount_fd = mounts_[inode.mount_].get();
+            // Forgotten meanwhile (a request still holds it) as the last inode of its file
+            // system: the slot may be free or hold another file system, whose objects this
+            // handle must never be taken to name.
+            const Device& device = devices_[inode.mount_];
+            if (device.dir && device.dev == inode.src().dev) mount_dir = device.dir;
         }
-        fd.reset(::open_by_handle_at(mount_fd, &buf.fh, O_PATH | O_CLOEXEC));
+        if (!mount_dir) {
+            *err = ESTALE;
+            return fd;
+        }
+        fd.reset(::open_by_handle_at(mount_dir->get(), &buf.fh, O_PATH | O_CLOEXEC));
         *err = fd ? 0 : errno;
         return fd;
     }
@@ -618,6 +650,7 @@ bool InodeTable::forget_locked(NodeId id, std::uint64_t n, Released& released) {
         if (cache_drop(id, released)) --kept_;
         // By pointer: a newer inode of the same (st_dev, st_ino) may have taken the key.
         if (auto s = by_src_.find(&inode); s != by_src_.end() && *s == &inode) by_src_.erase(s);
+        uncount_device(inode, released);
         released.inodes.push_back(std::move(it->second));
         by_id_.erase(it);
     }

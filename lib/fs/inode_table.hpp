@@ -31,7 +31,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -275,6 +274,8 @@ private:
                       std::string_view name, const Prepared& prep);
     // Keeps `dir`, a directory on `dev`, for open_by_handle_at (mu_ held).
     void note_device(UniqueFd dir, dev_t dev);
+    // Counts a new inode of `dev` in the table (mu_ held).
+    void count_device(dev_t dev) { ++device_inodes_[dev]; }
     // Whether a device not yet noted needs a directory opened (mu_ held).
     bool wants_device(dev_t dev) const;
     // Gives `inode` the handle in `prep` (mu_ held); false when it has none to give.
@@ -296,6 +297,9 @@ private:
     static constexpr size_t kForgetGroup = 64;
     // forget() with mu_ and cache_mu_ held.
     bool forget_locked(NodeId id, std::uint64_t n, Released& released);
+    // The inode `inode` leaves the table: when it was its device's last, the directory kept on
+    // that device goes too (mu_ held; closed with `released`).
+    void uncount_device(const Inode& inode, Released& released);
     // Forgets `id`'s descriptor (cache_mu_ held); returns whether it was one kept within the
     // budget.
     bool cache_drop(NodeId id, Released& released);
@@ -324,9 +328,20 @@ private:
     size_t named_ = 0;
     // Handles: -1 not yet tried, 0 unusable (no CAP_DAC_READ_SEARCH), 1 usable.
     int handles_ok_ = -1;
-    std::unordered_map<dev_t, std::uint16_t> device_index_; // st_dev -> index into mounts_
-    std::deque<UniqueFd> mounts_;    // an open directory on each file system, for open_by_handle_at
-    std::vector<bool> handles_seen_; // per mounts_ entry: a handle was made there (guarded by mu_)
+    // An open directory on each file system that inodes in the table live on, for
+    // open_by_handle_at; Inode::mount_ is an index into devices_. Kept only while the table holds
+    // an inode of that file system: an open directory keeps a file system mounted inside SOURCE
+    // busy, and its umount must succeed once the kernel has forgotten all of it. A free slot is
+    // reused; an inode still borrowed by a request after its FORGET checks the slot's device.
+    struct Device {
+        dev_t dev = 0;
+        std::shared_ptr<const UniqueFd> dir; // null: a free slot
+        bool handles_seen = false;           // a handle was made there
+    };
+    std::unordered_map<dev_t, std::uint16_t> device_index_; // st_dev -> index into devices_
+    std::vector<Device> devices_;
+    std::vector<std::uint16_t> free_devices_;
+    std::unordered_map<dev_t, size_t> device_inodes_; // inodes in by_id_, per st_dev
 
     struct Cached {
         std::shared_ptr<const UniqueFd> fd;

@@ -970,6 +970,11 @@ int LocalFs::opendir(NodeId id, OpenDirResult* out) {
 int LocalFs::readdir(Dir& d, off_t offset, bool plus, DirSink& sink) {
     Node inode;
     if (int err = node(d.node(), &inode)) return err;
+    // Held across the entries' lookups (openat, fstatat) on purpose: it only ever waits for
+    // another READDIR of the same open directory, and the kernel sends none while one is in
+    // flight (fuse_readdir holds the open file's readdir lock for the whole request), so no other
+    // request, and no other loop, can wait for it. It keeps the stream's position and its pending
+    // entry consistent should two ever come at once.
     std::lock_guard lock(d.mu_);
     if (offset != d.offset_) {
         ::seekdir(d.dir_, offset);

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "devnode_fixture.hpp"
+#include "support/test_seed.hpp"
 
 using namespace rfs::devnode::test;
 using json = nlohmann::json;
@@ -211,12 +212,40 @@ TEST_CASE("fault injection", "[devnode]") {
         CHECK(r.body == "Error:\noverload\n");
         CHECK(c.get("/buckets/f/keys/k").status == 200); // GET not selected
         CHECK(c.get("/buckets/f/keys/k2").status == 404);
-        REQUIRE(set_faults(R"({"error_rate":0.5,"routes":["ping"]})").status == 200);
+        const auto seed = rfs::test::test_seed("devnode fault injection");
+        INFO("fault seed " << seed << " (RIAKFS_TEST_SEED=" << seed << " replays it)");
+        REQUIRE(set_faults(fmt::format(R"({{"error_rate":0.5,"routes":["ping"],"seed":{}}})", seed))
+                    .status == 200);
         int errors = 0;
         for (int i = 0; i < 200; ++i)
             errors += c.get("/ping").status == 503;
         CHECK(errors > 50);
         CHECK(errors < 150);
+    }
+    SECTION("a seed replays the same faults") {
+        const auto seed = rfs::test::test_seed("devnode fault seed");
+        INFO("fault seed " << seed);
+        // One connection, one request at a time: the requests meet the draws in order.
+        auto pattern = [&](std::uint64_t s) {
+            REQUIRE(
+                set_faults(fmt::format(R"({{"error_rate":0.5,"routes":["ping"],"seed":{}}})", s))
+                    .status == 200);
+            std::string out;
+            for (int i = 0; i < 64; ++i)
+                out += c.get("/ping").status == 503 ? 'E' : '.';
+            return out;
+        };
+        std::string first = pattern(seed);
+        INFO("with the seed: " << first);
+        CHECK(first.find('E') != std::string::npos);
+        CHECK(first.find('.') != std::string::npos);
+        CHECK(pattern(seed) == first);
+        // Another seed draws otherwise (64 equal coin flips: 2^-64).
+        CHECK(pattern(seed + 1) != first);
+        CHECK(json::parse(admin.get("/devnode/faults").body)["seed"] == seed + 1);
+        CHECK(set_faults(R"({"seed":-1})").status == 400);
+        CHECK(set_faults(R"({"seed":"1"})").status == 400);
+        CHECK(set_faults(R"({"seed":1.5})").status == 400);
     }
     SECTION("connection reset mid-body") {
         REQUIRE(set_faults(R"({"reset_rate":1.0,"routes":["object"]})").status == 200);

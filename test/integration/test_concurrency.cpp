@@ -5,6 +5,8 @@
 // fixture then checks that the daemon exited cleanly.
 #include "mount_fixture.hpp"
 
+#include "../support/test_seed.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
@@ -262,9 +264,8 @@ TEST_CASE("create/stat/read/rename/link/unlink churn on two loops with few descr
     // its kept descriptors go (and log it); once it has, everything fits.
     opts.nofile_limit = 200;
     MountFixture fx(opts);
-    std::uint64_t seed = std::random_device()();
-    if (const char* s = std::getenv("RIAKFS_IT_SEED")) seed = std::strtoull(s, nullptr, 10);
-    INFO("seed " << seed << " (RIAKFS_IT_SEED repeats the choices, not the interleaving)");
+    const std::uint64_t seed = rfs::test::test_seed("churn");
+    INFO("seed " << seed << " (RIAKFS_TEST_SEED repeats the choices, not the interleaving)");
     std::vector<ChurnResult> results(kChurnThreads);
     std::vector<std::thread> workers;
     for (int w = 0; w < kChurnThreads; ++w)

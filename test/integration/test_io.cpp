@@ -1,7 +1,9 @@
 // Passthrough mode: file data operations (create/open/read/write, open flags, sync, fallocate,
 // copy_file_range, mmap, a large file and concurrent I/O).
+#include "metrics_scrape.hpp"
 #include "mount_fixture.hpp"
 #include "nested_mount.hpp"
+#include "slow_fs.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -738,4 +740,49 @@ TEST_CASE("copy_file_range across file systems inside SOURCE", "[io][exdev]") {
     REQUIRE(n == 5000);
     dst.reset();
     CHECK(read_file(fx.src("c")) == data.substr(10, 5000));
+}
+
+// FLUSH lets close() report what the source reports at close, which only a source with a close
+// of its own can (FUSE here; NFS and CIFS alike): each close of a file written there asks the
+// daemon. Read-only opens have nothing to flush, and a local file system's close() (tmpfs here)
+// nothing to report: those closes skip the round trip. Counted from the daemon's own requests.
+TEST_CASE("FLUSH comes exactly for the closes of files written on a source with a close of its own",
+          "[io][flush]") {
+    if (!is_riakfs()) return; // counted from riakfs's metrics endpoint
+    std::string local;
+    MountOptions opts = MountOptions::prepared([&](const std::string& src) {
+        local = src + "/local";
+        REQUIRE_OK(::mkdir(local.c_str(), 0755));
+        REQUIRE_OK(::mount("tmpfs", local.c_str(), "tmpfs", 0, "size=1m"));
+        write_file(local + "/r", "read me");
+    });
+    opts.extra_opts = {"metrics=127.0.0.1:0"};
+    MountFixture fx(opts);
+    Unmounter unmounter{fx, {local}}; // destroyed before fx: FUSE first, then the tmpfs
+    SlowFs fuse_source(fx, fx.src("fuse"), "none"); // a FUSE source on which nothing waits
+    const unsigned port = metrics_port(fx);
+    auto flushes = [&] {
+        const std::string series = "riakfs_fuse_requests_total{op=\"flush\"}";
+        Exposition e = scrape(port);
+        return e.has(series) ? e.at(series) : 0.0;
+    };
+    // Opens `path` with `flags` three times, writing one byte through each descriptor that can
+    // write, closes each, and returns how many FLUSH requests the daemon answered meanwhile.
+    auto flushes_for = [&](const std::string& path, int flags) {
+        double before = flushes();
+        for (int i = 0; i < 3; ++i) {
+            Fd fd(::open(path.c_str(), flags | O_CLOEXEC, 0644));
+            INFO(path << ": " << errname(fd ? 0 : errno));
+            REQUIRE(fd);
+            if ((flags & O_ACCMODE) != O_RDONLY) REQUIRE(::pwrite(fd.get(), "x", 1, 0) == 1);
+        }
+        return flushes() - before;
+    };
+    CHECK(flushes_for(fx.mnt("fuse/a"), O_WRONLY) == 3);
+    CHECK(flushes_for(fx.mnt("fuse/b"), O_RDWR) == 3);
+    CHECK(flushes_for(fx.mnt("fuse/c"), O_RDONLY) == 0);
+    CHECK(flushes_for(fx.mnt("local/w"), O_WRONLY | O_CREAT) == 0); // a create, then opens
+    CHECK(flushes_for(fx.mnt("local/w"), O_RDWR) == 0);
+    CHECK(flushes_for(fx.mnt("local/r"), O_RDONLY) == 0);
+    CHECK(read_file(fx.src("local/w")) == "x");
 }

@@ -13,6 +13,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -182,4 +185,36 @@ TEST_CASE("a lookup stuck on the source holds back no lookup on the other loop",
         },
         "d/x");
     CHECK(rc == 0);
+}
+
+// threads=N serves the mount with N event loops: loop 0 on the daemon's main thread, each other
+// one on a thread of its own named riakfs-loopI (for top -H and perf). Without threads= there
+// are two. Counted in the running daemon, not read back from the parsed options.
+TEST_CASE("threads= sets how many event loops serve the mount", "[loops][options]") {
+    if (!is_riakfs()) return; // threads= is riakfs's own option
+    auto loop_threads = [](pid_t pid) {
+        std::set<std::string> names;
+        std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+        for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+            std::ifstream comm(task.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            if (name.rfind("riakfs-loop", 0) == 0) names.insert(name);
+        }
+        return names;
+    };
+    auto expected = [](unsigned loops) {
+        std::set<std::string> names;
+        for (unsigned i = 1; i < loops; ++i)
+            names.insert("riakfs-loop" + std::to_string(i));
+        return names;
+    };
+    for (unsigned n : {1u, 3u}) {
+        MountFixture fx(with_plain_files(n));
+        CHECK(read_file(fx.mnt("plain")) == "plain");
+        INFO("threads=" << n);
+        CHECK(loop_threads(fx.pid()) == expected(n));
+    }
+    MountFixture fx;
+    CHECK(loop_threads(fx.pid()) == expected(2));
 }

@@ -790,3 +790,44 @@ TEST_CASE("inode numbers stay unique when SOURCE contains other mounts", "[metad
         CHECK(lstat_ok(fx.mnt(std::string(dir) + "/f")).st_ino == st.st_ino);
     }
 }
+
+TEST_CASE("a file system mounted inside SOURCE can be unmounted once the kernel forgot it",
+          "[metadata][forget]") {
+    // To reopen objects by file handle the daemon keeps a directory open on each file system
+    // inside SOURCE. Kept past the kernel's FORGET of the last inode there, that directory would
+    // keep the file system busy, so that its umount fails for the mount's whole life.
+    std::vector<std::string> nested;
+    MountFixture fx(MountOptions::prepared([&](const std::string& src) {
+        std::string p = src + "/t";
+        REQUIRE_OK(::mkdir(p.c_str(), 0755));
+        REQUIRE_OK(::mount("tmpfs", p.c_str(), "tmpfs", 0, "size=1m"));
+        nested.push_back(p);
+        REQUIRE_OK(::mkdir((p + "/d").c_str(), 0755));
+        write_file(p + "/d/f", "inner");
+    }));
+    Unmounter unmounter{fx, nested}; // lazily, whatever this test leaves mounted
+    const std::string inner = fx.src("t");
+    {
+        CHECK(read_file(fx.mnt("t/d/f")) == "inner");
+        Fd fd(::open(fx.mnt("t/d/f").c_str(), O_RDWR));
+        REQUIRE(fd);
+        REQUIRE(::pwrite(fd.get(), "I", 1, 0) == 1);
+        // An application's open file keeps it busy, as it does natively.
+        CHECK_ERRNO(::umount2(inner.c_str(), 0), EBUSY);
+    }
+    CHECK(read_file(fx.src("t/d/f")) == "Inner");
+    // Once the file is closed and the kernel drops its inodes (FORGETs arrive asynchronously),
+    // nothing may hold the file system any longer. The limit only turns a leak into a failure.
+    CacheDropper drop_kernel_caches;
+    int err = EBUSY;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (err == EBUSY && std::chrono::steady_clock::now() < deadline) {
+        if (!drop_kernel_caches()) break;
+        err = ::umount2(inner.c_str(), 0) == 0 ? 0 : errno;
+        if (err == EBUSY) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(errname(err) == "OK");
+    nested.clear();
+    // The covered directory shows through again.
+    CHECK(list_dir(fx.mnt("t")).empty());
+}

@@ -6,6 +6,8 @@
 #include "mount_fixture.hpp"
 #include "riak_node.hpp"
 
+#include "../support/test_seed.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -355,7 +357,9 @@ TEST_CASE("move: Riak answering 503, resetting and stalling: EIO or the right by
     CHECK(lstat_ok(fx.mnt("big.bin")).st_size == static_cast<off_t>(big.size()));
 
     // Connections reset mid-response: every read is all right or EIO, never other bytes.
-    set_faults(admin, R"({"reset_rate":0.5})");
+    const auto seed = rfs::test::test_seed("move: resets mid-response");
+    INFO("devnode fault seed " << seed << " (RIAKFS_TEST_SEED=" << seed << " replays it)");
+    set_faults(admin, R"({"reset_rate":0.5,"seed":)" + std::to_string(seed) + "}");
     for (int i = 0; i < 5; ++i) {
         auto [err, data] = read_or_errno(fx.mnt("big.bin"));
         if (err == 0)

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "test/riak/riak_test_support.hpp"
+#include "test/support/test_seed.hpp"
 
 using namespace rfs::riak;
 using namespace rfs::riak::test;
@@ -61,8 +62,12 @@ TEST_CASE("503 answers: idempotent requests retried, then a server error", "[ria
     CHECK(faults_injected(f.node) == 8);
 
     // A transient error that clears: the retry succeeds.
-    set_faults(f.node,
-               {{"error_rate", 0.5}, {"error_status", 503}, {"routes", {"object", "keys"}}});
+    const auto seed = rfs::test::test_seed("riak_faults transient errors");
+    INFO("devnode fault seed " << seed << " (RIAKFS_TEST_SEED=" << seed << " replays it)");
+    set_faults(f.node, {{"error_rate", 0.5},
+                        {"error_status", 503},
+                        {"routes", {"object", "keys"}},
+                        {"seed", seed}});
     int ok = 0;
     CallOptions many;
     many.attempts = 12;
@@ -214,9 +219,15 @@ TEST_CASE("truncated, mis-framed and malformed responses", "[riak][faults]") {
 TEST_CASE("many pipelined requests under random resets and errors all succeed",
           "[riak][faults][stress]") {
     Fixture f;
-    set_faults(
-        f.node,
-        {{"reset_rate", 0.1}, {"error_rate", 0.1}, {"error_status", 503}, {"routes", {"object"}}});
+    // The faults hit requests by the node's random draws: seeded, a failing run can be replayed
+    // (the same draws; the requests' order on the wire may still differ).
+    const auto seed = rfs::test::test_seed("riak_faults stress");
+    INFO("devnode fault seed " << seed << " (RIAKFS_TEST_SEED=" << seed << " replays it)");
+    set_faults(f.node, {{"reset_rate", 0.1},
+                        {"error_rate", 0.1},
+                        {"error_status", 503},
+                        {"routes", {"object"}},
+                        {"seed", seed}});
     auto config = Fixture::make_config(f.node.port());
     config.connections_per_node = 3;
     config.pipeline_depth = 8;

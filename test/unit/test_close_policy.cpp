@@ -1,4 +1,5 @@
-// Which opens skip FLUSH: only those on file systems whose close() has nothing to report.
+// ClosePolicy's memory per device. Which closes get FLUSH through a real mount is tested in
+// test/integration/test_io.cpp ("FLUSH comes exactly for ..."), from the daemon's request counts.
 #include "lib/fs/close_policy.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,14 +11,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-using rfs::fs::close_never_fails;
 using rfs::fs::ClosePolicy;
 
 namespace {
-constexpr long kFuseMagic = 0x65735546;
-constexpr long kNfsMagic = 0x6969;
-constexpr long kCifsMagic = 0xFF534D42;
-
 struct Opened {
     explicit Opened(const char* path) : fd(::open(path, O_RDONLY | O_CLOEXEC)) {
         REQUIRE(fd >= 0);
@@ -30,20 +26,6 @@ struct Opened {
     struct statfs sf;
 };
 } // namespace
-
-TEST_CASE("local file systems without a flush operation skip FLUSH", "[close]") {
-    CHECK(close_never_fails(EXT4_SUPER_MAGIC));
-    CHECK(close_never_fails(XFS_SUPER_MAGIC));
-    CHECK(close_never_fails(TMPFS_MAGIC));
-    CHECK(close_never_fails(RAMFS_MAGIC));
-}
-
-TEST_CASE("network and FUSE sources, and unknown ones, keep FLUSH", "[close]") {
-    CHECK_FALSE(close_never_fails(kNfsMagic));
-    CHECK_FALSE(close_never_fails(kCifsMagic));
-    CHECK_FALSE(close_never_fails(kFuseMagic));
-    CHECK_FALSE(close_never_fails(0x12345678));
-}
 
 TEST_CASE("the policy asks each device's file system once", "[close]") {
     ClosePolicy policy;
