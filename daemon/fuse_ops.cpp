@@ -150,6 +150,10 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     if (ov.on_serving)
         if (io::Loop* loop = io::Executor::current())
             boost::asio::post(loop->context(), std::exchange(ov.on_serving, nullptr));
+    // libfuse answers INIT itself once this returns, not through a Reply, and the kernel sends
+    // no other request before that answer: a request another loop reads next sees what was set
+    // here (the umask flag above). TSan learns that ordering from the token (kernel_order.hpp).
+    kernel_order::answering();
 }
 
 // ---- names ------------------------------------------------------------------------------------

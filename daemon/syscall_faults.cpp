@@ -128,7 +128,15 @@ extern "C" void* aligned_alloc(size_t alignment, size_t size) noexcept {
         errno = ENOMEM;
         return nullptr;
     }
-    static auto next =
-        rfs::test_faults::next_definition<void* (*)(size_t, size_t)>("aligned_alloc");
-    return next(alignment, size);
+    // Not the C library's aligned_alloc through RTLD_NEXT: clang links ASan's run-time into the
+    // executable, so RTLD_NEXT passes over its allocator and ASan's free then meets a block it
+    // never made ("not malloc()-ed"). posix_memalign is not hidden here and reaches whichever
+    // allocator the process has; it wants at least a pointer's alignment.
+    void* block = nullptr;
+    int err = ::posix_memalign(&block, alignment < sizeof(void*) ? sizeof(void*) : alignment, size);
+    if (err != 0) {
+        errno = err;
+        return nullptr;
+    }
+    return block;
 }

@@ -548,6 +548,10 @@ MountFixture::MountFixture(MountOptions opts) : opts_(std::move(opts)) {
         start();
     } catch (...) {
         stop_daemon(false);
+        // No destructor runs for a fixture whose constructor throws: the watchdog, which reads
+        // this object, must end here (ASan saw it read the test's stack after the test's frame
+        // was gone when the daemon failed to start).
+        stop_watchdog();
         throw;
     }
 }
@@ -559,16 +563,19 @@ MountFixture::~MountFixture() {
     } catch (...) {
         std::fprintf(stderr, "mount_fixture: exception during teardown\n");
     }
-    if (wd_) {
-        {
-            std::lock_guard lk(wd_->mu);
-            wd_->stop = true;
-        }
-        wd_->cv.notify_all();
-        wd_->thread.join();
-        delete wd_;
-        wd_ = nullptr;
+    stop_watchdog();
+}
+
+void MountFixture::stop_watchdog() {
+    if (!wd_) return;
+    {
+        std::lock_guard lk(wd_->mu);
+        wd_->stop = true;
     }
+    wd_->cv.notify_all();
+    wd_->thread.join();
+    delete wd_;
+    wd_ = nullptr;
 }
 
 std::string MountFixture::src(std::string_view rel) const {

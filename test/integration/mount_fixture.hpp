@@ -244,6 +244,7 @@ private:
     void start();
     void stop_daemon(bool use_umount);
     void watchdog_loop();
+    void stop_watchdog();
     void emergency_abort(const char* why);
 
     MountOptions opts_;

@@ -18,7 +18,16 @@
 #include <thread>
 #include <vector>
 
+// GCC says ASan is on with __SANITIZE_ADDRESS__, clang 14 (the asan build) with __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
+#define RFS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RFS_ASAN 1
+#endif
+#endif
+
+#ifdef RFS_ASAN
 // From the sanitizer runtime (its header is not packaged with GCC 12 on Debian).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
@@ -38,7 +47,7 @@ InodeTable make_table() {
     return InodeTable(UniqueFd(), fake_stat(1, S_IFDIR | 0755));
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef RFS_ASAN
 // AddressSanitizer replaces malloc, so glibc's counters stay still; its own count of the bytes
 // in use (without glibc's chunk headers, so a little lower) serves instead.
 void count_whole_heap() {}
