@@ -311,6 +311,37 @@ const char* step_name(InodeTable::ShedStep step) {
 // The other event loop: each time shed() stops at one of its steps (the hook below), it reaches
 // every inode with path_fd() and checks it gets that inode's object, while shed() waits. Catch2
 // v2's assertions are not thread-safe, so what goes wrong is written down for the test's thread.
+// The shed tests' table: its first inode showed that file handles work on the file system and
+// was forgotten, which leaves six inodes that put their handles off, reached through their kept
+// descriptors alone (and nothing cached, so that shed() lets those go).
+struct DeferredHandles {
+    static std::vector<std::string> files() {
+        std::vector<std::string> names{"a"};
+        for (int i = 0; i < 6; ++i)
+            names.push_back("f" + std::to_string(i));
+        return names;
+    }
+    ScratchDir dir{files()};
+    InodeTable table{dir.open_path(), stat_of(dir.open_path().get())};
+    std::vector<std::pair<std::shared_ptr<Inode>, struct stat>> inodes; // the six
+
+    DeferredHandles() {
+        table.set_fd_budget(100, 16);
+        UniqueFd first_fd = dir.open_path("a");
+        struct stat first_st = stat_of(first_fd.get());
+        auto first = table.add_lookup(std::move(first_fd), first_st, table.root(), "a");
+        REQUIRE(table.forget(first->id(), 1));
+        for (size_t i = 1; i < dir.names.size(); ++i) {
+            UniqueFd fd = dir.open_path(dir.names[i]);
+            struct stat st = stat_of(fd.get());
+            inodes.emplace_back(table.add_lookup(std::move(fd), st, table.root(), dir.names[i]),
+                                st);
+        }
+        REQUIRE(table.kept_fds() == inodes.size() + 1); // the root and the six
+        REQUIRE(table.cached_fds() == 0);
+    }
+};
+
 struct OtherLoop {
     InodeTable& table;
     std::vector<std::pair<std::shared_ptr<Inode>, struct stat>> inodes;
@@ -366,29 +397,11 @@ TEST_CASE("while shed() lets kept descriptors go, another thread reaches every i
     // each of its steps while another thread reaches every inode, so the window, if there is
     // one, is hit on every run.
     if (::geteuid() != 0) FAIL("needs root (open_by_handle_at needs CAP_DAC_READ_SEARCH)");
-    std::vector<std::string> names{"a"};
-    for (int i = 0; i < 6; ++i)
-        names.push_back("f" + std::to_string(i));
-    ScratchDir dir(names);
-    InodeTable table(dir.open_path(), stat_of(dir.open_path().get()));
-    table.set_fd_budget(100, 16);
-    // The first inode on the file system makes a handle (which shows that handles work there);
-    // forgotten, it leaves only inodes that put theirs off, reached by their descriptor alone.
-    {
-        UniqueFd fd = dir.open_path("a");
-        struct stat st = stat_of(fd.get());
-        auto first = table.add_lookup(std::move(fd), st, table.root(), "a");
-        REQUIRE(table.forget(first->id(), 1));
-    }
+    DeferredHandles deferred;
+    InodeTable& table = deferred.table;
     OtherLoop other{table, {}, {}, {}, {}, false, {}, {}};
-    other.inodes.emplace_back(table.root(), stat_of(dir.open_path().get()));
-    for (size_t i = 1; i < names.size(); ++i) {
-        UniqueFd fd = dir.open_path(names[i]);
-        struct stat st = stat_of(fd.get());
-        other.inodes.emplace_back(table.add_lookup(std::move(fd), st, table.root(), names[i]), st);
-    }
-    REQUIRE(table.kept_fds() == names.size()); // the root and the six
-    REQUIRE(table.cached_fds() == 0);          // so that shed() lets the kept ones go
+    other.inodes.emplace_back(table.root(), stat_of(deferred.dir.open_path().get()));
+    other.inodes.insert(other.inodes.end(), deferred.inodes.begin(), deferred.inodes.end());
 
     std::thread loop([&other] { other.run(); });
     table.set_shed_hook(&OtherLoop::hook, &other);
@@ -450,26 +463,8 @@ TEST_CASE("two callers short of descriptors at once are both told to retry",
     // ones a moment longer: both found none closed and both answered EMFILE, though the kept
     // descriptors had just gone (issue 14, two to five requests in about one stress run in ten).
     if (::geteuid() != 0) FAIL("needs root (open_by_handle_at needs CAP_DAC_READ_SEARCH)");
-    std::vector<std::string> names{"a"};
-    for (int i = 0; i < 6; ++i)
-        names.push_back("f" + std::to_string(i));
-    ScratchDir dir(names);
-    InodeTable table(dir.open_path(), stat_of(dir.open_path().get()));
-    table.set_fd_budget(100, 16);
-    {
-        // As above: handles are shown to work, and the six inodes put theirs off.
-        UniqueFd fd = dir.open_path("a");
-        struct stat st = stat_of(fd.get());
-        REQUIRE(table.forget(table.add_lookup(std::move(fd), st, table.root(), "a")->id(), 1));
-    }
-    std::vector<std::shared_ptr<Inode>> inodes;
-    for (size_t i = 1; i < names.size(); ++i) {
-        UniqueFd fd = dir.open_path(names[i]);
-        struct stat st = stat_of(fd.get());
-        inodes.push_back(table.add_lookup(std::move(fd), st, table.root(), names[i]));
-    }
-    REQUIRE(table.kept_fds() == names.size());
-    REQUIRE(table.cached_fds() == 0);
+    DeferredHandles deferred;
+    InodeTable& table = deferred.table;
 
     std::uint64_t before = table.shed_generation(); // both callers' opens failed after this
     SecondCaller second{table, before, {}};
@@ -482,7 +477,7 @@ TEST_CASE("two callers short of descriptors at once are both told to retry",
     CHECK(other);
     CHECK(table.kept_fds() == 1);
     CHECK(table.shed_generation() == before + 1);
-    for (auto& inode : inodes)
+    for (auto& [inode, st] : deferred.inodes)
         CHECK(table.path_fd(*inode));
 }
 
