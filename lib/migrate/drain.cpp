@@ -1,9 +1,12 @@
 #include "lib/migrate/drain.hpp"
 
 #include "lib/common/log.hpp"
+#include "lib/common/timespec_ns.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/migrate/migrator.hpp"
+#include "lib/migrate/namespace_paths.hpp"
+#include "lib/migrate/tree_walk.hpp"
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -14,7 +17,6 @@
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,26 +31,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr long kFuseSuperMagic = 0x65735546;
 constexpr auto kPersistEvery = std::chrono::seconds(1);
 constexpr auto kSampleEvery = std::chrono::seconds(1);
 // The longest rest after a file while yielding (a large file's copy takes seconds).
 constexpr auto kMaxRest = std::chrono::seconds(2);
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::milliseconds(30000);
-
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-// A directory beneath SOURCE, opened for listing: no symlink followed, nothing outside reached.
-int open_dir_beneath(int root, const std::string& rel) {
-    open_how how{};
-    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const char* name = rel.empty() ? "." : rel.c_str();
-    return static_cast<int>(::syscall(SYS_openat2, root, name, &how, sizeof how));
-}
 
 int lstat_beneath(int root, const std::string& rel, struct stat* st) {
     open_how how{};
@@ -436,11 +424,7 @@ void Drain::walk(std::vector<DrainCandidate>& out) {
         }
         // A FUSE mount inside SOURCE may be this very mount (MOUNTPOINT below SOURCE): never
         // walked. The state_dir (when it lies in SOURCE) holds riakfs's own files.
-        struct statfs fs_st;
-        if ((dir_st.st_dev != parent_dev && ::fstatfs(fd, &fs_st) == 0 &&
-             fs_st.f_type == kFuseSuperMagic) ||
-            (options_.skip_ino != 0 && dir_st.st_dev == options_.skip_dev &&
-             dir_st.st_ino == options_.skip_ino)) {
+        if (!walk_enters(fd, dir_st, parent_dev, options_.skip_dev, options_.skip_ino)) {
             ::closedir(listing);
             continue;
         }

@@ -1,6 +1,7 @@
 #include "lib/migrate/migrate_observer.hpp"
 
 #include "lib/common/log.hpp"
+#include "lib/common/timespec_ns.hpp"
 #include "lib/state/placeholder.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -19,10 +20,6 @@ namespace rfs::migrate {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 bool opens_for_writing(int flags) {
     return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);

@@ -1,6 +1,7 @@
 #include "lib/migrate/migrator.hpp"
 
 #include "lib/common/log.hpp"
+#include "lib/common/timespec_ns.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/io/executor.hpp"
 #include "lib/layout/file_object.hpp"
@@ -35,10 +36,6 @@ namespace rfs::migrate {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 // Opens `rel` beneath SOURCE for reading: no symlink followed, nothing outside SOURCE reached,
 // and a FIFO put there does not block the open.

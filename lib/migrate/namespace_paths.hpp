@@ -14,22 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "lib/common/timespec_ns.hpp"
 #include "lib/layout/dir_record.hpp"
 
 namespace rfs::migrate {
-
-inline std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-inline timespec timespec_of(std::int64_t ns) {
-    std::int64_t sec = ns / 1000000000, rem = ns % 1000000000;
-    if (rem < 0) {
-        rem += 1000000000;
-        --sec;
-    }
-    return timespec{static_cast<time_t>(sec), static_cast<long>(rem)};
-}
 
 // "a/b" -> "a", "a" -> "" (SOURCE).
 inline std::string parent_of(std::string_view rel) {

@@ -1,5 +1,6 @@
 #include "lib/migrate/riak_reader.hpp"
 
+#include "lib/common/timespec_ns.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/sha256.hpp"
 
@@ -27,10 +28,6 @@ namespace rfs::migrate {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 riak::Error stale(const state::FileState& rec, std::string_view what) {
     return riak::make_error(riak::Errc::unexpected_response,

@@ -37,6 +37,13 @@ int open_file_beneath(int source_root, const std::string& rel, int flags) {
     return static_cast<int>(::syscall(SYS_openat2, source_root, path, &how, sizeof how));
 }
 
+bool walk_enters(int fd, const struct stat& st, dev_t parent_dev, dev_t skip_dev, ino_t skip_ino) {
+    struct statfs fs_st;
+    if (st.st_dev != parent_dev && ::fstatfs(fd, &fs_st) == 0 && fs_st.f_type == kFuseSuperMagic)
+        return false;
+    return !(skip_ino != 0 && st.st_dev == skip_dev && st.st_ino == skip_ino);
+}
+
 int walk_tree(int source_root, const std::string& rel, const WalkOptions& options,
               const std::function<bool(const WalkEntry&)>& visit,
               const std::function<void(const std::string&, int)>& on_error) {
@@ -69,12 +76,8 @@ int walk_tree(int source_root, const std::string& rel, const WalkOptions& option
             continue;
         }
         struct stat dir_st;
-        struct statfs fs_st;
         if (::fstat(fd, &dir_st) != 0 ||
-            (dir_st.st_dev != dir.parent_dev && ::fstatfs(fd, &fs_st) == 0 &&
-             fs_st.f_type == kFuseSuperMagic) ||
-            (options.skip_ino != 0 && dir_st.st_dev == options.skip_dev &&
-             dir_st.st_ino == options.skip_ino)) {
+            !walk_enters(fd, dir_st, dir.parent_dev, options.skip_dev, options.skip_ino)) {
             ::closedir(listing);
             continue;
         }

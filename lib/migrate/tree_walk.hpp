@@ -35,6 +35,11 @@ int walk_tree(int source_root, const std::string& rel, const WalkOptions& option
               const std::function<bool(const WalkEntry&)>& visit,
               const std::function<void(const std::string&, int)>& on_error);
 
+// The rule both walks (this one and the drain's) apply to a directory they reached, open as
+// `fd`, `st` its stat, found in a directory of device `parent_dev`: false for a FUSE mount inside
+// SOURCE (it may be this very mount) and for the skipped directory, which are never entered.
+bool walk_enters(int fd, const struct stat& st, dev_t parent_dev, dev_t skip_dev, ino_t skip_ino);
+
 // Opens `rel` beneath SOURCE (no symlink followed) with `flags` (O_RDONLY, O_RDWR, ...).
 // -1 with errno set.
 int open_file_beneath(int source_root, const std::string& rel, int flags);

@@ -1,5 +1,6 @@
 #include "lib/migrate/uploader.hpp"
 
+#include "lib/common/timespec_ns.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/layout/sha256.hpp"
@@ -37,10 +38,6 @@ riak::Error local_error(int err, std::string_view what, std::string_view path) {
 riak::Error verify_error(std::string_view path, std::string_view what) {
     return riak::make_error(Errc::unexpected_response,
                             fmt::format("copy of {} did not verify: {}", path, what), EIO);
-}
-
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 // Reads exactly `length` bytes at `offset`; fewer means the file shrank meanwhile (nullopt).

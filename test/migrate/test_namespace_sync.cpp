@@ -28,8 +28,8 @@
 
 using namespace rfs;
 using namespace std::chrono_literals;
-using migrate::test::run_on;
 using migrate::test::open_state;
+using migrate::test::run_on;
 using migrate::test::TempTree;
 namespace asio = boost::asio;
 
@@ -411,7 +411,7 @@ std::map<std::string, std::string> describe(const std::string& root) {
         struct stat st;
         REQUIRE(::lstat(p.path().c_str(), &st) == 0);
         std::string d = fmt::format("mode={:o} uid={} gid={} nlink={} mtime={}", st.st_mode,
-                                    st.st_uid, st.st_gid, st.st_nlink, migrate::ns_of(st.st_mtim));
+                                    st.st_uid, st.st_gid, st.st_nlink, rfs::ns_of(st.st_mtim));
         if (!S_ISDIR(st.st_mode)) d += fmt::format(" size={}", st.st_size);
         if (S_ISLNK(st.st_mode)) d += " -> " + std::filesystem::read_symlink(p.path()).string();
         if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
@@ -478,7 +478,7 @@ TEST_CASE("restore rebuilds the tree as placeholders, with every name and attrib
     CHECK((*rec)->sha256 == (*marker)->sha256);
     CHECK((*rec)->ino == st.st_ino);
     CHECK(static_cast<std::uint64_t>((*rec)->ctime_ns) ==
-          static_cast<std::uint64_t>(migrate::ns_of(st.st_ctim)));
+          static_cast<std::uint64_t>(rfs::ns_of(st.st_ctim)));
     CHECK_FALSE(state2->aux_get(state::AuxKind::restoring, "")->has_value());
 
     // The hard link keeps its recorded id in the records made from the restored tree.
