@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lib/layout/percent_bytes.hpp"
 #include "proto/riak_paths.hpp"
 
 namespace rfs::layout {
@@ -20,12 +21,6 @@ constexpr std::string_view kTypeNames[] = {"reg", "dir", "lnk", "fifo", "chr", "
 
 bool kept_as_is(unsigned char c) {
     return c >= 0x20 && c <= 0x7E && c != '%';
-}
-
-int upper_hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 bool has_hard_link_id(const DirEntry& e) {
@@ -135,35 +130,11 @@ std::string dir_record_key(std::string_view rel_dir) {
 }
 
 std::string encode_entry_bytes(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (unsigned char c : raw) {
-        if (kept_as_is(c))
-            out.push_back(static_cast<char>(c));
-        else
-            out += fmt::format("%{:02X}", c);
-    }
-    return out;
+    return percent_encode(raw, kept_as_is);
 }
 
 Result<std::string> decode_entry_bytes(std::string_view encoded) {
-    std::string out;
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-        auto c = static_cast<unsigned char>(encoded[i]);
-        if (kept_as_is(c)) {
-            out.push_back(static_cast<char>(c));
-            continue;
-        }
-        if (c != '%' || i + 2 >= encoded.size())
-            return proto::make_error(EINVAL, "bad byte or escape at offset {}", i);
-        int hi = upper_hex_value(encoded[i + 1]), lo = upper_hex_value(encoded[i + 2]);
-        if (hi < 0 || lo < 0) return proto::make_error(EINVAL, "bad escape at offset {}", i);
-        auto byte = static_cast<unsigned char>(hi * 16 + lo);
-        if (kept_as_is(byte)) return proto::make_error(EINVAL, "needless escape at offset {}", i);
-        out.push_back(static_cast<char>(byte));
-        i += 2;
-    }
-    return out;
+    return percent_decode(encoded, kept_as_is);
 }
 
 Result<void> check_entry_name(std::string_view name) {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
+#include "lib/layout/percent_bytes.hpp"
 #include "lib/layout/sha256.hpp"
 
 namespace rfs::layout {
@@ -34,12 +35,6 @@ bool iequals(std::string_view a, std::string_view b) {
 bool is_path_safe(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '.' || c == '_' || c == '~' || c == '/';
-}
-
-int upper_hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 // Whole-string integer parse in `base`, accepting only the form encode_meta() writes: no '+',
@@ -84,37 +79,11 @@ private:
 } // namespace
 
 std::string encode_path_meta(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (unsigned char c : raw) {
-        if (is_path_safe(c))
-            out.push_back(static_cast<char>(c));
-        else
-            out += fmt::format("%{:02X}", c);
-    }
-    return out;
+    return percent_encode(raw, is_path_safe);
 }
 
 Result<std::string> decode_path_meta(std::string_view encoded) {
-    std::string out;
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-        unsigned char c = encoded[i];
-        if (is_path_safe(c)) {
-            out.push_back(static_cast<char>(c));
-            continue;
-        }
-        if (c != '%' || i + 2 >= encoded.size())
-            return proto::make_error(EINVAL, "bad byte or escape at offset {} in path", i);
-        int hi = upper_hex_value(encoded[i + 1]), lo = upper_hex_value(encoded[i + 2]);
-        if (hi < 0 || lo < 0)
-            return proto::make_error(EINVAL, "bad escape at offset {} in path", i);
-        auto byte = static_cast<unsigned char>(hi * 16 + lo);
-        if (is_path_safe(byte))
-            return proto::make_error(EINVAL, "needless escape at offset {} in path", i);
-        out.push_back(static_cast<char>(byte));
-        i += 2;
-    }
-    return out;
+    return percent_decode(encoded, is_path_safe, " in path");
 }
 
 MetaList encode_meta(const FileMeta& m) {
