@@ -30,6 +30,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <fmt/format.h>
 
+#include "lib/common/await_tuple.hpp"
 #include "lib/devnode/encoding.hpp"
 #include "lib/devnode/request_head.hpp"
 #include "lib/devnode/security.hpp"
@@ -54,7 +55,6 @@ using asio::awaitable;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kIdleTimeout{300};   // mochiweb: waiting for the next request line
 constexpr std::chrono::seconds kHeadersTimeout{30}; // mochiweb: the rest of the headers
 // After closing with request bytes possibly still on their way, keep reading (and dropping) them

@@ -1,5 +1,6 @@
 #include "lib/metrics/http_endpoint.hpp"
 
+#include "lib/common/await_tuple.hpp"
 #include "lib/common/log.hpp"
 #include "lib/io/executor.hpp"
 
@@ -35,7 +36,6 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxConnections = 16;
 constexpr std::size_t kMaxHeader = 8192;
 constexpr auto kRequestTimeout = std::chrono::seconds(10);

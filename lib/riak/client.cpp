@@ -1,6 +1,7 @@
 // The Riak client: node choice, retries, budget, typed calls (see client.hpp).
 #include "lib/riak/client.hpp"
 
+#include "lib/common/await_tuple.hpp"
 #include "lib/riak/telemetry.hpp"
 
 #include <algorithm>
@@ -24,8 +25,6 @@ namespace http = proto::http;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // Bound on the attempts of one request resent because the node closed the connection before
 // answering them (each such close answered other requests, or none were sent at all; the bound

@@ -16,13 +16,14 @@
 #include <boost/asio/write.hpp>
 #include <fmt/core.h>
 
+#include "lib/common/await_tuple.hpp"
+
 namespace rfs::riak {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 64 * 1024;
 } // namespace
 

@@ -10,14 +10,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "lib/common/await_tuple.hpp"
+
 namespace rfs::riak {
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
-
-namespace {
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-} // namespace
 
 Stream::Stream(asio::any_io_executor ex, std::shared_ptr<TlsContext> tls, TlsSessionCache* sessions)
     : socket_(std::move(ex)), context_(std::move(tls)), sessions_(sessions) {
