@@ -168,6 +168,8 @@ std::optional<std::string> prepare_riak(const rfs::CommandLine& cl, const std::s
     auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);
     if (!nodes) return "riak=" + cl.options.riak_nodes + ": " + nodes.error().message;
     out->client.nodes = *nodes;
+    out->client.request_timeout = std::chrono::duration_cast<rfs::riak::Duration>(
+        std::chrono::duration<double>(cl.options.riak_timeout));
     if (auto ok = rfs::riak::apply_security(security_options(cl.options),
                                             rfs::riak::kMountOptionNames, out->client);
         !ok)

@@ -129,6 +129,15 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
                                    : mo.negative_timeout) = *seconds;
         return std::nullopt;
     }
+    if (name == "riak_timeout") {
+        auto seconds = parse_seconds(value);
+        // Below a millisecond no answer could arrive; above an hour it is no longer a limit.
+        if (!seconds || *seconds < 0.001 || *seconds > 3600)
+            return fmt::format(
+                "riak_timeout needs a number of seconds from 0.001 to 3600, not '{}'", value);
+        mo.riak_timeout = *seconds;
+        return std::nullopt;
+    }
     if (name == "threads" || name == "blocking_threads") {
         auto count = parse_count(value, 64);
         if (!count)
@@ -379,6 +388,8 @@ std::string usage(std::string_view program) {
         "  -o riak_cert=FILE,riak_key=FILE   client certificate and its key (PEM)\n"
         "  -o riak_credentials=FILE basic authentication: one line USER:PASSWORD in a file\n"
         "                           of the daemon's user, mode 600 (https:// only)\n"
+        "  -o riak_timeout=S        one request to Riak may take S seconds before it counts\n"
+        "                           as failed (retried, or EIO to the application; default 30)\n"
         "  -o bucket=NAME,bucket_type=TYPE   where files go (default bucket riakfs, key = path)\n"
         "  -o config=FILE           JSON mapping rules from paths to bucket and key\n"
         "  -o chunk_size=SIZE       files above it are stored in chunks (default 1M)\n"

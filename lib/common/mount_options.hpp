@@ -54,6 +54,11 @@ struct MountOptions {
     std::string riak_cert;
     std::string riak_key;
     std::string riak_credentials;
+    // "-o riak_timeout=S": how long one request to Riak may take, from its dispatch to the end of
+    // its answer, before it counts as failed (and is retried or fails the call with EIO). 30 s
+    // suits a healthy cluster and the largest objects riakfs writes (a chunk); a cluster known to
+    // stall wants it shorter, so that applications get their EIO sooner.
+    double riak_timeout = 30;
     // The Riak modes' layout and state (see README "The Riak modes").
     std::string bucket = "riakfs";
     std::string bucket_type;            // "" = the default type

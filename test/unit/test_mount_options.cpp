@@ -161,6 +161,17 @@ TEST_CASE("the Riak mode options", "[options]") {
     CHECK(default_state_dir("/") == "/var/lib/riakfs/root");
 }
 
+TEST_CASE("riak_timeout= bounds one Riak request, in seconds", "[options]") {
+    CHECK(parse_ok({"/src", "/mnt", "-o", "riak=http://h:1"}).options.riak_timeout == 30);
+    CHECK(
+        parse_ok({"/src", "/mnt", "-o", "riak=http://h:1,riak_timeout=2.5"}).options.riak_timeout ==
+        2.5);
+    for (const char* bad : {"riak_timeout=0", "riak_timeout=-1", "riak_timeout=soon",
+                            "riak_timeout=3601", "riak_timeout="})
+        CHECK(parse_error({"/src", "/mnt", "-o", std::string("riak=http://h:1,") + bad})
+                  .find("riak_timeout needs a number of seconds") != std::string::npos);
+}
+
 TEST_CASE("the background drain's options", "[options][drain]") {
     auto off = parse_ok({"/src", "/mnt", "-o", "riak=http://127.0.0.1:8098"});
     CHECK_FALSE(off.options.drain);
