@@ -418,6 +418,10 @@ int main(int argc, char** argv) {
         ~FreeFuseArgs() { fuse_opt_free_args(args); }
     } free_fargs{&fargs};
 
+    choose_cache_policy(cl.options, root_stat, mnt_stat, fsname);
+    // Without cache=, the policy is known only now (SOURCE hidden under the mount or not).
+    if (auto refusal = rfs::writeback_refusal(cl.options)) return fail(*refusal);
+
     RiakSetup riak_setup;
     bool riak_mode = cl.options.mode != rfs::Mode::passthrough;
     if (riak_mode)
@@ -439,13 +443,13 @@ int main(int argc, char** argv) {
     size_t fd_room = fd_limit == RLIM_INFINITY ? size_t(1) << 20 : size_t(fd_limit);
     inodes.set_fd_budget(fd_room / 2, std::clamp<size_t>(fd_room / 8, 16, 4096));
     rfs::fs::LocalFs::Config fs_config;
-    choose_cache_policy(cl.options, root_stat, mnt_stat, fsname);
     fs_config.timeouts = rfs::effective_timeouts(cl.options);
     // In every mode: a SOURCE that a move mount left placeholders in keeps their markers private.
     fs_config.hidden_xattr = rfs::state::is_name_hidden;
     rfs::fs::LocalFs local_fs(inodes, fs_config);
     rfs::Overlay overlay(local_fs);
     overlay.shared = shared;
+    overlay.writeback_cache = cl.options.writeback_cache;
     local_fs.set_notifier(&overlay);
 #ifdef RFS_TEST_FAULTS
     if (const char* fault = std::getenv("RIAKFS_TEST_FAULT"))

@@ -178,6 +178,11 @@ std::optional<std::string> apply_option(const std::string& option, MountOptions&
         mo.chunk_size = *bytes;
         return std::nullopt;
     }
+    if (name == "writeback_cache") {
+        if (eq != std::string::npos) return std::string("writeback_cache takes no value");
+        mo.writeback_cache = true;
+        return std::nullopt;
+    }
     if (name == "restore") {
         if (eq != std::string::npos) return std::string("restore takes no value");
         mo.restore = true;
@@ -316,6 +321,8 @@ std::variant<CommandLine, ParseError> parse_command_line(const std::vector<std::
     if (cl.options.mode != Mode::passthrough && cl.options.riak_nodes.empty())
         return ParseError{fmt::format("mode={} needs the Riak nodes: riak=http://HOST:PORT[,...]",
                                       to_string(cl.options.mode))};
+    if (cl.options.cache_given)
+        if (auto refusal = writeback_refusal(cl.options)) return ParseError{*refusal};
     if (positional.size() < 2) return ParseError{"need SOURCE and MOUNTPOINT (see --help)"};
     if (positional.size() > 2)
         return ParseError{fmt::format("unexpected argument '{}' (see --help)", positional[2])};
@@ -347,6 +354,15 @@ Timeouts effective_timeouts(const MountOptions& options) {
     return t;
 }
 
+std::optional<std::string> writeback_refusal(const MountOptions& options) {
+    if (!options.writeback_cache) return std::nullopt;
+    if (options.cache == CachePolicy::always || options.cache == CachePolicy::exclusive)
+        return std::nullopt;
+    return fmt::format("writeback_cache needs cache=always or cache=exclusive (nothing but the "
+                       "mount changes SOURCE), not cache={}",
+                       options.cache == CachePolicy::never ? "never" : "auto");
+}
+
 std::string default_state_dir(const std::string& absolute_source) {
     std::string name;
     for (char c : absolute_source.size() > 1 ? absolute_source.substr(1) : std::string("root")) {
@@ -376,6 +392,9 @@ std::string usage(std::string_view program) {
         "  -o cache=never|auto|always|exclusive  kernel caching: 0 s, 1 s, one day; exclusive\n"
         "                           (one day) is the default when SOURCE is MOUNTPOINT, else auto\n"
         "  -o attr_timeout=S,entry_timeout=S,negative_timeout=S   override the cache policy\n"
+        "  -o writeback_cache       the kernel keeps written pages and sends them later (off by\n"
+        "                           default); needs cache=always or exclusive: refused with\n"
+        "                           cache=never or auto\n"
         "  -o threads=N             event-loop threads (default 2)\n"
         "  -o blocking_threads=N    threads for fsync/fallocate/flush/truncate, and as many more\n"
         "                           for copy_file_range (default 2)\n"

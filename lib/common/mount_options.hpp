@@ -37,6 +37,11 @@ struct MountOptions {
     std::optional<double> attr_timeout;
     std::optional<double> entry_timeout;
     std::optional<double> negative_timeout;
+    // "-o writeback_cache": the kernel keeps written pages and sends them later, in larger
+    // writes, and owns the sizes and mtimes of regular files meanwhile. Only safe when nothing
+    // but this mount changes SOURCE: cache=always or exclusive (writeback_refusal). Off by
+    // default until bench/ shows what it is worth.
+    bool writeback_cache = false;
     // Event-loop threads that read FUSE requests and run local I/O on io_uring. Two by default:
     // with one, every metadata syscall waits behind the one before it (a create's RELEASE
     // behind the next file's LOOKUP, a cold stat's disk read behind the next); bench/README.md.
@@ -121,6 +126,13 @@ struct Timeouts {
     bool direct_io;
 };
 Timeouts effective_timeouts(const MountOptions& options);
+
+// Why writeback_cache cannot be used with `options.cache` (one line for the operator), or
+// nothing. With the writeback cache the kernel trusts its own size and mtime of a file over
+// SOURCE's: a change made beside the mount would never be seen, and the kernel's later writes
+// would overwrite it. Asked at parse time for an explicit cache=, and again once the daemon
+// has chosen the policy (exclusive when SOURCE is MOUNTPOINT, else auto).
+std::optional<std::string> writeback_refusal(const MountOptions& options);
 
 std::string usage(std::string_view program);
 

@@ -63,6 +63,34 @@ TEST_CASE("cache policies set timeouts", "[options]") {
     CHECK(custom.attr == 86400);
 }
 
+TEST_CASE("writeback_cache only where nothing but the mount changes SOURCE", "[options]") {
+    CHECK_FALSE(parse_ok({"/src", "/mnt"}).options.writeback_cache); // off by default
+    for (const char* cache : {"cache=always", "cache=exclusive"}) {
+        auto cl = parse_ok({"/src", "/mnt", "-o", std::string(cache) + ",writeback_cache"});
+        CHECK(cl.options.writeback_cache);
+        CHECK_FALSE(writeback_refusal(cl.options));
+        CHECK(cl.fuse_options.empty()); // ours, not libfuse's
+    }
+    for (const char* cache : {"cache=never", "cache=auto"}) {
+        std::string err =
+            parse_error({"/src", "/mnt", "-o", std::string(cache) + ",writeback_cache"});
+        CHECK(err == std::string("writeback_cache needs cache=always or cache=exclusive (nothing "
+                                 "but the mount changes SOURCE), not ") +
+                         cache);
+        // In either order.
+        CHECK(parse_error({"/src", "/mnt", "-o", "writeback_cache", "-o", cache}) == err);
+    }
+    // Without cache= the daemon picks the policy (exclusive over SOURCE, else auto) and asks
+    // again: parsing accepts it, the refusal comes with auto.
+    auto unset = parse_ok({"/src", "/mnt", "-o", "writeback_cache"});
+    CHECK(unset.options.cache == CachePolicy::automatic);
+    REQUIRE(writeback_refusal(unset.options));
+    unset.options.cache = CachePolicy::exclusive;
+    CHECK_FALSE(writeback_refusal(unset.options));
+    CHECK(parse_error({"/src", "/mnt", "-o", "cache=always,writeback_cache=on"}) ==
+          "writeback_cache takes no value");
+}
+
 TEST_CASE("bad input is a one-line error", "[options]") {
     CHECK(parse_error({"/src"}).find("MOUNTPOINT") != std::string::npos);
     CHECK(parse_error({"/a", "/b", "/c"}).find("'/c'") != std::string::npos);
