@@ -140,6 +140,16 @@ void op_init(void* userdata, fuse_conn_info* conn) {
         conn->want |= FUSE_CAP_DONT_MASK;
         ov.fs.set_apply_umask(true);
     }
+    // The kernel keeps written pages and owns sizes and mtimes (only when nothing but the mount
+    // changes SOURCE; the option's check). LocalFs opens what it must read pages through.
+    if (ov.writeback_cache) {
+        if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) {
+            conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+            ov.fs.set_writeback_cache(true);
+        } else {
+            RFS_LOG_WARN("writeback_cache: the kernel does not offer it; writes go through");
+        }
+    }
     // Enough background requests for readahead and parallel writers.
     conn->max_background = 64;
     conn->congestion_threshold = 48;

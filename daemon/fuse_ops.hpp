@@ -27,6 +27,9 @@ struct Overlay final : fs::KernelNotifier {
     // (default_permissions), including POSIX ACLs when it supports them (posix_acl).
     bool shared = false;
     bool posix_acl = false; // set by init
+    // writeback_cache was asked for (the cache policy allows it: writeback_refusal); init
+    // negotiates it and tells LocalFs when the kernel agreed.
+    bool writeback_cache = false;
     // Runs once on the loop that answered the kernel's INIT, right after the answer went out:
     // from then on the mount answers (readiness for the shell and for systemd).
     std::function<void()> on_serving;

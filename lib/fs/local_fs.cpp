@@ -630,10 +630,24 @@ void LocalFs::make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t de
     out->noflush = noflush;
 }
 
+// With the writeback cache a write of part of a page makes the kernel read the page first, with
+// the handle of the write: a write-only open must be able to read (libfuse's passthrough_hp does
+// the same). The daemon's own credentials decide, not the caller's: the caller's access was
+// checked for what it asked. A daemon that may not read the file keeps the write-only
+// descriptor (partial-page writes to it then fail with EBADF where they need a read).
+int LocalFs::readable_if_writeback(int flags) const {
+    if (!writeback_cache_ || (flags & O_ACCMODE) != O_WRONLY) return flags;
+    return (flags & ~O_ACCMODE) | O_RDWR;
+}
+
 int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
     Node inode;
     if (int err = node(id, &inode)) return err;
-    UniqueFd fd(with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(flags)); }));
+    int backing = readable_if_writeback(flags);
+    UniqueFd fd(with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(backing)); }));
+    if (!fd && errno == EACCES && backing != flags)
+        fd = UniqueFd(
+            with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(flags)); }));
     if (!fd) return errno;
     if (flags & O_TRUNC)
         if (int err = clear_setid_bits(caller, fd.get())) return err;
@@ -709,8 +723,10 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
     // existing one is opened for the caller as open(2) would (EEXIST if it asked for O_EXCL).
     int oflags = reopen_flags(flags) | O_NOFOLLOW;
     bool created = true;
-    UniqueFd fd(
-        with_fd_retry([&] { return ::openat(dir.fd(), name, oflags | O_CREAT | O_EXCL, mode); }));
+    // A file we make is ours to open read-write whatever its mode (readable_if_writeback).
+    UniqueFd fd(with_fd_retry([&] {
+        return ::openat(dir.fd(), name, readable_if_writeback(oflags) | O_CREAT | O_EXCL, mode);
+    }));
     if (!fd) {
         if (errno != EEXIST || (flags & O_EXCL)) return errno;
         created = false;
@@ -722,6 +738,12 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
             return err;
         }
         if (err) return err;
+        // Opened with the caller's access; made readable again with ours, as open() does.
+        if (int backing = readable_if_writeback(oflags); backing != oflags) {
+            UniqueFd rw(with_fd_retry(
+                [&] { return ::open(ProcPath(fd.get()), backing & ~(O_TRUNC | O_NOFOLLOW)); }));
+            if (rw) fd = std::move(rw);
+        }
     }
     if (created) give_to_caller(caller, dir, -1, nullptr, fd.get());
     if (int err = do_lookup(dir, name, entry)) return err;

@@ -309,6 +309,11 @@ public:
     // The kernel sends creation modes without the caller's umask (FUSE_CAP_DONT_MASK): apply
     // Caller::umask unless the parent has a default ACL.
     void set_apply_umask(bool on) { apply_umask_ = on; }
+    // The kernel keeps written pages (FUSE_CAP_WRITEBACK_CACHE): it reads a page before writing
+    // part of it, through whichever handle wrote, so write-only opens are made read-write
+    // (backing_flags). Set by init, before any open.
+    void set_writeback_cache(bool on) { writeback_cache_ = on; }
+    bool writeback_cache() const { return writeback_cache_; }
 
     InodeTable& inodes() { return inodes_; }
     const Timeouts& timeouts() const { return config_.timeouts; }
@@ -441,6 +446,7 @@ private:
     int clear_setid_bits(const Caller& caller, int fd);
     int open_existing_for_caller(const Caller& caller, const Node& dir, const char* name, int flags,
                                  UniqueFd* out);
+    int readable_if_writeback(int flags) const;
     void make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t dev, OpenResult* out);
     // A change without an open handle (a truncate by path, a link) of the object at `path_fd`
     // asks the observer as an open for writing would: its data must be here (kNeedsData
@@ -462,6 +468,7 @@ private:
     KernelNotifier* notifier_ = nullptr;
     FsObserver* observer_ = nullptr;
     bool apply_umask_ = false;
+    bool writeback_cache_ = false;
     OpenHandles handles_;
     ClosePolicy close_policy_; // which opens need FLUSH
 };
