@@ -206,6 +206,37 @@ std::vector<std::string> daemon_argv(const std::string& source, const std::strin
     return argv;
 }
 
+std::vector<std::string> suite_options(const std::vector<std::string>& own) {
+    std::vector<std::string> out;
+    const char* env = std::getenv("RIAKFS_IT_OPTS");
+    if (env && *env && daemon_flavor() == Flavor::Riakfs) {
+        // A test that names its cache policy tests that policy: the suite's cache= and the
+        // writeback cache it needs give way.
+        bool own_cache = false;
+        for (const auto& o : own)
+            if (o.rfind("cache=", 0) == 0) own_cache = true;
+        std::string_view list(env);
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            std::string word(list.substr(0, comma));
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+            if (word.empty()) continue;
+            if (own_cache && (word.rfind("cache=", 0) == 0 || word == "writeback_cache")) continue;
+            out.push_back(std::move(word));
+        }
+    }
+    out.insert(out.end(), own.begin(), own.end());
+    return out;
+}
+
+bool suite_writeback() {
+    const char* env = std::getenv("RIAKFS_IT_OPTS");
+    if (!env || daemon_flavor() != Flavor::Riakfs) return false;
+    for (const auto& word : suite_options({}))
+        if (word == "writeback_cache") return true;
+    return false;
+}
+
 std::string errname(int e) {
     if (e == 0) return "OK";
     const char* n = ::strerrorname_np(e);
@@ -622,7 +653,7 @@ void MountFixture::emergency_abort(const char* why) {
 void MountFixture::start() {
     std::string bin = daemon_bin();
     REQUIRE(!bin.empty());
-    std::vector<std::string> opts = opts_.extra_opts;
+    std::vector<std::string> opts = suite_options(opts_.extra_opts);
     if (opts_.allow_other) opts.push_back("allow_other");
     std::vector<std::string> argv = daemon_argv(source_, mnt_, true, opts, opts_.default_mode);
 

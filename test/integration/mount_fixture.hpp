@@ -42,6 +42,16 @@ std::vector<std::string> daemon_argv(const std::string& source, const std::strin
                                      bool foreground, const std::vector<std::string>& opts,
                                      bool default_mode = false);
 
+// The -o options of a riakfs mount whose test asks for `own`: RIAKFS_IT_OPTS (comma-separated,
+// e.g. "cache=always,writeback_cache" to run a suite with the kernel's writeback cache) first,
+// then `own`. When `own` names a cache= policy, the suite's cache= and writeback_cache are left
+// out (the test checks that policy). Other flavors ignore RIAKFS_IT_OPTS.
+std::vector<std::string> suite_options(const std::vector<std::string>& own);
+// Whether the suite runs with the kernel's writeback cache (RIAKFS_IT_OPTS has writeback_cache,
+// riakfs flavor). Written pages then reach SOURCE at close or fsync, not at write(): a test that
+// looks at SOURCE beside the mount while a written descriptor is still open syncs it first.
+bool suite_writeback();
+
 // "OK" for 0, the symbolic name ("ENOENT") otherwise; used to make assertion output readable.
 std::string errname(int e);
 
