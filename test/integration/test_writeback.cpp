@@ -356,3 +356,38 @@ TEST_CASE("writeback: mode=move keeps a file whose mapping still holds dirty pag
     CHECK(is_released(fx.src("f")));
     CHECK(read_file(fx.mnt("f")) == content);
 }
+
+TEST_CASE("writeback: a write that reaches the daemon after a copy was made is copied again",
+          "[writeback][riak]") {
+    for (const char* mode : {"shadow", "move"}) {
+        INFO("mode=" << mode);
+        TempDir dir("riakfs-wb-again");
+        RiakNode node(dir.path());
+        MountFixture fx(riak_mount(node, dir, mode));
+
+        // A second writer stays open the whole time: the kernel may send any dirty page of the
+        // file through it, and it pins the file (mode=move) until it closes.
+        Fd keep(::open(fx.mnt("f").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        REQUIRE(keep);
+        {
+            Fd w(::open(fx.mnt("f").c_str(), O_WRONLY | O_CLOEXEC));
+            REQUIRE(w);
+            write_all(w.get(), "first version");
+        }
+        CHECK(riak_holds(node, "f", "first version"));
+        // Written after that copy, kept in the kernel's cache for now.
+        pwrite_all(keep.get(), "SECOND", 0);
+        std::this_thread::sleep_for(2s); // time for a release, were one started
+        CHECK(!is_released(fx.src("f")));
+        keep.reset();
+        CHECK(riak_holds(node, "f", "SECONDversion"));
+        CHECK(read_file(fx.mnt("f")) == "SECONDversion");
+        if (std::string(mode) == "move") {
+            auto deadline = std::chrono::steady_clock::now() + 60s;
+            while (!is_released(fx.src("f")) && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(50ms);
+            CHECK(is_released(fx.src("f")));
+            CHECK(read_file(fx.mnt("f")) == "SECONDversion");
+        }
+    }
+}
