@@ -607,6 +607,49 @@ TEST_CASE("CREATE on an existing name", "[local_fs]") {
     CHECK(t.fs->create(user_caller(), kRootNodeId, "file", 0644, O_WRONLY, &e, &open) == EACCES);
 }
 
+// The kernel's writeback cache reads a page before writing part of it, through the writing
+// handle: write-only opens must read. Without the cache they stay write-only, as asked.
+TEST_CASE("with the writeback cache, write-only opens and creates can read", "[local_fs]") {
+    REQUIRE_ROOT();
+    Tree t;
+    Entry file = make_file(t, "file", "0123456789");
+    auto read_err = [&](File& f) {
+        int result = -1;
+        t.fs->read(f, 4, 0, [&](int err, const char*, size_t) { result = err; });
+        return result;
+    };
+    OpenResult open;
+    REQUIRE(t.fs->open(root_caller(), file.id, O_WRONLY, &open) == 0);
+    CHECK(read_err(*open.file) == EBADF);
+    t.fs->release(open.file);
+
+    t.fs->set_writeback_cache(true);
+    REQUIRE(t.fs->open(root_caller(), file.id, O_WRONLY, &open) == 0);
+    CHECK(read_all(*t.fs, *open.file, 4) == "0123");
+    t.fs->release(open.file);
+    // O_APPEND never reaches SOURCE: the kernel's offsets are used as they are.
+    REQUIRE(t.fs->open(root_caller(), file.id, O_WRONLY | O_APPEND, &open) == 0);
+    size_t written = 0;
+    REQUIRE(t.fs->write(nullptr, *open.file, "AB", 2, 2, &written) == 0);
+    CHECK(read_all(*t.fs, *open.file, 10) == "01AB456789");
+    t.fs->release(open.file);
+
+    Entry e;
+    // A new file, even one whose mode lets nobody read it.
+    REQUIRE(t.fs->create(root_caller(), kRootNodeId, "new", 0200, O_WRONLY, &e, &open) == 0);
+    REQUIRE(t.fs->write(nullptr, *open.file, "abc", 3, 0, &written) == 0);
+    CHECK(read_all(*t.fs, *open.file, 3) == "abc");
+    t.fs->release(open.file);
+    // An existing file met by CREATE: opened with the caller's access (write only), then
+    // readable with the daemon's.
+    REQUIRE(::chown(t.at("file").c_str(), 1234, 1234) == 0);
+    REQUIRE(::chmod(t.at("file").c_str(), 0200) == 0);
+    REQUIRE(t.fs->create(user_caller(), kRootNodeId, "file", 0644, O_WRONLY, &e, &open) == 0);
+    CHECK(read_all(*t.fs, *open.file, 4) == "01AB");
+    t.fs->release(open.file);
+    CHECK(t.fs->create(user_caller(), kRootNodeId, "file", 0644, O_RDONLY, &e, &open) == EACCES);
+}
+
 TEST_CASE("a change riakfs makes in SOURCE is told to the kernel only for inodes it knows",
           "[local_fs]") {
     REQUIRE_ROOT();
