@@ -41,7 +41,7 @@ TEST_CASE("group commit applies every caller's batches, in order, and tells each
     TempDir dir;
     auto store = open_store(dir);
     constexpr int kThreads = 4, kEach = 150;
-    std::atomic<int> done{0}, failed{0};
+    std::atomic<int> done{0}, failed{0}, unseen{0};
     {
         GroupCommit commit(*store);
         std::vector<std::thread> threads;
@@ -59,15 +59,12 @@ TEST_CASE("group commit applies every caller's batches, in order, and tells each
                         (r ? done : failed)++;
                         durable.set_value();
                     });
+                    durable.get_future().wait();
                     if (i % 50 == 0) {
-                        // Once told, the record is there for every reader.
-                        durable.get_future().wait();
+                        // Once told, the record is there for every reader. Counted, not
+                        // asserted here: Catch2's assertions are for the main thread only.
                         auto rec = store->get(path);
-                        REQUIRE(rec);
-                        REQUIRE(*rec);
-                        CHECK((*rec)->phase == Phase::verified);
-                    } else {
-                        durable.get_future().wait();
+                        if (!rec || !*rec || (*rec)->phase != Phase::verified) ++unseen;
                     }
                 }
             });
@@ -77,6 +74,7 @@ TEST_CASE("group commit applies every caller's batches, in order, and tells each
         CHECK(commit.writes() <= std::uint64_t(kThreads * kEach * 2));
     }
     CHECK(failed == 0);
+    CHECK(unseen == 0);
     CHECK(done == kThreads * kEach * 2);
     for (int t = 0; t < kThreads; ++t)
         for (int i = 0; i < kEach; ++i) {
