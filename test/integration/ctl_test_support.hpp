@@ -1,9 +1,10 @@
 // What the tests that drive riakfsctl share (test_drain, test_ctl_tree): running it, reading a
-// mount's status, waiting for a status to say something, telling a released placeholder, and a
-// tree of files written into SOURCE. RIAKFSCTL_BIN names the riakfsctl under test.
+// mount's status, waiting for a status to say something, and a tree of files written into
+// SOURCE. RIAKFSCTL_BIN names the riakfsctl under test. Released placeholders: riak_node.hpp.
 #pragma once
 
 #include "mount_fixture.hpp"
+#include "riak_node.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -21,8 +22,6 @@
 #include <vector>
 
 namespace riakfs::it {
-
-inline constexpr const char* kReleasedMarker = "trusted.riakfs.released";
 
 inline std::string ctl_bin() {
     const char* bin = std::getenv("RIAKFSCTL_BIN");
@@ -61,13 +60,6 @@ nlohmann::json wait_ctl_status(const std::string& mnt, std::chrono::seconds time
 
 inline bool has_marker(const std::string& path) {
     return ::getxattr(path.c_str(), kReleasedMarker, nullptr, 0) > 0;
-}
-
-// A released placeholder: the marker, and no data left.
-inline bool is_released(const std::string& src_path) {
-    if (!has_marker(src_path)) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    return fd && ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
 }
 
 struct Tree {

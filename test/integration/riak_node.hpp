@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -193,6 +194,32 @@ inline std::string url_key(const std::string& key) {
 
 inline std::string RiakNode::url_key_segment(const std::string& name) {
     return url_key(name);
+}
+
+// The HTTP path of the object at `key` in `bucket` (default type), for RiakNode::get and curl.
+inline std::string object_path(const std::string& key, const std::string& bucket = "riakfs") {
+    return "/buckets/" + bucket + "/keys/" + url_key(key);
+}
+
+// The attribute mode=move puts on a released placeholder in SOURCE.
+inline constexpr const char* kReleasedMarker = "trusted.riakfs.released";
+
+// The local file is a released placeholder: the marker is on it and it holds no data.
+inline bool is_released(const std::string& src_path) {
+    if (::getxattr(src_path.c_str(), kReleasedMarker, nullptr, 0) <= 0) return false;
+    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
+}
+
+// Waits (up to 60 s) until is_released(src_path) is `want`.
+inline bool wait_released(const std::string& src_path, bool want = true) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (is_released(src_path) == want) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
 }
 
 } // namespace riakfs::it

@@ -78,10 +78,6 @@ bool reports(const ProcResult& r, const std::string& kind, const std::string& pa
     return false;
 }
 
-std::string object_path(const std::string& key) {
-    return "/buckets/riakfs/keys/" + url_key(key);
-}
-
 // Waits (bounded) until Riak's object at `key` holds `body`; returns what it holds then.
 std::string wait_body(const RiakNode& node, const std::string& key, const std::string& body) {
     auto deadline = std::chrono::steady_clock::now() + 60s;

@@ -30,10 +30,6 @@ MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::str
     return opts;
 }
 
-std::string object_path(const std::string& key) {
-    return "/buckets/riakfs/keys/" + url_key(key);
-}
-
 // The node's GET (and HEAD) count since it started.
 std::uint64_t node_gets(const RiakNode& node) {
     HttpReply stats = node.get("/stats");

@@ -33,8 +33,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kMarker = "trusted.riakfs.released";
-
 MountOptions move_mount(const RiakNode& node, const TempDir& dir,
                         std::vector<std::string> more = {}) {
     MountOptions opts;
@@ -43,27 +41,6 @@ MountOptions move_mount(const RiakNode& node, const TempDir& dir,
     for (auto& o : more)
         opts.extra_opts.push_back(o);
     return opts;
-}
-
-// The local file is a released placeholder: the marker is on it and it holds no data.
-bool is_released(const std::string& src_path) {
-    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return false;
-    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
-}
-
-bool wait_released(const std::string& src_path, bool want = true) {
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (is_released(src_path) == want) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
-
-std::string object_path(const std::string& key) {
-    return "/buckets/riakfs/keys/" + url_key(key);
 }
 
 } // namespace
@@ -96,13 +73,13 @@ TEST_CASE("move: verified files are released; stat is unchanged and reads come f
         CHECK(after.st_ino == before.st_ino);
     }
     // A 0-byte file has nothing to release.
-    CHECK(::getxattr(fx.src("empty").c_str(), kMarker, nullptr, 0) < 0);
+    CHECK(::getxattr(fx.src("empty").c_str(), kReleasedMarker, nullptr, 0) < 0);
     // The marker is riakfs's own: not shown through the mount.
-    CHECK(::getxattr(fx.mnt("small.txt").c_str(), kMarker, nullptr, 0) < 0);
+    CHECK(::getxattr(fx.mnt("small.txt").c_str(), kReleasedMarker, nullptr, 0) < 0);
     CHECK(errno == ENODATA);
-    CHECK(::setxattr(fx.mnt("small.txt").c_str(), kMarker, "x", 1, 0) < 0);
+    CHECK(::setxattr(fx.mnt("small.txt").c_str(), kReleasedMarker, "x", 1, 0) < 0);
     CHECK(errno == EPERM);
-    CHECK(::removexattr(fx.mnt("small.txt").c_str(), kMarker) < 0);
+    CHECK(::removexattr(fx.mnt("small.txt").c_str(), kReleasedMarker) < 0);
     CHECK(is_released(fx.src("small.txt")));
     CHECK(read_file(fx.mnt("small.txt")) == small);
     CHECK(digest(read_file(fx.mnt("big.bin"))) == digest(big));

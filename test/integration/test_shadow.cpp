@@ -32,10 +32,6 @@ MountOptions shadow_mount(const RiakNode& node, const TempDir& dir,
     return opts;
 }
 
-std::string object_path(const std::string& key, const std::string& bucket = "riakfs") {
-    return "/buckets/" + bucket + "/keys/" + url_key(key);
-}
-
 } // namespace
 
 TEST_CASE("shadow: written and read files reach Riak under their path key", "[shadow]") {

@@ -88,10 +88,6 @@ HttpReply curl_get(const TempDir& dir, const RiakNode& node, const std::string& 
     return reply;
 }
 
-std::string object_path(const std::string& key) {
-    return "/buckets/riakfs/keys/" + url_key(key);
-}
-
 // The mount options for `node`, with the CA and the credentials file.
 std::vector<std::string> secured_mount(const RiakNode& node, const TempDir& dir,
                                        const std::string& mode) {
@@ -104,22 +100,6 @@ std::vector<std::string> secured_mount(const RiakNode& node, const TempDir& dir,
             "state_dir=" + dir / "state",
             "chunk_size=65536",
             "cache=never"};
-}
-
-bool is_released(const std::string& src_path) {
-    if (::getxattr(src_path.c_str(), "trusted.riakfs.released", nullptr, 0) <= 0) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return false;
-    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
-}
-
-bool wait_released(const std::string& src_path) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (is_released(src_path)) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
 }
 
 std::string slurp(const std::string& path) {

@@ -223,12 +223,6 @@ TEST_CASE("writeback: changes through the mount are seen at once", "[writeback]"
 
 namespace {
 
-constexpr const char* kMarker = "trusted.riakfs.released";
-
-std::string object_path(const std::string& key) {
-    return "/buckets/riakfs/keys/" + url_key(key);
-}
-
 MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode) {
     MountOptions opts;
     opts.extra_opts = {"mode=" + mode, "riak=" + node.url(), "state_dir=" + dir / "state",
@@ -245,13 +239,6 @@ bool riak_holds(const RiakNode& node, const std::string& key, const std::string&
         std::this_thread::sleep_for(100ms);
     }
     return false;
-}
-
-bool is_released(const std::string& src_path) {
-    if (::getxattr(src_path.c_str(), kMarker, nullptr, 0) <= 0) return false;
-    Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return false;
-    return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
 }
 
 // The file is written through a shared mapping, its descriptor closed while the mapping (and
