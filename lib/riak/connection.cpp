@@ -41,13 +41,14 @@ void Connection::start() {
 
 bool Connection::can_accept(const Call& call) const noexcept {
     if (state_ == State::closing || state_ == State::closed) return false;
-    if (exclusive_) return false;
+    if (exclusive_ || last_request_queued_) return false;
     if (call.request().exclusive) return load() == 0;
     return load() < settings_.pipeline_depth;
 }
 
 void Connection::submit(std::shared_ptr<Call> call) {
     if (call->request().exclusive) exclusive_ = true;
+    if (!call->request().message.keep_alive()) last_request_queued_ = true;
     call->withdraw = [weak = weak_from_this()](Call& c, Call::Withdraw why) {
         if (auto self = weak.lock()) self->withdraw(c, why);
     };
@@ -60,6 +61,8 @@ void Connection::withdraw(Call& call, Call::Withdraw why) {
                                      [&](const auto& c) { return c.get() == &call; });
     if (queued != to_write_.end()) {
         if (call.request().exclusive) exclusive_ = false;
+        // Never written, so the connection can go on serving.
+        if (!call.request().message.keep_alive()) last_request_queued_ = false;
         to_write_.erase(queued);
         if (auto owner = owner_.lock()) owner->on_connection_ready(*this);
         return;
@@ -322,6 +325,13 @@ asio::awaitable<void> Connection::read_loop() {
             co_return;
         }
         deliver_ready();
+        if (last_request_queued_ && in_flight_.empty() && to_write_.empty()) {
+            // The request that asked for the close is answered; the node closes now. Not
+            // waiting for its FIN keeps the pool from handing this connection another call.
+            close(make_error(Errc::ok,
+                             fmt::format("{}: closed after a Connection: close request", node)));
+            co_return;
+        }
         if (decoder_.closing()) {
             // "Connection: close": nothing more will be answered here. Unwritten calls go
             // elsewhere; written ones fail when the node closes.

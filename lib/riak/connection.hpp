@@ -115,10 +115,13 @@ private:
     boost::asio::steady_timer writer_wake_; // cancelled when to_write_ gains a call
     proto::PipelineDecoder decoder_;
     State state_ = State::idle;
-    std::deque<std::shared_ptr<Call>> to_write_;      // queued, not written
-    std::deque<std::shared_ptr<Call>> in_flight_;     // written, unanswered, in send order
-    bool exclusive_ = false;                          // an exclusive call is queued or in flight
-    bool answered_ = false;                           // any byte received
+    std::deque<std::shared_ptr<Call>> to_write_;  // queued, not written
+    std::deque<std::shared_ptr<Call>> in_flight_; // written, unanswered, in send order
+    bool exclusive_ = false;                      // an exclusive call is queued or in flight
+    bool answered_ = false;                       // any byte received
+    // A call carrying "Connection: close" was queued: it is the last request this connection
+    // sends (RFC 9112 9.6), and the node closes after answering it without saying so.
+    bool last_request_queued_ = false;
     boost::asio::cancellation_signal connect_cancel_; // stops async_connect (stop_connecting)
     bool connect_pending_ = false;                    // async_connect is running
     std::size_t max_pipelined_ = 0;
