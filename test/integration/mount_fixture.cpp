@@ -90,11 +90,19 @@ std::string unescape_mountinfo(std::string_view s) {
 // argument array is built before fork: the test process has threads, so the child must not
 // allocate.
 pid_t spawn_child(const std::vector<std::string>& argv, int out, int err,
-                  const std::function<void()>& pre_exec = {}) {
+                  const std::function<void()>& pre_exec = {},
+                  const std::vector<std::string>* env = nullptr) {
     std::vector<char*> cargv;
     for (auto& a : argv)
         cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
+    // Built before fork: the child only execs.
+    std::vector<char*> cenv;
+    if (env) {
+        for (auto& e : *env)
+            cenv.push_back(const_cast<char*>(e.c_str()));
+        cenv.push_back(nullptr);
+    }
     std::fflush(nullptr);
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -105,7 +113,10 @@ pid_t spawn_child(const std::vector<std::string>& argv, int out, int err,
         ::dup2(out, 1);
         ::dup2(err, 2);
         if (pre_exec) pre_exec();
-        ::execvp(cargv[0], cargv.data());
+        if (env)
+            ::execvpe(cargv[0], cargv.data(), cenv.data());
+        else
+            ::execvp(cargv[0], cargv.data());
         ::dprintf(2, "exec %s: %s\n", cargv[0], ::strerror(errno));
         ::_exit(127);
     }
@@ -406,12 +417,100 @@ int FreshUser::run(const std::function<int()>& fn) const {
     return 255;
 }
 
+namespace {
+
+// The sanitizer builds' run-time options (test/sanitizers/meson.build) name files under the
+// build directory: suppression files to read and a log_path to write reports to. A process run
+// as another user cannot reach them when the checkout lies where only root may look (a clone in
+// a mode-0700 temporary directory): TSan then fails to read its suppressions, cannot write that
+// complaint either, and exits 66 before the program runs. Such a process gets copies of the
+// suppression files and a log_path in a directory of its own; its reports are moved beside the
+// others when it has ended, so the sanitizer_reports test still sees every one of them.
+class UserSanitizerFiles {
+public:
+    UserSanitizerFiles(uid_t uid, gid_t gid) {
+        static constexpr std::array kOptions = {
+            "ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=", "TSAN_OPTIONS="};
+        bool rewritten = false;
+        for (char** e = environ; *e; ++e) {
+            std::string entry = *e;
+            for (std::string_view prefix : kOptions) {
+                if (!entry.starts_with(prefix)) continue;
+                if (dir_.empty()) make_dir(uid, gid);
+                entry = std::string(prefix) + rewrite(entry.substr(prefix.size()));
+                rewritten = true;
+            }
+            env_.push_back(std::move(entry));
+        }
+        if (!rewritten) env_.clear();
+    }
+    ~UserSanitizerFiles() {
+        if (dir_.empty()) return;
+        std::error_code ec;
+        if (!reports_dir_.empty()) {
+            for (const auto& f : std::filesystem::directory_iterator(dir_, ec)) {
+                const std::string name = f.path().filename();
+                if (!name.starts_with(report_prefix_)) continue;
+                std::filesystem::copy_file(f.path(), reports_dir_ / name, ec);
+            }
+        }
+        std::filesystem::remove_all(dir_, ec);
+    }
+    UserSanitizerFiles(const UserSanitizerFiles&) = delete;
+    UserSanitizerFiles& operator=(const UserSanitizerFiles&) = delete;
+    // The environment to run the process with; null outside a sanitizer build.
+    const std::vector<std::string>* env() const { return env_.empty() ? nullptr : &env_; }
+
+private:
+    void make_dir(uid_t uid, gid_t gid) {
+        std::string tmpl = "/tmp/riakfs-user-sanitizer.XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        dir_ = tmpl;
+        REQUIRE(::chown(dir_.c_str(), uid, gid) == 0);
+    }
+    std::string rewrite(const std::string& options) {
+        std::string out;
+        std::stringstream in(options);
+        std::string opt;
+        while (std::getline(in, opt, ':')) {
+            if (opt.starts_with("suppressions=")) {
+                const std::filesystem::path from = opt.substr(13);
+                const auto to = dir_ / from.filename();
+                std::error_code ec;
+                std::filesystem::copy_file(from, to,
+                                           std::filesystem::copy_options::overwrite_existing, ec);
+                ::chmod(to.c_str(), 0644);
+                opt = "suppressions=" + to.string();
+            } else if (opt.starts_with("log_path=")) {
+                const std::filesystem::path log = opt.substr(9);
+                reports_dir_ = log.parent_path();
+                report_prefix_ = log.filename();
+                opt = "log_path=" + (dir_ / report_prefix_).string();
+            }
+            if (!out.empty()) out += ':';
+            out += opt;
+        }
+        return out;
+    }
+
+    std::filesystem::path dir_;
+    std::filesystem::path reports_dir_;
+    std::string report_prefix_;
+    std::vector<std::string> env_;
+};
+
+} // namespace
+
 ProcResult FreshUser::exec(const std::vector<std::string>& argv) const {
     uid_t uid = uid_;
     gid_t gid = gid_;
-    return run_cmd(argv, std::chrono::seconds(20), [uid, gid] {
-        if (!become(uid, gid)) ::_exit(250);
-    });
+    UserSanitizerFiles sanitizer_files(uid, gid);
+    return run_cmd(
+        argv, std::chrono::seconds(20),
+        [uid, gid] {
+            if (!become(uid, gid)) ::_exit(250);
+        },
+        sanitizer_files.env());
 }
 
 struct stat lstat_ok(const std::string& path) {
@@ -422,13 +521,13 @@ struct stat lstat_ok(const std::string& path) {
 }
 
 ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                   const std::function<void()>& pre_exec) {
+                   const std::function<void()>& pre_exec, const std::vector<std::string>* env) {
     ProcResult res;
     Fd out(::memfd_create("run_cmd_out", MFD_CLOEXEC));
     Fd err(::memfd_create("run_cmd_err", MFD_CLOEXEC));
     REQUIRE(out);
     REQUIRE(err);
-    pid_t pid = spawn_child(argv, out.get(), err.get(), pre_exec);
+    pid_t pid = spawn_child(argv, out.get(), err.get(), pre_exec, env);
     int status = 0;
     if (!wait_pid_for(pid, timeout, &status)) {
         res.timed_out = true;

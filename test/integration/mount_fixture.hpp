@@ -140,9 +140,11 @@ struct ProcResult {
 };
 // Runs argv (argv[0] looked up in PATH) and waits at most `timeout`; kills it after that.
 // pre_exec runs in the child just before exec (e.g. chdir, dropping capabilities).
+// env, when given, is the child's whole environment ("NAME=value" each) instead of ours.
 ProcResult run_cmd(const std::vector<std::string>& argv,
                    std::chrono::milliseconds timeout = std::chrono::seconds(20),
-                   const std::function<void()>& pre_exec = {});
+                   const std::function<void()>& pre_exec = {},
+                   const std::vector<std::string>* env = nullptr);
 
 // On SIGTERM/SIGINT/SIGHUP (e.g. a meson timeout) lazily unmounts every live fixture mount
 // before dying, so that an interrupted run leaves no dead mounts behind.
