@@ -200,6 +200,28 @@ asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::st
         initiate, asio::use_awaitable, std::move(value));
 }
 
+bool RiakReader::make_room_locked(std::uint64_t bytes) {
+    while (!lru_.empty() && cached_bytes_ + reserved_bytes_ + bytes > options_.cache_size) {
+        cached_bytes_ -= lru_.back().bytes;
+        evicted_since_trim_ += lru_.back().bytes;
+        index_.erase(lru_.back().key);
+        lru_.pop_back();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (evicted_since_trim_ < kTrimAfterBytes || now - last_trim_ < kTrimInterval) return false;
+    evicted_since_trim_ = 0;
+    last_trim_ = now;
+    return true;
+}
+
+// What the evicted entries held went back to malloc, which keeps freed pages resident: small
+// objects evicted by chunks leave holes no 1 MiB chunk can reuse, and the daemon's resident size
+// grew by them beyond cache_size (9 MiB after 2,000 small files and a 256 MiB file).
+// malloc_trim() gives whole free pages back to the kernel.
+static void give_back_freed_pages(bool trim) {
+    if (trim) ::malloc_trim(0);
+}
+
 void RiakReader::insert(Entry entry) {
     if (entry.bytes > options_.cache_size) return; // served, not kept
     bool trim = false;
@@ -210,27 +232,31 @@ void RiakReader::insert(Entry entry) {
             lru_.erase(it->second);
             index_.erase(it);
         }
-        while (!lru_.empty() && cached_bytes_ + entry.bytes > options_.cache_size) {
-            cached_bytes_ -= lru_.back().bytes;
-            evicted_since_trim_ += lru_.back().bytes;
-            index_.erase(lru_.back().key);
-            lru_.pop_back();
-        }
+        trim = make_room_locked(entry.bytes);
         cached_bytes_ += entry.bytes;
         lru_.push_front(std::move(entry));
         index_[lru_.front().key] = lru_.begin();
-        const auto now = std::chrono::steady_clock::now();
-        if (evicted_since_trim_ >= kTrimAfterBytes && now - last_trim_ >= kTrimInterval) {
-            evicted_since_trim_ = 0;
-            last_trim_ = now;
-            trim = true;
-        }
     }
-    // What the evicted entries held went back to malloc, which keeps freed pages resident: small
-    // objects evicted by chunks leave holes no 1 MiB chunk can reuse, and the daemon's resident
-    // size grew by them beyond cache_size (9 MiB after 2,000 small files and a 256 MiB file).
-    // malloc_trim() gives whole free pages back to the kernel.
-    if (trim) ::malloc_trim(0);
+    give_back_freed_pages(trim);
+}
+
+RiakReader::Reservation::Reservation(RiakReader& reader, std::uint64_t bytes)
+    : reader_(reader), bytes_(bytes <= reader.options_.cache_size ? bytes : 0) {
+    if (bytes_ == 0) return;
+    bool trim = false;
+    {
+        std::lock_guard lock(reader_.cache_mu_);
+        trim = reader_.make_room_locked(bytes_);
+        reader_.reserved_bytes_ += bytes_;
+    }
+    give_back_freed_pages(trim);
+}
+
+void RiakReader::Reservation::release() {
+    if (bytes_ == 0) return;
+    std::lock_guard lock(reader_.cache_mu_);
+    reader_.reserved_bytes_ -= bytes_;
+    bytes_ = 0;
 }
 
 asio::awaitable<void> RiakReader::wait_inflight(const std::string& key) {
@@ -315,13 +341,16 @@ RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Man
     if (auto hit = find(key)) co_return hit->data;
     Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
 
+    auto range = manifest->chunk_range(index);
+    // Room for the chunk is made before it is asked for: its body is received into memory and
+    // checked before it is cached, and readahead keeps several such chunks on their way.
+    Reservation room(*this, range.length);
     count(&ReaderStats::fetches);
     auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, chunk_key});
     auto got = co_await std::move(call);
     if (!got) co_return got.error();
     if (!got->found) co_return corrupt(chunk_key, "the chunk is missing");
     auto value = std::make_shared<const std::string>(std::move(got->object.value));
-    auto range = manifest->chunk_range(index);
     if (value->size() != range.length)
         co_return corrupt(chunk_key, "its size differs from the manifest's");
     auto hash_call = sha256_of(value);
@@ -332,6 +361,7 @@ RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Man
     entry.bytes = value->size();
     entry.data = std::move(value);
     auto out = entry.data;
+    room.release(); // the entry takes its place
     insert(std::move(entry));
     co_return out;
 }

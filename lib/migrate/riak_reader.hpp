@@ -12,9 +12,11 @@
 //
 // A bounded in-memory cache (ReaderOptions::cache_size bytes, an LRU of whole objects, decoded
 // manifests and chunks, counted by their bytes) is never exceeded: an entry larger than the whole
-// cache is served and not kept. Concurrent reads of one object wait for the one fetch in flight.
-// A sequential reader (a read starting where the previous read of that version ended) has the next
-// ReaderOptions::readahead_chunks chunks fetched ahead of it (at most a quarter of the cache).
+// cache is served and not kept, and the chunks on their way from Riak count too (room is made
+// for a chunk before it is asked for). Concurrent reads of one object wait for the one fetch in
+// flight. A sequential reader (a read starting where the previous read of that version ended) has
+// the next ReaderOptions::readahead_chunks chunks fetched ahead of it (at most a quarter of the
+// cache).
 //
 // Threading: one event loop (the Migrator's, where the store lives); every call on its thread,
 // except prefetch() and cached_read(), which any thread may call. Those two exist because a read
@@ -175,6 +177,23 @@ private:
     std::optional<Head> find(const std::string& key);
     bool cached(const std::string& key) const;
     void insert(Entry entry);
+    // Evicts from the LRU end until `bytes` more fit beside the cached and reserved bytes;
+    // whether malloc_trim is due. cache_mu_ held.
+    bool make_room_locked(std::uint64_t bytes);
+    // `bytes` of cache_size held for a fetch in flight (none for one larger than the cache,
+    // which is not kept), until release() or the end of the fetch.
+    class Reservation {
+    public:
+        Reservation(RiakReader& reader, std::uint64_t bytes);
+        ~Reservation() { release(); }
+        Reservation(const Reservation&) = delete;
+        Reservation& operator=(const Reservation&) = delete;
+        void release();
+
+    private:
+        RiakReader& reader_;
+        std::uint64_t bytes_;
+    };
     void count(std::uint64_t ReaderStats::*field) {
         std::lock_guard lock(cache_mu_);
         ++(stats_.*field);
@@ -190,6 +209,7 @@ private:
     std::list<Entry> lru_; // most recent first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
     std::uint64_t cached_bytes_ = 0;
+    std::uint64_t reserved_bytes_ = 0; // of chunks on their way (Reservation)
     // Evictions give memory back to the kernel (malloc_trim, see insert()) once this many bytes
     // were evicted since the last time, at most every kTrimInterval.
     static constexpr std::uint64_t kTrimAfterBytes = std::uint64_t{4} << 20;
