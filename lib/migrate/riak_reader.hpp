@@ -133,6 +133,11 @@ public:
         std::lock_guard lock(cache_mu_);
         return cached_bytes_;
     }
+    // Bytes of chunks on their way from Riak, held for them in cache_size.
+    std::uint64_t reserved_bytes() const {
+        std::lock_guard lock(cache_mu_);
+        return reserved_bytes_;
+    }
     std::uint64_t cache_limit() const { return options_.cache_size; }
     ReaderStats stats() const {
         std::lock_guard lock(cache_mu_);

@@ -233,6 +233,28 @@ TEST_CASE("the cache never holds more than cache_size bytes") {
     CHECK(tiny.reader->cached_bytes() == 0);
 }
 
+TEST_CASE("chunks fetched ahead count against cache_size while on their way") {
+    const std::uint64_t limit = 4 * kChunk + 100;
+    Fixture f(limit);
+    std::string data = random_bytes(24 * kChunk, 10);
+    auto rec = f.copy("ahead.bin", data, kChunk);
+    std::size_t seen_in_flight = 0;
+    for (std::uint64_t off = 0; off < data.size(); off += kChunk) {
+        auto got = f.fetch(rec, off, kChunk);
+        REQUIRE(got);
+        CHECK(*got == data.substr(off, kChunk));
+        // The fetch is done; the chunks it had fetched ahead may still be on their way.
+        const std::uint64_t reserved = f.reader->reserved_bytes();
+        seen_in_flight += reserved > 0;
+        REQUIRE(f.reader->cached_bytes() + reserved <= limit);
+    }
+    CHECK(seen_in_flight > 0); // the bound was checked while readahead was in flight
+    f.ioc.restart();
+    f.ioc.run();
+    CHECK(f.reader->reserved_bytes() == 0); // every reservation went into an entry or away
+    CHECK(f.reader->cached_bytes() <= limit);
+}
+
 TEST_CASE("a corrupted chunk is detected and the read falls back to the local file") {
     Fixture f(256 << 20, false);
     std::string data = random_bytes(3 * kChunk, 10);
