@@ -107,6 +107,13 @@ private:
     boost::beast::flat_buffer buf_;
 };
 
+// Milliseconds from `t0` to now.
+inline long ms_since(std::chrono::steady_clock::time_point t0) {
+    return static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+}
+
 // True when a socket can bind to ::1 (containers may have IPv6 switched off).
 bool has_ipv6_loopback();
 

@@ -21,13 +21,6 @@ using namespace rfs::devnode::test;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-long ms_since(Clock::time_point t0) {
-    return static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
-}
-} // namespace
-
 TEST_CASE("pipelined requests are answered in order", "[devnode]") {
     Devnode node;
     Client c(node.port());

@@ -30,10 +30,6 @@ constexpr milliseconds kAnswerWait{3000};
 const std::string kPutHead = "PUT /buckets/b/keys/k HTTP/1.1\r\nHost: x\r\n"
                              "Content-Type: text/plain\r\n";
 
-long ms_since(Clock::time_point t0) {
-    return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
-}
-
 std::string stderr_lines_with(const Devnode& node, std::string_view word) {
     std::string out;
     std::string err = node.stderr_text();

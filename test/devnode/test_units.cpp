@@ -88,7 +88,7 @@ TEST_CASE("index terms sort like Riak compares them", "[devnode][unit]") {
     CHECK(encode_index_term("a", false) < encode_index_term(std::string("a\0", 2), false));
 }
 
-TEST_CASE("set data type", "[devnode][unit]") {
+TEST_CASE("set data type operations on CrdtValue", "[devnode][unit]") {
     using json = nlohmann::json;
     CrdtValue v = CrdtValue::fresh();
     std::string err;

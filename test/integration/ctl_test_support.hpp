@@ -1,6 +1,7 @@
-// What the tests that drive riakfsctl share (test_drain, test_ctl_tree): running it, reading a
-// mount's status, waiting for a status to say something, and a tree of files written into
-// SOURCE. RIAKFSCTL_BIN names the riakfsctl under test. Released placeholders: riak_node.hpp.
+// What the tests that drive riakfsctl share (test_drain, test_ctl_tree; test_tls runs it too):
+// running it, reading a mount's status, waiting for a status to say something, a Riak mode's
+// mount, and a tree of files written into SOURCE. RIAKFSCTL_BIN names the riakfsctl under test.
+// Released placeholders: riak_node.hpp.
 #pragma once
 
 #include "mount_fixture.hpp"
@@ -60,6 +61,18 @@ nlohmann::json wait_ctl_status(const std::string& mnt, std::chrono::seconds time
 
 inline bool has_marker(const std::string& path) {
     return ::getxattr(path.c_str(), kReleasedMarker, nullptr, 0) > 0;
+}
+
+// A Riak mode's mount against `node` (state in DIR/state) with 64 KiB chunks, so that the
+// trees' larger files are manifests of several chunks; `more` adds options.
+inline MountOptions ctl_riak_mount(const RiakNode& node, const TempDir& dir,
+                                   const std::string& mode, std::vector<std::string> more) {
+    MountOptions opts;
+    opts.extra_opts = {"mode=" + mode, "riak=" + node.url(), "state_dir=" + dir / "state",
+                       "chunk_size=65536"};
+    for (auto& o : more)
+        opts.extra_opts.push_back(o);
+    return opts;
 }
 
 struct Tree {

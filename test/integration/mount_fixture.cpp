@@ -520,6 +520,12 @@ struct stat lstat_ok(const std::string& path) {
     return st;
 }
 
+struct stat stat_of(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st;
+}
+
 ProcResult run_cmd(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                    const std::function<void()>& pre_exec, const std::vector<std::string>* env) {
     ProcResult res;

@@ -64,6 +64,8 @@ std::string errname(int e);
 
 // lstat(2) that must succeed (fails the test, naming the path, otherwise).
 struct stat lstat_ok(const std::string& path);
+// stat(2) that must succeed.
+struct stat stat_of(const std::string& path);
 
 // Owning file descriptor.
 class Fd {

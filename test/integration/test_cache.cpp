@@ -23,15 +23,7 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct stat stat_of(const std::string& path) {
-    struct stat st {};
-    REQUIRE(::stat(path.c_str(), &st) == 0);
-    return st;
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("over SOURCE with nothing holding it: cache=exclusive, changes through the mount seen "
           "at once",

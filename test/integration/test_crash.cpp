@@ -25,6 +25,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_crash {
+
 namespace {
 
 MountOptions crash_mount(const RiakNode& node, const TempDir& dir, const std::string& source) {
@@ -167,3 +170,5 @@ TEST_CASE("move: kill -9 at random moments loses and corrupts nothing", "[move][
         CHECK(digest(node.get("/buckets/riakfs/keys/" + url_key(name)).body) == digest(data));
     }
 }
+
+} // namespace test_crash

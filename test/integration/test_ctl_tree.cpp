@@ -31,6 +31,9 @@ using namespace riakfs::it;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_ctl_tree {
+
 namespace {
 
 ProcResult ctl(std::vector<std::string> args) {
@@ -57,16 +60,6 @@ Tree make_tree() {
         t.contents.push_back(random_bytes(200000 + d, 100 + d));
     }
     return t;
-}
-
-MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,
-                        std::vector<std::string> more) {
-    MountOptions opts;
-    opts.extra_opts = {"mode=" + mode, "riak=" + node.url(), "state_dir=" + dir / "state",
-                       "chunk_size=65536"};
-    for (auto& o : more)
-        opts.extra_opts.push_back(o);
-    return opts;
 }
 
 // The lines of riakfsctl's stdout that name `path` as a difference.
@@ -97,7 +90,7 @@ TEST_CASE("verify: a drained move mount agrees; changes in Riak and beside the m
     TempDir dir("riakfs-ctl");
     RiakNode node(dir.path());
     const Tree tree = make_tree();
-    MountOptions opts = riak_mount(node, dir, "move", {});
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {});
     opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
     opts.warnings_expected = true; // Riak is stopped on purpose at the end
     MountFixture fx(opts);
@@ -236,7 +229,7 @@ TEST_CASE("recall --delete-from-riak: files local, their copies and records gone
     TempDir dir("riakfs-ctl");
     RiakNode node(dir.path());
     const Tree tree = make_tree();
-    MountOptions opts = riak_mount(node, dir, "move", {"drain=on"});
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on"});
     opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
     MountFixture fx(opts);
     const std::string mnt = fx.mountpoint();
@@ -348,7 +341,7 @@ TEST_CASE("migrate without a mount; a mount of SOURCE then sends nothing again",
     HttpReply stats = node.get("/stats");
     const auto puts = json::parse(stats.body).at("node_puts_total").get<std::uint64_t>();
 
-    MountOptions opts = riak_mount(node, dir, "migrate", {"drain=on"});
+    MountOptions opts = ctl_riak_mount(node, dir, "migrate", {"drain=on"});
     opts.source_dir = source;
     MountFixture fx(opts);
     json s = wait_status(fx.mountpoint(),
@@ -371,3 +364,5 @@ TEST_CASE("migrate without a mount; a mount of SOURCE then sends nothing again",
     r = ctl({"migrate", source, "--riak", "nonsense"});
     CHECK(r.exit_code == 1);
 }
+
+} // namespace test_ctl_tree

@@ -30,6 +30,9 @@ using namespace riakfs::it;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_drain {
+
 namespace {
 
 ProcResult ctl(std::vector<std::string> args) {
@@ -64,23 +67,13 @@ std::uint64_t node_puts(const RiakNode& node) {
     return json::parse(r.body).at("node_puts_total").get<std::uint64_t>();
 }
 
-MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,
-                        std::vector<std::string> more) {
-    MountOptions opts;
-    opts.extra_opts = {"mode=" + mode, "riak=" + node.url(), "state_dir=" + dir / "state",
-                       "chunk_size=65536"};
-    for (auto& o : more)
-        opts.extra_opts.push_back(o);
-    return opts;
-}
-
 } // namespace
 
 TEST_CASE("drain: a tree of 1,000 files moves to Riak while an application reads it", "[drain]") {
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());
     const Tree tree = make_tree(1000, 10, 6000);
-    MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_order=size"});
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on", "drain_order=size"});
     opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
     MountFixture fx(opts);
 
@@ -133,7 +126,7 @@ TEST_CASE("drain: one file at a time while applications use the mount, full spee
     for (const char* yield : {"on", "off"}) {
         SECTION(std::string("drain_yield=") + yield) {
             MountOptions opts =
-                riak_mount(node, dir, "migrate", {std::string("drain_yield=") + yield});
+                ctl_riak_mount(node, dir, "migrate", {std::string("drain_yield=") + yield});
             opts.prepare = [&](const std::string& source) {
                 write_tree(tree, source);
                 write_file(source + "/app.txt", "the application's file");
@@ -200,7 +193,7 @@ TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not ver
     size_t released_before = 0;
     std::uint64_t puts_at_kill = 0;
     {
-        MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_files=100"});
+        MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on", "drain_files=100"});
         opts.source_dir = source;
         opts.warnings_expected = true;
         MountFixture fx(opts);
@@ -217,7 +210,7 @@ TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not ver
         CHECK(r.exit_code == 1);
         CHECK(r.err.find("not answering") != std::string::npos);
     }
-    MountOptions opts = riak_mount(node, dir, "move", {"drain=on"});
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on"});
     opts.source_dir = source;
     opts.warnings_expected = true;
     MountFixture fx(opts);
@@ -241,7 +234,7 @@ TEST_CASE("riakfsctl drain: start, pause, pace and resume without remounting", "
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());
     const Tree tree = make_tree(300, 3, 2000);
-    MountOptions opts = riak_mount(node, dir, "migrate", {"drain_files=20"});
+    MountOptions opts = ctl_riak_mount(node, dir, "migrate", {"drain_files=20"});
     opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
     MountFixture fx(opts);
     const std::string mnt = fx.mountpoint();
@@ -301,7 +294,7 @@ TEST_CASE("riakfsctl status: plain lines when piped, JSON with --json, clear err
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());
     const Tree tree = make_tree(20, 2, 1000);
-    MountOptions opts = riak_mount(node, dir, "move", {"drain=on", "drain_rate=50M"});
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on", "drain_rate=50M"});
     opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
     MountFixture fx(opts);
     json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
@@ -352,7 +345,7 @@ TEST_CASE("riakfsctl status: plain lines when piped, JSON with --json, clear err
 TEST_CASE("riakfsctl: a caller that is not root is refused", "[drain][ctl]") {
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());
-    MountOptions opts = riak_mount(node, dir, "migrate", {});
+    MountOptions opts = ctl_riak_mount(node, dir, "migrate", {});
     opts.warnings_expected = true; // the daemon logs the refused request
     MountFixture fx(opts);
     FreshUser user;
@@ -376,3 +369,5 @@ TEST_CASE("riakfsctl: a caller that is not root is refused", "[drain][ctl]") {
     CHECK(r.err.find("permission denied: only root") != std::string::npos);
     CHECK(status_of(fx.mountpoint())["drain"]["state"] == "off");
 }
+
+} // namespace test_drain

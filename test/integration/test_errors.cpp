@@ -15,6 +15,9 @@
 
 using namespace riakfs::it;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_errors {
+
 namespace {
 
 // Result of fn run as `uid:gid` converted to an errno name.
@@ -426,3 +429,5 @@ TEST_CASE("O_CREAT on a name that appeared beside the mount", "[errors][create]"
     CHECK(read_file(fx.src("late")) == "keep me");
     CHECK(lstat_ok(fx.src("late")).st_uid == 1234u);
 }
+
+} // namespace test_errors

@@ -27,6 +27,9 @@
 
 using namespace riakfs::it;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_io {
+
 namespace {
 
 void pwrite_all(int fd, std::string_view data, off_t off) {
@@ -794,3 +797,5 @@ TEST_CASE("FLUSH comes exactly for the closes of files written on a source with 
     CHECK(flushes_for(fx.mnt("local/r"), O_RDONLY) == skipped);
     CHECK(read_file(fx.src("local/w")) == "x");
 }
+
+} // namespace test_io

@@ -18,6 +18,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_migrate {
+
 namespace {
 
 MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,
@@ -307,3 +310,5 @@ TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does n
     CHECK(node_gets(node) - g1 <= 8);
     CHECK(node_gets(node) - g1 >= 1);
 }
+
+} // namespace test_migrate

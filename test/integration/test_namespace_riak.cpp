@@ -30,6 +30,9 @@ using namespace riakfs::it;
 using namespace std::chrono_literals;
 namespace layout = rfs::layout;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_namespace_riak {
+
 namespace {
 
 MountOptions riak_mount(const RiakNode& node, const TempDir& dir, const std::string& mode,
@@ -509,3 +512,5 @@ TEST_CASE("restore: every name of a hard-linked file reads its bytes", "[namespa
     CHECK(read_file(fx.mnt("z.txt")) == "linked content");
     CHECK(read_file(fx.mnt("d/a-link")) == "linked content");
 }
+
+} // namespace test_namespace_riak

@@ -36,6 +36,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_ops {
+
 TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/O and copies",
           "[ops][metrics]") {
     if (!is_riakfs()) return;
@@ -415,3 +418,5 @@ TEST_CASE("systemd: the units pass systemd-analyze verify", "[ops][systemd]") {
             if (line.find(unit_name) != std::string::npos) FAIL_CHECK(line);
     }
 }
+
+} // namespace test_ops

@@ -20,6 +20,9 @@
 
 using namespace riakfs::it;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_security {
+
 namespace {
 
 const char* const kCachePolicies[] = {"cache=never", "cache=auto", "cache=always"};
@@ -347,3 +350,5 @@ TEST_CASE("listxattr shows trusted.* names only to privileged callers", "[securi
         return 0;
     }) == 0);
 }
+
+} // namespace test_security

@@ -20,6 +20,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_shadow {
+
 namespace {
 
 MountOptions shadow_mount(const RiakNode& node, const TempDir& dir,
@@ -436,3 +439,5 @@ TEST_CASE("shadow: an unlink while Riak is down is finished when it is back",
     CHECK(wait_body(node, "kept2", "stays"));
     CHECK(wait_keys(node, {"kept2"}) == Keys{"kept2"});
 }
+
+} // namespace test_shadow

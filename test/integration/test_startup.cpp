@@ -29,6 +29,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_startup {
+
 namespace {
 
 std::string lower(std::string s) {
@@ -502,3 +505,5 @@ TEST_CASE("mounting on a live riakfs mount is refused", "[startup]") {
         CHECK(read_file(fx.mnt("f")) == "first");
     }
 }
+
+} // namespace test_startup

@@ -9,6 +9,7 @@
 // daemon exits non-zero and nothing is mounted. After the mount, a node that drops TLS in the
 // middle of responses, or comes back with an expired certificate, is EIO to the application
 // (reads of released files), never a hang and never plain text.
+#include "ctl_test_support.hpp"
 #include "mount_fixture.hpp"
 #include "riak_node.hpp"
 
@@ -35,6 +36,9 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 using rfs::test::TestPki;
+
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_tls {
 
 namespace {
 
@@ -105,12 +109,6 @@ std::vector<std::string> secured_mount(const RiakNode& node, const TempDir& dir,
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-const char* ctl_bin() {
-    const char* ctl = std::getenv("RIAKFSCTL_BIN");
-    REQUIRE(ctl != nullptr);
-    return ctl;
 }
 
 // A refused start: non-zero exit within the bound, one line on stderr containing `expect`
@@ -387,3 +385,5 @@ TEST_CASE("TLS failing under a move mount: EIO for released files, never a hang"
         CHECK(back == std::optional<std::string>("released c\n"));
     }
 }
+
+} // namespace test_tls

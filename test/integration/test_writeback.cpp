@@ -24,13 +24,10 @@
 using namespace riakfs::it;
 using namespace std::chrono_literals;
 
-namespace {
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_writeback {
 
-struct stat stat_of(const std::string& path) {
-    struct stat st {};
-    REQUIRE(::stat(path.c_str(), &st) == 0);
-    return st;
-}
+namespace {
 
 struct stat fstat_of(int fd) {
     struct stat st {};
@@ -378,3 +375,5 @@ TEST_CASE("writeback: a write that reaches the daemon after a copy was made is c
         }
     }
 }
+
+} // namespace test_writeback

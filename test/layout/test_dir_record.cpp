@@ -9,6 +9,9 @@
 using namespace rfs::layout;
 using json = nlohmann::json;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_dir_record {
+
 namespace {
 
 DirEntry file(std::uint64_t size = 12) {
@@ -301,3 +304,5 @@ TEST_CASE("extended attributes round-trip as encoded bytes, and are checked", "[
              "mtime_ns":0,"ctime_ns":0,"atime_ns":0,"size":0,"nlink":1,"xattrs":{"nodot":"x"}}}})"})
         CHECK_FALSE(decode_dir_record(bad));
 }
+
+} // namespace test_dir_record

@@ -10,6 +10,9 @@
 
 using namespace rfs::layout;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_file_object {
+
 namespace {
 
 FileMeta sample() {
@@ -193,3 +196,5 @@ TEST_CASE("make_version is well-formed, current and strictly increasing", "[file
     // The time part is the real clock (later than November 2023).
     CHECK(prev.substr(0, 16) > make_version_at(1'700'000'000'000'000'000ull, 0).substr(0, 16));
 }
+
+} // namespace test_file_object

@@ -10,6 +10,9 @@
 using namespace rfs::layout;
 using json = nlohmann::json;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_manifest {
+
 namespace {
 
 const std::string kVersion = make_version_at(1'700'000'000'000'000'000ull, 42);
@@ -163,3 +166,5 @@ TEST_CASE("decoding garbage or inconsistent manifests gives errors", "[manifest]
     error_of(with("chunks", json::array({nullptr, nullptr})));
     error_of(with("chunks", json::array({nullptr, nullptr, nullptr, nullptr})));
 }
+
+} // namespace test_manifest

@@ -6,6 +6,9 @@
 
 using namespace rfs::layout;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_mapping {
+
 namespace {
 
 Mapper parse(std::string_view text) {
@@ -187,3 +190,5 @@ TEST_CASE("configuration errors are one clear line each", "[mapping]") {
     CHECK(contains(error_of(R"({"rules":[],"namespace":{"bucket":"n","x":1}})"),
                    "unknown member \"x\""));
 }
+
+} // namespace test_mapping

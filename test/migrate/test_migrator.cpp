@@ -20,6 +20,9 @@ using migrate::test::open_state;
 using migrate::test::run_on;
 using migrate::test::TempTree;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_migrator {
+
 namespace {
 
 struct Engine {
@@ -202,3 +205,5 @@ TEST_CASE("drain_file: copies once, answers once; a verified file is current; un
           std::vector{migrate::CopyResult::Kind::copied, migrate::CopyResult::Kind::current});
     CHECK(engine.migrator->stats().files_copied == 1);
 }
+
+} // namespace test_migrator

@@ -25,10 +25,13 @@
 
 using namespace rfs;
 using namespace std::chrono_literals;
-using migrate::test::run_on;
 using migrate::test::open_state;
+using migrate::test::run_on;
 using migrate::test::TempTree;
 namespace asio = boost::asio;
+
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_namespace {
 
 namespace {
 
@@ -487,3 +490,5 @@ TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     CHECK(engine.removals().empty());
     CHECK_FALSE(engine.record("big.bin"));
 }
+
+} // namespace test_namespace

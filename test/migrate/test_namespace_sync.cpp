@@ -33,6 +33,9 @@ using migrate::test::run_on;
 using migrate::test::TempTree;
 namespace asio = boost::asio;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_namespace_sync {
+
 namespace {
 
 // A Migrator on the in-memory store, and the namespace sync on its loop.
@@ -569,3 +572,5 @@ TEST_CASE("split records: parts encode within the limit and decode back", "[dir_
     CHECK(layout::dir_record_part_key("", 1) == "///1");
     CHECK_FALSE(layout::decode_dir_record(R"({"format":"riakfs-dir/1","entries":{},"parts":1})"));
 }
+
+} // namespace test_namespace_sync

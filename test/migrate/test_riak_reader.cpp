@@ -18,6 +18,9 @@ using namespace rfs;
 using migrate::test::TempTree;
 using store::test::run_task;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_riak_reader {
+
 namespace {
 
 std::string random_bytes(std::size_t n, unsigned seed) {
@@ -374,3 +377,5 @@ TEST_CASE("after Riak failed, reads stay local for retry_after without asking it
     CHECK(served.from_riak);
     CHECK(served.data == data);
 }
+
+} // namespace test_riak_reader

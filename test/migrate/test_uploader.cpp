@@ -17,6 +17,9 @@ using namespace rfs;
 using migrate::test::TempTree;
 using store::test::run_task;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_uploader {
+
 namespace {
 
 struct Fixture {
@@ -228,3 +231,5 @@ TEST_CASE("a file that changed during the copy is reported changed", "[uploader]
     REQUIRE(out);
     CHECK(out->changed);
 }
+
+} // namespace test_uploader

@@ -41,6 +41,9 @@ using asio::ip::tcp;
 using json = nlohmann::json;
 using devnode::test::Devnode;
 
+// The object the fault and TLS tests store and fetch: key k of bucket b (default type).
+inline const proto::ObjectId kKey{"", "b", "k"};
+
 // Runs `task` on `ioc` until it completes (test/support/run_task.hpp).
 template <typename T> T run(asio::io_context& ioc, asio::awaitable<T> task) {
     return rfs::test::run_task(ioc, std::move(task));

@@ -13,6 +13,9 @@ using namespace rfs::riak;
 using namespace rfs::riak::test;
 namespace proto = rfs::proto;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_faults {
+
 namespace {
 
 struct Fixture : ClientFixture {
@@ -28,8 +31,6 @@ struct Fixture : ClientFixture {
         return c;
     }
 };
-
-const proto::ObjectId kKey{"", "b", "k"};
 
 } // namespace
 
@@ -268,3 +269,5 @@ TEST_CASE("many pipelined requests under random resets and errors all succeed",
     client.stop();
     drain(f.ioc);
 }
+
+} // namespace test_faults

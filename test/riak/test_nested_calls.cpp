@@ -15,6 +15,9 @@ using namespace rfs::riak;
 using namespace rfs::riak::test;
 namespace proto = rfs::proto;
 
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_nested_calls {
+
 namespace {
 
 struct Fixture : ClientFixture {
@@ -137,3 +140,5 @@ TEST_CASE("awaitable made first from braced temporaries and default arguments", 
     };
     CHECK(f(outer()) == "01234");
 }
+
+} // namespace test_nested_calls

@@ -89,8 +89,6 @@ std::vector<std::string> secured_args(const TempDir& dir, const std::string& pas
     return args;
 }
 
-const proto::ObjectId kKey{"", "b", "k"};
-
 } // namespace
 
 TEST_CASE("objects over https://, pipelined on one TLS connection", "[riak][tls]") {
