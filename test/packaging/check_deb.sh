@@ -28,7 +28,9 @@ if grep -v '^\./usr/' <<<"$contents" | grep -qv '^\./$'; then
   echo "outside /usr:"; grep -v '^\./usr/' <<<"$contents" | grep -v '^\./$'
   status=1
 fi
-if grep -q 'it_\|unit-\|riakfs-test-faults' <<<"$contents"; then
+# The test executables are DIR_tests (test/meson.build); the test helpers riakfs-it-slowfs and
+# riakfs-test-faults.
+if grep -qE '_tests$|riakfs-it-|riakfs-test-faults' <<<"$contents"; then
   echo "test binaries in the package"; status=1
 fi
 for field in Package Version Architecture Depends Description; do
