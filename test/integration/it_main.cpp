@@ -1,5 +1,5 @@
-// Catch2 runner for the integration executables: exits 77 (meson SKIP) when the prerequisites for
-// mounting are missing, since Catch2 v2 has no SKIP().
+// Catch2 runner of integration_tests: exits 77 (meson SKIP) when the prerequisites for mounting
+// are missing, since Catch2 v2 has no SKIP().
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 

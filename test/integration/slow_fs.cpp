@@ -13,7 +13,7 @@
 namespace riakfs::it {
 namespace {
 
-// riakfs-it-slowfs is built next to the test executables.
+// riakfs-it-slowfs is built next to integration_tests.
 std::string slowfs_bin() {
     if (const char* env = ::getenv("RIAKFS_IT_SLOWFS")) return env;
     char buf[4096];
