@@ -1,5 +1,6 @@
 // Request/response helpers for riak-devnode (see http.hpp). Any thread.
 #include "lib/devnode/http.hpp"
+#include "lib/devnode/encoding.hpp"
 
 #include <ctime>
 
@@ -99,7 +100,8 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
     out += "Server: ";
     out += kServer;
     out += "\r\nDate: ";
-    out += proto::format_http_date(std::time(nullptr));
+    // The clock Last-Modified comes from (time() is coarse and may lag it by a second).
+    out += proto::format_http_date(static_cast<std::time_t>(now_micros() / 1000000));
     out += "\r\n";
     if (res.chunked) {
         out += "Transfer-Encoding: chunked\r\n";
