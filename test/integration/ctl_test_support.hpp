@@ -1,7 +1,7 @@
 // What the tests that drive riakfsctl share (test_drain, test_ctl_tree; test_tls runs it too):
 // running it, reading a mount's status, waiting for a status to say something, a Riak mode's
 // mount, and a tree of files written into SOURCE. RIAKFSCTL_BIN names the riakfsctl under test.
-// Released placeholders: riak_node.hpp.
+// Released placeholders (has_marker, is_released): riak_node.hpp.
 #pragma once
 
 #include "mount_fixture.hpp"
@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,10 +56,6 @@ nlohmann::json wait_ctl_status(const std::string& mnt, std::chrono::seconds time
     INFO("last status: " << s.dump());
     REQUIRE(done(s));
     return s;
-}
-
-inline bool has_marker(const std::string& path) {
-    return ::getxattr(path.c_str(), kReleasedMarker, nullptr, 0) > 0;
 }
 
 // A Riak mode's mount against `node` (state in DIR/state) with 64 KiB chunks, so that the

@@ -204,9 +204,14 @@ inline std::string object_path(const std::string& key, const std::string& bucket
 // The attribute mode=move puts on a released placeholder in SOURCE.
 inline constexpr const char* kReleasedMarker = "trusted.riakfs.released";
 
+// The marker is on the local file `path` (whatever its data).
+inline bool has_marker(const std::string& path) {
+    return ::getxattr(path.c_str(), kReleasedMarker, nullptr, 0) > 0;
+}
+
 // The local file is a released placeholder: the marker is on it and it holds no data.
 inline bool is_released(const std::string& src_path) {
-    if (::getxattr(src_path.c_str(), kReleasedMarker, nullptr, 0) <= 0) return false;
+    if (!has_marker(src_path)) return false;
     Fd fd(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return false;
     return ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
