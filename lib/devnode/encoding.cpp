@@ -100,6 +100,10 @@ int64_t now_micros() {
         .count();
 }
 
+int64_t now_seconds() {
+    return now_micros() / 1000000;
+}
+
 uint64_t fnv1a64(std::string_view s, uint64_t seed) {
     uint64_t h = seed;
     for (char c : s) {

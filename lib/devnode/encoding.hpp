@@ -23,6 +23,9 @@ std::string random_base62(int bits);
 uint64_t random_u64();
 
 int64_t now_micros();
+// The whole seconds of now_micros(): HTTP dates (Last-Modified, Date) and stats windows, all
+// from the one clock (time() reads a coarser one that can lag it by a second).
+int64_t now_seconds();
 
 // 64-bit FNV-1a; used where Riak prints an MD5 as an opaque token.
 uint64_t fnv1a64(std::string_view s, uint64_t seed = 0xcbf29ce484222325ULL);

@@ -100,8 +100,7 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
     out += "Server: ";
     out += kServer;
     out += "\r\nDate: ";
-    // The clock Last-Modified comes from (time() is coarse and may lag it by a second).
-    out += proto::format_http_date(static_cast<std::time_t>(now_micros() / 1000000));
+    out += proto::format_http_date(static_cast<std::time_t>(now_seconds()));
     out += "\r\n";
     if (res.chunked) {
         out += "Transfer-Encoding: chunked\r\n";

@@ -46,12 +46,10 @@ std::optional<int> preconditions(const Request& req, bool exists, const std::str
     if (get_like) {
         if (auto ims = req.header("If-Modified-Since")) {
             auto d = parse_http_date(trim(*ims));
-            // "Now" from the clock Last-Modified comes from: time() reads the coarse clock,
-            // which can still show the previous second for a few milliseconds after
-            // system_clock has passed it, and a Last-Modified of this very second then looked
-            // like a date in the future (ignored: 200 instead of 304).
-            const int64_t now_s = now_micros() / 1000000;
-            if (d && *d <= now_s && last_modified_s <= *d) return 304;
+            // "Now" from the clock Last-Modified comes from (now_seconds): with time(), a
+            // Last-Modified of this very second could look like a date in the future for a
+            // few milliseconds, and be ignored (200 instead of 304).
+            if (d && *d <= now_seconds() && last_modified_s <= *d) return 304;
         }
     }
     return std::nullopt;

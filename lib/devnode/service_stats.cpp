@@ -16,7 +16,7 @@ using namespace service_support;
 // Stats
 
 Stats::Slot& Stats::slot_now() {
-    int64_t sec = now_micros() / 1000000;
+    int64_t sec = now_seconds();
     Slot& s = slots_[sec % 60];
     if (s.sec != sec) s = Slot{sec, 0, 0};
     return s;
@@ -34,7 +34,7 @@ void Stats::note_put() {
 
 uint64_t Stats::window_gets() {
     std::lock_guard lk(mu_);
-    int64_t sec = now_micros() / 1000000;
+    int64_t sec = now_seconds();
     uint64_t n = 0;
     for (const auto& s : slots_)
         if (sec - s.sec < 60) n += s.gets;
@@ -43,7 +43,7 @@ uint64_t Stats::window_gets() {
 
 uint64_t Stats::window_puts() {
     std::lock_guard lk(mu_);
-    int64_t sec = now_micros() / 1000000;
+    int64_t sec = now_seconds();
     uint64_t n = 0;
     for (const auto& s : slots_)
         if (sec - s.sec < 60) n += s.puts;
