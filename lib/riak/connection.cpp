@@ -325,14 +325,12 @@ asio::awaitable<void> Connection::read_loop() {
             co_return;
         }
         deliver_ready();
-        if (last_request_queued_ && in_flight_.empty() && to_write_.empty()) {
-            // The request that asked for the close is answered; the node closes now. Not
-            // waiting for its FIN keeps the pool from handing this connection another call.
-            close(make_error(Errc::ok,
-                             fmt::format("{}: closed after a Connection: close request", node)));
-            co_return;
-        }
-        if (decoder_.closing()) {
+        // A request of ours that asked for the close is answered: the node closes now without
+        // saying so, and not waiting for its FIN keeps the pool from handing this connection
+        // another call (none was queued behind that request: can_accept).
+        const bool asked_close_answered =
+            last_request_queued_ && in_flight_.empty() && to_write_.empty();
+        if (decoder_.closing() || asked_close_answered) {
             // "Connection: close": nothing more will be answered here. Unwritten calls go
             // elsewhere; written ones fail when the node closes.
             state_ = State::closing;
