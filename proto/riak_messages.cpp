@@ -370,13 +370,18 @@ Error error_from_response(const Response& res) {
     return make_error(code, fmt::format("HTTP {}: {}", status, summary), status);
 }
 
-Result<ObjectResponse> parse_object_response(const Response& res, bool head) {
+namespace {
+// `movable_body`: res's body when the caller gives it up (a 200's value is moved, not copied).
+Result<ObjectResponse> parse_object_response(const Response& res, bool head,
+                                             std::string* movable_body) {
     ObjectResponse out;
     out.status = res.result_int();
     switch (out.status) {
     case 200:
         out.outcome = Outcome::ok;
-        out.object = object_from_headers(res.base(), head ? std::string() : res.body());
+        out.object = object_from_headers(res.base(), head           ? std::string()
+                                                     : movable_body ? std::move(*movable_body)
+                                                                    : res.body());
         break;
     case 201: {
         out.outcome = Outcome::created;
@@ -425,6 +430,15 @@ Result<ObjectResponse> parse_object_response(const Response& res, bool head) {
     }
     out.vclock = std::string(trim(res["X-Riak-Vclock"]));
     return out;
+}
+} // namespace
+
+Result<ObjectResponse> parse_object_response(const Response& res, bool head) {
+    return parse_object_response(res, head, nullptr);
+}
+
+Result<ObjectResponse> parse_object_response(Response&& res, bool head) {
+    return parse_object_response(res, head, &res.body());
 }
 
 // ---- Siblings -------------------------------------------------------------------------------

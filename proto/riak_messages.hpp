@@ -169,6 +169,9 @@ struct ObjectResponse {
 // Status -> Outcome for 200/201/204/300/304/404; anything else becomes error_from_response().
 // `head`: the request was HEAD, so there is no body to parse.
 Result<ObjectResponse> parse_object_response(const Response& response, bool head = false);
+// The same, taking a 200's body instead of copying it (a 1 MiB chunk's copy and its fresh pages
+// were a sixth of the reading thread's time). `response` keeps its headers.
+Result<ObjectResponse> parse_object_response(Response&& response, bool head = false);
 
 // The one status -> errno table (STYLE 3.5): 400 EINVAL, 401/403/426 EACCES, 404 ENOENT,
 // 406/415 EPROTO, 409 ESTALE (X-Riak-If-Not-Modified), 412 EEXIST, 413/431 ENAMETOOLONG,

@@ -337,7 +337,7 @@ Task<proto::ObjectResponse> Client::fetch(proto::ObjectId id, proto::FetchOption
     if (!request) co_return from_proto(request.error());
     auto res = co_await send(std::move(*request), true, false, call);
     if (!res) co_return std::move(res).error();
-    auto parsed = proto::parse_object_response(*res, options.head);
+    auto parsed = proto::parse_object_response(std::move(*res), options.head);
     if (!parsed) co_return from_proto(parsed.error());
     co_return std::move(*parsed);
 }
@@ -363,7 +363,7 @@ Task<proto::ObjectResponse> Client::store(proto::ObjectId id, proto::RiakObject 
     if (!res) co_return std::move(res).error();
     // A write has no "not found" outcome: 404 is an unknown bucket type.
     if (res->result_int() == 404) co_return from_proto(proto::error_from_response(*res));
-    auto parsed = proto::parse_object_response(*res);
+    auto parsed = proto::parse_object_response(std::move(*res));
     if (!parsed) co_return from_proto(parsed.error());
     co_return std::move(*parsed);
 }
@@ -374,7 +374,7 @@ Task<proto::ObjectResponse> Client::remove(proto::ObjectId id, proto::DeleteOpti
     if (!request) co_return from_proto(request.error());
     auto res = co_await send(std::move(*request), !conditional(options.conditions), false, call);
     if (!res) co_return std::move(res).error();
-    auto parsed = proto::parse_object_response(*res);
+    auto parsed = proto::parse_object_response(std::move(*res));
     if (!parsed) co_return from_proto(parsed.error());
     co_return std::move(*parsed);
 }

@@ -59,13 +59,14 @@ struct ReadStep {
     std::string etag;   // of the 300: the sibling set's own tag
 };
 
-ReadStep interpret(const proto::Response& response, bool sent_head, bool with_value) {
+// Takes the response's body (a value is moved into the answer, not copied); its headers stay.
+ReadStep interpret(proto::Response& response, bool sent_head, bool with_value) {
     ReadStep step;
     if (auto bad = check_not_found(response, sent_head)) {
         step.answer = std::move(*bad);
         return step;
     }
-    auto parsed = proto::parse_object_response(response, sent_head);
+    auto parsed = proto::parse_object_response(std::move(response), sent_head);
     if (!parsed) {
         step.answer = riak::from_proto(parsed.error());
         return step;

@@ -272,6 +272,16 @@ TEST_CASE("object responses", "[proto][messages]") {
         CHECK(r->object.index_values("size_int") == std::vector<std::string>{"7"});
         CHECK_FALSE(r->object.deleted);
         CHECK(parse_http_date(r->object.last_modified) == std::optional<std::time_t>(1795633200));
+        CHECK(res.body() == "hello"); // read from, not taken
+
+        // Given up by the caller, the body is taken (not copied): the same object comes out.
+        auto taken = parse_object_response(std::move(res));
+        REQUIRE(taken.has_value());
+        CHECK(taken->object.value == "hello");
+        CHECK(taken->vclock == r->vclock);
+        CHECK(taken->object.etag == r->object.etag);
+        CHECK(taken->object.meta == r->object.meta);
+        CHECK(taken->object.index_values("parent_bin") == r->object.index_values("parent_bin"));
     }
     SECTION("HEAD 200 has no body to read") {
         auto res = make_response(200, {{"Content-Type", "text/plain"}}, "");
