@@ -421,6 +421,7 @@ void RiakReader::after_read(const state::FileState& rec,
     if (last_end_.size() > 4096) last_end_.clear(); // a bound; losing it only costs readahead
     last_end_[file] = offset + size;
     const layout::ChunkSpan span{0, span_end};
+    if (sequential) drop_behind(rec, *manifest, span_end);
     if (options_.readahead && sequential) {
         // The next chunks, at most a quarter of the cache: what is fetched ahead must not push
         // out what the reader is still reading.
@@ -436,6 +437,24 @@ void RiakReader::after_read(const state::FileState& rec,
             if (cached(next_key) || inflight_.count(next_key)) continue;
             asio::co_spawn(context_, fetch_ahead(rec, manifest, next), asio::detached);
         }
+    }
+}
+
+void RiakReader::drop_behind(const state::FileState& rec, const layout::Manifest& manifest,
+                             std::uint64_t span_end) {
+    // The reader is in chunk span_end - 1; the chunk before it may still have a READ on its way
+    // (the kernel sends readahead in parallel, answered by several threads), so the chunks
+    // before that one go. Two of them: each chunk is some read's last one, so none is skipped.
+    if (span_end < 3) return;
+    std::lock_guard lock(cache_mu_);
+    for (std::uint64_t i = span_end >= 4 ? span_end - 4 : 0; i <= span_end - 3; ++i) {
+        if (manifest.is_hole(i)) continue;
+        auto it = index_.find(cache_key(rec, manifest.chunk_key(i), 'c'));
+        if (it == index_.end()) continue;
+        cached_bytes_ -= it->second->bytes;
+        lru_.erase(it->second);
+        index_.erase(it);
+        ++stats_.dropped_behind;
     }
 }
 

@@ -204,6 +204,46 @@ TEST_CASE("a sequential reader has the next chunk fetched ahead, once") {
     CHECK(f.reader->stats().readaheads >= 2);
 }
 
+TEST_CASE("a sequential reader's passed chunks leave the cache; small files stay") {
+    Fixture f;
+    std::string small = random_bytes(kChunk / 2, 11);
+    auto rec_small = f.copy("small.bin", small, kChunk);
+    REQUIRE(f.fetch(rec_small, 0, kChunk));
+    const std::uint64_t small_cached = f.reader->cached_bytes();
+    REQUIRE(small_cached == small.size());
+
+    std::string data = random_bytes(40 * kChunk, 12);
+    auto rec = f.copy("stream.bin", data, kChunk);
+    std::string all;
+    std::uint64_t most_cached = 0;
+    for (std::uint64_t off = 0; off < data.size(); off += 1024) {
+        auto got = f.fetch(rec, off, 1024);
+        REQUIRE(got);
+        all += *got;
+        most_cached = std::max(most_cached, f.reader->cached_bytes());
+    }
+    f.ioc.restart();
+    f.ioc.run(); // what was fetched ahead lands
+    CHECK(all == data);
+    CHECK(f.gets() == 1 + 40); // the manifest and each chunk once: none dropped too early
+    // The chunk being read, the one before it, and those fetched ahead (3) are all it holds.
+    CHECK(most_cached <= small_cached + 6 * kChunk + 4096);
+    CHECK(f.reader->stats().dropped_behind >= 30);
+    // The small file was not pushed out by the stream.
+    REQUIRE(f.fetch(rec_small, 0, kChunk));
+    CHECK(f.gets() == 1 + 40);
+
+    // Reads that are not sequential keep what they fetched.
+    Fixture g;
+    auto rec_g = g.copy("random.bin", data, kChunk);
+    for (std::uint64_t i : {7, 2, 30, 15, 21}) {
+        REQUIRE(g.fetch(rec_g, i * kChunk + 100, 200));
+    }
+    g.ioc.restart();
+    g.ioc.run();
+    CHECK(g.reader->stats().dropped_behind == 0);
+}
+
 TEST_CASE("the cache never holds more than cache_size bytes") {
     const std::uint64_t limit = 3 * kChunk + 100;
     Fixture f(limit);
