@@ -63,8 +63,10 @@ public:
 
     bool read(fs::File& file, size_t size, off_t offset, ReadDone& done) override {
         if (shared_->local.load(std::memory_order_relaxed)) return false;
-        if (!shared_->released && answer_from_cache(file, size, offset, done)) return true;
+        if (!shared_->released && answer_from_cache(*shared_, file, size, offset, done))
+            return true;
         auto call = std::make_unique<Call>(Call{shared_, &file, std::move(done), size, offset});
+        if (!shared_->released && wait_for_prefetch(call)) return true;
         asio::io_context& context = shared_->owner.migrator_.context();
         asio::post(context, [&context, call = std::move(call)]() mutable {
             asio::co_spawn(context, serve(std::move(call)), asio::detached);
@@ -73,11 +75,14 @@ public:
     }
 
 private:
+    struct Shared;
+    struct Call;
+
     // A read whose bytes are all cached (a small file prefetched at the open, a chunk fetched
     // ahead), each checked against the record when it was fetched, is answered here, on the
     // FUSE thread: no hop to the migration loop and back.
-    bool answer_from_cache(fs::File& file, size_t size, off_t offset, ReadDone& done) {
-        Shared& shared = *shared_;
+    static bool answer_from_cache(Shared& shared, fs::File& file, size_t size, off_t offset,
+                                  ReadDone& done) {
         auto piece =
             shared.owner.reader_->cached_read(shared.rec, static_cast<std::uint64_t>(offset), size);
         if (!piece) return false;
@@ -107,7 +112,30 @@ private:
         ReadDone done;
         size_t size;
         off_t offset;
+        bool riak_timed_out = false; // waited riak_timeout for a prefetch: read locally
     };
+
+    // The object is on its way (the LOOKUP or OPEN started its GET): the READ is answered where
+    // that GET ends, on the migration loop, from the cache; if the fetch failed there, it takes
+    // the loop's usual path (which says why, and reads locally). `call` is taken only when
+    // this returns true.
+    static bool wait_for_prefetch(std::unique_ptr<Call>& call) {
+        const std::shared_ptr<Shared> shared = call->shared;
+        // Handed over before it is registered: the loop may call it as soon as it is.
+        auto held = std::make_shared<std::unique_ptr<Call>>(std::move(call));
+        auto& reader = *shared->owner.reader_;
+        bool waiting = reader.when_prefetched(shared->rec, [held](RiakReader::Wait wait) {
+            std::unique_ptr<Call> c = std::move(*held);
+            if (wait == RiakReader::Wait::fetched &&
+                answer_from_cache(*c->shared, *c->file, c->size, c->offset, c->done))
+                return;
+            c->riak_timed_out = wait == RiakReader::Wait::timed_out;
+            asio::io_context& context = c->shared->owner.migrator_.context();
+            asio::co_spawn(context, serve(std::move(c)), asio::detached);
+        });
+        if (!waiting) call = std::move(*held); // never registered: still ours
+        return waiting;
+    }
 
     static asio::awaitable<Served> serve_released(Call& call) {
         Shared& shared = *call.shared;
@@ -145,6 +173,12 @@ private:
         if (shared.released) {
             served = co_await serve_released(*call);
             if (served.from_riak) owner.riak_reads_.fetch_add(1, std::memory_order_relaxed);
+        } else if (call->riak_timed_out) {
+            // Waited riak_timeout for the prefetch already: not once more in read_or_local.
+            served.error =
+                riak::make_error(riak::Errc::timeout, "no answer from Riak in time", ETIMEDOUT);
+            served.err = read_local(call->file->fd(), static_cast<std::uint64_t>(call->offset),
+                                    call->size, &served.data);
         } else {
             auto reader = owner.reader_;
             auto read = reader->read_or_local(shared.rec, call->file->fd(),

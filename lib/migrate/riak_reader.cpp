@@ -149,12 +149,13 @@ void RiakReader::prefetch(state::FileState rec) {
     }
     asio::post(context_,
                [self = shared_from_this(), rec = std::move(rec), key = std::move(key)]() mutable {
-                   if (std::chrono::steady_clock::now() < self->down_until_) {
-                       std::lock_guard lock(self->cache_mu_);
-                       self->prefetching_.erase(key);
-                       return;
-                   }
+                   if (std::chrono::steady_clock::now() < self->down_until_)
+                       return self->prefetch_ended(key);
                    auto& context = self->context_;
+                   if (!self->expiring_) {
+                       self->expiring_ = true;
+                       asio::co_spawn(context, self->expire_waiters(), asio::detached);
+                   }
                    asio::co_spawn(context, self->prefetch_on_loop(std::move(rec), std::move(key)),
                                   asio::detached);
                });
@@ -167,10 +168,7 @@ asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::st
         Ended(RiakReader& r, const std::string& k) : reader(r), key(k) {}
         RiakReader& reader;
         const std::string& key;
-        ~Ended() {
-            std::lock_guard lock(reader.cache_mu_);
-            reader.prefetching_.erase(key);
-        }
+        ~Ended() { reader.prefetch_ended(key); }
     };
     std::optional<Ended> ended(std::in_place, *this, key);
     auto head_call = head(rec);
@@ -183,6 +181,62 @@ asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::st
     if (cached(first) || inflight_.count(first)) co_return;
     auto chunk_call = chunk(rec, manifest, 0);
     (void)co_await std::move(chunk_call);
+}
+
+void RiakReader::prefetch_ended(const std::string& key) {
+    std::vector<Waiter> waiters;
+    {
+        std::lock_guard lock(cache_mu_);
+        prefetching_.erase(key);
+        if (auto it = prefetch_waiters_.find(key); it != prefetch_waiters_.end()) {
+            waiters = std::move(it->second);
+            prefetch_waiters_.erase(it);
+        }
+    }
+    for (auto& waiter : waiters)
+        waiter.ended(Wait::fetched);
+}
+
+bool RiakReader::when_prefetched(const state::FileState& rec, std::function<void(Wait)> ended) {
+    std::string key = cache_key(rec, rec.key, 'h');
+    std::lock_guard lock(cache_mu_);
+    if (index_.count(key) || !prefetching_.count(key)) return false;
+    prefetch_waiters_[std::move(key)].push_back(
+        Waiter{std::move(ended), std::chrono::steady_clock::now() + options_.riak_timeout});
+    return true;
+}
+
+asio::awaitable<void> RiakReader::expire_waiters() {
+    auto self = shared_from_this();
+    // A quarter of the timeout late at most; the timer runs only while prefetches are on their
+    // way, instead of one timer per waiting READ.
+    const auto tick = std::max<std::chrono::steady_clock::duration>(options_.riak_timeout / 4,
+                                                                    std::chrono::milliseconds(1));
+    asio::steady_timer timer(context_);
+    for (;;) {
+        timer.expires_after(tick);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        std::vector<Waiter> expired;
+        bool idle = false;
+        {
+            std::lock_guard lock(cache_mu_);
+            const auto now = std::chrono::steady_clock::now();
+            for (auto& [key, waiters] : prefetch_waiters_) {
+                auto late =
+                    std::stable_partition(waiters.begin(), waiters.end(),
+                                          [&](const Waiter& w) { return w.deadline > now; });
+                std::move(late, waiters.end(), std::back_inserter(expired));
+                waiters.erase(late, waiters.end());
+            }
+            std::erase_if(prefetch_waiters_, [](const auto& kv) { return kv.second.empty(); });
+            idle = prefetching_.empty() && prefetch_waiters_.empty();
+        }
+        for (auto& waiter : expired)
+            waiter.ended(Wait::timed_out);
+        if (idle) break;
+    }
+    expiring_ = false;
 }
 
 asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value) {
@@ -445,7 +499,9 @@ void RiakReader::drop_behind(const state::FileState& rec, const layout::Manifest
     // The reader is in chunk span_end - 1; the chunk before it may still have a READ on its way
     // (the kernel sends readahead in parallel, answered by several threads), so the chunks
     // before that one go. Two of them: each chunk is some read's last one, so none is skipped.
-    if (span_end < 3) return;
+    // A file up to a quarter of the cache stays whole (read again, it costs no GET): it cannot
+    // push much else out.
+    if (span_end < 3 || rec.size <= options_.cache_size / 4) return;
     std::lock_guard lock(cache_mu_);
     for (std::uint64_t i = span_end >= 4 ? span_end - 4 : 0; i <= span_end - 3; ++i) {
         if (manifest.is_hole(i)) continue;

@@ -16,12 +16,13 @@
 // for a chunk before it is asked for). Concurrent reads of one object wait for the one fetch in
 // flight. A sequential reader (a read starting where the previous read of that version ended) has
 // the next ReaderOptions::readahead_chunks chunks fetched ahead of it (at most a quarter of the
-// cache), and the chunks it has passed (all but the last one) leave the cache at once
-// (drop-behind): a stream through a large file would otherwise push every small file out of the
-// cache for chunks read once (the kernel's page cache keeps what was read, for as long as the
-// file is cached there), and the memory the passed chunks free is what the next chunks reuse.
-// Memory new to the process costs more than the copy into it: about 2 ms per MiB on a
-// Firecracker VM, where the host backs a guest page on its first touch (bench/README).
+// cache), and, in a file larger than a quarter of the cache, the chunks it has passed (all but
+// the last one) leave the cache at once (drop-behind): a stream through a large file would
+// otherwise push every small file out of the cache for chunks read once (the kernel's page cache
+// keeps what was read, for as long as the file is cached there), and the memory the passed chunks
+// free is what the next chunks reuse. Memory new to the process costs more than the copy into it:
+// about 2 ms per MiB on a Firecracker VM, where the host backs a guest page on its first touch
+// (bench/README).
 //
 // Threading: one event loop (the Migrator's, where the store lives); every call on its thread,
 // except prefetch() and cached_read(), which any thread may call. Those two exist because a read
@@ -47,6 +48,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "lib/layout/manifest.hpp"
 #include "lib/state/file_state.hpp"
@@ -119,6 +122,15 @@ public:
     std::optional<CachedRead> cached_read(const state::FileState& rec, std::uint64_t offset,
                                           std::uint64_t size);
 
+    // Any thread: when the object at rec's key is on its way because of prefetch() (and not
+    // cached), registers `ended` and returns true: the loop thread calls it once that fetch has
+    // ended (Wait::fetched: cached_read() may now find it; it may also have failed) or, if Riak
+    // has not answered within ReaderOptions::riak_timeout, with Wait::timed_out (the fetch goes
+    // on). Otherwise returns false and registers nothing. A READ that arrives while the GET its
+    // LOOKUP started is on its way waits here: no hop to the loop and back, no timer of its own.
+    enum class Wait { fetched, timed_out };
+    bool when_prefetched(const state::FileState& rec, std::function<void(Wait)> ended);
+
     // The bytes [offset, offset + size) of the file `rec` describes, clipped to rec.size.
     riak::Task<std::string> fetch(state::FileState rec, std::uint64_t offset, std::uint64_t size);
 
@@ -177,6 +189,11 @@ private:
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
     boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec, std::string key);
+    // The prefetch of `key` ended: a later one may start again; its waiters are called. Loop
+    // thread.
+    void prefetch_ended(const std::string& key);
+    // Loop thread: while prefetches are on their way, times out waiters older than riak_timeout.
+    boost::asio::awaitable<void> expire_waiters();
     // Loop thread: a read [offset, offset + size) ending before chunk `span_end` was served;
     // fetches ahead when it is sequential.
     void after_read(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
@@ -217,11 +234,17 @@ private:
     boost::asio::io_context& context_;
     store::ObjectStore& store_;
     ReaderOptions options_;
-    mutable std::mutex cache_mu_; // lru_, index_, cached_bytes_, stats_, prefetching_
+    mutable std::mutex cache_mu_; // lru_, index_, cached_bytes_, stats_, prefetching_, waiters
     // Objects prefetch() has handed to the loop and whose fetch has not ended: a second
     // prefetch of one (the open after the lookup that started it) need not wake the loop.
     std::unordered_set<std::string> prefetching_;
-    std::list<Entry> lru_; // most recent first
+    struct Waiter {
+        std::function<void(Wait)> ended;
+        std::chrono::steady_clock::time_point deadline;
+    };
+    std::unordered_map<std::string, std::vector<Waiter>> prefetch_waiters_; // by prefetching_ key
+    bool expiring_ = false; // expire_waiters() runs (loop thread only)
+    std::list<Entry> lru_;  // most recent first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
     std::uint64_t cached_bytes_ = 0;
     std::uint64_t reserved_bytes_ = 0; // of chunks on their way (Reservation)

@@ -9,6 +9,9 @@
 #include "test/migrate/migrate_test_support.hpp"
 #include "test/store/store_test_support.hpp"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -118,7 +121,95 @@ struct Fixture {
 
 constexpr std::uint64_t kChunk = 4096;
 
+// A store whose get() waits while its gate is closed: Riak not answering yet.
+class GatedGets final : public store::ObjectStore {
+public:
+    GatedGets(boost::asio::io_context& context, store::MemoryObjectStore& mem)
+        : mem_(mem), gate_(context, boost::asio::steady_timer::time_point::max()) {}
+
+    store::Task<store::Fetched> get(proto::ObjectId id) override { return gated(std::move(id)); }
+    store::Task<store::Fetched> head(proto::ObjectId id) override {
+        return mem_.head(std::move(id));
+    }
+    store::Task<std::string> put(proto::ObjectId id, store::Object object,
+                                 store::PutOptions options) override {
+        return mem_.put(std::move(id), std::move(object), std::move(options));
+    }
+    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        return mem_.remove(std::move(id), std::move(options));
+    }
+    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
+        return mem_.list_keys(std::move(bucket));
+    }
+    void close() { closed_ = true; }
+    void open() {
+        closed_ = false;
+        gate_.cancel();
+    }
+
+private:
+    store::Task<store::Fetched> gated(proto::ObjectId id) {
+        while (closed_) {
+            boost::system::error_code ec;
+            co_await gate_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        }
+        auto call = mem_.get(std::move(id));
+        co_return co_await std::move(call);
+    }
+
+    store::MemoryObjectStore& mem_;
+    boost::asio::steady_timer gate_;
+    bool closed_ = false;
+};
+
 } // namespace
+
+TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeout passed") {
+    using Wait = migrate::RiakReader::Wait;
+    Fixture f;
+    std::string data = random_bytes(3000, 21);
+    auto rec = f.copy("w.bin", data, kChunk);
+    GatedGets gated(f.ioc, f.mem);
+    migrate::ReaderOptions options;
+    options.riak_timeout = std::chrono::milliseconds(200);
+    auto reader = std::make_shared<migrate::RiakReader>(f.ioc, gated, options);
+    std::vector<Wait> ended;
+    auto note = [&](Wait w) { ended.push_back(w); };
+    auto run_until = [&](std::size_t n) {
+        f.ioc.restart();
+        while (ended.size() < n)
+            REQUIRE(f.ioc.run_one_for(std::chrono::seconds(5)) == 1);
+    };
+
+    CHECK_FALSE(reader->when_prefetched(rec, note)); // nothing on its way
+
+    // Riak does not answer: the waiter hears after riak_timeout (a quarter late at most).
+    gated.close();
+    reader->prefetch(rec);
+    REQUIRE(reader->when_prefetched(rec, note));
+    const auto t0 = std::chrono::steady_clock::now();
+    run_until(1);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(ended[0] == Wait::timed_out);
+    CHECK(waited >= std::chrono::milliseconds(200));
+    CHECK(waited < std::chrono::seconds(2));
+    CHECK_FALSE(reader->cached_read(rec, 0, 100));
+
+    // The fetch went on; a waiter registered now hears when it lands, and finds the bytes.
+    REQUIRE(reader->when_prefetched(rec, note));
+    gated.open();
+    run_until(2);
+    CHECK(ended[1] == Wait::fetched);
+    auto hit = reader->cached_read(rec, 0, 100);
+    REQUIRE(hit);
+    CHECK(std::string(hit->data, hit->size) == data.substr(0, 100));
+    CHECK_FALSE(reader->when_prefetched(rec, note)); // cached: nothing to wait for
+
+    // The timer behind the timeouts stops once nothing is on its way: the loop runs dry.
+    f.ioc.restart();
+    f.ioc.run();
+    CHECK(ended.size() == 2);
+}
 
 TEST_CASE("a whole object is read from Riak, in pieces, with one GET") {
     Fixture f;
@@ -205,7 +296,8 @@ TEST_CASE("a sequential reader has the next chunk fetched ahead, once") {
 }
 
 TEST_CASE("a sequential reader's passed chunks leave the cache; small files stay") {
-    Fixture f;
+    // 40 chunks: more than a quarter of the cache, so drop-behind applies.
+    Fixture f(64 * kChunk);
     std::string small = random_bytes(kChunk / 2, 11);
     auto rec_small = f.copy("small.bin", small, kChunk);
     REQUIRE(f.fetch(rec_small, 0, kChunk));
@@ -232,6 +324,16 @@ TEST_CASE("a sequential reader's passed chunks leave the cache; small files stay
     // The small file was not pushed out by the stream.
     REQUIRE(f.fetch(rec_small, 0, kChunk));
     CHECK(f.gets() == 1 + 40);
+
+    // A file up to a quarter of the cache stays whole: read again, it costs no GET.
+    std::string part = random_bytes(16 * kChunk, 13);
+    auto rec_part = f.copy("part.bin", part, kChunk);
+    for (int pass = 0; pass < 2; ++pass)
+        for (std::uint64_t off = 0; off < part.size(); off += 1024)
+            REQUIRE(f.fetch(rec_part, off, 1024));
+    f.ioc.restart();
+    f.ioc.run();
+    CHECK(f.gets() == 1 + 16);
 
     // Reads that are not sequential keep what they fetched.
     Fixture g;
