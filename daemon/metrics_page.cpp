@@ -79,6 +79,9 @@ void write_reader(TextExposition& out, const migrate::RiakReader& reader) {
                static_cast<double>(s.fetches));
     out.single("riakfs_read_readaheads_total", Type::counter,
                "Chunks fetched ahead of a sequential reader.", static_cast<double>(s.readaheads));
+    out.single("riakfs_read_dropped_behind_total", Type::counter,
+               "Chunks a sequential reader of a large file had passed, let go of at once.",
+               static_cast<double>(s.dropped_behind));
     out.single("riakfs_read_cache_bytes", Type::gauge,
                "Bytes held in the cache of objects read from Riak.",
                static_cast<double>(reader.cached_bytes()));

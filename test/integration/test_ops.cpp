@@ -95,6 +95,7 @@ TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/
           2);
     CHECK(after.at("riakfs_read_cache_limit_bytes") == 256.0 * 1024 * 1024);
     CHECK(after.has("riakfs_read_cache_bytes"));
+    CHECK(after.at("riakfs_read_dropped_behind_total") == 0); // no large file read
     CHECK(after.at("riakfs_errors_total{kind=\"fuse_eio\"}") == 0);
     CHECK(after.has("riakfs_errors_total{kind=\"riak_timeout\"}"));
     CHECK(after.has("riakfs_migrate_files_released_total"));
