@@ -247,8 +247,11 @@ Result<Request> make_fetch_request(std::string_view host, const ObjectId& id,
     return req;
 }
 
+namespace {
+// `movable_value`: object's value when the caller gives it up (moved into the body, not copied).
 Result<Request> make_store_request(std::string_view host, const ObjectId& id,
-                                   const RiakObject& object, const StoreOptions& options) {
+                                   const RiakObject& object, const StoreOptions& options,
+                                   std::string* movable_value) {
     const QueryParams query = QueryParams().add(options.params);
     const bool server_key = id.key.empty();
     auto target = server_key ? bucket_keys_target(id.bucket_id(), query) : object_target(id, query);
@@ -286,9 +289,20 @@ Result<Request> make_store_request(std::string_view host, const ObjectId& id,
     if (options.multipart_siblings && options.params.returnbody.value_or(false))
         req.set(http::field::accept, kMultipartAccept);
     if (auto r = apply_conditions(req, options.conditions); !r) return std::move(r).error();
-    req.body() = object.value;
+    req.body() = movable_value ? std::move(*movable_value) : object.value;
     req.prepare_payload();
     return req;
+}
+} // namespace
+
+Result<Request> make_store_request(std::string_view host, const ObjectId& id,
+                                   const RiakObject& object, const StoreOptions& options) {
+    return make_store_request(host, id, object, options, nullptr);
+}
+
+Result<Request> make_store_request(std::string_view host, const ObjectId& id, RiakObject&& object,
+                                   const StoreOptions& options) {
+    return make_store_request(host, id, object, options, &object.value);
 }
 
 Result<Request> make_delete_request(std::string_view host, const ObjectId& id,

@@ -139,6 +139,9 @@ Result<Request> make_fetch_request(std::string_view host, const ObjectId& id,
 // a header line exceeds kMaxHeaderLine.
 Result<Request> make_store_request(std::string_view host, const ObjectId& id,
                                    const RiakObject& object, const StoreOptions& options = {});
+// The same, taking the object's value into the body instead of copying it (a 1 MiB chunk each).
+Result<Request> make_store_request(std::string_view host, const ObjectId& id, RiakObject&& object,
+                                   const StoreOptions& options = {});
 Result<Request> make_delete_request(std::string_view host, const ObjectId& id,
                                     const DeleteOptions& options = {});
 // PUT {"props":{...}} to the bucket's props.

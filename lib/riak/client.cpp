@@ -356,7 +356,7 @@ Task<proto::ObjectResponse> Client::store(proto::ObjectId id, proto::RiakObject 
                              fmt::format("object of {} bytes (value and metadata) is larger than "
                                          "the maximum of {} bytes; not sent",
                                          size, config_.max_object_size));
-    auto request = proto::make_store_request("", id, object, options);
+    auto request = proto::make_store_request("", id, std::move(object), options);
     if (!request) co_return from_proto(request.error());
     const bool idempotent = !id.key.empty() && !conditional(options.conditions);
     auto res = co_await send(std::move(*request), idempotent, false, call);

@@ -126,6 +126,12 @@ TEST_CASE("store requests", "[proto][messages]") {
     CHECK((*req)["X-Riak-Index-size_int"] == "-42");
     CHECK(req->body() == obj.value);
 
+    // Given up by the caller, the value is taken into the body: the same request on the wire.
+    RiakObject given = obj;
+    auto taken = make_store_request("h", {"", "b", "k"}, std::move(given), opt);
+    REQUIRE(taken.has_value());
+    CHECK(to_wire(*taken) == to_wire(*req));
+
     // What a server reads back from the wire is the same object.
     const Request back = reparse(*req);
     const RiakObject seen = object_from_headers(back.base(), back.body());
