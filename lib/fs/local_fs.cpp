@@ -314,7 +314,8 @@ int LocalFs::do_lookup(const Node& parent, const char* name, Entry* e) {
     });
     if (fd < 0) return errno;
     UniqueFd owned(fd);
-    if (::fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    if (int err = held_.stat(&e->attr, [fd](struct stat* st) { return stat_of(fd, st); }))
+        return err;
     // ".." is not a name the object can be reopened by.
     auto inode = inodes_.add_lookup(std::move(owned), e->attr, parent.inode,
                                     dotdot ? std::string_view() : std::string_view(name));
@@ -361,11 +362,16 @@ int LocalFs::getattr(NodeId id, const File* file, Attr* out) {
     if (file) {
         // fstat of an open file: its descriptor works even once the last name is gone, when an
         // inode reached by handle or name could not be reopened.
-        if (::fstat(file->fd(), &out->attr) != 0) return errno;
+        int fd = file->fd();
+        if (int err = held_.stat(
+                &out->attr, [fd](struct stat* st) { return ::fstat(fd, st) == 0 ? 0 : errno; }))
+            return err;
     } else {
         Node inode;
         if (int err = node(id, &inode)) return err;
-        if (int err = stat_of(inode.fd(), &out->attr)) return err;
+        int fd = inode.fd();
+        if (int err = held_.stat(&out->attr, [fd](struct stat* st) { return stat_of(fd, st); }))
+            return err;
     }
     shown(&out->attr);
     out->timeout = config_.timeouts.attr;
@@ -473,7 +479,9 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
         if (rc != 0) return errno;
     }
     if (observer_) observer_->on_attr_changed(id, to_set);
-    if (int err = stat_of(inode.fd(), &out->attr)) return err;
+    int fd = inode.fd();
+    if (int err = held_.stat(&out->attr, [fd](struct stat* st) { return stat_of(fd, st); }))
+        return err;
     shown(&out->attr);
     out->timeout = config_.timeouts.attr;
     return 0;
@@ -1161,7 +1169,13 @@ int LocalFs::removexattr(NodeId id, const char* name) {
     return 0;
 }
 
+void LocalFs::source_changing(dev_t dev, ino_t ino, const timespec& mtime) {
+    held_.begin(SrcId{dev, ino}, mtime);
+}
+
 void LocalFs::source_changed(dev_t dev, ino_t ino) {
+    // The hold ends first: the kernel, told next, asks again and must get SOURCE's own times.
+    held_.end(SrcId{dev, ino});
     if (!notifier_) return;
     if (NodeId node = inodes_.find(SrcId{dev, ino}); node != 0) notifier_->attributes_changed(node);
 }

@@ -26,7 +26,8 @@
 //   the kernel, after which another thread may already be releasing the same File: nothing here
 //   touches a File or Dir after its operation's result was delivered.
 // - The hot paths (lookup, getattr, read, write) allocate nothing and take no lock of their own
-//   beyond the inode table's.
+//   beyond the inode table's, except a short one while riakfs holds a file's mtime
+//   (source_changing).
 #pragma once
 
 #include "lib/common/callback.hpp"
@@ -34,6 +35,7 @@
 #include "lib/common/unique_fd.hpp"
 #include "lib/fs/caller.hpp"
 #include "lib/fs/close_policy.hpp"
+#include "lib/fs/held_mtimes.hpp"
 #include "lib/fs/inode_table.hpp"
 #include "lib/fs/open_handles.hpp"
 
@@ -296,10 +298,17 @@ public:
     void set_notifier(KernelNotifier* notifier) { notifier_ = notifier; }
     void set_observer(FsObserver* observer) { observer_ = observer; }
 
+    // riakfs itself is about to change the data of the file `dev`/`ino` in SOURCE in a way that
+    // moves its mtime for a moment (mode=move's punch, a fetch's writes), and puts `mtime` back
+    // afterwards: until the matching source_changed(), every attribute answered for the file
+    // (lookup, readdirplus, getattr, setattr) shows `mtime`, so no application sees the moment
+    // (lib/fs/held_mtimes.hpp). Each call must be followed by exactly one source_changed(), on
+    // every way out, once the times are put back (or cannot be). Any thread.
+    void source_changing(dev_t dev, ino_t ino, const timespec& mtime);
     // The file `dev`/`ino` in SOURCE was changed by riakfs itself outside a request (mode=move's
-    // release, a fetch back, a recall): the kernel, which may cache its attributes for long
-    // (cache=exclusive), is told to forget them. Any thread; nothing when the kernel does not
-    // know the file.
+    // release, a fetch back, a recall): ends a source_changing() hold of it, if there is one,
+    // and the kernel, which may cache its attributes for long (cache=exclusive), is told to
+    // forget them. Any thread; the kernel is told nothing when it does not know the file.
     void source_changed(dev_t dev, ino_t ino);
 
     // The path of `node` relative to SOURCE ("" for SOURCE itself), as the kernel reports the
@@ -471,6 +480,7 @@ private:
     bool writeback_cache_ = false;
     OpenHandles handles_;
     ClosePolicy close_policy_; // which opens need FLUSH
+    HeldMtimes held_;          // source_changing()
 };
 
 } // namespace rfs::fs

@@ -673,6 +673,89 @@ TEST_CASE("a change riakfs makes in SOURCE is told to the kernel only for inodes
     CHECK(notes.changed.size() == 1);
 }
 
+TEST_CASE("while riakfs changes a file's data in place, every answer shows the mtime it keeps",
+          "[local_fs]") {
+    REQUIRE_ROOT();
+    Tree t;
+    Notes notes;
+    t.fs->set_notifier(&notes);
+    const std::string data(3 * 4096, 'x');
+    Entry f = make_file(t, "f", data);
+    Entry other = make_file(t, "other", "y");
+    const timespec kept{1000000000, 123456789};
+    const timespec old_times[2] = {{UTIME_OMIT, UTIME_OMIT}, kept};
+    REQUIRE(::utimensat(AT_FDCWD, t.at("f").c_str(), old_times, 0) == 0);
+    REQUIRE(::utimensat(AT_FDCWD, t.at("other").c_str(), old_times, 0) == 0);
+    struct stat src;
+    REQUIRE(::stat(t.at("f").c_str(), &src) == 0);
+    OpenResult open;
+    REQUIRE(t.fs->open(root_caller(), f.id, O_RDONLY, &open) == 0);
+
+    // What a release does: hold, punch (which sets mtime and ctime to now) ...
+    t.fs->source_changing(src.st_dev, src.st_ino, kept);
+    int fd = ::open(t.at("f").c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                        static_cast<off_t>(data.size())) == 0);
+    struct stat moved;
+    REQUIRE(::fstat(fd, &moved) == 0);
+    REQUIRE(moved.st_mtim.tv_sec != kept.tv_sec); // SOURCE shows the punch's time
+    auto same_mtime = [&](const struct stat& st) {
+        return st.st_mtim.tv_sec == kept.tv_sec && st.st_mtim.tv_nsec == kept.tv_nsec;
+    };
+    // ... and every way the kernel gets the file's attributes shows the mtime it keeps.
+    Attr a;
+    REQUIRE(t.fs->getattr(f.id, nullptr, &a) == 0);
+    CHECK(same_mtime(a.attr));
+    CHECK(a.attr.st_size == static_cast<off_t>(data.size()));
+    CHECK(a.attr.st_blocks == moved.st_blocks); // what changed for real is shown as it is
+    CHECK(a.attr.st_ctim.tv_sec == moved.st_ctim.tv_sec);
+    REQUIRE(t.fs->getattr(f.id, open.file, &a) == 0);
+    CHECK(same_mtime(a.attr));
+    Entry e;
+    REQUIRE(t.fs->lookup(kRootNodeId, "f", &e) == 0);
+    CHECK(same_mtime(e.attr));
+    CHECK(t.fs->forget(e.id, 1));
+    {
+        OpenDirResult dir;
+        REQUIRE(t.fs->opendir(kRootNodeId, &dir) == 0);
+        Names sink;
+        REQUIRE(t.fs->readdir(*dir.dir, 0, true, sink) == 0);
+        bool found = false;
+        for (size_t i = 0; i < sink.names.size(); ++i) {
+            if (sink.names[i] != "f") continue;
+            found = true;
+            CHECK(same_mtime(sink.entries[i].attr));
+        }
+        CHECK(found);
+        for (auto& entry : sink.entries)
+            if (entry.id) t.fs->forget(entry.id, 1);
+        t.fs->releasedir(dir.dir);
+    }
+    struct stat no_change {};
+    REQUIRE(t.fs->setattr(root_caller(), f.id, no_change, 0, nullptr, &a) == 0);
+    CHECK(same_mtime(a.attr));
+    // Another file's own changes are its own.
+    const timespec now_times[2] = {{UTIME_OMIT, UTIME_OMIT}, {0, UTIME_NOW}};
+    REQUIRE(::utimensat(AT_FDCWD, t.at("other").c_str(), now_times, 0) == 0);
+    REQUIRE(t.fs->getattr(other.id, nullptr, &a) == 0);
+    CHECK_FALSE(same_mtime(a.attr));
+    CHECK(notes.changed.empty());
+
+    // The times are put back, the hold ends and the kernel is told to ask again: SOURCE's own.
+    const timespec back[2] = {{0, UTIME_OMIT}, kept};
+    REQUIRE(::futimens(fd, back) == 0);
+    ::close(fd);
+    t.fs->source_changed(src.st_dev, src.st_ino);
+    REQUIRE(notes.changed.size() == 1);
+    CHECK(notes.changed[0] == f.id);
+    const timespec later[2] = {{UTIME_OMIT, UTIME_OMIT}, {2000000000, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, t.at("f").c_str(), later, 0) == 0);
+    REQUIRE(t.fs->getattr(f.id, nullptr, &a) == 0);
+    CHECK(a.attr.st_mtim.tv_sec == 2000000000);
+    t.fs->release(open.file);
+}
+
 TEST_CASE("copy_file_range lengths fit the 32-bit count of the reply", "[local_fs]") {
     CHECK(clamp_copy_length(4096) == 4096);
     CHECK(clamp_copy_length(size_t(4) << 30) == kMaxCopyLength);
