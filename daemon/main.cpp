@@ -540,6 +540,9 @@ int main(int argc, char** argv) {
             mo.chunk_size = cl.options.chunk_size;
             mo.pins = pins.get();
             if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
+            mo.source_changing = [&local_fs](dev_t dev, ino_t ino, const timespec& mtime) {
+                local_fs.source_changing(dev, ino, mtime);
+            };
             mo.source_changed = [&local_fs](dev_t dev, ino_t ino) {
                 local_fs.source_changed(dev, ino);
             };

@@ -370,8 +370,11 @@ void MigrateObserver::fetch_path(std::string path, UniqueFd fd, Callback<void(in
 }
 
 void MigrateObserver::fetch_done(FileId id, int err) {
+    // Its blocks are back (or, after a failure, some of them, with an mtime the writes moved):
+    // the mtime fetch_back held ends, and the kernel asks again. The pin kept any other hold of
+    // the file away (a release), so this ends fetch_back's, or none when it began none.
+    fs_.source_changed(id.dev, id.ino);
     gate_.unpin(id);
-    if (err == 0) fs_.source_changed(id.dev, id.ino); // its blocks are back
     std::vector<Callback<void(int)>> waiting;
     {
         std::lock_guard lock(fetch_mu_);
@@ -400,6 +403,10 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (!*marker) co_return fetch_done(id, 0); // already back
     const state::Marker m = **marker;
     const state::FileState rec = state::released_record(m);
+    const timespec mtime = timespec_of(m.mtime_ns);
+    // The writes move the mtime until it is put back below, after the whole download: what the
+    // mount answers meanwhile shows the one the file gets back. fetch_done ends it.
+    fs_.source_changing(id.dev, id.ino, mtime);
     constexpr std::uint64_t kPiece = 1 << 20;
     for (std::uint64_t offset = 0; offset < m.size; offset += kPiece) {
         std::uint64_t len = std::min(kPiece, m.size - offset);
@@ -419,9 +426,7 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
         }
     }
     if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
-    timespec times[2] = {
-        {0, UTIME_OMIT},
-        {static_cast<time_t>(m.mtime_ns / 1000000000), static_cast<long>(m.mtime_ns % 1000000000)}};
+    const timespec times[2] = {{0, UTIME_OMIT}, mtime};
     if (::futimens(fd->get(), times) != 0)
         co_return fail(fmt::format("setting mtime: {}", std::strerror(errno)));
     if (auto cleared = state::clear_marker(fd->get()); !cleared)

@@ -31,6 +31,7 @@
 #include <random>
 #include <set>
 #include <tuple>
+#include <utility>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
@@ -706,6 +707,43 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
 
 // ---- mode=move: releasing local data ----------------------------------------------------------
 
+namespace {
+
+// Ends a release the gate let begin.
+struct EndRelease {
+    ReleaseGate& gate;
+    FileId id;
+    ~EndRelease() { gate.end_release(id); }
+};
+
+// From before a release punches a file until its times are put back: the punch sets mtime to
+// now, and a stat the mount answered in between would show that instead of the user's mtime
+// (and the kernel could cache it). MigratorOptions::source_changing holds `mtime` for the mount;
+// source_changed ends that (on every way out) and drops what the kernel cached meanwhile (blocks,
+// ctime).
+class HeldTimes {
+public:
+    HeldTimes(const MigratorOptions& options, const struct stat& st, const timespec& mtime)
+        : options_(options), dev_(st.st_dev), ino_(st.st_ino) {
+        if (options_.source_changing) options_.source_changing(dev_, ino_, mtime);
+    }
+    ~HeldTimes() { end(); }
+    HeldTimes(const HeldTimes&) = delete;
+    HeldTimes& operator=(const HeldTimes&) = delete;
+    void end() {
+        if (std::exchange(ended_, true)) return;
+        if (options_.source_changed) options_.source_changed(dev_, ino_);
+    }
+
+private:
+    const MigratorOptions& options_;
+    const dev_t dev_;
+    const ino_t ino_;
+    bool ended_ = false;
+};
+
+} // namespace
+
 void Migrator::release_if_unused(const std::string& path) {
     auto rec = state_.get(path);
     if (!rec || !*rec || (*rec)->phase != state::Phase::verified) return;
@@ -721,11 +759,7 @@ void Migrator::release_if_unused(const std::string& path) {
     if (options_.pins && options_.pins->covers(path)) return; // recalled: stays local
     const FileId id{st.st_dev, st.st_ino};
     if (!options_.release->begin_release(id)) return; // in use: tried again at its close
-    struct EndRelease {
-        ReleaseGate& gate;
-        FileId id;
-        ~EndRelease() { gate.end_release(id); }
-    } end{*options_.release, id};
+    EndRelease end{*options_.release, id};
     // A recall may have pinned it since the check above; its walk then waits for this release
     // in the gate (fetch), or finds the marker on its second look.
     if (options_.pins && options_.pins->covers(path)) return;
@@ -737,7 +771,9 @@ void Migrator::release_if_unused(const std::string& path) {
         RFS_LOG_WARN("cannot release {}: {}", path, put.error().message);
         return;
     }
+    HeldTimes held(options_, st, st.st_mtim);
     auto released = state::release_data(fd.get(), marker);
+    held.end(); // the times are back (or, on an error, may never be): the kernel asks again
     if (!released) {
         // ESTALE: changed since the copy (nothing was touched). Otherwise the marker may be on
         // the file: the next start finishes or forgets this release (resume_releases).
@@ -749,7 +785,6 @@ void Migrator::release_if_unused(const std::string& path) {
         return;
     }
     if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
-    if (options_.source_changed) options_.source_changed(st.st_dev, st.st_ino);
     record.phase = state::Phase::released;
     if (auto put = state_.put(path, record); !put)
         RFS_LOG_WARN("cannot record {} as released: {}", path, put.error().message);
@@ -786,16 +821,26 @@ void Migrator::resume_releases() {
         state::FileState record = rec;
         const state::Marker expected = state::marker_of(rec);
         if (*marker && **marker == expected) {
+            // The mount is serving already: the punch is kept apart from everything that needs
+            // the data as any release is (a write to the file is fetching its data back: it
+            // finishes the release its own way, recording the file verified), and its moment
+            // of a moved mtime is hidden.
+            struct stat st;
+            if (::fstat(fd.get(), &st) != 0) {
+                RFS_LOG_WARN("cannot finish releasing {}: {}", path, std::strerror(errno));
+                continue;
+            }
+            const FileId id{st.st_dev, st.st_ino};
+            if (!options_.release->begin_release(id)) continue;
+            EndRelease end{*options_.release, id};
+            HeldTimes held(options_, st, timespec_of(expected.mtime_ns));
             auto finished = state::finish_release(fd.get(), expected);
+            held.end();
             if (!finished) {
                 RFS_LOG_WARN("cannot finish releasing {}: {}", path, finished.error().message);
                 continue;
             }
-            struct stat st;
-            if (::fstat(fd.get(), &st) == 0) {
-                record.ctime_ns = ns_of(st.st_ctim);
-                if (options_.source_changed) options_.source_changed(st.st_dev, st.st_ino);
-            }
+            if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
             record.phase = state::Phase::released;
         } else {
             record.phase = state::Phase::verified; // the marker never reached the file

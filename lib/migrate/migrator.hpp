@@ -75,8 +75,13 @@ struct MigratorOptions {
     unsigned parallel_uploads = 4;
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};
-    // Called (on the migrator's loop) after a file's data was released, so that the kernel's
-    // cached attributes of it (st_blocks, ctime) are dropped (LocalFs::source_changed).
+    // Called (on the migrator's loop) before a file's data is released with the mtime it keeps:
+    // the punch moves it until the release puts it back, and what the mount answers meanwhile
+    // must show the user's (LocalFs::source_changing). Always followed by source_changed.
+    std::function<void(dev_t, ino_t, const timespec&)> source_changing;
+    // Called (on the migrator's loop) after a file's data was released, or a release failed
+    // once source_changing was called, so that the kernel's cached attributes of it (st_blocks,
+    // ctime) are dropped and the mtime is no longer held (LocalFs::source_changed).
     std::function<void(dev_t, ino_t)> source_changed;
 };
 

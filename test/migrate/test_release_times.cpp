@@ -1,0 +1,326 @@
+// mode=move's release, its resumption after a stop, and a fetch back, with real files, a real
+// state store, the in-memory object store and a LocalFs over the same SOURCE wired as the daemon
+// wires it: the punch (or the fetch's writes) moves the file's mtime until futimens puts it back,
+// and a lookup or getattr answered in that moment must still show the user's mtime.
+//
+// The moment is reached deterministically: this executable defines futimens(), which the
+// library's calls bind to (an executable's own definition comes before libc's), and which asks
+// LocalFs about the file just before it makes the real call.
+#include "lib/common/timespec_ns.hpp"
+#include "lib/fs/local_fs.hpp"
+#include "lib/migrate/migrate_observer.hpp"
+#include "lib/migrate/migrator.hpp"
+#include "lib/migrate/release_gate.hpp"
+#include "lib/migrate/riak_reader.hpp"
+#include "lib/state/placeholder.hpp"
+#include "test/migrate/migrate_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace rfs;
+using namespace std::chrono_literals;
+using migrate::test::open_state;
+using migrate::test::TempTree;
+
+// This file's own names: a unity build compiles it with the other tests of its directory.
+namespace test_release_times {
+// Called with the descriptor of every futimens() in this process while set.
+std::atomic<std::function<void(int)>*> at_futimens{nullptr};
+} // namespace test_release_times
+
+extern "C" int futimens(int fd, const struct timespec times[2]) noexcept {
+    if (auto* hook = test_release_times::at_futimens.load()) (*hook)(fd);
+    return static_cast<int>(::syscall(SYS_utimensat, fd, nullptr, times, 0));
+}
+
+namespace test_release_times {
+
+namespace {
+
+const timespec kKept{1000000000, 123456789}; // the user's mtime: long ago, with nanoseconds
+
+bool same(const timespec& a, const timespec& b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+struct Notes final : fs::KernelNotifier {
+    std::mutex mu;
+    std::vector<fs::NodeId> changed;
+    void forget_negative_entry(fs::NodeId, std::string_view) override {}
+    void attributes_changed(fs::NodeId node) override {
+        std::lock_guard lock(mu);
+        changed.push_back(node);
+    }
+    std::size_t count(fs::NodeId node) {
+        std::lock_guard lock(mu);
+        return static_cast<std::size_t>(std::count(changed.begin(), changed.end(), node));
+    }
+};
+
+// What the mount would have answered at the futimens that puts the file's times back.
+struct Seen {
+    int hits = 0;
+    timespec source{};  // SOURCE's own mtime then (the punch's or the writes')
+    timespec getattr{}; // LocalFs::getattr's
+    timespec lookup{};  // LocalFs::lookup's
+    blkcnt_t blocks = -1;
+};
+
+// SOURCE, served by a LocalFs as the daemon serves it, and a move-mode Migrator whose hooks are
+// wired to it as daemon/main.cpp wires them.
+struct Move {
+    explicit Move(const TempTree& tree) : tree(tree) {
+        state = open_state(tree.state_dir(), tree.source());
+        int root = ::open(tree.source().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        REQUIRE(root >= 0);
+        struct stat st;
+        REQUIRE(::fstat(root, &st) == 0);
+        table = std::make_unique<fs::InodeTable>(UniqueFd(root), st);
+        local = std::make_unique<fs::LocalFs>(*table, fs::LocalFs::Config{});
+        local->set_notifier(&notes);
+    }
+    ~Move() {
+        at_futimens.store(nullptr);
+        observer.reset();
+        reader.reset();
+        if (migrator) migrator->stop(0ms);
+    }
+
+    void start_migrator() {
+        migrate::MigratorOptions mo;
+        mo.chunk_size = 1000;
+        mo.retry_first = 20ms;
+        mo.retry_max = 100ms;
+        mo.release = &gate;
+        mo.source_changing = [this](dev_t dev, ino_t ino, const timespec& mtime) {
+            local->source_changing(dev, ino, mtime);
+        };
+        mo.source_changed = [this](dev_t dev, ino_t ino) { local->source_changed(dev, ino); };
+        migrator = std::make_unique<migrate::Migrator>(
+            tree.source_fd(), mapper, *state,
+            [](boost::asio::io_context& context) {
+                return std::make_unique<store::MemoryObjectStore>(context);
+            },
+            mo);
+        migrator->start();
+    }
+
+    // A file with `data` and the user's old mtime, known to the kernel (looked up).
+    fs::NodeId make(const std::string& name, const std::string& data) {
+        tree.write(name, data);
+        const timespec times[2] = {{0, UTIME_OMIT}, kKept};
+        REQUIRE(::utimensat(AT_FDCWD, tree.src(name).c_str(), times, 0) == 0);
+        fs::Entry e;
+        REQUIRE(local->lookup(fs::kRootNodeId, name.c_str(), &e) == 0);
+        REQUIRE(same(e.attr.st_mtim, kKept));
+        struct stat st;
+        REQUIRE(::stat(tree.src(name).c_str(), &st) == 0);
+        ino = st.st_ino;
+        return e.id;
+    }
+
+    // From now on, each futimens of the file records what the mount would answer then.
+    void watch(fs::NodeId node, const std::string& name) {
+        hook = [this, node, name](int fd) {
+            struct stat st;
+            if (::fstat(fd, &st) != 0 || st.st_ino != ino) return;
+            std::lock_guard lock(seen_mu);
+            ++seen.hits;
+            seen.source = st.st_mtim;
+            fs::Attr a;
+            if (local->getattr(node, nullptr, &a) == 0) {
+                seen.getattr = a.attr.st_mtim;
+                seen.blocks = a.attr.st_blocks;
+            }
+            fs::Entry e;
+            if (local->lookup(fs::kRootNodeId, name.c_str(), &e) == 0) {
+                seen.lookup = e.attr.st_mtim;
+                local->forget(e.id, 1);
+            }
+        };
+        at_futimens.store(&hook);
+    }
+    Seen seen_now() {
+        std::lock_guard lock(seen_mu);
+        return seen;
+    }
+
+    bool released(const std::string& name) {
+        int fd = ::open(tree.src(name).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        auto marker = state::read_marker(fd);
+        bool empty = ::lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO;
+        ::close(fd);
+        return marker && *marker && empty;
+    }
+    // The release follows the copy's record, which wait_idle() does not wait for; it is over
+    // once it is recorded.
+    bool wait_released(const std::string& name) {
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        auto done = [&] {
+            auto rec = record(name);
+            return released(name) && rec && rec->phase == state::Phase::released;
+        };
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(10ms);
+        }
+        return true;
+    }
+    std::optional<state::FileState> record(const std::string& path) {
+        auto got = state->get(path);
+        REQUIRE(got);
+        return *got;
+    }
+
+    const TempTree& tree;
+    layout::Mapper mapper = layout::Mapper::default_layout();
+    std::unique_ptr<state::StateStore> state;
+    std::unique_ptr<fs::InodeTable> table;
+    std::unique_ptr<fs::LocalFs> local;
+    Notes notes;
+    migrate::ReleaseGate gate;
+    std::unique_ptr<migrate::Migrator> migrator;
+    std::shared_ptr<migrate::RiakReader> reader;
+    std::unique_ptr<migrate::MigrateObserver> observer;
+    ino_t ino = 0;
+    std::function<void(int)> hook;
+    std::mutex seen_mu;
+    Seen seen;
+};
+
+} // namespace
+
+} // namespace test_release_times
+
+namespace test_release_times {
+
+TEST_CASE("a release's punch never shows through lookup or getattr", "[release_times]") {
+    TempTree tree;
+    Move move(tree);
+    move.start_migrator();
+    const std::string data(5000, 'r');
+    fs::NodeId node = move.make("f", data);
+    struct stat st;
+    REQUIRE(::stat(tree.src("f").c_str(), &st) == 0);
+    const blkcnt_t blocks = st.st_blocks;
+    move.watch(node, "f");
+    move.migrator->file_closed("f", true);
+    REQUIRE(move.wait_released("f"));
+    REQUIRE(move.migrator->wait_idle(20s));
+    Seen seen = move.seen_now();
+    REQUIRE(seen.hits == 1);
+    // The moment was real: SOURCE showed the punch's mtime, and its blocks were gone (shown as
+    // they are: the file system may count a block for the marker) ...
+    CHECK_FALSE(same(seen.source, kKept));
+    CHECK(seen.blocks < blocks);
+    // ... and the mount answered the user's.
+    CHECK(same(seen.getattr, kKept));
+    CHECK(same(seen.lookup, kKept));
+    // Afterwards: SOURCE's own times (put back), and the kernel was told to drop what it cached
+    // meanwhile (blocks, ctime).
+    fs::Attr a;
+    REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
+    CHECK(same(a.attr.st_mtim, kKept));
+    CHECK(a.attr.st_size == static_cast<off_t>(data.size()));
+    CHECK(move.notes.count(node) == 1);
+    CHECK(move.record("f")->phase == state::Phase::released);
+}
+
+TEST_CASE("a release resumed at start never shows its punch either", "[release_times]") {
+    TempTree tree;
+    Move move(tree);
+    // A stop between the marker and the record `released`: the data is still there (the punch
+    // had not happened), the record says releasing and the file carries its marker.
+    const std::string data(5000, 's');
+    fs::NodeId node = move.make("g", data);
+    struct stat st;
+    REQUIRE(::stat(tree.src("g").c_str(), &st) == 0);
+    state::FileState rec;
+    rec.phase = state::Phase::releasing;
+    rec.version = "v1";
+    rec.sha256 = std::string(64, 'a');
+    rec.bucket = "riakfs";
+    rec.key = "g";
+    rec.size = data.size();
+    rec.mtime_ns = ns_of(kKept);
+    rec.ctime_ns = ns_of(st.st_ctim);
+    rec.dev = st.st_dev;
+    rec.ino = st.st_ino;
+    {
+        int fd = ::open(tree.src("g").c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        REQUIRE(state::write_marker(fd, state::marker_of(rec)));
+        ::close(fd);
+    }
+    REQUIRE(move.state->put("g", rec));
+    move.watch(node, "g");
+    move.start_migrator(); // resumes the release on its loop
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (move.record("g")->phase != state::Phase::released &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    REQUIRE(move.record("g")->phase == state::Phase::released);
+    REQUIRE(move.released("g"));
+    Seen seen = move.seen_now();
+    REQUIRE(seen.hits == 1);
+    CHECK_FALSE(same(seen.source, kKept));
+    CHECK(same(seen.getattr, kKept));
+    CHECK(same(seen.lookup, kKept));
+    fs::Attr a;
+    REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
+    CHECK(same(a.attr.st_mtim, kKept));
+    CHECK(move.notes.count(node) == 1);
+}
+
+TEST_CASE("a fetch back's writes never show through lookup or getattr", "[release_times]") {
+    TempTree tree;
+    Move move(tree);
+    move.start_migrator();
+    const std::string data(5000, 'w');
+    fs::NodeId node = move.make("h", data);
+    move.migrator->file_closed("h", true);
+    REQUIRE(move.wait_released("h"));
+    REQUIRE(move.migrator->wait_idle(20s));
+    move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
+                                                        move.migrator->object_store());
+    move.observer = std::make_unique<migrate::MigrateObserver>(
+        *move.local, *move.migrator, *move.state, move.reader, move.gate,
+        migrate::MigrateObserverOptions{true, true});
+    move.watch(node, "h");
+    int fd = ::open(tree.src("h").c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::promise<int> fetched;
+    move.observer->fetch_data(node, UniqueFd(fd), [&](int err) { fetched.set_value(err); });
+    auto done = fetched.get_future();
+    REQUIRE(done.wait_for(20s) == std::future_status::ready);
+    REQUIRE(done.get() == 0);
+    Seen seen = move.seen_now();
+    REQUIRE(seen.hits == 1);
+    CHECK_FALSE(same(seen.source, kKept)); // the writes had moved it
+    CHECK(same(seen.getattr, kKept));
+    CHECK(same(seen.lookup, kKept));
+    fs::Attr a;
+    REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
+    CHECK(same(a.attr.st_mtim, kKept));
+    CHECK_FALSE(move.released("h"));
+    CHECK(move.notes.count(node) == 2); // released, then fetched back
+}
+
+} // namespace test_release_times
