@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -24,9 +25,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace riakfs::it;
 using namespace std::chrono_literals;
@@ -90,6 +93,79 @@ TEST_CASE("move: verified files are released; stat is unchanged and reads come f
     CHECK(node.get(object_path("small.txt")).body == small);
     // Nothing read made the files local again.
     CHECK(is_released(fx.src("big.bin")));
+}
+
+TEST_CASE("move: stat and listings while many files are released never show a moved mtime",
+          "[move][concurrency]") {
+    // A release punches the file (which sets its mtime to now) and then puts the mtime back:
+    // what the mount answers in between must still be the user's mtime. cache=never: every stat
+    // and every listing asks the daemon.
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    constexpr int kFiles = 40;
+    std::vector<std::string> names;
+    for (int i = 0; i < kFiles; ++i) {
+        names.push_back("m" + std::to_string(i));
+        write_file(fx.mnt(names.back()), random_bytes(20000 + 3000 * i, 300 + i));
+    }
+    std::map<std::string, struct timespec> mtimes;
+    for (const auto& name : names)
+        mtimes[name] = lstat_ok(fx.mnt(name)).st_mtim;
+    std::atomic<bool> stop{false};
+    std::atomic<int> moved{0}, stats{0};
+    std::mutex first_mu;
+    std::string first; // the first difference seen, for the report
+    auto check = [&](const std::string& name, const struct stat& st) {
+        const struct timespec& want = mtimes.at(name);
+        ++stats;
+        if (st.st_mtim.tv_sec == want.tv_sec && st.st_mtim.tv_nsec == want.tv_nsec) return;
+        if (moved++ == 0) {
+            std::lock_guard lock(first_mu);
+            first = name + ": mtime " + std::to_string(st.st_mtim.tv_sec) + "." +
+                    std::to_string(st.st_mtim.tv_nsec) + ", was " + std::to_string(want.tv_sec) +
+                    "." + std::to_string(want.tv_nsec);
+        }
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) // stat by name, each file in turn
+        threads.emplace_back([&, t] {
+            for (int i = t; !stop.load(); i = (i + 1) % kFiles) {
+                struct stat st;
+                if (::lstat(fx.mnt(names[i]).c_str(), &st) == 0) check(names[i], st);
+            }
+        });
+    threads.emplace_back([&] { // ls -l: a listing, then each entry's attributes
+        while (!stop.load()) {
+            DIR* d = ::opendir(fx.mnt("").c_str());
+            if (!d) continue;
+            while (dirent* ent = ::readdir(d)) {
+                if (!mtimes.count(ent->d_name)) continue;
+                struct stat st;
+                if (::fstatat(::dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                    check(ent->d_name, st);
+            }
+            ::closedir(d);
+        }
+    });
+    bool all_released = true;
+    for (const auto& name : names)
+        all_released = wait_released(fx.src(name)) && all_released;
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+    for (auto& t : threads)
+        t.join();
+    CHECK(all_released);
+    INFO(first);
+    CHECK(moved == 0);
+    CHECK(stats > 1000);
+    // And after: every file shows its own mtime, as it did before it was released.
+    for (const auto& name : names) {
+        struct stat st = lstat_ok(fx.mnt(name));
+        INFO(name);
+        CHECK(st.st_mtim.tv_sec == mtimes[name].tv_sec);
+        CHECK(st.st_mtim.tv_nsec == mtimes[name].tv_nsec);
+    }
 }
 
 TEST_CASE("move: writes to a released file bring its data back; the new version is released",
