@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
@@ -394,8 +395,12 @@ void MigrateObserver::fetch_done(FileId id, int err) {
 asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                                   std::string path) {
     const std::string name = path.empty() ? std::string("a released file") : path;
+    // The file's capabilities, which its first write removes (placeholder.hpp): put back once
+    // the content is, and on the way out of a failed fetch too.
+    std::optional<std::string> caps;
     auto fail = [&](const std::string& why) {
         RFS_LOG_WARN("cannot bring {} back from Riak: {}", name, why);
+        (void)state::restore_capabilities(fd->get(), caps);
         fetch_done(id, EIO);
     };
     auto marker = state::read_marker(fd->get());
@@ -407,6 +412,10 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     // The writes move the mtime until it is put back below, after the whole download: what the
     // mount answers meanwhile shows the one the file gets back. fetch_done ends it.
     fs_.source_changing(id.dev, id.ino, mtime);
+    if (auto read = state::read_capabilities(fd->get()); read)
+        caps = std::move(*read);
+    else
+        co_return fail(read.error().message);
     constexpr std::uint64_t kPiece = 1 << 20;
     for (std::uint64_t offset = 0; offset < m.size; offset += kPiece) {
         std::uint64_t len = std::min(kPiece, m.size - offset);
@@ -425,6 +434,8 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
             done += static_cast<std::size_t>(n);
         }
     }
+    if (auto restored = state::restore_capabilities(fd->get(), caps); !restored)
+        co_return fail(restored.error().message);
     if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
     const timespec times[2] = {{0, UTIME_OMIT}, mtime};
     if (::futimens(fd->get(), times) != 0)

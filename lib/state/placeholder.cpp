@@ -1,6 +1,7 @@
 #include "lib/state/placeholder.hpp"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ namespace {
 constexpr uint8_t marker_format = 1;
 constexpr std::string_view hidden_prefix = "trusted.riakfs.";
 const std::string marker_name(marker_xattr);
+constexpr const char* capability_name = "security.capability";
 
 Error sys_error(std::string_view what) {
     int err = errno;
@@ -36,9 +38,12 @@ Result<struct stat> stat_regular(int fd) {
     return st;
 }
 
-// Punches [0, size) of a file whose marker is already durable, sets atime/mtime, fsyncs.
+// Punches [0, size) of a file whose marker is already durable, puts back the capabilities the
+// punch removes, sets atime/mtime, fsyncs.
 Result<ReleaseReport> punch_all(int fd, const struct stat& before, struct timespec atime,
                                 struct timespec mtime) {
+    auto caps = read_capabilities(fd);
+    if (!caps) return std::move(caps).error();
     auto size = static_cast<uint64_t>(before.st_size);
     if (size > 0) {
         // Punch to the end of the last block: a partial tail block would otherwise stay
@@ -49,6 +54,8 @@ Result<ReleaseReport> punch_all(int fd, const struct stat& before, struct timesp
                         static_cast<off_t>(length)) != 0)
             return sys_error("punching holes");
     }
+    if (auto restored = restore_capabilities(fd, *caps); !restored)
+        return std::move(restored).error();
     const struct timespec times[2] = {atime, mtime};
     if (::futimens(fd, times) != 0) return sys_error("restoring times");
     if (::fsync(fd) != 0) return sys_error("fsync after release");
@@ -146,6 +153,23 @@ Result<void> write_marker(int fd, const Marker& marker) {
 Result<void> clear_marker(int fd) {
     if (::fremovexattr(fd, marker_name.c_str()) != 0 && errno != ENODATA)
         return sys_error("removing " + marker_name);
+    return {};
+}
+
+Result<std::optional<std::string>> read_capabilities(int fd) {
+    std::string value(XATTR_SIZE_MAX, '\0'); // any value fits (a v3 capability set is 24 bytes)
+    ssize_t n = ::fgetxattr(fd, capability_name, value.data(), value.size());
+    if (n < 0) {
+        if (errno == ENODATA || errno == ENOTSUP) return std::optional<std::string>();
+        return sys_error("reading security.capability");
+    }
+    value.resize(static_cast<size_t>(n));
+    return std::optional<std::string>(std::move(value));
+}
+
+Result<void> restore_capabilities(int fd, const std::optional<std::string>& caps) {
+    if (caps && ::fsetxattr(fd, capability_name, caps->data(), caps->size(), 0) != 0)
+        return sys_error("restoring security.capability");
     return {};
 }
 

@@ -47,13 +47,23 @@ Result<void> write_marker(int fd, const Marker& marker);
 // Removes the marker; success when there was none.
 Result<void> clear_marker(int fd);
 
+// The file's capabilities (its security.capability attribute). Linux removes them at every
+// change of a file's data, a punch included, whoever makes it (file_remove_privs: CAP_FSETID
+// keeps the set-ID bits, nothing keeps these); yet they belong to the file, not to its bytes, so
+// what changes the data on riakfs's own account reads them first and puts them back after.
+// nullopt: none (or a file system without them).
+Result<std::optional<std::string>> read_capabilities(int fd);
+// Puts `caps` back on the file; nothing for nullopt.
+Result<void> restore_capabilities(int fd, const std::optional<std::string>& caps);
+
 struct ReleaseReport {
     uint64_t bytes_freed = 0; // (st_blocks before - after) * 512
 };
 
-// Drops the file's data, leaving a sparse placeholder of the same size, atime and mtime. The
-// marker is written and fsynced before a single byte is dropped; then the whole file is punched
-// out (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE), the times restored and the file fsynced.
+// Drops the file's data, leaving a sparse placeholder of the same size, atime and mtime (and
+// capabilities). The marker is written and fsynced before a single byte is dropped; then the
+// whole file is punched out (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE), the capabilities and
+// times restored and the file fsynced.
 // ESTALE, touching nothing, when the file's size or mtime differ from the marker's (it changed
 // since the copy). A crash in between leaves the marker on a file whose data may be partly gone:
 // the marker is what says its content is in Riak.

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -295,9 +296,23 @@ TEST_CASE("a fetch back's writes never show through lookup or getattr", "[releas
     move.start_migrator();
     const std::string data(5000, 'w');
     fs::NodeId node = move.make("h", data);
+    // Capabilities, which the punch and the writes remove: kept through both.
+    const std::string caps("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00"
+                           "\x00\x00\x00\x00\x00\x00\x00\x00",
+                           20);
+    auto caps_of = [&] {
+        std::string value(64, '\0');
+        ssize_t n =
+            ::getxattr(tree.src("h").c_str(), "security.capability", value.data(), value.size());
+        value.resize(n < 0 ? 0 : static_cast<size_t>(n));
+        return value;
+    };
+    REQUIRE(::setxattr(tree.src("h").c_str(), "security.capability", caps.data(), caps.size(), 0) ==
+            0);
     move.migrator->file_closed("h", true);
     REQUIRE(move.wait_released("h"));
     REQUIRE(move.migrator->wait_idle(20s));
+    CHECK(caps_of() == caps);
     move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
                                                         move.migrator->object_store());
     move.observer = std::make_unique<migrate::MigrateObserver>(
@@ -320,6 +335,7 @@ TEST_CASE("a fetch back's writes never show through lookup or getattr", "[releas
     REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
     CHECK(same(a.attr.st_mtim, kKept));
     CHECK_FALSE(move.released("h"));
+    CHECK(caps_of() == caps);
     CHECK(move.notes.count(node) == 2); // released, then fetched back
 }
 

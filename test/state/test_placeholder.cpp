@@ -232,6 +232,55 @@ TEST_CASE("finish_release completes a release cut short after the punch", "[stat
     CHECK(read_all(plain.get(), 100).find('\0') == std::string::npos);
 }
 
+TEST_CASE("release and finish_release keep the file's capabilities and set-ID bits",
+          "[state][placeholder]") {
+    TempDir dir;
+    REQUIRE_FALSE(dir.path().empty());
+    UniqueFd fd = make_file(dir / "tool", 64 * 1024);
+    REQUIRE(::fchmod(fd.get(), 06755) == 0);
+    // cap_net_raw+ep, as setcap writes it (VFS_CAP_REVISION_2).
+    const std::string caps("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00"
+                           "\x00\x00\x00\x00\x00\x00\x00\x00",
+                           20);
+    REQUIRE(::fsetxattr(fd.get(), "security.capability", caps.data(), caps.size(), 0) == 0);
+    auto read = read_capabilities(fd.get());
+    REQUIRE(read.has_value());
+    REQUIRE(*read == caps);
+    // What the kernel does to them at a punch, which release_data makes.
+    {
+        UniqueFd other = make_file(dir / "other", 8192);
+        REQUIRE(::fsetxattr(other.get(), "security.capability", caps.data(), caps.size(), 0) == 0);
+        REQUIRE(::fallocate(other.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 8192) == 0);
+        auto gone = read_capabilities(other.get());
+        REQUIRE(gone.has_value());
+        CHECK_FALSE(gone->has_value());
+    }
+
+    Marker m = marker_for(fd.get());
+    REQUIRE(release_data(fd.get(), m).has_value());
+    CHECK(stat_of(fd.get()).st_blocks <= 8);
+    read = read_capabilities(fd.get());
+    REQUIRE(read.has_value());
+    CHECK(*read == caps);
+    CHECK((stat_of(fd.get()).st_mode & 07777) == 06755);
+
+    // The punch of a release finished after a stop keeps them too.
+    REQUIRE(finish_release(fd.get(), m).has_value());
+    read = read_capabilities(fd.get());
+    REQUIRE(read.has_value());
+    CHECK(*read == caps);
+    CHECK((stat_of(fd.get()).st_mode & 07777) == 06755);
+    CHECK(ns_of(stat_of(fd.get()).st_mtim) == test_mtime_ns);
+
+    // None to keep: none read, nothing put back.
+    UniqueFd plain = make_file(dir / "plain", 100);
+    auto none = read_capabilities(plain.get());
+    REQUIRE(none.has_value());
+    CHECK_FALSE(none->has_value());
+    REQUIRE(restore_capabilities(plain.get(), *none).has_value());
+    CHECK(::fgetxattr(plain.get(), "security.capability", nullptr, 0) < 0);
+}
+
 TEST_CASE("placeholder functions refuse what is not a regular file", "[state][placeholder]") {
     TempDir dir;
     REQUIRE_FALSE(dir.path().empty());
