@@ -1,5 +1,6 @@
 // Helpers of the migration-engine tests: a SOURCE tree and a state_dir in a temporary directory
-// on a disk file system, and an object store the test can look into after the Migrator stops.
+// on a disk file system, an object store the test can look into after the Migrator stops, and
+// one whose GETs or PUTs wait while the test holds them (GatedStore).
 #pragma once
 
 #include <fcntl.h>
@@ -12,10 +13,15 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 
@@ -74,5 +80,69 @@ inline std::unique_ptr<state::StateStore> open_state(const std::string& dir,
     REQUIRE(opened);
     return std::move(*opened);
 }
+
+// The in-memory store with a gate on get() and one on put(): while a gate is closed, every call
+// of its kind waits at it, so a test can act while a GET or a copy is on its way. Gates are
+// opened and closed on the store's loop thread (or before the loop runs).
+class GatedStore final : public store::ObjectStore {
+public:
+    enum class Gate { get, put };
+    explicit GatedStore(boost::asio::io_context& context)
+        : mem(context), get_gate_(context), put_gate_(context) {}
+
+    store::Task<store::Fetched> get(proto::ObjectId id) override {
+        return through(get_gate_,
+                       [this, id = std::move(id)]() mutable { return mem.get(std::move(id)); });
+    }
+    store::Task<store::Fetched> head(proto::ObjectId id) override {
+        return mem.head(std::move(id));
+    }
+    store::Task<std::string> put(proto::ObjectId id, store::Object object,
+                                 store::PutOptions options) override {
+        return through(put_gate_, [this, id = std::move(id), object = std::move(object),
+                                   options = std::move(options)]() mutable {
+            return mem.put(std::move(id), std::move(object), std::move(options));
+        });
+    }
+    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        return mem.remove(std::move(id), std::move(options));
+    }
+    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
+        return mem.list_keys(std::move(bucket));
+    }
+
+    void close(Gate gate) { gate_of(gate).closed = true; }
+    void open(Gate gate) {
+        gate_of(gate).closed = false;
+        gate_of(gate).timer.cancel();
+    }
+
+    store::MemoryObjectStore mem;
+    std::atomic<bool> held{false}; // a call has waited at a closed gate
+
+private:
+    struct GateState {
+        explicit GateState(boost::asio::io_context& context)
+            : timer(context, boost::asio::steady_timer::time_point::max()) {}
+        boost::asio::steady_timer timer; // cancelled when the gate opens
+        bool closed = false;
+    };
+    GateState& gate_of(Gate gate) { return gate == Gate::get ? get_gate_ : put_gate_; }
+
+    // `call` makes the store's call once the gate is open.
+    template <class Call> auto through(GateState& gate, Call call) -> decltype(call()) {
+        while (gate.closed) {
+            held = true;
+            boost::system::error_code ec;
+            co_await gate.timer.async_wait(
+                boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        }
+        auto pending = call();
+        co_return co_await std::move(pending);
+    }
+
+    GateState get_gate_;
+    GateState put_gate_;
+};
 
 } // namespace rfs::migrate::test

@@ -10,13 +10,9 @@
 #include "test/migrate/migrate_test_support.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -25,6 +21,7 @@
 
 using namespace rfs;
 using namespace std::chrono_literals;
+using migrate::test::GatedStore;
 using migrate::test::open_state;
 using migrate::test::run_on;
 using migrate::test::TempTree;
@@ -34,54 +31,6 @@ namespace asio = boost::asio;
 namespace test_namespace {
 
 namespace {
-
-// The in-memory store with a gate on put(): while it is closed, every put waits for it, so a
-// test can act while a copy is half made.
-class GatedStore final : public store::ObjectStore {
-public:
-    explicit GatedStore(asio::io_context& context)
-        : mem(context), gate_(context, asio::steady_timer::time_point::max()) {}
-
-    store::Task<store::Fetched> get(proto::ObjectId id) override { return mem.get(std::move(id)); }
-    store::Task<store::Fetched> head(proto::ObjectId id) override {
-        return mem.head(std::move(id));
-    }
-    store::Task<std::string> put(proto::ObjectId id, store::Object object,
-                                 store::PutOptions options) override {
-        return gated_put(std::move(id), std::move(object), std::move(options));
-    }
-    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
-        return mem.remove(std::move(id), std::move(options));
-    }
-    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
-        return mem.list_keys(std::move(bucket));
-    }
-
-    // Loop thread (or before the loop runs).
-    void close() { closed_ = true; }
-    void open() {
-        closed_ = false;
-        gate_.cancel();
-    }
-
-    store::MemoryObjectStore mem;
-    std::atomic<bool> held{false}; // a put is waiting at the gate
-
-private:
-    store::Task<std::string> gated_put(proto::ObjectId id, store::Object object,
-                                       store::PutOptions options) {
-        while (closed_) {
-            held = true;
-            boost::system::error_code ec;
-            co_await gate_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        auto call = mem.put(std::move(id), std::move(object), std::move(options));
-        co_return co_await std::move(call);
-    }
-
-    asio::steady_timer gate_;
-    bool closed_ = false;
-};
 
 struct Engine {
     Engine(const TempTree& tree, const layout::Mapper& mapper,
@@ -391,7 +340,7 @@ TEST_CASE("an unlink during the copy of the same path leaves nothing behind", "[
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
     tree.write("f", kBig);
-    Engine engine(tree, mapper, [](GatedStore& s) { s.close(); });
+    Engine engine(tree, mapper, [](GatedStore& s) { s.close(GatedStore::Gate::put); });
     engine.migrator->file_closed("f", true);
     REQUIRE(eventually([&] { return engine.store->held.load(); }));
     // The copy is half made (its first chunk waits at the gate): the file goes now.
@@ -399,7 +348,7 @@ TEST_CASE("an unlink during the copy of the same path leaves nothing behind", "[
     engine.migrator->path_removed("f");
     REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
     CHECK_FALSE(engine.migrator->wait_idle(200ms));
-    engine.on_loop([&] { engine.store->open(); });
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.keys().empty());
     CHECK_FALSE(engine.record("f"));
@@ -410,13 +359,13 @@ TEST_CASE("a rename during the copy of the same path leaves only the new key", "
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
     tree.write("f", kBig);
-    Engine engine(tree, mapper, [](GatedStore& s) { s.close(); });
+    Engine engine(tree, mapper, [](GatedStore& s) { s.close(GatedStore::Gate::put); });
     engine.migrator->file_closed("f", true);
     REQUIRE(eventually([&] { return engine.store->held.load(); }));
     rename_local(tree, "f", "g");
     engine.migrator->path_renamed("f", "g", false);
     REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
-    engine.on_loop([&] { engine.store->open(); });
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.file_keys() == std::set<std::string>{"g"});
     CHECK(engine.content("g") == kBig);

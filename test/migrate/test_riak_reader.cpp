@@ -9,15 +9,13 @@
 #include "test/migrate/migrate_test_support.hpp"
 #include "test/store/store_test_support.hpp"
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <catch2/catch.hpp>
 
 #include <random>
 #include <thread>
 
 using namespace rfs;
+using migrate::test::GatedStore;
 using migrate::test::TempTree;
 using store::test::run_task;
 
@@ -121,47 +119,6 @@ struct Fixture {
 
 constexpr std::uint64_t kChunk = 4096;
 
-// A store whose get() waits while its gate is closed: Riak not answering yet.
-class GatedGets final : public store::ObjectStore {
-public:
-    GatedGets(boost::asio::io_context& context, store::MemoryObjectStore& mem)
-        : mem_(mem), gate_(context, boost::asio::steady_timer::time_point::max()) {}
-
-    store::Task<store::Fetched> get(proto::ObjectId id) override { return gated(std::move(id)); }
-    store::Task<store::Fetched> head(proto::ObjectId id) override {
-        return mem_.head(std::move(id));
-    }
-    store::Task<std::string> put(proto::ObjectId id, store::Object object,
-                                 store::PutOptions options) override {
-        return mem_.put(std::move(id), std::move(object), std::move(options));
-    }
-    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
-        return mem_.remove(std::move(id), std::move(options));
-    }
-    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
-        return mem_.list_keys(std::move(bucket));
-    }
-    void close() { closed_ = true; }
-    void open() {
-        closed_ = false;
-        gate_.cancel();
-    }
-
-private:
-    store::Task<store::Fetched> gated(proto::ObjectId id) {
-        while (closed_) {
-            boost::system::error_code ec;
-            co_await gate_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-        }
-        auto call = mem_.get(std::move(id));
-        co_return co_await std::move(call);
-    }
-
-    store::MemoryObjectStore& mem_;
-    boost::asio::steady_timer gate_;
-    bool closed_ = false;
-};
-
 } // namespace
 
 TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeout passed") {
@@ -169,7 +126,9 @@ TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeo
     Fixture f;
     std::string data = random_bytes(3000, 21);
     auto rec = f.copy("w.bin", data, kChunk);
-    GatedGets gated(f.ioc, f.mem);
+    GatedStore gated(f.ioc);
+    const proto::ObjectId id{rec.type, rec.bucket, rec.key};
+    REQUIRE(run_task(f.ioc, gated.mem.put(id, f.get_raw(rec, rec.key).object, {})));
     migrate::ReaderOptions options;
     options.riak_timeout = std::chrono::milliseconds(200);
     auto reader = std::make_shared<migrate::RiakReader>(f.ioc, gated, options);
@@ -184,7 +143,7 @@ TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeo
     CHECK_FALSE(reader->when_prefetched(rec, note)); // nothing on its way
 
     // Riak does not answer: the waiter hears after riak_timeout (a quarter late at most).
-    gated.close();
+    gated.close(GatedStore::Gate::get);
     reader->prefetch(rec);
     REQUIRE(reader->when_prefetched(rec, note));
     const auto t0 = std::chrono::steady_clock::now();
@@ -197,7 +156,7 @@ TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeo
 
     // The fetch went on; a waiter registered now hears when it lands, and finds the bytes.
     REQUIRE(reader->when_prefetched(rec, note));
-    gated.open();
+    gated.open(GatedStore::Gate::get);
     run_until(2);
     CHECK(ended[1] == Wait::fetched);
     auto hit = reader->cached_read(rec, 0, 100);
