@@ -254,13 +254,17 @@ asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::st
         initiate, asio::use_awaitable, std::move(value));
 }
 
+std::uint64_t RiakReader::erase_locked(Index::iterator it) {
+    const std::uint64_t bytes = it->second->bytes;
+    cached_bytes_ -= bytes;
+    lru_.erase(it->second);
+    index_.erase(it);
+    return bytes;
+}
+
 bool RiakReader::make_room_locked(std::uint64_t bytes) {
-    while (!lru_.empty() && cached_bytes_ + reserved_bytes_ + bytes > options_.cache_size) {
-        cached_bytes_ -= lru_.back().bytes;
-        evicted_since_trim_ += lru_.back().bytes;
-        index_.erase(lru_.back().key);
-        lru_.pop_back();
-    }
+    while (!lru_.empty() && cached_bytes_ + reserved_bytes_ + bytes > options_.cache_size)
+        evicted_since_trim_ += erase_locked(index_.find(lru_.back().key));
     const auto now = std::chrono::steady_clock::now();
     if (evicted_since_trim_ < kTrimAfterBytes || now - last_trim_ < kTrimInterval) return false;
     evicted_since_trim_ = 0;
@@ -281,11 +285,7 @@ void RiakReader::insert(Entry entry) {
     bool trim = false;
     {
         std::lock_guard lock(cache_mu_);
-        if (auto it = index_.find(entry.key); it != index_.end()) {
-            cached_bytes_ -= it->second->bytes;
-            lru_.erase(it->second);
-            index_.erase(it);
-        }
+        if (auto it = index_.find(entry.key); it != index_.end()) erase_locked(it);
         trim = make_room_locked(entry.bytes);
         cached_bytes_ += entry.bytes;
         lru_.push_front(std::move(entry));
@@ -507,9 +507,7 @@ void RiakReader::drop_behind(const state::FileState& rec, const layout::Manifest
         if (manifest.is_hole(i)) continue;
         auto it = index_.find(cache_key(rec, manifest.chunk_key(i), 'c'));
         if (it == index_.end()) continue;
-        cached_bytes_ -= it->second->bytes;
-        lru_.erase(it->second);
-        index_.erase(it);
+        erase_locked(it);
         ++stats_.dropped_behind;
     }
 }

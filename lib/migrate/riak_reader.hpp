@@ -169,6 +169,7 @@ private:
         std::shared_ptr<const layout::Manifest> manifest; // or a manifest
         std::uint64_t bytes = 0;
     };
+    using Index = std::unordered_map<std::string, std::list<Entry>::iterator>; // by key
     // The object at a file's key, checked against its record.
     struct Head {
         std::shared_ptr<const std::string> data;
@@ -212,6 +213,8 @@ private:
     // Evicts from the LRU end until `bytes` more fit beside the cached and reserved bytes;
     // whether malloc_trim is due. cache_mu_ held.
     bool make_room_locked(std::uint64_t bytes);
+    // Removes the entry `it` indexes from the cache; returns its bytes. cache_mu_ held.
+    std::uint64_t erase_locked(Index::iterator it);
     // `bytes` of cache_size held for a fetch in flight (none for one larger than the cache,
     // which is not kept), until release() or the end of the fetch.
     class Reservation {
@@ -245,7 +248,7 @@ private:
     std::unordered_map<std::string, std::vector<Waiter>> prefetch_waiters_; // by prefetching_ key
     bool expiring_ = false; // expire_waiters() runs (loop thread only)
     std::list<Entry> lru_;  // most recent first
-    std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+    Index index_;
     std::uint64_t cached_bytes_ = 0;
     std::uint64_t reserved_bytes_ = 0; // of chunks on their way (Reservation)
     // Evictions give memory back to the kernel (malloc_trim, see insert()) once this many bytes
