@@ -118,6 +118,8 @@ bool copy_is_current(const state::FileState& rec, const struct stat& st) {
            rec.ino == st.st_ino;
 }
 
+constexpr unsigned kReleaseThreads = 4;
+
 } // namespace
 
 Migrator::Migrator(int source_root, const layout::Mapper& mapper, state::StateStore& state,
@@ -150,7 +152,14 @@ void Migrator::start() {
     } else {
         RFS_LOG_ERROR("cannot read the pending removals: {}", removals.error().message);
     }
-    if (options_.release) asio::post(context_, [this] { resume_releases(); });
+    if (options_.release) {
+        release_work_.emplace(release_io_.get_executor());
+        // Each mostly waits for an fsync: a few let the disk take several files' at once.
+        for (unsigned i = 0; i < kReleaseThreads; ++i)
+            release_threads_.push_back(
+                io::thread_without_signals([this] { release_io_.run(); }, "riakfs-release"));
+        asio::post(context_, [this] { resume_releases(); });
+    }
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
     thread_ = io::thread_without_signals([this] { context_.run(); }, "riakfs-migrate");
@@ -170,6 +179,12 @@ void Migrator::stop(std::chrono::milliseconds drain) {
     });
     context_.stop();
     thread_.join();
+    // A release's local calls in progress end (its records do not get written: the next start
+    // finishes that release, resume_releases).
+    release_work_.reset();
+    for (auto& t : release_threads_)
+        t.join();
+    release_threads_.clear();
     commits_.reset(); // what it still held is durable now; nothing waits for it any more
     store_.reset();
 }
@@ -199,13 +214,15 @@ void Migrator::release_when_unused(std::string rel_path) {
 
 void Migrator::path_removed(std::string rel_path) {
     if (!state::is_valid_path(rel_path)) return;
-    post_to_loop([this, path = std::move(rel_path)] { removed_on_loop(path); });
+    post_to_loop([this, path = std::move(rel_path)] {
+        namespace_op([this, path] { removed_on_loop(path); });
+    });
 }
 
 void Migrator::path_renamed(std::string from, std::string to, bool exchange) {
     if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) return;
     post_to_loop([this, from = std::move(from), to = std::move(to), exchange] {
-        renamed_on_loop(from, to, exchange);
+        namespace_op([this, from, to, exchange] { renamed_on_loop(from, to, exchange); });
     });
 }
 
@@ -289,7 +306,7 @@ std::optional<std::string> Migrator::next_drain() {
             it = drain_queue_.erase(it);
             continue;
         }
-        if (removing_.count(*it)) {
+        if (removing_.count(*it) || releasing_.count(*it)) {
             ++it;
             continue;
         }
@@ -366,7 +383,7 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
 std::optional<std::string> Migrator::next_removal() {
     for (auto it = removal_queue_.begin(); it != removal_queue_.end(); ++it) {
         // A copy of the same path ends first: the removal then deletes what it wrote.
-        if (copying_.count(*it) || removing_.count(*it)) continue;
+        if (copying_.count(*it) || removing_.count(*it) || releasing_.count(*it)) continue;
         std::string path = std::move(*it);
         removal_queue_.erase(it);
         removal_queued_.erase(path);
@@ -377,7 +394,8 @@ std::optional<std::string> Migrator::next_removal() {
 
 std::optional<std::string> Migrator::next_copy() {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-        if (removing_.count(*it)) continue; // after the removal of this path
+        // After the removal or release of this path.
+        if (removing_.count(*it) || releasing_.count(*it)) continue;
         if (!relocating_from_.empty()) {
             // A copy to a key whose object is being moved away waits: it would drop the
             // chunks the moved manifest still names.
@@ -436,6 +454,7 @@ void Migrator::copy_ended(const std::string& path, CopyResult result) {
         enqueue_on_loop(path); // a drain waiting for it waits for that copy
     else
         finish_drain(path, std::move(result));
+    if (release_after_copy_.erase(path) && !again) release_if_unused(path);
     if (!removal_queue_.empty() && wakeup_) wakeup_->cancel(); // one may wait for this copy
 }
 
@@ -465,7 +484,13 @@ void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_se
             stats_.bytes_copied += bytes_sent;
         }
         forget(path);
-        if (options_.release) release_if_unused(path);
+        if (options_.release) {
+            // The copy ends (and a drain waiting for it hears) once the release has.
+            release_if_unused(
+                path, [this, path, result]() mutable { copy_ended(path, std::move(result)); },
+                true);
+            return;
+        }
     }
     copy_ended(path, std::move(result));
 }
@@ -701,7 +726,7 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
         }
     }
     forget(path);
-    if (options_.release && !marker) release_if_unused(path);
+    if (options_.release && !marker) release_if_unused(path, {}, true);
     co_return CopyResult{CopyResult::Kind::current, {}};
 }
 
@@ -744,53 +769,145 @@ private:
 
 } // namespace
 
-void Migrator::release_if_unused(const std::string& path) {
+void Migrator::release_if_unused(const std::string& path, std::function<void()> after,
+                                 bool by_copy) {
+    auto not_now = [&] {
+        if (after) after();
+    };
+    if (releasing_.count(path)) return not_now(); // that release decides
+    if (!by_copy && copying_.count(path)) {
+        release_after_copy_.insert(path); // the copy's end asks again
+        return not_now();
+    }
+    if (!held_namespace_ops_.empty()) {
+        held_releases_.emplace_back(path, std::move(after));
+        return;
+    }
     auto rec = state_.get(path);
-    if (!rec || !*rec || (*rec)->phase != state::Phase::verified) return;
-    state::FileState record = **rec;
+    if (!rec || !*rec || (*rec)->phase != state::Phase::verified) return not_now();
     UniqueFd fd(open_beneath(source_root_, path, O_RDWR));
     struct stat st;
     // A file with several names stays whole: each name's copy is its own key, and a placeholder
     // shared by two names would name only one of them (LocalFs::link brings data back first).
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
         st.st_nlink > 1)
-        return;
-    if (!copy_is_current(record, st)) return;                 // changed: its new copy comes first
-    if (options_.pins && options_.pins->covers(path)) return; // recalled: stays local
+        return not_now();
+    if (!copy_is_current(**rec, st)) return not_now(); // changed: its new copy comes first
+    if (options_.pins && options_.pins->covers(path)) return not_now(); // recalled: stays local
+    releasing_.insert(path);
+    {
+        std::lock_guard lock(stats_mu_);
+        ++closes_posted_; // not idle before the release has ended
+    }
+    auto release = release_one(path, **rec, std::move(fd), st);
+    asio::co_spawn(context_, std::move(release),
+                   [this, path, after = std::move(after)](std::exception_ptr e) {
+                       if (e) RFS_LOG_ERROR("releasing {} failed unexpectedly", path);
+                       release_ended(path);
+                       if (after) after();
+                       std::lock_guard lock(stats_mu_);
+                       --closes_posted_;
+                       if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+                   });
+}
+
+asio::awaitable<void> Migrator::release_one(std::string path, state::FileState record, UniqueFd fd,
+                                            struct stat st) {
     const FileId id{st.st_dev, st.st_ino};
-    if (!options_.release->begin_release(id)) return; // in use: tried again at its close
+    // From here until its records are written, nothing can pin the file (an open for writing,
+    // a fetch waits): the records describe the file as it is.
+    if (!options_.release->begin_release(id)) co_return; // in use: tried again at its close
     EndRelease end{*options_.release, id};
     // A recall may have pinned it since the check above; its walk then waits for this release
     // in the gate (fetch), or finds the marker on its second look.
-    if (options_.pins && options_.pins->covers(path)) return;
-    // Nothing can change it now without a pin; check once more what may have changed before.
-    if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) return;
+    if (options_.pins && options_.pins->covers(path)) co_return;
     const state::Marker marker = state::marker_of(record);
     record.phase = state::Phase::releasing;
-    if (auto put = state_.put(path, record); !put) {
-        RFS_LOG_WARN("cannot release {}: {}", path, put.error().message);
-        return;
+    {
+        state::StateStore::Batch batch;
+        batch.put(path, record);
+        auto written = co_await commit(std::move(batch));
+        if (!written) {
+            RFS_LOG_WARN("cannot release {}: {}", path, written.error().message);
+            co_return;
+        }
     }
-    HeldTimes held(options_, st, st.st_mtim);
-    auto released = state::release_data(fd.get(), marker);
-    held.end(); // the times are back (or, on an error, may never be): the kernel asks again
+    // The local calls (two fsyncs, the punch, the times put back) on a release thread.
+    auto punch = [this, fd = fd.get(), marker]() -> state::Result<state::ReleaseReport> {
+        struct stat now;
+        if (::fstat(fd, &now) != 0)
+            return state::make_error(errno, "fstat before release: {}", std::strerror(errno));
+        HeldTimes held(options_, now, now.st_mtim);
+        auto released = state::release_data(fd, marker);
+        held.end(); // the times are back (or, on an error, may never be): the kernel asks again
+        return released;
+    };
+    auto initiate = [this](auto handler, decltype(punch) work) {
+        asio::post(
+            release_io_, [this, work = std::move(work), handler = std::move(handler)]() mutable {
+                auto result = work();
+                asio::post(context_,
+                           [handler = std::move(handler), result = std::move(result)]() mutable {
+                               handler(std::move(result));
+                           });
+            });
+    };
+    auto released = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                  void(state::Result<state::ReleaseReport>)>(
+        initiate, asio::use_awaitable, std::move(punch));
     if (!released) {
         // ESTALE: changed since the copy (nothing was touched). Otherwise the marker may be on
         // the file: the next start finishes or forgets this release (resume_releases).
         RFS_LOG_WARN("cannot release {}: {}", path, released.error().message);
         if (released.error().code == ESTALE) {
             record.phase = state::Phase::verified;
-            (void)state_.put(path, record);
+            state::StateStore::Batch batch;
+            batch.put(path, record);
+            (void)co_await commit(std::move(batch));
         }
-        return;
+        co_return;
     }
-    if (::fstat(fd.get(), &st) == 0) record.ctime_ns = ns_of(st.st_ctim);
+    struct stat after;
+    if (::fstat(fd.get(), &after) == 0) record.ctime_ns = ns_of(after.st_ctim);
     record.phase = state::Phase::released;
-    if (auto put = state_.put(path, record); !put)
-        RFS_LOG_WARN("cannot record {} as released: {}", path, put.error().message);
+    {
+        state::StateStore::Batch batch;
+        batch.put(path, record);
+        auto written = co_await commit(std::move(batch));
+        if (!written)
+            RFS_LOG_WARN("cannot record {} as released: {}", path, written.error().message);
+    }
     std::lock_guard lock(stats_mu_);
     ++stats_.files_released;
     stats_.bytes_freed += released->bytes_freed;
+}
+
+void Migrator::release_ended(const std::string& path) {
+    releasing_.erase(path);
+    if (wakeup_) wakeup_->cancel(); // a copy or removal of this path may go now
+    if (!releasing_.empty()) return;
+    // The operations held for the releases first, in order; then the releases asked for
+    // meanwhile (each may be held again behind an operation a retry queues).
+    auto ops = std::exchange(held_namespace_ops_, {});
+    for (auto& op : ops) {
+        op();
+        std::lock_guard lock(stats_mu_);
+        --closes_posted_;
+    }
+    auto releases = std::exchange(held_releases_, {});
+    for (auto& [p, after] : releases)
+        release_if_unused(p, std::move(after));
+    std::lock_guard lock(stats_mu_);
+    if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+}
+
+void Migrator::namespace_op(std::function<void()> op) {
+    if (releasing_.empty() && held_namespace_ops_.empty()) return op();
+    {
+        std::lock_guard lock(stats_mu_);
+        ++closes_posted_; // not idle before it has run
+    }
+    held_namespace_ops_.push_back(std::move(op));
 }
 
 void Migrator::resume_releases() {
@@ -996,7 +1113,7 @@ void Migrator::namespace_retry(std::function<void()> op, const std::string& path
     }
     auto timer = std::make_shared<asio::steady_timer>(context_, delay);
     timer->async_wait([this, op = std::move(op), timer](const boost::system::error_code& ec) {
-        if (!ec && !stopping_) op();
+        if (!ec && !stopping_) namespace_op(std::move(op));
         std::lock_guard lock(stats_mu_);
         --closes_posted_;
         if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();

@@ -33,10 +33,23 @@
 // removal that arrives while the path is being copied waits for that copy to end, so the copy
 // just finished is deleted, not left behind. A removal whose path holds a file again that maps
 // to the same object (re-created, renamed back) turns into a copy of that file instead.
+//
+// mode=move releases a file's data once its verified record is durable (release_if_unused). Its
+// records (releasing, then released) go through the group commit, and its local calls (the
+// marker's fsync, the punch, its fsync, the times put back) run on release threads of their
+// own: the loop never waits for the disk, and the fsyncs of several files' releases overlap.
+// (On the loop, four fsyncs per file held every other copy: 68-218 files/s drained in mode=move
+// against 700 in mode=shadow.) While a release is in flight its path is copied and removed by
+// no one, the ReleaseGate keeps every handle that needs the data out until its released record
+// is durable, and namespace operations wait (in order) until no release is in flight, so that a
+// release never writes its record at a name a rename or unlink has just moved or erased.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -54,6 +67,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "lib/common/unique_fd.hpp"
 #include "lib/layout/mapping.hpp"
 #include "lib/state/group_commit.hpp"
 #include "lib/state/placeholder.hpp"
@@ -199,8 +213,19 @@ private:
     void finish_drain(const std::string& path, CopyResult result);
     void update_queued(); // stats_.queued and removals_queued from known_ and removals_known_
     // mode=move (loop thread): releases `path`'s data if its record is verified and still
-    // describes the file, and nothing pins it. Local system calls only.
-    void release_if_unused(const std::string& path);
+    // describes the file, and nothing pins it; `after` runs on the loop once that is decided
+    // (and done). The release runs beside the loop (release_one): the loop never waits for
+    // its fsyncs. `by_copy`: asked by the copy of `path` in progress (its end), which other
+    // callers leave the release to.
+    void release_if_unused(const std::string& path, std::function<void()> after = {},
+                           bool by_copy = false);
+    boost::asio::awaitable<void> release_one(std::string path, state::FileState record, UniqueFd fd,
+                                             struct stat st);
+    // A release of `path` ended (loop thread): namespace operations held for it may go.
+    void release_ended(const std::string& path);
+    // Runs a namespace operation now, or once the releases in flight have ended (see
+    // held_namespace_ops_).
+    void namespace_op(std::function<void()> op);
     // Start-up: a release that a crash interrupted is finished (the marker is on the file) or
     // forgotten (it is not); verified files are released.
     void resume_releases();
@@ -242,6 +267,23 @@ private:
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
+
+    // mode=move. A release's local system calls (the marker's and the punch's fsyncs) run on
+    // release_io_'s threads, so that the loop goes on and the fsyncs of several files overlap;
+    // its records go through commits_.
+    boost::asio::io_context release_io_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+        release_work_;
+    std::vector<std::thread> release_threads_;
+    // Loop thread only. Paths being released: no copy or removal of one starts meanwhile.
+    std::unordered_set<std::string> releasing_;
+    // Paths whose release was asked for during a copy of theirs: tried when the copy ends.
+    std::unordered_set<std::string> release_after_copy_;
+    // A namespace operation moves or erases records; a release in flight writes its path's
+    // record when it ends. So while releases are in flight, namespace operations wait here (in
+    // order), and new releases wait in held_releases_ until those operations have run.
+    std::deque<std::function<void()>> held_namespace_ops_;
+    std::deque<std::pair<std::string, std::function<void()>>> held_releases_;
 
     mutable std::mutex stats_mu_;
     std::condition_variable idle_cv_;
