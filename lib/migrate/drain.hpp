@@ -48,13 +48,15 @@ struct DrainOptions {
     DrainOrder order = DrainOrder::path;
     std::uint64_t bytes_per_second = 0; // 0: unlimited
     std::uint64_t files_per_second = 0; // 0: unlimited
-    // Drain files handed to the migrator and not answered. Twice its upload slots
-    // (MigratorOptions::parallel_uploads, 4), so that they stay busy while answered files wait
-    // for their records and releases: with 2, a file's whole chain (its PUT, the fsync of its
-    // record, a release's fsyncs) left slots idle and the drain made 48-53 files/s against
-    // 715-1,206 raw PUTs (bench/run-riak "drain" row, busy machine). Foreground closes still go
-    // first: the migrator takes a drain file only when no closed file waits.
-    unsigned in_flight = 8;
+    // Drain files handed to the migrator and not answered. Well above its upload slots
+    // (MigratorOptions::parallel_uploads, 4): a file is answered only after its whole chain (its
+    // PUT, the fsync of its verified record and, in mode=move, its release: two more records
+    // and the release's own fsyncs), and those slots must stay busy meanwhile. A handed file
+    // waits in memory as a path only, and foreground closes still go first: the migrator takes
+    // a drain file only when no closed file waits. (With 8, mode=move drained 326-349 files/s
+    // of 4 KiB where mode=shadow made 570-770; with 32, 490-650: 2,000 files through
+    // riak-devnode on this 2-core machine, a compiler running beside.)
+    unsigned in_flight = 32;
     // Yielding to the applications: while FUSE requests arrive (a request within the watch's
     // window, 200 ms), at most yield_in_flight drain files are in flight instead of in_flight,
     // so that the mount's own requests keep their latency (bench/run-riak "foreground p99
