@@ -889,15 +889,15 @@ void Migrator::release_ended(const std::string& path) {
     // The operations held for the releases first, in order; then the releases asked for
     // meanwhile (each may be held again behind an operation a retry queues).
     auto ops = std::exchange(held_namespace_ops_, {});
-    for (auto& op : ops) {
+    for (auto& op : ops)
         op();
-        std::lock_guard lock(stats_mu_);
-        --closes_posted_;
-    }
     auto releases = std::exchange(held_releases_, {});
     for (auto& [p, after] : releases)
         release_if_unused(p, std::move(after));
+    // Counted down only now: what the operations and releases started counts already, so that
+    // wait_idle() never sees a moment in between with nothing counted.
     std::lock_guard lock(stats_mu_);
+    closes_posted_ -= ops.size();
     if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
 }
 
