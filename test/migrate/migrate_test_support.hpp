@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <future>
 
+#include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 #include "lib/store/memory_object_store.hpp"
 
@@ -79,6 +81,16 @@ inline std::unique_ptr<state::StateStore> open_state(const std::string& dir,
     auto opened = state::StateStore::open(options);
     REQUIRE(opened);
     return std::move(*opened);
+}
+
+// `file` is a released placeholder: it carries the release marker and holds no data.
+inline bool is_released_placeholder(const std::string& file) {
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    auto marker = state::read_marker(fd);
+    bool empty = ::lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO;
+    ::close(fd);
+    return marker && *marker && empty;
 }
 
 // The in-memory store with a gate on get() and one on put(): while a gate is closed, every call

@@ -111,12 +111,13 @@ struct Move {
         }
     }
     bool released(const std::string& name) {
-        int fd = ::open(tree.src(name).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return false;
-        auto marker = state::read_marker(fd);
-        bool empty = ::lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO;
-        ::close(fd);
-        return marker && *marker && empty;
+        return migrate::test::is_released_placeholder(tree.src(name));
+    }
+    // Closes `name` as written; returns once its release waits in the hold.
+    void release_held(const std::string& name) {
+        hold.hold(ino_of(name));
+        migrator->file_closed(name, true);
+        REQUIRE(hold.wait_reached());
     }
     bool in_riak(const std::string& key) {
         auto got = run_on(migrator->context(), mem->get(proto::ObjectId{"", "riakfs", key}));
@@ -141,10 +142,7 @@ TEST_CASE("a release held in its local calls holds up no other copy or release",
     tree.write("held.txt", "the release of this file waits");
     tree.write("other.txt", "this one goes through meanwhile");
     Move m(tree);
-    m.hold.hold(m.ino_of("held.txt"));
-
-    m.migrator->file_closed("held.txt", true);
-    REQUIRE(m.hold.wait_reached());
+    m.release_held("held.txt");
     // Its record says a release is under way; its data is still there.
     REQUIRE(m.record("held.txt")->phase == state::Phase::releasing);
     CHECK_FALSE(m.released("held.txt"));
@@ -166,10 +164,7 @@ TEST_CASE("a rename of a file being released waits for the release; the records 
     TempTree tree;
     tree.write("a.txt", "renamed while its data is being released");
     Move m(tree);
-    m.hold.hold(m.ino_of("a.txt"));
-
-    m.migrator->file_closed("a.txt", true);
-    REQUIRE(m.hold.wait_reached());
+    m.release_held("a.txt");
     // The mount renames the file (the release holds its descriptor, not its name).
     REQUIRE(std::rename(tree.src("a.txt").c_str(), tree.src("c.txt").c_str()) == 0);
     m.migrator->path_renamed("a.txt", "c.txt", false);
@@ -198,10 +193,7 @@ TEST_CASE("an unlink of a file being released waits for the release; nothing is 
     TempTree tree;
     tree.write("gone.txt", "unlinked while its data is being released");
     Move m(tree);
-    m.hold.hold(m.ino_of("gone.txt"));
-
-    m.migrator->file_closed("gone.txt", true);
-    REQUIRE(m.hold.wait_reached());
+    m.release_held("gone.txt");
     REQUIRE(::unlink(tree.src("gone.txt").c_str()) == 0);
     m.migrator->path_removed("gone.txt");
     std::this_thread::sleep_for(100ms);
