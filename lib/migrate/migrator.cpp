@@ -780,7 +780,7 @@ void Migrator::release_if_unused(const std::string& path, std::function<void()> 
         return not_now();
     }
     if (!held_namespace_ops_.empty()) {
-        held_releases_.emplace_back(path, std::move(after));
+        held_releases_.push_back({path, std::move(after), by_copy});
         return;
     }
     auto rec = state_.get(path);
@@ -821,6 +821,8 @@ asio::awaitable<void> Migrator::release_one(std::string path, state::FileState r
     // A recall may have pinned it since the check above; its walk then waits for this release
     // in the gate (fetch), or finds the marker on its second look.
     if (options_.pins && options_.pins->covers(path)) co_return;
+    // Nothing can change it now without a pin; check once more what may have changed before.
+    if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) co_return;
     const state::Marker marker = state::marker_of(record);
     record.phase = state::Phase::releasing;
     {
@@ -892,8 +894,8 @@ void Migrator::release_ended(const std::string& path) {
     for (auto& op : ops)
         op();
     auto releases = std::exchange(held_releases_, {});
-    for (auto& [p, after] : releases)
-        release_if_unused(p, std::move(after));
+    for (auto& r : releases)
+        release_if_unused(r.path, std::move(r.after), r.by_copy);
     // Counted down only now: what the operations and releases started counts already, so that
     // wait_idle() never sees a moment in between with nothing counted.
     std::lock_guard lock(stats_mu_);

@@ -283,7 +283,12 @@ private:
     // record when it ends. So while releases are in flight, namespace operations wait here (in
     // order), and new releases wait in held_releases_ until those operations have run.
     std::deque<std::function<void()>> held_namespace_ops_;
-    std::deque<std::pair<std::string, std::function<void()>>> held_releases_;
+    struct HeldRelease {
+        std::string path;
+        std::function<void()> after;
+        bool by_copy = false;
+    };
+    std::deque<HeldRelease> held_releases_;
 
     mutable std::mutex stats_mu_;
     std::condition_variable idle_cv_;
