@@ -83,6 +83,18 @@ std::string escape_option_value(const std::string& value) {
     return out;
 }
 
+// A sanitizer build replaces malloc with the sanitizer's allocator, whose mallopt changes nothing
+// and says so: there is nothing to set, and no warning to give (a warning fails the integration
+// tests, which read the daemon's stderr). GCC says a sanitizer is on with __SANITIZE_*__, clang
+// with __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RFS_SANITIZED_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RFS_SANITIZED_MALLOC 1
+#endif
+#endif
+
 // The Riak modes receive objects of up to chunk_size into the heap and free them as the cache
 // lets them go. With glibc's defaults such a block goes back to the kernel as soon as it is freed
 // (mmap'd above the dynamic threshold, or trimmed off the top of its arena above twice that),
@@ -91,13 +103,15 @@ std::string escape_option_value(const std::string& value) {
 // (Firecracker) filling fresh memory cost more than the copy into it. Fixed thresholds above a
 // few chunks keep freed blocks for the next ones (1,700 faults). RiakReader's malloc_trim still
 // gives memory back after cache evictions.
-void keep_freed_chunks_for_reuse(std::uint64_t chunk_size) {
+void keep_freed_chunks_for_reuse([[maybe_unused]] std::uint64_t chunk_size) {
+#ifndef RFS_SANITIZED_MALLOC
     constexpr std::uint64_t kMaxMmapThreshold = 32 << 20; // glibc's ceiling on 64-bit
     const std::uint64_t mmap_threshold =
         std::min(kMaxMmapThreshold, std::max<std::uint64_t>(4 << 20, 2 * chunk_size));
     if (::mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) != 1 ||
         ::mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * mmap_threshold)) != 1)
         RFS_LOG_WARN("cannot set malloc's thresholds: freed chunks go back to the kernel");
+#endif
 }
 
 // Inodes keep descriptors up to a budget, and open files need theirs: lift the soft limit to the
