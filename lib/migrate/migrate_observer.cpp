@@ -1,5 +1,6 @@
 #include "lib/migrate/migrate_observer.hpp"
 
+#include "lib/common/all_zero.hpp"
 #include "lib/common/log.hpp"
 #include "lib/common/timespec_ns.hpp"
 #include "lib/state/placeholder.hpp"
@@ -423,8 +424,7 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
         Served piece = co_await std::move(read);
         if (piece.err || piece.data.size() != len)
             co_return fail(piece.error ? piece.error->describe() : "short read from Riak");
-        if (std::all_of(piece.data.begin(), piece.data.end(), [](char c) { return c == 0; }))
-            continue; // the placeholder is a hole there already
+        if (rfs::all_zero(piece.data)) continue; // the placeholder is a hole there already
         std::size_t done = 0;
         while (done < len) {
             ssize_t n = ::pwrite(fd->get(), piece.data.data() + done, len - done,
