@@ -145,6 +145,47 @@ TEST_CASE("chunks of zeros are holes, not objects", "[uploader]") {
     CHECK(fx.reassemble("sparse") == data);
 }
 
+TEST_CASE("chunks in the file's holes are not read: holes in the manifest, the digest of the "
+          "whole file",
+          "[uploader]") {
+    Fixture fx;
+    // 64 KiB chunks (the file system reports holes by its blocks): data, three chunks of hole,
+    // data across a chunk boundary, zeros written as data (a hole in the manifest all the same),
+    // a hole up to a short last chunk that ends in data.
+    constexpr std::uint64_t kChunk = 65536;
+    std::string data(8 * kChunk + 1234, '\0');
+    const std::string head = pattern(5000), across = pattern(3000, 'x'), tail = pattern(200, 't');
+    data.replace(0, head.size(), head);
+    data.replace(5 * kChunk - 1000, across.size(), across);
+    data.replace(data.size() - tail.size(), tail.size(), tail);
+    {
+        int fd =
+            ::open(fx.tree.src("holes").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        REQUIRE(fd >= 0);
+        auto put = [&](std::uint64_t at, std::string_view bytes) {
+            REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at)) ==
+                    static_cast<ssize_t>(bytes.size()));
+        };
+        put(0, head);
+        put(5 * kChunk - 1000, across);
+        put(6 * kChunk, std::string(kChunk, '\0'));
+        put(data.size() - tail.size(), tail);
+        ::close(fd);
+    }
+    auto out = fx.upload("holes", kChunk);
+    REQUIRE(out);
+    CHECK(out->sha256 == layout::sha256_hex(data));
+    CHECK(out->bytes_sent == 3 * kChunk + 1234);
+    auto manifest = layout::decode_manifest(fx.get("holes").object.value);
+    REQUIRE(manifest);
+    REQUIRE(manifest->chunks.size() == 9);
+    for (std::uint64_t i : {0, 4, 5, 8})
+        CHECK_FALSE(manifest->is_hole(i));
+    for (std::uint64_t i : {1, 2, 3, 6, 7})
+        CHECK(manifest->is_hole(i));
+    CHECK(fx.reassemble("holes") == data);
+}
+
 TEST_CASE("a new version replaces the old one's chunks: no orphans", "[uploader]") {
     Fixture fx;
     fx.tree.write("big", pattern(5000));
