@@ -53,9 +53,9 @@ struct DrainOptions {
     // PUT, the fsync of its verified record and, in mode=move, its release: two more records
     // and the release's own fsyncs), and those slots must stay busy meanwhile. A handed file
     // waits in memory as a path only, and foreground closes still go first: the migrator takes
-    // a drain file only when no closed file waits. (With 8, mode=move drained 326-349 files/s
-    // of 4 KiB where mode=shadow made 570-770; with 32, 490-650: 2,000 files through
-    // riak-devnode on this 2-core machine, a compiler running beside.)
+    // a drain file only when no closed file waits. (bench/run-riak row "drain", mode=move: 0.28
+    // of raw PUTs with 8 and the releases on the migration loop, 0.36-0.45 with 32 and the
+    // releases beside it; bench/README.md "Latest runs".)
     unsigned in_flight = 32;
     // Yielding to the applications: while FUSE requests arrive (a request within the watch's
     // window, 200 ms), at most yield_in_flight drain files are in flight instead of in_flight,
