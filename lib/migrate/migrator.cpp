@@ -189,16 +189,22 @@ void Migrator::stop(std::chrono::milliseconds drain) {
     store_.reset();
 }
 
+void Migrator::work_posted() {
+    std::lock_guard lock(stats_mu_);
+    ++closes_posted_;
+}
+
+void Migrator::work_done(std::uint64_t n) {
+    std::lock_guard lock(stats_mu_);
+    closes_posted_ -= n;
+    if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+}
+
 void Migrator::post_to_loop(std::function<void()> work) {
-    {
-        std::lock_guard lock(stats_mu_);
-        ++closes_posted_;
-    }
+    work_posted();
     asio::post(context_, [this, work = std::move(work)] {
         if (!stopping_) work();
-        std::lock_guard lock(stats_mu_);
-        --closes_posted_;
-        if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+        work_done();
     });
 }
 
@@ -245,10 +251,7 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
     // queued once the mark is durable (grouped with the other records of the moment).
     state::StateStore::Batch batch;
     batch.mark_dirty(path);
-    {
-        std::lock_guard lock(stats_mu_);
-        ++closes_posted_; // not idle before the path is queued
-    }
+    work_posted(); // not idle before the path is queued
     commits_->submit(std::move(batch), [this, path](state::Result<void> marked) {
         asio::post(context_, [this, path, marked = std::move(marked)] {
             if (!stopping_) {
@@ -261,14 +264,15 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
                     retry_later(path, ++attempts_[path]);
                 }
             }
-            std::lock_guard lock(stats_mu_);
-            --closes_posted_;
-            if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+            work_done();
         });
     });
 }
 
-asio::awaitable<state::Result<void>> Migrator::commit(state::StateStore::Batch batch) {
+asio::awaitable<state::Result<void>> Migrator::put_durably(std::string path,
+                                                           state::FileState record) {
+    state::StateStore::Batch batch;
+    batch.put(path, record);
     auto initiate = [this](auto handler, state::StateStore::Batch b) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         commits_->submit(std::move(b), [this, shared](state::Result<void> result) {
@@ -795,19 +799,14 @@ void Migrator::release_if_unused(const std::string& path, std::function<void()> 
     if (!copy_is_current(**rec, st)) return not_now(); // changed: its new copy comes first
     if (options_.pins && options_.pins->covers(path)) return not_now(); // recalled: stays local
     releasing_.insert(path);
-    {
-        std::lock_guard lock(stats_mu_);
-        ++closes_posted_; // not idle before the release has ended
-    }
+    work_posted(); // not idle before the release has ended
     auto release = release_one(path, **rec, std::move(fd), st);
     asio::co_spawn(context_, std::move(release),
                    [this, path, after = std::move(after)](std::exception_ptr e) {
                        if (e) RFS_LOG_ERROR("releasing {} failed unexpectedly", path);
                        release_ended(path);
                        if (after) after();
-                       std::lock_guard lock(stats_mu_);
-                       --closes_posted_;
-                       if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+                       work_done();
                    });
 }
 
@@ -825,14 +824,9 @@ asio::awaitable<void> Migrator::release_one(std::string path, state::FileState r
     if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) co_return;
     const state::Marker marker = state::marker_of(record);
     record.phase = state::Phase::releasing;
-    {
-        state::StateStore::Batch batch;
-        batch.put(path, record);
-        auto written = co_await commit(std::move(batch));
-        if (!written) {
-            RFS_LOG_WARN("cannot release {}: {}", path, written.error().message);
-            co_return;
-        }
+    if (auto written = co_await put_durably(path, record); !written) {
+        RFS_LOG_WARN("cannot release {}: {}", path, written.error().message);
+        co_return;
     }
     // The local calls (two fsyncs, the punch, the times put back) on a release thread.
     auto punch = [this, fd = fd.get(), marker]() -> state::Result<state::ReleaseReport> {
@@ -863,22 +857,15 @@ asio::awaitable<void> Migrator::release_one(std::string path, state::FileState r
         RFS_LOG_WARN("cannot release {}: {}", path, released.error().message);
         if (released.error().code == ESTALE) {
             record.phase = state::Phase::verified;
-            state::StateStore::Batch batch;
-            batch.put(path, record);
-            (void)co_await commit(std::move(batch));
+            (void)co_await put_durably(path, record);
         }
         co_return;
     }
     struct stat after;
     if (::fstat(fd.get(), &after) == 0) record.ctime_ns = ns_of(after.st_ctim);
     record.phase = state::Phase::released;
-    {
-        state::StateStore::Batch batch;
-        batch.put(path, record);
-        auto written = co_await commit(std::move(batch));
-        if (!written)
-            RFS_LOG_WARN("cannot record {} as released: {}", path, written.error().message);
-    }
+    if (auto written = co_await put_durably(path, record); !written)
+        RFS_LOG_WARN("cannot record {} as released: {}", path, written.error().message);
     std::lock_guard lock(stats_mu_);
     ++stats_.files_released;
     stats_.bytes_freed += released->bytes_freed;
@@ -898,17 +885,12 @@ void Migrator::release_ended(const std::string& path) {
         release_if_unused(r.path, std::move(r.after), r.by_copy);
     // Counted down only now: what the operations and releases started counts already, so that
     // wait_idle() never sees a moment in between with nothing counted.
-    std::lock_guard lock(stats_mu_);
-    closes_posted_ -= ops.size();
-    if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+    work_done(ops.size());
 }
 
 void Migrator::namespace_op(std::function<void()> op) {
     if (releasing_.empty() && held_namespace_ops_.empty()) return op();
-    {
-        std::lock_guard lock(stats_mu_);
-        ++closes_posted_; // not idle before it has run
-    }
+    work_posted(); // not idle before it has run
     held_namespace_ops_.push_back(std::move(op));
 }
 
@@ -1109,16 +1091,11 @@ void Migrator::namespace_retry(std::function<void()> op, const std::string& path
     note_failure(path, why, "recording a namespace change");
     auto delay = options_.retry_first * (1u << std::min(namespace_attempts_++, 16u));
     delay = std::min<std::chrono::milliseconds>(delay, options_.retry_max);
-    {
-        std::lock_guard lock(stats_mu_);
-        ++closes_posted_; // not idle until it is done
-    }
+    work_posted(); // not idle until it is done
     auto timer = std::make_shared<asio::steady_timer>(context_, delay);
     timer->async_wait([this, op = std::move(op), timer](const boost::system::error_code& ec) {
         if (!ec && !stopping_) namespace_op(std::move(op));
-        std::lock_guard lock(stats_mu_);
-        --closes_posted_;
-        if (closes_posted_ == 0 && stats_.queued == 0) idle_cv_.notify_all();
+        work_done();
     });
 }
 

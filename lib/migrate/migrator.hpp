@@ -90,11 +90,12 @@ struct MigratorOptions {
     unsigned parallel_uploads = 4;
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};
-    // Called (on the migrator's loop) before a file's data is released with the mtime it keeps:
-    // the punch moves it until the release puts it back, and what the mount answers meanwhile
-    // must show the user's (LocalFs::source_changing). Always followed by source_changed.
+    // Called (on a release thread of the migrator, or on its loop when a release resumed at
+    // start is finished) before a file's data is released, with the mtime it keeps: the punch
+    // moves it until the release puts it back, and what the mount answers meanwhile must show
+    // the user's (LocalFs::source_changing). Always followed by source_changed.
     std::function<void(dev_t, ino_t, const timespec&)> source_changing;
-    // Called (on the migrator's loop) after a file's data was released, or a release failed
+    // Called (where source_changing was) after a file's data was released, or a release failed
     // once source_changing was called, so that the kernel's cached attributes of it (st_blocks,
     // ctime) are dropped and the mtime is no longer held (LocalFs::source_changed).
     std::function<void(dev_t, ino_t)> source_changed;
@@ -192,14 +193,21 @@ private:
                                                     state::FileState record, layout::Location to,
                                                     std::optional<state::Marker> marker);
     void closed_on_loop(const std::string& path, bool written);
-    // Applies `batch` durably through commits_ (grouped with others); resumes on the loop.
-    boost::asio::awaitable<state::Result<void>> commit(state::StateStore::Batch batch);
+    // Writes `record` at `path` durably through commits_ (grouped with the other records of the
+    // moment); resumes on the loop.
+    boost::asio::awaitable<state::Result<void>> put_durably(std::string path,
+                                                            state::FileState record);
     void enqueue_on_loop(const std::string& path);
     void retry_later(const std::string& path, unsigned attempts);
     void forget(const std::string& path);
     void note_failure(const std::string& path, const std::string& why,
                       std::string_view what = "copy");
     void post_to_loop(std::function<void()> work);
+    // closes_posted_: one more piece of work the loop has taken on and not finished (the
+    // migrator is not idle meanwhile); `n` of them finished, and wait_idle() told when nothing
+    // is left. Any thread.
+    void work_posted();
+    void work_done(std::uint64_t n = 1);
     std::optional<std::string> next_copy();
     std::optional<std::string> next_removal();
     std::optional<std::string> next_drain();
