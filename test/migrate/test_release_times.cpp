@@ -83,6 +83,15 @@ struct Seen {
     blkcnt_t blocks = -1;
 };
 
+// The moment was seen once and was real (SOURCE showed a moved mtime: the punch's or the
+// writes'), and the mount answered the user's mtime through getattr and lookup.
+void check_moment_hidden(const Seen& seen) {
+    REQUIRE(seen.hits == 1);
+    CHECK_FALSE(same(seen.source, kKept));
+    CHECK(same(seen.getattr, kKept));
+    CHECK(same(seen.lookup, kKept));
+}
+
 // SOURCE, served by a LocalFs as the daemon serves it, and a move-mode Migrator whose hooks are
 // wired to it as daemon/main.cpp wires them.
 struct Move {
@@ -221,14 +230,10 @@ TEST_CASE("a release's punch never shows through lookup or getattr", "[release_t
     REQUIRE(move.wait_released("f"));
     REQUIRE(move.migrator->wait_idle(20s));
     Seen seen = move.seen_now();
-    REQUIRE(seen.hits == 1);
-    // The moment was real: SOURCE showed the punch's mtime, and its blocks were gone (shown as
-    // they are: the file system may count a block for the marker) ...
-    CHECK_FALSE(same(seen.source, kKept));
+    check_moment_hidden(seen);
+    // The blocks were gone then (shown as they are: the file system may count a block for the
+    // marker).
     CHECK(seen.blocks < blocks);
-    // ... and the mount answered the user's.
-    CHECK(same(seen.getattr, kKept));
-    CHECK(same(seen.lookup, kKept));
     // Afterwards: SOURCE's own times (put back), and the kernel was told to drop what it cached
     // meanwhile (blocks, ctime).
     fs::Attr a;
@@ -274,11 +279,7 @@ TEST_CASE("a release resumed at start never shows its punch either", "[release_t
         std::this_thread::sleep_for(10ms);
     REQUIRE(move.record("g")->phase == state::Phase::released);
     REQUIRE(move.released("g"));
-    Seen seen = move.seen_now();
-    REQUIRE(seen.hits == 1);
-    CHECK_FALSE(same(seen.source, kKept));
-    CHECK(same(seen.getattr, kKept));
-    CHECK(same(seen.lookup, kKept));
+    check_moment_hidden(move.seen_now());
     fs::Attr a;
     REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
     CHECK(same(a.attr.st_mtim, kKept));
@@ -321,11 +322,7 @@ TEST_CASE("a fetch back's writes never show through lookup or getattr", "[releas
     auto done = fetched.get_future();
     REQUIRE(done.wait_for(20s) == std::future_status::ready);
     REQUIRE(done.get() == 0);
-    Seen seen = move.seen_now();
-    REQUIRE(seen.hits == 1);
-    CHECK_FALSE(same(seen.source, kKept)); // the writes had moved it
-    CHECK(same(seen.getattr, kKept));
-    CHECK(same(seen.lookup, kKept));
+    check_moment_hidden(move.seen_now());
     fs::Attr a;
     REQUIRE(move.local->getattr(node, nullptr, &a) == 0);
     CHECK(same(a.attr.st_mtim, kKept));
