@@ -659,8 +659,6 @@ int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
     if (!fd) return errno;
     if (flags & O_TRUNC)
         if (int err = clear_setid_bits(caller, fd.get())) return err;
-    if (starts_with_read(*inode, flags))
-        ::posix_fadvise(fd.get(), 0, kOpenReadahead, POSIX_FADV_WILLNEED);
     OpenPlan plan;
     if (observer_ && inode->is_regular()) {
         plan = observer_->on_open(id, flags, fd.get());
@@ -670,6 +668,9 @@ int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
         }
         if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) plan.remote.reset();
     }
+    // Not for a file whose reads Riak serves: its local data (if any) is not read.
+    if (!plan.remote && starts_with_read(*inode, flags))
+        ::posix_fadvise(fd.get(), 0, kOpenReadahead, POSIX_FADV_WILLNEED);
     PinGuard pin{observer_, plan.pinned ? id : 0};
     make_open_result(std::move(fd), id, flags, inode->src().dev, out);
     pin.id = 0;                                  // the handle holds it now

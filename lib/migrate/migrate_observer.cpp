@@ -220,8 +220,14 @@ bool MigrateObserver::first_failure(const std::string& path) {
     return logged_.insert(path).second;
 }
 
-std::unique_ptr<fs::RemoteReads> MigrateObserver::serve_verified(fs::NodeId node,
-                                                                 const struct stat& st) {
+std::unique_ptr<fs::RemoteReads>
+MigrateObserver::serve_verified(fs::NodeId node, const struct stat& st,
+                                std::optional<LookupPrefetch::Found> looked_up) {
+    // What the LOOKUP's fetch found, if it still describes the file: its GET is on its way or
+    // done, and the path and record need not be looked up again.
+    if (looked_up && record_matches(looked_up->rec, st))
+        return std::make_unique<RiakServedFile>(*this, std::move(looked_up->rec),
+                                                std::move(looked_up->path), false);
     std::string path;
     if (fs_.relative_path(node, &path) != 0 || path.empty()) return nullptr;
     auto rec = state_.get(path);
@@ -242,13 +248,17 @@ void MigrateObserver::on_looked_up(const fs::Entry& entry) {
         return;
     // The path now, while the kernel cannot have forgotten the node (its LOOKUP is not answered
     // yet); the record on the migration loop, so that the answer does not wait for it.
+    const std::uint64_t generation = lookup_prefetch_.generation();
     std::string path;
     if (fs_.relative_path(entry.id, &path) != 0 || path.empty()) return;
-    asio::post(migrator_.context(), [this, path = std::move(path), st = entry.attr] {
-        auto rec = state_.get(path);
-        if (!rec || !*rec || !record_matches(**rec, st)) return;
-        reader_->prefetch(**rec);
-    });
+    asio::post(migrator_.context(),
+               [this, node = entry.id, path = std::move(path), st = entry.attr, generation] {
+                   auto rec = state_.get(path);
+                   if (!rec || !*rec || !record_matches(**rec, st)) return;
+                   reader_->prefetch(**rec);
+                   // For the open that follows (it checks the record against its fstat).
+                   lookup_prefetch_.found(node, {path, std::move(**rec)}, generation);
+               });
 }
 
 fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
@@ -260,7 +270,8 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
     }
     if (!S_ISREG(st.st_mode)) return plan;
     const bool writes = opens_for_writing(flags);
-    if (!writes) lookup_prefetch_.opened(node);
+    std::optional<LookupPrefetch::Found> looked_up;
+    if (!writes) looked_up = lookup_prefetch_.opened(node);
     const FileId id{st.st_dev, st.st_ino};
     std::optional<state::Marker> released;
     gate_.with_file(id, [&](auto pin) {
@@ -302,7 +313,7 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
         plan.remote = std::make_unique<RiakServedFile>(*this, state::released_record(*released),
                                                        std::move(path), true);
     } else if (!writes && options_.serve_verified) {
-        plan.remote = serve_verified(node, st);
+        plan.remote = serve_verified(node, st, std::move(looked_up));
     }
     return plan;
 }
@@ -326,6 +337,12 @@ void MigrateObserver::on_released(fs::NodeId node, bool written, bool read_to_en
     std::string path;
     if (fs_.relative_path(node, &path) == 0 && !path.empty())
         migrator_.release_when_unused(std::move(path));
+}
+
+void MigrateObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
+                                 std::string_view newname, unsigned flags) {
+    lookup_prefetch_.forget_found(); // the paths the last lookups found may be stale now
+    ShadowObserver::on_renamed(parent, name, newparent, newname, flags);
 }
 
 int MigrateObserver::may_exchange(int dir_fd, const char* name, int newdir_fd,

@@ -65,6 +65,8 @@ public:
     // its marker gone (at once when it has none); `done(EIO)` when Riak failed (logged).
     void fetch_path(std::string rel_path, UniqueFd fd, Callback<void(int)> done);
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
+    void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
+                    std::string_view newname, unsigned flags) override;
     // Refused (EINVAL) when either side is a directory or a released file: Riak's copies cannot
     // swap keys in one step, and a released file's only copy must never be overwritten by the
     // other's (see README, "Known limits").
@@ -79,7 +81,9 @@ private:
     struct Fetch;
     // Whether this is the first failure reported for `path` (bounded: forgets all at 10000).
     bool first_failure(const std::string& path);
-    std::unique_ptr<fs::RemoteReads> serve_verified(fs::NodeId node, const struct stat& st);
+    std::unique_ptr<fs::RemoteReads>
+    serve_verified(fs::NodeId node, const struct stat& st,
+                   std::optional<LookupPrefetch::Found> looked_up = std::nullopt);
     boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                             std::string path);
     void fetch_done(FileId id, int err);

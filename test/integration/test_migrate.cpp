@@ -311,4 +311,36 @@ TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does n
     CHECK(node_gets(node) - g1 >= 1);
 }
 
+// The open that follows a LOOKUP takes the path and state record the lookup's fetch found
+// (lib/migrate/lookup_prefetch.hpp) instead of looking them up again; a rename in between makes
+// it look them up: the file reads whole under its new name, and nothing is logged (a warning, such
+// as a failed read from Riak, fails the fixture).
+TEST_CASE("migrate: a file renamed between its lookup and its open reads whole", "[migrate]") {
+    TempDir dir("riakfs-migrate");
+    RiakNode node(dir.path());
+    const std::string source = dir / "src";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    {
+        MountOptions opts = riak_mount(node, dir, "migrate");
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        write_file(fx.mnt("before.txt"), "renamed after its lookup");
+        wait_copied(node, "before.txt", 24);
+    }
+    MountOptions opts = riak_mount(node, dir, "migrate");
+    opts.source_dir = source;
+    MountFixture fx(opts); // a fresh daemon: nothing cached
+    std::uint64_t g0 = node_gets(node);
+    struct stat st;
+    REQUIRE(::stat(fx.mnt("before.txt").c_str(), &st) == 0);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (node_gets(node) == g0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    REQUIRE(node_gets(node) == g0 + 1); // fetched at the lookup
+    REQUIRE(::rename(fx.mnt("before.txt").c_str(), fx.mnt("after.txt").c_str()) == 0);
+    wait_copied(node, "after.txt", 24);
+    CHECK(read_via(fx.mnt("after.txt")) == "renamed after its lookup");
+    CHECK(node.get(object_path("before.txt")).status == 404);
+}
+
 } // namespace test_migrate

@@ -52,3 +52,70 @@ TEST_CASE("a window with enough opens stays on; opens of nodes not fetched count
     CHECK_FALSE(policy.want(node++));
     CHECK(policy.paused());
 }
+
+namespace {
+LookupPrefetch::Found found_at(const std::string& path) {
+    LookupPrefetch::Found f;
+    f.path = path;
+    f.rec.key = path;
+    return f;
+}
+} // namespace
+
+TEST_CASE("what a lookup's fetch found is handed to the node's open, once") {
+    LookupPrefetch policy;
+    REQUIRE(policy.want(7));
+    policy.found(7, found_at("dir/a"), policy.generation());
+    auto got = policy.opened(7);
+    REQUIRE(got);
+    CHECK(got->path == "dir/a");
+    CHECK(got->rec.key == "dir/a");
+    CHECK_FALSE(policy.opened(7)); // a second open looks the record up itself
+}
+
+TEST_CASE("a lookup's find is dropped when the open came first, for a node not fetched, and "
+          "after a rename") {
+    LookupPrefetch policy;
+    SECTION("the open came before the record") {
+        REQUIRE(policy.want(7));
+        CHECK_FALSE(policy.opened(7));
+        policy.found(7, found_at("a"), policy.generation());
+        CHECK_FALSE(policy.opened(7));
+    }
+    SECTION("a node not fetched at lookup") {
+        policy.found(8, found_at("b"), policy.generation());
+        CHECK_FALSE(policy.opened(8));
+    }
+    SECTION("a rename between the lookup and its record: the path may be stale") {
+        REQUIRE(policy.want(7));
+        auto generation = policy.generation();
+        policy.forget_found();
+        policy.found(7, found_at("a"), generation);
+        CHECK_FALSE(policy.opened(7));
+    }
+    SECTION("a rename after the record") {
+        REQUIRE(policy.want(7));
+        policy.found(7, found_at("a"), policy.generation());
+        policy.forget_found();
+        CHECK_FALSE(policy.opened(7));
+    }
+    SECTION("the node looked up again: the newer lookup's record counts") {
+        REQUIRE(policy.want(7));
+        policy.found(7, found_at("old"), policy.generation());
+        REQUIRE(policy.want(7));
+        CHECK_FALSE(policy.opened(7)); // the newer fetch has found nothing yet
+        REQUIRE(policy.want(7));
+        policy.found(7, found_at("new"), policy.generation());
+        auto got = policy.opened(7);
+        REQUIRE(got);
+        CHECK(got->path == "new");
+    }
+    SECTION("a slot reused kWindow lookups later") {
+        REQUIRE(policy.want(7));
+        policy.found(7, found_at("a"), policy.generation());
+        for (std::uint64_t n = 100; n < 100 + LookupPrefetch::kWindow; ++n) {
+            if (policy.want(n)) policy.opened(n);
+        }
+        CHECK_FALSE(policy.opened(7));
+    }
+}
