@@ -780,31 +780,55 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
 int LocalFs::relative_path(NodeId id, std::string* out) {
     Node inode;
     if (int err = node(id, &inode)) return err;
-    FdRef root = inodes_.path_fd(*inodes_.root());
-    if (!root) return root.error() ? root.error() : ESTALE;
-    std::string root_path = path_of(root.get()), path = path_of(inode.fd());
-    if (root_path.empty() || path.empty()) return ESTALE;
+    std::string path = path_of(inode.fd());
+    if (path.empty()) return ESTALE;
     struct stat st;
     if (::fstat(inode.fd(), &st) != 0) return errno;
     if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) return ENOENT; // "... (deleted)"
     constexpr std::string_view kDeleted = " (deleted)";
+    FdRef root;
     if (!S_ISDIR(st.st_mode) && path.size() > kDeleted.size() &&
         path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
         // The name this inode was found by is gone, but the file has others (hard links): the
         // kernel names it by one of them when it is opened by handle.
+        root = inodes_.path_fd(*inodes_.root());
+        if (!root) return root.error() ? root.error() : ESTALE;
         path = other_name(root.get(), inode.fd());
         if (path.empty()) return ENOENT;
     }
-    if (path == root_path) {
-        out->clear();
-        return 0;
+    // SOURCE's own path comes from /proc too, but it changes only when SOURCE or a directory
+    // above it is moved: the last answer is kept (a readlink less per call, and observers call
+    // this several times per file), and /proc is asked again when `path` is not beneath it.
+    // What that leaves: after such a move, a node moved out of SOURCE into a new directory made
+    // at SOURCE's old path is taken for the same path in SOURCE; callers resolve paths beneath
+    // SOURCE's descriptor and check what they find there, as for any path that changed since.
+    for (bool fresh = false;; fresh = true) {
+        std::string root_path;
+        {
+            std::lock_guard lock(root_path_mu_);
+            root_path = root_path_;
+        }
+        if (fresh || root_path.empty()) {
+            if (!root) root = inodes_.path_fd(*inodes_.root());
+            if (!root) return root.error() ? root.error() : ESTALE;
+            root_path = path_of(root.get());
+            if (root_path.empty()) return ESTALE;
+            std::lock_guard lock(root_path_mu_);
+            root_path_ = root_path;
+            fresh = true;
+        }
+        if (path == root_path) {
+            out->clear();
+            return 0;
+        }
+        if (root_path == "/") root_path.clear();
+        if (path.size() > root_path.size() + 1 &&
+            path.compare(0, root_path.size(), root_path) == 0 && path[root_path.size()] == '/') {
+            out->assign(path, root_path.size() + 1);
+            return 0;
+        }
+        if (fresh) return ESTALE;
     }
-    if (root_path == "/") root_path.clear();
-    if (path.size() <= root_path.size() + 1 || path.compare(0, root_path.size(), root_path) != 0 ||
-        path[root_path.size()] != '/')
-        return ESTALE;
-    out->assign(path, root_path.size() + 1);
-    return 0;
 }
 
 void LocalFs::release(File* file, Done done) {

@@ -481,6 +481,10 @@ private:
     OpenHandles handles_;
     ClosePolicy close_policy_; // which opens need FLUSH
     HeldMtimes held_;          // source_changing()
+    // relative_path(): what /proc last said SOURCE's path is (asked again when a node's path is
+    // not beneath it).
+    std::mutex root_path_mu_;
+    std::string root_path_;
 };
 
 } // namespace rfs::fs

@@ -27,11 +27,13 @@ void ShadowObserver::on_linked(fs::NodeId node, fs::NodeId newparent, std::strin
 }
 
 void ShadowObserver::on_released(fs::NodeId node, bool written, bool read_to_end) {
-    if (written || read_to_end) copy(node, written);
-    if (written && ns_) {
-        std::string path;
-        if (node_path(node, &path)) ns_->entry_changed(std::move(path), false);
-    }
+    if (!written && !read_to_end) return;
+    // One path lookup for the copy and the namespace record.
+    std::string path;
+    if (!path_to_copy(node, &path)) return;
+    std::string changed = written && ns_ ? path : std::string();
+    migrator_.file_closed(std::move(path), written);
+    if (!changed.empty()) ns_->entry_changed(std::move(changed), false);
 }
 
 void ShadowObserver::on_attr_changed(fs::NodeId node, int to_set) {
@@ -83,16 +85,19 @@ void ShadowObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::No
     migrator_.path_renamed(std::move(from), std::move(to), (flags & RENAME_EXCHANGE) != 0);
 }
 
-void ShadowObserver::copy(fs::NodeId node, bool written) {
-    std::string path;
-    int err = fs_.relative_path(node, &path);
-    if (err == ENOENT) return; // removed while open: nothing left to copy
+bool ShadowObserver::path_to_copy(fs::NodeId node, std::string* path) {
+    int err = fs_.relative_path(node, path);
+    if (err == ENOENT) return false; // removed while open: nothing left to copy
     if (err != 0) {
         RFS_LOG_WARN("cannot find the path of node {} to copy it: {}", node, std::strerror(err));
-        return;
+        return false;
     }
-    if (path.empty()) return; // SOURCE itself
-    migrator_.file_closed(std::move(path), written);
+    return !path->empty(); // not SOURCE itself
+}
+
+void ShadowObserver::copy(fs::NodeId node, bool written) {
+    std::string path;
+    if (path_to_copy(node, &path)) migrator_.file_closed(std::move(path), written);
 }
 
 } // namespace rfs::migrate

@@ -33,6 +33,9 @@ public:
 
 protected:
     void copy(fs::NodeId node, bool written);
+    // The path of a file to copy: false when it has none (removed while open), it cannot be
+    // found (logged), or it is SOURCE itself.
+    bool path_to_copy(fs::NodeId node, std::string* path);
     // The path of `name` in directory `parent`; false (logged) when the directory has none.
     bool child_path(fs::NodeId parent, std::string_view name, std::string* out);
 

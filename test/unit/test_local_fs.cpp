@@ -789,3 +789,32 @@ TEST_CASE("Callback holds move-only callables inline and destroys them uncalled"
     CHECK(destroyed == 2); // destroyed right after its call
     CHECK(!cb);
 }
+
+// relative_path() keeps SOURCE's own path between calls: after SOURCE itself is moved it still
+// answers paths relative to it, and a node moved out of SOURCE is ESTALE.
+TEST_CASE("relative_path: SOURCE moved, and a file moved out of it", "[local_fs]") {
+    Tree t;
+    Entry d, f;
+    REQUIRE(t.fs->mkdir(root_caller(), kRootNodeId, "d", 0755, &d) == 0);
+    OpenResult open;
+    REQUIRE(t.fs->create(root_caller(), d.id, "f", 0644, O_RDWR, &f, &open) == 0);
+    t.fs->release(open.file);
+    std::string rel;
+    REQUIRE(t.fs->relative_path(f.id, &rel) == 0);
+    CHECK(rel == "d/f");
+
+    const std::string moved = t.path + "-moved";
+    REQUIRE(::rename(t.path.c_str(), moved.c_str()) == 0);
+    t.path = moved; // for the destructor
+    CHECK(t.fs->relative_path(f.id, &rel) == 0);
+    CHECK(rel == "d/f");
+    CHECK(t.fs->relative_path(d.id, &rel) == 0);
+    CHECK(rel == "d");
+    CHECK(t.fs->relative_path(kRootNodeId, &rel) == 0);
+    CHECK(rel.empty());
+
+    const std::string outside = t.path + "-outside";
+    REQUIRE(::rename(t.at("d/f").c_str(), outside.c_str()) == 0);
+    CHECK(t.fs->relative_path(f.id, &rel) == ESTALE);
+    ::unlink(outside.c_str());
+}
