@@ -759,8 +759,17 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
     LookupGuard guard{inodes_, entry->id};
     OpenPlan plan;
     if (observer_) {
-        if (created) observer_->on_created(parent, name, *entry);
-        plan = observer_->on_open(entry->id, flags, fd.get());
+        if (created) {
+            observer_->on_created(parent, name, *entry);
+            Node made;
+            if (int err = node(entry->id, &made)) return err;
+            struct stat st = entry->attr; // as SOURCE has it, not as shown to the kernel
+            st.st_dev = made->src().dev;
+            st.st_ino = made->src().ino;
+            plan = observer_->on_created_open(entry->id, flags, fd.get(), st);
+        } else {
+            plan = observer_->on_open(entry->id, flags, fd.get());
+        }
         if (plan.err) {
             if (plan.pinned) observer_->on_unpinned(entry->id);
             // An existing file made beside the mount whose data is elsewhere: CREATE cannot be

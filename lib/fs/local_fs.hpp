@@ -241,6 +241,11 @@ public:
     // handle closes (on_unpinned). Also asked, with a read-only `fd` and O_WRONLY, before a
     // truncate by path (setattr), whose pin ends when the truncate is done.
     virtual OpenPlan on_open(NodeId /*node*/, int /*flags*/, int /*fd*/) { return {}; }
+    // on_open() of a regular file that this CREATE has just made (O_EXCL), whose `st` (from
+    // SOURCE, not as shown to the kernel) is known: nothing can be in it yet.
+    virtual OpenPlan on_created_open(NodeId node, int flags, int fd, const struct stat& /*st*/) {
+        return on_open(node, flags, fd);
+    }
     // A handle (or truncate) that on_open pinned `node` for is closing.
     virtual void on_unpinned(NodeId /*node*/) {}
     // The file's data must be brought back to SOURCE before it can be changed (on_open said

@@ -301,10 +301,7 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
         }
         pin();
         plan.pinned = true;
-        std::lock_guard lock(pins_mu_);
-        auto& p = node_pins_[node];
-        p.id = id;
-        ++p.count;
+        note_pin(node, id);
     });
     if (plan.err) return plan;
     if (released) {
@@ -316,6 +313,28 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
         plan.remote = serve_verified(node, st, std::move(looked_up));
     }
     return plan;
+}
+
+fs::OpenPlan MigrateObserver::on_created_open(fs::NodeId node, int /*flags*/, int /*fd*/,
+                                              const struct stat& st) {
+    // Made by this CREATE a moment ago: no placeholder marker can be on it and no copy of it is
+    // in Riak, so neither the fstats nor the getxattr of on_open(); only the pin that keeps a
+    // release away while it is open.
+    fs::OpenPlan plan;
+    const FileId id{st.st_dev, st.st_ino};
+    gate_.with_file(id, [&](auto pin) {
+        pin();
+        note_pin(node, id);
+    });
+    plan.pinned = true;
+    return plan;
+}
+
+void MigrateObserver::note_pin(fs::NodeId node, const FileId& id) {
+    std::lock_guard lock(pins_mu_);
+    auto& p = node_pins_[node];
+    p.id = id;
+    ++p.count;
 }
 
 void MigrateObserver::on_unpinned(fs::NodeId node) {

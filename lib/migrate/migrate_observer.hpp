@@ -58,6 +58,8 @@ public:
 
     void on_looked_up(const fs::Entry& entry) override;
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
+    fs::OpenPlan on_created_open(fs::NodeId node, int flags, int fd,
+                                 const struct stat& st) override;
     void on_unpinned(fs::NodeId node) override;
     void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
     // fetch_data() for a file known by its path relative to SOURCE (riakfsctl recall): `fd` is
@@ -87,6 +89,8 @@ private:
     boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                             std::string path);
     void fetch_done(FileId id, int err);
+    // A handle of `node` (the file `id`) pinned it in the gate: on_unpinned() gives it back.
+    void note_pin(fs::NodeId node, const FileId& id);
 
     state::StateStore& state_;
     std::shared_ptr<RiakReader> reader_;

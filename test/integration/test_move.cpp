@@ -234,6 +234,25 @@ TEST_CASE("move: a file open for reading or writing is not released until it is 
     CHECK(wait_released(fx.src("held.txt")));
 }
 
+// The handle of the CREATE that made a file pins it as an open does (on_created_open): a reader's
+// close gets the file copied meanwhile, and still nothing is released until the creator closes.
+TEST_CASE("move: a file is not released while the handle that created it is open", "[move]") {
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    Fd creator(::open(fx.mnt("made.txt").c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+    REQUIRE(creator);
+    REQUIRE(::write(creator.get(), "made here", 9) == 9);
+    REQUIRE(::fsync(creator.get()) == 0);
+    CHECK(read_file(fx.mnt("made.txt")) == "made here"); // read to the end: a copy is made
+    node.wait_for(object_path("made.txt"));
+    std::this_thread::sleep_for(1500ms);
+    CHECK_FALSE(is_released(fx.src("made.txt")));
+    creator.reset();
+    CHECK(wait_released(fx.src("made.txt")));
+    CHECK(read_file(fx.mnt("made.txt")) == "made here");
+}
+
 TEST_CASE("move: Riak down: reads of released files fail with EIO, then work again", "[move]") {
     TempDir dir("riakfs-move");
     RiakNode node(dir.path());
