@@ -465,6 +465,10 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
             if (int err = clear_setid_bits(caller, fh >= 0 ? fh : inode.fd())) return err;
     }
     if (to_set & (kSetAtime | kSetMtime)) {
+        // Not while a release of the file puts its old times back (a touch would be lost).
+        PinGuard pin{observer_, 0};
+        if (observer_ && inode->is_regular() && observer_->pin_for_times(id, inode->src()))
+            pin.id = id;
         timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
         if (to_set & kSetAtimeNow)
             times[0].tv_nsec = UTIME_NOW;

@@ -246,6 +246,11 @@ public:
     virtual OpenPlan on_created_open(NodeId node, int flags, int fd, const struct stat& /*st*/) {
         return on_open(node, flags, fd);
     }
+    // The times of the regular file `node` (`id` in SOURCE) are about to be set: the observer
+    // may wait for its own work that puts the file's times back (mode=move's release) and hold
+    // such work off until on_unpinned(), so that it cannot overwrite the new times. True when it
+    // pinned. Never needs the file's data.
+    virtual bool pin_for_times(NodeId /*node*/, SrcId /*id*/) { return false; }
     // A handle (or truncate) that on_open pinned `node` for is closing.
     virtual void on_unpinned(NodeId /*node*/) {}
     // The file's data must be brought back to SOURCE before it can be changed (on_open said

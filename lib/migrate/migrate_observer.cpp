@@ -330,6 +330,17 @@ fs::OpenPlan MigrateObserver::on_created_open(fs::NodeId node, int /*flags*/, in
     return plan;
 }
 
+bool MigrateObserver::pin_for_times(fs::NodeId node, fs::SrcId src) {
+    // Waits for a release in progress (which puts the old times back at its end) and keeps the
+    // next one off until the times are set; a placeholder's times change without its data.
+    const FileId id{src.dev, src.ino};
+    gate_.with_file(id, [&](auto pin) {
+        pin();
+        note_pin(node, id);
+    });
+    return true;
+}
+
 void MigrateObserver::note_pin(fs::NodeId node, const FileId& id) {
     std::lock_guard lock(pins_mu_);
     auto& p = node_pins_[node];

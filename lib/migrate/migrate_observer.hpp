@@ -60,6 +60,7 @@ public:
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
     fs::OpenPlan on_created_open(fs::NodeId node, int flags, int fd,
                                  const struct stat& st) override;
+    bool pin_for_times(fs::NodeId node, fs::SrcId src) override;
     void on_unpinned(fs::NodeId node) override;
     void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
     // fetch_data() for a file known by its path relative to SOURCE (riakfsctl recall): `fd` is

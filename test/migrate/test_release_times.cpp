@@ -331,4 +331,52 @@ TEST_CASE("a fetch back's writes never show through lookup or getattr", "[releas
     CHECK(move.notes.count(node) == 2); // released, then fetched back
 }
 
+// A user's touch (a times-only setattr) while a release is in its local calls waits for the
+// release to put the old times back, then sets its own: without that wait the release's futimens
+// came after the touch and the user's mtime was lost.
+TEST_CASE("a touch during a release is not overwritten by the release's times", "[release_times]") {
+    TempTree tree;
+    Move move(tree);
+    move.start_migrator();
+    fs::NodeId node = move.make("t", std::string(5000, 't'));
+    move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
+                                                        move.migrator->object_store());
+    move.observer = std::make_unique<migrate::MigrateObserver>(
+        *move.local, *move.migrator, *move.state, move.reader, move.gate,
+        migrate::MigrateObserverOptions{true, true});
+    move.local->set_observer(move.observer.get());
+    const timespec touched{1'700'000'000, 0};
+    std::promise<int> touch_done;
+    std::thread toucher;
+    move.hook = [&](int fd) {
+        struct stat st;
+        if (::fstat(fd, &st) != 0 || st.st_ino != move.ino || toucher.joinable()) return;
+        // In the release's futimens: a touch through the mount now.
+        toucher = std::thread([&] {
+            struct stat values {};
+            values.st_mtim = touched;
+            fs::Attr a;
+            fs::Caller caller{0, 0, static_cast<pid_t>(::syscall(SYS_gettid)), {}};
+            touch_done.set_value(
+                move.local->setattr(caller, node, values, fs::kSetMtime, nullptr, &a));
+        });
+        // Time enough for it to land here if nothing holds it back.
+        std::this_thread::sleep_for(300ms);
+    };
+    at_futimens.store(&move.hook);
+    move.migrator->file_closed("t", true);
+    REQUIRE(move.wait_released("t"));
+    REQUIRE(move.migrator->wait_idle(20s));
+    REQUIRE(toucher.joinable());
+    auto done = touch_done.get_future();
+    REQUIRE(done.wait_for(20s) == std::future_status::ready);
+    CHECK(done.get() == 0);
+    toucher.join();
+    move.local->set_observer(nullptr);
+    struct stat st;
+    REQUIRE(::stat(tree.src("t").c_str(), &st) == 0);
+    CHECK(same(st.st_mtim, touched)); // the user's, not the one the release put back
+    CHECK(move.released("t"));
+}
+
 } // namespace test_release_times
