@@ -257,7 +257,7 @@ void NamespaceSync::mark_on_loop(const std::string& key, bool recursive, bool du
     if (in_flight_.count(key))
         d.again = true;
     else if (inserted)
-        schedule(key, Clock::now() + options_.coalesce);
+        schedule(key, Clock::now() + coalesce_for(key));
     update_pending();
 }
 
@@ -324,6 +324,7 @@ asio::awaitable<void> NamespaceSync::worker(std::size_t index) {
         dirty_[key].recursive = false; // a new recursive mark meanwhile sets it again
         dirty_[key].again = false;
         std::optional<std::string> error;
+        const auto started = Clock::now();
         try {
             auto call = sync_one(key, recursive);
             error = co_await std::move(call);
@@ -331,6 +332,14 @@ asio::awaitable<void> NamespaceSync::worker(std::size_t index) {
             error = e.what();
         }
         in_flight_.erase(key);
+        if (!error) {
+            auto took =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+            if (took * NamespaceOptions::kSlowFactor > options_.coalesce)
+                slow_[key] = took;
+            else
+                slow_.erase(key);
+        }
         if (stopping_) break;
         Dirty& d = dirty_[key];
         if (error) {
@@ -347,7 +356,7 @@ asio::awaitable<void> NamespaceSync::worker(std::size_t index) {
         d.attempts = 0;
         if (d.again) {
             d.again = false;
-            schedule(key, Clock::now() + options_.coalesce);
+            schedule(key, Clock::now() + coalesce_for(key));
             continue;
         }
         if (auto erased = state_.aux_erase(state::AuxKind::dirty_dir, key); !erased) {
@@ -361,6 +370,14 @@ asio::awaitable<void> NamespaceSync::worker(std::size_t index) {
     std::lock_guard lock(mu_);
     --workers_alive_;
     cv_.notify_all();
+}
+
+std::chrono::milliseconds NamespaceSync::coalesce_for(const std::string& key) const {
+    auto it = slow_.find(key);
+    if (it == slow_.end()) return options_.coalesce;
+    return std::max(options_.coalesce,
+                    std::min<std::chrono::milliseconds>(it->second * NamespaceOptions::kSlowFactor,
+                                                        NamespaceOptions::kSlowMax));
 }
 
 state::Result<std::vector<std::string>>

@@ -26,6 +26,12 @@
 // `inode` is "<st_dev>:<st_ino>" of the file, unless the state store maps that to another id
 // (AuxKind::inode_id, written by a restore so that restored files keep their recorded ids).
 //
+// A directory's record is regenerated whole, so its cost grows with the directory: a directory of
+// 100,000 entries takes seconds of readdir, lstat and encoding, and a rewrite of megabytes in
+// Riak. One that keeps changing is therefore written again no sooner than kSlowFactor times its
+// last write took (and never sooner than the coalescing delay): its record lags further behind,
+// and the namespace's share of the loop stays bounded instead of starving the copies.
+//
 // Threading: the public calls may be made from any thread and never block; everything else runs
 // on `context` (the Migrator's loop), where `store` lives. Blocking work (readdir, lstat, the
 // state store's sync writes) delays the namespace, never a request.
@@ -56,6 +62,10 @@ namespace rfs::migrate {
 
 struct NamespaceOptions {
     std::chrono::milliseconds coalesce{500}; // changes within this are one record write
+    // A directory whose last write took d waits at least kSlowFactor * d (at most kSlowMax)
+    // before its next one.
+    static constexpr unsigned kSlowFactor = 4;
+    static constexpr std::chrono::milliseconds kSlowMax{600'000};
     std::chrono::milliseconds retry_first{200};
     std::chrono::milliseconds retry_max{30000};
     std::size_t max_record_bytes = layout::kDefaultMaxRecordBytes; // larger records are split
@@ -127,6 +137,9 @@ private:
     void note_failure(const std::string& key, const std::string& why);
     void update_pending();
     boost::asio::awaitable<void> worker(std::size_t index);
+    // The delay before the next write of `key`: the coalescing delay, longer for a directory
+    // whose writes are slow (see above).
+    std::chrono::milliseconds coalesce_for(const std::string& key) const;
     std::optional<std::string> next_ready(Clock::time_point* next_due);
     // Makes Riak's record of `key` (a dir_record_key) match the local directory. An error string
     // on failure (the dirty mark stays).
@@ -150,6 +163,8 @@ private:
     std::map<std::string, Dirty> dirty_; // by dir_record_key
     std::multimap<Clock::time_point, std::string> schedule_;
     std::set<std::string> in_flight_;
+    // How long the last write of each directory took, for those where it lengthens the delay.
+    std::map<std::string, std::chrono::milliseconds> slow_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_; // one per worker
 
     mutable std::mutex mu_;

@@ -23,6 +23,7 @@
 
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -359,6 +360,97 @@ TEST_CASE("namespace: a large directory is split into parts, and shrinks again",
     engine.check_agrees();
     CHECK(engine.record("big")->parts == 1);
     CHECK(engine.ns_keys() == std::set<std::string>{"/", "/big"});
+}
+
+namespace {
+// The in-memory store whose PUTs each take `delay`, noting when each PUT of `watched` began and
+// ended (steady clock), as a slow node or a large record would.
+class SlowPutStore final : public store::ObjectStore {
+public:
+    SlowPutStore(asio::io_context& context, store::ObjectStore& inner,
+                 std::chrono::milliseconds delay, std::string watched)
+        : context_(context), inner_(inner), delay_(delay), watched_(std::move(watched)) {}
+    store::Task<store::Fetched> get(proto::ObjectId id) override {
+        return inner_.get(std::move(id));
+    }
+    store::Task<store::Fetched> head(proto::ObjectId id) override {
+        return inner_.head(std::move(id));
+    }
+    store::Task<std::string> put(proto::ObjectId id, store::Object object,
+                                 store::PutOptions options) override {
+        const bool watched = id.key == watched_;
+        if (watched) note(began_);
+        asio::steady_timer timer(context_, delay_);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        auto call = inner_.put(std::move(id), std::move(object), std::move(options));
+        auto put = co_await std::move(call);
+        if (watched) note(ended_);
+        co_return put;
+    }
+    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        return inner_.remove(std::move(id), std::move(options));
+    }
+    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
+        return inner_.list_keys(std::move(bucket));
+    }
+    using Times = std::vector<std::chrono::steady_clock::time_point>;
+    std::pair<Times, Times> times() {
+        std::lock_guard lock(mu_);
+        return {began_, ended_};
+    }
+
+private:
+    void note(Times& times) {
+        std::lock_guard lock(mu_);
+        times.push_back(std::chrono::steady_clock::now());
+    }
+    asio::io_context& context_;
+    store::ObjectStore& inner_;
+    const std::chrono::milliseconds delay_;
+    const std::string watched_;
+    std::mutex mu_;
+    Times began_, ended_;
+};
+} // namespace
+
+// A directory whose record takes long to write (here: a slow node) is written again only after
+// kSlowFactor times that, however often it changes: the namespace cannot take the whole loop.
+TEST_CASE("namespace: a directory that is slow to write waits longer before its next write",
+          "[namespace_sync]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    make_dir(tree, "busy");
+    tree.write("busy/a", "x");
+    Engine engine(tree, mapper);
+    engine.idle();
+    engine.sync->stop(0ms);
+    engine.sync.reset();
+    constexpr auto kDelay = 300ms;
+    SlowPutStore slow(engine.migrator->context(), *engine.mem, kDelay, "/busy");
+    migrate::NamespaceOptions no = engine.options; // coalesce 20 ms
+    migrate::NamespaceSync sync(tree.source_fd(), mapper, *engine.state, engine.migrator->context(),
+                                slow, no);
+    sync.start();
+    // Changes keep coming, every 20 ms, for long enough to see two writes after the first.
+    std::size_t writes = 0;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (int i = 0; writes < 3 && std::chrono::steady_clock::now() < deadline; ++i) {
+        tree.write("busy/f" + std::to_string(i % 50), "y");
+        sync.entry_changed("busy/f" + std::to_string(i % 50), true);
+        std::this_thread::sleep_for(20ms);
+        writes = slow.times().second.size();
+    }
+    REQUIRE(sync.wait_idle(30s));
+    sync.stop(0ms);
+    auto [began, ended] = slow.times();
+    REQUIRE(ended.size() >= 3);
+    // Each write took at least kDelay; the next began no sooner than kSlowFactor times that
+    // after it ended (with the default 20 ms it would follow within about 20 ms).
+    for (std::size_t i = 0; i + 1 < began.size() && i < ended.size(); ++i) {
+        INFO("write " << i);
+        CHECK(began[i + 1] - ended[i] >= migrate::NamespaceOptions::kSlowFactor * kDelay - 50ms);
+    }
 }
 
 TEST_CASE("namespace: Riak failures keep the dirty marks, across a restart", "[namespace_sync]") {
