@@ -129,20 +129,32 @@ std::string path_of(int fd) {
     return n < 0 || n >= static_cast<ssize_t>(sizeof buf) ? std::string() : std::string(buf, n);
 }
 
+// Whether `path` (as /proc names objects) is `root` or beneath it; then `*rel` is its path
+// relative to `root` ("" for `root` itself).
+bool path_beneath(std::string_view root, std::string_view path, std::string* rel) {
+    if (path == root) {
+        rel->clear();
+        return true;
+    }
+    if (root == "/") root = {};
+    if (path.size() <= root.size() + 1 || path.substr(0, root.size()) != root ||
+        path[root.size()] != '/')
+        return false;
+    rel->assign(path.substr(root.size() + 1));
+    return true;
+}
+
 // The directory holding the symlink `link` (whose O_PATH descriptor is `link_fd`) and the link's
 // name in it, for kernels without the *xattrat calls. The path /proc reports only guides the
 // search: it is walked again from SOURCE's root one component at a time without following
 // anything, and the object found must be `link` itself, so a concurrent rename gives ESTALE, never
 // another object. Returns an empty descriptor with errno set on failure.
 UniqueFd parent_of_symlink(int root_fd, const Inode& link, int link_fd, std::string* name) {
-    std::string root = path_of(root_fd), path = path_of(link_fd);
-    if (root == "/") root.clear();
-    if (path.size() <= root.size() + 1 || path.compare(0, root.size(), root) != 0 ||
-        path[root.size()] != '/') {
+    std::string root = path_of(root_fd), path = path_of(link_fd), rel;
+    if (root.empty() || !path_beneath(root, path, &rel) || rel.empty()) {
         errno = ESTALE;
         return UniqueFd();
     }
-    std::string rel = path.substr(root.size() + 1);
     UniqueFd dir(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     size_t start = 0;
     for (size_t slash; dir && (slash = rel.find('/', start)) != std::string::npos;
@@ -815,33 +827,21 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
     // What that leaves: after such a move, a node moved out of SOURCE into a new directory made
     // at SOURCE's old path is taken for the same path in SOURCE; callers resolve paths beneath
     // SOURCE's descriptor and check what they find there, as for any path that changed since.
-    for (bool fresh = false;; fresh = true) {
-        std::string root_path;
-        {
-            std::lock_guard lock(root_path_mu_);
-            root_path = root_path_;
-        }
-        if (fresh || root_path.empty()) {
-            if (!root) root = inodes_.path_fd(*inodes_.root());
-            if (!root) return root.error() ? root.error() : ESTALE;
-            root_path = path_of(root.get());
-            if (root_path.empty()) return ESTALE;
-            std::lock_guard lock(root_path_mu_);
-            root_path_ = root_path;
-            fresh = true;
-        }
-        if (path == root_path) {
-            out->clear();
-            return 0;
-        }
-        if (root_path == "/") root_path.clear();
-        if (path.size() > root_path.size() + 1 &&
-            path.compare(0, root_path.size(), root_path) == 0 && path[root_path.size()] == '/') {
-            out->assign(path, root_path.size() + 1);
-            return 0;
-        }
-        if (fresh) return ESTALE;
+    std::string root_path;
+    {
+        std::lock_guard lock(root_path_mu_);
+        root_path = root_path_;
     }
+    if (!root_path.empty() && path_beneath(root_path, path, out)) return 0;
+    if (!root) root = inodes_.path_fd(*inodes_.root());
+    if (!root) return root.error() ? root.error() : ESTALE;
+    root_path = path_of(root.get());
+    if (root_path.empty()) return ESTALE;
+    {
+        std::lock_guard lock(root_path_mu_);
+        root_path_ = root_path;
+    }
+    return path_beneath(root_path, path, out) ? 0 : ESTALE;
 }
 
 void LocalFs::release(File* file, Done done) {

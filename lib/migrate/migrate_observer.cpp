@@ -321,11 +321,7 @@ fs::OpenPlan MigrateObserver::on_created_open(fs::NodeId node, int /*flags*/, in
     // in Riak, so neither the fstats nor the getxattr of on_open(); only the pin that keeps a
     // release away while it is open.
     fs::OpenPlan plan;
-    const FileId id{st.st_dev, st.st_ino};
-    gate_.with_file(id, [&](auto pin) {
-        pin();
-        note_pin(node, id);
-    });
+    pin_when_not_releasing(node, FileId{st.st_dev, st.st_ino});
     plan.pinned = true;
     return plan;
 }
@@ -333,12 +329,15 @@ fs::OpenPlan MigrateObserver::on_created_open(fs::NodeId node, int /*flags*/, in
 bool MigrateObserver::pin_for_times(fs::NodeId node, fs::SrcId src) {
     // Waits for a release in progress (which puts the old times back at its end) and keeps the
     // next one off until the times are set; a placeholder's times change without its data.
-    const FileId id{src.dev, src.ino};
+    pin_when_not_releasing(node, FileId{src.dev, src.ino});
+    return true;
+}
+
+void MigrateObserver::pin_when_not_releasing(fs::NodeId node, const FileId& id) {
     gate_.with_file(id, [&](auto pin) {
         pin();
         note_pin(node, id);
     });
-    return true;
 }
 
 void MigrateObserver::note_pin(fs::NodeId node, const FileId& id) {

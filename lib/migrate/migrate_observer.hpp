@@ -84,14 +84,15 @@ private:
     struct Fetch;
     // Whether this is the first failure reported for `path` (bounded: forgets all at 10000).
     bool first_failure(const std::string& path);
-    std::unique_ptr<fs::RemoteReads>
-    serve_verified(fs::NodeId node, const struct stat& st,
-                   std::optional<LookupPrefetch::Found> looked_up = std::nullopt);
+    std::unique_ptr<fs::RemoteReads> serve_verified(fs::NodeId node, const struct stat& st,
+                                                    std::optional<LookupPrefetch::Found> looked_up);
     boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                             std::string path);
     void fetch_done(FileId id, int err);
     // A handle of `node` (the file `id`) pinned it in the gate: on_unpinned() gives it back.
     void note_pin(fs::NodeId node, const FileId& id);
+    // Pins `node` (the file `id`) once no release of it is in progress (note_pin() too).
+    void pin_when_not_releasing(fs::NodeId node, const FileId& id);
 
     state::StateStore& state_;
     std::shared_ptr<RiakReader> reader_;
