@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
@@ -193,6 +194,21 @@ Flavor daemon_flavor() {
     std::string bin = daemon_bin();
     if (bin.find("passthrough_ll") != std::string::npos) return Flavor::PassthroughLl;
     return Flavor::Riakfs;
+}
+
+namespace {
+std::atomic<int> stand_in_skipped{0};
+} // namespace
+
+bool riakfs_only(const char* what) {
+    if (is_riakfs()) return true;
+    ++stand_in_skipped;
+    WARN("riakfs-specific " << what << "; skipped for the stand-in daemon");
+    return false;
+}
+
+int stand_in_skips() {
+    return stand_in_skipped.load();
 }
 
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,

@@ -36,6 +36,13 @@ Flavor daemon_flavor();
 inline bool is_riakfs() {
     return daemon_flavor() == Flavor::Riakfs;
 }
+// For a test (or the rest of one) about what only riakfs has (`what`: its options, messages,
+// metrics, Riak modes): true with riakfs. With a stand-in daemon, false: the test is skipped,
+// a warning says so, and the run counts it, so that it ends with meson's SKIP (77) rather than
+// a pass that checked nothing (it_main.cpp).
+bool riakfs_only(const char* what);
+// How many riakfs_only() calls skipped something in this run.
+int stand_in_skips();
 // The daemon's command line for the configured flavor (riakfs: SRC MNT [-f] -o
 // mode=passthrough,...).
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,

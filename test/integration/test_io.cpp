@@ -648,10 +648,7 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
     // loops at once, each through an Asio object of its own loop (Asio objects are not
     // thread-safe) that must borrow, never close, the shared descriptor. The fixture then checks
     // a clean exit with no sanitizer report.
-    if (!is_riakfs()) {
-        WARN("threads= is a riakfs option; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("option threads=")) return;
     MountOptions opts;
     opts.extra_opts = {"threads=4"};
     MountFixture fx(opts);
@@ -688,10 +685,7 @@ TEST_CASE("a file read through several event loops closes cleanly", "[io][thread
 TEST_CASE("an open for reading starts reading the file's first window in SOURCE", "[io][cache]") {
     // The READ that follows an OPEN then finds its data in flight rather than starting it: a cold
     // small file is read in one disk wait instead of one plus a round trip.
-    if (!is_riakfs()) {
-        WARN("open-time readahead is riakfs's own; skipped for the stand-in daemon");
-        return;
-    }
+    if (!riakfs_only("open-time readahead")) return;
     MountFixture fx;
     write_file(fx.src("f"), random_bytes(64 << 10, 5));
     evict(fx.src("f"));
@@ -756,7 +750,7 @@ TEST_CASE("copy_file_range across file systems inside SOURCE", "[io][exdev]") {
 // nothing to report: those closes skip the round trip. Counted from the daemon's own requests.
 TEST_CASE("FLUSH comes exactly for the closes of files written on a source with a close of its own",
           "[io][flush]") {
-    if (!is_riakfs()) return; // counted from riakfs's metrics endpoint
+    if (!riakfs_only("FLUSH count, from riakfs's metrics")) return;
     std::string local;
     MountOptions opts = MountOptions::prepared([&](const std::string& src) {
         local = src + "/local";

@@ -191,7 +191,7 @@ TEST_CASE("a lookup stuck on the source holds back no lookup on the other loop",
 // one on a thread of its own named riakfs-loopI (for top -H and perf). Without threads= there
 // are two. Counted in the running daemon, not read back from the parsed options.
 TEST_CASE("threads= sets how many event loops serve the mount", "[loops][options]") {
-    if (!is_riakfs()) return; // threads= is riakfs's own option
+    if (!riakfs_only("option threads=")) return;
     auto loop_threads = [](pid_t pid) {
         std::set<std::string> names;
         std::string tasks = "/proc/" + std::to_string(pid) + "/task";

@@ -41,7 +41,7 @@ namespace test_ops {
 
 TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/O and copies",
           "[ops][metrics]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     TempDir dir("riakfs-ops");
     RiakNode node(dir.path());
     MountOptions opts;
@@ -115,7 +115,7 @@ TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/
 
 TEST_CASE("metrics= is checked before mounting: a bad or busy address is one line",
           "[ops][metrics]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     TempDir dir("riakfs-ops");
     const std::string src = dir / "src", mnt = dir / "mnt";
     REQUIRE_OK(::mkdir(src.c_str(), 0755));
@@ -145,7 +145,7 @@ TEST_CASE("metrics= is checked before mounting: a bad or busy address is one lin
 }
 
 TEST_CASE("credentials in a Riak URL never appear in the daemon's output", "[ops][logs]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     TempDir dir("riakfs-ops");
     const std::string src = dir / "src", mnt = dir / "mnt";
     REQUIRE_OK(::mkdir(src.c_str(), 0755));
@@ -167,7 +167,7 @@ TEST_CASE("credentials in a Riak URL never appear in the daemon's output", "[ops
 
 TEST_CASE("settings=: the drain's limits come from the file at start and change at a reload",
           "[ops][settings]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     TempDir dir("riakfs-ops");
     RiakNode node(dir.path());
     const std::string settings = dir / "settings.conf";
@@ -278,7 +278,7 @@ private:
 TEST_CASE("systemd: the service's ExecStart, run by hand, sends READY=1 once the mount answers, "
           "reloads on SIGHUP and stops cleanly on SIGTERM",
           "[ops][systemd]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     const std::string unit = slurp(unit_dir("RIAKFS_UNIT_BUILD_DIR") + "/riakfs@.service");
     CHECK(unit_setting(unit, "Type") == "notify");
     CHECK(unit_setting(unit, "ExecReload") == "/bin/kill -HUP $MAINPID");
@@ -389,7 +389,7 @@ TEST_CASE("systemd: the service's ExecStart, run by hand, sends READY=1 once the
 }
 
 TEST_CASE("systemd: the units pass systemd-analyze verify", "[ops][systemd]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("operations (metrics, logs, settings)")) return;
     ProcResult which = run_cmd({"sh", "-c", "command -v systemd-analyze"}, 10s);
     if (which.exit_code != 0) {
         WARN("systemd-analyze is not installed: the units were not verified (CI installs it)");

@@ -85,14 +85,6 @@ void force_cleanup(const std::string& mnt) {
         ::kill(p, SIGKILL);
 }
 
-// For tests of riakfs's own command line, options or messages (`what`): false, with a warning
-// that the test is skipped, when the daemon under test is the stand-in.
-bool riakfs_only(const char* what) {
-    if (is_riakfs()) return true;
-    WARN("riakfs-specific " << what << "; skipped for the stand-in daemon");
-    return false;
-}
-
 // Makes the empty directories "src" and "mnt" in `dir` and returns their paths (SOURCE and
 // MOUNTPOINT of a daemon a test starts itself).
 std::pair<std::string, std::string> make_src_mnt(const TempDir& dir) {

@@ -132,7 +132,7 @@ void check_refused(const ProcResult& r, const std::string& mnt, const std::strin
 TEST_CASE("move: files migrate through a TLS, password-protected node and are read back; the "
           "password shows nowhere",
           "[tls]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("Riak over TLS")) return;
     TempDir dir("riakfs-tls");
     RiakNode node(dir.path(), 0, secured_args(dir));
     MountOptions opts;
@@ -186,7 +186,7 @@ TEST_CASE("move: files migrate through a TLS, password-protected node and are re
 }
 
 TEST_CASE("a client certificate where the node wants one", "[tls]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("Riak over TLS")) return;
     TempDir dir("riakfs-tls");
     auto args = secured_args(dir);
     args.insert(args.end(), {"--tls-client-ca", pki().ca()});
@@ -210,7 +210,7 @@ TEST_CASE("a client certificate where the node wants one", "[tls]") {
 }
 
 TEST_CASE("riakfsctl migrate copies through TLS with the credentials file", "[tls][ctl]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("Riak over TLS")) return;
     TempDir dir("riakfs-tls");
     RiakNode node(dir.path(), 0, secured_args(dir));
     const std::string source = dir / "source";
@@ -246,7 +246,7 @@ TEST_CASE("riakfsctl migrate copies through TLS with the credentials file", "[tl
 
 TEST_CASE("a secured cluster the daemon cannot use is one line at start, nothing mounted",
           "[tls][startup]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("Riak over TLS")) return;
     TempDir dir("riakfs-tls");
     const std::string src = dir / "src", mnt = dir / "mnt";
     REQUIRE_OK(::mkdir(src.c_str(), 0755));
@@ -327,7 +327,7 @@ TEST_CASE("a secured cluster the daemon cannot use is one line at start, nothing
 }
 
 TEST_CASE("TLS failing under a move mount: EIO for released files, never a hang", "[tls]") {
-    if (!is_riakfs()) return;
+    if (!riakfs_only("Riak over TLS")) return;
     TempDir dir("riakfs-tls");
     RiakNode node(dir.path(), 0, secured_args(dir));
     MountOptions opts;
