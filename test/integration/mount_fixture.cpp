@@ -200,10 +200,15 @@ namespace {
 std::atomic<int> stand_in_skipped{0};
 } // namespace
 
+bool skipped(const char* why) {
+    ++stand_in_skipped;
+    WARN("skipped: " << why);
+    return true;
+}
+
 bool riakfs_only(const char* what) {
     if (is_riakfs()) return true;
-    ++stand_in_skipped;
-    WARN("riakfs-specific " << what << "; skipped for the stand-in daemon");
+    skipped((std::string("riakfs-specific ") + what + ", for the stand-in daemon").c_str());
     return false;
 }
 

@@ -41,7 +41,10 @@ inline bool is_riakfs() {
 // a warning says so, and the run counts it, so that it ends with meson's SKIP (77) rather than
 // a pass that checked nothing (it_main.cpp).
 bool riakfs_only(const char* what);
-// How many riakfs_only() calls skipped something in this run.
+// Counts a check skipped because the daemon under test cannot have it (`why`), with a warning,
+// as riakfs_only() does; always true.
+bool skipped(const char* why);
+// How many checks riakfs_only() and skipped() skipped in this run.
 int stand_in_skips();
 // The daemon's command line for the configured flavor (riakfs: SRC MNT [-f] -o
 // mode=passthrough,...).
