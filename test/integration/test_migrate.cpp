@@ -43,17 +43,37 @@ std::uint64_t node_gets(const RiakNode& node) {
     return std::stoull(stats.body.substr(at + name.size()));
 }
 
-// Waits until `key` holds `sha`'s content (by riakfs-size and body for small files) and the node
-// has seen no GET for a while: the copy is verified and recorded, nothing else is running.
-void wait_copied(const RiakNode& node, const std::string& key, std::size_t size) {
+// Whether the namespace record of SOURCE's root lists `name` with `size` bytes.
+bool root_record_lists(const RiakNode& node, const std::string& name, std::size_t size) {
+    HttpReply r = node.get("/buckets/riakfs-ns/keys/%2F");
+    if (r.status != 200) return false;
+    auto at = r.body.find("\"" + name + "\":{");
+    if (at == std::string::npos) return false;
+    auto end = r.body.find('}', at);
+    auto field = r.body.find("\"size\":" + std::to_string(size), at);
+    return field != std::string::npos && field < end &&
+           (r.body[field + 7 + std::to_string(size).size()] == ',' ||
+            r.body[field + 7 + std::to_string(size).size()] == '}');
+}
+
+// Waits until `key` (a file in SOURCE's root) holds a copy of `size` bytes, its directory's
+// namespace record lists it with that size, and the node has seen no GET or HEAD for a while:
+// the copy is verified and recorded, the namespace written (its HEADs count as GETs), nothing
+// else is running. `listed` false: the file was changed beside the mount, which its namespace
+// record does not follow.
+void wait_copied(const RiakNode& node, const std::string& key, std::size_t size,
+                 bool listed = true) {
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
         HttpReply r = node.get(object_path(key));
         if (r.status == 200 &&
-            r.has_header("x-riak-meta-riakfs-size: " + std::to_string(size) + "\r"))
+            r.has_header("x-riak-meta-riakfs-size: " + std::to_string(size) + "\r") &&
+            (!listed || root_record_lists(node, key, size)))
             break;
         std::this_thread::sleep_for(100ms);
     }
+    INFO(key << " copied and listed in its namespace record");
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::uint64_t before = node_gets(node);
     for (;;) {
         std::this_thread::sleep_for(500ms);
@@ -260,7 +280,7 @@ TEST_CASE("migrate: a file changed beside the mount under a Riak-served handle i
         REQUIRE(n == 14);
         CHECK(got.substr(0, 14) == "second, longer");
     }
-    wait_copied(node, "h.txt", 14);
+    wait_copied(node, "h.txt", 14, false);
     CHECK(node.get(object_path("h.txt")).body == "second, longer");
 }
 
