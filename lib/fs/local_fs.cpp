@@ -477,10 +477,6 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
             if (int err = clear_setid_bits(caller, fh >= 0 ? fh : inode.fd())) return err;
     }
     if (to_set & (kSetAtime | kSetMtime)) {
-        // Not while a release of the file puts its old times back (a touch would be lost).
-        PinGuard pin{observer_, 0};
-        if (observer_ && inode->is_regular() && observer_->pin_for_times(id, inode->src()))
-            pin.id = id;
         timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
         if (to_set & kSetAtimeNow)
             times[0].tv_nsec = UTIME_NOW;
@@ -490,9 +486,18 @@ int LocalFs::setattr(const Caller& caller, NodeId id, const struct stat& values,
             times[1].tv_nsec = UTIME_NOW;
         else if (to_set & kSetMtime)
             times[1] = values.st_mtim;
-        int rc = fh >= 0 ? ::futimens(fh, times)
+        auto apply = [&] {
+            int rc = fh >= 0
+                         ? ::futimens(fh, times)
                          : ::utimensat(inode.fd(), "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-        if (rc != 0) return errno;
+            return rc == 0 ? 0 : errno;
+        };
+        // A file's own times may be put back by the observer's work (a release, a fetch back):
+        // it decides when a user's times are set, so that they are not lost.
+        int err = observer_ && inode->is_regular()
+                      ? observer_->set_times(id, inode->src(), times, apply)
+                      : apply();
+        if (err) return err;
     }
     if (observer_) observer_->on_attr_changed(id, to_set);
     int fd = inode.fd();

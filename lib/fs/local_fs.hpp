@@ -48,6 +48,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -246,11 +247,15 @@ public:
     virtual OpenPlan on_created_open(NodeId node, int flags, int fd, const struct stat& /*st*/) {
         return on_open(node, flags, fd);
     }
-    // The times of the regular file `node` (`id` in SOURCE) are about to be set: the observer
-    // may wait for its own work that puts the file's times back (mode=move's release) and hold
-    // such work off until on_unpinned(), so that it cannot overwrite the new times. True when it
-    // pinned. Never needs the file's data.
-    virtual bool pin_for_times(NodeId /*node*/, SrcId /*id*/) { return false; }
+    // Sets the times of the regular file `node` (`id` in SOURCE) to `times` (futimens's pair):
+    // `apply` makes the call and returns 0 or an errno. The observer decides when: its own work
+    // that puts a file's times back (mode=move's release, a fetch back) must not overwrite the
+    // new ones, so it may wait for that work, hold it off, or have it set `times` instead. Never
+    // needs the file's data.
+    virtual int set_times(NodeId /*node*/, SrcId /*id*/, const timespec* /*times*/,
+                          const std::function<int()>& apply) {
+        return apply();
+    }
     // A handle (or truncate) that on_open pinned `node` for is closing.
     virtual void on_unpinned(NodeId /*node*/) {}
     // The file's data must be brought back to SOURCE before it can be changed (on_open said

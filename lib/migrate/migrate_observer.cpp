@@ -326,11 +326,25 @@ fs::OpenPlan MigrateObserver::on_created_open(fs::NodeId node, int /*flags*/, in
     return plan;
 }
 
-bool MigrateObserver::pin_for_times(fs::NodeId node, fs::SrcId src) {
+int MigrateObserver::set_times(fs::NodeId node, fs::SrcId src, const timespec* times,
+                               const std::function<int()>& apply) {
+    const FileId id{src.dev, src.ino};
     // Waits for a release in progress (which puts the old times back at its end) and keeps the
     // next one off until the times are set; a placeholder's times change without its data.
-    pin_when_not_releasing(node, FileId{src.dev, src.ino});
-    return true;
+    pin_when_not_releasing(node, id);
+    int err = 0;
+    {
+        // A fetch back puts the marker's mtime back once its writes are done: set while it runs,
+        // these times are what it applies instead (a later touch's fields replace an earlier
+        // one's). Under the lock its futimens takes, so that neither overwrites the other.
+        std::lock_guard lock(fetch_mu_);
+        err = apply();
+        if (auto it = fetches_.find(id); err == 0 && it != fetches_.end())
+            for (int i = 0; i < 2; ++i)
+                if (times[i].tv_nsec != UTIME_OMIT) it->second.times[i] = times[i];
+    }
+    on_unpinned(node);
+    return err;
 }
 
 void MigrateObserver::pin_when_not_releasing(fs::NodeId node, const FileId& id) {
@@ -404,7 +418,7 @@ void MigrateObserver::fetch_path(std::string path, UniqueFd fd, Callback<void(in
     const FileId id{st.st_dev, st.st_ino};
     {
         std::lock_guard lock(fetch_mu_);
-        auto& waiting = fetches_[id];
+        auto& waiting = fetches_[id].waiting;
         waiting.push_back(std::move(done));
         if (waiting.size() > 1) return; // one fetch per file: it answers every waiter
     }
@@ -428,7 +442,7 @@ void MigrateObserver::fetch_done(FileId id, int err) {
         std::lock_guard lock(fetch_mu_);
         auto it = fetches_.find(id);
         if (it != fetches_.end()) {
-            waiting = std::move(it->second);
+            waiting = std::move(it->second.waiting);
             fetches_.erase(it);
         }
     }
@@ -483,9 +497,18 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (auto restored = state::restore_capabilities(fd->get(), caps); !restored)
         co_return fail(restored.error().message);
     if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
-    const timespec times[2] = {{0, UTIME_OMIT}, mtime};
-    if (::futimens(fd->get(), times) != 0)
-        co_return fail(fmt::format("setting mtime: {}", std::strerror(errno)));
+    int times_err = 0;
+    {
+        // The user's times if they set some meanwhile (the writes moved the mtime since); a
+        // user's call waits for this one (set_times).
+        std::lock_guard lock(fetch_mu_);
+        timespec times[2] = {{0, UTIME_OMIT}, mtime};
+        if (auto it = fetches_.find(id); it != fetches_.end())
+            for (int i = 0; i < 2; ++i)
+                if (it->second.times[i].tv_nsec != UTIME_OMIT) times[i] = it->second.times[i];
+        if (::futimens(fd->get(), times) != 0) times_err = errno;
+    }
+    if (times_err) co_return fail(fmt::format("setting mtime: {}", std::strerror(times_err)));
     if (auto cleared = state::clear_marker(fd->get()); !cleared)
         co_return fail(cleared.error().message);
     if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));

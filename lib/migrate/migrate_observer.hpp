@@ -27,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,7 +61,8 @@ public:
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
     fs::OpenPlan on_created_open(fs::NodeId node, int flags, int fd,
                                  const struct stat& st) override;
-    bool pin_for_times(fs::NodeId node, fs::SrcId src) override;
+    int set_times(fs::NodeId node, fs::SrcId src, const timespec* times,
+                  const std::function<int()>& apply) override;
     void on_unpinned(fs::NodeId node) override;
     void fetch_data(fs::NodeId node, UniqueFd fd, Callback<void(int)> done) override;
     // fetch_data() for a file known by its path relative to SOURCE (riakfsctl recall): `fd` is
@@ -111,8 +113,14 @@ private:
     };
     std::unordered_map<fs::NodeId, NodePin> node_pins_;
 
-    std::mutex fetch_mu_;
-    std::unordered_map<FileId, std::vector<Callback<void(int)>>, FileIdHash> fetches_;
+    // A file's fetch back in progress: who waits for it, and the times a user set meanwhile,
+    // which its end applies instead of the marker's (UTIME_OMIT: none set).
+    struct FetchInProgress {
+        std::vector<Callback<void(int)>> waiting;
+        timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    };
+    std::mutex fetch_mu_; // also held across a fetch's and a user's setting of the times
+    std::unordered_map<FileId, FetchInProgress, FileIdHash> fetches_;
 };
 
 } // namespace rfs::migrate

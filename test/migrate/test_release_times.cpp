@@ -41,13 +41,19 @@ using migrate::test::TempTree;
 
 // This file's own names: a unity build compiles it with the other tests of its directory.
 namespace test_release_times {
-// Called with the descriptor of every futimens() in this process while set.
+// Called with the descriptor of every futimens() (pwrite()) in this process while set.
 std::atomic<std::function<void(int)>*> at_futimens{nullptr};
+std::atomic<std::function<void(int)>*> at_pwrite{nullptr};
 } // namespace test_release_times
 
 extern "C" int futimens(int fd, const struct timespec times[2]) noexcept {
     if (auto* hook = test_release_times::at_futimens.load()) (*hook)(fd);
     return static_cast<int>(::syscall(SYS_utimensat, fd, nullptr, times, 0));
+}
+
+extern "C" ssize_t pwrite(int fd, const void* buf, size_t n, off_t offset) {
+    if (auto* hook = test_release_times::at_pwrite.load()) (*hook)(fd);
+    return static_cast<ssize_t>(::syscall(SYS_pwrite64, fd, buf, n, offset));
 }
 
 namespace test_release_times {
@@ -107,6 +113,7 @@ struct Move {
     }
     ~Move() {
         at_futimens.store(nullptr);
+        at_pwrite.store(nullptr);
         observer.reset();
         reader.reset();
         if (migrator) migrator->stop(0ms);
@@ -377,6 +384,86 @@ TEST_CASE("a touch during a release is not overwritten by the release's times", 
     REQUIRE(::stat(tree.src("t").c_str(), &st) == 0);
     CHECK(same(st.st_mtim, touched)); // the user's, not the one the release put back
     CHECK(move.released("t"));
+}
+
+// The fetch back of a released file writes its data and then puts the marker's mtime back. A
+// user's touch made meanwhile must survive that: one made while the data is written is applied
+// again at the end (the writes move the mtime after it); one made while the fetch sets the
+// times waits for it. Without that the fetch's futimens overwrote the user's mtime.
+TEST_CASE("a touch during a fetch back is not overwritten by the fetch's times",
+          "[release_times]") {
+    TempTree tree;
+    Move move(tree);
+    move.start_migrator();
+    fs::NodeId node = move.make("b", std::string(5000, 'b'));
+    move.migrator->file_closed("b", true);
+    REQUIRE(move.wait_released("b"));
+    REQUIRE(move.migrator->wait_idle(20s));
+    move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
+                                                        move.migrator->object_store());
+    move.observer = std::make_unique<migrate::MigrateObserver>(
+        *move.local, *move.migrator, *move.state, move.reader, move.gate,
+        migrate::MigrateObserverOptions{true, true});
+    move.local->set_observer(move.observer.get());
+    const timespec touched{1'700'000'000, 0};
+    auto touch = [&] {
+        struct stat values {};
+        values.st_mtim = touched;
+        fs::Attr a;
+        fs::Caller caller{0, 0, static_cast<pid_t>(::syscall(SYS_gettid)), {}};
+        return move.local->setattr(caller, node, values, fs::kSetMtime, nullptr, &a);
+    };
+    auto fetch_back = [&] {
+        int fd = ::open(tree.src("b").c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        std::promise<int> fetched;
+        move.observer->fetch_data(node, UniqueFd(fd), [&](int err) { fetched.set_value(err); });
+        auto done = fetched.get_future();
+        REQUIRE(done.wait_for(20s) == std::future_status::ready);
+        REQUIRE(done.get() == 0);
+    };
+    auto mtime_now = [&] {
+        struct stat st;
+        REQUIRE(::stat(tree.src("b").c_str(), &st) == 0);
+        return st.st_mtim;
+    };
+
+    SECTION("while the data is written back") {
+        int touched_rc = -1;
+        std::function<void(int)> hook = [&](int fd) {
+            struct stat st;
+            if (touched_rc != -1 || ::fstat(fd, &st) != 0 || st.st_ino != move.ino) return;
+            touched_rc = touch(); // on the migration loop, before the fetch's write
+        };
+        at_pwrite.store(&hook);
+        fetch_back();
+        at_pwrite.store(nullptr);
+        CHECK(touched_rc == 0);
+        CHECK(same(mtime_now(), touched));
+    }
+    SECTION("while the fetch puts the times back") {
+        std::promise<int> touch_done;
+        std::thread toucher;
+        move.hook = [&](int fd) {
+            struct stat st;
+            if (::fstat(fd, &st) != 0 || st.st_ino != move.ino || toucher.joinable()) return;
+            // In the fetch's futimens: a touch through the mount now.
+            toucher = std::thread([&] { touch_done.set_value(touch()); });
+            // Time enough for it to land here if nothing holds it back.
+            std::this_thread::sleep_for(300ms);
+        };
+        at_futimens.store(&move.hook);
+        fetch_back();
+        REQUIRE(toucher.joinable());
+        auto done = touch_done.get_future();
+        REQUIRE(done.wait_for(20s) == std::future_status::ready);
+        CHECK(done.get() == 0);
+        toucher.join();
+        at_futimens.store(nullptr);
+        CHECK(same(mtime_now(), touched));
+    }
+    CHECK_FALSE(move.released("b"));
+    move.local->set_observer(nullptr);
 }
 
 } // namespace test_release_times
