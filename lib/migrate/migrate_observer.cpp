@@ -68,7 +68,7 @@ public:
         if (!shared_->released && answer_from_cache(*shared_, file, size, offset, done))
             return true;
         auto call = std::make_unique<Call>(Call{shared_, &file, std::move(done), size, offset});
-        if (!shared_->released && wait_for_prefetch(call)) return true;
+        if (wait_for_prefetch(call)) return true;
         asio::io_context& context = shared_->owner.migrator_.context();
         asio::post(context, [&context, call = std::move(call)]() mutable {
             asio::co_spawn(context, serve(std::move(call)), asio::detached);
@@ -118,9 +118,10 @@ private:
     };
 
     // The object is on its way (the LOOKUP or OPEN started its GET): the READ is answered where
-    // that GET ends, on the migration loop, from the cache; if the fetch failed there, it takes
-    // the loop's usual path (which says why, and reads locally). `call` is taken only when
-    // this returns true.
+    // that GET ends (the FUSE loop that made it, or the migration loop), from the cache; if the
+    // fetch failed, it takes the migration loop's usual path (which says why, and reads
+    // locally). A released file's READ takes that path in any case (it checks the placeholder's
+    // marker first), and finds the object cached. `call` is taken only when this returns true.
     static bool wait_for_prefetch(std::unique_ptr<Call>& call) {
         const std::shared_ptr<Shared> shared = call->shared;
         // Handed over before it is registered: the loop may call it as soon as it is.
@@ -128,7 +129,7 @@ private:
         auto& reader = *shared->owner.reader_;
         bool waiting = reader.when_prefetched(shared->rec, [held](RiakReader::Wait wait) {
             std::unique_ptr<Call> c = std::move(*held);
-            if (wait == RiakReader::Wait::fetched &&
+            if (wait == RiakReader::Wait::fetched && !c->shared->released &&
                 answer_from_cache(*c->shared, *c->file, c->size, c->offset, c->done))
                 return;
             c->riak_timed_out = wait == RiakReader::Wait::timed_out;
@@ -234,8 +235,15 @@ MigrateObserver::serve_verified(fs::NodeId node, const struct stat& st,
     if (!rec || !*rec) return nullptr; // never copied (or the state store failed): local
     if (!record_matches(**rec, st)) return nullptr; // written since its copy: local until copied
     // The READ follows one round trip later: have the object on its way (or cached) by then.
-    reader_->prefetch(**rec);
+    prefetch(**rec, options_.calling_loop ? options_.calling_loop() : LoopStore{});
     return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
+}
+
+void MigrateObserver::prefetch(state::FileState rec, const LoopStore& here) {
+    if (here.context && here.store)
+        reader_->prefetch_here(std::move(rec), *here.context, *here.store);
+    else
+        reader_->prefetch(std::move(rec));
 }
 
 // Only small files: for them the GET is most of an open-read-close; a large file's sequential
@@ -247,15 +255,18 @@ void MigrateObserver::on_looked_up(const fs::Entry& entry) {
         entry.attr.st_size > kLookupPrefetchMax || !lookup_prefetch_.want(entry.id))
         return;
     // The path now, while the kernel cannot have forgotten the node (its LOOKUP is not answered
-    // yet); the record on the migration loop, so that the answer does not wait for it.
+    // yet); the record once the LOOKUP is answered (posted: on this thread's loop after the
+    // reply, or on the migration loop when this thread has none), so that the answer does not
+    // wait for it.
     const std::uint64_t generation = lookup_prefetch_.generation();
     std::string path;
     if (fs_.relative_path(entry.id, &path) != 0 || path.empty()) return;
-    asio::post(migrator_.context(),
-               [this, node = entry.id, path = std::move(path), st = entry.attr, generation] {
+    const LoopStore here = options_.calling_loop ? options_.calling_loop() : LoopStore{};
+    asio::post(here.context ? *here.context : migrator_.context(),
+               [this, node = entry.id, path = std::move(path), st = entry.attr, generation, here] {
                    auto rec = state_.get(path);
                    if (!rec || !*rec || !record_matches(**rec, st)) return;
-                   reader_->prefetch(**rec);
+                   prefetch(**rec, here);
                    // For the open that follows (it checks the record against its fstat).
                    lookup_prefetch_.found(node, {path, std::move(**rec)}, generation);
                });

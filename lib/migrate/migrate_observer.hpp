@@ -43,9 +43,19 @@
 
 namespace rfs::migrate {
 
+// The event loop whose thread calls, and an object store of its own on that loop (riakfs: a
+// Riak client per FUSE loop).
+struct LoopStore {
+    boost::asio::io_context* context = nullptr; // null: the calling thread runs no such loop
+    store::ObjectStore* store = nullptr;
+};
+
 struct MigrateObserverOptions {
     bool serve_verified = true; // mode=migrate and move; shadow reads SOURCE while it can
     bool release = false;       // mode=move: every close may let the migrator release the file
+    // The calling thread's LoopStore (any thread). When it has one, a file's fetch at its
+    // LOOKUP or OPEN is made there (RiakReader::prefetch_here), not on the migration loop.
+    std::function<LoopStore()> calling_loop;
 };
 
 class MigrateObserver final : public ShadowObserver {
@@ -91,6 +101,9 @@ private:
     boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                             std::string path);
     void fetch_done(FileId id, int err);
+    // Starts fetching the file `rec` describes: on the calling thread's loop when it has a
+    // store, else on the migration loop.
+    void prefetch(state::FileState rec, const LoopStore& here);
     // A handle of `node` (the file `id`) pinned it in the gate: on_unpinned() gives it back.
     void note_pin(fs::NodeId node, const FileId& id);
     // Pins `node` (the file `id`) once no release of it is in progress (note_pin() too).

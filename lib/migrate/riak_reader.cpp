@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 namespace rfs::migrate {
 namespace asio = boost::asio;
@@ -147,18 +148,60 @@ void RiakReader::prefetch(state::FileState rec) {
         std::lock_guard lock(cache_mu_);
         if (index_.count(key) || !prefetching_.insert(key).second) return;
     }
-    asio::post(context_,
-               [self = shared_from_this(), rec = std::move(rec), key = std::move(key)]() mutable {
-                   if (std::chrono::steady_clock::now() < self->down_until_)
-                       return self->prefetch_ended(key);
-                   auto& context = self->context_;
-                   if (!self->expiring_) {
-                       self->expiring_ = true;
-                       asio::co_spawn(context, self->expire_waiters(), asio::detached);
-                   }
-                   asio::co_spawn(context, self->prefetch_on_loop(std::move(rec), std::move(key)),
-                                  asio::detached);
-               });
+    asio::post(context_, [self = shared_from_this(), rec = std::move(rec),
+                          key = std::move(key)]() mutable {
+        if (self->riak_down()) return self->prefetch_ended(key);
+        asio::co_spawn(self->context_, self->prefetch_on_loop(std::move(rec), std::move(key)),
+                       asio::detached);
+    });
+}
+
+void RiakReader::prefetch_here(state::FileState rec, asio::io_context& here,
+                               store::ObjectStore& store) {
+    if (rec.size == 0 || rec.size > options_.cache_size / 4 || riak_down()) return;
+    std::string key = cache_key(rec, rec.key, 'h');
+    {
+        std::lock_guard lock(cache_mu_);
+        if (index_.count(key) || !prefetching_.insert(key).second) return;
+    }
+    asio::co_spawn(here, prefetch_here_on(std::move(rec), std::move(key), here, store),
+                   asio::detached);
+}
+
+asio::awaitable<void> RiakReader::prefetch_here_on(state::FileState rec, std::string key,
+                                                   asio::io_context& here,
+                                                   store::ObjectStore& store) {
+    auto self = shared_from_this();
+    // A loop destroyed with this fetch unfinished (shutdown) drops its waiters uncalled: they
+    // would hand the READ to the migration loop, which may be gone by then. Their replies then
+    // answer EIO.
+    struct Ended {
+        Ended(RiakReader& r, const std::string& k) : reader(r), key(k) {}
+        RiakReader& reader;
+        const std::string& key;
+        bool finished = false;
+        ~Ended() { reader.prefetch_ended(key, finished); }
+    };
+    std::optional<Ended> ended(std::in_place, *this, key);
+    auto fetch_call = fetch_head(rec, key, store, here);
+    auto got = co_await std::move(fetch_call); // a failure shows again at the read
+    ended->finished = true;
+    ended.reset();
+    if (!got || !got->manifest) co_return;
+    // Chunks are fetched (and tracked in flight) on the migration loop only.
+    asio::co_spawn(context_, prefetch_first_chunk(std::move(rec), std::move(got->manifest)),
+                   asio::detached);
+}
+
+bool RiakReader::riak_down() const {
+    return std::chrono::steady_clock::now().time_since_epoch().count() <
+           down_until_.load(std::memory_order_relaxed);
+}
+
+void RiakReader::mark_down() {
+    down_until_.store(
+        (std::chrono::steady_clock::now() + options_.retry_after).time_since_epoch().count(),
+        std::memory_order_relaxed);
 }
 
 asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::string key) {
@@ -175,7 +218,14 @@ asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::st
     auto got = co_await std::move(head_call); // a failure shows again at the read
     ended.reset();
     if (!got || !got->manifest) co_return;
-    auto manifest = got->manifest;
+    auto first_chunk = prefetch_first_chunk(std::move(rec), std::move(got->manifest));
+    co_await std::move(first_chunk);
+}
+
+asio::awaitable<void>
+RiakReader::prefetch_first_chunk(state::FileState rec,
+                                 std::shared_ptr<const layout::Manifest> manifest) {
+    auto self = shared_from_this();
     if (manifest->chunks.empty() || manifest->is_hole(0)) co_return;
     const std::string first = cache_key(rec, manifest->chunk_key(0), 'c');
     if (cached(first) || inflight_.count(first)) co_return;
@@ -183,7 +233,7 @@ asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::st
     (void)co_await std::move(chunk_call);
 }
 
-void RiakReader::prefetch_ended(const std::string& key) {
+void RiakReader::prefetch_ended(const std::string& key, bool call) {
     std::vector<Waiter> waiters;
     {
         std::lock_guard lock(cache_mu_);
@@ -193,16 +243,27 @@ void RiakReader::prefetch_ended(const std::string& key) {
             prefetch_waiters_.erase(it);
         }
     }
+    if (!call) return;
     for (auto& waiter : waiters)
         waiter.ended(Wait::fetched);
 }
 
 bool RiakReader::when_prefetched(const state::FileState& rec, std::function<void(Wait)> ended) {
     std::string key = cache_key(rec, rec.key, 'h');
-    std::lock_guard lock(cache_mu_);
-    if (index_.count(key) || !prefetching_.count(key)) return false;
-    prefetch_waiters_[std::move(key)].push_back(
-        Waiter{std::move(ended), std::chrono::steady_clock::now() + options_.riak_timeout});
+    bool start_expiry = false;
+    {
+        std::lock_guard lock(cache_mu_);
+        if (index_.count(key) || !prefetching_.count(key)) return false;
+        prefetch_waiters_[std::move(key)].push_back(
+            Waiter{std::move(ended), std::chrono::steady_clock::now() + options_.riak_timeout});
+        start_expiry = !std::exchange(expiring_, true);
+    }
+    // Runs until no READ waits (checked every quarter of riak_timeout): while reads come, the
+    // migration loop is woken a few times a second for it, not once per READ.
+    if (start_expiry)
+        asio::post(context_, [self = shared_from_this()] {
+            asio::co_spawn(self->context_, self->expire_waiters(), asio::detached);
+        });
     return true;
 }
 
@@ -230,23 +291,26 @@ asio::awaitable<void> RiakReader::expire_waiters() {
                 waiters.erase(late, waiters.end());
             }
             std::erase_if(prefetch_waiters_, [](const auto& kv) { return kv.second.empty(); });
-            idle = prefetching_.empty() && prefetch_waiters_.empty();
+            // Under the lock: a waiter registered after this sees expiring_ false and starts
+            // another run.
+            idle = prefetch_waiters_.empty();
+            if (idle) expiring_ = false;
         }
         for (auto& waiter : expired)
             waiter.ended(Wait::timed_out);
         if (idle) break;
     }
-    expiring_ = false;
 }
 
-asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value) {
+asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value,
+                                                   asio::io_context& context) {
     if (value->size() < kHashOffLoop) co_return layout::sha256_hex(*value);
-    auto initiate = [this](auto handler, std::shared_ptr<const std::string> v) {
+    auto initiate = [this, &context](auto handler, std::shared_ptr<const std::string> v) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        asio::post(hash_pool(), [self = shared_from_this(), v = std::move(v), shared,
-                                 work = asio::make_work_guard(context_)]() mutable {
+        asio::post(hash_pool(), [self = shared_from_this(), v = std::move(v), shared, &context,
+                                 work = asio::make_work_guard(context)]() mutable {
             std::string hex = layout::sha256_hex(*v);
-            asio::post(self->context_,
+            asio::post(context,
                        [shared, hex = std::move(hex)]() mutable { (*shared)(std::move(hex)); });
         });
     };
@@ -351,9 +415,17 @@ riak::Task<RiakReader::Head> RiakReader::head(const state::FileState& rec) {
         co_await wait_inflight(key);
     if (auto hit = find(key)) co_return *hit;
     Fetching fetching(inflight_, key, [&] { return std::make_shared<Inflight>(context_); });
+    auto fetch_call = fetch_head(rec, key, store_, context_);
+    co_return co_await std::move(fetch_call);
+}
 
+riak::Task<RiakReader::Head> RiakReader::fetch_head(const state::FileState& rec,
+                                                    const std::string& key,
+                                                    store::ObjectStore& store,
+                                                    asio::io_context& context) {
+    auto self = shared_from_this();
     count(&ReaderStats::fetches);
-    auto call = store_.get(proto::ObjectId{rec.type, rec.bucket, rec.key});
+    auto call = store.get(proto::ObjectId{rec.type, rec.bucket, rec.key});
     auto got = co_await std::move(call);
     if (!got) co_return got.error();
     if (!got->found) co_return stale(rec, "the key is gone");
@@ -365,7 +437,7 @@ riak::Task<RiakReader::Head> RiakReader::head(const state::FileState& rec) {
     if (meta->kind == layout::FileMeta::Kind::whole) {
         auto value = std::make_shared<const std::string>(std::move(got->object.value));
         if (value->size() != rec.size) co_return corrupt(rec.key, "its size differs");
-        auto hash_call = sha256_of(value);
+        auto hash_call = sha256_of(value, context);
         if (co_await std::move(hash_call) != rec.sha256)
             co_return corrupt(rec.key, "its SHA-256 differs");
         entry.bytes = value->size();
@@ -407,7 +479,7 @@ RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Man
     auto value = std::make_shared<const std::string>(std::move(got->object.value));
     if (value->size() != range.length)
         co_return corrupt(chunk_key, "its size differs from the manifest's");
-    auto hash_call = sha256_of(value);
+    auto hash_call = sha256_of(value, context_);
     if (co_await std::move(hash_call) != *manifest->chunks[index])
         co_return corrupt(chunk_key, "its SHA-256 differs from the manifest's");
     Entry entry;
@@ -567,7 +639,7 @@ asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
     struct stat st;
     if (::fstat(fd, &st) != 0 || !record_matches(rec, st)) {
         out.changed = true;
-    } else if (std::chrono::steady_clock::now() < down_until_) {
+    } else if (riak_down()) {
         out.error = riak::make_error(riak::Errc::no_node, "Riak failed moments ago", EHOSTUNREACH);
     } else {
         auto got = co_await fetch_within(self, context_, std::move(rec), offset, size,
@@ -580,7 +652,7 @@ asio::awaitable<Served> RiakReader::read_or_local(state::FileState rec, int fd,
         out.error = got.error();
         int err = out.error->to_errno();
         if (err != ESTALE && err != EBADMSG) // Riak itself failed, not the object
-            down_until_ = std::chrono::steady_clock::now() + options_.retry_after;
+            mark_down();
     }
     count(&ReaderStats::fallbacks);
     out.data.resize(size);

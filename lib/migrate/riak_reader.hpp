@@ -25,7 +25,8 @@
 // (bench/README).
 //
 // Threading: one event loop (the Migrator's, where the store lives); every call on its thread,
-// except prefetch() and cached_read(), which any thread may call. Those two exist because a read
+// except prefetch(), prefetch_here(), when_prefetched() and cached_read(), which other threads
+// may call (prefetch_here() from a loop of its own). They exist because a read
 // otherwise crosses threads twice (FUSE loop -> migration loop -> reply), and on a loaded machine
 // those wake-ups cost more than the GET (small files) or than copying the data (a sequential
 // reader, whose chunks readahead has cached already): the open starts the fetch (prefetch), so it
@@ -46,6 +47,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -122,6 +124,16 @@ public:
     std::optional<CachedRead> cached_read(const state::FileState& rec, std::uint64_t offset,
                                           std::uint64_t size);
 
+    // The calling loop's thread: prefetch(), with the GET made on `here`, the loop whose thread
+    // calls, through `store`, an object store of that loop's own (riakfs: a Riak client per FUSE
+    // loop). A small file's LOOKUP, GET and READ then stay on one thread: the answer wakes the
+    // thread that will serve the READ, where through the migration loop it wakes that loop and
+    // crosses back (bench/README, "read 4K files"). A manifest found this way has its first chunk
+    // fetched on the migration loop, as prefetch() would. `here` and `store` must outlive the
+    // fetch (the daemon's loops and their stores outlive the reader's use).
+    void prefetch_here(state::FileState rec, boost::asio::io_context& here,
+                       store::ObjectStore& store);
+
     // Any thread: when the object at rec's key is on its way because of prefetch() (and not
     // cached), registers `ended` and returns true: the loop thread calls it once that fetch has
     // ended (Wait::fetched: cached_read() may now find it; it may also have failed) or, if Riak
@@ -182,6 +194,17 @@ private:
     };
 
     riak::Task<Head> head(const state::FileState& rec);
+    // GETs the object at rec's key through `store` (on `context`, the loop whose thread calls),
+    // checks it against rec and caches it under `key`.
+    riak::Task<Head> fetch_head(const state::FileState& rec, const std::string& key,
+                                store::ObjectStore& store, boost::asio::io_context& context);
+    boost::asio::awaitable<void> prefetch_here_on(state::FileState rec, std::string key,
+                                                  boost::asio::io_context& here,
+                                                  store::ObjectStore& store);
+    // The first chunk of a prefetched file's manifest, unless it is cached or on its way. Loop
+    // thread.
+    boost::asio::awaitable<void>
+    prefetch_first_chunk(state::FileState rec, std::shared_ptr<const layout::Manifest> manifest);
     riak::Task<std::shared_ptr<const std::string>>
     chunk(const state::FileState& rec, std::shared_ptr<const layout::Manifest> manifest,
           std::uint64_t index);
@@ -190,10 +213,12 @@ private:
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
     boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec, std::string key);
-    // The prefetch of `key` ended: a later one may start again; its waiters are called. Loop
-    // thread.
-    void prefetch_ended(const std::string& key);
-    // Loop thread: while prefetches are on their way, times out waiters older than riak_timeout.
+    // The prefetch of `key` ended: a later one may start again; its waiters are called (on the
+    // calling thread, the one whose loop made the fetch), or, when `call` is false (the loop
+    // is being destroyed with the fetch unfinished), dropped uncalled. Any thread.
+    void prefetch_ended(const std::string& key, bool call = true);
+    // Loop thread: while READs wait for prefetches, times out those waiting longer than
+    // riak_timeout; started by the first waiter (when_prefetched), ends once none is left.
     boost::asio::awaitable<void> expire_waiters();
     // Loop thread: a read [offset, offset + size) ending before chunk `span_end` was served;
     // fetches ahead when it is sequential.
@@ -203,8 +228,13 @@ private:
     // the cache (see the top of this file).
     void drop_behind(const state::FileState& rec, const layout::Manifest& manifest,
                      std::uint64_t span_end);
-    // SHA-256 (hex) of `value`: large ones on the pool, the loop resumes meanwhile.
-    boost::asio::awaitable<std::string> sha256_of(std::shared_ptr<const std::string> value);
+    // SHA-256 (hex) of `value`: large ones on the pool, the loop (`context`, the calling
+    // thread's) resumes meanwhile.
+    boost::asio::awaitable<std::string> sha256_of(std::shared_ptr<const std::string> value,
+                                                  boost::asio::io_context& context);
+    // Riak itself failed (not the object) moments ago: not asked before retry_after. Any thread.
+    bool riak_down() const;
+    void mark_down();
 
     // A copy of the entry's pointers (nullopt: not cached). Any thread.
     std::optional<Head> find(const std::string& key);
@@ -246,8 +276,8 @@ private:
         std::chrono::steady_clock::time_point deadline;
     };
     std::unordered_map<std::string, std::vector<Waiter>> prefetch_waiters_; // by prefetching_ key
-    bool expiring_ = false; // expire_waiters() runs (loop thread only)
-    std::list<Entry> lru_;  // most recent first
+    bool expiring_ = false;                                                 // expire_waiters() runs
+    std::list<Entry> lru_;                                                  // most recent first
     Index index_;
     std::uint64_t cached_bytes_ = 0;
     std::uint64_t reserved_bytes_ = 0; // of chunks on their way (Reservation)
@@ -259,7 +289,8 @@ private:
     std::chrono::steady_clock::time_point last_trim_{};
     std::unordered_map<std::string, std::shared_ptr<Inflight>> inflight_;
     std::unordered_map<std::string, std::uint64_t> last_end_; // file version -> end of last read
-    std::chrono::steady_clock::time_point down_until_{};      // Riak failed: do not ask before
+    // Riak failed: do not ask before (steady_clock's count; read by any thread).
+    std::atomic<std::chrono::steady_clock::rep> down_until_{0};
     ReaderStats stats_;
 };
 

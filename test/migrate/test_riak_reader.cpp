@@ -170,6 +170,81 @@ TEST_CASE("a read waiting for a prefetch hears when it lands, or when riak_timeo
     CHECK(ended.size() == 2);
 }
 
+TEST_CASE("a prefetch made on the calling loop is answered there, not on the reader's loop") {
+    using Wait = migrate::RiakReader::Wait;
+    Fixture f; // f.ioc and f.mem: the reader's own loop and store (the migration loop's)
+    std::string data = random_bytes(3000, 22);
+    auto rec = f.copy("here.bin", data, kChunk);
+    // Another loop with a store of its own (a FUSE loop and its Riak client).
+    boost::asio::io_context here;
+    GatedStore here_store(here);
+    const proto::ObjectId id{rec.type, rec.bucket, rec.key};
+    REQUIRE(run_task(here, here_store.mem.put(id, f.get_raw(rec, rec.key).object, {})));
+    here_store.mem.clear_calls();
+    f.mem.clear_calls(); // get_raw's GET
+    std::vector<Wait> ended;
+    auto note = [&](Wait w) { ended.push_back(w); };
+
+    f.reader->prefetch_here(rec, here, here_store);
+    f.reader->prefetch_here(rec, here, here_store); // on its way: not fetched twice
+    f.reader->prefetch(rec);                        // nor by the reader's loop
+    REQUIRE(f.reader->when_prefetched(rec, note));
+    here.restart();
+    while (ended.empty())
+        REQUIRE(here.run_one_for(std::chrono::seconds(5)) == 1);
+    CHECK(ended[0] == Wait::fetched);
+    auto hit = f.reader->cached_read(rec, 0, 4096);
+    REQUIRE(hit);
+    CHECK(std::string(hit->data, hit->size) == data);
+    CHECK(here_store.mem.calls().size() == 1); // the one GET, made on `here`
+    // The reader's loop only ran the waiters' expiry timer (which ends once none waits).
+    f.ioc.restart();
+    f.ioc.run();
+    CHECK(f.gets() == 0);
+    CHECK(ended.size() == 1);
+    f.reader->prefetch_here(rec, here, here_store); // cached: nothing to fetch
+    here.restart();
+    here.poll();
+    CHECK(here_store.mem.calls().size() == 1);
+
+    SECTION("a manifest found there has its first chunk fetched on the reader's loop") {
+        std::string big = random_bytes(3 * kChunk, 23);
+        auto brec = f.copy("big.bin", big, kChunk);
+        auto manifest = f.get_raw(brec, brec.key);
+        REQUIRE(run_task(
+            here, here_store.mem.put({brec.type, brec.bucket, brec.key}, manifest.object, {})));
+        here_store.mem.clear_calls();
+        f.mem.clear_calls();
+        f.reader->prefetch_here(brec, here, here_store);
+        here.restart();
+        here.run();
+        CHECK(here_store.mem.calls().size() == 1); // the manifest
+        f.ioc.restart();
+        f.ioc.run();
+        CHECK(f.gets() == 1); // its first chunk, from the reader's store
+        auto first = f.reader->cached_read(brec, 0, kChunk);
+        REQUIRE(first);
+        CHECK(std::string(first->data, first->size) == big.substr(0, kChunk));
+    }
+    SECTION("a loop destroyed with its fetch unfinished drops the waiters, uncalled") {
+        std::string other = random_bytes(2000, 24);
+        auto orec = f.copy("other.bin", other, kChunk);
+        std::vector<Wait> dropped;
+        {
+            boost::asio::io_context gone;
+            GatedStore gone_store(gone);
+            gone_store.close(GatedStore::Gate::get);
+            f.reader->prefetch_here(orec, gone, gone_store);
+            REQUIRE(f.reader->when_prefetched(orec, [&](Wait w) { dropped.push_back(w); }));
+            gone.poll(); // the GET waits at the closed gate
+            CHECK(gone_store.held.load());
+        }
+        CHECK(dropped.empty());
+        // Nothing is on its way any more: a new prefetch may start one.
+        CHECK_FALSE(f.reader->when_prefetched(orec, [](Wait) {}));
+    }
+}
+
 TEST_CASE("a whole object is read from Riak, in pieces, with one GET") {
     Fixture f;
     std::string data = random_bytes(3000, 1);
