@@ -139,18 +139,32 @@ RiakReader::cached_read(const state::FileState& rec, std::uint64_t offset, std::
     return out;
 }
 
-void RiakReader::prefetch(state::FileState rec) {
+std::optional<std::string> RiakReader::claim_prefetch(const state::FileState& rec) {
     // Only what the cache keeps (a large file's manifest and first chunk are not worth it): a
     // fetch the cache cannot hold would be made again by the read.
-    if (rec.size == 0 || rec.size > options_.cache_size / 4) return;
+    if (rec.size == 0 || rec.size > options_.cache_size / 4) return std::nullopt;
     std::string key = cache_key(rec, rec.key, 'h');
-    {
-        std::lock_guard lock(cache_mu_);
-        if (index_.count(key) || !prefetching_.insert(key).second) return;
-    }
+    std::lock_guard lock(cache_mu_);
+    if (index_.count(key) || !prefetching_.insert(key).second) return std::nullopt;
+    return key;
+}
+
+// However a prefetch ends, a later one of the key may start again, and its waiters hear.
+struct RiakReader::PrefetchEnded {
+    // (A constructor: clang 14 has no parenthesized aggregate initialization.)
+    PrefetchEnded(RiakReader& r, const std::string& k, bool c) : reader(r), key(k), call(c) {}
+    ~PrefetchEnded() { reader.prefetch_ended(key, call); }
+    RiakReader& reader;
+    const std::string& key;
+    bool call; // whether the waiters are called (else dropped)
+};
+
+void RiakReader::prefetch(state::FileState rec) {
+    auto key = claim_prefetch(rec);
+    if (!key) return;
     asio::post(context_, [self = shared_from_this(), rec = std::move(rec),
-                          key = std::move(key)]() mutable {
-        if (self->riak_down()) return self->prefetch_ended(key);
+                          key = std::move(*key)]() mutable {
+        if (self->riak_down()) return self->prefetch_ended(key, true);
         asio::co_spawn(self->context_, self->prefetch_on_loop(std::move(rec), std::move(key)),
                        asio::detached);
     });
@@ -158,13 +172,10 @@ void RiakReader::prefetch(state::FileState rec) {
 
 void RiakReader::prefetch_here(state::FileState rec, asio::io_context& here,
                                store::ObjectStore& store) {
-    if (rec.size == 0 || rec.size > options_.cache_size / 4 || riak_down()) return;
-    std::string key = cache_key(rec, rec.key, 'h');
-    {
-        std::lock_guard lock(cache_mu_);
-        if (index_.count(key) || !prefetching_.insert(key).second) return;
-    }
-    asio::co_spawn(here, prefetch_here_on(std::move(rec), std::move(key), here, store),
+    if (riak_down()) return;
+    auto key = claim_prefetch(rec);
+    if (!key) return;
+    asio::co_spawn(here, prefetch_here_on(std::move(rec), std::move(*key), here, store),
                    asio::detached);
 }
 
@@ -175,17 +186,10 @@ asio::awaitable<void> RiakReader::prefetch_here_on(state::FileState rec, std::st
     // A loop destroyed with this fetch unfinished (shutdown) drops its waiters uncalled: they
     // would hand the READ to the migration loop, which may be gone by then. Their replies then
     // answer EIO.
-    struct Ended {
-        Ended(RiakReader& r, const std::string& k) : reader(r), key(k) {}
-        RiakReader& reader;
-        const std::string& key;
-        bool finished = false;
-        ~Ended() { reader.prefetch_ended(key, finished); }
-    };
-    std::optional<Ended> ended(std::in_place, *this, key);
+    std::optional<PrefetchEnded> ended(std::in_place, *this, key, false);
     auto fetch_call = fetch_head(rec, key, store, here);
     auto got = co_await std::move(fetch_call); // a failure shows again at the read
-    ended->finished = true;
+    ended->call = true;
     ended.reset();
     if (!got || !got->manifest) co_return;
     // Chunks are fetched (and tracked in flight) on the migration loop only.
@@ -206,14 +210,7 @@ void RiakReader::mark_down() {
 
 asio::awaitable<void> RiakReader::prefetch_on_loop(state::FileState rec, std::string key) {
     auto self = shared_from_this();
-    struct Ended { // however the fetch ends, a later prefetch of the key may start one again
-        // (A constructor: clang 14 has no parenthesized aggregate initialization.)
-        Ended(RiakReader& r, const std::string& k) : reader(r), key(k) {}
-        RiakReader& reader;
-        const std::string& key;
-        ~Ended() { reader.prefetch_ended(key); }
-    };
-    std::optional<Ended> ended(std::in_place, *this, key);
+    std::optional<PrefetchEnded> ended(std::in_place, *this, key, true);
     auto head_call = head(rec);
     auto got = co_await std::move(head_call); // a failure shows again at the read
     ended.reset();

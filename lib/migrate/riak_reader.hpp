@@ -213,10 +213,14 @@ private:
                                              std::uint64_t index);
     boost::asio::awaitable<void> wait_inflight(const std::string& key);
     boost::asio::awaitable<void> prefetch_on_loop(state::FileState rec, std::string key);
+    // The key under which rec's object is prefetched, now marked on its way; nullopt when it
+    // is not worth it (empty, or too large for the cache), cached, or on its way already.
+    std::optional<std::string> claim_prefetch(const state::FileState& rec);
+    struct PrefetchEnded; // calls prefetch_ended() when a prefetch's frame ends
     // The prefetch of `key` ended: a later one may start again; its waiters are called (on the
     // calling thread, the one whose loop made the fetch), or, when `call` is false (the loop
     // is being destroyed with the fetch unfinished), dropped uncalled. Any thread.
-    void prefetch_ended(const std::string& key, bool call = true);
+    void prefetch_ended(const std::string& key, bool call);
     // Loop thread: while READs wait for prefetches, times out those waiting longer than
     // riak_timeout; started by the first waiter (when_prefetched), ends once none is left.
     boost::asio::awaitable<void> expire_waiters();
