@@ -42,6 +42,12 @@ int read_local(int fd, std::uint64_t offset, std::size_t size, std::string* out)
     return 0;
 }
 
+// The fields of `from` that set a time (not UTIME_OMIT) replace those of `into`.
+void take_set_times(timespec* into, const timespec* from) {
+    for (int i = 0; i < 2; ++i)
+        if (from[i].tv_nsec != UTIME_OMIT) into[i] = from[i];
+}
+
 } // namespace
 
 // One read-only handle whose reads come from Riak: a verified copy of a local file (falling back
@@ -235,7 +241,7 @@ MigrateObserver::serve_verified(fs::NodeId node, const struct stat& st,
     if (!rec || !*rec) return nullptr; // never copied (or the state store failed): local
     if (!record_matches(**rec, st)) return nullptr; // written since its copy: local until copied
     // The READ follows one round trip later: have the object on its way (or cached) by then.
-    prefetch(**rec, options_.calling_loop ? options_.calling_loop() : LoopStore{});
+    prefetch(**rec, calling_loop());
     return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
 }
 
@@ -261,7 +267,7 @@ void MigrateObserver::on_looked_up(const fs::Entry& entry) {
     const std::uint64_t generation = lookup_prefetch_.generation();
     std::string path;
     if (fs_.relative_path(entry.id, &path) != 0 || path.empty()) return;
-    const LoopStore here = options_.calling_loop ? options_.calling_loop() : LoopStore{};
+    const LoopStore here = calling_loop();
     asio::post(here.context ? *here.context : migrator_.context(),
                [this, node = entry.id, path = std::move(path), st = entry.attr, generation, here] {
                    auto rec = state_.get(path);
@@ -351,8 +357,7 @@ int MigrateObserver::set_times(fs::NodeId node, fs::SrcId src, const timespec* t
         std::lock_guard lock(fetch_mu_);
         err = apply();
         if (auto it = fetches_.find(id); err == 0 && it != fetches_.end())
-            for (int i = 0; i < 2; ++i)
-                if (times[i].tv_nsec != UTIME_OMIT) it->second.times[i] = times[i];
+            take_set_times(it->second.times, times);
     }
     on_unpinned(node);
     return err;
@@ -515,8 +520,7 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
         std::lock_guard lock(fetch_mu_);
         timespec times[2] = {{0, UTIME_OMIT}, mtime};
         if (auto it = fetches_.find(id); it != fetches_.end())
-            for (int i = 0; i < 2; ++i)
-                if (it->second.times[i].tv_nsec != UTIME_OMIT) times[i] = it->second.times[i];
+            take_set_times(times, it->second.times);
         if (::futimens(fd->get(), times) != 0) times_err = errno;
     }
     if (times_err) co_return fail(fmt::format("setting mtime: {}", std::strerror(times_err)));

@@ -104,6 +104,9 @@ private:
     // Starts fetching the file `rec` describes: on the calling thread's loop when it has a
     // store, else on the migration loop.
     void prefetch(state::FileState rec, const LoopStore& here);
+    LoopStore calling_loop() const {
+        return options_.calling_loop ? options_.calling_loop() : LoopStore{};
+    }
     // A handle of `node` (the file `id`) pinned it in the gate: on_unpinned() gives it back.
     void note_pin(fs::NodeId node, const FileId& id);
     // Pins `node` (the file `id`) once no release of it is in progress (note_pin() too).
