@@ -152,6 +152,23 @@ struct Move {
         return e.id;
     }
 
+    // mode=move's hooks on LocalFs, as the daemon wires them once the migrator runs.
+    void observe() {
+        reader =
+            std::make_shared<migrate::RiakReader>(migrator->context(), migrator->object_store());
+        observer = std::make_unique<migrate::MigrateObserver>(
+            *local, *migrator, *state, reader, gate, migrate::MigrateObserverOptions{true, true});
+        local->set_observer(observer.get());
+    }
+    // A user's touch of `node` through the mount, setting its mtime to `mtime`.
+    int touch(fs::NodeId node, const timespec& mtime) {
+        struct stat values {};
+        values.st_mtim = mtime;
+        fs::Attr a;
+        fs::Caller caller{0, 0, static_cast<pid_t>(::syscall(SYS_gettid)), {}};
+        return local->setattr(caller, node, values, fs::kSetMtime, nullptr, &a);
+    }
+
     // From now on, each futimens of the file records what the mount would answer then.
     void watch(fs::NodeId node, const std::string& name) {
         hook = [this, node, name](int fd) {
@@ -346,12 +363,7 @@ TEST_CASE("a touch during a release is not overwritten by the release's times", 
     Move move(tree);
     move.start_migrator();
     fs::NodeId node = move.make("t", std::string(5000, 't'));
-    move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
-                                                        move.migrator->object_store());
-    move.observer = std::make_unique<migrate::MigrateObserver>(
-        *move.local, *move.migrator, *move.state, move.reader, move.gate,
-        migrate::MigrateObserverOptions{true, true});
-    move.local->set_observer(move.observer.get());
+    move.observe();
     const timespec touched{1'700'000'000, 0};
     std::promise<int> touch_done;
     std::thread toucher;
@@ -359,14 +371,7 @@ TEST_CASE("a touch during a release is not overwritten by the release's times", 
         struct stat st;
         if (::fstat(fd, &st) != 0 || st.st_ino != move.ino || toucher.joinable()) return;
         // In the release's futimens: a touch through the mount now.
-        toucher = std::thread([&] {
-            struct stat values {};
-            values.st_mtim = touched;
-            fs::Attr a;
-            fs::Caller caller{0, 0, static_cast<pid_t>(::syscall(SYS_gettid)), {}};
-            touch_done.set_value(
-                move.local->setattr(caller, node, values, fs::kSetMtime, nullptr, &a));
-        });
+        toucher = std::thread([&] { touch_done.set_value(move.touch(node, touched)); });
         // Time enough for it to land here if nothing holds it back.
         std::this_thread::sleep_for(300ms);
     };
@@ -399,20 +404,9 @@ TEST_CASE("a touch during a fetch back is not overwritten by the fetch's times",
     move.migrator->file_closed("b", true);
     REQUIRE(move.wait_released("b"));
     REQUIRE(move.migrator->wait_idle(20s));
-    move.reader = std::make_shared<migrate::RiakReader>(move.migrator->context(),
-                                                        move.migrator->object_store());
-    move.observer = std::make_unique<migrate::MigrateObserver>(
-        *move.local, *move.migrator, *move.state, move.reader, move.gate,
-        migrate::MigrateObserverOptions{true, true});
-    move.local->set_observer(move.observer.get());
+    move.observe();
     const timespec touched{1'700'000'000, 0};
-    auto touch = [&] {
-        struct stat values {};
-        values.st_mtim = touched;
-        fs::Attr a;
-        fs::Caller caller{0, 0, static_cast<pid_t>(::syscall(SYS_gettid)), {}};
-        return move.local->setattr(caller, node, values, fs::kSetMtime, nullptr, &a);
-    };
+    auto touch = [&] { return move.touch(node, touched); };
     auto fetch_back = [&] {
         int fd = ::open(tree.src("b").c_str(), O_RDWR | O_CLOEXEC);
         REQUIRE(fd >= 0);
