@@ -292,8 +292,11 @@ void Migrator::drain_file(std::string rel_path, std::function<void(CopyResult)> 
         return;
     }
     post_to_loop([this, path = std::move(rel_path), done = std::move(done)]() mutable {
-        // Queued, being copied or waiting to retry: that copy answers.
-        const bool known = known_.count(path) > 0;
+        // Queued, being copied or waiting to retry: that copy answers. A copy that is verified
+        // and forgotten by the queue is still copying while its release runs (mode=move), and
+        // its end answers too: queued besides, this path would be answered by it and then
+        // stay known for ever, its drain entry dropped as answered (next_drain).
+        const bool known = known_.count(path) > 0 || copying_.count(path) > 0;
         drain_waiters_[path] = std::move(done);
         if (known) return;
         drain_queue_.push_back(path);

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace rfs;
 using namespace std::chrono_literals;
@@ -206,6 +207,34 @@ TEST_CASE("an unlink of a file being released waits for the release; nothing is 
     auto removal = m.state->get_removal("gone.txt");
     REQUIRE(removal);
     CHECK_FALSE(*removal);
+}
+
+TEST_CASE("a drain asking for a file whose copy ends in a release is answered by that copy",
+          "[release_beside_loop]") {
+    // The copy of a close is verified and forgotten by the queue, and its release runs: the
+    // drain asks for the file in that moment. The copy's end answers the drain, and nothing is
+    // left queued (a drain entry once stayed queued for ever, and the daemon stopped with "1
+    // copy pending").
+    TempTree tree;
+    tree.write("a.txt", "its release runs when the drain asks for it");
+    Move m(tree);
+    m.release_held("a.txt");
+    std::mutex mu;
+    std::vector<migrate::CopyResult::Kind> answers;
+    m.migrator->drain_file("a.txt", [&](migrate::CopyResult r) {
+        std::lock_guard lock(mu);
+        answers.push_back(r.kind);
+    });
+    std::this_thread::sleep_for(100ms); // the drain's call reaches the loop
+    CHECK_FALSE(m.migrator->wait_idle(0ms));
+
+    m.hold.open();
+    REQUIRE(m.migrator->wait_idle(20s));
+    CHECK(m.migrator->stats().queued == 0);
+    CHECK(m.released("a.txt"));
+    std::lock_guard lock(mu);
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0] == migrate::CopyResult::Kind::copied);
 }
 
 } // namespace test_release_beside_loop
