@@ -78,11 +78,12 @@ TEST_CASE("drain: a tree of 1,000 files moves to Riak while an application reads
     MountFixture fx(opts);
 
     // The application: reads files through the mount, in a random order, all along.
-    std::atomic<bool> stop{false};
+    // A jthread: a failed REQUIRE below stops and joins it on the way out (a std::thread left
+    // joinable ended the run in std::terminate instead of the failure's message).
     std::atomic<unsigned> reads{0}, wrong{0};
-    std::thread reader([&] {
+    std::jthread reader([&](std::stop_token stop) {
         std::mt19937 rng(7);
-        while (!stop) {
+        while (!stop.stop_requested()) {
             size_t i = rng() % tree.paths.size();
             auto got = try_read_file(fx.mnt(tree.paths[i]));
             if (!got || *got != tree.contents[i]) ++wrong;
@@ -90,7 +91,7 @@ TEST_CASE("drain: a tree of 1,000 files moves to Riak while an application reads
         }
     });
     json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
-    stop = true;
+    reader.request_stop();
     reader.join();
     CHECK(reads > 0);
     CHECK(wrong == 0);
@@ -143,9 +144,8 @@ TEST_CASE("drain: one file at a time while applications use the mount, full spee
             const std::string mnt = fx.mountpoint();
             // The application: stats its file through the mount, all along (each stat is a
             // FUSE request: the attribute timeout is 1 s, so the file is reopened and read).
-            std::atomic<bool> stop{false};
-            std::thread app([&] {
-                while (!stop) {
+            std::jthread app([&](std::stop_token stop) { // stopped and joined on any way out
+                while (!stop.stop_requested()) {
                     struct stat st;
                     (void)::stat(fx.mnt("app.txt").c_str(), &st);
                     (void)try_read_file(fx.mnt("app.txt"));
@@ -165,7 +165,7 @@ TEST_CASE("drain: one file at a time while applications use the mount, full spee
                 s = status_of(mnt);
             }
             ProcResult during = ctl({"status", mnt});
-            stop = true;
+            app.request_stop();
             app.join();
             REQUIRE(samples >= 5); // the drain was still running: the tree is large enough
             if (drain_in(s, "running"))
