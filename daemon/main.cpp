@@ -597,6 +597,9 @@ int main(int argc, char** argv) {
                 if (!loop || loop->index() >= loop_stores.size()) return {};
                 return {&loop->context(), loop_stores[loop->index()].get()};
             };
+            // A reader opening a directory's small files in order has the next ones fetched
+            // ahead (lib/migrate/sibling_prefetch.hpp).
+            oo.source_root = migrate_root.get();
             auto migrate_observer = std::make_unique<rfs::migrate::MigrateObserver>(
                 local_fs, *migrator, *state, reader, release_gate, oo);
             control_context.observer = migrate_observer.get();

@@ -3,12 +3,14 @@
 #include "lib/common/all_zero.hpp"
 #include "lib/common/log.hpp"
 #include "lib/common/timespec_ns.hpp"
+#include "lib/migrate/namespace_paths.hpp"
 #include "lib/state/placeholder.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -229,20 +231,21 @@ bool MigrateObserver::first_failure(const std::string& path) {
 
 std::unique_ptr<fs::RemoteReads>
 MigrateObserver::serve_verified(fs::NodeId node, const struct stat& st,
-                                std::optional<LookupPrefetch::Found> looked_up) {
+                                std::optional<LookupPrefetch::Found> looked_up, std::string* path) {
     // What the LOOKUP's fetch found, if it still describes the file: its GET is on its way or
     // done, and the path and record need not be looked up again.
-    if (looked_up && record_matches(looked_up->rec, st))
+    if (looked_up && record_matches(looked_up->rec, st)) {
+        *path = looked_up->path;
         return std::make_unique<RiakServedFile>(*this, std::move(looked_up->rec),
                                                 std::move(looked_up->path), false);
-    std::string path;
-    if (fs_.relative_path(node, &path) != 0 || path.empty()) return nullptr;
-    auto rec = state_.get(path);
+    }
+    if (fs_.relative_path(node, path) != 0 || path->empty()) return nullptr;
+    auto rec = state_.get(*path);
     if (!rec || !*rec) return nullptr; // never copied (or the state store failed): local
     if (!record_matches(**rec, st)) return nullptr; // written since its copy: local until copied
     // The READ follows one round trip later: have the object on its way (or cached) by then.
     prefetch(**rec, calling_loop());
-    return std::make_unique<RiakServedFile>(*this, std::move(**rec), std::move(path), false);
+    return std::make_unique<RiakServedFile>(*this, std::move(**rec), *path, false);
 }
 
 void MigrateObserver::prefetch(state::FileState rec, const LoopStore& here) {
@@ -255,6 +258,55 @@ void MigrateObserver::prefetch(state::FileState rec, const LoopStore& here) {
 // Only small files: for them the GET is most of an open-read-close; a large file's sequential
 // reader has its chunks fetched ahead anyway.
 constexpr off_t kLookupPrefetchMax = 64 << 10;
+
+std::unique_ptr<SiblingPrefetch> MigrateObserver::make_sibling_prefetch(int source_root) {
+    if (source_root < 0) return nullptr;
+    return std::make_unique<SiblingPrefetch>(
+        [source_root](const std::string& dir) -> std::optional<std::vector<std::string>> {
+            // Listed on a FUSE loop (after a reply): a directory larger than this is not, so
+            // that the loop never stalls long on one.
+            constexpr std::size_t kMaxListed = 20000;
+            int fd = open_dir_beneath(source_root, dir);
+            if (fd < 0) return std::nullopt;
+            DIR* listing = ::fdopendir(fd);
+            if (!listing) {
+                ::close(fd);
+                return std::nullopt;
+            }
+            std::vector<std::string> names;
+            while (const dirent* e = ::readdir(listing)) {
+                if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) continue;
+                if (names.size() == kMaxListed) {
+                    ::closedir(listing);
+                    return std::nullopt;
+                }
+                names.emplace_back(e->d_name);
+            }
+            ::closedir(listing);
+            return names;
+        });
+}
+
+void MigrateObserver::fetch_siblings(std::string path, off_t size) {
+    if (!siblings_ || size == 0 || size > kLookupPrefetchMax) return;
+    const LoopStore here = calling_loop();
+    asio::post(here.context ? *here.context : migrator_.context(),
+               [this, path = std::move(path), here] {
+                   for (const auto& next : siblings_->opened(path)) {
+                       auto rec = state_.get(next);
+                       if (!rec || !*rec) continue; // never copied: read locally
+                       const state::FileState& r = **rec;
+                       const bool in_riak = r.phase == state::Phase::verified ||
+                                            r.phase == state::Phase::releasing ||
+                                            r.phase == state::Phase::released;
+                       // A verified copy of a file changed since costs one GET for nothing:
+                       // its open reads the local file (record_matches), as without this.
+                       if (in_riak && !r.key.empty() && r.size > 0 &&
+                           r.size <= static_cast<std::uint64_t>(kLookupPrefetchMax))
+                           prefetch(r, here);
+                   }
+               });
+}
 
 void MigrateObserver::on_looked_up(const fs::Entry& entry) {
     if (!options_.serve_verified || entry.attr.st_size == 0 ||
@@ -321,14 +373,16 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
         note_pin(node, id);
     });
     if (plan.err) return plan;
+    std::string path;
     if (released) {
-        std::string path;
-        if (fs_.relative_path(node, &path) != 0) path = fmt::format("node {}", node);
-        plan.remote = std::make_unique<RiakServedFile>(*this, state::released_record(*released),
-                                                       std::move(path), true);
+        if (fs_.relative_path(node, &path) != 0) path.clear();
+        plan.remote = std::make_unique<RiakServedFile>(
+            *this, state::released_record(*released),
+            path.empty() ? fmt::format("node {}", node) : path, true);
     } else if (!writes && options_.serve_verified) {
-        plan.remote = serve_verified(node, st, std::move(looked_up));
+        plan.remote = serve_verified(node, st, std::move(looked_up), &path);
     }
+    if (plan.remote && !path.empty()) fetch_siblings(std::move(path), st.st_size);
     return plan;
 }
 

@@ -39,6 +39,7 @@
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/shadow_observer.hpp"
+#include "lib/migrate/sibling_prefetch.hpp"
 #include "lib/state/state_store.hpp"
 
 namespace rfs::migrate {
@@ -56,6 +57,10 @@ struct MigrateObserverOptions {
     // The calling thread's LoopStore (any thread). When it has one, a file's fetch at its
     // LOOKUP or OPEN is made there (RiakReader::prefetch_here), not on the migration loop.
     std::function<LoopStore()> calling_loop;
+    // SOURCE (a descriptor the observer does not own), whose directories are listed to fetch a
+    // directory's small files ahead of a reader that opens them in order (sibling_prefetch.hpp).
+    // -1: no such fetch.
+    int source_root = -1;
 };
 
 class MigrateObserver final : public ShadowObserver {
@@ -65,7 +70,7 @@ public:
                     std::shared_ptr<RiakReader> reader, ReleaseGate& gate,
                     MigrateObserverOptions options = {})
         : ShadowObserver(fs, migrator), state_(state), reader_(std::move(reader)), gate_(gate),
-          options_(options) {}
+          options_(options), siblings_(make_sibling_prefetch(options.source_root)) {}
 
     void on_looked_up(const fs::Entry& entry) override;
     fs::OpenPlan on_open(fs::NodeId node, int flags, int fd) override;
@@ -96,8 +101,14 @@ private:
     struct Fetch;
     // Whether this is the first failure reported for `path` (bounded: forgets all at 10000).
     bool first_failure(const std::string& path);
+    // `*path` is set to the file's path when it is served from Riak.
     std::unique_ptr<fs::RemoteReads> serve_verified(fs::NodeId node, const struct stat& st,
-                                                    std::optional<LookupPrefetch::Found> looked_up);
+                                                    std::optional<LookupPrefetch::Found> looked_up,
+                                                    std::string* path);
+    static std::unique_ptr<SiblingPrefetch> make_sibling_prefetch(int source_root);
+    // The small file at `path` was opened and is read from Riak: after the reply (on the calling
+    // thread's loop), fetch the files a reader in order opens next.
+    void fetch_siblings(std::string path, off_t size);
     boost::asio::awaitable<void> fetch_back(FileId id, std::shared_ptr<UniqueFd> fd,
                                             std::string path);
     void fetch_done(FileId id, int err);
@@ -117,6 +128,7 @@ private:
     ReleaseGate& gate_;
     const MigrateObserverOptions options_;
     LookupPrefetch lookup_prefetch_; // fetch small verified files at LOOKUP, while it pays
+    std::unique_ptr<SiblingPrefetch> siblings_; // null: no source_root
     std::atomic<std::uint64_t> riak_reads_{0};
     std::atomic<std::uint64_t> fallbacks_{0};
     std::mutex logged_mu_;

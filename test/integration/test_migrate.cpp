@@ -331,6 +331,47 @@ TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does n
     CHECK(node_gets(node) - g1 >= 1);
 }
 
+// A reader that opens a directory's small files one after another, in name order, has the next
+// ones fetched ahead (lib/migrate/sibling_prefetch.hpp): after its tenth file the node has
+// served GETs up to the eighteenth, and reading them all still costs one GET each.
+TEST_CASE("migrate: a reader of a directory's files in order has the next ones fetched ahead",
+          "[migrate]") {
+    TempDir dir("riakfs-migrate");
+    RiakNode node(dir.path());
+    const std::string source = dir / "src";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    constexpr int kFiles = 40;
+    auto name = [](int i) { return "f" + std::to_string(1000 + i); };
+    {
+        MountOptions opts = riak_mount(node, dir, "migrate");
+        opts.source_dir = source;
+        MountFixture fx(opts);
+        for (int i = 0; i < kFiles; ++i)
+            write_file(fx.mnt(name(i)), "content " + name(i));
+        for (int i = 0; i + 1 < kFiles; ++i) {
+            auto deadline = std::chrono::steady_clock::now() + 60s;
+            while (node.get(object_path(name(i))).status != 200)
+                REQUIRE(std::chrono::steady_clock::now() < deadline);
+        }
+        wait_copied(node, name(kFiles - 1), 13);
+    }
+    MountOptions opts = riak_mount(node, dir, "migrate");
+    opts.source_dir = source;
+    MountFixture fx(opts); // a fresh daemon: nothing cached
+    const std::uint64_t g0 = node_gets(node);
+    for (int i = 0; i < 10; ++i)
+        REQUIRE(read_via(fx.mnt(name(i))) == "content " + name(i));
+    // Files 10 to 17 were fetched without being opened (nothing looked them up either).
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (node_gets(node) - g0 < 18 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    CHECK(node_gets(node) - g0 == 18);
+    for (int i = 10; i < kFiles; ++i)
+        REQUIRE(read_via(fx.mnt(name(i))) == "content " + name(i));
+    std::this_thread::sleep_for(300ms);
+    CHECK(node_gets(node) - g0 == kFiles); // each file fetched once, none twice
+}
+
 // The open that follows a LOOKUP takes the path and state record the lookup's fetch found
 // (lib/migrate/lookup_prefetch.hpp) instead of looking them up again; a rename in between makes
 // it look them up: the file reads whole under its new name, and nothing is logged (a warning, such
