@@ -42,6 +42,16 @@ void check_not_held_back(MountFixture& fx, SlowFs& slow, char arrival,
         stuck();
         stuck_done = true;
     });
+    // On every way out (a failed REQUIRE too) the gate opens and the thread is joined: left
+    // joinable, it would end the run in std::terminate instead of the failure's message.
+    struct OpenAndJoin {
+        SlowFs& slow;
+        std::thread& t;
+        ~OpenAndJoin() {
+            slow.open_gate();
+            if (t.joinable()) t.join();
+        }
+    } open_and_join{slow, t};
     REQUIRE(slow.wait_arrival() == arrival);
     int rc = -1;
     bool still_stuck = false;
