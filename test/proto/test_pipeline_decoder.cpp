@@ -85,6 +85,15 @@ std::vector<WireCase> catalog() {
         cases.push_back(c);
     }
     {
+        // No data chunk at all (an empty streamed listing): split two bytes after its "0\r\n",
+        // Boost 1.81's parser asserted (the fuzz target found it; PipelineDecoder::decode).
+        WireCase c{"chunkedempty", get, "", 200, ""};
+        c.wire = head_block("200 OK", c.name,
+                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n") +
+                 "0\r\n\r\n";
+        cases.push_back(c);
+    }
+    {
         WireCase c{"chunkext", get, "", 200, "0123456789abcdef-tail"};
         c.wire = head_block("200 OK", c.name, "Transfer-Encoding: chunked\r\n") +
                  "10;name=value\r\n0123456789abcdef\r\n5\r\n-tail\r\n0\r\nX-Trailer: t\r\n\r\n";
