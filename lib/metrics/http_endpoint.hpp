@@ -9,7 +9,8 @@
 //
 // Only GET and HEAD of /metrics are served (200), everything else is 404 or 405. Each connection
 // has 10 s to send a request, at most 16 are open at once (more are closed at once), a request
-// head above 8 KiB is refused (431), and bodies are not read (requests carry none).
+// head above 8 KiB is refused (431), and a request that announces a body (Content-Length or
+// chunked) is answered 400 and the connection closed, its body never read.
 #pragma once
 
 #include "lib/common/unique_fd.hpp"

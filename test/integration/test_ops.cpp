@@ -111,6 +111,37 @@ TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/
         if (after.has(series)) CHECK(after.at(series) >= value);
     }
     CHECK(http_get(port, "/").status == 404);
+
+    // A request with a body is refused unread: a chunked one, empty and sent a byte at a time
+    // from its final "0\r\n" on, once aborted the daemon (Boost 1.81's parser asserts).
+    {
+        Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        REQUIRE(fd);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE_OK(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+        const std::string head = "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n";
+        REQUIRE(::write(fd.get(), head.data(), head.size()) == static_cast<ssize_t>(head.size()));
+        for (char c : std::string("0\r\n\r\n")) {
+            std::this_thread::sleep_for(20ms);
+            (void)::send(fd.get(), &c, 1, MSG_NOSIGNAL); // the endpoint may have closed already
+        }
+        std::string answer;
+        char buf[4096];
+        for (;;) {
+            pollfd p{fd.get(), POLLIN, 0};
+            REQUIRE(::poll(&p, 1, 20000) == 1);
+            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            if (n <= 0) break;
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+        CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+    }
+    CHECK(scrape(port).has("riakfs_info{mode=\"migrate\",version=\"0.1.0\"}")); // still serving
+    CHECK(::access(fx.mnt("f1").c_str(), F_OK) == 0);
 }
 
 TEST_CASE("metrics= is checked before mounting: a bad or busy address is one line",
