@@ -6,6 +6,7 @@
 #include "lib/io/executor.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/namespace_paths.hpp"
+#include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/tree_walk.hpp"
 
 #include <nlohmann/json.hpp>
@@ -289,13 +290,8 @@ bool Drain::already_copied(const std::string& path, const struct stat& st, bool*
     auto rec = state_.get(path);
     if (!rec || !*rec) return false;
     const state::FileState& r = **rec;
-    using state::Phase;
-    if (r.phase != Phase::verified && r.phase != Phase::releasing && r.phase != Phase::released)
-        return false;
-    if (r.size != static_cast<std::uint64_t>(st.st_size) || r.mtime_ns != ns_of(st.st_mtim) ||
-        r.ctime_ns != ns_of(st.st_ctim) || r.ino != st.st_ino)
-        return false;
-    *released = r.phase == Phase::released;
+    if (!record_matches(r, st)) return false;
+    *released = r.phase == state::Phase::released;
     return true;
 }
 

@@ -296,12 +296,9 @@ void MigrateObserver::fetch_siblings(std::string path, off_t size) {
                        auto rec = state_.get(next);
                        if (!rec || !*rec) continue; // never copied: read locally
                        const state::FileState& r = **rec;
-                       const bool in_riak = r.phase == state::Phase::verified ||
-                                            r.phase == state::Phase::releasing ||
-                                            r.phase == state::Phase::released;
                        // A verified copy of a file changed since costs one GET for nothing:
                        // its open reads the local file (record_matches), as without this.
-                       if (in_riak && !r.key.empty() && r.size > 0 &&
+                       if (r.verified_copy() && !r.key.empty() && r.size > 0 &&
                            r.size <= static_cast<std::uint64_t>(kLookupPrefetchMax))
                            prefetch(r, here);
                    }

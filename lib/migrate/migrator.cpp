@@ -9,6 +9,7 @@
 #include "lib/migrate/local_pins.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/relocate.hpp"
+#include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/uploader.hpp"
 #include "lib/state/placeholder.hpp"
 
@@ -79,10 +80,7 @@ std::string join_path(const std::string& dir, std::string_view rest) {
 // A record whose copy can follow a rename inside Riak (relocate.hpp): the copy was verified, and
 // Riak may hold its only copy (released).
 bool relocatable(const state::FileState& rec) {
-    using state::Phase;
-    return !rec.version.empty() && !rec.key.empty() &&
-           (rec.phase == Phase::verified || rec.phase == Phase::releasing ||
-            rec.phase == Phase::released);
+    return !rec.version.empty() && !rec.key.empty() && rec.verified_copy();
 }
 
 bool is_released(const state::FileState& rec) {
@@ -107,16 +105,6 @@ state::FileState removal_record(const layout::Location& where, const state::File
 // In a removal record: the object's chunks belong to a copy moved elsewhere (relocate.hpp):
 // delete the key only.
 constexpr state::Phase kKeepChunks = state::Phase::released;
-
-// The state store's record still describes this very file content.
-bool copy_is_current(const state::FileState& rec, const struct stat& st) {
-    using state::Phase;
-    bool copied = rec.phase == Phase::verified || rec.phase == Phase::releasing ||
-                  rec.phase == Phase::released;
-    return copied && rec.size == static_cast<std::uint64_t>(st.st_size) &&
-           rec.mtime_ns == ns_of(st.st_mtim) && rec.ctime_ns == ns_of(st.st_ctim) &&
-           rec.ino == st.st_ino;
-}
 
 constexpr unsigned kReleaseThreads = 4;
 
@@ -238,7 +226,7 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
         auto rec = state_.get(path);
         struct stat st;
         UniqueFd fd(open_beneath(source_root_, path));
-        if (rec && *rec && fd && ::fstat(fd.get(), &st) == 0 && copy_is_current(**rec, st)) {
+        if (rec && *rec && fd && ::fstat(fd.get(), &st) == 0 && record_matches(**rec, st)) {
             if (options_.release && (*rec)->phase == state::Phase::verified)
                 release_if_unused(path);
             return;
@@ -532,7 +520,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     auto rec = state_.get(path);
     if (!rec) co_return fail(rec.error().message);
     state::FileState record = rec->value_or(state::FileState{});
-    if (copy_is_current(record, st)) {
+    if (record_matches(record, st)) {
         {
             std::lock_guard lock(stats_mu_); // not across forget(), which takes it too
             ++stats_.skipped;
@@ -799,7 +787,7 @@ void Migrator::release_if_unused(const std::string& path, std::function<void()> 
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
         st.st_nlink > 1)
         return not_now();
-    if (!copy_is_current(**rec, st)) return not_now(); // changed: its new copy comes first
+    if (!record_matches(**rec, st)) return not_now(); // changed: its new copy comes first
     if (options_.pins && options_.pins->covers(path)) return not_now(); // recalled: stays local
     releasing_.insert(path);
     work_posted(); // not idle before the release has ended
@@ -824,7 +812,7 @@ asio::awaitable<void> Migrator::release_one(std::string path, state::FileState r
     // in the gate (fetch), or finds the marker on its second look.
     if (options_.pins && options_.pins->covers(path)) co_return;
     // Nothing can change it now without a pin; check once more what may have changed before.
-    if (::fstat(fd.get(), &st) != 0 || !copy_is_current(record, st)) co_return;
+    if (::fstat(fd.get(), &st) != 0 || !record_matches(record, st)) co_return;
     const state::Marker marker = state::marker_of(record);
     record.phase = state::Phase::releasing;
     if (auto written = co_await put_durably(path, record); !written) {

@@ -62,10 +62,7 @@ asio::thread_pool& hash_pool() {
 } // namespace
 
 bool record_matches(const state::FileState& rec, const struct stat& st) {
-    using state::Phase;
-    bool copied = rec.phase == Phase::verified || rec.phase == Phase::releasing ||
-                  rec.phase == Phase::released;
-    return copied && rec.size == static_cast<std::uint64_t>(st.st_size) &&
+    return rec.verified_copy() && rec.size == static_cast<std::uint64_t>(st.st_size) &&
            rec.mtime_ns == ns_of(st.st_mtim) && rec.ctime_ns == ns_of(st.st_ctim) &&
            rec.ino == st.st_ino;
 }

@@ -36,6 +36,11 @@ struct FileState {
     std::string last_error;
 
     bool operator==(const FileState&) const = default;
+    // Riak holds a read-back, checked copy of the content this record describes (verified,
+    // or released since, or being released).
+    bool verified_copy() const {
+        return phase == Phase::verified || phase == Phase::releasing || phase == Phase::released;
+    }
 };
 
 using Phase = FileState::Phase;
