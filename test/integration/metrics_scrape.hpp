@@ -35,8 +35,8 @@ struct HttpAnswer {
     std::string body;
 };
 
-// One real HTTP/1.1 request over TCP to 127.0.0.1:`port`, read to the server's close.
-inline HttpAnswer http_get(unsigned port, const std::string& target) {
+// A TCP connection to 127.0.0.1:`port`.
+inline Fd connect_loopback(unsigned port) {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(fd);
     sockaddr_in addr{};
@@ -44,6 +44,12 @@ inline HttpAnswer http_get(unsigned port, const std::string& target) {
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE_OK(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    return fd;
+}
+
+// One real HTTP/1.1 request over TCP to 127.0.0.1:`port`, read to the server's close.
+inline HttpAnswer http_get(unsigned port, const std::string& target) {
+    Fd fd = connect_loopback(port);
     std::string request = "GET " + target +
                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: it_ops\r\n"
                           "Connection: close\r\n\r\n";

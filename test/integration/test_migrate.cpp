@@ -88,6 +88,29 @@ std::string read_via(const std::string& path) {
     return read_file(path);
 }
 
+// "f1000", "f1001", ...: in name order as in number order.
+std::string numbered(int i) {
+    return "f" + std::to_string(1000 + i);
+}
+
+// Makes `source` and writes `count` files numbered(i) ("content fNNNN", 13 bytes) into it
+// through a mode=migrate mount, unmounted once every copy is in Riak and recorded.
+void write_numbered_files(const RiakNode& node, const TempDir& dir, const std::string& source,
+                          int count) {
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    MountOptions opts = riak_mount(node, dir, "migrate");
+    opts.source_dir = source;
+    MountFixture fx(opts);
+    for (int i = 0; i < count; ++i)
+        write_file(fx.mnt(numbered(i)), "content " + numbered(i));
+    for (int i = 0; i + 1 < count; ++i) {
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (node.get(object_path(numbered(i))).status != 200)
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+    }
+    wait_copied(node, numbered(count - 1), 13);
+}
+
 } // namespace
 
 TEST_CASE("migrate: verified files are read from Riak, with the cache bounding GETs", "[migrate]") {
@@ -291,39 +314,25 @@ TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does n
     TempDir dir("riakfs-migrate");
     RiakNode node(dir.path());
     const std::string source = dir / "src";
-    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
     constexpr int kFiles = 200;
-    auto name = [](int i) { return "f" + std::to_string(1000 + i); };
-    {
-        MountOptions opts = riak_mount(node, dir, "migrate");
-        opts.source_dir = source;
-        MountFixture fx(opts);
-        for (int i = 0; i < kFiles; ++i)
-            write_file(fx.mnt(name(i)), "content " + name(i));
-        for (int i = 0; i + 1 < kFiles; ++i) {
-            auto deadline = std::chrono::steady_clock::now() + 60s;
-            while (node.get(object_path(name(i))).status != 200)
-                REQUIRE(std::chrono::steady_clock::now() < deadline);
-        }
-        wait_copied(node, name(kFiles - 1), 13);
-    }
+    write_numbered_files(node, dir, source, kFiles);
     // A fresh daemon: its cache is empty.
     MountOptions opts = riak_mount(node, dir, "migrate");
     opts.source_dir = source;
     MountFixture fx(opts);
     std::uint64_t g0 = node_gets(node);
     struct stat st;
-    REQUIRE(::stat(fx.mnt(name(0)).c_str(), &st) == 0);
+    REQUIRE(::stat(fx.mnt(numbered(0)).c_str(), &st) == 0);
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (node_gets(node) == g0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);
     CHECK(node_gets(node) == g0 + 1); // fetched at the lookup
-    CHECK(read_via(fx.mnt(name(0))) == "content " + name(0));
+    CHECK(read_via(fx.mnt(numbered(0))) == "content " + numbered(0));
     CHECK(node_gets(node) == g0 + 1); // and read from the cache
 
     std::uint64_t g1 = node_gets(node);
     for (int i = 1; i < kFiles; ++i)
-        REQUIRE(::stat(fx.mnt(name(i)).c_str(), &st) == 0);
+        REQUIRE(::stat(fx.mnt(numbered(i)).c_str(), &st) == 0);
     std::this_thread::sleep_for(500ms);
     // cache=never: every stat was a LOOKUP. At most one window's fetches (LookupPrefetch::kWindow,
     // 8), not one per file.
@@ -339,35 +348,21 @@ TEST_CASE("migrate: a reader of a directory's files in order has the next ones f
     TempDir dir("riakfs-migrate");
     RiakNode node(dir.path());
     const std::string source = dir / "src";
-    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
     constexpr int kFiles = 40;
-    auto name = [](int i) { return "f" + std::to_string(1000 + i); };
-    {
-        MountOptions opts = riak_mount(node, dir, "migrate");
-        opts.source_dir = source;
-        MountFixture fx(opts);
-        for (int i = 0; i < kFiles; ++i)
-            write_file(fx.mnt(name(i)), "content " + name(i));
-        for (int i = 0; i + 1 < kFiles; ++i) {
-            auto deadline = std::chrono::steady_clock::now() + 60s;
-            while (node.get(object_path(name(i))).status != 200)
-                REQUIRE(std::chrono::steady_clock::now() < deadline);
-        }
-        wait_copied(node, name(kFiles - 1), 13);
-    }
+    write_numbered_files(node, dir, source, kFiles);
     MountOptions opts = riak_mount(node, dir, "migrate");
     opts.source_dir = source;
     MountFixture fx(opts); // a fresh daemon: nothing cached
     const std::uint64_t g0 = node_gets(node);
     for (int i = 0; i < 10; ++i)
-        REQUIRE(read_via(fx.mnt(name(i))) == "content " + name(i));
+        REQUIRE(read_via(fx.mnt(numbered(i))) == "content " + numbered(i));
     // Files 10 to 17 were fetched without being opened (nothing looked them up either).
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (node_gets(node) - g0 < 18 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);
     CHECK(node_gets(node) - g0 == 18);
     for (int i = 10; i < kFiles; ++i)
-        REQUIRE(read_via(fx.mnt(name(i))) == "content " + name(i));
+        REQUIRE(read_via(fx.mnt(numbered(i))) == "content " + numbered(i));
     std::this_thread::sleep_for(300ms);
     CHECK(node_gets(node) - g0 == kFiles); // each file fetched once, none twice
 }

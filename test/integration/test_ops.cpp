@@ -115,13 +115,7 @@ TEST_CASE("metrics: a scrape is valid exposition text, and counters move with I/
     // A request with a body is refused unread: a chunked one, empty and sent a byte at a time
     // from its final "0\r\n" on, once aborted the daemon (Boost 1.81's parser asserts).
     {
-        Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(fd);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<std::uint16_t>(port));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE_OK(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+        Fd fd = connect_loopback(port);
         const std::string head = "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                  "Transfer-Encoding: chunked\r\n\r\n";
         REQUIRE(::write(fd.get(), head.data(), head.size()) == static_cast<ssize_t>(head.size()));
