@@ -290,9 +290,14 @@ std::unique_ptr<SiblingPrefetch> MigrateObserver::make_sibling_prefetch(int sour
 void MigrateObserver::fetch_siblings(std::string path, off_t size) {
     if (!siblings_ || size == 0 || size > kLookupPrefetchMax) return;
     const LoopStore here = calling_loop();
+    // The open is noted now, before its reply, when its directory is listed already: a reader's
+    // next open cannot come before it, whichever loop takes that one. The directory's listing
+    // (and every fetch's state record) waits until after the reply.
+    auto known = siblings_->opened_if_listed(path);
+    if (known && known->empty()) return;
     asio::post(here.context ? *here.context : migrator_.context(),
-               [this, path = std::move(path), here] {
-                   for (const auto& next : siblings_->opened(path)) {
+               [this, path = std::move(path), known = std::move(known), here] {
+                   for (const auto& next : known ? *known : siblings_->opened(path)) {
                        auto rec = state_.get(next);
                        if (!rec || !*rec) continue; // never copied: read locally
                        const state::FileState& r = **rec;

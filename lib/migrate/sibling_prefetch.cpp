@@ -28,10 +28,19 @@ void SiblingPrefetch::index(Dir& d, std::vector<std::string> names) {
 }
 
 std::vector<std::string> SiblingPrefetch::opened(const std::string& path) {
+    return note_open(path, true).value_or(std::vector<std::string>{});
+}
+
+std::optional<std::vector<std::string>> SiblingPrefetch::opened_if_listed(const std::string& path) {
+    return note_open(path, false);
+}
+
+std::optional<std::vector<std::string>> SiblingPrefetch::note_open(const std::string& path,
+                                                                   bool may_list) {
     const auto slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash);
     const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    if (name.empty()) return {};
+    if (name.empty()) return std::vector<std::string>{};
 
     std::unique_lock lock(mu_);
     auto it = std::find_if(dirs_.begin(), dirs_.end(), [&](auto& d) { return d.first == dir; });
@@ -40,11 +49,12 @@ std::vector<std::string> SiblingPrefetch::opened(const std::string& path) {
         std::chrono::steady_clock::now() - it->second.listed_at >= kRelist)
         relist = true; // created since it was listed, and the reader goes on in order
     if (relist) {
+        if (!may_list) return std::nullopt;
         // Listed without the lock: a large directory takes a while.
         lock.unlock();
         auto names = list_(dir);
         lock.lock();
-        if (!names) return {};
+        if (!names) return std::vector<std::string>{};
         it = std::find_if(dirs_.begin(), dirs_.end(), [&](auto& d) { return d.first == dir; });
         if (it == dirs_.end()) {
             dirs_.emplace_front(dir, Dir{});

@@ -46,6 +46,11 @@ public:
     // `path` (relative to SOURCE) was opened for reading: the paths to fetch now, in the order
     // the reader is expected to open them (none when it is not reading in order).
     std::vector<std::string> opened(const std::string& path);
+    // The same without listing: nullopt (and nothing noted) when `path`'s directory would have
+    // to be listed first. Quick enough to be called while the open is being answered, so that
+    // opens are noted in the order they came, whichever FUSE loop took them (calls made after
+    // the replies, on two loops, can run out of that order and break the reader's run).
+    std::optional<std::vector<std::string>> opened_if_listed(const std::string& path);
 
 private:
     enum Order { listed, sorted, kOrders };
@@ -70,6 +75,7 @@ private:
         }
     };
     static void index(Dir& d, std::vector<std::string> names);
+    std::optional<std::vector<std::string>> note_open(const std::string& path, bool may_list);
 
     List list_;
     std::mutex mu_;

@@ -72,6 +72,35 @@ TEST_CASE("siblings: a reader in name order has the next files fetched ahead",
     CHECK(s.opened("d/f129").empty());
 }
 
+TEST_CASE("siblings: an open is noted without listing only where the directory is listed",
+          "[sibling_prefetch]") {
+    Listings l;
+    l.dirs["d"] = names("f", 0, 30);
+    l.dirs["e"] = names("g", 0, 30);
+    SiblingPrefetch s(l.list());
+    // Never listed: nothing noted, nothing listed (the caller lists after its reply).
+    CHECK_FALSE(s.opened_if_listed("d/f100"));
+    CHECK(l.calls == 0);
+    CHECK(s.opened("d/f100").empty());
+    CHECK(l.calls == 1);
+    // Listed now: the same answers as opened(), without a listing.
+    CHECK(s.opened_if_listed("d/f101") == names("d/f", 2, 10));
+    CHECK(s.opened_if_listed("d/f102") == names("d/f", 10, 11));
+    CHECK(l.calls == 1);
+    // Another directory is listed apart; the first keeps its reader's run.
+    CHECK_FALSE(s.opened_if_listed("e/g100"));
+    CHECK(s.opened("e/g100").empty());
+    CHECK(s.opened_if_listed("d/f103") == names("d/f", 11, 12));
+    // A name the listing does not have, once the listing is old enough to be made again: not
+    // without listing.
+    l.dirs["d"].push_back("f130");
+    std::this_thread::sleep_for(SiblingPrefetch::kRelist);
+    CHECK_FALSE(s.opened_if_listed("d/f130"));
+    CHECK(l.calls == 2); // d and e once each
+    CHECK(s.opened("d/f130").empty());
+    CHECK(l.calls == 3);
+}
+
 TEST_CASE("siblings: a reader in the directory's own order is followed too", "[sibling_prefetch]") {
     Listings l;
     l.dirs[""] = {"zeta", "alpha", "mid", "beta", "omega", "gamma"}; // SOURCE itself
