@@ -230,19 +230,34 @@ private:
             if (cec) continue;
             auto conn = std::make_shared<Conn>();
             st->conns.push_back(conn);
-            asio::co_spawn(st->ioc, pump(c, s, conn, true), asio::detached);
-            asio::co_spawn(st->ioc, pump(s, c, conn, false), asio::detached);
+            auto running = std::make_shared<int>(2);
+            asio::co_spawn(st->ioc, pump(c, s, conn, true, running), asio::detached);
+            asio::co_spawn(st->ioc, pump(s, c, conn, false, running), asio::detached);
         }
     }
 
+    // Copies one direction. An end of stream is passed on as one (the other direction goes on
+    // until its own end); an error stops both. The sockets are closed only once both pumps have
+    // ended (`running`): under io_uring, a descriptor closed while the other pump's read is still
+    // pending could be given to the next connection and that read completed against it (Boost
+    // 1.81), which once left a request of the next connection unanswered until its timeout.
     static asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from,
                                       std::shared_ptr<tcp::socket> to, std::shared_ptr<Conn> conn,
-                                      bool upstream) {
+                                      bool upstream, std::shared_ptr<int> running) {
         std::vector<char> buf(64 * 1024);
+        boost::system::error_code ignored;
         for (;;) {
             auto [ec, n] = co_await from->async_read_some(asio::buffer(buf),
                                                           asio::as_tuple(asio::use_awaitable));
-            if (ec) break;
+            if (ec == asio::error::eof) {
+                to->shutdown(tcp::socket::shutdown_send, ignored);
+                break;
+            }
+            if (ec) {
+                from->cancel(ignored);
+                to->cancel(ignored);
+                break;
+            }
             if (upstream) {
                 conn->upstream.append(buf.data(), n);
                 conn->requests = count_request_lines(conn->upstream);
@@ -252,11 +267,16 @@ private:
             }
             auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n),
                                                        asio::as_tuple(asio::use_awaitable));
-            if (wec) break;
+            if (wec) {
+                from->cancel(ignored);
+                to->cancel(ignored);
+                break;
+            }
         }
-        boost::system::error_code ignored;
-        from->close(ignored);
-        to->close(ignored);
+        if (--*running == 0) {
+            from->close(ignored);
+            to->close(ignored);
+        }
     }
 
     std::shared_ptr<State> state_;
