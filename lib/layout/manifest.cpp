@@ -28,6 +28,7 @@ Manifest Manifest::for_file(std::uint64_t size, std::uint64_t chunk_size, std::s
     m.chunk_prefix = chunk_prefix_for(version);
     m.version = std::move(version);
     m.chunks.resize(chunk_count(size, chunk_size));
+    m.crc32.resize(m.chunks.size());
     return m;
 }
 
@@ -61,6 +62,12 @@ std::string encode_manifest(const Manifest& m) {
         {"sha256", m.sha256},          {"version", m.version}, {"chunk_prefix", m.chunk_prefix},
         {"chunks", std::move(chunks)},
     };
+    if (!m.crc32.empty()) {
+        json crcs = json::array();
+        for (const auto& c : m.crc32)
+            crcs.push_back(c ? json(*c) : json(nullptr));
+        doc["crc32"] = std::move(crcs);
+    }
     return doc.dump();
 }
 
@@ -98,7 +105,7 @@ Result<Manifest> decode_manifest(std::string_view body) {
     if (!doc.is_object()) return fail("not a JSON object");
     for (const auto& [name, value] : doc.items()) {
         static constexpr std::string_view known[] = {
-            "format", "size", "chunk_size", "sha256", "version", "chunk_prefix", "chunks"};
+            "format", "size", "chunk_size", "sha256", "version", "chunk_prefix", "chunks", "crc32"};
         if (std::find(std::begin(known), std::end(known), name) == std::end(known))
             return proto::make_error(EINVAL, "manifest: unknown member \"{}\"", name);
     }
@@ -147,6 +154,26 @@ Result<Manifest> decode_manifest(std::string_view body) {
             m.chunks.emplace_back(c.get<std::string>());
         } else {
             return proto::make_error(EINVAL, "manifest: chunk {} is neither null nor a digest", i);
+        }
+    }
+    if (auto crcs = doc.find("crc32"); crcs != doc.end()) {
+        if (!crcs->is_array()) return fail("\"crc32\" must be an array");
+        if (crcs->size() != m.chunks.size())
+            return proto::make_error(EINVAL, "manifest: {} CRC-32s listed for {} chunks",
+                                     crcs->size(), m.chunks.size());
+        m.crc32.reserve(crcs->size());
+        for (std::size_t i = 0; i < crcs->size(); ++i) {
+            const json& c = (*crcs)[i];
+            if (c.is_null() && !m.chunks[i]) {
+                m.crc32.emplace_back();
+            } else if (c.is_number_unsigned() && m.chunks[i] &&
+                       c.get<std::uint64_t>() <= 0xffffffffu) {
+                m.crc32.emplace_back(static_cast<std::uint32_t>(c.get<std::uint64_t>()));
+            } else {
+                return proto::make_error(
+                    EINVAL, "manifest: CRC-32 {} is neither a 32-bit number nor the hole's null",
+                    i);
+            }
         }
     }
     return m;

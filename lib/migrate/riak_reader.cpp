@@ -1,6 +1,7 @@
 #include "lib/migrate/riak_reader.hpp"
 
 #include "lib/common/timespec_ns.hpp"
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/sha256.hpp"
 
@@ -296,20 +297,43 @@ asio::awaitable<void> RiakReader::expire_waiters() {
     }
 }
 
-asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value,
-                                                   asio::io_context& context) {
-    if (value->size() < kHashOffLoop) co_return layout::sha256_hex(*value);
-    auto initiate = [this, &context](auto handler, std::shared_ptr<const std::string> v) {
+template <typename T>
+asio::awaitable<T> RiakReader::off_loop(std::shared_ptr<const std::string> value,
+                                        std::function<T(const std::string&)> work,
+                                        asio::io_context& context) {
+    if (value->size() < kHashOffLoop) co_return work(*value);
+    auto initiate = [this, &context, work = std::move(work)](auto handler,
+                                                             std::shared_ptr<const std::string> v) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         asio::post(hash_pool(), [self = shared_from_this(), v = std::move(v), shared, &context,
-                                 work = asio::make_work_guard(context)]() mutable {
-            std::string hex = layout::sha256_hex(*v);
-            asio::post(context,
-                       [shared, hex = std::move(hex)]() mutable { (*shared)(std::move(hex)); });
+                                 work, guard = asio::make_work_guard(context)]() mutable {
+            T result = work(*v);
+            asio::post(context, [shared, result = std::move(result)]() mutable {
+                (*shared)(std::move(result));
+            });
         });
     };
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string)>(
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
         initiate, asio::use_awaitable, std::move(value));
+}
+
+asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::string> value,
+                                                   asio::io_context& context) {
+    co_return co_await off_loop<std::string>(
+        std::move(value), [](const std::string& v) { return layout::sha256_hex(v); }, context);
+}
+
+asio::awaitable<bool> RiakReader::chunk_checks_out(std::shared_ptr<const std::string> value,
+                                                   const layout::Manifest& manifest,
+                                                   std::uint64_t index, asio::io_context& context) {
+    std::function<bool(const std::string&)> check;
+    if (auto crc = manifest.chunk_crc32(index))
+        check = [crc = *crc](const std::string& v) { return layout::crc32_of(v) == crc; };
+    else
+        check = [sha = *manifest.chunks[index]](const std::string& v) {
+            return layout::sha256_hex(v) == sha;
+        };
+    co_return co_await off_loop<bool>(std::move(value), std::move(check), context);
 }
 
 std::uint64_t RiakReader::erase_locked(Index::iterator it) {
@@ -473,9 +497,11 @@ RiakReader::chunk(const state::FileState& rec, std::shared_ptr<const layout::Man
     auto value = std::make_shared<const std::string>(std::move(got->object.value));
     if (value->size() != range.length)
         co_return corrupt(chunk_key, "its size differs from the manifest's");
-    auto hash_call = sha256_of(value, context_);
-    if (co_await std::move(hash_call) != *manifest->chunks[index])
-        co_return corrupt(chunk_key, "its SHA-256 differs from the manifest's");
+    auto check_call = chunk_checks_out(value, *manifest, index, context_);
+    if (!co_await std::move(check_call))
+        co_return corrupt(chunk_key, manifest->chunk_crc32(index)
+                                         ? "its CRC-32 differs from the manifest's"
+                                         : "its SHA-256 differs from the manifest's");
     Entry entry;
     entry.key = key;
     entry.bytes = value->size();

@@ -236,6 +236,18 @@ private:
     // thread's) resumes meanwhile.
     boost::asio::awaitable<std::string> sha256_of(std::shared_ptr<const std::string> value,
                                                   boost::asio::io_context& context);
+    // Whether chunk `index` of `manifest`, fetched as `value`, holds what the manifest recorded:
+    // its CRC-32 when the manifest has one (three times cheaper), else its SHA-256. On the pool
+    // and the loop as sha256_of.
+    boost::asio::awaitable<bool> chunk_checks_out(std::shared_ptr<const std::string> value,
+                                                  const layout::Manifest& manifest,
+                                                  std::uint64_t index,
+                                                  boost::asio::io_context& context);
+    // `work(value)`, on the pool for a large value; the loop (`context`) resumes meanwhile.
+    template <typename T>
+    boost::asio::awaitable<T> off_loop(std::shared_ptr<const std::string> value,
+                                       std::function<T(const std::string&)> work,
+                                       boost::asio::io_context& context);
     // Riak itself failed (not the object) moments ago: not asked before retry_after. Any thread.
     bool riak_down() const;
     void mark_down();

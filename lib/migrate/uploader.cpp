@@ -2,6 +2,7 @@
 
 #include "lib/common/all_zero.hpp"
 #include "lib/common/timespec_ns.hpp"
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/layout/sha256.hpp"
@@ -286,6 +287,7 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
             whole.update(std::string_view(**data));
             if (rfs::all_zero(**data)) continue; // a hole: readers make the zeros
             manifest.chunks[i] = layout::sha256_hex(**data);
+            manifest.crc32[i] = layout::crc32_of(**data);
             out.bytes_sent += range.length;
             proto::ObjectId chunk_id{id.type, id.bucket, manifest.chunk_key(i)};
             if (!co_await window.start(store, chunk_id, std::move(**data), in.rel_path)) break;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/layout/sha256.hpp"
@@ -21,7 +22,10 @@ Manifest filled(std::uint64_t size, std::uint64_t chunk_size) {
     Manifest m = Manifest::for_file(size, chunk_size, kVersion);
     m.sha256 = sha256_hex("whole");
     for (std::size_t i = 0; i < m.chunks.size(); ++i)
-        if (i % 3 != 1) m.chunks[i] = sha256_hex(std::to_string(i)); // every third a hole
+        if (i % 3 != 1) { // every third a hole
+            m.chunks[i] = sha256_hex(std::to_string(i));
+            m.crc32[i] = rfs::layout::crc32_of(std::to_string(i));
+        }
     return m;
 }
 
@@ -124,6 +128,25 @@ TEST_CASE("manifests round-trip with holes", "[manifest]") {
     CHECK(doc["chunk_prefix"] == ".riakfs/chunks/" + kVersion + "/");
     CHECK(decode_manifest(encode_manifest(m))->is_hole(1));
     CHECK_FALSE(decode_manifest(encode_manifest(m))->is_hole(0));
+    CHECK(doc["crc32"].size() == 3);
+    CHECK(doc["crc32"][0] == rfs::layout::crc32_of("0"));
+    CHECK(doc["crc32"][1].is_null());
+    CHECK(decode_manifest(encode_manifest(m))->chunk_crc32(2) == rfs::layout::crc32_of("2"));
+    CHECK_FALSE(decode_manifest(encode_manifest(m))->chunk_crc32(1));
+
+    // A manifest written before the CRC-32s: the same, without them (readers check SHA-256s).
+    doc.erase("crc32");
+    auto old = decode_manifest(doc.dump());
+    REQUIRE(old);
+    CHECK(old->crc32.empty());
+    CHECK_FALSE(old->chunk_crc32(0));
+    CHECK(old->chunks == m.chunks);
+    CHECK(json::parse(encode_manifest(*old)).count("crc32") == 0);
+}
+
+TEST_CASE("crc32_of is zlib's CRC-32", "[manifest]") {
+    CHECK(rfs::layout::crc32_of("") == 0);
+    CHECK(rfs::layout::crc32_of("123456789") == 0xCBF43926u); // the polynomial's check value
 }
 
 TEST_CASE("decoding garbage or inconsistent manifests gives errors", "[manifest]") {
@@ -165,6 +188,18 @@ TEST_CASE("decoding garbage or inconsistent manifests gives errors", "[manifest]
     error_of(with("chunks", json::array({nullptr, nullptr, "abc"})));
     error_of(with("chunks", json::array({nullptr, nullptr})));
     error_of(with("chunks", json::array({nullptr, nullptr, nullptr, nullptr})));
+    // CRC-32s (chunks 0 and 2 are stored, 1 is a hole): as long as the chunks, a 32-bit number
+    // for each stored chunk and null for each hole.
+    CHECK(decode_manifest(with("crc32", json::array({0, nullptr, 0xffffffffu})).dump()));
+    error_of(with("crc32", json::object()));
+    error_of(with("crc32", json::array({1, nullptr})));
+    error_of(with("crc32", json::array({1, nullptr, 2, 3})));
+    error_of(with("crc32", json::array({1, 2, 3})));             // a number for the hole
+    error_of(with("crc32", json::array({nullptr, nullptr, 3}))); // null for a stored chunk
+    error_of(with("crc32", json::array({-1, nullptr, 3})));
+    error_of(with("crc32", json::array({0x100000000ull, nullptr, 3})));
+    error_of(with("crc32", json::array({"1", nullptr, 3})));
+    error_of(with("crc32", json::array({1.5, nullptr, 3})));
 }
 
 } // namespace test_manifest

@@ -3,6 +3,7 @@
 // to the local file.
 #include "lib/migrate/riak_reader.hpp"
 
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/migrate/uploader.hpp"
@@ -10,6 +11,7 @@
 #include "test/store/store_test_support.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <random>
 #include <thread>
@@ -469,6 +471,40 @@ TEST_CASE("a corrupted chunk is detected and the read falls back to the local fi
     served = f.read(rec, fd, 0, 100);
     CHECK(served.from_riak);
     CHECK(served.data == data.substr(0, 100));
+}
+
+TEST_CASE("chunks are checked by their CRC-32, or by their SHA-256 in a manifest without them") {
+    Fixture f(256 << 20, false);
+    std::string data = random_bytes(3 * kChunk, 20);
+    auto rec = f.copy("big.bin", data, kChunk);
+    auto stored = f.get_raw(rec, rec.key);
+    auto manifest = layout::decode_manifest(stored.object.value);
+    REQUIRE(manifest);
+    REQUIRE(manifest->chunk_crc32(1) == layout::crc32_of(data.substr(kChunk, kChunk)));
+    // One bit flipped in chunk 1: its CRC-32 tells.
+    auto chunk = f.get_raw(rec, manifest->chunk_key(1));
+    chunk.object.value[kChunk / 2] ^= 4;
+    f.put_raw(rec, manifest->chunk_key(1), chunk.object);
+    auto got = f.fetch(rec, kChunk, 100);
+    REQUIRE(!got);
+    CHECK(got.error().to_errno() == EBADMSG);
+    CHECK(got.error().message.find("CRC-32") != std::string::npos);
+
+    // The manifest as written before the CRC-32s (riakfs-manifest/1 without "crc32"), read by a
+    // fresh reader: chunk 0 reads, and the flipped bit is found by the SHA-256.
+    auto doc = nlohmann::json::parse(stored.object.value);
+    doc.erase("crc32");
+    stored.object.value = doc.dump();
+    f.put_raw(rec, rec.key, stored.object);
+    migrate::ReaderOptions options;
+    options.readahead = false;
+    f.reader = std::make_shared<migrate::RiakReader>(f.ioc, f.mem, options);
+    auto first = f.fetch(rec, 0, 100);
+    REQUIRE(first);
+    CHECK(*first == data.substr(0, 100));
+    got = f.fetch(rec, kChunk, 100);
+    REQUIRE(!got);
+    CHECK(got.error().message.find("SHA-256") != std::string::npos);
 }
 
 TEST_CASE("a corrupted whole object is detected") {
