@@ -1,6 +1,8 @@
 // PipelineDecoder: incremental decoding of pipelined HTTP/1.1 responses with Beast's parser.
 #include "proto/pipeline_decoder.hpp"
 
+#include "proto/beast_feed.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -115,12 +117,8 @@ Result<std::size_t> PipelineDecoder::decode(std::string_view in) {
             parser_->body_limit(limits_.body_limit);
             if (pending_.front() == http::verb::head) parser_->skip(true);
         }
-        // Boost 1.81's parser asserts (aborts, asserts being on in every build) when it is
-        // given fewer than 5 bytes once it has seen a chunked body's final "0\r\n" at the
-        // start of its input: an empty chunked body split there ("0\r\n" + 1 byte). A chunked
-        // body that is not done always has at least 5 bytes still to come (at least
-        // "0\r\n\r\n"), so waiting for 5 never waits for bytes that will not come.
-        if (parser_->is_header_done() && parser_->chunked() && in.size() - pos < 5) break;
+        // The rest waits for more bytes when the parser cannot take so few (beast_feed.hpp).
+        if (!parser_may_take(*parser_, in.size() - pos)) break;
         boost::system::error_code ec;
         std::size_t n = 0;
         try {

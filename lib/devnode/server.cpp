@@ -34,6 +34,7 @@
 #include "lib/devnode/encoding.hpp"
 #include "lib/devnode/request_head.hpp"
 #include "lib/devnode/security.hpp"
+#include "proto/beast_feed.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -538,19 +539,15 @@ awaitable<BodyRead> Server::Impl::read_body(Exchange<Stream>& x, std::string* in
     co_return out;
 }
 
-// One step of reading the body: what http::async_read_some does, except that a chunked body is
-// handed to the parser only 5 bytes or more at a time. Boost 1.81's parser asserts (aborts: asserts
-// are on in every build) when given fewer than 5 bytes once it has seen a chunked body's final
-// "0\r\n" at the start of its input, and Beast's own read loop hands it every byte as it
-// arrives: an empty chunked body sent a byte at a time aborted the node. A chunked body that is
-// not done always has at least 5 bytes to come ("0\r\n\r\n"), so waiting for them never waits
-// for bytes that will not come. Answers need_buffer when the body buffer is full, success after
-// progress, or the error that ended the body.
+// One step of reading the body: what http::async_read_some does, except that the parser is
+// never handed fewer bytes than it can take (proto/beast_feed.hpp): Beast's own read loop hands
+// it each byte as it arrives, and an empty chunked body sent a byte at a time aborted the node.
+// Answers need_buffer when the body buffer is full, success after progress, or the error that
+// ended the body.
 template <class Stream>
 awaitable<boost::system::error_code> Server::Impl::parse_body_some(Exchange<Stream>& x) {
     for (;;) {
-        const size_t least = x.parser.chunked() ? 5 : 1;
-        if (x.buf.size() >= least) {
+        if (x.buf.size() > 0 && proto::parser_may_take(x.parser, x.buf.size())) {
             boost::system::error_code ec;
             const size_t used = x.parser.put(x.buf.data(), ec);
             x.buf.consume(used);
