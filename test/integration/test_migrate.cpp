@@ -43,6 +43,14 @@ std::uint64_t node_gets(const RiakNode& node) {
     return std::stoull(stats.body.substr(at + name.size()));
 }
 
+// Waits up to 10 s for the node to have served `want` GETs in all (fetches the daemon makes in
+// the background, after its replies).
+void wait_gets(const RiakNode& node, std::uint64_t want) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (node_gets(node) < want && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+}
+
 // Whether the namespace record of SOURCE's root lists `name` with `size` bytes.
 bool root_record_lists(const RiakNode& node, const std::string& name, std::size_t size) {
     HttpReply r = node.get("/buckets/riakfs-ns/keys/%2F");
@@ -323,9 +331,7 @@ TEST_CASE("migrate: lookups fetch small verified files ahead, a stat scan does n
     std::uint64_t g0 = node_gets(node);
     struct stat st;
     REQUIRE(::stat(fx.mnt(numbered(0)).c_str(), &st) == 0);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (node_gets(node) == g0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
+    wait_gets(node, g0 + 1);
     CHECK(node_gets(node) == g0 + 1); // fetched at the lookup
     CHECK(read_via(fx.mnt(numbered(0))) == "content " + numbered(0));
     CHECK(node_gets(node) == g0 + 1); // and read from the cache
@@ -357,9 +363,7 @@ TEST_CASE("migrate: a reader of a directory's files in order has the next ones f
     for (int i = 0; i < 10; ++i)
         REQUIRE(read_via(fx.mnt(numbered(i))) == "content " + numbered(i));
     // Files 10 to 17 were fetched without being opened (nothing looked them up either).
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (node_gets(node) - g0 < 18 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
+    wait_gets(node, g0 + 18);
     CHECK(node_gets(node) - g0 == 18);
     for (int i = 10; i < kFiles; ++i)
         REQUIRE(read_via(fx.mnt(numbered(i))) == "content " + numbered(i));
@@ -389,9 +393,7 @@ TEST_CASE("migrate: a file renamed between its lookup and its open reads whole",
     std::uint64_t g0 = node_gets(node);
     struct stat st;
     REQUIRE(::stat(fx.mnt("before.txt").c_str(), &st) == 0);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (node_gets(node) == g0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
+    wait_gets(node, g0 + 1);
     REQUIRE(node_gets(node) == g0 + 1); // fetched at the lookup
     REQUIRE(::rename(fx.mnt("before.txt").c_str(), fx.mnt("after.txt").c_str()) == 0);
     wait_copied(node, "after.txt", 24);
