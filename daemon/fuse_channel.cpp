@@ -27,6 +27,20 @@ static_assert(io::BufferPool::kBufferSize - kRequestShift >=
 
 } // namespace
 
+bool is_application_request(std::uint32_t opcode) noexcept {
+    switch (opcode) {
+    case FUSE_INIT:
+    case FUSE_DESTROY:
+    case FUSE_FORGET:
+    case FUSE_BATCH_FORGET:
+    case FUSE_INTERRUPT:
+    case FUSE_STATFS:
+        return false;
+    default:
+        return true;
+    }
+}
+
 FuseChannel::FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed,
                          migrate::ForegroundActivity* activity)
     : session_(session), loop_(loop), device_(loop.context()), on_closed_(std::move(on_closed)),
@@ -87,9 +101,11 @@ void FuseChannel::on_read(const boost::system::error_code& ec, size_t n) {
     request.mem = buffer_.get() + kRequestShift;
     t_dispatching = this;
     t_dispatch_buffer = &buffer_;
-    if (activity_) activity_->note_request();
-    if (n >= sizeof(fuse_in_header))
-        fuse_metrics::begin_dispatch(reinterpret_cast<const fuse_in_header*>(request.mem)->opcode);
+    if (n >= sizeof(fuse_in_header)) {
+        const auto opcode = reinterpret_cast<const fuse_in_header*>(request.mem)->opcode;
+        if (activity_ && is_application_request(opcode)) activity_->note_request();
+        fuse_metrics::begin_dispatch(opcode);
+    }
     kernel_order::request_read();
     try {
         fuse_session_process_buf(session_, &request);

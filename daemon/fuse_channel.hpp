@@ -14,14 +14,26 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <cstdint>
 #include <functional>
 
 namespace rfs {
 
+// Whether a request with this opcode is an application's use of the files, which the drain
+// yields to, rather than the kernel's own upkeep of the connection (INIT and DESTROY at mount
+// and unmount; FORGET and BATCH_FORGET, inodes leaving the kernel's cache long after the lookups
+// that made them; INTERRUPT, about a request already counted) or STATFS, which df and
+// monitoring agents send to every mount on their own schedule and which reads no file. Counted
+// as applications, a mount's INIT and the statfs of whoever checks that it is up held a
+// drain=on mount at one file in flight, with rests, for its first 200 ms (the watch's window;
+// bench/run-riak's drain row starts with the mount).
+bool is_application_request(std::uint32_t opcode) noexcept;
+
 class FuseChannel {
 public:
     // `on_closed` runs (on this loop) when the kernel ends the connection (unmount). Every
-    // request read is counted in `activity` (null: not counted), which the drain watches.
+    // application's request read (is_application_request) is counted in `activity` (null: not
+    // counted), which the drain watches.
     FuseChannel(fuse_session* session, io::Loop& loop, std::function<void()> on_closed,
                 migrate::ForegroundActivity* activity = nullptr);
     ~FuseChannel();

@@ -191,6 +191,33 @@ TEST_CASE("drain: one file at a time while applications use the mount, full spee
     }
 }
 
+TEST_CASE("drain: a mount no application uses drains at full speed from its start", "[drain]") {
+    // The kernel's own requests (the mount's INIT above all, also FORGETs and INTERRUPTs) and
+    // statfs (the fixture's check that the mount is up, as df's) are not applications: the
+    // drain must not yield to them. Status comes through the control socket; nothing else here
+    // sends the mount a request.
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(1500, 10, 2000);
+    MountOptions opts = ctl_riak_mount(node, dir, "migrate", {"drain=on"});
+    opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
+    MountFixture fx(opts);
+    const std::string mnt = fx.mountpoint();
+    unsigned samples = 0, yielding = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    json s = status_of(mnt);
+    for (; !drain_in(s, "finished") && std::chrono::steady_clock::now() < deadline; ++samples) {
+        yielding += s["drain"]["yielding"] == true;
+        std::this_thread::sleep_for(20ms);
+        s = status_of(mnt);
+    }
+    INFO(samples << " status samples while the drain ran; last: " << s.dump());
+    REQUIRE(drain_in(s, "finished"));
+    CHECK(yielding == 0);
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    CHECK(s["drain"]["failed"]["files"] == 0);
+}
+
 TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not verified", "[drain]") {
     TempDir dir("riakfs-drain");
     RiakNode node(dir.path());
