@@ -1,6 +1,7 @@
 #include "lib/migrate/verify.hpp"
 
 #include "lib/common/unique_fd.hpp"
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/dir_record.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
@@ -243,6 +244,12 @@ bool Verifier::hash_riak_content(const std::string& path, const layout::Location
         const std::string& value = fetched->object.value;
         if (value.size() != range.length || layout::sha256_hex(value) != *manifest->chunks[i]) {
             *problem = fmt::format("chunk {} in Riak does not match the manifest's checksum", i);
+            return false;
+        }
+        // Reads check a chunk by the manifest's CRC-32 when it has one: a wrong one fails every
+        // read of that chunk (EIO) however right its bytes and SHA-256 are.
+        if (auto crc = manifest->chunk_crc32(i); crc && layout::crc32_of(value) != *crc) {
+            *problem = fmt::format("chunk {} in Riak does not match the manifest's CRC-32", i);
             return false;
         }
         whole.update(value);
