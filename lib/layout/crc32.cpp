@@ -1,12 +1,13 @@
 #include "lib/layout/crc32.hpp"
 
-#include <zlib.h>
+#include <isa-l/crc.h>
 
 namespace rfs::layout {
 
 std::uint32_t crc32_of(std::string_view data) noexcept {
-    const auto* bytes = reinterpret_cast<const Bytef*>(data.data());
-    return static_cast<std::uint32_t>(::crc32_z(::crc32_z(0, Z_NULL, 0), bytes, data.size()));
+    // The "gzip" variant takes and returns the CRC itself, inverting before and after inside,
+    // as zlib's crc32() does: 0 starts a CRC.
+    return ::crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(data.data()), data.size());
 }
 
 } // namespace rfs::layout
