@@ -380,6 +380,9 @@ int main(int argc, char** argv) {
         std::printf("riakfs 0.1.0 (libfuse %s)\n", fuse_pkgversion());
         return 0;
     }
+    // Before any thread starts: the FUSE loops (loop 0 is this thread), their helper pools and
+    // the control server inherit it; the migration's threads set their own (thread_role.hpp).
+    (void)rfs::io::apply_thread_role(rfs::io::ThreadRole::serving);
     if (cl.debug) rfs::log::set_level(rfs::log::Level::debug);
     if (!cl.options.riak_nodes.empty() && cl.options.mode == rfs::Mode::passthrough) {
         auto nodes = rfs::riak::parse_node_list(cl.options.riak_nodes);

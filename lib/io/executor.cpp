@@ -73,7 +73,7 @@ void name_this_thread(const char* name) {
     (void)::pthread_setname_np(::pthread_self(), cut); // a name is a convenience: ignore failure
 }
 
-std::thread thread_without_signals(std::function<void()> body, const char* name) {
+std::thread thread_without_signals(std::function<void()> body, const char* name, ThreadRole role) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -81,8 +81,9 @@ std::thread thread_without_signals(std::function<void()> body, const char* name)
         sigset_t& old;
         ~Restore() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
     } restore{old};
-    return std::thread([body = std::move(body), name] {
+    return std::thread([body = std::move(body), name, role] {
         name_this_thread(name);
+        (void)apply_thread_role(role); // a preference: the thread works the same without it
         body();
     });
 }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "lib/io/buffer_pool.hpp"
+#include "lib/io/thread_role.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -103,8 +104,9 @@ private:
 };
 
 // Starts a thread with every signal blocked, as every helper thread of the daemon must be.
-// `name` (at most 15 bytes) is what top -H, ps -L and perf show for it.
-std::thread thread_without_signals(std::function<void()> body, const char* name);
+// `name` (at most 15 bytes) is what top -H, ps -L and perf show for it; `role` is how it shares
+// the CPU (thread_role.hpp).
+std::thread thread_without_signals(std::function<void()> body, const char* name, ThreadRole role);
 
 // Names the calling thread (at most 15 bytes; longer names are cut).
 void name_this_thread(const char* name);

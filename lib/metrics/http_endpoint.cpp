@@ -255,7 +255,7 @@ HttpEndpoint::HttpEndpoint(BoundListener listener, Render render) : address_(lis
                 }
             }
         },
-        "riakfs-metrics");
+        "riakfs-metrics", io::ThreadRole::background); // the operator's, not applications'
 }
 
 HttpEndpoint::~HttpEndpoint() {

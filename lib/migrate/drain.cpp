@@ -200,7 +200,8 @@ void Drain::start() {
             now.last_error = p->last_error;
         }
     }
-    thread_ = io::thread_without_signals([this] { run(); }, "riakfs-drain");
+    thread_ =
+        io::thread_without_signals([this] { run(); }, "riakfs-drain", io::ThreadRole::background);
 }
 
 void Drain::stop() {

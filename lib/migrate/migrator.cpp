@@ -144,13 +144,16 @@ void Migrator::start() {
         release_work_.emplace(release_io_.get_executor());
         // Each mostly waits for an fsync: a few let the disk take several files' at once.
         for (unsigned i = 0; i < kReleaseThreads; ++i)
-            release_threads_.push_back(
-                io::thread_without_signals([this] { release_io_.run(); }, "riakfs-release"));
+            release_threads_.push_back(io::thread_without_signals(
+                [this] { release_io_.run(); }, "riakfs-release", io::ThreadRole::background));
         asio::post(context_, [this] { resume_releases(); });
     }
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
-    thread_ = io::thread_without_signals([this] { context_.run(); }, "riakfs-migrate");
+    // Background, though it also fetches the chunks that reads of large files wait for: the
+    // FUSE loops answer those reads, and a short slice there is what lets a reply go out at once.
+    thread_ = io::thread_without_signals([this] { context_.run(); }, "riakfs-migrate",
+                                         io::ThreadRole::background);
 }
 
 void Migrator::stop(std::chrono::milliseconds drain) {

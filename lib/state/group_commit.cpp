@@ -1,20 +1,12 @@
 #include "lib/state/group_commit.hpp"
 
-#include <pthread.h>
-#include <signal.h>
+#include "lib/io/executor.hpp"
 
 namespace rfs::state {
 
 GroupCommit::GroupCommit(StateStore& store) : store_(store) {
-    // The writer takes no signal: they belong to the daemon's main thread.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    thread_ = std::thread([this] {
-        (void)::pthread_setname_np(::pthread_self(), "riakfs-commit"); // for top -H and perf
-        run();
-    });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    thread_ =
+        io::thread_without_signals([this] { run(); }, "riakfs-commit", io::ThreadRole::background);
 }
 
 GroupCommit::~GroupCommit() {

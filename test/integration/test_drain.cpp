@@ -21,6 +21,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -216,6 +218,56 @@ TEST_CASE("drain: a mount no application uses drains at full speed from its star
     CHECK(yielding == 0);
     CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
     CHECK(s["drain"]["failed"]["files"] == 0);
+}
+
+namespace {
+// Each thread of `pid` by name, with the time slice the kernel gives it ("se.slice" in its
+// sched file, in ns; Linux 6.6 and later): e.g. {"riakfs-drain", {1400000}}.
+std::map<std::string, std::vector<long long>> slices_by_thread(pid_t pid) {
+    std::map<std::string, std::vector<long long>> out;
+    std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+        std::ifstream comm(task.path() / "comm"), sched(task.path() / "sched");
+        std::string name, line;
+        std::getline(comm, name);
+        while (std::getline(sched, line))
+            if (line.rfind("se.slice", 0) == 0)
+                out[name].push_back(std::stoll(line.substr(line.find(':') + 1)));
+    }
+    return out;
+}
+} // namespace
+
+// The threads that answer applications (the FUSE loops: "riakfs", the main thread, and
+// riakfs-loopN) have the shortest slice, so that a request preempts the migration at once; the
+// migration's threads keep the kernel's default (lib/io/thread_role.hpp).
+TEST_CASE("drain: the threads serving applications preempt the migration's", "[drain]") {
+    if (!riakfs_only("thread roles")) return;
+    TempDir dir("riakfs-drain");
+    RiakNode node(dir.path());
+    const Tree tree = make_tree(300, 3, 2000);
+    MountOptions opts = ctl_riak_mount(node, dir, "move", {"drain=on"});
+    opts.prepare = [&](const std::string& source) { write_tree(tree, source); };
+    MountFixture fx(opts);
+    json s = wait_status(fx.mountpoint(), [](const json& s) { return drain_in(s, "finished"); });
+    CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
+    auto slices = slices_by_thread(fx.pid());
+    INFO("the daemon's threads and their slices: " << json(slices).dump());
+    if (slices.empty()) {
+        WARN("this kernel does not report its threads' slices: nothing to compare");
+        return;
+    }
+    for (const char* serving : {"riakfs", "riakfs-loop1"}) {
+        REQUIRE(slices.count(serving));
+        for (long long slice : slices[serving])
+            CHECK(slice == 100'000);
+    }
+    for (const char* background :
+         {"riakfs-migrate", "riakfs-drain", "riakfs-commit", "riakfs-release"}) {
+        REQUIRE(slices.count(background));
+        for (long long slice : slices[background])
+            CHECK(slice > 100'000);
+    }
 }
 
 TEST_CASE("drain: kill -9 in the middle; the restart sends only what was not verified", "[drain]") {

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -194,8 +195,50 @@ TEST_CASE("helper threads carry their name and take no signal", "[executor]") {
             ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
             sigterm_blocked = sigismember(&mask, SIGTERM) == 1;
         },
-        "riakfs-a-name-longer-than-15");
+        "riakfs-a-name-longer-than-15", rfs::io::ThreadRole::background);
     t.join();
     CHECK(name == "riakfs-a-name-l"); // cut to the kernel's 15 bytes, not refused
     CHECK(sigterm_blocked);
+}
+
+namespace {
+// The calling thread's time slice in ns as the kernel reports it ("se.slice" in
+// /proc/thread-self/sched, Linux 6.6 and later); nullopt on kernels that do not show it.
+std::optional<long long> own_slice_ns() {
+    std::ifstream in("/proc/thread-self/sched");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("se.slice", 0) != 0) continue;
+        auto colon = line.find(':');
+        if (colon == std::string::npos) return std::nullopt;
+        return std::stoll(line.substr(colon + 1));
+    }
+    return std::nullopt;
+}
+} // namespace
+
+TEST_CASE("serving threads get the shortest slice, background threads the kernel's default",
+          "[executor]") {
+    // Run in threads of their own, so that the test runner's thread keeps its attributes.
+    std::optional<long long> serving, inherited, background;
+    bool serving_applied = false;
+    std::thread([&] {
+        serving_applied = rfs::io::apply_thread_role(rfs::io::ThreadRole::serving);
+        serving = own_slice_ns();
+        // A thread started by a serving thread inherits its slice (the daemon's FUSE loops and
+        // pools), unless it is started as a background one.
+        std::thread([&] { inherited = own_slice_ns(); }).join();
+        rfs::io::thread_without_signals([&] { background = own_slice_ns(); }, "riakfs-bg",
+                                        rfs::io::ThreadRole::background)
+            .join();
+    }).join();
+    REQUIRE(serving_applied); // the kernel takes the call, whatever its version
+    if (!serving) {
+        WARN("this kernel does not report its threads' slices (/proc/thread-self/sched)");
+        return;
+    }
+    CHECK(*serving == 100'000);
+    CHECK(inherited == serving);
+    REQUIRE(background);
+    CHECK(*background > 100'000); // the default: 700 us to 3 ms depending on the CPUs
 }
