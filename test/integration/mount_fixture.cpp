@@ -216,6 +216,18 @@ int stand_in_skips() {
     return stand_in_skipped.load();
 }
 
+std::vector<ThreadEntry> threads_of(pid_t pid) {
+    std::vector<ThreadEntry> out;
+    std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        out.push_back({name, task.path().string()});
+    }
+    return out;
+}
+
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,
                                      bool foreground, const std::vector<std::string>& opts,
                                      bool default_mode) {

@@ -46,6 +46,13 @@ bool riakfs_only(const char* what);
 bool skipped(const char* why);
 // How many checks riakfs_only() and skipped() skipped in this run.
 int stand_in_skips();
+// The threads of process `pid` as they are now: each one's name (its comm: what the daemon
+// named it, e.g. riakfs-loop1) and its /proc/PID/task/TID directory.
+struct ThreadEntry {
+    std::string name;
+    std::string task_dir;
+};
+std::vector<ThreadEntry> threads_of(pid_t pid);
 // The daemon's command line for the configured flavor (riakfs: SRC MNT [-f] -o
 // mode=passthrough,...).
 std::vector<std::string> daemon_argv(const std::string& source, const std::string& mountpoint,

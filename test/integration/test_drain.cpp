@@ -225,14 +225,12 @@ namespace {
 // sched file, in ns; Linux 6.6 and later): e.g. {"riakfs-drain", {1400000}}.
 std::map<std::string, std::vector<long long>> slices_by_thread(pid_t pid) {
     std::map<std::string, std::vector<long long>> out;
-    std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-        std::ifstream comm(task.path() / "comm"), sched(task.path() / "sched");
-        std::string name, line;
-        std::getline(comm, name);
+    for (const auto& thread : threads_of(pid)) {
+        std::ifstream sched(thread.task_dir + "/sched");
+        std::string line;
         while (std::getline(sched, line))
             if (line.rfind("se.slice", 0) == 0)
-                out[name].push_back(std::stoll(line.substr(line.find(':') + 1)));
+                out[thread.name].push_back(std::stoll(line.substr(line.find(':') + 1)));
     }
     return out;
 }
@@ -253,10 +251,9 @@ TEST_CASE("drain: the threads serving applications preempt the migration's", "[d
     CHECK(s["drain"]["migrated"]["files"] == tree.paths.size());
     auto slices = slices_by_thread(fx.pid());
     INFO("the daemon's threads and their slices: " << json(slices).dump());
-    if (slices.empty()) {
-        WARN("this kernel does not report its threads' slices: nothing to compare");
-        return;
-    }
+    // Before Linux 6.6 the kernel reports no slice (and before 6.12 it ignores the one set):
+    // a counted skip, which fails the run in CI (it_main.cpp), not a pass that checked nothing.
+    if (slices.empty() && skipped("this kernel does not report its threads' time slices")) return;
     for (const char* serving : {"riakfs", "riakfs-loop1"}) {
         REQUIRE(slices.count(serving));
         for (long long slice : slices[serving])

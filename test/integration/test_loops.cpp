@@ -13,8 +13,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -204,13 +202,8 @@ TEST_CASE("threads= sets how many event loops serve the mount", "[loops][options
     if (!riakfs_only("option threads=")) return;
     auto loop_threads = [](pid_t pid) {
         std::set<std::string> names;
-        std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-        for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-            std::ifstream comm(task.path() / "comm");
-            std::string name;
-            std::getline(comm, name);
-            if (name.rfind("riakfs-loop", 0) == 0) names.insert(name);
-        }
+        for (const auto& thread : threads_of(pid))
+            if (thread.name.rfind("riakfs-loop", 0) == 0) names.insert(thread.name);
         return names;
     };
     auto expected = [](unsigned loops) {

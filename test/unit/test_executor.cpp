@@ -9,6 +9,9 @@
 #include <future>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,7 +19,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <new>
-#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -201,44 +203,32 @@ TEST_CASE("helper threads carry their name and take no signal", "[executor]") {
     CHECK(sigterm_blocked);
 }
 
-namespace {
-// The calling thread's time slice in ns as the kernel reports it ("se.slice" in
-// /proc/thread-self/sched, Linux 6.6 and later); nullopt on kernels that do not show it.
-std::optional<long long> own_slice_ns() {
-    std::ifstream in("/proc/thread-self/sched");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("se.slice", 0) != 0) continue;
-        auto colon = line.find(':');
-        if (colon == std::string::npos) return std::nullopt;
-        return std::stoll(line.substr(colon + 1));
-    }
-    return std::nullopt;
-}
-} // namespace
-
-TEST_CASE("serving threads get the shortest slice, background threads the kernel's default",
-          "[executor]") {
-    // Run in threads of their own, so that the test runner's thread keeps its attributes.
-    std::optional<long long> serving, inherited, background;
-    bool serving_applied = false;
+// The slices themselves (100 us for serving threads and the threads they start, the default for
+// background ones) are checked on the daemon's own threads, where the kernel reports them
+// (test/integration/test_drain.cpp); here, what holds on every kernel.
+TEST_CASE("a thread's role keeps its nice value, and leaves other policies alone", "[executor]") {
+    // In threads of their own, so that the test runner's thread keeps its attributes.
+    bool serving = false, background = false, idle_applied = true;
+    int nice_serving = 0, nice_background = 0, idle_policy = -1;
     std::thread([&] {
-        serving_applied = rfs::io::apply_thread_role(rfs::io::ThreadRole::serving);
-        serving = own_slice_ns();
-        // A thread started by a serving thread inherits its slice (the daemon's FUSE loops and
-        // pools), unless it is started as a background one.
-        std::thread([&] { inherited = own_slice_ns(); }).join();
-        rfs::io::thread_without_signals([&] { background = own_slice_ns(); }, "riakfs-bg",
-                                        rfs::io::ThreadRole::background)
-            .join();
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 3); // as `nice -n 3 riakfs`
+        serving = rfs::io::apply_thread_role(rfs::io::ThreadRole::serving);
+        nice_serving = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+        background = rfs::io::apply_thread_role(rfs::io::ThreadRole::background);
+        nice_background = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
     }).join();
-    REQUIRE(serving_applied); // the kernel takes the call, whatever its version
-    if (!serving) {
-        WARN("this kernel does not report its threads' slices (/proc/thread-self/sched)");
-        return;
-    }
-    CHECK(*serving == 100'000);
-    CHECK(inherited == serving);
-    REQUIRE(background);
-    CHECK(*background > 100'000); // the default: 700 us to 3 ms depending on the CPUs
+    CHECK(serving);
+    CHECK(background);
+    CHECK(nice_serving == 3);
+    CHECK(nice_background == 3);
+    bool idle_set = false; // a REQUIRE in another thread would end the run, not the test
+    std::thread([&] {
+        sched_param none{};
+        idle_set = ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &none) == 0;
+        idle_applied = rfs::io::apply_thread_role(rfs::io::ThreadRole::serving);
+        idle_policy = ::sched_getscheduler(0);
+    }).join();
+    REQUIRE(idle_set);
+    CHECK_FALSE(idle_applied);
+    CHECK(idle_policy == SCHED_IDLE);
 }
