@@ -205,6 +205,17 @@ private:
     unsigned limit_;
 };
 
+// Deletes the chunks an abandoned upload wrote (or tried to: deleting a key never written does
+// no harm), so that no chunk is left that no manifest names. Best effort: while Riak fails,
+// what cannot be deleted stays (README, "Layout").
+asio::awaitable<void> remove_chunks(store::ObjectStore& store, const proto::ObjectId& id,
+                                    const std::vector<std::string>& keys) {
+    for (const auto& key : keys) {
+        auto call = store.remove(proto::ObjectId{id.type, id.bucket, key}, store::RemoveOptions{});
+        (void)co_await std::move(call);
+    }
+}
+
 } // namespace
 
 Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
@@ -269,7 +280,8 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         // Several chunks in flight, each checked as soon as it is written (their keys are new,
         // so nothing orders them); the manifest goes in once all of them are verified.
         ChunkWindow window(co_await asio::this_coro::executor, in.parallel_chunks);
-        std::string zeros; // a hole chunk's bytes, for the whole file's digest
+        std::string zeros;                // a hole chunk's bytes, for the whole file's digest
+        std::vector<std::string> started; // chunk keys written: deleted if this copy is abandoned
         for (std::uint64_t i = 0; i < manifest.chunks.size(); ++i) {
             auto range = manifest.chunk_range(i);
             if (reported_hole(in.fd, range.offset, range.length)) {
@@ -279,8 +291,9 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
             }
             auto data = read_exact(in.fd, range.offset, range.length, in.rel_path);
             if (!data) co_return data.error();
-            if (!*data) {
+            if (!*data) { // the file shrank: this version is abandoned
                 (void)co_await window.finish();
+                co_await remove_chunks(store, id, started);
                 out.changed = true;
                 co_return out;
             }
@@ -290,9 +303,13 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
             manifest.crc32[i] = layout::crc32_of(**data);
             out.bytes_sent += range.length;
             proto::ObjectId chunk_id{id.type, id.bucket, manifest.chunk_key(i)};
+            started.push_back(chunk_id.key);
             if (!co_await window.start(store, chunk_id, std::move(**data), in.rel_path)) break;
         }
-        if (auto failed = co_await window.finish()) co_return *failed;
+        if (auto failed = co_await window.finish()) {
+            co_await remove_chunks(store, id, started);
+            co_return *failed;
+        }
         out.sha256 = whole.hex_digest();
         manifest.sha256 = out.sha256;
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::manifest));
@@ -300,7 +317,13 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         auto put_call = write_at_key(
             store, id, object_with(body, layout::kManifestContentType, meta), in.version, replaced);
         auto got = co_await std::move(put_call);
-        if (!got) co_return got.error();
+        if (!got) {
+            // Whether the manifest is in place is unknown (the answer may have been lost), and
+            // one in place must not name deleted chunks: they stay. The next copy reads what the
+            // key holds and deletes them with the manifest it replaces; if none landed, they are
+            // left over (README, "Layout").
+            co_return got.error();
+        }
         out.vclock = got->vclock;
         if (!got->found || got->object.value != body)
             co_return verify_error(in.rel_path, "the manifest read back differs");
