@@ -126,13 +126,18 @@ public:
                 break;
             }
             case layout::EntryType::reg: {
-                auto call = restore_file(dir.get(), name, path, e);
+                const bool linked = e.nlink > 1 && !e.inode.empty();
+                auto call = restore_file(dir.get(), name, path, e, linked);
                 auto made = co_await std::move(call);
                 if (!made) co_return std::move(made).error();
                 if (!*made) {
-                    // No object at this name: another name of the file may have one.
-                    if (e.nlink > 1 && !e.inode.empty()) {
+                    // No object at this name, or an older one: another name of the file may have
+                    // the one its record describes.
+                    if (linked) {
                         pending_links_[e.inode].push_back({path, rel, self});
+                        if (auto o = older_links_.find(e.inode);
+                            o != older_links_.end() && o->second.path == path)
+                            o->second.times = self;
                         continue;
                     }
                     ++report.missing;
@@ -160,6 +165,35 @@ public:
                 if (auto noted = note_link(dir.get(), name, path, e.inode); !noted) co_return noted;
                 if (auto linked = link_pending(e.inode, path); !linked) co_return linked;
             }
+        }
+        co_return state::Result<void>();
+    }
+
+    // Hard-linked files none of whose names has an object matching the record: restored from
+    // the first name that has one at all (as a file with one name is, said in the log), and
+    // their other names linked to it.
+    asio::awaitable<state::Result<void>> restore_older_links() {
+        auto older = std::exchange(older_links_, {});
+        for (auto& [id, o] : older) {
+            auto waiting = pending_links_.find(id);
+            if (waiting == pending_links_.end()) continue; // a later name had the newest
+            std::erase_if(waiting->second, [&](const PendingLink& p) { return p.path == o.path; });
+            UniqueFd dir(open_dir_beneath(root_, o.parent));
+            if (!dir) co_return sys_error(errno, "open the directory", display_dir(o.parent));
+            auto call = restore_file(dir.get(), o.name, o.path, o.entry, false);
+            auto made = co_await std::move(call);
+            if (!made) co_return std::move(made).error();
+            if (!*made) continue; // gone meanwhile: counted below
+            // Its directory is complete already: the new name moved its times.
+            if (o.times) {
+                timespec times[2] = {timespec_of(o.times->atime_ns),
+                                     timespec_of(o.times->mtime_ns)};
+                if (::utimensat(root_, o.parent.empty() ? "." : o.parent.c_str(), times,
+                                AT_SYMLINK_NOFOLLOW) != 0)
+                    co_return sys_error(errno, "set the times of", display_dir(o.parent));
+            }
+            if (auto noted = note_link(dir.get(), o.name, o.path, id); !noted) co_return noted;
+            if (auto linked = link_pending(id, o.path); !linked) co_return linked;
         }
         co_return state::Result<void>();
     }
@@ -248,10 +282,13 @@ private:
         return {};
     }
 
-    // false: Riak has no object for this name (logged; nothing was made).
+    // false: Riak has no object for this name (logged; nothing was made), or, with
+    // `newest_only` (a name of a hard-linked file), only one older than its record says: a
+    // change made through another name was copied under that name's key, so another name may
+    // have the newest (restore_older_links() takes this one if none has).
     asio::awaitable<state::Result<bool>> restore_file(int dir_fd, const std::string& name,
                                                       const std::string& path,
-                                                      const layout::DirEntry& e) {
+                                                      const layout::DirEntry& e, bool newest_only) {
         auto rec = state_.get(path);
         if (!rec) co_return std::move(rec).error();
         if (*rec && (*rec)->phase == state::Phase::released) {
@@ -278,6 +315,13 @@ private:
         if (!meta)
             co_return state::make_error(EBADMSG, "the object of {} is not a riakfs file: {}", path,
                                         meta.error().message);
+        if (newest_only && (meta->size != e.size || meta->mtime_ns != e.mtime_ns)) {
+            const std::string parent = path.size() > name.size()
+                                           ? path.substr(0, path.size() - name.size() - 1)
+                                           : std::string();
+            older_links_.try_emplace(e.inode, OlderLink{path, parent, name, e, std::nullopt});
+            co_return false;
+        }
         if (meta->size != e.size)
             RFS_LOG_WARN("restore: {}: the record says {} bytes, the object in Riak {}: the "
                          "object is restored",
@@ -332,6 +376,13 @@ private:
     store::ObjectStore& store_;
     std::map<std::string, std::string> links_; // recorded inode id -> first path restored
     std::map<std::string, std::vector<PendingLink>> pending_links_; // id -> names waiting
+    // The first name of a hard-linked file whose object is older than the record says.
+    struct OlderLink {
+        std::string path, parent, name;
+        layout::DirEntry entry;
+        std::optional<layout::DirEntry> times; // its directory's entry
+    };
+    std::map<std::string, OlderLink> older_links_; // id -> that name
 };
 
 // SOURCE holds nothing (readdir sees only "." and "..").
@@ -382,6 +433,9 @@ asio::awaitable<state::Result<RestoreReport>> restore_tree(int source_root,
     auto call = restorer.restore_dir("", std::nullopt);
     auto done = co_await std::move(call);
     if (!done) co_return Out(std::move(done).error());
+    auto older_call = restorer.restore_older_links();
+    auto older = co_await std::move(older_call);
+    if (!older) co_return Out(std::move(older).error());
     restorer.count_unlinked();
     if (auto erased = state.aux_erase(state::AuxKind::restoring, ""); !erased)
         co_return Out(std::move(erased).error());
