@@ -536,6 +536,8 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
         (void)state::restore_capabilities(fd->get(), caps);
         fetch_done(id, EIO);
     };
+    // After a relocation of this placeholder in progress: then the marker names the new key.
+    auto turn = co_await migrator_.file_turns().take(id);
     auto marker = state::read_marker(fd->get());
     if (!marker) co_return fail(marker.error().message);
     if (!*marker) co_return fetch_done(id, 0); // already back

@@ -73,6 +73,12 @@ auto location_tuple(const layout::Location& l) {
     return std::tie(l.type, l.bucket, l.key);
 }
 
+// Whether `id` is the key `path` maps to (its own object, not one a relocation left behind).
+bool owns_key(const layout::Mapper& mapper, const std::string& path, const layout::Location& id) {
+    auto own = mapper.map(path);
+    return own && location_tuple(*own) == location_tuple(id);
+}
+
 std::string join_path(const std::string& dir, std::string_view rest) {
     return dir + std::string(rest);
 }
@@ -201,7 +207,15 @@ void Migrator::post_to_loop(std::function<void()> work) {
 
 void Migrator::file_closed(std::string rel_path, bool written) {
     if (!mapper_.map(rel_path)) return; // stays local
-    post_to_loop([this, path = std::move(rel_path), written] { closed_on_loop(path, written); });
+    post_to_loop([this, path = std::move(rel_path), written] {
+        // After the namespace operations heard before it, which may be waiting for releases in
+        // flight: a close of a file created at a name that a waiting rename moved away must not
+        // take that file's record (and drop the chunks its relocated manifest still names).
+        if (held_namespace_ops_.empty()) return closed_on_loop(path, written);
+        work_posted(); // counted down by run_held(), which runs it
+        held_namespace_ops_.push_back(
+            {[this, path, written] { closed_on_loop(path, written); }, {}});
+    });
 }
 
 void Migrator::release_when_unused(std::string rel_path) {
@@ -212,14 +226,15 @@ void Migrator::release_when_unused(std::string rel_path) {
 void Migrator::path_removed(std::string rel_path) {
     if (!state::is_valid_path(rel_path)) return;
     post_to_loop([this, path = std::move(rel_path)] {
-        namespace_op([this, path] { removed_on_loop(path); });
+        namespace_op([this, path] { removed_on_loop(path); }, {path});
     });
 }
 
 void Migrator::path_renamed(std::string from, std::string to, bool exchange) {
     if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) return;
     post_to_loop([this, from = std::move(from), to = std::move(to), exchange] {
-        namespace_op([this, from, to, exchange] { renamed_on_loop(from, to, exchange); });
+        namespace_op([this, from, to, exchange] { renamed_on_loop(from, to, exchange); },
+                     {from, to});
     });
 }
 
@@ -298,22 +313,16 @@ void Migrator::drain_file(std::string rel_path, std::function<void(CopyResult)> 
 }
 
 std::optional<std::string> Migrator::next_drain() {
+    if (!held_namespace_ops_.empty()) return std::nullopt; // as next_copy()
     for (auto it = drain_queue_.begin(); it != drain_queue_.end();) {
         // Answered already (a copy of a close came first), or queued as a close: nothing to add.
         if (!drain_waiters_.count(*it) || queued_.count(*it) || copying_.count(*it)) {
             it = drain_queue_.erase(it);
             continue;
         }
-        if (removing_.count(*it) || releasing_.count(*it)) {
+        if (removing_.count(*it) || releasing_.count(*it) || copy_must_wait(*it)) {
             ++it;
             continue;
-        }
-        if (!relocating_from_.empty()) {
-            auto where = mapper_.map(*it);
-            if (where && relocating_from_.count(location_text(*where))) {
-                ++it;
-                continue;
-            }
         }
         std::string path = std::move(*it);
         drain_queue_.erase(it);
@@ -378,10 +387,57 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
     });
 }
 
+bool Migrator::copy_must_wait(const std::string& path) const {
+    if (relocating_from_.empty() && removal_keys_.empty()) return false;
+    auto where = mapper_.map(path);
+    if (!where) return false;
+    const std::string key = location_text(*where);
+    // A copy to a key whose object is being moved away would drop the chunks the moved manifest
+    // still names; one to a key whose object is to be removed would be removed with it.
+    return relocating_from_.count(key) > 0 || removal_keys_.count(key) > 0;
+}
+
+void Migrator::note_removal_target(const std::string& path) {
+    auto rec = state_.get_removal(path);
+    if (!rec || !*rec) return; // read again by remove_one, which decides
+    drop_removal_target(path);
+    const std::string key =
+        location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key});
+    removal_target_.emplace(path, key);
+    removal_keys_.insert(key);
+}
+
+void Migrator::drop_removal_target(const std::string& path) {
+    auto it = removal_target_.find(path);
+    if (it == removal_target_.end()) return;
+    removal_keys_.erase(removal_keys_.find(it->second));
+    removal_target_.erase(it);
+}
+
+void Migrator::note_copying(const std::string& path) {
+    auto where = mapper_.map(path);
+    if (!where) return;
+    drop_copying(path);
+    const std::string key = location_text(*where);
+    copying_key_.emplace(path, key);
+    copying_keys_.insert(key);
+}
+
+void Migrator::drop_copying(const std::string& path) {
+    auto it = copying_key_.find(path);
+    if (it == copying_key_.end()) return;
+    copying_keys_.erase(copying_keys_.find(it->second));
+    copying_key_.erase(it);
+}
+
 std::optional<std::string> Migrator::next_removal() {
     for (auto it = removal_queue_.begin(); it != removal_queue_.end(); ++it) {
-        // A copy of the same path ends first: the removal then deletes what it wrote.
+        // A copy of the same path, or to the key this removal deletes, ends first: the removal
+        // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
         if (copying_.count(*it) || removing_.count(*it) || releasing_.count(*it)) continue;
+        if (auto t = removal_target_.find(*it);
+            t != removal_target_.end() && copying_keys_.count(t->second))
+            continue;
         std::string path = std::move(*it);
         removal_queue_.erase(it);
         removal_queued_.erase(path);
@@ -391,15 +447,12 @@ std::optional<std::string> Migrator::next_removal() {
 }
 
 std::optional<std::string> Migrator::next_copy() {
+    // A copy reads its path's record, which a namespace operation waiting for the releases in
+    // flight is still to move or erase: none starts until those operations have run.
+    if (!held_namespace_ops_.empty()) return std::nullopt;
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-        // After the removal or release of this path.
-        if (removing_.count(*it) || releasing_.count(*it)) continue;
-        if (!relocating_from_.empty()) {
-            // A copy to a key whose object is being moved away waits: it would drop the
-            // chunks the moved manifest still names.
-            auto where = mapper_.map(*it);
-            if (where && relocating_from_.count(location_text(*where))) continue;
-        }
+        // After the removal or release of this path, and of the object at its key.
+        if (removing_.count(*it) || releasing_.count(*it) || copy_must_wait(*it)) continue;
         std::string path = std::move(*it);
         queue_.erase(it);
         queued_.erase(path);
@@ -431,6 +484,7 @@ asio::awaitable<void> Migrator::worker() {
         }
         std::string path = std::move(*next);
         copying_[path] = false;
+        note_copying(path);
         CopyResult result;
         try {
             result = co_await migrate_one(path);
@@ -448,6 +502,8 @@ asio::awaitable<void> Migrator::worker() {
 void Migrator::copy_ended(const std::string& path, CopyResult result) {
     bool again = copying_[path];
     copying_.erase(path);
+    drop_copying(path);
+    run_held(); // an operation on this path may have waited for this copy
     if (again)
         enqueue_on_loop(path); // a drain waiting for it waits for that copy
     else
@@ -493,6 +549,43 @@ void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_se
     copy_ended(path, std::move(result));
 }
 
+// The loop hears of a rename or unlink only after it is done in SOURCE, so a copy may find its
+// path gone before the namespace operation that removed it is handled. That operation decides
+// from the path's record, which must not go now: a copy of this path may already have written
+// the object at its key (one that ended stale, when the rename changed the file's ctime, leaves
+// it there for the next copy to replace). Handled first, the operation finds the record; handled
+// after, it would find none and leave the object behind. So a record that may name an object is
+// turned into the removal of that object here, and the operation, finding no record, leaves Riak
+// to it (a file renamed is then copied afresh under its new name). A released file's record goes
+// as before: its marker names the only copy, which nothing here may delete.
+CopyResult Migrator::gone_before_copy(const std::string& path) {
+    auto rec = state_.get(path);
+    if (rec && *rec && !is_released(**rec)) {
+        if (auto where = location_of(mapper_, path, **rec)) {
+            state::StateStore::Batch batch;
+            batch.erase(path);
+            batch.put_removal(path, removal_record(*where, **rec));
+            if (auto applied = state_.apply(batch); !applied)
+                return copy_failed(path, applied.error().message);
+            enqueue_removal(path);
+            {
+                std::lock_guard lock(stats_mu_);
+                ++stats_.skipped;
+            }
+            forget(path);
+            return CopyResult{CopyResult::Kind::skipped, {}};
+        }
+    }
+    if (auto erased = state_.erase(path); !erased)
+        RFS_LOG_WARN("cannot forget the copy of {}: {}", path, erased.error().message);
+    {
+        std::lock_guard lock(stats_mu_);
+        ++stats_.skipped;
+    }
+    forget(path);
+    return CopyResult{CopyResult::Kind::skipped, {}};
+}
+
 asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     auto skip = [&] {
         if (auto erased = state_.erase(path); !erased)
@@ -511,9 +604,9 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     UniqueFd fd(open_beneath(source_root_, path));
     if (!fd) {
         // Gone (or renamed) since it was queued: the namespace operation that removed it
-        // decides what Riak keeps.
+        // decides what Riak keeps, from this path's record.
         if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
-            co_return skip();
+            co_return gone_before_copy(path);
         co_return fail(fmt::format("cannot open: {}", std::strerror(errno)));
     }
     struct stat st;
@@ -584,11 +677,37 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     // way. Through the group commit, not a write here, because LevelDB queues every write behind
     // the fsync in progress, and the loop must not wait for the disk. It lands before `verified`
     // (the commits keep their order); a failure to write it shows again at that record.
+    // A verified copy recorded at another key: the file was renamed, and changed before its
+    // copy could follow it there (or mapped elsewhere since). This upload supersedes it, so it
+    // goes, with the same record (a crash resumes both); only that version, in case a file
+    // created at the old name since has put its own there (remove_one). Were a removal of this
+    // path pending already, it is deleted after the upload instead. (Without a version, after
+    // an exchange, the rename decided what the old key keeps: the other name's copy claims it.)
+    std::optional<state::FileState> superseded;
+    bool superseded_queued = false;
+    if (!record.version.empty() && !record.key.empty() &&
+        location_tuple(held) != location_tuple(*location)) {
+        superseded = removal_record(held, record);
+        record.version.clear();
+        record.sha256.clear();
+        record.vclock.clear();
+        record.type.clear();
+        record.bucket.clear();
+        record.key.clear();
+    }
     record.phase = state::Phase::uploading;
     {
         state::StateStore::Batch batch;
         batch.put(path, record);
-        commits_->submit(std::move(batch), [](state::Result<void>) {});
+        if (superseded) {
+            auto pending = state_.get_removal(path);
+            superseded_queued = pending && !*pending;
+            if (superseded_queued) batch.put_removal(path, *superseded);
+        }
+        commits_->submit(std::move(batch), [this, path, superseded_queued](state::Result<void> r) {
+            if (superseded_queued && r)
+                asio::post(context_, [this, path] { enqueue_removal(path); });
+        });
     }
 
     UploadInput input;
@@ -603,6 +722,31 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     auto call = upload_and_verify(*store_, std::move(input));
     auto copied = co_await std::move(call);
     if (!copied) co_return fail(copied.error().describe());
+    if (superseded && !superseded_queued) {
+        const layout::Location old{superseded->type, superseded->bucket, superseded->key};
+        auto get_call = store_->get(old);
+        auto got = co_await std::move(get_call);
+        auto meta = got && got->found ? layout::decode_meta(got->object.meta)
+                                      : layout::decode_meta(layout::MetaList{});
+        if (got && got->found && meta && meta->version == superseded->version) {
+            std::vector<std::string> chunks; // a manifest's first, as remove_one() does
+            if (meta->kind == layout::FileMeta::Kind::manifest) {
+                if (auto manifest = layout::decode_manifest(got->object.value))
+                    for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
+                        if (!manifest->is_hole(i)) chunks.push_back(manifest->chunk_key(i));
+            }
+            bool removed = true;
+            for (const auto& key : chunks) {
+                auto chunk_call = store_->remove(proto::ObjectId{old.type, old.bucket, key}, {});
+                auto chunk_removed = co_await std::move(chunk_call);
+                if (!chunk_removed) removed = false;
+            }
+            if (removed) {
+                auto remove_call = store_->remove(old, store::RemoveOptions::matching(*got));
+                (void)co_await std::move(remove_call);
+            }
+        }
+    }
     if (copied->changed || copying_[path]) {
         // Written during the copy: this copy is stale before it is recorded.
         (void)state_.mark_dirty(path);
@@ -650,6 +794,20 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
         retry_later(path, ++attempts_[path]);
         return CopyResult{CopyResult::Kind::failed, why};
     };
+    // A released file's placeholder: not while its data is being fetched back (file_turns.hpp),
+    // and only if the marker still names the copy this relocation was decided on.
+    std::shared_ptr<void> turn;
+    if (marker) {
+        struct stat st;
+        if (::fstat(fd, &st) != 0) co_return fail(std::strerror(errno));
+        turn = co_await file_turns_.take(FileId{st.st_dev, st.st_ino});
+        auto now = state::read_marker(fd);
+        if (!now) co_return fail(now.error().message);
+        if (!*now || **now != *marker) {
+            copying_[path] = true; // fetched back (or moved) meanwhile: decided again
+            co_return CopyResult{CopyResult::Kind::again, {}};
+        }
+    }
     // No upload to the old key may replace (and drop the chunks of) the object being copied.
     const std::string from_text = location_text(from);
     relocating_from_.insert(from_text);
@@ -718,7 +876,10 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     } else {
         auto get_call = store_->get(from);
         auto got = co_await std::move(get_call);
-        if (got && got->found) {
+        // Only the version moved: a file created at the old name since may have its own there.
+        auto meta = got && got->found ? layout::decode_meta(got->object.meta)
+                                      : layout::decode_meta(layout::MetaList{});
+        if (got && got->found && meta && meta->version == record.version) {
             auto remove_call = store_->remove(from, store::RemoveOptions::matching(*got));
             (void)co_await std::move(remove_call);
         }
@@ -778,6 +939,11 @@ void Migrator::release_if_unused(const std::string& path, std::function<void()> 
         return not_now();
     }
     if (!held_namespace_ops_.empty()) {
+        if (by_copy) {
+            // The copy ends now, the release waits: a held operation may wait for this copy.
+            held_releases_.push_back({path, {}, false});
+            return not_now();
+        }
         held_releases_.push_back({path, std::move(after), by_copy});
         return;
     }
@@ -868,24 +1034,47 @@ asio::awaitable<void> Migrator::release_one(std::string path, state::FileState r
 void Migrator::release_ended(const std::string& path) {
     releasing_.erase(path);
     if (wakeup_) wakeup_->cancel(); // a copy or removal of this path may go now
-    if (!releasing_.empty()) return;
-    // The operations held for the releases first, in order; then the releases asked for
-    // meanwhile (each may be held again behind an operation a retry queues).
-    auto ops = std::exchange(held_namespace_ops_, {});
+    run_held();
+}
+
+bool Migrator::copying_under(const std::vector<std::string>& paths) const {
+    for (const auto& [copied, stale] : copying_) {
+        for (const auto& p : paths) {
+            if (copied.size() >= p.size() && copied.compare(0, p.size(), p) == 0 &&
+                (copied.size() == p.size() || copied[p.size()] == '/'))
+                return true;
+        }
+    }
+    return false;
+}
+
+void Migrator::run_held() {
+    if (!releasing_.empty() || held_namespace_ops_.empty()) return;
+    // The operations held, in order, each once no copy of its paths is in flight (none starts
+    // while any is held); then the releases asked for meanwhile (each may be held again behind
+    // an operation a retry queues).
+    std::vector<HeldOp> ops;
+    while (!held_namespace_ops_.empty() && !copying_under(held_namespace_ops_.front().paths)) {
+        ops.push_back(std::move(held_namespace_ops_.front()));
+        held_namespace_ops_.pop_front();
+    }
     for (auto& op : ops)
-        op();
-    auto releases = std::exchange(held_releases_, {});
-    for (auto& r : releases)
-        release_if_unused(r.path, std::move(r.after), r.by_copy);
+        op.run();
+    if (held_namespace_ops_.empty()) {
+        auto releases = std::exchange(held_releases_, {});
+        for (auto& r : releases)
+            release_if_unused(r.path, std::move(r.after), r.by_copy);
+        if (wakeup_) wakeup_->cancel(); // copies may start again
+    }
     // Counted down only now: what the operations and releases started counts already, so that
     // wait_idle() never sees a moment in between with nothing counted.
     work_done(ops.size());
 }
 
-void Migrator::namespace_op(std::function<void()> op) {
-    if (releasing_.empty() && held_namespace_ops_.empty()) return op();
+void Migrator::namespace_op(std::function<void()> op, std::vector<std::string> paths) {
+    if (releasing_.empty() && held_namespace_ops_.empty() && !copying_under(paths)) return op();
     work_posted(); // not idle before it has run
-    held_namespace_ops_.push_back(std::move(op));
+    held_namespace_ops_.push_back({std::move(op), std::move(paths)});
 }
 
 void Migrator::resume_releases() {
@@ -962,7 +1151,7 @@ void Migrator::removed_on_loop(const std::string& path) {
         return true;
     });
     if (!scanned)
-        return namespace_retry([this, path] { removed_on_loop(path); }, path,
+        return namespace_retry([this, path] { removed_on_loop(path); }, {path},
                                scanned.error().message);
     if (records.empty()) return;
     state::StateStore::Batch batch;
@@ -975,7 +1164,7 @@ void Migrator::removed_on_loop(const std::string& path) {
         }
     }
     if (auto applied = state_.apply(batch); !applied)
-        return namespace_retry([this, path] { removed_on_loop(path); }, path,
+        return namespace_retry([this, path] { removed_on_loop(path); }, {path},
                                applied.error().message);
     namespace_attempts_ = 0;
     for (const auto& p : removals)
@@ -984,8 +1173,8 @@ void Migrator::removed_on_loop(const std::string& path) {
 
 void Migrator::renamed_on_loop(const std::string& from, const std::string& to, bool exchange) {
     auto retry = [&](const std::string& why) {
-        namespace_retry([this, from, to, exchange] { renamed_on_loop(from, to, exchange); }, from,
-                        why);
+        namespace_retry([this, from, to, exchange] { renamed_on_loop(from, to, exchange); },
+                        {from, to}, why);
     };
     // The records at and under both names, as they were before the rename.
     std::vector<state::PathState> old_from, old_to;
@@ -1080,20 +1269,22 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         enqueue_on_loop(path);
 }
 
-void Migrator::namespace_retry(std::function<void()> op, const std::string& path,
+void Migrator::namespace_retry(std::function<void()> op, std::vector<std::string> paths,
                                const std::string& why) {
-    note_failure(path, why, "recording a namespace change");
+    note_failure(paths.front(), why, "recording a namespace change");
     auto delay = options_.retry_first * (1u << std::min(namespace_attempts_++, 16u));
     delay = std::min<std::chrono::milliseconds>(delay, options_.retry_max);
     work_posted(); // not idle until it is done
     auto timer = std::make_shared<asio::steady_timer>(context_, delay);
-    timer->async_wait([this, op = std::move(op), timer](const boost::system::error_code& ec) {
-        if (!ec && !stopping_) namespace_op(std::move(op));
+    timer->async_wait([this, op = std::move(op), paths = std::move(paths),
+                       timer](const boost::system::error_code& ec) mutable {
+        if (!ec && !stopping_) namespace_op(std::move(op), std::move(paths));
         work_done();
     });
 }
 
 void Migrator::enqueue_removal(const std::string& path) {
+    note_removal_target(path);
     if (removal_queued_.insert(path).second) removal_queue_.push_back(path);
     if (removals_known_.insert(path).second) update_queued();
     if (wakeup_) wakeup_->cancel();
@@ -1102,7 +1293,10 @@ void Migrator::enqueue_removal(const std::string& path) {
 void Migrator::forget_removal(const std::string& path) {
     removal_attempts_.erase(path);
     // Queued again meanwhile (a newer removal of the same path): it stays known.
-    if (!removal_queued_.count(path)) removals_known_.erase(path);
+    if (!removal_queued_.count(path)) {
+        removals_known_.erase(path);
+        drop_removal_target(path);
+    }
     update_queued();
 }
 
@@ -1148,11 +1342,21 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
     auto get_call = store_->get(id);
     auto got = co_await std::move(get_call);
     if (!got) co_return removal_retry_later(path, got.error().describe());
+    std::optional<layout::FileMeta> meta;
+    if (got->found) {
+        if (auto decoded = layout::decode_meta(got->object.meta)) meta = std::move(*decoded);
+    }
+    if (got->found && !wanted.version.empty() && !owns_key(mapper_, path, id) &&
+        (!meta || meta->version != wanted.version)) {
+        // Not this path's own key (a relocation's old one): a file created at that name since
+        // may have been copied there. Only the version this removal was recorded for goes.
+        RFS_LOG_DEBUG("{}: {} holds a newer object than the one to remove; it stays", path, id.key);
+        got->found = false;
+    }
     if (got->found) {
         // A manifest's chunks go first: a retry after a failure still finds the manifest that
         // names them.
         std::vector<std::string> chunks;
-        auto meta = layout::decode_meta(got->object.meta);
         if (wanted.phase != kKeepChunks && meta && meta->kind == layout::FileMeta::Kind::manifest) {
             if (auto manifest = layout::decode_manifest(got->object.value)) {
                 for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)

@@ -46,6 +46,8 @@
 // record at a name a rename or unlink has just moved or erased.
 #pragma once
 
+#include "lib/migrate/file_turns.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -185,10 +187,19 @@ public:
     // migrated files; tests). The store is used only on that loop's thread, after start().
     boost::asio::io_context& context() { return context_; }
     store::ObjectStore& object_store() { return *store_; }
+    // A released file's relocation and its fetch back take turns (loop thread only).
+    FileTurns& file_turns() { return file_turns_; }
 
 private:
     boost::asio::awaitable<void> worker();
     boost::asio::awaitable<CopyResult> migrate_one(std::string path);
+    CopyResult gone_before_copy(const std::string& path);
+    // The key ordering above: what a copy or a removal waits for, and the bookkeeping.
+    bool copy_must_wait(const std::string& path) const;
+    void note_removal_target(const std::string& path);
+    void drop_removal_target(const std::string& path);
+    void note_copying(const std::string& path);
+    void drop_copying(const std::string& path);
     boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
                                                     state::FileState record, layout::Location to,
                                                     std::optional<state::Marker> marker);
@@ -232,9 +243,13 @@ private:
                                              struct stat st);
     // A release of `path` ended (loop thread): namespace operations held for it may go.
     void release_ended(const std::string& path);
-    // Runs a namespace operation now, or once the releases in flight have ended (see
-    // held_namespace_ops_).
-    void namespace_op(std::function<void()> op);
+    // Runs a namespace operation on `paths` (and what is below them) now, or once the releases
+    // in flight and the copies of those paths in flight have ended (see held_namespace_ops_).
+    void namespace_op(std::function<void()> op, std::vector<std::string> paths);
+    // Whether a copy of one of `paths`, or of a path below one, is in flight.
+    bool copying_under(const std::vector<std::string>& paths) const;
+    // Runs the held operations whose turn it is (in order), then the held releases.
+    void run_held();
     // Start-up: a release that a crash interrupted is finished (the marker is on the file) or
     // forgotten (it is not); verified files are released.
     void resume_releases();
@@ -242,7 +257,8 @@ private:
     // Namespace operations and removals (loop thread only).
     void removed_on_loop(const std::string& path);
     void renamed_on_loop(const std::string& from, const std::string& to, bool exchange);
-    void namespace_retry(std::function<void()> op, const std::string& path, const std::string& why);
+    void namespace_retry(std::function<void()> op, std::vector<std::string> paths,
+                         const std::string& why);
     void enqueue_removal(const std::string& path);
     void removal_retry_later(const std::string& path, const std::string& why);
     void forget_removal(const std::string& path);
@@ -255,6 +271,7 @@ private:
     MigratorOptions options_;
 
     boost::asio::io_context context_;
+    FileTurns file_turns_{context_.get_executor()};
     std::unique_ptr<state::GroupCommit> commits_; // from start() until stop()
     std::unique_ptr<store::ObjectStore> store_;
     std::thread thread_;
@@ -273,6 +290,16 @@ private:
     std::unordered_set<std::string> removals_known_; // queued, in progress or waiting to retry
     std::unordered_map<std::string, unsigned> removal_attempts_;
     std::unordered_set<std::string> relocating_from_; // locations (location_text) being moved
+    // Riak keys (location_text) that removals and copies hold, so that the two never meet on one
+    // key: a copy to a key waits while a removal of the object there is pending (it would write
+    // the object the removal then deletes, or drop chunks a relocated manifest still names), and
+    // a removal waits while a copy to its key is running. A removal names its object by its
+    // record, which need not be its path's own key (a relocation's old key is removed under the
+    // new path).
+    std::unordered_map<std::string, std::string> removal_target_; // path -> key, removals known
+    std::unordered_multiset<std::string> removal_keys_;
+    std::unordered_map<std::string, std::string> copying_key_; // path -> key, copies running
+    std::unordered_multiset<std::string> copying_keys_;
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
@@ -289,9 +316,15 @@ private:
     // Paths whose release was asked for during a copy of theirs: tried when the copy ends.
     std::unordered_set<std::string> release_after_copy_;
     // A namespace operation moves or erases records; a release in flight writes its path's
-    // record when it ends. So while releases are in flight, namespace operations wait here (in
-    // order), and new releases wait in held_releases_ until those operations have run.
-    std::deque<std::function<void()>> held_namespace_ops_;
+    // record when it ends, and so does a copy (or a relocation) of a path the operation moves
+    // or removes. So while releases are in flight, or copies of the paths an operation names,
+    // namespace operations wait here (in order), closes heard after them wait behind them, no
+    // copy starts, and new releases wait in held_releases_ until those operations have run.
+    struct HeldOp {
+        std::function<void()> run;
+        std::vector<std::string> paths; // what it moves or removes ({} for a close)
+    };
+    std::deque<HeldOp> held_namespace_ops_;
     struct HeldRelease {
         std::string path;
         std::function<void()> after;

@@ -343,11 +343,12 @@ TEST_CASE("an unlink during the copy of the same path leaves nothing behind", "[
     Engine engine(tree, mapper, [](GatedStore& s) { s.close(GatedStore::Gate::put); });
     engine.migrator->file_closed("f", true);
     REQUIRE(eventually([&] { return engine.store->held.load(); }));
-    // The copy is half made (its first chunk waits at the gate): the file goes now.
+    // The copy is half made (its first chunk waits at the gate): the file goes now. The
+    // removal waits for the copy of the same path to end (held_namespace_ops_).
     std::filesystem::remove(tree.src("f"));
     engine.migrator->path_removed("f");
-    REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
     CHECK_FALSE(engine.migrator->wait_idle(200ms));
+    CHECK(engine.removals().empty());
     engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.keys().empty());
@@ -364,7 +365,9 @@ TEST_CASE("a rename during the copy of the same path leaves only the new key", "
     REQUIRE(eventually([&] { return engine.store->held.load(); }));
     rename_local(tree, "f", "g");
     engine.migrator->path_renamed("f", "g", false);
-    REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
+    // Held until the copy of f ends, which finds the file renamed (its ctime moved).
+    CHECK_FALSE(engine.migrator->wait_idle(200ms));
+    CHECK(engine.removals().empty());
     engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.file_keys() == std::set<std::string>{"g"});
