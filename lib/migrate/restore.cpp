@@ -177,7 +177,10 @@ public:
         for (auto& [id, o] : older) {
             auto waiting = pending_links_.find(id);
             if (waiting == pending_links_.end()) continue; // a later name had the newest
-            std::erase_if(waiting->second, [&](const PendingLink& p) { return p.path == o.path; });
+            // (Not captured: clang 14 cannot capture a structured binding.)
+            const std::string& candidate = o.path;
+            std::erase_if(waiting->second,
+                          [&candidate](const PendingLink& p) { return p.path == candidate; });
             UniqueFd dir(open_dir_beneath(root_, o.parent));
             if (!dir) co_return sys_error(errno, "open the directory", display_dir(o.parent));
             auto call = restore_file(dir.get(), o.name, o.path, o.entry, false);
