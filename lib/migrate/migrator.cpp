@@ -1218,6 +1218,25 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
 
     state::StateStore::Batch batch;
     std::vector<std::string> removals;
+    // Released placeholders whose record an earlier rename left dirty (its copy still to follow
+    // it): the marker on the file, not the record's phase, says that Riak holds the only copy,
+    // which a removal here would delete, chunks and all (the relocation that follows shares
+    // them). Found by path now (an exchange refuses placeholders: LocalFs::rename).
+    std::set<std::string> placeholders;
+    if (!exchange) {
+        for (const auto& [p, rec] : old_from) {
+            if (rec.phase != state::Phase::dirty || rec.version.empty()) continue;
+            const std::string np = join_path(to, std::string_view(p).substr(from.size()));
+            UniqueFd fd(open_beneath(source_root_, np));
+            if (!fd) continue;
+            auto marker = state::read_marker(fd.get());
+            if (!marker) return retry(marker.error().message);
+            if (*marker) placeholders.insert(np);
+        }
+    }
+    auto follows = [&](const std::string& np, const state::FileState& rec) {
+        return relocatable(rec) || placeholders.count(np) > 0;
+    };
     for (const auto* olds : {&old_from, &old_to}) {
         const bool moves = olds == &old_from || exchange; // else: replaced by the rename
         const std::string& old_dir = olds == &old_from ? from : to;
@@ -1233,8 +1252,8 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                     join_path(new_dir, std::string_view(p).substr(old_dir.size()));
                 // A plain rename moves a verified copy inside Riak; the relocation deletes the
                 // old object once the new one is verified and recorded.
-                if (!exchange && relocatable(rec) && copies.count(np)) continue;
-                if (is_released(rec)) {
+                if (!exchange && follows(np, rec) && copies.count(np)) continue;
+                if (is_released(rec) || placeholders.count(np)) {
                     // Riak holds the only copy: it stays where it is, named by the marker.
                     RFS_LOG_WARN("{} is released and was renamed to {}, which maps to no key: its "
                                  "content stays in Riak at {}",
@@ -1251,7 +1270,7 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     // version and old location for that). An exchange sends both files again.
     for (const auto& [path, where] : copies) {
         state::FileState rec = now[path].value_or(state::FileState{});
-        if (exchange || !relocatable(rec)) {
+        if (exchange || !follows(path, rec)) {
             rec.version.clear();
             rec.sha256.clear();
         }

@@ -853,3 +853,39 @@ TEST_CASE("move: a file that shrinks while its chunks are copied leaves no chunk
         CHECK(*got == versioned_body(i, 600000).substr(0, 100000));
     }
 }
+
+TEST_CASE("move: released files renamed twice before their copies follow keep their bytes",
+          "[move][rename]") {
+    // The first rename leaves each record dirty until its copy is moved to the new key; the
+    // second took such a record for an unverified copy and removed the object (and its chunks)
+    // that the placeholder's marker still named. The marker now says the file is released.
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir));
+    constexpr int kFiles = 20;
+    REQUIRE(::mkdir(fx.mnt("d").c_str(), 0755) == 0);
+    for (int i = 0; i < kFiles; ++i)
+        write_file(fx.mnt("d/f" + std::to_string(i)), versioned_body(300 + i, 150000));
+    for (int i = 0; i < kFiles; ++i)
+        REQUIRE(wait_released(fx.src("d/f" + std::to_string(i))));
+    for (int i = 0; i < kFiles; ++i)
+        REQUIRE(::rename(fx.mnt("d/f" + std::to_string(i)).c_str(),
+                         fx.mnt("d/g" + std::to_string(i)).c_str()) == 0);
+    REQUIRE(::rename(fx.mnt("d").c_str(), fx.mnt("e").c_str()) == 0);
+    for (int i = 0; i < kFiles; ++i) {
+        std::string name = "e/g" + std::to_string(i);
+        INFO(name);
+        auto got = try_read_file(fx.mnt(name));
+        REQUIRE(got);
+        CHECK(*got == versioned_body(300 + i, 150000));
+    }
+    auto keys = wait_keys(node, [&](const LiveKeys& k) { return k.files.size() == kFiles; });
+    CHECK(keys.files.size() == kFiles);
+    for (const auto& k : keys.files)
+        CHECK(k.rfind("e/g", 0) == 0);
+    for (int i = 0; i < kFiles; ++i) {
+        auto got = try_read_file(fx.mnt("e/g" + std::to_string(i)));
+        REQUIRE(got);
+        CHECK(*got == versioned_body(300 + i, 150000));
+    }
+}
