@@ -672,23 +672,33 @@ int LocalFs::readable_if_writeback(int flags) const {
 int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
     Node inode;
     if (int err = node(id, &inode)) return err;
-    int backing = readable_if_writeback(flags);
+    // With an observer (the Riak modes) an O_TRUNC open for writing cuts the file only once the
+    // observer has looked at it: a released placeholder must keep its size until its data is
+    // back (a copy in flight would take a cut placeholder for one changed beside the mount).
+    const bool trunc_after = observer_ && inode->is_regular() && (flags & O_TRUNC) &&
+                             (flags & O_ACCMODE) != O_RDONLY;
+    const int opened = trunc_after ? flags & ~O_TRUNC : flags;
+    int backing = readable_if_writeback(opened);
     UniqueFd fd(with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(backing)); }));
-    if (!fd && errno == EACCES && backing != flags)
+    if (!fd && errno == EACCES && backing != opened)
         fd = UniqueFd(
-            with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(flags)); }));
+            with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(opened)); }));
     if (!fd) return errno;
-    if (flags & O_TRUNC)
-        if (int err = clear_setid_bits(caller, fd.get())) return err;
     OpenPlan plan;
     if (observer_ && inode->is_regular()) {
         plan = observer_->on_open(id, flags, fd.get());
+        if (!plan.err && trunc_after && ::ftruncate(fd.get(), 0) != 0) plan.err = errno;
         if (plan.err) {
             if (plan.pinned) observer_->on_unpinned(id);
             return plan.err;
         }
         if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) plan.remote.reset();
     }
+    if (flags & O_TRUNC)
+        if (int err = clear_setid_bits(caller, fd.get())) {
+            if (plan.pinned) observer_->on_unpinned(id);
+            return err;
+        }
     // Not for a file whose reads Riak serves: its local data (if any) is not read.
     if (!plan.remote && starts_with_read(*inode, flags))
         ::posix_fadvise(fd.get(), 0, kOpenReadahead, POSIX_FADV_WILLNEED);
