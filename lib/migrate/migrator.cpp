@@ -560,6 +560,18 @@ void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_se
 // as before: its marker names the only copy, which nothing here may delete.
 CopyResult Migrator::gone_before_copy(const std::string& path) {
     auto rec = state_.get(path);
+    if (rec && *rec && !(*rec)->version.empty()) {
+        // A verified copy, perhaps moved here by a rename whose copy has not followed yet: the
+        // file may be a released placeholder elsewhere now, whose marker names that object, the
+        // only copy. The operation that moved or removed the file decides, from the record and
+        // the marker (renamed_on_loop); the record stays for it.
+        {
+            std::lock_guard lock(stats_mu_);
+            ++stats_.skipped;
+        }
+        forget(path);
+        return CopyResult{CopyResult::Kind::skipped, {}};
+    }
     if (rec && *rec && !is_released(**rec)) {
         if (auto where = location_of(mapper_, path, **rec)) {
             state::StateStore::Batch batch;
