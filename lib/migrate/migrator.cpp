@@ -554,10 +554,11 @@ void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_se
 // from the path's record, which must not go now: a copy of this path may already have written
 // the object at its key (one that ended stale, when the rename changed the file's ctime, leaves
 // it there for the next copy to replace). Handled first, the operation finds the record; handled
-// after, it would find none and leave the object behind. So a record that may name an object is
-// turned into the removal of that object here, and the operation, finding no record, leaves Riak
-// to it (a file renamed is then copied afresh under its new name). A released file's record goes
-// as before: its marker names the only copy, which nothing here may delete.
+// after, it would find none and leave the object behind. So a record of a copy never verified is
+// turned into the removal of what it may have written, and the operation, finding no record,
+// leaves Riak to it (a file renamed is then copied afresh under its new name). A record with a
+// version (a verified copy, released or not) stays as it is for the operation: the file may be a
+// placeholder whose marker names that object, the only copy, which nothing here may delete.
 CopyResult Migrator::gone_before_copy(const std::string& path) {
     auto rec = state_.get(path);
     if (rec && *rec && !(*rec)->version.empty()) {
