@@ -388,46 +388,24 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
 }
 
 bool Migrator::copy_must_wait(const std::string& path) const {
-    if (relocating_from_.empty() && removal_keys_.empty()) return false;
+    if (relocating_from_.empty() && removal_targets_.empty()) return false;
     auto where = mapper_.map(path);
     if (!where) return false;
     const std::string key = location_text(*where);
     // A copy to a key whose object is being moved away would drop the chunks the moved manifest
     // still names; one to a key whose object is to be removed would be removed with it.
-    return relocating_from_.count(key) > 0 || removal_keys_.count(key) > 0;
+    return relocating_from_.count(key) > 0 || removal_targets_.held(key);
 }
 
 void Migrator::note_removal_target(const std::string& path) {
     auto rec = state_.get_removal(path);
     if (!rec || !*rec) return; // read again by remove_one, which decides
-    drop_removal_target(path);
-    const std::string key =
-        location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key});
-    removal_target_.emplace(path, key);
-    removal_keys_.insert(key);
-}
-
-void Migrator::drop_removal_target(const std::string& path) {
-    auto it = removal_target_.find(path);
-    if (it == removal_target_.end()) return;
-    removal_keys_.erase(removal_keys_.find(it->second));
-    removal_target_.erase(it);
+    removal_targets_.hold(
+        path, location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key}));
 }
 
 void Migrator::note_copying(const std::string& path) {
-    auto where = mapper_.map(path);
-    if (!where) return;
-    drop_copying(path);
-    const std::string key = location_text(*where);
-    copying_key_.emplace(path, key);
-    copying_keys_.insert(key);
-}
-
-void Migrator::drop_copying(const std::string& path) {
-    auto it = copying_key_.find(path);
-    if (it == copying_key_.end()) return;
-    copying_keys_.erase(copying_keys_.find(it->second));
-    copying_key_.erase(it);
+    if (auto where = mapper_.map(path)) copying_keys_.hold(path, location_text(*where));
 }
 
 std::optional<std::string> Migrator::next_removal() {
@@ -435,8 +413,8 @@ std::optional<std::string> Migrator::next_removal() {
         // A copy of the same path, or to the key this removal deletes, ends first: the removal
         // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
         if (copying_.count(*it) || removing_.count(*it) || releasing_.count(*it)) continue;
-        if (auto t = removal_target_.find(*it);
-            t != removal_target_.end() && copying_keys_.count(t->second))
+        if (const std::string* target = removal_targets_.key_of(*it);
+            target && copying_keys_.held(*target))
             continue;
         std::string path = std::move(*it);
         removal_queue_.erase(it);
@@ -502,7 +480,7 @@ asio::awaitable<void> Migrator::worker() {
 void Migrator::copy_ended(const std::string& path, CopyResult result) {
     bool again = copying_[path];
     copying_.erase(path);
-    drop_copying(path);
+    copying_keys_.release(path);
     run_held(); // an operation on this path may have waited for this copy
     if (again)
         enqueue_on_loop(path); // a drain waiting for it waits for that copy
@@ -1327,7 +1305,7 @@ void Migrator::forget_removal(const std::string& path) {
     // Queued again meanwhile (a newer removal of the same path): it stays known.
     if (!removal_queued_.count(path)) {
         removals_known_.erase(path);
-        drop_removal_target(path);
+        removal_targets_.release(path);
     }
     update_queued();
 }

@@ -197,9 +197,7 @@ private:
     // The key ordering above: what a copy or a removal waits for, and the bookkeeping.
     bool copy_must_wait(const std::string& path) const;
     void note_removal_target(const std::string& path);
-    void drop_removal_target(const std::string& path);
     void note_copying(const std::string& path);
-    void drop_copying(const std::string& path);
     boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
                                                     state::FileState record, layout::Location to,
                                                     std::optional<state::Marker> marker);
@@ -296,10 +294,33 @@ private:
     // a removal waits while a copy to its key is running. A removal names its object by its
     // record, which need not be its path's own key (a relocation's old key is removed under the
     // new path).
-    std::unordered_map<std::string, std::string> removal_target_; // path -> key, removals known
-    std::unordered_multiset<std::string> removal_keys_;
-    std::unordered_map<std::string, std::string> copying_key_; // path -> key, copies running
-    std::unordered_multiset<std::string> copying_keys_;
+    // Which path holds which key, and how many paths hold each key.
+    class KeyHolds {
+    public:
+        void hold(const std::string& path, std::string key) {
+            release(path);
+            keys_.insert(key);
+            by_path_.emplace(path, std::move(key));
+        }
+        void release(const std::string& path) {
+            auto it = by_path_.find(path);
+            if (it == by_path_.end()) return;
+            keys_.erase(keys_.find(it->second));
+            by_path_.erase(it);
+        }
+        bool held(const std::string& key) const { return keys_.count(key) > 0; }
+        bool empty() const { return keys_.empty(); }
+        const std::string* key_of(const std::string& path) const {
+            auto it = by_path_.find(path);
+            return it == by_path_.end() ? nullptr : &it->second;
+        }
+
+    private:
+        std::unordered_map<std::string, std::string> by_path_;
+        std::unordered_multiset<std::string> keys_;
+    };
+    KeyHolds removal_targets_;            // removals known: path -> the key whose object goes
+    KeyHolds copying_keys_;               // copies running: path -> the key written
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
