@@ -163,4 +163,12 @@ inline std::string tree_diff(const std::map<std::string, std::string>& native,
     return ss.str();
 }
 
+// The last operations of `log` (each "op -> native result"), a line each, for a failure's message.
+inline std::string log_tail(const std::vector<std::string>& log, std::size_t n = 15) {
+    std::string tail;
+    for (std::size_t i = log.size() > n ? log.size() - n : 0; i < log.size(); ++i)
+        tail += "  " + log[i] + "\n";
+    return tail;
+}
+
 } // namespace riakfs::it::random_ops

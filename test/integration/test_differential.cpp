@@ -42,9 +42,7 @@ TEST_CASE("random operation sequences behave as on the native file system", "[di
             int em = apply_op(fx.mountpoint(), op);
             log.push_back(op.describe() + " -> " + errname(en));
             if (en != em) {
-                std::string tail;
-                for (size_t i = log.size() > 15 ? log.size() - 15 : 0; i < log.size(); ++i)
-                    tail += "  " + log[i] + "\n";
+                const std::string tail = log_tail(log);
                 INFO("step " << step << ": " << op.describe() << "\nlast ops (native result):\n"
                              << tail);
                 CHECK(errname(em) == errname(en));

@@ -639,9 +639,7 @@ TEST_CASE("namespace: random operation sequences in the Riak modes agree with na
                 }
                 log.push_back(op.describe() + " -> " + errname(en));
                 if (en != em) {
-                    std::string tail;
-                    for (size_t i = log.size() > 15 ? log.size() - 15 : 0; i < log.size(); ++i)
-                        tail += "  " + log[i] + "\n";
+                    const std::string tail = log_tail(log);
                     INFO("step " << step << ": " << op.describe() << "\nlast ops (native result):\n"
                                  << tail);
                     REQUIRE(errname(em) == errname(en));
