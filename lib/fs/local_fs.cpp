@@ -628,9 +628,14 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
             ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) != 0)
             return errno;
     }
-    if (observer_ && (flags & RENAME_EXCHANGE))
-        if (int err = observer_->may_exchange(from.fd(), name, to.fd(), newname)) return err;
-    if (::renameat2(from.fd(), name, to.fd(), newname, flags) != 0) return errno;
+    auto rename_now = [&] {
+        return ::renameat2(from.fd(), name, to.fd(), newname, flags) == 0 ? 0 : errno;
+    };
+    if (int err = observer_ && (flags & RENAME_EXCHANGE)
+                      ? observer_->exchange(parent, from.fd(), name, newparent, to.fd(), newname,
+                                            rename_now)
+                      : rename_now())
+        return err;
     if (track) {
         inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
         if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
@@ -675,8 +680,8 @@ int LocalFs::open(const Caller& caller, NodeId id, int flags, OpenResult* out) {
     // With an observer (the Riak modes) an O_TRUNC open for writing cuts the file only once the
     // observer has looked at it: a released placeholder must keep its size until its data is
     // back (a copy in flight would take a cut placeholder for one changed beside the mount).
-    const bool trunc_after = observer_ && inode->is_regular() && (flags & O_TRUNC) &&
-                             (flags & O_ACCMODE) != O_RDONLY;
+    const bool trunc_after =
+        observer_ && inode->is_regular() && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY;
     const int opened = trunc_after ? flags & ~O_TRUNC : flags;
     int backing = readable_if_writeback(opened);
     UniqueFd fd(with_fd_retry([&] { return ::open(ProcPath(inode.fd()), reopen_flags(backing)); }));

@@ -271,11 +271,14 @@ public:
     virtual void on_linked(NodeId /*node*/, NodeId /*newparent*/, std::string_view /*newname*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
     virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
-    // Before a RENAME_EXCHANGE of `name` in the directory `dir_fd` and `newname` in
-    // `newdir_fd`: a nonzero errno refuses it (as a file system without the flag does).
-    virtual int may_exchange(int /*dir_fd*/, const char* /*name*/, int /*newdir_fd*/,
-                             const char* /*newname*/) {
-        return 0;
+    // A RENAME_EXCHANGE of `name` in `parent` (open as `dir_fd`) and `newname` in `newparent`
+    // (`newdir_fd`): runs `exchange` (the renameat2, which returns 0 or its errno) and returns
+    // what it returns, or refuses with an errno without running it (as a file system without the
+    // flag does). An observer may keep the two files from changing state around the call.
+    virtual int exchange(NodeId /*parent*/, int /*dir_fd*/, const char* /*name*/,
+                         NodeId /*newparent*/, int /*newdir_fd*/, const char* /*newname*/,
+                         const std::function<int()>& exchange) {
+        return exchange();
     }
     // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
     virtual void on_renamed(NodeId /*parent*/, std::string_view /*name*/, NodeId /*newparent*/,

@@ -460,20 +460,51 @@ void MigrateObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::N
     ShadowObserver::on_renamed(parent, name, newparent, newname, flags);
 }
 
-int MigrateObserver::may_exchange(int dir_fd, const char* name, int newdir_fd,
-                                  const char* newname) {
+int MigrateObserver::exchange(fs::NodeId parent, int dir_fd, const char* name, fs::NodeId newparent,
+                              int newdir_fd, const char* newname,
+                              const std::function<int()>& exchange) {
+    // A placeholder is refused (its data would have to come back first, for both names' new
+    // copies). The check and the exchange happen with both files pinned: a release in flight is
+    // waited for (the file it leaves is a placeholder), and none starts before the exchange is
+    // made. Checked before the pins and released after, a file could become a placeholder
+    // between the two, and the exchange then moved a released file's record as a whole file's.
+    std::vector<FileId> pinned;
+    int err = 0;
     for (auto [dir, n] : {std::pair{dir_fd, name}, std::pair{newdir_fd, newname}}) {
         struct stat st;
-        if (::fstatat(dir, n, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0; // renameat2 reports it
-        if (S_ISDIR(st.st_mode)) return EINVAL;
-        if (!S_ISREG(st.st_mode)) continue;
-        UniqueFd fd(::openat(dir, n, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
-        if (!fd) return errno;
-        auto marker = state::read_marker(fd.get());
-        if (!marker) return EIO;
-        if (*marker) return EINVAL;
+        if (::fstatat(dir, n, &st, AT_SYMLINK_NOFOLLOW) != 0) break; // renameat2 reports it
+        if (S_ISDIR(st.st_mode)) {
+            err = EINVAL;
+        } else if (S_ISREG(st.st_mode)) {
+            UniqueFd fd(::openat(dir, n, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+            if (!fd || ::fstat(fd.get(), &st) != 0) {
+                err = errno;
+            } else {
+                const FileId id{st.st_dev, st.st_ino};
+                err = gate_.with_file(id, [&](auto pin) {
+                    auto marker = state::read_marker(fd.get());
+                    if (!marker) return EIO;
+                    if (*marker) return EINVAL;
+                    pin();
+                    pinned.push_back(id);
+                    return 0;
+                });
+            }
+        }
+        if (err) break;
     }
-    return 0;
+    if (!err) err = exchange();
+    for (const auto& id : pinned)
+        gate_.unpin(id);
+    // A release the pins turned away is asked for again (as a close asks): nothing else would,
+    // the refused exchange changed nothing. A made exchange copies both files again, and their
+    // releases follow those copies.
+    if (err && !pinned.empty() && options_.release)
+        for (auto [dir, n] : {std::pair{parent, name}, std::pair{newparent, newname}}) {
+            std::string path;
+            if (child_path(dir, n, &path)) migrator_.release_when_unused(std::move(path));
+        }
+    return err;
 }
 
 // ---- bringing a released file's data back ------------------------------------------------------

@@ -90,7 +90,8 @@ public:
     // Refused (EINVAL) when either side is a directory or a released file: Riak's copies cannot
     // swap keys in one step, and a released file's only copy must never be overwritten by the
     // other's (see README, "Known limits").
-    int may_exchange(int dir_fd, const char* name, int newdir_fd, const char* newname) override;
+    int exchange(fs::NodeId parent, int dir_fd, const char* name, fs::NodeId newparent,
+                 int newdir_fd, const char* newname, const std::function<int()>& exchange) override;
 
     // Reads answered from Riak and from the local file after a failed attempt (any thread).
     std::uint64_t riak_reads() const { return riak_reads_.load(std::memory_order_relaxed); }
