@@ -9,6 +9,7 @@
 #include "lib/migrate/local_pins.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/relocate.hpp"
+#include "lib/migrate/remove_file_object.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/migrate/uploader.hpp"
 #include "lib/state/placeholder.hpp"
@@ -714,29 +715,11 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     auto copied = co_await std::move(call);
     if (!copied) co_return fail(copied.error().describe());
     if (superseded && !superseded_queued) {
-        const layout::Location old{superseded->type, superseded->bucket, superseded->key};
-        auto get_call = store_->get(old);
-        auto got = co_await std::move(get_call);
-        auto meta = got && got->found ? layout::decode_meta(got->object.meta)
-                                      : layout::decode_meta(layout::MetaList{});
-        if (got && got->found && meta && meta->version == superseded->version) {
-            std::vector<std::string> chunks; // a manifest's first, as remove_one() does
-            if (meta->kind == layout::FileMeta::Kind::manifest) {
-                if (auto manifest = layout::decode_manifest(got->object.value))
-                    for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
-                        if (!manifest->is_hole(i)) chunks.push_back(manifest->chunk_key(i));
-            }
-            bool removed = true;
-            for (const auto& key : chunks) {
-                auto chunk_call = store_->remove(proto::ObjectId{old.type, old.bucket, key}, {});
-                auto chunk_removed = co_await std::move(chunk_call);
-                if (!chunk_removed) removed = false;
-            }
-            if (removed) {
-                auto remove_call = store_->remove(old, store::RemoveOptions::matching(*got));
-                (void)co_await std::move(remove_call);
-            }
-        }
+        // Best effort, once: while Riak fails, what cannot be deleted stays (README, "Layout").
+        auto remove_call =
+            remove_file_object(*store_, {superseded->type, superseded->bucket, superseded->key},
+                               superseded->version, false);
+        (void)co_await std::move(remove_call);
     }
     if (copied->changed || copying_[path]) {
         // Written during the copy: this copy is stale before it is recorded.
@@ -865,15 +848,10 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     if (queued) {
         enqueue_removal(path);
     } else {
-        auto get_call = store_->get(from);
-        auto got = co_await std::move(get_call);
-        // Only the version moved: a file created at the old name since may have its own there.
-        auto meta = got && got->found ? layout::decode_meta(got->object.meta)
-                                      : layout::decode_meta(layout::MetaList{});
-        if (got && got->found && meta && meta->version == record.version) {
-            auto remove_call = store_->remove(from, store::RemoveOptions::matching(*got));
-            (void)co_await std::move(remove_call);
-        }
+        // Only the version moved, and not its chunks (the new manifest names them): a file
+        // created at the old name since may have its own object there.
+        auto remove_call = remove_file_object(*store_, from, record.version, true);
+        (void)co_await std::move(remove_call);
     }
     forget(path);
     if (options_.release && !marker) release_if_unused(path, {}, true);
@@ -1349,39 +1327,17 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
         co_return removal_retry_later(path, erased.error().message);
     }
 
-    auto get_call = store_->get(id);
-    auto got = co_await std::move(get_call);
-    if (!got) co_return removal_retry_later(path, got.error().describe());
-    std::optional<layout::FileMeta> meta;
-    if (got->found) {
-        if (auto decoded = layout::decode_meta(got->object.meta)) meta = std::move(*decoded);
-    }
-    if (got->found && !wanted.version.empty() && !owns_key(mapper_, path, id) &&
-        (!meta || meta->version != wanted.version)) {
-        // Not this path's own key (a relocation's old one): a file created at that name since
-        // may have been copied there. Only the version this removal was recorded for goes.
+    // Not this path's own key (a relocation's old one): a file created at that name since may
+    // have been copied there. Only the version this removal was recorded for goes.
+    const bool only_recorded = !wanted.version.empty() && !owns_key(mapper_, path, id);
+    auto remove_call = remove_file_object(*store_, id, only_recorded ? wanted.version : "",
+                                          wanted.phase == kKeepChunks);
+    auto removed = co_await std::move(remove_call);
+    // A key written since it was read (ESTALE) is read again at the retry.
+    if (!removed) co_return removal_retry_later(path, removed.error().describe());
+    if (*removed == RemovedObject::other_version)
         RFS_LOG_DEBUG("{}: {} holds a newer object than the one to remove; it stays", path, id.key);
-        got->found = false;
-    }
-    if (got->found) {
-        // A manifest's chunks go first: a retry after a failure still finds the manifest that
-        // names them.
-        std::vector<std::string> chunks;
-        if (wanted.phase != kKeepChunks && meta && meta->kind == layout::FileMeta::Kind::manifest) {
-            if (auto manifest = layout::decode_manifest(got->object.value)) {
-                for (std::uint64_t i = 0; i < manifest->chunks.size(); ++i)
-                    if (!manifest->is_hole(i)) chunks.push_back(manifest->chunk_key(i));
-            }
-        }
-        for (const auto& key : chunks) {
-            auto call = store_->remove(proto::ObjectId{id.type, id.bucket, key}, {});
-            auto removed = co_await std::move(call);
-            if (!removed) co_return removal_retry_later(path, removed.error().describe());
-        }
-        // Only the version read: a key written since (ESTALE) is read again at the retry.
-        auto call = store_->remove(id, store::RemoveOptions::matching(*got));
-        auto removed = co_await std::move(call);
-        if (!removed) co_return removal_retry_later(path, removed.error().describe());
+    if (*removed == RemovedObject::removed) {
         std::lock_guard lock(stats_mu_);
         ++stats_.objects_removed;
     }
