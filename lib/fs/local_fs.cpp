@@ -101,19 +101,36 @@ bool is_dot_or_dotdot(const char* name) {
 // What /proc reports as the path of descriptor `fd` ("" if it cannot say).
 std::string path_of(int fd);
 
-// The path of the object `fd` is open on, by another of its names: reopened by file handle
-// (needs CAP_DAC_READ_SEARCH), the kernel picks a live name. "" when it cannot.
-std::string other_name(int root_fd, int fd) {
+// A file handle (name_to_handle_at) as bytes: "" when there is none.
+std::string handle_of(int dir_fd, const char* name, int flags) {
     union {
         file_handle fh;
         char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
     } buf;
     buf.fh.handle_bytes = MAX_HANDLE_SZ;
     int mount_id = 0;
-    if (::name_to_handle_at(fd, "", &buf.fh, &mount_id, AT_EMPTY_PATH) != 0) return "";
+    if (::name_to_handle_at(dir_fd, name, &buf.fh, &mount_id, flags) != 0) return "";
+    return std::string(buf.bytes, sizeof(file_handle) + buf.fh.handle_bytes);
+}
+
+// The object `handle` (handle_of) names, opened O_PATH by handle (needs CAP_DAC_READ_SEARCH):
+// the kernel picks one of its names that is still linked, if it knows one.
+UniqueFd open_handle(int root_fd, const std::string& handle) {
+    union {
+        file_handle fh;
+        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+    } buf;
+    if (handle.size() < sizeof(file_handle) || handle.size() > sizeof buf) return UniqueFd();
+    std::memcpy(buf.bytes, handle.data(), handle.size());
     UniqueFd dir(::open(ProcPath(root_fd), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return "";
-    UniqueFd again(::open_by_handle_at(dir.get(), &buf.fh, O_PATH | O_CLOEXEC));
+    if (!dir) return UniqueFd();
+    return UniqueFd(::open_by_handle_at(dir.get(), &buf.fh, O_PATH | O_CLOEXEC));
+}
+
+// The path of the object `fd` is open on, by another of its names: reopened by file handle,
+// the kernel picks a live name. "" when it cannot.
+std::string other_name(int root_fd, int fd) {
+    UniqueFd again = open_handle(root_fd, handle_of(fd, "", AT_EMPTY_PATH));
     if (!again) return "";
     std::string path = path_of(again.get());
     constexpr std::string_view kDeleted = " (deleted)";
@@ -592,11 +609,38 @@ int LocalFs::link(NodeId id, NodeId newparent, const char* newname, Entry* out) 
     return 0;
 }
 
+std::string LocalFs::other_names_handle(int dir_fd, const char* name, const struct stat* moving) {
+    if (!observer_) return "";
+    struct stat st;
+    if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode) ||
+        st.st_nlink < 2)
+        return "";
+    // A rename onto another name of the same file removes nothing.
+    if (moving && moving->st_dev == st.st_dev && moving->st_ino == st.st_ino) return "";
+    // A handle, not a descriptor: one held would keep the removed name's dentry alive, and
+    // the kernel could answer the handle with that name, "(deleted)".
+    return handle_of(dir_fd, name, 0);
+}
+
+void LocalFs::notify_other_name(const std::string& handle) {
+    if (handle.empty()) return;
+    FdRef root = inodes_.path_fd(*inodes_.root());
+    if (!root) return;
+    UniqueFd fd = open_handle(root.get(), handle);
+    std::string path;
+    if (fd && relative_path_of(fd.get(), &path) == 0 && !path.empty())
+        observer_->on_other_name_changed(path);
+}
+
 int LocalFs::unlink(NodeId parent, const char* name) {
     Node dir;
     if (int err = node(parent, &dir)) return err;
+    std::string other = other_names_handle(dir.fd(), name);
     if (::unlinkat(dir.fd(), name, 0) != 0) return errno;
-    if (observer_) observer_->on_unlinked(parent, name, false);
+    if (observer_) {
+        observer_->on_unlinked(parent, name, false);
+        notify_other_name(other);
+    }
     return 0;
 }
 
@@ -628,6 +672,11 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
             ::fstatat(to.fd(), newname, &other, AT_SYMLINK_NOFOLLOW) != 0)
             return errno;
     }
+    // A file replaced by the rename that keeps other names: their link count drops. (Without
+    // `moving`, a rename onto another name of the same file, which removes nothing, is told too.)
+    std::string replaced;
+    if (!(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
+        replaced = other_names_handle(to.fd(), newname, track ? &moving : nullptr);
     auto rename_now = [&] {
         return ::renameat2(from.fd(), name, to.fd(), newname, flags) == 0 ? 0 : errno;
     };
@@ -640,7 +689,10 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
         inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
         if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
     }
-    if (observer_) observer_->on_renamed(parent, name, newparent, newname, flags);
+    if (observer_) {
+        observer_->on_renamed(parent, name, newparent, newname, flags);
+        notify_other_name(replaced);
+    }
     return 0;
 }
 
@@ -825,10 +877,14 @@ int LocalFs::create(const Caller& caller, NodeId parent, const char* name, mode_
 int LocalFs::relative_path(NodeId id, std::string* out) {
     Node inode;
     if (int err = node(id, &inode)) return err;
-    std::string path = path_of(inode.fd());
+    return relative_path_of(inode.fd(), out);
+}
+
+int LocalFs::relative_path_of(int fd, std::string* out) {
+    std::string path = path_of(fd);
     if (path.empty()) return ESTALE;
     struct stat st;
-    if (::fstat(inode.fd(), &st) != 0) return errno;
+    if (::fstat(fd, &st) != 0) return errno;
     if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) return ENOENT; // "... (deleted)"
     constexpr std::string_view kDeleted = " (deleted)";
     FdRef root;
@@ -838,7 +894,7 @@ int LocalFs::relative_path(NodeId id, std::string* out) {
         // kernel names it by one of them when it is opened by handle.
         root = inodes_.path_fd(*inodes_.root());
         if (!root) return root.error() ? root.error() : ESTALE;
-        path = other_name(root.get(), inode.fd());
+        path = other_name(root.get(), fd);
         if (path.empty()) return ENOENT;
     }
     // SOURCE's own path comes from /proc too, but it changes only when SOURCE or a directory

@@ -267,6 +267,9 @@ public:
     // The handle was closed (the kernel's RELEASE): `written` if its data was changed through it
     // (File::written()), `read_to_end` if a read through it met the end of the file.
     virtual void on_released(NodeId /*node*/, bool /*written*/, bool /*read_to_end*/) {}
+    // A file lost one of its names (an unlink, a rename over it) and keeps others: `rel_path`
+    // is one of them (the kernel's choice), whose link count changed.
+    virtual void on_other_name_changed(std::string_view /*rel_path*/) {}
     // `node` got another name, `newname` in `newparent` (link(2)).
     virtual void on_linked(NodeId /*node*/, NodeId /*newparent*/, std::string_view /*newname*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
@@ -474,6 +477,14 @@ private:
     int open_existing_for_caller(const Caller& caller, const Node& dir, const char* name, int flags,
                                  UniqueFd* out);
     int readable_if_writeback(int flags) const;
+    // relative_path() of the object `fd` (an O_PATH descriptor or any other) refers to.
+    int relative_path_of(int fd, std::string* out);
+    // Before a name of a file with several names goes (unlink, a rename over it): the file's
+    // handle, or "" (a directory, a single name, no observer). After: the observer is told one
+    // of the names it keeps (notify_other_name).
+    std::string other_names_handle(int dir_fd, const char* name,
+                                   const struct stat* moving = nullptr);
+    void notify_other_name(const std::string& handle);
     void make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t dev, OpenResult* out);
     // A change without an open handle (a truncate by path, a link) of the object at `path_fd`
     // asks the observer as an open for writing would: its data must be here (kNeedsData

@@ -44,6 +44,12 @@ void ShadowObserver::on_attr_changed(fs::NodeId node, int to_set) {
     }
 }
 
+void ShadowObserver::on_other_name_changed(std::string_view rel_path) {
+    // Its record's link count (with more names, the others keep a stale count until their
+    // directory changes; their shared `inode` is exact, as after on_linked).
+    if (ns_) ns_->entry_changed(std::string(rel_path), false);
+}
+
 bool ShadowObserver::node_path(fs::NodeId node, std::string* out) {
     int err = fs_.relative_path(node, out);
     if (err == ENOENT) return false; // removed meanwhile: its unlink marked the directory

@@ -28,6 +28,7 @@ public:
     // A truncate(2) by path changes a file nobody may have open: copy it now.
     void on_attr_changed(fs::NodeId node, int to_set) override;
     void on_unlinked(fs::NodeId parent, std::string_view name, bool dir) override;
+    void on_other_name_changed(std::string_view rel_path) override;
     void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
                     std::string_view newname, unsigned flags) override;
 
