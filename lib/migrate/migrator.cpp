@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <random>
@@ -107,6 +109,20 @@ state::FileState removal_record(const layout::Location& where, const state::File
     r.version = rec.version;
     r.sha256 = rec.sha256;
     return r;
+}
+
+// A path's removal record is one slot, keyed by the path. A second removal of the same path,
+// for another object (a rename handled while the path's last removal waits, for Riak or its
+// turn), must not overwrite the first, which would leave that object behind: it takes a slot
+// of its own, "PATH/" + a name longer than NAME_MAX (no path in SOURCE can be one) + a number.
+// remove_one() treats it as a path with no file, and, not the path's own key, deletes only the
+// version recorded.
+const std::string kExtraSlot = std::string(NAME_MAX + 1, '~');
+
+bool is_extra_removal_slot(std::string_view path) {
+    auto slash = path.rfind('/');
+    return slash != std::string_view::npos &&
+           path.substr(slash + 1, kExtraSlot.size()) == kExtraSlot;
 }
 
 // In a removal record: the object's chunks belong to a copy moved elsewhere (relocate.hpp):
@@ -398,6 +414,17 @@ bool Migrator::copy_must_wait(const std::string& path) const {
     return relocating_from_.count(key) > 0 || removal_targets_.held(key);
 }
 
+std::string Migrator::removal_slot(const std::string& path, const layout::Location& where) {
+    for (unsigned n = 0;; ++n) {
+        std::string slot = n == 0 ? path : path + "/" + kExtraSlot + std::to_string(n);
+        auto pending = state_.get_removal(slot);
+        // Free, or unreadable (the batch that writes it reports the store's failure).
+        if (!pending || !*pending) return slot;
+        const auto& r = **pending;
+        if (std::tie(r.type, r.bucket, r.key) == location_tuple(where)) return slot; // same object
+    }
+}
+
 void Migrator::note_removal_target(const std::string& path) {
     auto rec = state_.get_removal(path);
     if (!rec || !*rec) return; // read again by remove_one, which decides
@@ -464,6 +491,7 @@ asio::awaitable<void> Migrator::worker() {
         std::string path = std::move(*next);
         copying_[path] = false;
         note_copying(path);
+        RFS_LOG_DEBUG("copy of {} begins", path);
         CopyResult result;
         try {
             result = co_await migrate_one(path);
@@ -479,6 +507,9 @@ asio::awaitable<void> Migrator::worker() {
 }
 
 void Migrator::copy_ended(const std::string& path, CopyResult result) {
+    static constexpr std::array<const char*, 6> kKinds = {"copied", "current", "skipped",
+                                                          "failed", "again",   "recording"};
+    RFS_LOG_DEBUG("copy of {} ended: {}", path, kKinds.at(static_cast<std::size_t>(result.kind)));
     bool again = copying_[path];
     copying_.erase(path);
     copying_keys_.release(path);
@@ -540,6 +571,10 @@ void Migrator::verified_recorded(const std::string& path, std::uint64_t bytes_se
 // placeholder whose marker names that object, the only copy, which nothing here may delete.
 CopyResult Migrator::gone_before_copy(const std::string& path) {
     auto rec = state_.get(path);
+    RFS_LOG_DEBUG("{} is gone before its copy (record: {})", path,
+                  rec && *rec ? std::string(state::phase_name((*rec)->phase)) +
+                                    ((*rec)->version.empty() ? "" : ", with a version")
+                              : "none");
     if (rec && *rec && !(*rec)->version.empty()) {
         // A verified copy, perhaps moved here by a rename whose copy has not followed yet: the
         // file may be a released placeholder elsewhere now, whose marker names that object, the
@@ -556,10 +591,11 @@ CopyResult Migrator::gone_before_copy(const std::string& path) {
         if (auto where = location_of(mapper_, path, **rec)) {
             state::StateStore::Batch batch;
             batch.erase(path);
-            batch.put_removal(path, removal_record(*where, **rec));
+            const std::string slot = removal_slot(path, *where);
+            batch.put_removal(slot, removal_record(*where, **rec));
             if (auto applied = state_.apply(batch); !applied)
                 return copy_failed(path, applied.error().message);
-            enqueue_removal(path);
+            enqueue_removal(slot);
             {
                 std::lock_guard lock(stats_mu_);
                 ++stats_.skipped;
@@ -1128,8 +1164,9 @@ void Migrator::removed_on_loop(const std::string& path) {
     for (const auto& [p, rec] : records) {
         batch.erase(p);
         if (auto where = location_of(mapper_, p, rec)) {
-            batch.put_removal(p, removal_record(*where, rec));
-            removals.push_back(p);
+            const std::string slot = removal_slot(p, *where);
+            batch.put_removal(slot, removal_record(*where, rec));
+            removals.push_back(slot);
         }
     }
     if (auto applied = state_.apply(batch); !applied)
@@ -1176,11 +1213,16 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
 
     // The objects the new names claim: an old object at one of them is replaced by the new
     // copy (whose upload drops the replaced version's chunks), not deleted.
+    // Only a name that holds a regular file as this runs claims its key: the operation is
+    // handled after the fact, and a later one may have put a directory or a symlink there, which
+    // no copy replaces the old object for (its record still moves, for that later operation).
     std::set<std::tuple<std::string, std::string, std::string>> claimed;
     std::map<std::string, layout::Location> copies;
     for (const auto& [path, rec] : now) {
         if (auto where = mapper_.map(path)) {
-            claimed.insert({where->type, where->bucket, where->key});
+            struct stat st;
+            if (stat_beneath(source_root_, path, &st) == 0 && S_ISREG(st.st_mode))
+                claimed.insert({where->type, where->bucket, where->key});
             copies.emplace(path, *where);
         }
     }
@@ -1230,8 +1272,9 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                     continue;
                 }
             }
-            batch.put_removal(p, removal_record(*where, rec));
-            removals.push_back(p);
+            const std::string slot = removal_slot(p, *where);
+            batch.put_removal(slot, removal_record(*where, rec));
+            removals.push_back(slot);
         }
     }
     // The records move to their new paths, dirty: each is copied again under its new key, or,
@@ -1251,6 +1294,8 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     if (batch.size() == 0) return;
     if (auto applied = state_.apply(batch); !applied) return retry(applied.error().message);
     namespace_attempts_ = 0;
+    RFS_LOG_DEBUG("{} {} {}: {} removal(s), {} cop(ies)", from, exchange ? "<->" : "->", to,
+                  removals.size(), copies.size());
     for (const auto& p : removals)
         enqueue_removal(p);
     for (const auto& [path, where] : copies)
@@ -1307,9 +1352,10 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
     const layout::Location id{wanted.type, wanted.bucket, wanted.key};
 
     // Nothing of this path is being copied now (the workers keep the two apart), and nothing
-    // below waits between this check and the read of the object.
+    // below waits between this check and the read of the object. (A second removal of a path
+    // is no path in SOURCE: ENOENT.)
     struct stat st;
-    int err = stat_beneath(source_root_, path, &st);
+    int err = is_extra_removal_slot(path) ? ENOENT : stat_beneath(source_root_, path, &st);
     if (err != 0 && err != ENOENT && err != ELOOP && err != EXDEV)
         co_return removal_retry_later(path, fmt::format("cannot stat: {}", std::strerror(err)));
     if (err == 0 && S_ISREG(st.st_mode)) {
@@ -1337,6 +1383,9 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
     if (!removed) co_return removal_retry_later(path, removed.error().describe());
     if (*removed == RemovedObject::other_version)
         RFS_LOG_DEBUG("{}: {} holds a newer object than the one to remove; it stays", path, id.key);
+    else
+        RFS_LOG_DEBUG("removal for {} of {}: {}", path, id.key,
+                      *removed == RemovedObject::removed ? "deleted" : "nothing there");
     if (*removed == RemovedObject::removed) {
         std::lock_guard lock(stats_mu_);
         ++stats_.objects_removed;

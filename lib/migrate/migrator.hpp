@@ -197,6 +197,9 @@ private:
     // The key ordering above: what a copy or a removal waits for, and the bookkeeping.
     bool copy_must_wait(const std::string& path) const;
     void note_removal_target(const std::string& path);
+    // Where a removal of `path`'s object at `where` is recorded: `path`, unless a removal of
+    // another object waits there (see kExtraSlot in migrator.cpp).
+    std::string removal_slot(const std::string& path, const layout::Location& where);
     void note_copying(const std::string& path);
     boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
                                                     state::FileState record, layout::Location to,

@@ -929,6 +929,12 @@ void MountFixture::stop_daemon(bool use_umount) {
 
     // libfuse's output_checker: any error or sanitizer report fails the test.
     std::string text = stderr_text();
+    // For a failure seen once: every mount's daemon log, appended to this file (with the
+    // settings file's log_level = debug, through RIAKFS_IT_OPTS=settings=FILE).
+    if (const char* keep = std::getenv("RIAKFS_IT_KEEP_LOG"); keep && *keep) {
+        std::ofstream out(keep, std::ios::app | std::ios::binary);
+        out << "==== daemon log of " << mnt_ << "\n" << text;
+    }
     // The daemon's log lines are logfmt ("level=error msg=..."); "ERROR" is kept for the stand-in.
     static const std::array<const char*, 8> bad = {
         "level=error",     "ERROR",          "AddressSanitizer",           "LeakSanitizer",

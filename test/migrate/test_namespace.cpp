@@ -417,6 +417,31 @@ TEST_CASE("a removal while the store fails is retried until it is done", "[names
     CHECK(engine.migrator->stats().removals_queued == 0);
 }
 
+TEST_CASE("two removals of one path for different objects both happen", "[namespace]") {
+    // A path's removal waits (Riak down) when a second one of the same path, for another
+    // object, is recorded: it takes a slot of its own instead of overwriting the first, whose
+    // object was then left behind.
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a", "first a");
+    tree.write("z", "the z file");
+    Engine engine(tree, mapper);
+    engine.copy_now({"a", "z"});
+    engine.on_loop([&] { engine.mem->set_unreachable(true); });
+
+    std::filesystem::remove(tree.src("a"));
+    engine.migrator->path_removed("a"); // key a: pending while Riak is down
+    rename_local(tree, "z", "a");
+    engine.migrator->path_renamed("z", "a", false); // the copy of key z is to follow to key a
+    std::filesystem::remove(tree.src("a"));
+    engine.migrator->path_removed("a"); // key z, before its copy could follow
+    REQUIRE(eventually([&] { return engine.removals().size() == 2; }));
+    engine.on_loop([&] { engine.mem->set_unreachable(false); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
+    CHECK(engine.removals().empty());
+}
+
 TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
