@@ -1283,8 +1283,15 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     for (const auto& [path, where] : copies) {
         state::FileState rec = now[path].value_or(state::FileState{});
         if (exchange || !follows(path, rec)) {
+            // Copied afresh, to this path's own key. The object the record named is another
+            // name's (after an exchange) or the old name's, whose removal is queued above: kept
+            // here, a removal of this path would delete it, whoever holds it by then.
             rec.version.clear();
             rec.sha256.clear();
+            rec.vclock.clear();
+            rec.type.clear();
+            rec.bucket.clear();
+            rec.key.clear();
         }
         rec.phase = state::Phase::dirty;
         rec.attempts = 0;

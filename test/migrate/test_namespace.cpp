@@ -274,6 +274,32 @@ TEST_CASE("RENAME_EXCHANGE copies both files again", "[namespace]") {
     CHECK(engine.record("y")->sha256 == layout::sha256_hex("first"));
 }
 
+TEST_CASE("a file removed right after an exchange takes only its own object", "[namespace]") {
+    // The exchange left each record naming the other file's object; the unlink that followed
+    // removed that object (the one the other name's new copy had just written).
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("c", "the c file");
+    tree.write("y", "the y file");
+    Engine engine(tree, mapper);
+    engine.copy_now({"c", "y"});
+
+    // The copies the exchange queues wait at the store, so the unlink of y is handled after
+    // the copy of y (a namespace operation waits for its paths' copies) and its removal runs
+    // after the copy of c.
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::put); });
+    rename_local(tree, "c", "y", RENAME_EXCHANGE);
+    engine.migrator->path_renamed("c", "y", true);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    std::filesystem::remove(tree.src("y"));
+    engine.migrator->path_removed("y");
+    std::this_thread::sleep_for(100ms);
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("c") == "the y file");
+    CHECK(engine.keys() == std::set<std::string>{"c"});
+}
+
 TEST_CASE("directory rename moves every copied file under it", "[namespace]") {
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
