@@ -39,15 +39,6 @@ constexpr auto kMaxRest = std::chrono::seconds(2);
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::milliseconds(30000);
 
-int lstat_beneath(int root, const std::string& rel, struct stat* st) {
-    open_how how{};
-    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how)));
-    if (!fd || ::fstat(fd.get(), st) != 0) return -1;
-    return 0;
-}
-
 // The walk and the hand-over are background work: let the mount's threads have the CPU and
 // the disk first.
 void lower_priority() {

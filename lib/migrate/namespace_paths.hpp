@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "lib/common/timespec_ns.hpp"
+#include "lib/common/unique_fd.hpp"
 #include "lib/layout/dir_record.hpp"
 
 namespace rfs::migrate {
@@ -53,6 +54,16 @@ inline int open_dir_beneath(int root, const std::string& rel) {
         fd = static_cast<int>(::syscall(SYS_openat2, root, path, &how, sizeof how));
     }
     return fd;
+}
+
+// lstat of `rel` beneath SOURCE (no symlink followed on the way): 0, or an errno.
+inline int lstat_beneath(int root, const std::string& rel, struct stat* st) {
+    open_how how{};
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how)));
+    if (!fd || ::fstat(fd.get(), st) != 0) return errno;
+    return 0;
 }
 
 // The id shared by the names of one file, unless a restore mapped it (AuxKind::inode_id).

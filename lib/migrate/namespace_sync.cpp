@@ -218,7 +218,37 @@ void NamespaceSync::entry_changed(std::string rel_path, bool names_changed) {
         mark_on_loop(layout::dir_record_key(parent), false, false);
         if (names_changed && !parent.empty())
             mark_on_loop(layout::dir_record_key(parent_of(parent)), false, false);
+        mark_other_names(rel_path);
     });
+}
+
+void NamespaceSync::mark_other_names(const std::string& rel_path) {
+    // A file with several names: its other names' entries (mode, times, size, link count) are
+    // stale too. The directories whose records list its hard-link id were noted when those
+    // records were made (AuxKind::link_dir); each is marked, and its note dropped: the record
+    // made again notes it again if the file is still there.
+    struct stat st;
+    if (lstat_beneath(source_root_, rel_path, &st) != 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
+        return;
+    const std::string local = local_inode_id(st);
+    auto mapped = state_.aux_get(state::AuxKind::inode_id, local);
+    if (!mapped) return note_failure(rel_path, mapped.error().message);
+    std::string prefix = mapped->value_or(local);
+    prefix.push_back('\0');
+    std::vector<std::string> dirs;
+    auto scanned = state_.aux_for_each(state::AuxKind::link_dir, prefix,
+                                       [&](std::string_view key, std::string_view) {
+                                           dirs.emplace_back(key.substr(prefix.size()));
+                                           return true;
+                                       });
+    if (!scanned) return note_failure(rel_path, scanned.error().message);
+    std::vector<state::AuxOp> ops;
+    for (const auto& dir : dirs)
+        ops.push_back({state::AuxKind::link_dir, prefix + dir, std::nullopt});
+    for (const auto& dir : dirs)
+        mark_on_loop(layout::dir_record_key(dir), false, false);
+    if (auto erased = state_.aux_apply(ops); !erased)
+        note_failure(rel_path, erased.error().message);
 }
 
 void NamespaceSync::dir_changed(std::string rel_dir, bool recursive) {
@@ -432,6 +462,9 @@ asio::awaitable<std::optional<std::string>> NamespaceSync::sync_one(std::string 
     std::vector<state::AuxOp> ops;
     for (const auto& [child, r] : marks)
         ops.push_back({state::AuxKind::dirty_dir, child, std::string(r ? "r" : "")});
+    // Where the record lists a file with several names (mark_other_names).
+    for (const auto& [name, e] : record->entries)
+        if (!e.inode.empty()) ops.push_back({state::AuxKind::link_dir, e.inode + '\0' + rel, ""});
     if (auto applied = state_.aux_apply(ops); !applied) co_return applied.error().message;
     for (const auto& [child, r] : marks)
         mark_on_loop(child, r, true);

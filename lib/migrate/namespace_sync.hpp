@@ -131,6 +131,9 @@ private:
 
     void post(std::function<void()> work);
     // `durable`: the dirty mark is already in the state store.
+    // Marks the other directories whose records list the file `rel_path`, when it has several
+    // names (loop thread).
+    void mark_other_names(const std::string& rel_path);
     void mark_on_loop(const std::string& key, bool recursive, bool durable);
     void schedule(const std::string& key, Clock::time_point due);
     void wake();

@@ -79,6 +79,7 @@ enum class AuxKind : char {
     restoring = 'x',  // a restore in progress (restore.hpp); key ""
     drain = 'g',      // the background drain's progress (lib/migrate/drain.hpp); key ""
     local_pin = 'p',  // riakfsctl recall: a path kept local (lib/migrate/local_pins.hpp)
+    link_dir = 'l',   // namespace: "<hard-link id>\0<directory>" of a record listing that id
 };
 
 struct AuxOp {

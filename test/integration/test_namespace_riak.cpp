@@ -303,6 +303,11 @@ TEST_CASE("namespace: every namespace operation through the mount is recorded in
     REQUIRE(::link(fx.mnt("e/deep/sym").c_str(), fx.mnt("f/sym2").c_str()) == 0);
     REQUIRE(::link(fx.mnt("e/deep/three").c_str(), fx.mnt("f/four").c_str()) == 0);
     require_records_agree(node, fx.source());
+    // Changed through one name: the other name's entry (mode, size, times, xattrs) too.
+    REQUIRE(::chmod(fx.mnt("f/four").c_str(), 0600) == 0);
+    REQUIRE(::setxattr(fx.mnt("f/four").c_str(), "user.via", "four", 4, 0) == 0);
+    write_file(fx.mnt("f/two"), "one, longer");
+    require_records_agree(node, fx.source());
     REQUIRE(::unlink(fx.mnt("f/two").c_str()) == 0);
     REQUIRE(::unlink(fx.mnt("f/sym2").c_str()) == 0);
     write_file(fx.mnt("f/five"), "five");
