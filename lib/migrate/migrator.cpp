@@ -758,8 +758,26 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
         (void)co_await std::move(remove_call);
     }
     if (copied->changed || copying_[path]) {
-        // Written during the copy: this copy is stale before it is recorded.
-        (void)state_.mark_dirty(path);
+        // Written during the copy: this copy is stale before it is recorded. Its object stays
+        // at the key until the next copy replaces it, and what the record named there is gone:
+        // the record names the stale version, so that a rename or unlink handled before that
+        // next copy removes exactly it (naming the replaced one, it found "a newer object" there
+        // and left it behind).
+        if (copied->written) {
+            state::FileState stale = record;
+            stale.phase = state::Phase::dirty;
+            stale.version = copied->version;
+            stale.sha256.clear(); // not the file's content
+            stale.vclock = copied->vclock;
+            stale.type = location->type;
+            stale.bucket = location->bucket;
+            stale.key = location->key;
+            stale.attempts = 0;
+            stale.last_error.clear();
+            (void)state_.put(path, stale);
+        } else {
+            (void)state_.mark_dirty(path);
+        }
         copying_[path] = true;
         co_return CopyResult{CopyResult::Kind::again, {}};
     }
@@ -1277,6 +1295,7 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
             removals.push_back(slot);
         }
     }
+    std::vector<std::pair<std::string, state::FileState>> batch_records; // for the debug log
     // The records move to their new paths, dirty: each is copied again under its new key, or,
     // after a plain rename of a verified copy, relocated there (the record keeps the copy's
     // version and old location for that). An exchange sends both files again.
@@ -1297,12 +1316,19 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         rec.attempts = 0;
         rec.last_error.clear();
         batch.put(path, rec);
+        batch_records.emplace_back(path, rec);
     }
     if (batch.size() == 0) return;
     if (auto applied = state_.apply(batch); !applied) return retry(applied.error().message);
     namespace_attempts_ = 0;
-    RFS_LOG_DEBUG("{} {} {}: {} removal(s), {} cop(ies)", from, exchange ? "<->" : "->", to,
-                  removals.size(), copies.size());
+    if (log::enabled(log::Level::debug)) {
+        std::string what;
+        for (const auto& p : removals)
+            what += fmt::format(" -{}", p);
+        for (const auto& [path, rec] : batch_records)
+            what += fmt::format(" +{}{}", path, rec.key.empty() ? "" : "@" + rec.key);
+        RFS_LOG_DEBUG("{} {} {}:{}", from, exchange ? "<->" : "->", to, what);
+    }
     for (const auto& p : removals)
         enqueue_removal(p);
     for (const auto& [path, where] : copies)

@@ -329,6 +329,7 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
             co_return verify_error(in.rel_path, "the manifest read back differs");
     }
 
+    out.written = true;
     // A change while we read (or since) makes this copy stale, even if every read was whole.
     struct stat now;
     if (::fstat(in.fd, &now) != 0) co_return local_error(errno, "cannot stat", in.rel_path);

@@ -62,6 +62,8 @@ struct UploadOutcome {
     std::uint64_t bytes_sent = 0;     // value bytes written (holes not counted)
     std::uint64_t chunks_removed = 0; // of the version this one replaced
     bool changed = false;             // the local file changed during the copy: copy it again
+    bool written = false; // this version is at the key, verified (changed or not): it replaced
+                          // what was there
 };
 
 riak::Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput input);
