@@ -1401,9 +1401,19 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
             closed_on_loop(path, true);
             co_return forget_removal(path);
         }
-    } else if (auto erased = state_.erase(path); !erased) {
-        // Nothing to copy there: a record is what a copy that ended after the unlink wrote.
-        co_return removal_retry_later(path, erased.error().message);
+    } else {
+        // Nothing to copy there: a record is what a copy that ended after the unlink wrote,
+        // unless it names another object with a version: a rename onto this path, handled
+        // since, moved a copy's record here (to be relocated), which the operation that took
+        // the path away again decides on (renamed_on_loop), not this removal.
+        auto rec = state_.get(path);
+        if (!rec) co_return removal_retry_later(path, rec.error().message);
+        const bool moved_here =
+            *rec && !(*rec)->version.empty() && location_of(mapper_, path, **rec) &&
+            location_tuple(*location_of(mapper_, path, **rec)) != location_tuple(id);
+        if (*rec && !moved_here)
+            if (auto erased = state_.erase(path); !erased)
+                co_return removal_retry_later(path, erased.error().message);
     }
 
     // Not this path's own key (a relocation's old one): a file created at that name since may

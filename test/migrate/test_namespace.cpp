@@ -468,6 +468,34 @@ TEST_CASE("two removals of one path for different objects both happen", "[namesp
     CHECK(engine.removals().empty());
 }
 
+TEST_CASE("a removal keeps the record a later rename moved onto its path", "[namespace]") {
+    // The removal of y (Riak down) runs after b was renamed onto y and y renamed on to z, but
+    // before that second rename is handled: y is no file then, and the removal erased the
+    // record at y, b's, whose copy was to follow it. The second rename found nothing to move,
+    // and b's object stayed at its old key.
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("b", "the b file");
+    tree.write("y", "the y file");
+    Engine engine(tree, mapper);
+    engine.copy_now({"b", "y"});
+    engine.on_loop([&] { engine.mem->set_unreachable(true); });
+
+    std::filesystem::remove(tree.src("y"));
+    engine.migrator->path_removed("y");
+    rename_local(tree, "b", "y");
+    engine.migrator->path_renamed("b", "y", false);
+    rename_local(tree, "y", "z");
+    REQUIRE(::symlink("b", tree.src("y").c_str()) == 0);
+    REQUIRE(eventually([&] { return engine.record("y") && !engine.record("y")->key.empty(); }));
+    engine.on_loop([&] { engine.mem->set_unreachable(false); });
+    REQUIRE(eventually([&] { return engine.removals().empty(); }));
+    engine.migrator->path_renamed("y", "z", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.file_keys() == std::set<std::string>{"z"});
+    CHECK(engine.content("z") == "the b file");
+}
+
 TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
