@@ -101,12 +101,15 @@ bool is_dot_or_dotdot(const char* name) {
 // What /proc reports as the path of descriptor `fd` ("" if it cannot say).
 std::string path_of(int fd);
 
+// Room for a file handle of any file system.
+union HandleBuf {
+    file_handle fh;
+    char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
+};
+
 // A file handle (name_to_handle_at) as bytes: "" when there is none.
 std::string handle_of(int dir_fd, const char* name, int flags) {
-    union {
-        file_handle fh;
-        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
-    } buf;
+    HandleBuf buf;
     buf.fh.handle_bytes = MAX_HANDLE_SZ;
     int mount_id = 0;
     if (::name_to_handle_at(dir_fd, name, &buf.fh, &mount_id, flags) != 0) return "";
@@ -116,10 +119,7 @@ std::string handle_of(int dir_fd, const char* name, int flags) {
 // The object `handle` (handle_of) names, opened O_PATH by handle (needs CAP_DAC_READ_SEARCH):
 // the kernel picks one of its names that is still linked, if it knows one.
 UniqueFd open_handle(int root_fd, const std::string& handle) {
-    union {
-        file_handle fh;
-        char bytes[sizeof(file_handle) + MAX_HANDLE_SZ];
-    } buf;
+    HandleBuf buf;
     if (handle.size() < sizeof(file_handle) || handle.size() > sizeof buf) return UniqueFd();
     std::memcpy(buf.bytes, handle.data(), handle.size());
     UniqueFd dir(::open(ProcPath(root_fd), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -7,6 +7,7 @@
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/migrate/local_pins.hpp"
+#include "lib/migrate/namespace_paths.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/relocate.hpp"
 #include "lib/migrate/remove_file_object.hpp"
@@ -55,13 +56,8 @@ int open_beneath(int root, const std::string& rel, int access = O_RDONLY) {
 // component is not a directory), another errno otherwise (ELOOP: a symlink on the way). A symlink
 // at `rel` itself is "there, not a file".
 int stat_beneath(int root, const std::string& rel, struct stat* st) {
-    open_how how{};
-    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how)));
-    if (!fd) return errno == ENOTDIR ? ENOENT : errno;
-    if (::fstat(fd.get(), st) != 0) return errno;
-    return 0;
+    const int err = lstat_beneath(root, rel, st);
+    return err == ENOTDIR ? ENOENT : err;
 }
 
 // The object a record stands for: the one it was copied to, else where its path maps now.
@@ -109,6 +105,17 @@ state::FileState removal_record(const layout::Location& where, const state::File
     r.version = rec.version;
     r.sha256 = rec.sha256;
     return r;
+}
+
+// The record no longer names a copy in Riak (the next copy of its path goes to the path's own
+// key, as a first one does): its object is another path's, or goes by a removal of its own.
+void forget_copy(state::FileState& rec) {
+    rec.version.clear();
+    rec.sha256.clear();
+    rec.vclock.clear();
+    rec.type.clear();
+    rec.bucket.clear();
+    rec.key.clear();
 }
 
 // A path's removal record is one slot, keyed by the path. A second removal of the same path,
@@ -716,12 +723,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     if (!record.version.empty() && !record.key.empty() &&
         location_tuple(held) != location_tuple(*location)) {
         superseded = removal_record(held, record);
-        record.version.clear();
-        record.sha256.clear();
-        record.vclock.clear();
-        record.type.clear();
-        record.bucket.clear();
-        record.key.clear();
+        forget_copy(record);
     }
     record.phase = state::Phase::uploading;
     {
@@ -1295,7 +1297,12 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
             removals.push_back(slot);
         }
     }
-    std::vector<std::pair<std::string, state::FileState>> batch_records; // for the debug log
+    // For the debug log: the removals and the records written.
+    const bool debug = log::enabled(log::Level::debug);
+    std::string what;
+    if (debug)
+        for (const auto& p : removals)
+            what += fmt::format(" -{}", p);
     // The records move to their new paths, dirty: each is copied again under its new key, or,
     // after a plain rename of a verified copy, relocated there (the record keeps the copy's
     // version and old location for that). An exchange sends both files again.
@@ -1305,30 +1312,18 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
             // Copied afresh, to this path's own key. The object the record named is another
             // name's (after an exchange) or the old name's, whose removal is queued above: kept
             // here, a removal of this path would delete it, whoever holds it by then.
-            rec.version.clear();
-            rec.sha256.clear();
-            rec.vclock.clear();
-            rec.type.clear();
-            rec.bucket.clear();
-            rec.key.clear();
+            forget_copy(rec);
         }
         rec.phase = state::Phase::dirty;
         rec.attempts = 0;
         rec.last_error.clear();
+        if (debug) what += fmt::format(" +{}{}", path, rec.key.empty() ? "" : "@" + rec.key);
         batch.put(path, rec);
-        batch_records.emplace_back(path, rec);
     }
     if (batch.size() == 0) return;
     if (auto applied = state_.apply(batch); !applied) return retry(applied.error().message);
     namespace_attempts_ = 0;
-    if (log::enabled(log::Level::debug)) {
-        std::string what;
-        for (const auto& p : removals)
-            what += fmt::format(" -{}", p);
-        for (const auto& [path, rec] : batch_records)
-            what += fmt::format(" +{}{}", path, rec.key.empty() ? "" : "@" + rec.key);
-        RFS_LOG_DEBUG("{} {} {}:{}", from, exchange ? "<->" : "->", to, what);
-    }
+    RFS_LOG_DEBUG("{} {} {}:{}", from, exchange ? "<->" : "->", to, what);
     for (const auto& p : removals)
         enqueue_removal(p);
     for (const auto& [path, where] : copies)
@@ -1408,9 +1403,9 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
         // the path away again decides on (renamed_on_loop), not this removal.
         auto rec = state_.get(path);
         if (!rec) co_return removal_retry_later(path, rec.error().message);
-        const bool moved_here =
-            *rec && !(*rec)->version.empty() && location_of(mapper_, path, **rec) &&
-            location_tuple(*location_of(mapper_, path, **rec)) != location_tuple(id);
+        const auto named = *rec ? location_of(mapper_, path, **rec) : std::nullopt;
+        const bool moved_here = *rec && !(*rec)->version.empty() && named &&
+                                location_tuple(*named) != location_tuple(id);
         if (*rec && !moved_here)
             if (auto erased = state_.erase(path); !erased)
                 co_return removal_retry_later(path, erased.error().message);
