@@ -579,6 +579,16 @@ bool is_whole_version(const std::string& data) {
     return data == versioned_body(seed, size);
 }
 
+// Writes `count` files `prefix`0, `prefix`1, ... through the mount (versioned_body(first + i,
+// size)) and waits until each is released.
+void write_released(const MountFixture& fx, const std::string& prefix, int count, int first,
+                    std::size_t size) {
+    for (int i = 0; i < count; ++i)
+        write_file(fx.mnt(prefix + std::to_string(i)), versioned_body(first + i, size));
+    for (int i = 0; i < count; ++i)
+        REQUIRE(wait_released(fx.src(prefix + std::to_string(i))));
+}
+
 } // namespace
 
 TEST_CASE("move: readers and writers on the same files while they are copied, moved and "
@@ -741,10 +751,7 @@ TEST_CASE("move: a released file written right after its rename keeps every byte
     RiakNode node(dir.path());
     MountFixture fx(move_mount(node, dir));
     constexpr int kFiles = 20;
-    for (int i = 0; i < kFiles; ++i)
-        write_file(fx.mnt("l" + std::to_string(i)), versioned_body(i, 150000));
-    for (int i = 0; i < kFiles; ++i)
-        REQUIRE(wait_released(fx.src("l" + std::to_string(i))));
+    write_released(fx, "l", kFiles, 0, 150000);
     std::map<std::string, std::string> want;
     for (int i = 0; i < kFiles; ++i) {
         std::string z = "z" + std::to_string(i);
@@ -780,10 +787,7 @@ TEST_CASE("move: a file created at a released file's old name right after its re
     // Small chunks, many files: more releases in flight for the renames to be held behind.
     MountFixture fx(move_mount(node, dir, {"chunk_size=4096"}));
     constexpr int kFiles = 40;
-    for (int i = 0; i < kFiles; ++i)
-        write_file(fx.mnt("a" + std::to_string(i)), versioned_body(100 + i, 10000));
-    for (int i = 0; i < kFiles; ++i)
-        REQUIRE(wait_released(fx.src("a" + std::to_string(i))));
+    write_released(fx, "a", kFiles, 100, 10000);
     for (int i = 0; i < kFiles; ++i) {
         std::string a = "a" + std::to_string(i), b = "b" + std::to_string(i);
         REQUIRE(::rename(fx.mnt(a).c_str(), fx.mnt(b).c_str()) == 0);
@@ -864,10 +868,7 @@ TEST_CASE("move: released files renamed twice before their copies follow keep th
     MountFixture fx(move_mount(node, dir));
     constexpr int kFiles = 20;
     REQUIRE(::mkdir(fx.mnt("d").c_str(), 0755) == 0);
-    for (int i = 0; i < kFiles; ++i)
-        write_file(fx.mnt("d/f" + std::to_string(i)), versioned_body(300 + i, 150000));
-    for (int i = 0; i < kFiles; ++i)
-        REQUIRE(wait_released(fx.src("d/f" + std::to_string(i))));
+    write_released(fx, "d/f", kFiles, 300, 150000);
     for (int i = 0; i < kFiles; ++i)
         REQUIRE(::rename(fx.mnt("d/f" + std::to_string(i)).c_str(),
                          fx.mnt("d/g" + std::to_string(i)).c_str()) == 0);
@@ -898,10 +899,7 @@ TEST_CASE("move: an O_TRUNC open of a released file right after its rename", "[m
     RiakNode node(dir.path());
     MountFixture fx(move_mount(node, dir));
     constexpr int kFiles = 20;
-    for (int i = 0; i < kFiles; ++i)
-        write_file(fx.mnt("t" + std::to_string(i)), versioned_body(400 + i, 150000));
-    for (int i = 0; i < kFiles; ++i)
-        REQUIRE(wait_released(fx.src("t" + std::to_string(i))));
+    write_released(fx, "t", kFiles, 400, 150000);
     for (int i = 0; i < kFiles; ++i) {
         std::string u = fx.mnt("u" + std::to_string(i));
         REQUIRE(::rename(fx.mnt("t" + std::to_string(i)).c_str(), u.c_str()) == 0);
