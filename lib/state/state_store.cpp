@@ -28,6 +28,12 @@ constexpr char phase_prefix = 'q';
 constexpr char removal_prefix = 'r';
 constexpr uint8_t identity_format = 1;
 
+std::string aux_key(AuxKind kind, std::string_view key) {
+    std::string out(1, static_cast<char>(kind));
+    out.append(key);
+    return out;
+}
+
 std::string file_key(std::string_view path) {
     std::string key(1, file_prefix);
     key.append(path);
@@ -206,6 +212,10 @@ void StateStore::Batch::mark_dirty(std::string_view path) {
     ops_.push_back({std::string(path), std::nullopt, false, true});
 }
 
+void StateStore::Batch::aux(AuxOp op) {
+    ops_.push_back({std::string(), std::nullopt, false, false, std::move(op)});
+}
+
 void StateStore::Batch::append(Batch&& other) {
     if (ops_.empty()) {
         ops_ = std::move(other.ops_);
@@ -267,6 +277,13 @@ public:
     }
     void erase_removal(std::string_view path) {
         batch.Delete(removal_key(path));
+        raw_ = true;
+    }
+    void aux(const AuxOp& op) {
+        if (op.value)
+            batch.Put(aux_key(op.kind, op.key), *op.value);
+        else
+            batch.Delete(aux_key(op.kind, op.key));
         raw_ = true;
     }
 
@@ -426,11 +443,11 @@ Result<void> StateStore::erase(std::string_view path) {
 
 Result<void> StateStore::apply(const Batch& batch) {
     for (const Batch::Op& op : batch.ops_)
-        if (!is_valid_path(op.path)) return invalid_path(op.path);
+        if (!op.aux && !is_valid_path(op.path)) return invalid_path(op.path);
     // The stripes involved, locked in index order so that two batches cannot deadlock.
     std::vector<size_t> indices;
     for (const Batch::Op& op : batch.ops_)
-        indices.push_back(static_cast<size_t>(&stripe(op.path) - stripes_.data()));
+        if (!op.aux) indices.push_back(static_cast<size_t>(&stripe(op.path) - stripes_.data()));
     std::sort(indices.begin(), indices.end());
     indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
     std::vector<std::unique_lock<std::mutex>> locks;
@@ -443,6 +460,10 @@ Result<void> StateStore::apply(const Batch& batch) {
     const bool marks = std::any_of(batch.ops_.begin(), batch.ops_.end(),
                                    [](const Batch::Op& op) { return op.mark_dirty; });
     for (const Batch::Op& op : batch.ops_) {
+        if (op.aux) {
+            plan.aux(*op.aux);
+            continue;
+        }
         if (op.removal) {
             if (op.state)
                 plan.put_removal(op.path, encode(*op.state));
@@ -701,16 +722,6 @@ Result<std::vector<PathState>> StateStore::list_removals() const {
     if (!st.ok()) return db_error("scan", st);
     return removals;
 }
-
-namespace {
-
-std::string aux_key(AuxKind kind, std::string_view key) {
-    std::string out(1, static_cast<char>(kind));
-    out.append(key);
-    return out;
-}
-
-} // namespace
 
 Result<std::optional<std::string>> StateStore::aux_get(AuxKind kind, std::string_view key) const {
     std::string value;

@@ -18,6 +18,8 @@
 //                              values the store only keeps, in key ranges of their own
 //   'g'                     -> the background drain's progress (AuxKind::drain)
 //   'p' path                -> a path recalled to local disk (AuxKind::local_pin)
+//   'j' id                  -> a namespace intent recorded (AuxKind::applied_intent)
+//   'u' version             -> a chunked upload no record names yet (AuxKind::pending_upload)
 //
 // Thread safety: every method may be called from any thread. Writers of one path are serialized
 // by a lock stripe (the old record is read to keep the phase index and counts exact); subtree
@@ -80,6 +82,8 @@ enum class AuxKind : char {
     drain = 'g',      // the background drain's progress (lib/migrate/drain.hpp); key ""
     local_pin = 'p',  // riakfsctl recall: a path kept local (lib/migrate/local_pins.hpp)
     link_dir = 'l',   // namespace: "<hard-link id>\0<directory>" of a record listing that id
+    applied_intent = 'j', // lib/migrate/intent_journal.hpp: an intent recorded (big-endian id)
+    pending_upload = 'u', // lib/migrate/pending_uploads.hpp: a chunked upload no record names yet
 };
 
 struct AuxOp {
@@ -112,6 +116,8 @@ public:
         void erase_removal(std::string_view path);
         // StateStore::mark_dirty() as one step of the batch: sees the steps before it.
         void mark_dirty(std::string_view path);
+        // An auxiliary value (aux_apply) written in the same atomic step.
+        void aux(AuxOp op);
         // Appends `other`'s steps after this batch's.
         void append(Batch&& other);
         size_t size() const { return ops_.size(); }
@@ -123,6 +129,7 @@ public:
             std::optional<FileState> state; // nullopt: erase
             bool removal = false;           // the 'r' record, not the file record
             bool mark_dirty = false;        // state unused
+            std::optional<AuxOp> aux;       // an auxiliary step: nothing else used
         };
         std::vector<Op> ops_;
     };
