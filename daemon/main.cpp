@@ -530,8 +530,9 @@ int main(int argc, char** argv) {
         } close_handles{local_fs};
         // The Riak modes: the state store, the migrator's own loop, and the hooks that feed it.
         std::unique_ptr<rfs::state::StateStore> state;
-        rfs::migrate::ReleaseGate release_gate;        // outlives the migrator and the hooks
-        std::unique_ptr<rfs::migrate::LocalPins> pins; // likewise (the mapper asks it)
+        rfs::migrate::ReleaseGate release_gate;               // outlives the migrator and the hooks
+        std::unique_ptr<rfs::migrate::LocalPins> pins;        // likewise (the mapper asks it)
+        std::unique_ptr<rfs::migrate::IntentJournal> journal; // outlives the migrator
         std::unique_ptr<rfs::migrate::Migrator> migrator;
         std::unique_ptr<rfs::migrate::ShadowObserver> observer;
         std::unique_ptr<rfs::migrate::NamespaceSync> namespace_sync;
@@ -555,8 +556,15 @@ int main(int argc, char** argv) {
             pins = std::move(*loaded_pins);
             riak_setup.mapper->set_exclusion(
                 [p = pins.get()](std::string_view path) { return p->local_only(path); });
+            // Unlinks, rmdirs and renames a crash kept from being recorded: found before
+            // anything changes SOURCE, recorded once the hooks are in place (below).
+            auto opened_journal = rfs::migrate::IntentJournal::open(riak_setup.state.state_dir,
+                                                                    *state, migrate_root.get());
+            if (!opened_journal) throw std::runtime_error(opened_journal.error().message);
+            journal = std::move(*opened_journal);
             rfs::migrate::MigratorOptions mo;
             mo.chunk_size = cl.options.chunk_size;
+            mo.journal = journal.get();
             mo.pins = pins.get();
             if (cl.options.mode == rfs::Mode::move) mo.release = &release_gate;
             mo.source_changing = [&local_fs](dev_t dev, ino_t ino, const timespec& mtime) {
@@ -608,6 +616,8 @@ int main(int argc, char** argv) {
             control_context.observer = migrate_observer.get();
             observer = std::move(migrate_observer);
             observer->set_namespace(namespace_sync.get());
+            observer->set_journal(journal.get());
+            observer->record_unrecorded();
             local_fs.set_observer(observer.get());
 
             rfs::migrate::DrainOptions drain_options;

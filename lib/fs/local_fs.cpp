@@ -635,20 +635,30 @@ void LocalFs::notify_other_name(const std::string& handle) {
 int LocalFs::unlink(NodeId parent, const char* name) {
     Node dir;
     if (int err = node(parent, &dir)) return err;
+    if (!observer_) return ::unlinkat(dir.fd(), name, 0) == 0 ? 0 : errno;
     std::string other = other_names_handle(dir.fd(), name);
-    if (::unlinkat(dir.fd(), name, 0) != 0) return errno;
-    if (observer_) {
-        observer_->on_unlinked(parent, name, false);
-        notify_other_name(other);
+    NotedChange change = observer_->before_unlink(parent, dir.fd(), name, false);
+    if (::unlinkat(dir.fd(), name, 0) != 0) {
+        int err = errno;
+        observer_->change_not_made(change);
+        return err;
     }
+    observer_->on_unlinked(parent, name, false, change);
+    notify_other_name(other);
     return 0;
 }
 
 int LocalFs::rmdir(NodeId parent, const char* name) {
     Node dir;
     if (int err = node(parent, &dir)) return err;
-    if (::unlinkat(dir.fd(), name, AT_REMOVEDIR) != 0) return errno;
-    if (observer_) observer_->on_unlinked(parent, name, true);
+    if (!observer_) return ::unlinkat(dir.fd(), name, AT_REMOVEDIR) == 0 ? 0 : errno;
+    NotedChange change = observer_->before_unlink(parent, dir.fd(), name, true);
+    if (::unlinkat(dir.fd(), name, AT_REMOVEDIR) != 0) {
+        int err = errno;
+        observer_->change_not_made(change);
+        return err;
+    }
+    observer_->on_unlinked(parent, name, true, change);
     return 0;
 }
 
@@ -680,17 +690,23 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
     auto rename_now = [&] {
         return ::renameat2(from.fd(), name, to.fd(), newname, flags) == 0 ? 0 : errno;
     };
+    NotedChange change;
+    if (observer_)
+        change =
+            observer_->before_rename(parent, from.fd(), name, newparent, to.fd(), newname, flags);
     if (int err = observer_ && (flags & RENAME_EXCHANGE)
                       ? observer_->exchange(parent, from.fd(), name, newparent, to.fd(), newname,
                                             rename_now)
-                      : rename_now())
+                      : rename_now()) {
+        if (observer_) observer_->change_not_made(change);
         return err;
+    }
     if (track) {
         inodes_.moved({moving.st_dev, moving.st_ino}, to.inode, newname);
         if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
     }
     if (observer_) {
-        observer_->on_renamed(parent, name, newparent, newname, flags);
+        observer_->on_renamed(parent, name, newparent, newname, flags, change);
         notify_other_name(replaced);
     }
     return 0;

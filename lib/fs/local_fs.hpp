@@ -51,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -225,9 +226,17 @@ struct OpenPlan {
 // Extension points for the modes that will move data into Riak (shadow, migrate, move): they
 // observe what changes, and may refuse an open (returning an errno) before the kernel gets it.
 // Called synchronously on the operation's thread, after the change succeeded on SOURCE and
-// before its result is delivered; any thread, concurrently. A hook may throw: the operation then
-// fails as if it had thrown itself (see the contract above), though SOURCE keeps the change.
-// With no observer set, LocalFs makes none of these calls.
+// before its result is delivered (the before_* hooks: before the change); any thread, concurrently.
+// A hook may throw: the operation then fails as if it had thrown itself (see the contract above),
+// though SOURCE keeps the change. With no observer set, LocalFs makes none of these calls. A
+// namespace change as an observer noted it before SOURCE made it (FsObserver::before_unlink,
+// before_rename): its paths relative to SOURCE when found, and the observer's note of it.
+struct NotedChange {
+    std::uint64_t note = 0; // 0: not noted
+    bool paths = false;     // from and to are set
+    std::string from, to;
+};
+
 class FsObserver {
 public:
     virtual ~FsObserver() = default;
@@ -272,8 +281,24 @@ public:
     virtual void on_other_name_changed(std::string_view /*rel_path*/) {}
     // `node` got another name, `newname` in `newparent` (link(2)).
     virtual void on_linked(NodeId /*node*/, NodeId /*newparent*/, std::string_view /*newname*/) {}
+    // Before an unlink, rmdir or rename changes SOURCE (`dir_fd`, `newdir_fd`: the directories,
+    // as LocalFs reaches them): the observer may note the change ahead of it, a write-ahead note
+    // that lets a restart after a crash record what the hooks below never heard of. What it
+    // returns goes to on_unlinked / on_renamed once SOURCE made the change, or to
+    // change_not_made() when SOURCE refused it.
+    virtual NotedChange before_unlink(NodeId /*parent*/, int /*dir_fd*/, const char* /*name*/,
+                                      bool /*dir*/) {
+        return {};
+    }
+    virtual NotedChange before_rename(NodeId /*parent*/, int /*dir_fd*/, const char* /*name*/,
+                                      NodeId /*newparent*/, int /*newdir_fd*/,
+                                      const char* /*newname*/, unsigned /*flags*/) {
+        return {};
+    }
+    virtual void change_not_made(NotedChange& /*change*/) {}
     // `name` was removed from `parent` (unlink, or rmdir when `dir`).
-    virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/) {}
+    virtual void on_unlinked(NodeId /*parent*/, std::string_view /*name*/, bool /*dir*/,
+                             NotedChange& /*change*/) {}
     // A RENAME_EXCHANGE of `name` in `parent` (open as `dir_fd`) and `newname` in `newparent`
     // (`newdir_fd`): runs `exchange` (the renameat2, which returns 0 or its errno) and returns
     // what it returns, or refuses with an errno without running it (as a file system without the
@@ -285,7 +310,8 @@ public:
     }
     // rename(2) of `name` in `parent` to `newname` in `newparent`, with its RENAME_* flags.
     virtual void on_renamed(NodeId /*parent*/, std::string_view /*name*/, NodeId /*newparent*/,
-                            std::string_view /*newname*/, unsigned /*flags*/) {}
+                            std::string_view /*newname*/, unsigned /*flags*/,
+                            NotedChange& /*change*/) {}
     // setattr() changed the fields `to_set` (SetAttrFlags) of `node`; 0: an extended attribute
     // was set or removed.
     virtual void on_attr_changed(NodeId /*node*/, int /*to_set*/) {}

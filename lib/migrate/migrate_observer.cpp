@@ -455,9 +455,10 @@ void MigrateObserver::on_released(fs::NodeId node, bool written, bool read_to_en
 }
 
 void MigrateObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
-                                 std::string_view newname, unsigned flags) {
+                                 std::string_view newname, unsigned flags,
+                                 fs::NotedChange& change) {
     lookup_prefetch_.forget_found(); // the paths the last lookups found may be stale now
-    ShadowObserver::on_renamed(parent, name, newparent, newname, flags);
+    ShadowObserver::on_renamed(parent, name, newparent, newname, flags, change);
 }
 
 int MigrateObserver::exchange(fs::NodeId parent, int dir_fd, const char* name, fs::NodeId newparent,

@@ -86,7 +86,7 @@ public:
     void fetch_path(std::string rel_path, UniqueFd fd, Callback<void(int)> done);
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
     void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
-                    std::string_view newname, unsigned flags) override;
+                    std::string_view newname, unsigned flags, fs::NotedChange& change) override;
     // Refused (EINVAL) when either side is a directory or a released file: Riak's copies cannot
     // swap keys in one step, and a released file's only copy must never be overwritten by the
     // other's (see README, "Known limits").

@@ -1,5 +1,8 @@
 #include "lib/migrate/migrator.hpp"
 
+#include "lib/migrate/intent_journal.hpp"
+#include "lib/migrate/pending_uploads.hpp"
+
 #include "lib/common/log.hpp"
 #include "lib/common/timespec_ns.hpp"
 #include "lib/common/unique_fd.hpp"
@@ -170,6 +173,21 @@ void Migrator::start() {
     } else {
         RFS_LOG_ERROR("cannot read the pending removals: {}", removals.error().message);
     }
+    // Chunks of uploads a crash cut short (pending_uploads.hpp): no upload runs yet, so every
+    // note left names chunks no record refers to.
+    std::vector<PendingUpload> unfinished;
+    auto scanned = state_.aux_for_each(state::AuxKind::pending_upload, "",
+                                       [&](std::string_view version, std::string_view value) {
+                                           if (auto u = decode_pending_upload(version, value))
+                                               unfinished.push_back(std::move(*u));
+                                           return true;
+                                       });
+    if (!scanned) RFS_LOG_ERROR("cannot read the unfinished uploads: {}", scanned.error().message);
+    if (!unfinished.empty())
+        RFS_LOG_INFO("deleting the chunks of {} copy(ies) a stop cut short", unfinished.size());
+    for (auto& u : unfinished)
+        asio::co_spawn(context_, sweep_pending_upload(*store_, state_, std::move(u)),
+                       asio::detached);
     if (options_.release) {
         release_work_.emplace(release_io_.get_executor());
         // Each mostly waits for an fsync: a few let the disk take several files' at once.
@@ -247,19 +265,34 @@ void Migrator::release_when_unused(std::string rel_path) {
     post_to_loop([this, path = std::move(rel_path)] { release_if_unused(path); });
 }
 
-void Migrator::path_removed(std::string rel_path) {
-    if (!state::is_valid_path(rel_path)) return;
-    post_to_loop([this, path = std::move(rel_path)] {
-        namespace_op([this, path] { removed_on_loop(path); }, {path});
+void Migrator::path_removed(std::string rel_path, std::uint64_t note) {
+    if (!state::is_valid_path(rel_path)) {
+        if (options_.journal) options_.journal->recorded(note); // no record can be there
+        return;
+    }
+    post_to_loop([this, path = std::move(rel_path), note] {
+        namespace_op([this, path, note] { removed_on_loop(path, note); }, {path});
     });
 }
 
-void Migrator::path_renamed(std::string from, std::string to, bool exchange) {
-    if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) return;
-    post_to_loop([this, from = std::move(from), to = std::move(to), exchange] {
-        namespace_op([this, from, to, exchange] { renamed_on_loop(from, to, exchange); },
-                     {from, to});
+void Migrator::path_renamed(std::string from, std::string to, bool exchange, std::uint64_t note) {
+    if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) {
+        if (options_.journal) options_.journal->recorded(note);
+        return;
+    }
+    post_to_loop([this, from = std::move(from), to = std::move(to), exchange, note] {
+        namespace_op(
+            [this, from, to, exchange, note] { renamed_on_loop(from, to, exchange, note); },
+            {from, to});
     });
+}
+
+state::Result<void> Migrator::apply_noted(state::StateStore::Batch& batch, std::uint64_t note) {
+    if (note != 0 && options_.journal) batch.aux(IntentJournal::applied_op(note));
+    if (batch.size() == 0) return {};
+    auto applied = state_.apply(batch);
+    if (applied && options_.journal) options_.journal->recorded(note);
+    return applied;
 }
 
 void Migrator::closed_on_loop(const std::string& path, bool written) {
@@ -303,6 +336,20 @@ asio::awaitable<state::Result<void>> Migrator::put_durably(std::string path,
                                                            state::FileState record) {
     state::StateStore::Batch batch;
     batch.put(path, record);
+    co_return co_await commit_durably(std::move(batch));
+}
+
+asio::awaitable<bool>
+Migrator::note_replaced_chunks(std::shared_ptr<std::optional<PendingUpload>> noted,
+                               PendingUpload note, std::vector<std::string> keys) {
+    if (!*noted) *noted = std::move(note);
+    (*noted)->replaced = std::move(keys);
+    state::StateStore::Batch batch;
+    batch.aux(note_pending_upload(**noted));
+    co_return static_cast<bool>(co_await commit_durably(std::move(batch)));
+}
+
+asio::awaitable<state::Result<void>> Migrator::commit_durably(state::StateStore::Batch batch) {
     auto initiate = [this](auto handler, state::StateStore::Batch b) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         commits_->submit(std::move(b), [this, shared](state::Result<void> result) {
@@ -726,6 +773,19 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
         forget_copy(record);
     }
     record.phase = state::Phase::uploading;
+    const std::string version = layout::make_version();
+    // Chunks to be written: noted, durably, before the first one (pending_uploads.hpp); and
+    // (replacing, below) those of a version the upload replaces, before the key is written.
+    auto noted = std::make_shared<std::optional<PendingUpload>>();
+    std::optional<PendingUpload>& chunked = *noted;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (layout::needs_manifest(size, options_.chunk_size))
+        chunked = PendingUpload{version,
+                                path,
+                                location->type,
+                                location->bucket,
+                                (size + options_.chunk_size - 1) / options_.chunk_size,
+                                {}};
     {
         state::StateStore::Batch batch;
         batch.put(path, record);
@@ -734,11 +794,26 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             superseded_queued = pending && !*pending;
             if (superseded_queued) batch.put_removal(path, *superseded);
         }
-        commits_->submit(std::move(batch), [this, path, superseded_queued](state::Result<void> r) {
-            if (superseded_queued && r)
-                asio::post(context_, [this, path] { enqueue_removal(path); });
-        });
+        if (chunked) {
+            batch.aux(note_pending_upload(*chunked));
+            if (auto noted = co_await commit_durably(std::move(batch)); !noted)
+                co_return fail(noted.error().message);
+            if (superseded_queued) enqueue_removal(path);
+        } else {
+            commits_->submit(std::move(batch),
+                             [this, path, superseded_queued](state::Result<void> r) {
+                                 if (superseded_queued && r)
+                                     asio::post(context_, [this, path] { enqueue_removal(path); });
+                             });
+        }
     }
+    // An upload that ends with no record naming its version: its chunks go now (and, should
+    // that fail, at the next start).
+    auto abandon_chunks = [this, &chunked] {
+        if (chunked)
+            asio::co_spawn(context_, sweep_pending_upload(*store_, state_, *chunked),
+                           asio::detached);
+    };
 
     UploadInput input;
     input.rel_path = path;
@@ -746,12 +821,20 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     input.fd = fd.get();
     input.snapshot = st;
     input.chunk_size = options_.chunk_size;
-    input.version = layout::make_version();
+    input.version = version;
+    input.replacing =
+        [this, noted, note = PendingUpload{version, path, location->type, location->bucket, 0, {}}](
+            std::vector<std::string> keys) {
+            return note_replaced_chunks(noted, note, std::move(keys));
+        };
     // Never copied (or its record lost): most likely a new key, written create-only.
     input.expect_new = record.version.empty() && record.key.empty();
     auto call = upload_and_verify(*store_, std::move(input));
     auto copied = co_await std::move(call);
-    if (!copied) co_return fail(copied.error().describe());
+    if (!copied) {
+        abandon_chunks();
+        co_return fail(copied.error().describe());
+    }
     if (superseded && !superseded_queued) {
         // Best effort, once: while Riak fails, what cannot be deleted stays (README, "Layout").
         auto remove_call =
@@ -776,9 +859,13 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             stale.key = location->key;
             stale.attempts = 0;
             stale.last_error.clear();
-            (void)state_.put(path, stale);
+            state::StateStore::Batch batch;
+            batch.put(path, stale);
+            if (chunked) batch.aux(drop_pending_upload(version));
+            (void)state_.apply(batch);
         } else {
             (void)state_.mark_dirty(path);
+            abandon_chunks();
         }
         copying_[path] = true;
         co_return CopyResult{CopyResult::Kind::again, {}};
@@ -803,6 +890,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     // that the uploads in flight stay at parallel_uploads while records are being written.
     state::StateStore::Batch batch;
     batch.put(path, done);
+    if (chunked) batch.aux(drop_pending_upload(version));
     commits_->submit(std::move(batch),
                      [this, path, bytes = copied->bytes_sent](state::Result<void> written) mutable {
                          asio::post(context_, [this, path = std::move(path), bytes,
@@ -1167,7 +1255,7 @@ void Migrator::resume_releases() {
 
 // ---- namespace operations ---------------------------------------------------------------------
 
-void Migrator::removed_on_loop(const std::string& path) {
+void Migrator::removed_on_loop(const std::string& path, std::uint64_t note) {
     // Every record at and under the path (an rmdir'ed directory is empty: what is recorded
     // under it is stale). Paths never recorded never reached Riak: nothing to delete.
     std::vector<state::PathState> records;
@@ -1176,9 +1264,8 @@ void Migrator::removed_on_loop(const std::string& path) {
         return true;
     });
     if (!scanned)
-        return namespace_retry([this, path] { removed_on_loop(path); }, {path},
+        return namespace_retry([this, path, note] { removed_on_loop(path, note); }, {path},
                                scanned.error().message);
-    if (records.empty()) return;
     state::StateStore::Batch batch;
     std::vector<std::string> removals;
     for (const auto& [p, rec] : records) {
@@ -1189,18 +1276,20 @@ void Migrator::removed_on_loop(const std::string& path) {
             removals.push_back(slot);
         }
     }
-    if (auto applied = state_.apply(batch); !applied)
-        return namespace_retry([this, path] { removed_on_loop(path); }, {path},
+    if (auto applied = apply_noted(batch, note); !applied)
+        return namespace_retry([this, path, note] { removed_on_loop(path, note); }, {path},
                                applied.error().message);
     namespace_attempts_ = 0;
     for (const auto& p : removals)
         enqueue_removal(p);
 }
 
-void Migrator::renamed_on_loop(const std::string& from, const std::string& to, bool exchange) {
+void Migrator::renamed_on_loop(const std::string& from, const std::string& to, bool exchange,
+                               std::uint64_t note) {
     auto retry = [&](const std::string& why) {
-        namespace_retry([this, from, to, exchange] { renamed_on_loop(from, to, exchange); },
-                        {from, to}, why);
+        namespace_retry(
+            [this, from, to, exchange, note] { renamed_on_loop(from, to, exchange, note); },
+            {from, to}, why);
     };
     // The records at and under both names, as they were before the rename.
     std::vector<state::PathState> old_from, old_to;
@@ -1320,8 +1409,8 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         if (debug) what += fmt::format(" +{}{}", path, rec.key.empty() ? "" : "@" + rec.key);
         batch.put(path, rec);
     }
-    if (batch.size() == 0) return;
-    if (auto applied = state_.apply(batch); !applied) return retry(applied.error().message);
+    if (batch.size() == 0 && note == 0) return;
+    if (auto applied = apply_noted(batch, note); !applied) return retry(applied.error().message);
     namespace_attempts_ = 0;
     RFS_LOG_DEBUG("{} {} {}:{}", from, exchange ? "<->" : "->", to, what);
     for (const auto& p : removals)

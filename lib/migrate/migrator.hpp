@@ -47,6 +47,7 @@
 #pragma once
 
 #include "lib/migrate/file_turns.hpp"
+#include "lib/migrate/pending_uploads.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -79,6 +80,8 @@
 
 namespace rfs::migrate {
 
+class IntentJournal;
+
 class LocalPins;
 class ReleaseGate;
 
@@ -101,6 +104,9 @@ struct MigratorOptions {
     // once source_changing was called, so that the kernel's cached attributes of it (st_blocks,
     // ctime) are dropped and the mtime is no longer held (LocalFs::source_changed).
     std::function<void(dev_t, ino_t)> source_changed;
+    // The namespace changes' write-ahead notes (intent_journal.hpp): each batch recording an
+    // unlink, rmdir or rename marks its note applied. Null: none are noted.
+    IntentJournal* journal = nullptr;
 };
 
 struct MigratorStats {
@@ -173,11 +179,13 @@ public:
 
     // `rel_path` was unlinked, or removed with rmdir: the Riak objects recorded for it (and for
     // anything recorded under it) are deleted. Any thread; never blocks.
-    void path_removed(std::string rel_path);
+    // `note`: the change's intent in MigratorOptions::journal (0: none), which the batch
+    // recording it marks applied.
+    void path_removed(std::string rel_path, std::uint64_t note = 0);
     // rename(2) of `from` to `to` (both relative to SOURCE), RENAME_EXCHANGE when `exchange`:
     // the records at and under the old names move, the objects at their old keys are deleted,
     // and the renamed files are copied under their new keys. Any thread; never blocks.
-    void path_renamed(std::string from, std::string to, bool exchange);
+    void path_renamed(std::string from, std::string to, bool exchange, std::uint64_t note = 0);
 
     // True once nothing is queued or copying (for tests and the shutdown drain).
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -209,6 +217,13 @@ private:
     // moment); resumes on the loop.
     boost::asio::awaitable<state::Result<void>> put_durably(std::string path,
                                                             state::FileState record);
+    // An upload replaces `keys`, another version's chunks: they join its note (`noted`, made
+    // from `note` when the upload writes no chunk of its own), durably. False: not noted.
+    boost::asio::awaitable<bool>
+    note_replaced_chunks(std::shared_ptr<std::optional<PendingUpload>> noted, PendingUpload note,
+                         std::vector<std::string> keys);
+    // Commits `batch` through the group commit and resumes once it is durable.
+    boost::asio::awaitable<state::Result<void>> commit_durably(state::StateStore::Batch batch);
     void enqueue_on_loop(const std::string& path);
     void retry_later(const std::string& path, unsigned attempts);
     void forget(const std::string& path);
@@ -256,8 +271,12 @@ private:
     void resume_releases();
 
     // Namespace operations and removals (loop thread only).
-    void removed_on_loop(const std::string& path);
-    void renamed_on_loop(const std::string& from, const std::string& to, bool exchange);
+    void removed_on_loop(const std::string& path, std::uint64_t note);
+    void renamed_on_loop(const std::string& from, const std::string& to, bool exchange,
+                         std::uint64_t note);
+    // Commits `batch` (recording a namespace change) with `note`'s applied mark; tells the
+    // journal once it is durable.
+    state::Result<void> apply_noted(state::StateStore::Batch& batch, std::uint64_t note);
     void namespace_retry(std::function<void()> op, std::vector<std::string> paths,
                          const std::string& why);
     void enqueue_removal(const std::string& path);

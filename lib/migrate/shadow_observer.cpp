@@ -5,6 +5,7 @@
 #include <cstdio> // RENAME_EXCHANGE
 #include <cstring>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 namespace rfs::migrate {
@@ -72,23 +73,91 @@ bool ShadowObserver::child_path(fs::NodeId parent, std::string_view name, std::s
     return true;
 }
 
-void ShadowObserver::on_unlinked(fs::NodeId parent, std::string_view name, bool dir) {
-    std::string path;
-    if (!child_path(parent, name, &path)) return;
+namespace {
+
+IntentJournal::Identity identity_of(int dir_fd, const char* name, bool* found) {
+    struct stat st;
+    *found = ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    return *found ? IntentJournal::Identity{st.st_dev, st.st_ino} : IntentJournal::Identity{};
+}
+
+} // namespace
+
+fs::NotedChange ShadowObserver::before_unlink(fs::NodeId parent, int dir_fd, const char* name,
+                                              bool dir) {
+    fs::NotedChange change;
+    if (!child_path(parent, name, &change.from)) return change;
+    change.paths = true;
+    bool found = false;
+    IntentJournal::Identity id = identity_of(dir_fd, name, &found);
+    if (journal_ && found)
+        change.note = journal_->note(dir ? IntentJournal::Kind::rmdir : IntentJournal::Kind::unlink,
+                                     change.from, {}, id, {});
+    return change;
+}
+
+fs::NotedChange ShadowObserver::before_rename(fs::NodeId parent, int dir_fd, const char* name,
+                                              fs::NodeId newparent, int newdir_fd,
+                                              const char* newname, unsigned flags) {
+    fs::NotedChange change;
+    if (!child_path(parent, name, &change.from) || !child_path(newparent, newname, &change.to))
+        return change;
+    change.paths = true;
+    const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+    bool found = false, other_found = !exchange;
+    IntentJournal::Identity moving = identity_of(dir_fd, name, &found), other;
+    if (exchange) other = identity_of(newdir_fd, newname, &other_found);
+    if (journal_ && found && other_found)
+        change.note =
+            journal_->note(exchange ? IntentJournal::Kind::exchange : IntentJournal::Kind::rename,
+                           change.from, change.to, moving, other);
+    return change;
+}
+
+void ShadowObserver::change_not_made(fs::NotedChange& change) {
+    if (journal_) journal_->not_made(change.note);
+}
+
+void ShadowObserver::on_unlinked(fs::NodeId parent, std::string_view name, bool dir,
+                                 fs::NotedChange& change) {
+    if (journal_) journal_->made(change.note);
+    std::string path = std::move(change.from);
+    if (!change.paths && !child_path(parent, name, &path)) return;
+    removed(std::move(path), dir, change.note);
+}
+
+void ShadowObserver::removed(std::string path, bool dir, std::uint64_t note) {
     if (ns_) {
         if (dir) ns_->dir_changed(path); // its record (and any below it) goes
         ns_->entry_changed(path, true);
     }
-    migrator_.path_removed(std::move(path));
+    migrator_.path_removed(std::move(path), note);
 }
 
 void ShadowObserver::on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
-                                std::string_view newname, unsigned flags) {
-    // Runs after the rename: the two directories have not moved, only the entries in them.
-    std::string from, to;
-    if (!child_path(parent, name, &from) || !child_path(newparent, newname, &to)) return;
+                                std::string_view newname, unsigned flags, fs::NotedChange& change) {
+    if (journal_) journal_->made(change.note);
+    // Found before the rename: the two directories do not move, only the entries in them.
+    std::string from = std::move(change.from), to = std::move(change.to);
+    if (!change.paths && (!child_path(parent, name, &from) || !child_path(newparent, newname, &to)))
+        return;
+    renamed(std::move(from), std::move(to), (flags & RENAME_EXCHANGE) != 0, change.note);
+}
+
+void ShadowObserver::renamed(std::string from, std::string to, bool exchange, std::uint64_t note) {
     if (ns_) ns_->renamed(from, to);
-    migrator_.path_renamed(std::move(from), std::move(to), (flags & RENAME_EXCHANGE) != 0);
+    migrator_.path_renamed(std::move(from), std::move(to), exchange, note);
+}
+
+void ShadowObserver::record_unrecorded() {
+    if (!journal_) return;
+    using Kind = IntentJournal::Kind;
+    for (const auto& intent : journal_->unrecorded()) {
+        if (intent.kind == Kind::unlink || intent.kind == Kind::rmdir)
+            removed(intent.from, intent.kind == Kind::rmdir, intent.id);
+        else
+            renamed(intent.from, intent.to, intent.kind == Kind::exchange, intent.id);
+    }
 }
 
 bool ShadowObserver::path_to_copy(fs::NodeId node, std::string* path) {

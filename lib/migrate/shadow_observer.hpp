@@ -10,6 +10,7 @@
 #pragma once
 
 #include "lib/fs/local_fs.hpp"
+#include "lib/migrate/intent_journal.hpp"
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/namespace_sync.hpp"
 
@@ -21,16 +22,29 @@ public:
 
     // Before the first request; `ns` outlives the observer's use (null: no namespace records).
     void set_namespace(NamespaceSync* ns) { ns_ = ns; }
+    // Before the first request; `journal` outlives the observer's use (null: unlinks, rmdirs
+    // and renames are not noted ahead, and a crash may forget them).
+    void set_journal(IntentJournal* journal) { journal_ = journal; }
+    // At start, before the first request: the changes the journal holds unrecorded are recorded
+    // as if just heard of (namespace records, and the Migrator's, whose batch marks each applied).
+    void record_unrecorded();
 
     void on_created(fs::NodeId parent, std::string_view name, const fs::Entry& entry) override;
     void on_linked(fs::NodeId node, fs::NodeId newparent, std::string_view newname) override;
     void on_released(fs::NodeId node, bool written, bool read_to_end) override;
     // A truncate(2) by path changes a file nobody may have open: copy it now.
     void on_attr_changed(fs::NodeId node, int to_set) override;
-    void on_unlinked(fs::NodeId parent, std::string_view name, bool dir) override;
+    fs::NotedChange before_unlink(fs::NodeId parent, int dir_fd, const char* name,
+                                  bool dir) override;
+    fs::NotedChange before_rename(fs::NodeId parent, int dir_fd, const char* name,
+                                  fs::NodeId newparent, int newdir_fd, const char* newname,
+                                  unsigned flags) override;
+    void change_not_made(fs::NotedChange& change) override;
+    void on_unlinked(fs::NodeId parent, std::string_view name, bool dir,
+                     fs::NotedChange& change) override;
     void on_other_name_changed(std::string_view rel_path) override;
     void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
-                    std::string_view newname, unsigned flags) override;
+                    std::string_view newname, unsigned flags, fs::NotedChange& change) override;
 
 protected:
     void copy(fs::NodeId node, bool written);
@@ -46,6 +60,11 @@ protected:
     fs::LocalFs& fs_;
     Migrator& migrator_;
     NamespaceSync* ns_ = nullptr;
+    IntentJournal* journal_ = nullptr;
+
+private:
+    void removed(std::string path, bool dir, std::uint64_t note);
+    void renamed(std::string from, std::string to, bool exchange, std::uint64_t note);
 };
 
 } // namespace rfs::migrate

@@ -104,6 +104,13 @@ Result<std::monostate> check_stored(const store::Fetched& got, const proto::Obje
     return std::monostate{};
 }
 
+// Hands the replaced version's chunk keys, if any, to the caller's hook before the key changes.
+boost::asio::awaitable<bool> note_replaced(const UploadInput::Replacing& replacing,
+                                           const Replaced& replaced) {
+    if (!replacing || replaced.chunk_keys.empty()) co_return true;
+    co_return co_await replacing(replaced.chunk_keys);
+}
+
 // Writes `object` at the file's own key and reads back what was stored. Create-only when the
 // path was never copied (`replaced` is null then): a 412 means the key exists after all, so what
 // it holds is read and the write made again over it. `replaced` ends up describing what the new
@@ -112,7 +119,8 @@ Result<std::monostate> check_stored(const store::Fetched& got, const proto::Obje
 // the caller's, which awaits this.)
 Task<store::Fetched> write_at_key(store::ObjectStore& store, proto::ObjectId id,
                                   store::Object object, std::string version,
-                                  std::optional<Replaced>& replaced) {
+                                  std::optional<Replaced>& replaced,
+                                  UploadInput::Replacing replacing) {
     if (!replaced) {
         store::PutOptions create;
         create.durable = true;
@@ -127,6 +135,9 @@ Task<store::Fetched> write_at_key(store::ObjectStore& store, proto::ObjectId id,
         auto read = co_await std::move(read_call);
         if (!read) co_return read.error();
         replaced = std::move(*read);
+        if (!co_await note_replaced(replacing, *replaced))
+            co_return riak::make_error(Errc::invalid_argument,
+                                       "the state store cannot note the chunks it replaces", EIO);
     }
     store::PutOptions at_key; // supersede what was read
     at_key.durable = true;
@@ -255,6 +266,9 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         auto read = co_await std::move(replaced_call);
         if (!read) co_return read.error();
         replaced = std::move(*read);
+        if (!co_await note_replaced(in.replacing, *replaced))
+            co_return riak::make_error(Errc::invalid_argument,
+                                       "the state store cannot note the chunks it replaces", EIO);
     }
 
     if (!layout::needs_manifest(size, in.chunk_size)) {
@@ -268,7 +282,8 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::whole));
         out.bytes_sent = size;
         auto object = object_with(std::move(**data), layout::kFileContentType, meta);
-        auto put_call = write_at_key(store, id, std::move(object), in.version, replaced);
+        auto put_call =
+            write_at_key(store, id, std::move(object), in.version, replaced, in.replacing);
         auto got = co_await std::move(put_call);
         if (!got) co_return got.error();
         out.vclock = got->vclock;
@@ -314,8 +329,9 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         manifest.sha256 = out.sha256;
         auto meta = layout::encode_meta(meta_of(in, out.sha256, layout::FileMeta::Kind::manifest));
         std::string body = layout::encode_manifest(manifest);
-        auto put_call = write_at_key(
-            store, id, object_with(body, layout::kManifestContentType, meta), in.version, replaced);
+        auto put_call =
+            write_at_key(store, id, object_with(body, layout::kManifestContentType, meta),
+                         in.version, replaced, in.replacing);
         auto got = co_await std::move(put_call);
         if (!got) {
             // Whether the manifest is in place is unknown (the answer may have been lost), and

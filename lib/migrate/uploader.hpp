@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,11 @@ struct UploadInput {
     // without reading first what it replaces; only if it exists after all (412: another client,
     // a lost state_dir) is that read and the write made again over it.
     bool expect_new = false;
+    // Called before the key is written over a manifest of another version, with that version's
+    // chunk keys (garbage once this version is in place): the caller notes them, so that a crash
+    // before they are deleted leaves none behind (pending_uploads.hpp). False abandons the copy.
+    using Replacing = std::function<boost::asio::awaitable<bool>(std::vector<std::string>)>;
+    Replacing replacing;
 };
 
 struct UploadOutcome {

@@ -149,11 +149,11 @@ struct Recorder final : FsObserver {
                          : read_to_end ? "released read to end"
                                        : "released");
     }
-    void on_unlinked(NodeId, std::string_view name, bool dir) override {
+    void on_unlinked(NodeId, std::string_view name, bool dir, rfs::fs::NotedChange&) override {
         events.push_back((dir ? "rmdir " : "unlink ") + std::string(name));
     }
-    void on_renamed(NodeId, std::string_view name, NodeId, std::string_view newname,
-                    unsigned) override {
+    void on_renamed(NodeId, std::string_view name, NodeId, std::string_view newname, unsigned,
+                    rfs::fs::NotedChange&) override {
         events.push_back("rename " + std::string(name) + " " + std::string(newname));
     }
     void on_attr_changed(NodeId, int to_set) override {

@@ -1,0 +1,260 @@
+#include "lib/migrate/intent_journal.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "lib/common/log.hpp"
+#include "lib/migrate/namespace_paths.hpp"
+#include "lib/state/codec.hpp"
+
+namespace rfs::migrate {
+
+namespace {
+
+constexpr const char* kFileName = "/namespace.journal";
+// Emptied at this size once nothing is outstanding: a few thousand intents.
+constexpr std::uint64_t kCompactBytes = 1 << 20;
+
+// A journal line: a varint length, then the record: a tag byte and the intent's id, and for an
+// intent its kind, paths and identities (lib/state/codec.hpp's encoding).
+enum Tag : std::uint8_t { kIntent = 'I', kMade = 'M', kNotMade = 'N' };
+
+std::string frame(const state::codec::Writer& record) {
+    state::codec::Writer line;
+    line.bytes(record.data());
+    return std::move(line).data();
+}
+
+std::string outcome_line(Tag tag, std::uint64_t id) {
+    state::codec::Writer w;
+    w.byte(tag);
+    w.varint(id);
+    return frame(w);
+}
+
+std::string applied_key(std::uint64_t id) {
+    // Big-endian: the keys sort as the ids do.
+    std::string key(8, '\0');
+    for (int i = 7; i >= 0; --i, id >>= 8)
+        key[static_cast<size_t>(i)] = static_cast<char>(id & 0xff);
+    return key;
+}
+
+IntentJournal::Identity identity_at(int root, const std::string& rel, bool* present) {
+    struct stat st;
+    *present = lstat_beneath(root, rel, &st) == 0;
+    return *present ? IntentJournal::Identity{st.st_dev, st.st_ino} : IntentJournal::Identity{};
+}
+
+// Whether SOURCE shows `intent` made: what it removed is gone from its name (or replaced), what
+// it moved is at its new name and no longer at the old one.
+bool looks_made(int root, const IntentJournal::Intent& intent) {
+    using Kind = IntentJournal::Kind;
+    bool at_from = false, at_to = false;
+    IntentJournal::Identity from = identity_at(root, intent.from, &at_from);
+    switch (intent.kind) {
+    case Kind::unlink:
+    case Kind::rmdir:
+        return !at_from || from != intent.moving;
+    case Kind::rename: {
+        IntentJournal::Identity to = identity_at(root, intent.to, &at_to);
+        return at_to && to == intent.moving && !(at_from && from == intent.moving);
+    }
+    case Kind::exchange: {
+        IntentJournal::Identity to = identity_at(root, intent.to, &at_to);
+        return at_from && at_to && from == intent.other && to == intent.moving;
+    }
+    }
+    return false;
+}
+
+struct Parsed {
+    std::vector<IntentJournal::Intent> intents; // in journal order
+    std::map<std::uint64_t, bool> outcome;      // id -> made
+    std::uint64_t max_id = 0;
+};
+
+// Reads every whole line of `bytes`; a torn last line (the daemon died writing it) ends it.
+Parsed parse(std::string_view bytes) {
+    Parsed out;
+    state::codec::Reader lines(bytes);
+    std::string record;
+    while (!lines.at_end() && lines.bytes(record)) {
+        state::codec::Reader r(record);
+        std::uint8_t tag = 0;
+        std::uint64_t id = 0;
+        if (!r.byte(tag) || !r.varint(id)) break;
+        out.max_id = std::max(out.max_id, id);
+        if (tag == kMade || tag == kNotMade) {
+            out.outcome[id] = tag == kMade;
+            continue;
+        }
+        IntentJournal::Intent intent;
+        intent.id = id;
+        std::uint8_t kind = 0;
+        if (tag != kIntent || !r.byte(kind) || !r.bytes(intent.from) || !r.bytes(intent.to) ||
+            !r.varint(intent.moving.dev) || !r.varint(intent.moving.ino) ||
+            !r.varint(intent.other.dev) || !r.varint(intent.other.ino))
+            break;
+        intent.kind = static_cast<IntentJournal::Kind>(kind);
+        out.intents.push_back(std::move(intent));
+    }
+    return out;
+}
+
+} // namespace
+
+state::AuxOp IntentJournal::applied_op(std::uint64_t id) {
+    return state::AuxOp{state::AuxKind::applied_intent, applied_key(id), std::string()};
+}
+
+state::Result<std::unique_ptr<IntentJournal>>
+IntentJournal::open(const std::string& state_dir, state::StateStore& state, int source_root) {
+    const std::string path = state_dir + kFileName;
+    int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int err = errno;
+        return state::make_error(err, "cannot open {}: {}", path, std::strerror(err));
+    }
+    std::string bytes;
+    char buf[65536];
+    for (off_t at = 0;;) {
+        ssize_t n = ::pread(fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return state::make_error(err, "cannot read {}: {}", path, std::strerror(err));
+        }
+        if (n == 0) break;
+        bytes.append(buf, static_cast<size_t>(n));
+        at += n;
+    }
+    Parsed parsed = parse(bytes);
+    // Ids only grow: past every id of the journal and every applied mark left.
+    std::uint64_t next = parsed.max_id + 1;
+    auto last = state.aux_for_each(state::AuxKind::applied_intent, "",
+                                   [&](std::string_view key, std::string_view) {
+                                       std::uint64_t id = 0;
+                                       for (char c : key)
+                                           id = (id << 8) | static_cast<unsigned char>(c);
+                                       next = std::max(next, id + 1);
+                                       return true;
+                                   });
+    if (!last) {
+        ::close(fd);
+        return std::move(last).error();
+    }
+    std::unique_ptr<IntentJournal> journal(new IntentJournal(state, fd, next, bytes.size()));
+    for (auto& intent : parsed.intents) {
+        auto applied = state.aux_get(state::AuxKind::applied_intent, applied_key(intent.id));
+        if (!applied) return std::move(applied).error();
+        if (*applied) continue;
+        auto outcome = parsed.outcome.find(intent.id);
+        bool made =
+            outcome != parsed.outcome.end() ? outcome->second : looks_made(source_root, intent);
+        if (!made) continue;
+        journal->outstanding_.insert(intent.id);
+        journal->unrecorded_.push_back(std::move(intent));
+    }
+    if (!journal->unrecorded_.empty())
+        RFS_LOG_INFO("recording {} namespace change(s) made before the last stop",
+                     journal->unrecorded_.size());
+    return journal;
+}
+
+IntentJournal::IntentJournal(state::StateStore& state, int fd, std::uint64_t next_id,
+                             std::uint64_t size)
+    : state_(state), fd_(fd), next_id_(next_id), size_(size) {}
+
+IntentJournal::~IntentJournal() {
+    ::close(fd_);
+}
+
+void IntentJournal::append(const std::string& line) {
+    // One write(2) per line (O_APPEND): lines of two threads never interleave.
+    ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n == static_cast<ssize_t>(line.size())) {
+        size_ += line.size();
+        return;
+    }
+    if (!failed_logged_) {
+        failed_logged_ = true;
+        RFS_LOG_WARN("cannot write the namespace journal in state_dir: {}",
+                     n < 0 ? std::strerror(errno) : "short write");
+    }
+}
+
+std::uint64_t IntentJournal::note(Kind kind, std::string from, std::string to, Identity moving,
+                                  Identity other) {
+    std::lock_guard lock(mu_);
+    const std::uint64_t id = next_id_++;
+    state::codec::Writer w;
+    w.byte(kIntent);
+    w.varint(id);
+    w.byte(static_cast<std::uint8_t>(kind));
+    w.bytes(from);
+    w.bytes(to);
+    w.varint(moving.dev);
+    w.varint(moving.ino);
+    w.varint(other.dev);
+    w.varint(other.ino);
+    const std::uint64_t before = size_;
+    append(frame(w));
+    if (size_ == before) return 0;
+    outstanding_.insert(id);
+    return id;
+}
+
+void IntentJournal::made(std::uint64_t id) {
+    if (id == 0) return;
+    std::lock_guard lock(mu_);
+    append(outcome_line(kMade, id));
+}
+
+void IntentJournal::not_made(std::uint64_t id) {
+    if (id == 0) return;
+    std::lock_guard lock(mu_);
+    append(outcome_line(kNotMade, id));
+    settle(id);
+}
+
+void IntentJournal::recorded(std::uint64_t id) {
+    if (id == 0) return;
+    std::lock_guard lock(mu_);
+    settle(id);
+}
+
+std::uint64_t IntentJournal::outstanding() const {
+    std::lock_guard lock(mu_);
+    return outstanding_.size();
+}
+
+void IntentJournal::settle(std::uint64_t id) {
+    outstanding_.erase(id);
+    if (!outstanding_.empty() || size_ < kCompactBytes) return;
+    // Every intent of the journal is applied or was not made: the journal goes first, then the
+    // marks (a crash between the two leaves marks of no intent, which nothing reads).
+    if (::ftruncate(fd_, 0) != 0) {
+        RFS_LOG_WARN("cannot empty the namespace journal in state_dir: {}", std::strerror(errno));
+        return;
+    }
+    size_ = 0;
+    std::vector<state::AuxOp> erase;
+    auto scanned = state_.aux_for_each(
+        state::AuxKind::applied_intent, "", [&](std::string_view key, std::string_view) {
+            erase.push_back({state::AuxKind::applied_intent, std::string(key), std::nullopt});
+            return true;
+        });
+    if (scanned) scanned = state_.aux_apply(erase);
+    if (!scanned)
+        RFS_LOG_WARN("cannot drop the namespace journal's marks: {}", scanned.error().message);
+}
+
+} // namespace rfs::migrate

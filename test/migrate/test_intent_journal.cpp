@@ -1,0 +1,145 @@
+// The namespace changes' write-ahead journal (lib/migrate/intent_journal.hpp): which intents a
+// reopened journal hands back to be recorded (made and not marked applied; without an outcome
+// line, judged by what SOURCE shows), that the applied marks and a torn last line are honoured,
+// and the pending-upload notes' encoding (lib/migrate/pending_uploads.hpp).
+#include "lib/migrate/intent_journal.hpp"
+#include "lib/migrate/pending_uploads.hpp"
+#include "migrate_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+using namespace rfs;
+using namespace rfs::migrate;
+using rfs::migrate::test::open_state;
+using rfs::migrate::test::TempTree;
+
+namespace {
+
+IntentJournal::Identity identity(const std::string& path) {
+    struct stat st;
+    REQUIRE(::lstat(path.c_str(), &st) == 0);
+    return {st.st_dev, st.st_ino};
+}
+
+std::unique_ptr<IntentJournal> open_journal(const TempTree& tree, state::StateStore& state) {
+    auto journal = IntentJournal::open(tree.state_dir(), state, tree.source_fd());
+    REQUIRE(journal);
+    return std::move(*journal);
+}
+
+std::vector<std::string> unrecorded(const IntentJournal& journal) {
+    std::vector<std::string> out;
+    for (const auto& i : journal.unrecorded())
+        out.push_back(std::string(1, static_cast<char>(i.kind)) + " " + i.from +
+                      (i.to.empty() ? "" : " " + i.to));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("a reopened journal hands back the changes made and never recorded, in order",
+          "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    tree.write("a", "1");
+    tree.write("b", "2");
+    tree.write("c", "3");
+    tree.write("d", "4");
+    {
+        auto journal = open_journal(tree, *state);
+        CHECK(journal->unrecorded().empty());
+        using Kind = IntentJournal::Kind;
+        // Made, recorded (its batch marked it applied): nothing to do again.
+        auto done = journal->note(Kind::unlink, "a", "", identity(tree.src("a")), {});
+        REQUIRE(::unlink(tree.src("a").c_str()) == 0);
+        journal->made(done);
+        state::StateStore::Batch batch;
+        batch.aux(IntentJournal::applied_op(done));
+        REQUIRE(state->apply(batch));
+        journal->recorded(done);
+        // Made, not recorded: handed back.
+        auto renamed = journal->note(Kind::rename, "b", "b2", identity(tree.src("b")), {});
+        REQUIRE(::rename(tree.src("b").c_str(), tree.src("b2").c_str()) == 0);
+        journal->made(renamed);
+        // Refused by SOURCE: nothing to record.
+        auto refused = journal->note(Kind::rename, "nope", "x", {}, {});
+        journal->not_made(refused);
+        // No outcome line (the daemon died between the change and the line): made, as SOURCE
+        // shows, and one not made.
+        auto cut = journal->note(Kind::rename, "c", "c2", identity(tree.src("c")), {});
+        REQUIRE(::rename(tree.src("c").c_str(), tree.src("c2").c_str()) == 0);
+        (void)journal->note(Kind::unlink, "d", "", identity(tree.src("d")), {});
+        CHECK(journal->outstanding() == 3);
+        (void)cut;
+    }
+    auto journal = open_journal(tree, *state);
+    CHECK(unrecorded(*journal) == std::vector<std::string>{"r b b2", "r c c2"});
+    CHECK(journal->outstanding() == 2);
+    // New intents get new ids.
+    auto next = journal->note(IntentJournal::Kind::unlink, "d", "", identity(tree.src("d")), {});
+    for (const auto& i : journal->unrecorded())
+        CHECK(next > i.id);
+}
+
+TEST_CASE("an exchange and an rmdir without an outcome line are judged by SOURCE", "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    tree.write("x", "x");
+    tree.write("y", "y");
+    REQUIRE(::mkdir(tree.src("dir").c_str(), 0755) == 0);
+    REQUIRE(::mkdir(tree.src("kept").c_str(), 0755) == 0);
+    {
+        auto journal = open_journal(tree, *state);
+        using Kind = IntentJournal::Kind;
+        (void)journal->note(Kind::exchange, "x", "y", identity(tree.src("x")),
+                            identity(tree.src("y")));
+        REQUIRE(::renameat2(AT_FDCWD, tree.src("x").c_str(), AT_FDCWD, tree.src("y").c_str(),
+                            RENAME_EXCHANGE) == 0);
+        (void)journal->note(Kind::rmdir, "dir", "", identity(tree.src("dir")), {});
+        REQUIRE(::rmdir(tree.src("dir").c_str()) == 0);
+        (void)journal->note(Kind::rmdir, "kept", "", identity(tree.src("kept")), {});
+    }
+    auto journal = open_journal(tree, *state);
+    CHECK(unrecorded(*journal) == std::vector<std::string>{"x x y", "d dir"});
+}
+
+TEST_CASE("a torn last line of the journal is ignored", "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    tree.write("a", "1");
+    {
+        auto journal = open_journal(tree, *state);
+        auto id = journal->note(IntentJournal::Kind::rename, "a", "b", identity(tree.src("a")), {});
+        REQUIRE(::rename(tree.src("a").c_str(), tree.src("b").c_str()) == 0);
+        journal->made(id);
+    }
+    // Half of an intent line, as a daemon killed inside the write could leave.
+    int fd = ::open((tree.state_dir() + "/namespace.journal").c_str(), O_WRONLY | O_APPEND);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, "\x20I\x05", 3) == 3);
+    ::close(fd);
+    auto journal = open_journal(tree, *state);
+    CHECK(unrecorded(*journal) == std::vector<std::string>{"r a b"});
+}
+
+TEST_CASE("a pending upload's note keeps its chunks and the ones it replaces", "[journal]") {
+    PendingUpload upload{"v1", "dir/big", "", "riakfs", 3, {".riakfs/chunks/v0/0", "k\n2"}};
+    auto op = note_pending_upload(upload);
+    CHECK(op.kind == state::AuxKind::pending_upload);
+    CHECK(op.key == "v1");
+    REQUIRE(op.value);
+    auto back = decode_pending_upload("v1", *op.value);
+    REQUIRE(back);
+    CHECK(back->path == "dir/big");
+    CHECK(back->bucket == "riakfs");
+    CHECK(back->chunks == 3);
+    CHECK(back->replaced == upload.replaced);
+    CHECK(!decode_pending_upload("v1", op.value->substr(0, op.value->size() - 1)));
+    CHECK(!drop_pending_upload("v1").value);
+}
