@@ -847,6 +847,15 @@ void MountFixture::start() {
     wd_->cv.notify_all();
 }
 
+// For a failure seen once: every mount's daemon log, appended to RIAKFS_IT_KEEP_LOG (with the
+// settings file's log_level = debug, through RIAKFS_IT_OPTS=settings=FILE).
+void MountFixture::keep_log(const std::string& text) const {
+    if (const char* keep = std::getenv("RIAKFS_IT_KEEP_LOG"); keep && *keep) {
+        std::ofstream out(keep, std::ios::app | std::ios::binary);
+        out << "==== daemon log of " << mnt_ << (killed_ ? " (killed)" : "") << "\n" << text;
+    }
+}
+
 void MountFixture::kill_daemon() {
     done_ = true;
     if (wd_) {
@@ -860,6 +869,7 @@ void MountFixture::kill_daemon() {
         pid_ = -1;
     }
     killed_ = true; // the dead mount stays until the fixture goes: calls on it fail (ENOTCONN)
+    keep_log(stderr_text());
 }
 
 void MountFixture::unmount(bool use_umount) {
@@ -929,12 +939,7 @@ void MountFixture::stop_daemon(bool use_umount) {
 
     // libfuse's output_checker: any error or sanitizer report fails the test.
     std::string text = stderr_text();
-    // For a failure seen once: every mount's daemon log, appended to this file (with the
-    // settings file's log_level = debug, through RIAKFS_IT_OPTS=settings=FILE).
-    if (const char* keep = std::getenv("RIAKFS_IT_KEEP_LOG"); keep && *keep) {
-        std::ofstream out(keep, std::ios::app | std::ios::binary);
-        out << "==== daemon log of " << mnt_ << "\n" << text;
-    }
+    keep_log(text);
     // The daemon's log lines are logfmt ("level=error msg=..."); "ERROR" is kept for the stand-in.
     static const std::array<const char*, 8> bad = {
         "level=error",     "ERROR",          "AddressSanitizer",           "LeakSanitizer",

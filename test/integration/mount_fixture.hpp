@@ -277,6 +277,7 @@ private:
     void watchdog_loop();
     void stop_watchdog();
     void emergency_abort(const char* why);
+    void keep_log(const std::string& text) const;
 
     MountOptions opts_;
     TempDir dir_;

@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -607,6 +608,75 @@ bool exchange_refused(const std::string& native, const std::string& source,
     return false;
 }
 
+// The tree read through the mount equals the native one (released files' bytes from Riak).
+void require_same_tree(const std::string& native, const std::string& mnt, const std::string& when) {
+    using namespace riakfs::it::random_ops;
+    std::map<std::string, std::string> tn, tm;
+    describe_tree(native, "", tn);
+    describe_tree(mnt, "", tm);
+    INFO(when << ", native vs mount:\n" << tree_diff(tn, tm));
+    REQUIRE(tm == tn);
+}
+
+// Applies `op` natively and through the mount (an exchange the Riak modes refuse, through the
+// mount only) and requires the same result; `log` gets the operation and its native result.
+void apply_both(const std::string& native, const std::string& mnt, const std::string& source,
+                const riakfs::it::random_ops::Op& op, std::vector<std::string>& log, int step) {
+    using namespace riakfs::it::random_ops;
+    int en = 0, em = 0;
+    if (op.kind == kExchange) {
+        // Refused in the Riak modes for a directory or a released file (README, "The Riak
+        // modes"): then not made natively either.
+        em = apply_op(mnt, op);
+        if (em == EINVAL && exchange_refused(native, source, op)) {
+            log.push_back(op.describe() + " -> refused");
+            return;
+        }
+        en = apply_op(native, op);
+    } else {
+        en = apply_op(native, op);
+        em = apply_op(mnt, op);
+    }
+    log.push_back(op.describe() + " -> " + errname(en));
+    if (en != em) {
+        const std::string tail = log_tail(log);
+        INFO("step " << step << ": " << op.describe() << "\nlast ops (native result):\n" << tail);
+        REQUIRE(errname(em) == errname(en));
+    }
+}
+
+// After the round's operations: the copies settled, the tree, the namespace records and the
+// data bucket agree; returns the tree's snapshot through the mount for the restore to match.
+std::map<std::string, std::string> settle_and_check(const RiakNode& node, MountFixture& fx,
+                                                    const std::string& native,
+                                                    const std::vector<std::string>& log) {
+    using namespace riakfs::it::random_ops;
+    // The last pass read every file to its end: in mode=migrate that copies what was only ever
+    // linked, truncated or renamed into place.
+    wait_ctl_status(fx.mountpoint(), 30s, settled);
+    // What the checks below find wrong may come from any operation of the round.
+    INFO("the round's operations (native result):\n" << log_tail(log, log.size()));
+    require_same_tree(native, fx.mountpoint(), "settled");
+    require_records_agree(node, fx.source());
+    require_no_orphan_objects(node, fx.source());
+    return snapshot(fx.mountpoint(), true);
+}
+
+// Empties SOURCE and state_dir, mounts with restore, and requires the tree `mounted`.
+void require_restored(const TempDir& dir, const std::string& source, MountOptions opts,
+                      const std::map<std::string, std::string>& mounted) {
+    using namespace riakfs::it::random_ops;
+    for (auto& p : std::filesystem::directory_iterator(source))
+        std::filesystem::remove_all(p.path());
+    std::filesystem::remove_all(dir / "state");
+    opts.extra_opts.push_back("restore");
+    MountFixture fx(opts);
+    auto restored = snapshot(fx.mountpoint(), true);
+    for (const auto& [path, d] : mounted)
+        if (restored[path] != d) UNSCOPED_INFO(path << ": " << d << " | " << restored[path]);
+    CHECK(restored == mounted);
+}
+
 } // namespace
 
 // The operations of the differential test (random_ops.hpp: creates and writes at offsets up to
@@ -644,62 +714,75 @@ TEST_CASE("namespace: random operation sequences in the Riak modes agree with na
                 REQUIRE(::mkdir(fx.mnt(d).c_str(), 0755) == 0);
             }
             std::vector<std::string> log;
-            auto require_same_tree = [&](const std::string& when) {
-                std::map<std::string, std::string> tn, tm;
-                describe_tree(native.path(), "", tn);
-                describe_tree(fx.mountpoint(), "", tm);
-                INFO(when << ", native vs mount:\n" << tree_diff(tn, tm));
-                REQUIRE(tm == tn);
-            };
             std::mt19937_64 rng(seed);
             for (int step = 0; step < kSteps; ++step) {
-                Op op = random_op(rng);
-                int en = 0, em = 0;
-                if (op.kind == kExchange) {
-                    // Refused in the Riak modes for a directory or a released file (README, "The
-                    // Riak modes"): then not made natively either.
-                    em = apply_op(fx.mountpoint(), op);
-                    if (em == EINVAL && exchange_refused(native.path(), source, op)) {
-                        log.push_back(op.describe() + " -> refused");
-                        continue;
-                    }
-                    en = apply_op(native.path(), op);
-                } else {
-                    en = apply_op(native.path(), op);
-                    em = apply_op(fx.mountpoint(), op);
-                }
-                log.push_back(op.describe() + " -> " + errname(en));
-                if (en != em) {
-                    const std::string tail = log_tail(log);
-                    INFO("step " << step << ": " << op.describe() << "\nlast ops (native result):\n"
-                                 << tail);
-                    REQUIRE(errname(em) == errname(en));
-                }
+                apply_both(native.path(), fx.mountpoint(), source, random_op(rng), log, step);
                 if (rng() % 8 == 0)
                     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
-                if (step % 50 == 49) require_same_tree("after step " + std::to_string(step));
+                if (step % 50 == 49)
+                    require_same_tree(native.path(), fx.mountpoint(),
+                                      "after step " + std::to_string(step));
             }
-            // The last pass read every file to its end: in mode=migrate that copies what was
-            // only ever linked, truncated or renamed into place.
-            wait_ctl_status(fx.mountpoint(), 30s, settled);
-            // What the checks below find wrong may come from any operation of the round.
-            INFO("the round's operations (native result):\n" << log_tail(log, log.size()));
-            require_same_tree("settled");
-            require_records_agree(node, fx.source());
-            require_no_orphan_objects(node, fx.source());
-            mounted = snapshot(fx.mountpoint(), true);
+            mounted = settle_and_check(node, fx, native.path(), log);
             fx.unmount();
         }
-        for (auto& p : std::filesystem::directory_iterator(source))
-            std::filesystem::remove_all(p.path());
-        std::filesystem::remove_all(dir / "state");
-        opts.extra_opts.push_back("restore");
-        MountFixture fx(opts);
-        auto restored = snapshot(fx.mountpoint(), true);
-        for (const auto& [path, d] : mounted)
-            if (restored[path] != d) UNSCOPED_INFO(path << ": " << d << " | " << restored[path]);
-        CHECK(restored == mounted);
+        require_restored(dir, source, opts, mounted);
     }
+}
+
+// Crash safety of the namespace: the same operations through a mode=move mount, with the daemon
+// killed (SIGKILL) right after an operation every 15-60 of them, while copies, releases and the
+// namespace changes held behind them (a rename waits for a copy of its path) are under way.
+// After each restart the tree read through the mount equals the native one; at the end, settled,
+// the namespace records, the data bucket (no orphan) and a restore from Riak alone agree too.
+TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothing and leaves "
+          "nothing behind",
+          "[namespace][differential][crash]") {
+    using namespace riakfs::it::random_ops;
+    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
+    const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash") : 20261207;
+    INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
+    constexpr int kSteps = 400;
+    TempDir dir("riakfs-ns-crash");
+    TempDir native("riakfs-ns-crash-native");
+    RiakNode node(dir.path());
+    std::string source = dir / "source";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    MountOptions opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
+    opts.source_dir = source;
+    // A restart logs the copies, releases and removals it resumes.
+    opts.warnings_expected = true;
+    std::map<std::string, std::string> mounted;
+    {
+        auto fx = std::make_unique<MountFixture>(opts);
+        for (const auto& d : {"a", "b", "a/c"}) {
+            REQUIRE(::mkdir((native / d).c_str(), 0755) == 0);
+            REQUIRE(::mkdir(fx->mnt(d).c_str(), 0755) == 0);
+        }
+        std::vector<std::string> log;
+        std::mt19937_64 rng(seed);
+        int next_kill = 15 + static_cast<int>(rng() % 45), kills = 0;
+        for (int step = 0; step < kSteps; ++step) {
+            apply_both(native.path(), fx->mountpoint(), source, random_op(rng), log, step);
+            if (step == next_kill) {
+                fx->kill_daemon();
+                fx.reset();
+                log.push_back("-- kill -9, restart");
+                ++kills;
+                fx = std::make_unique<MountFixture>(opts);
+                INFO("the operations so far (native result):\n" << log_tail(log, log.size()));
+                require_same_tree(native.path(), fx->mountpoint(),
+                                  "after the restart at step " + std::to_string(step));
+                next_kill = step + 15 + static_cast<int>(rng() % 45);
+            } else if (rng() % 8 == 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+            }
+        }
+        CHECK(kills >= 6);
+        mounted = settle_and_check(node, *fx, native.path(), log);
+        fx->unmount();
+    }
+    require_restored(dir, source, opts, mounted);
 }
 
 } // namespace test_namespace_riak
