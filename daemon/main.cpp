@@ -587,6 +587,7 @@ int main(int argc, char** argv) {
             namespace_sync = std::make_unique<rfs::migrate::NamespaceSync>(
                 migrate_root.get(), *riak_setup.mapper, *state, migrator->context(),
                 migrator->object_store());
+            namespace_sync->set_journal(journal.get());
             namespace_sync->start();
             // Reads from Riak run on the migrator's loop: verified copies (migrate, move) and
             // released files (move, and restored trees in every mode).

@@ -18,7 +18,7 @@ namespace rfs::migrate {
 namespace {
 
 constexpr const char* kFileName = "/namespace.journal";
-// Emptied at this size once nothing is outstanding: a few thousand intents.
+// Rewritten from this size on (when mostly settled notes): some thousands of notes.
 constexpr std::uint64_t kCompactBytes = 1 << 20;
 
 // A journal line: a varint length, then the record: a tag byte and the intent's id, and for an
@@ -35,6 +35,20 @@ std::string outcome_line(Tag tag, std::uint64_t id) {
     state::codec::Writer w;
     w.byte(tag);
     w.varint(id);
+    return frame(w);
+}
+
+std::string intent_line(const IntentJournal::Intent& intent) {
+    state::codec::Writer w;
+    w.byte(kIntent);
+    w.varint(intent.id);
+    w.byte(static_cast<std::uint8_t>(intent.kind));
+    w.bytes(intent.from);
+    w.bytes(intent.to);
+    w.varint(intent.moving.dev);
+    w.varint(intent.moving.ino);
+    w.varint(intent.other.dev);
+    w.varint(intent.other.ino);
     return frame(w);
 }
 
@@ -70,8 +84,9 @@ bool looks_made(int root, const IntentJournal::Intent& intent) {
         IntentJournal::Identity to = identity_at(root, intent.to, &at_to);
         return at_from && at_to && from == intent.other && to == intent.moving;
     }
+    default: // noted after the fact: made
+        return true;
     }
-    return false;
 }
 
 struct Parsed {
@@ -151,71 +166,80 @@ IntentJournal::open(const std::string& state_dir, state::StateStore& state, int 
         ::close(fd);
         return std::move(last).error();
     }
-    std::unique_ptr<IntentJournal> journal(new IntentJournal(state, fd, next, bytes.size()));
+    std::unique_ptr<IntentJournal> journal(new IntentJournal(state, path, fd, next, bytes.size()));
     for (auto& intent : parsed.intents) {
-        auto applied = state.aux_get(state::AuxKind::applied_intent, applied_key(intent.id));
-        if (!applied) return std::move(applied).error();
-        if (*applied) continue;
         auto outcome = parsed.outcome.find(intent.id);
-        bool made =
-            outcome != parsed.outcome.end() ? outcome->second : looks_made(source_root, intent);
-        if (!made) continue;
-        journal->outstanding_.insert(intent.id);
+        if (!after_the_fact(intent.kind)) {
+            auto applied = state.aux_get(state::AuxKind::applied_intent, applied_key(intent.id));
+            if (!applied) return std::move(applied).error();
+            if (*applied) continue;
+            bool made =
+                outcome != parsed.outcome.end() ? outcome->second : looks_made(source_root, intent);
+            if (!made) continue;
+        }
+        // Outstanding again until recorded: a rewrite of the journal keeps it, made.
+        Outstanding& o = journal->outstanding_[intent.id];
+        o.parts = intent.kind == Kind::closed || intent.kind == Kind::made_dir ? 2 : 1;
+        o.lines = intent_line(intent);
+        if (!after_the_fact(intent.kind)) o.lines += outcome_line(kMade, intent.id);
+        journal->outstanding_bytes_ += o.lines.size();
         journal->unrecorded_.push_back(std::move(intent));
     }
     if (!journal->unrecorded_.empty())
-        RFS_LOG_INFO("recording {} namespace change(s) made before the last stop",
+        RFS_LOG_INFO("recording {} change(s) made before the last stop",
                      journal->unrecorded_.size());
     return journal;
 }
 
-IntentJournal::IntentJournal(state::StateStore& state, int fd, std::uint64_t next_id,
-                             std::uint64_t size)
-    : state_(state), fd_(fd), next_id_(next_id), size_(size) {}
+IntentJournal::IntentJournal(state::StateStore& state, std::string path, int fd,
+                             std::uint64_t next_id, std::uint64_t size)
+    : state_(state), path_(std::move(path)), fd_(fd), next_id_(next_id), size_(size) {}
 
 IntentJournal::~IntentJournal() {
     ::close(fd_);
 }
 
-void IntentJournal::append(const std::string& line) {
+bool IntentJournal::after_the_fact(Kind kind) {
+    return kind == Kind::touched || kind == Kind::touched_names || kind == Kind::made_dir ||
+           kind == Kind::closed;
+}
+
+bool IntentJournal::append(const std::string& line) {
     // One write(2) per line (O_APPEND): lines of two threads never interleave.
     ssize_t n = ::write(fd_, line.data(), line.size());
     if (n == static_cast<ssize_t>(line.size())) {
         size_ += line.size();
-        return;
+        return true;
     }
     if (!failed_logged_) {
         failed_logged_ = true;
         RFS_LOG_WARN("cannot write the namespace journal in state_dir: {}",
                      n < 0 ? std::strerror(errno) : "short write");
     }
+    return false;
 }
 
 std::uint64_t IntentJournal::note(Kind kind, std::string from, std::string to, Identity moving,
-                                  Identity other) {
+                                  Identity other, unsigned parts) {
+    if (parts == 0) return 0;
     std::lock_guard lock(mu_);
     const std::uint64_t id = next_id_++;
-    state::codec::Writer w;
-    w.byte(kIntent);
-    w.varint(id);
-    w.byte(static_cast<std::uint8_t>(kind));
-    w.bytes(from);
-    w.bytes(to);
-    w.varint(moving.dev);
-    w.varint(moving.ino);
-    w.varint(other.dev);
-    w.varint(other.ino);
-    const std::uint64_t before = size_;
-    append(frame(w));
-    if (size_ == before) return 0;
-    outstanding_.insert(id);
+    std::string line = intent_line({id, kind, std::move(from), std::move(to), moving, other});
+    if (!append(line)) return 0;
+    outstanding_bytes_ += line.size();
+    outstanding_[id] = Outstanding{parts, std::move(line)};
     return id;
 }
 
 void IntentJournal::made(std::uint64_t id) {
     if (id == 0) return;
     std::lock_guard lock(mu_);
-    append(outcome_line(kMade, id));
+    std::string line = outcome_line(kMade, id);
+    if (!append(line)) return;
+    if (auto it = outstanding_.find(id); it != outstanding_.end()) {
+        outstanding_bytes_ += line.size();
+        it->second.lines += line;
+    }
 }
 
 void IntentJournal::not_made(std::uint64_t id) {
@@ -237,19 +261,42 @@ std::uint64_t IntentJournal::outstanding() const {
 }
 
 void IntentJournal::settle(std::uint64_t id) {
-    outstanding_.erase(id);
-    if (!outstanding_.empty() || size_ < kCompactBytes) return;
-    // Every intent of the journal is applied or was not made: the journal goes first, then the
-    // marks (a crash between the two leaves marks of no intent, which nothing reads).
-    if (::ftruncate(fd_, 0) != 0) {
-        RFS_LOG_WARN("cannot empty the namespace journal in state_dir: {}", std::strerror(errno));
+    auto it = outstanding_.find(id);
+    if (it == outstanding_.end() || --it->second.parts > 0) return;
+    outstanding_bytes_ -= it->second.lines.size();
+    outstanding_.erase(it);
+    // Rewritten when it is large and mostly settled notes (so not at every settle of a journal
+    // whose outstanding notes alone are large).
+    if (size_ >= kCompactBytes && size_ >= 4 * outstanding_bytes_) compact();
+}
+
+void IntentJournal::compact() {
+    const std::string tmp = path_ + ".new";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string lines;
+    lines.reserve(outstanding_bytes_);
+    for (const auto& [id, o] : outstanding_)
+        lines += o.lines;
+    bool ok = fd >= 0 &&
+              ::write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()) &&
+              ::rename(tmp.c_str(), path_.c_str()) == 0;
+    if (!ok) {
+        RFS_LOG_WARN("cannot rewrite the namespace journal in state_dir: {}", std::strerror(errno));
+        if (fd >= 0) ::close(fd);
         return;
     }
-    size_ = 0;
+    ::close(fd_);
+    fd_ = fd;
+    size_ = lines.size();
+    // The journal holds only the outstanding notes now: the other intents' marks go.
     std::vector<state::AuxOp> erase;
     auto scanned = state_.aux_for_each(
         state::AuxKind::applied_intent, "", [&](std::string_view key, std::string_view) {
-            erase.push_back({state::AuxKind::applied_intent, std::string(key), std::nullopt});
+            std::uint64_t id = 0;
+            for (char c : key)
+                id = (id << 8) | static_cast<unsigned char>(c);
+            if (!outstanding_.count(id))
+                erase.push_back({state::AuxKind::applied_intent, std::string(key), std::nullopt});
             return true;
         });
     if (scanned) scanned = state_.aux_apply(erase);

@@ -18,8 +18,14 @@
 // with no line after it (the daemon died between the change and the line) is judged by what
 // SOURCE shows: made when the entries it moved or removed are where the change put them.
 //
-// The journal is emptied once it is large and no intent is outstanding (then the applied marks,
-// now of no intent, are erased: SOURCE first, so that no applied intent is ever left unmarked).
+// The other notes are written after their change, which they cannot be confused with: a file
+// created, changed or written and closed (its copy and its directory's namespace record,
+// otherwise made again only when something else changes there). They are handed back at start
+// until settled, whatever SOURCE shows, since recording them twice changes nothing.
+//
+// Once the journal is large, it is rewritten with the outstanding notes only, then the applied
+// marks of the intents it no longer holds are erased (in that order, so that no applied intent
+// of the journal is ever left unmarked).
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -27,9 +33,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -40,7 +46,21 @@ namespace rfs::migrate {
 
 class IntentJournal {
 public:
-    enum class Kind : char { unlink = 'u', rmdir = 'd', rename = 'r', exchange = 'x' };
+    enum class Kind : char {
+        // Recorded by the migrator's batch (applied mark); judged by SOURCE without an outcome.
+        unlink = 'u',
+        rmdir = 'd',
+        rename = 'r',
+        exchange = 'x',
+        // Made already when noted (after the change), and harmless to record twice: handed back
+        // until settled, whatever SOURCE shows. `from` is the path.
+        touched = 't',       // its attributes or content changed: its directory's record
+        touched_names = 'n', // a name was added (create, link): its directory's and parent's
+        made_dir = 'm',      // a directory was made: its own record too
+        closed = 'c',        // written and closed: its copy, and its directory's record
+    };
+    // Whether `kind` is one of the notes made after their change (touched ... closed).
+    static bool after_the_fact(Kind kind);
     struct Identity {
         std::uint64_t dev = 0, ino = 0;
         bool operator==(const Identity&) const = default;
@@ -66,14 +86,19 @@ public:
     const std::vector<Intent>& unrecorded() const { return unrecorded_; }
 
     // Before the change: its id, or 0 when it could not be noted (logged once; the change is
-    // then recorded as before, and a crash may forget it).
-    std::uint64_t note(Kind kind, std::string from, std::string to, Identity moving,
-                       Identity other);
+    // then recorded as before, and a crash may forget it). `parts`: how many recorded() calls
+    // settle it (one per module that records a part of it).
+    std::uint64_t note(Kind kind, std::string from, std::string to, Identity moving, Identity other,
+                       unsigned parts = 1);
+    // An after-the-fact note (touched ... closed) of `path`.
+    std::uint64_t note_touch(Kind kind, std::string path, unsigned parts) {
+        return note(kind, std::move(path), {}, {}, {}, parts);
+    }
     // SOURCE answered: the change was made (to be recorded), or not (nothing to record).
     void made(std::uint64_t id);
     void not_made(std::uint64_t id);
-    // The change was recorded: by a state-store batch holding applied_op(id), committed, or it
-    // needs no record (nothing is recorded for its paths).
+    // (A part of) the change was recorded: by a state-store batch holding applied_op(id),
+    // committed, or durably marked to be made again, or it needs no record.
     void recorded(std::uint64_t id);
     // The state-store step that marks `id` applied (put in the batch recording the change).
     static state::AuxOp applied_op(std::uint64_t id);
@@ -81,17 +106,28 @@ public:
     std::uint64_t outstanding() const;
 
 private:
-    IntentJournal(state::StateStore& state, int fd, std::uint64_t next_id, std::uint64_t size);
-    void append(const std::string& record);
+    IntentJournal(state::StateStore& state, std::string path, int fd, std::uint64_t next_id,
+                  std::uint64_t size);
+    // Appends `line`; true when it was written whole.
+    bool append(const std::string& line);
     void settle(std::uint64_t id);
+    // Rewrites the journal with the outstanding notes' lines only, then erases the applied
+    // marks of every other intent.
+    void compact();
 
     state::StateStore& state_;
+    const std::string path_;
     std::vector<Intent> unrecorded_;
     mutable std::mutex mu_;
     int fd_;
     std::uint64_t next_id_;
     std::uint64_t size_; // bytes in the journal file
-    std::set<std::uint64_t> outstanding_;
+    struct Outstanding {
+        unsigned parts = 1;
+        std::string lines; // as in the journal: the note, and its outcome once heard
+    };
+    std::map<std::uint64_t, Outstanding> outstanding_;
+    std::uint64_t outstanding_bytes_ = 0;
     bool failed_logged_ = false;
 };
 

@@ -247,17 +247,21 @@ void Migrator::post_to_loop(std::function<void()> work) {
     });
 }
 
-void Migrator::file_closed(std::string rel_path, bool written) {
-    if (!mapper_.map(rel_path)) return; // stays local
-    post_to_loop([this, path = std::move(rel_path), written] {
+void Migrator::file_closed(std::string rel_path, bool written, std::uint64_t note) {
+    if (!mapper_.map(rel_path)) return settle_note(note); // stays local
+    post_to_loop([this, path = std::move(rel_path), written, note] {
         // After the namespace operations heard before it, which may be waiting for releases in
         // flight: a close of a file created at a name that a waiting rename moved away must not
         // take that file's record (and drop the chunks its relocated manifest still names).
-        if (held_namespace_ops_.empty()) return closed_on_loop(path, written);
+        if (held_namespace_ops_.empty()) return closed_on_loop(path, written, note);
         work_posted(); // counted down by run_held(), which runs it
         held_namespace_ops_.push_back(
-            {[this, path, written] { closed_on_loop(path, written); }, {}});
+            {[this, path, written, note] { closed_on_loop(path, written, note); }, {}});
     });
+}
+
+void Migrator::settle_note(std::uint64_t note) {
+    if (options_.journal) options_.journal->recorded(note);
 }
 
 void Migrator::release_when_unused(std::string rel_path) {
@@ -295,7 +299,7 @@ state::Result<void> Migrator::apply_noted(state::StateStore::Batch& batch, std::
     return applied;
 }
 
-void Migrator::closed_on_loop(const std::string& path, bool written) {
+void Migrator::closed_on_loop(const std::string& path, bool written, std::uint64_t note) {
     if (!written) {
         // Read to the end: worth a copy only if Riak lacks this content.
         auto rec = state_.get(path);
@@ -304,7 +308,7 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
         if (rec && *rec && fd && ::fstat(fd.get(), &st) == 0 && record_matches(**rec, st)) {
             if (options_.release && (*rec)->phase == state::Phase::verified)
                 release_if_unused(path);
-            return;
+            return settle_note(note);
         }
     }
     // A copy of this path in progress is stale from now on, whenever the mark below lands: it
@@ -315,10 +319,11 @@ void Migrator::closed_on_loop(const std::string& path, bool written) {
     state::StateStore::Batch batch;
     batch.mark_dirty(path);
     work_posted(); // not idle before the path is queued
-    commits_->submit(std::move(batch), [this, path](state::Result<void> marked) {
-        asio::post(context_, [this, path, marked = std::move(marked)] {
+    commits_->submit(std::move(batch), [this, path, note](state::Result<void> marked) {
+        asio::post(context_, [this, path, note, marked = std::move(marked)] {
             if (!stopping_) {
                 if (marked) {
+                    settle_note(note);
                     // A copy running now either ran at the close (and was made stale above) or
                     // started since, from the closed content: either way nothing more to do.
                     if (!copying_.count(path)) enqueue_on_loop(path);
@@ -1482,7 +1487,7 @@ asio::awaitable<void> Migrator::remove_one(std::string path) {
             // renamed back, exchanged): copying it replaces the object, chunks included.
             if (auto erased = state_.erase_removal(path); !erased)
                 co_return removal_retry_later(path, erased.error().message);
-            closed_on_loop(path, true);
+            closed_on_loop(path, true, 0);
             co_return forget_removal(path);
         }
     } else {

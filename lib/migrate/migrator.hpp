@@ -163,7 +163,9 @@ public:
     // A file was closed after a write (`written`), or read to its end: copy it if the layout
     // maps it and Riak does not hold this very content already. Any thread; never blocks on the
     // network or the disk.
-    void file_closed(std::string rel_path, bool written);
+    // `note`: its note in MigratorOptions::journal (0: none), settled once the copy is queued
+    // durably (or none is needed).
+    void file_closed(std::string rel_path, bool written, std::uint64_t note = 0);
 
     // The background drain (drain.hpp): copy `rel_path` unless Riak holds its content already,
     // with less priority than any closed file (a worker takes it only when no close waits).
@@ -212,7 +214,9 @@ private:
     boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
                                                     state::FileState record, layout::Location to,
                                                     std::optional<state::Marker> marker);
-    void closed_on_loop(const std::string& path, bool written);
+    void closed_on_loop(const std::string& path, bool written, std::uint64_t note);
+    // The journal's note `note` (0: none) is settled: nothing more to record for it.
+    void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the
     // moment); resumes on the loop.
     boost::asio::awaitable<state::Result<void>> put_durably(std::string path,

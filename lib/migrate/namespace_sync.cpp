@@ -1,5 +1,7 @@
 #include "lib/migrate/namespace_sync.hpp"
 
+#include "lib/migrate/intent_journal.hpp"
+
 #include "lib/common/log.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/layout/file_object.hpp"
@@ -211,15 +213,24 @@ void NamespaceSync::stop(std::chrono::milliseconds drain) {
         RFS_LOG_WARN("namespace records: a write did not end within 60 s of the stop");
 }
 
-void NamespaceSync::entry_changed(std::string rel_path, bool names_changed) {
-    if (rel_path.empty()) return; // SOURCE itself: recorded in no directory
-    post([this, rel_path = std::move(rel_path), names_changed] {
+void NamespaceSync::entry_changed(std::string rel_path, bool names_changed, std::uint64_t note) {
+    if (rel_path.empty()) { // SOURCE itself: recorded in no directory
+        if (journal_) journal_->recorded(note);
+        return;
+    }
+    post([this, rel_path = std::move(rel_path), names_changed, note] {
         std::string parent = parent_of(rel_path);
         mark_on_loop(layout::dir_record_key(parent), false, false);
         if (names_changed && !parent.empty())
             mark_on_loop(layout::dir_record_key(parent_of(parent)), false, false);
         mark_other_names(rel_path);
+        settle(note);
     });
+}
+
+void NamespaceSync::settle(std::uint64_t note) {
+    // The dirty marks are durable (or were already): a crash from here on resumes them.
+    if (journal_ && !stopping_) journal_->recorded(note);
 }
 
 void NamespaceSync::mark_other_names(const std::string& rel_path) {
@@ -251,9 +262,10 @@ void NamespaceSync::mark_other_names(const std::string& rel_path) {
         note_failure(rel_path, erased.error().message);
 }
 
-void NamespaceSync::dir_changed(std::string rel_dir, bool recursive) {
-    post([this, rel_dir = std::move(rel_dir), recursive] {
+void NamespaceSync::dir_changed(std::string rel_dir, bool recursive, std::uint64_t note) {
+    post([this, rel_dir = std::move(rel_dir), recursive, note] {
         mark_on_loop(layout::dir_record_key(rel_dir), recursive, false);
+        settle(note);
     });
 }
 

@@ -60,6 +60,8 @@
 
 namespace rfs::migrate {
 
+class IntentJournal;
+
 struct NamespaceOptions {
     std::chrono::milliseconds coalesce{500}; // changes within this are one record write
     // A directory whose last write took d waits at least kSlowFactor * d (at most kSlowMax)
@@ -108,13 +110,16 @@ public:
     // The entry `rel_path` was created, removed, written or had its attributes changed: its
     // directory's record is made again; with `names_changed` (an entry was added or removed)
     // also the record holding that directory (its mtime and link count changed).
-    void entry_changed(std::string rel_path, bool names_changed);
+    // `note`: its note in the journal (set_journal; 0: none), settled once the marks are durable.
+    void entry_changed(std::string rel_path, bool names_changed, std::uint64_t note = 0);
     // The directory `rel_dir` itself must be recorded again (created, removed); with
     // `recursive`, also everything under it (a directory renamed onto this name).
-    void dir_changed(std::string rel_dir, bool recursive = false);
+    void dir_changed(std::string rel_dir, bool recursive = false, std::uint64_t note = 0);
     // rename(2) of `from` to `to` (either may be a directory): both parents, the old name's
     // records (deleted when nothing is there any more) and the new name's subtree.
     void renamed(std::string from, std::string to);
+    // Before start(): where the notes passed to the calls above are settled (null: nowhere).
+    void set_journal(IntentJournal* journal) { journal_ = journal; }
 
     // True once nothing is dirty, being written or posted (tests, shutdown).
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -135,6 +140,8 @@ private:
     // names (loop thread).
     void mark_other_names(const std::string& rel_path);
     void mark_on_loop(const std::string& key, bool recursive, bool durable);
+    // The marks a change's hook made are durable: its journal note is settled.
+    void settle(std::uint64_t note);
     void schedule(const std::string& key, Clock::time_point due);
     void wake();
     void note_failure(const std::string& key, const std::string& why);
@@ -156,6 +163,7 @@ private:
     int source_root_;
     const layout::Mapper& mapper_;
     state::StateStore& state_;
+    IntentJournal* journal_ = nullptr;
     boost::asio::io_context& context_;
     store::ObjectStore& store_;
     NamespaceOptions options_;

@@ -10,18 +10,33 @@
 
 namespace rfs::migrate {
 
+std::uint64_t ShadowObserver::note_touch(IntentJournal::Kind kind, const std::string& path,
+                                         unsigned parts) {
+    return journal_ ? journal_->note_touch(kind, path, parts) : 0;
+}
+
 void ShadowObserver::on_created(fs::NodeId parent, std::string_view name, const fs::Entry& entry) {
     if (!ns_) return;
     std::string path;
     if (!child_path(parent, name, &path)) return;
-    if (S_ISDIR(entry.attr.st_mode)) ns_->dir_changed(path); // its own (empty) record
-    ns_->entry_changed(std::move(path), true);
+    const bool dir = S_ISDIR(entry.attr.st_mode);
+    touched(std::move(path),
+            dir ? IntentJournal::Kind::made_dir : IntentJournal::Kind::touched_names);
+}
+
+void ShadowObserver::touched(std::string path, IntentJournal::Kind kind, std::uint64_t note) {
+    using Kind = IntentJournal::Kind;
+    if (!ns_) return;
+    if (note == 0) note = note_touch(kind, path, kind == Kind::made_dir ? 2 : 1);
+    if (kind == Kind::made_dir) ns_->dir_changed(path, false, note); // its own (empty) record
+    ns_->entry_changed(std::move(path), kind != Kind::touched, note);
 }
 
 void ShadowObserver::on_linked(fs::NodeId node, fs::NodeId newparent, std::string_view newname) {
     if (!ns_) return;
     std::string path, other;
-    if (child_path(newparent, newname, &path)) ns_->entry_changed(std::move(path), true);
+    if (child_path(newparent, newname, &path))
+        touched(std::move(path), IntentJournal::Kind::touched_names);
     // The link count of the file's other name changed too (with more names, the ones not found
     // here keep a stale count until their directory changes; their shared `inode` is exact).
     if (node_path(node, &other)) ns_->entry_changed(std::move(other), false);
@@ -32,23 +47,31 @@ void ShadowObserver::on_released(fs::NodeId node, bool written, bool read_to_end
     // One path lookup for the copy and the namespace record.
     std::string path;
     if (!path_to_copy(node, &path)) return;
-    std::string changed = written && ns_ ? path : std::string();
-    migrator_.file_closed(std::move(path), written);
-    if (!changed.empty()) ns_->entry_changed(std::move(changed), false);
+    if (!written) return migrator_.file_closed(std::move(path), false);
+    closed(std::move(path));
+}
+
+void ShadowObserver::closed(std::string path, std::uint64_t note) {
+    if (note == 0) note = note_touch(IntentJournal::Kind::closed, path, ns_ ? 2 : 1);
+    if (ns_) ns_->entry_changed(path, false, note);
+    migrator_.file_closed(std::move(path), true, note);
 }
 
 void ShadowObserver::on_attr_changed(fs::NodeId node, int to_set) {
-    if (to_set & fs::kSetSize) copy(node, true);
-    if (ns_) {
-        std::string path;
-        if (node_path(node, &path)) ns_->entry_changed(std::move(path), false);
-    }
+    // A truncate(2) by path changes a file nobody may have open: copied now, as at a close.
+    if (!(to_set & fs::kSetSize) && !ns_) return;
+    std::string path;
+    if (!node_path(node, &path)) return;
+    if (to_set & fs::kSetSize)
+        closed(std::move(path));
+    else
+        touched(std::move(path), IntentJournal::Kind::touched);
 }
 
 void ShadowObserver::on_other_name_changed(std::string_view rel_path) {
     // Its record's link count (with more names, the others keep a stale count until their
     // directory changes; their shared `inode` is exact, as after on_linked).
-    if (ns_) ns_->entry_changed(std::string(rel_path), false);
+    touched(std::string(rel_path), IntentJournal::Kind::touched);
 }
 
 bool ShadowObserver::node_path(fs::NodeId node, std::string* out) {
@@ -153,10 +176,24 @@ void ShadowObserver::record_unrecorded() {
     if (!journal_) return;
     using Kind = IntentJournal::Kind;
     for (const auto& intent : journal_->unrecorded()) {
-        if (intent.kind == Kind::unlink || intent.kind == Kind::rmdir)
+        switch (intent.kind) {
+        case Kind::unlink:
+        case Kind::rmdir:
             removed(intent.from, intent.kind == Kind::rmdir, intent.id);
-        else
+            break;
+        case Kind::rename:
+        case Kind::exchange:
             renamed(intent.from, intent.to, intent.kind == Kind::exchange, intent.id);
+            break;
+        case Kind::closed:
+            // Copied only if Riak lacks this content (a close read to the end: the copy may
+            // have been made already).
+            if (ns_) ns_->entry_changed(intent.from, false, intent.id);
+            migrator_.file_closed(intent.from, false, intent.id);
+            break;
+        default:
+            touched(intent.from, intent.kind, intent.id);
+        }
     }
 }
 
@@ -168,11 +205,6 @@ bool ShadowObserver::path_to_copy(fs::NodeId node, std::string* path) {
         return false;
     }
     return !path->empty(); // not SOURCE itself
-}
-
-void ShadowObserver::copy(fs::NodeId node, bool written) {
-    std::string path;
-    if (path_to_copy(node, &path)) migrator_.file_closed(std::move(path), written);
 }
 
 } // namespace rfs::migrate

@@ -7,6 +7,11 @@
 // With a NamespaceSync set (set_namespace), every namespace change also marks the directories
 // whose records it changes (namespace_sync.hpp): creates (files, directories, symlinks, nodes),
 // links, unlinks, rmdirs, renames, setattr (chmod, chown, utimens, truncate) and written closes.
+//
+// With an IntentJournal set (set_journal), each of those changes is noted there too: unlinks,
+// rmdirs and renames before SOURCE makes them, the others once made; a restart after a crash
+// records again whatever the loop had not yet made durable (intent_journal.hpp). A note costs
+// one write(2) on the hook's thread (two for the changes noted ahead).
 #pragma once
 
 #include "lib/fs/local_fs.hpp"
@@ -47,7 +52,6 @@ public:
                     std::string_view newname, unsigned flags, fs::NotedChange& change) override;
 
 protected:
-    void copy(fs::NodeId node, bool written);
     // The path of a file to copy: false when it has none (removed while open), it cannot be
     // found (logged), or it is SOURCE itself.
     bool path_to_copy(fs::NodeId node, std::string* path);
@@ -63,6 +67,12 @@ protected:
     IntentJournal* journal_ = nullptr;
 
 private:
+    std::uint64_t note_touch(IntentJournal::Kind kind, const std::string& path, unsigned parts);
+    // `path`'s namespace record must be made again (`kind`: touched, touched_names or made_dir),
+    // noted first unless `note` is the journal's (a restart's).
+    void touched(std::string path, IntentJournal::Kind kind, std::uint64_t note = 0);
+    // `path` was written and closed (or truncated): its copy and its directory's record.
+    void closed(std::string path, std::uint64_t note = 0);
     void removed(std::string path, bool dir, std::uint64_t note);
     void renamed(std::string from, std::string to, bool exchange, std::uint64_t note);
 };
