@@ -143,3 +143,67 @@ TEST_CASE("a pending upload's note keeps its chunks and the ones it replaces", "
     CHECK(!decode_pending_upload("v1", op.value->substr(0, op.value->size() - 1)));
     CHECK(!drop_pending_upload("v1").value);
 }
+
+TEST_CASE("notes made after their change come back until every part settled them", "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    using Kind = IntentJournal::Kind;
+    {
+        auto journal = open_journal(tree, *state);
+        auto closed = journal->note_touch(Kind::closed, "gone-or-not", 2);
+        auto touched = journal->note_touch(Kind::touched, "t", 1);
+        auto settled = journal->note_touch(Kind::touched_names, "n", 1);
+        journal->recorded(settled);
+        journal->recorded(closed); // one part of two
+        CHECK(journal->outstanding() == 2);
+        (void)touched;
+    }
+    auto journal = open_journal(tree, *state);
+    // Whatever SOURCE shows (neither path exists), and the settled one too: a journal is not
+    // rewritten below its size threshold, and recording it again changes nothing.
+    CHECK(unrecorded(*journal) == std::vector<std::string>{"c gone-or-not", "t t", "n n"});
+}
+
+TEST_CASE("a large journal is rewritten with its outstanding notes, and the other intents' "
+          "applied marks go",
+          "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    tree.write("keep", "k");
+    using Kind = IntentJournal::Kind;
+    const std::string file = tree.state_dir() + "/namespace.journal";
+    std::uint64_t kept = 0;
+    {
+        auto journal = open_journal(tree, *state);
+        // Outstanding throughout: made, not recorded.
+        kept = journal->note(Kind::unlink, "kept", "", {1, 2}, {});
+        journal->made(kept);
+        const std::string name(60, 'x');
+        for (int i = 0; i < 20000; ++i) {
+            auto id = journal->note(Kind::rename, name, name + "2", {1, 3}, {});
+            if (i % 1000 == 0) { // some marked applied (of no intent made: only their erasure
+                                 // is looked at)
+                state::StateStore::Batch batch;
+                batch.aux(IntentJournal::applied_op(id));
+                REQUIRE(state->apply(batch));
+            }
+            journal->not_made(id);
+        }
+        struct stat st;
+        REQUIRE(::stat(file.c_str(), &st) == 0);
+        CHECK(st.st_size < (1 << 20));
+        CHECK(journal->outstanding() == 1);
+    }
+    std::size_t marks = 0;
+    REQUIRE(state->aux_for_each(state::AuxKind::applied_intent, "",
+                                [&](std::string_view, std::string_view) {
+                                    ++marks;
+                                    return true;
+                                }));
+    // 20 were written: those before the last rewrite are gone.
+    CHECK(marks < 20);
+    auto journal = open_journal(tree, *state);
+    REQUIRE(journal->unrecorded().size() == 1);
+    CHECK(journal->unrecorded()[0].id == kept);
+    CHECK(journal->unrecorded()[0].from == "kept");
+}
