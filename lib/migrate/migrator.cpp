@@ -186,8 +186,7 @@ void Migrator::start() {
     if (!unfinished.empty())
         RFS_LOG_INFO("deleting the chunks of {} copy(ies) a stop cut short", unfinished.size());
     for (auto& u : unfinished)
-        asio::co_spawn(context_, sweep_pending_upload(*store_, state_, std::move(u)),
-                       asio::detached);
+        sweep_later(std::move(u));
     if (options_.release) {
         release_work_.emplace(release_io_.get_executor());
         // Each mostly waits for an fsync: a few let the disk take several files' at once.
@@ -258,6 +257,12 @@ void Migrator::file_closed(std::string rel_path, bool written, std::uint64_t not
         held_namespace_ops_.push_back(
             {[this, path, written, note] { closed_on_loop(path, written, note); }, {}});
     });
+}
+
+void Migrator::sweep_later(PendingUpload upload) {
+    work_posted(); // idle once it ended
+    asio::co_spawn(context_, sweep_pending_upload(*store_, state_, std::move(upload)),
+                   [this](std::exception_ptr, bool) { work_done(); });
 }
 
 void Migrator::settle_note(std::uint64_t note) {
@@ -789,6 +794,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
                                 path,
                                 location->type,
                                 location->bucket,
+                                location->key,
                                 (size + options_.chunk_size - 1) / options_.chunk_size,
                                 {}};
     {
@@ -815,9 +821,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     // An upload that ends with no record naming its version: its chunks go now (and, should
     // that fail, at the next start).
     auto abandon_chunks = [this, &chunked] {
-        if (chunked)
-            asio::co_spawn(context_, sweep_pending_upload(*store_, state_, *chunked),
-                           asio::detached);
+        if (chunked) sweep_later(*chunked);
     };
 
     UploadInput input;
@@ -828,7 +832,9 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     input.chunk_size = options_.chunk_size;
     input.version = version;
     input.replacing =
-        [this, noted, note = PendingUpload{version, path, location->type, location->bucket, 0, {}}](
+        [this, noted,
+         note =
+             PendingUpload{version, path, location->type, location->bucket, location->key, 0, {}}](
             std::vector<std::string> keys) {
             return note_replaced_chunks(noted, note, std::move(keys));
         };

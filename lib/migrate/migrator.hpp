@@ -215,6 +215,9 @@ private:
                                                     state::FileState record, layout::Location to,
                                                     std::optional<state::Marker> marker);
     void closed_on_loop(const std::string& path, bool written, std::uint64_t note);
+    // Deletes what a chunked upload no record names may have written (pending_uploads.hpp),
+    // in the background (counted as work: not idle before it ended).
+    void sweep_later(PendingUpload upload);
     // The journal's note `note` (0: none) is settled: nothing more to record for it.
     void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the

@@ -2,6 +2,7 @@
 
 #include "lib/common/log.hpp"
 #include "lib/layout/manifest.hpp"
+#include "lib/migrate/remove_file_object.hpp"
 #include "lib/state/codec.hpp"
 
 namespace rfs::migrate {
@@ -11,6 +12,7 @@ state::AuxOp note_pending_upload(const PendingUpload& upload) {
     w.bytes(upload.path);
     w.bytes(upload.type);
     w.bytes(upload.bucket);
+    w.bytes(upload.key);
     w.varint(upload.chunks);
     w.varint(upload.replaced.size());
     for (const auto& key : upload.replaced)
@@ -29,7 +31,7 @@ std::optional<PendingUpload> decode_pending_upload(std::string_view version,
     state::codec::Reader r(value);
     std::uint64_t replaced = 0;
     if (!r.bytes(upload.path) || !r.bytes(upload.type) || !r.bytes(upload.bucket) ||
-        !r.varint(upload.chunks) || !r.varint(replaced))
+        !r.bytes(upload.key) || !r.varint(upload.chunks) || !r.varint(replaced))
         return std::nullopt;
     for (std::uint64_t i = 0; i < replaced; ++i)
         if (!r.bytes(upload.replaced.emplace_back())) return std::nullopt;
@@ -39,6 +41,16 @@ std::optional<PendingUpload> decode_pending_upload(std::string_view version,
 
 boost::asio::awaitable<bool> sweep_pending_upload(store::ObjectStore& store,
                                                   state::StateStore& state, PendingUpload upload) {
+    // Its manifest first, only if it is this version's: a manifest that names the chunks is
+    // never left behind them.
+    auto manifest_call =
+        remove_file_object(store, {upload.type, upload.bucket, upload.key}, upload.version, false);
+    if (auto removed = co_await std::move(manifest_call); !removed) {
+        RFS_LOG_WARN("cannot delete the manifest of an unfinished copy of {} (retried at the "
+                     "next start): {}",
+                     upload.path, removed.error().describe());
+        co_return false;
+    }
     const std::string prefix = layout::chunk_prefix_for(upload.version);
     std::vector<std::string> keys = std::move(upload.replaced);
     for (std::uint64_t i = 0; i < upload.chunks; ++i)

@@ -129,7 +129,8 @@ TEST_CASE("a torn last line of the journal is ignored", "[journal]") {
 }
 
 TEST_CASE("a pending upload's note keeps its chunks and the ones it replaces", "[journal]") {
-    PendingUpload upload{"v1", "dir/big", "", "riakfs", 3, {".riakfs/chunks/v0/0", "k\n2"}};
+    PendingUpload upload{
+        "v1", "dir/big", "", "riakfs", "dir/big", 3, {".riakfs/chunks/v0/0", "k\n2"}};
     auto op = note_pending_upload(upload);
     CHECK(op.kind == state::AuxKind::pending_upload);
     CHECK(op.key == "v1");
@@ -138,6 +139,7 @@ TEST_CASE("a pending upload's note keeps its chunks and the ones it replaces", "
     REQUIRE(back);
     CHECK(back->path == "dir/big");
     CHECK(back->bucket == "riakfs");
+    CHECK(back->key == "dir/big");
     CHECK(back->chunks == 3);
     CHECK(back->replaced == upload.replaced);
     CHECK(!decode_pending_upload("v1", op.value->substr(0, op.value->size() - 1)));

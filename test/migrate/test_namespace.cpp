@@ -3,6 +3,7 @@
 // with real files, a real state store and the in-memory object store. Removals that meet a copy
 // in progress, a failing store or a restart still end with no object left behind.
 #include "lib/migrate/migrator.hpp"
+#include "lib/migrate/pending_uploads.hpp"
 
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
@@ -520,6 +521,58 @@ TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     CHECK(engine.keys().empty());
     CHECK(engine.removals().empty());
     CHECK_FALSE(engine.record("big.bin"));
+}
+
+// A copy of a large file killed after its chunks and manifest were written, before the record
+// naming the version: the note written before the first chunk (pending_uploads.hpp) has the
+// next start delete them all, the manifest too (it is that version's). Here no record is left
+// at all (the file and its record went since, as a rename's or unlink's would), so nothing else
+// would ever delete them.
+TEST_CASE("a chunked copy a crash cut short leaves none of its objects behind",
+          "[namespace][crash]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    const std::string data(2500, 'b');
+    tree.write("big", data);
+    const std::string cut = layout::make_version();
+    const std::string prefix = layout::chunk_prefix_for(cut);
+    std::filesystem::remove(tree.src("big"));
+    {
+        auto state = open_state(tree.state_dir(), tree.source());
+        state::StateStore::Batch batch;
+        batch.aux(migrate::note_pending_upload({cut, "big", "", "riakfs", "big", 3, {}}));
+        REQUIRE(state->apply(batch));
+    }
+    Engine engine(tree, mapper, [&](GatedStore& store) {
+        // What the killed copy wrote.
+        for (std::uint64_t i = 0; i < 3; ++i)
+            store.mem.inject_sibling({"", "riakfs", layout::chunk_key(prefix, i)},
+                                     {data.substr(i * 1000, 1000), "", {}});
+        layout::FileMeta meta;
+        meta.kind = layout::FileMeta::Kind::manifest;
+        meta.version = cut;
+        meta.size = data.size();
+        meta.path = "big";
+        meta.mode = 0100644;
+        meta.sha256 = layout::sha256_hex(data);
+        meta.mtime_ns = meta.ctime_ns = meta.atime_ns = 1;
+        store.mem.inject_sibling(
+            {"", "riakfs", "big"},
+            {layout::encode_manifest(layout::Manifest::for_file(data.size(), 1000, cut)),
+             "application/json", layout::encode_meta(meta)});
+    });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    auto left = engine.keys();
+    INFO("left: " << left.size() << (left.empty() ? "" : " " + *left.begin()));
+    CHECK(left.empty());
+    CHECK_FALSE(engine.record("big"));
+    std::size_t notes = 0;
+    REQUIRE(engine.state->aux_for_each(state::AuxKind::pending_upload, "",
+                                       [&](std::string_view, std::string_view) {
+                                           ++notes;
+                                           return true;
+                                       }));
+    CHECK(notes == 0);
 }
 
 } // namespace test_namespace
