@@ -32,6 +32,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -880,6 +881,141 @@ TEST_CASE("namespace: a create and a close the daemon died before recording are 
     MountFixture fx(opts);
     REQUIRE(wait_copied(node, "d/new.txt", "made before the crash"));
     require_records_agree(node, fx.source());
+}
+
+namespace {
+
+// Whether `op` writes data in several calls (create + write, append, O_TRUNC + write): cut by a
+// crash, its file may hold any part of it.
+bool writes_in_steps(const riakfs::it::random_ops::Op& op) {
+    return op.kind == 0 || op.kind == 1 || op.kind == 14;
+}
+
+// The tree without `path` (a file an operation cut short may have left in any state).
+std::map<std::string, std::string> tree_without(std::map<std::string, std::string> tree,
+                                                const std::string& path) {
+    tree.erase(path);
+    return tree;
+}
+
+} // namespace
+
+// Crash safety at any moment: the same operations through a mode=move mount from a thread,
+// with the daemon killed (SIGKILL) at a random moment, usually in the middle of an operation
+// (a rename, an exchange waiting for a release, a truncate fetching a released file back). After
+// the restart the tree read through the mount must equal the native one as it was before the
+// operation cut short, or after it; only a file being written may hold any part of its write.
+// At the end, settled, the namespace records, the data bucket and a restore must agree too.
+TEST_CASE("namespace: kill -9 at random moments of random operations in mode=move loses "
+          "nothing",
+          "[namespace][differential][crash]") {
+    using namespace riakfs::it::random_ops;
+    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
+    const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash mid-op") : 20261208;
+    INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
+    constexpr int kKills = 8;
+    TempDir dir("riakfs-ns-midop");
+    TempDir native("riakfs-ns-midop-native");
+    RiakNode node(dir.path());
+    std::string source = dir / "source";
+    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+    MountOptions opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
+    opts.source_dir = source;
+    opts.warnings_expected = true; // a restart logs what it resumes
+    std::mt19937_64 rng(seed);
+    std::vector<std::string> log;
+    auto fx = std::make_unique<MountFixture>(opts);
+    for (const auto& d : {"a", "b", "a/c"}) {
+        REQUIRE(::mkdir((native / d).c_str(), 0755) == 0);
+        REQUIRE(::mkdir(fx->mnt(d).c_str(), 0755) == 0);
+    }
+    int cut = 0;
+    for (int kill = 0; kill < kKills; ++kill) {
+        // The operations of this round, made from another thread until the mount goes away.
+        std::vector<Op> ops;
+        for (int i = 0; i < 400; ++i)
+            ops.push_back(random_op(rng));
+        std::optional<Op> in_flight;
+        std::string mismatch;
+        std::mt19937_64 pauses(rng()); // the worker's own: rng stays this thread's
+        std::thread worker([&, mnt = fx->mountpoint()] {
+            for (const Op& op : ops) {
+                // Through the mount first: a call the crash answers (ENOTCONN) was not made
+                // natively.
+                int em = apply_op(mnt, op);
+                if (em == ENOTCONN || em == ECONNABORTED) {
+                    in_flight = op;
+                    return;
+                }
+                if (op.kind == kExchange && em == EINVAL &&
+                    exchange_refused(native.path(), source, op)) {
+                    log.push_back(op.describe() + " -> refused");
+                    continue;
+                }
+                int en = apply_op(native.path(), op);
+                log.push_back(op.describe() + " -> " + errname(en));
+                if (en != em) {
+                    mismatch = op.describe() + ": native " + errname(en) + ", mount " +
+                               errname(em) + "\nlast ops (native result):\n" + log_tail(log);
+                    return;
+                }
+                if (pauses() % 8 == 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(pauses() % 20));
+            }
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
+        fx->kill_daemon();
+        worker.join();
+        REQUIRE(mismatch.empty());
+        fx.reset();
+        fx = std::make_unique<MountFixture>(opts);
+        INFO("the operations so far (native result):\n" << log_tail(log, log.size()));
+        std::map<std::string, std::string> before, mounted;
+        describe_tree(native.path(), "", before);
+        describe_tree(fx->mountpoint(), "", mounted);
+        if (in_flight) ++cut;
+        if (in_flight && mounted != before) {
+            // Made (in part, for a write): what it leaves natively, in a copy of the tree.
+            TempDir after_dir("riakfs-ns-midop-after");
+            const std::string copy = after_dir / "t";
+            REQUIRE(run_cmd({"cp", "-a", native.path(), copy}, 30s).exit_code == 0);
+            (void)apply_op(copy, *in_flight);
+            std::map<std::string, std::string> after;
+            describe_tree(copy, "", after);
+            const std::string& p1 = in_flight->p1;
+            INFO("cut short: " << in_flight->describe() << "\nbefore it, native vs mount:\n"
+                               << tree_diff(before, mounted) << "after it, native vs mount:\n"
+                               << tree_diff(after, mounted));
+            if (mounted == after) {
+                (void)apply_op(native.path(), *in_flight);
+            } else {
+                REQUIRE(writes_in_steps(*in_flight));
+                auto rest = tree_without(mounted, p1);
+                REQUIRE((rest == tree_without(before, p1) || rest == tree_without(after, p1)));
+                // The native file takes what the write left through the mount.
+                std::filesystem::remove(native / p1);
+                if (auto data = try_read_file(fx->mnt(p1))) {
+                    struct stat st;
+                    REQUIRE(::lstat(fx->mnt(p1).c_str(), &st) == 0);
+                    write_file(native / p1, *data);
+                    REQUIRE(::chmod((native / p1).c_str(), st.st_mode & 07777) == 0);
+                    char v[64];
+                    ssize_t k = ::lgetxattr(fx->mnt(p1).c_str(), "user.k", v, sizeof v);
+                    if (k >= 0)
+                        REQUIRE(::lsetxattr((native / p1).c_str(), "user.k", v, size_t(k), 0) == 0);
+                }
+            }
+            log.push_back("  (cut short by the kill, made: " + in_flight->describe() + ")");
+        }
+        log.push_back("-- kill -9, restart");
+        require_same_tree(native.path(), fx->mountpoint(),
+                          "after the restart of kill " + std::to_string(kill));
+    }
+    // The kills did cut operations short (the others fell between two).
+    CHECK(cut >= kKills / 2);
+    auto mounted = settle_and_check(node, *fx, native.path(), log);
+    fx->unmount();
+    require_restored(dir, source, opts, mounted);
 }
 
 } // namespace test_namespace_riak
