@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "lib/common/log.hpp"
 #include "lib/migrate/namespace_paths.hpp"
@@ -23,7 +24,8 @@ constexpr std::uint64_t kCompactBytes = 1 << 20;
 
 // A journal line: a varint length, then the record: a tag byte and the intent's id, and for an
 // intent its kind, paths and identities (lib/state/codec.hpp's encoding).
-enum Tag : std::uint8_t { kIntent = 'I', kMade = 'M', kNotMade = 'N' };
+// kSettled: an after-the-fact note recorded (the others are marked applied in the state store).
+enum Tag : std::uint8_t { kIntent = 'I', kMade = 'M', kNotMade = 'N', kSettled = 'S' };
 
 std::string frame(const state::codec::Writer& record) {
     state::codec::Writer line;
@@ -92,6 +94,7 @@ bool looks_made(int root, const IntentJournal::Intent& intent) {
 struct Parsed {
     std::vector<IntentJournal::Intent> intents; // in journal order
     std::map<std::uint64_t, bool> outcome;      // id -> made
+    std::set<std::uint64_t> settled;            // after-the-fact notes recorded
     std::uint64_t max_id = 0;
 };
 
@@ -108,6 +111,10 @@ Parsed parse(std::string_view bytes) {
         out.max_id = std::max(out.max_id, id);
         if (tag == kMade || tag == kNotMade) {
             out.outcome[id] = tag == kMade;
+            continue;
+        }
+        if (tag == kSettled) {
+            out.settled.insert(id);
             continue;
         }
         IntentJournal::Intent intent;
@@ -169,6 +176,7 @@ IntentJournal::open(const std::string& state_dir, state::StateStore& state, int 
     std::unique_ptr<IntentJournal> journal(new IntentJournal(state, path, fd, next, bytes.size()));
     for (auto& intent : parsed.intents) {
         auto outcome = parsed.outcome.find(intent.id);
+        if (after_the_fact(intent.kind) && parsed.settled.count(intent.id)) continue;
         if (!after_the_fact(intent.kind)) {
             auto applied = state.aux_get(state::AuxKind::applied_intent, applied_key(intent.id));
             if (!applied) return std::move(applied).error();
@@ -180,6 +188,7 @@ IntentJournal::open(const std::string& state_dir, state::StateStore& state, int 
         // Outstanding again until recorded: a rewrite of the journal keeps it, made.
         Outstanding& o = journal->outstanding_[intent.id];
         o.parts = intent.kind == Kind::closed || intent.kind == Kind::made_dir ? 2 : 1;
+        o.after_the_fact = after_the_fact(intent.kind);
         o.lines = intent_line(intent);
         if (!after_the_fact(intent.kind)) o.lines += outcome_line(kMade, intent.id);
         journal->outstanding_bytes_ += o.lines.size();
@@ -227,7 +236,7 @@ std::uint64_t IntentJournal::note(Kind kind, std::string from, std::string to, I
     std::string line = intent_line({id, kind, std::move(from), std::move(to), moving, other});
     if (!append(line)) return 0;
     outstanding_bytes_ += line.size();
-    outstanding_[id] = Outstanding{parts, std::move(line)};
+    outstanding_[id] = Outstanding{parts, std::move(line), after_the_fact(kind)};
     return id;
 }
 
@@ -263,6 +272,8 @@ std::uint64_t IntentJournal::outstanding() const {
 void IntentJournal::settle(std::uint64_t id) {
     auto it = outstanding_.find(id);
     if (it == outstanding_.end() || --it->second.parts > 0) return;
+    // The others are marked applied by the batch that recorded them (not read for these).
+    if (it->second.after_the_fact) append(outcome_line(kSettled, id));
     outstanding_bytes_ -= it->second.lines.size();
     outstanding_.erase(it);
     // Rewritten when it is large and mostly settled notes (so not at every settle of a journal

@@ -21,7 +21,8 @@
 // The other notes are written after their change, which they cannot be confused with: a file
 // created, changed or written and closed (its copy and its directory's namespace record,
 // otherwise made again only when something else changes there). They are handed back at start
-// until settled, whatever SOURCE shows, since recording them twice changes nothing.
+// until a "settled" line follows them, whatever SOURCE shows, since recording them twice
+// changes nothing (a written close is handed back only while its path holds a regular file).
 //
 // Once the journal is large, it is rewritten with the outstanding notes only, then the applied
 // marks of the intents it no longer holds are erased (in that order, so that no applied intent
@@ -124,7 +125,8 @@ private:
     std::uint64_t size_; // bytes in the journal file
     struct Outstanding {
         unsigned parts = 1;
-        std::string lines; // as in the journal: the note, and its outcome once heard
+        std::string lines;           // as in the journal: the note, and its outcome once heard
+        bool after_the_fact = false; // settled by a line of its own (not an applied mark)
     };
     std::map<std::uint64_t, Outstanding> outstanding_;
     std::uint64_t outstanding_bytes_ = 0;

@@ -265,6 +265,11 @@ void Migrator::sweep_later(PendingUpload upload) {
                    [this](std::exception_ptr, bool) { work_done(); });
 }
 
+bool Migrator::holds_regular_file(const std::string& rel_path) const {
+    struct stat st;
+    return lstat_beneath(source_root_, rel_path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 void Migrator::settle_note(std::uint64_t note) {
     if (options_.journal) options_.journal->recorded(note);
 }
@@ -723,6 +728,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     // release before any byte was dropped.
     auto marker = state::read_marker(fd.get());
     if (!marker) co_return fail(marker.error().message);
+    std::optional<state::FileState> moved_from;
     if (*marker) {
         const state::Marker& m = **marker;
         if (m.size != static_cast<std::uint64_t>(st.st_size) || m.mtime_ns != ns_of(st.st_mtim)) {
@@ -732,7 +738,12 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             co_return skip();
         }
         // The copy the marker names; what the record knew besides (Riak's vclock, the inode,
-        // the attempts) stays.
+        // the attempts) stays. A record naming the same version at another key: a relocation
+        // that updated the marker and was killed before recording the move, whose old object
+        // is still to go (moved_from).
+        if (!record.version.empty() && record.version == m.version && !record.key.empty() &&
+            std::tie(record.type, record.bucket, record.key) != std::tie(m.type, m.bucket, m.key))
+            moved_from = record;
         state::FileState released = state::released_record(m);
         released.vclock = std::move(record.vclock);
         released.ctime_ns = record.ctime_ns;
@@ -754,7 +765,20 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             record.ctime_ns = ns_of(st.st_ctim);
             record.dev = st.st_dev;
             record.ino = st.st_ino;
-            if (auto put = state_.put(path, record); !put) co_return fail(put.error().message);
+            state::StateStore::Batch batch;
+            batch.put(path, record);
+            std::string slot;
+            if (moved_from) {
+                const layout::Location old{moved_from->type, moved_from->bucket, moved_from->key};
+                slot = removal_slot(path, old);
+                state::FileState removal = removal_record(old, *moved_from);
+                // The moved manifest names the same chunks unless it crossed buckets.
+                if (std::tie(old.type, old.bucket) == std::tie(record.type, record.bucket))
+                    removal.phase = kKeepChunks;
+                batch.put_removal(slot, removal);
+            }
+            if (auto put = state_.apply(batch); !put) co_return fail(put.error().message);
+            if (!slot.empty()) enqueue_removal(slot);
             forget(path);
             co_return CopyResult{CopyResult::Kind::current, {}};
         }
@@ -940,11 +964,28 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     // No upload to the old key may replace (and drop the chunks of) the object being copied.
     const std::string from_text = location_text(from);
     relocating_from_.insert(from_text);
-    auto call = relocate_copy(*store_, record, to, path);
+    // The chunks of a manifest the new key holds are garbage once the copy is there: noted
+    // first (pending_uploads.hpp), under a key of their own (the copy's version stays the
+    // record's: nothing of it may be swept), and swept once the move is recorded.
+    auto noted = std::make_shared<std::optional<PendingUpload>>();
+    const PendingUpload note{"relocation:" + record.version + ":" + layout::make_version(),
+                             path,
+                             to.type,
+                             to.bucket,
+                             to.key,
+                             0,
+                             {}};
+    auto call = relocate_copy(*store_, record, to, path,
+                              [this, noted, note](std::vector<std::string> keys) {
+                                  return note_replaced_chunks(noted, note, std::move(keys));
+                              });
     auto moved = co_await std::move(call);
     relocating_from_.erase(from_text);
     if (wakeup_) wakeup_->cancel();
     if (!moved) {
+        // The chunks noted are garbage whether or not the copy landed (the object they belong to
+        // is the replaced file's): they go now.
+        if (*noted) sweep_later(**noted);
         // The old key lost the copy (or holds another one): the local file still holds the
         // content, so it is sent again instead (a dirty record without a version is a plain
         // copy). Riak failing is waited out like any failed copy, so that the old object is
@@ -983,31 +1024,25 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     done.attempts = 0;
     done.last_error.clear();
     // The old object goes through the removal queue (durable, retried), keyed by the new path
-    // unless that path has a removal pending already; then it is deleted here, once.
+    // (or, when that has a removal of another object pending, by a slot of its own beside it:
+    // deleted here instead, a crash before the delete left it behind).
     state::StateStore::Batch batch;
     batch.put(path, done);
-    auto pending = state_.get_removal(path);
-    bool queued = pending && !*pending;
-    if (queued) {
-        state::FileState removal = removal_record(from, record);
-        if (moved->chunks_shared) removal.phase = kKeepChunks;
-        batch.put_removal(path, removal);
-    }
+    const std::string slot = removal_slot(path, from);
+    state::FileState removal = removal_record(from, record);
+    if (moved->chunks_shared) removal.phase = kKeepChunks;
+    batch.put_removal(slot, removal);
     if (auto applied = state_.apply(batch); !applied) co_return fail(applied.error().message);
+    // The replaced chunks relocate_copy deleted, again (those it could not delete, and the note).
+    if (*noted) sweep_later(**noted);
     {
         std::lock_guard lock(stats_mu_);
         ++stats_.files_relocated;
     }
-    // Forgotten only once the old object's removal is queued (or done): wait_idle() must not
-    // see a moment with neither.
-    if (queued) {
-        enqueue_removal(path);
-    } else {
-        // Only the version moved, and not its chunks (the new manifest names them): a file
-        // created at the old name since may have its own object there.
-        auto remove_call = remove_file_object(*store_, from, record.version, true);
-        (void)co_await std::move(remove_call);
-    }
+    // Forgotten only once the old object's removal is queued: wait_idle() must not see a moment
+    // with neither. (Only the version moved, not its chunks, unless across buckets: a file
+    // created at the old name since may have its own object there, which the removal leaves.)
+    enqueue_removal(slot);
     forget(path);
     if (options_.release && !marker) release_if_unused(path, {}, true);
     co_return CopyResult{CopyResult::Kind::current, {}};

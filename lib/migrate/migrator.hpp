@@ -166,6 +166,8 @@ public:
     // `note`: its note in MigratorOptions::journal (0: none), settled once the copy is queued
     // durably (or none is needed).
     void file_closed(std::string rel_path, bool written, std::uint64_t note = 0);
+    // Whether `rel_path` is a regular file in SOURCE now (not following a last symlink).
+    bool holds_regular_file(const std::string& rel_path) const;
 
     // The background drain (drain.hpp): copy `rel_path` unless Riak holds its content already,
     // with less priority than any closed file (a worker takes it only when no close waits).

@@ -43,9 +43,16 @@ boost::asio::awaitable<bool> sweep_pending_upload(store::ObjectStore& store,
                                                   state::StateStore& state, PendingUpload upload) {
     // Its manifest first, only if it is this version's: a manifest that names the chunks is
     // never left behind them.
-    auto manifest_call =
-        remove_file_object(store, {upload.type, upload.bucket, upload.key}, upload.version, false);
-    if (auto removed = co_await std::move(manifest_call); !removed) {
+    // (A key written between the read and the delete, by the copy that resumed, is read again:
+    // it then holds another version, which stays.)
+    riak::Result<RemovedObject> removed = RemovedObject::absent;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto manifest_call = remove_file_object(store, {upload.type, upload.bucket, upload.key},
+                                                upload.version, false);
+        removed = co_await std::move(manifest_call);
+        if (removed || removed.error().to_errno() != ESTALE) break;
+    }
+    if (!removed) {
         RFS_LOG_WARN("cannot delete the manifest of an unfinished copy of {} (retried at the "
                      "next start): {}",
                      upload.path, removed.error().describe());

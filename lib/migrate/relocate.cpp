@@ -23,7 +23,8 @@ riak::Error relocate_error(int code, const std::string& what) {
 } // namespace
 
 Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState rec,
-                                    layout::Location to, std::string new_path) {
+                                    layout::Location to, std::string new_path,
+                                    UploadInput::Replacing replacing) {
     const proto::ObjectId from{rec.type, rec.bucket, rec.key};
     auto get_call = store.get(from);
     auto got = co_await std::move(get_call);
@@ -63,6 +64,8 @@ Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState 
     auto replaced_call = what_is_replaced(store, to, rec.version);
     auto replaced = co_await std::move(replaced_call);
     if (!replaced) co_return replaced.error();
+    if (replacing && !replaced->chunk_keys.empty() && !co_await replacing(replaced->chunk_keys))
+        co_return relocate_error(EIO, "the state store cannot note the chunks it replaces");
     store::Object object = std::move(got->object);
     meta->path = new_path;
     object.meta = layout::encode_meta(*meta);

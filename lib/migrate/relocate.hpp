@@ -18,6 +18,8 @@
 #include "lib/state/file_state.hpp"
 #include "lib/store/object_store.hpp"
 
+#include "lib/migrate/uploader.hpp"
+
 namespace rfs::migrate {
 
 struct RelocateOutcome {
@@ -27,7 +29,10 @@ struct RelocateOutcome {
 
 // `rec` is the file's record (its location is where the copy is now, its version the copy's).
 // ENOENT: the old key holds nothing; ESTALE: it holds another version than rec.version.
+// `replacing` (may be empty) is called, before the new key is written, with the chunk keys of
+// the manifest it holds (of another version), which are deleted once the copy is in place.
 riak::Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState rec,
-                                          layout::Location to, std::string new_path);
+                                          layout::Location to, std::string new_path,
+                                          UploadInput::Replacing replacing = {});
 
 } // namespace rfs::migrate

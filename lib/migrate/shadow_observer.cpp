@@ -187,9 +187,15 @@ void ShadowObserver::record_unrecorded() {
             break;
         case Kind::closed:
             // Copied only if Riak lacks this content (a close read to the end: the copy may
-            // have been made already).
+            // have been made already), and only if the path holds a regular file: a gone one's
+            // record belongs to its rename or unlink (handed back above, or recorded before the
+            // stop), and a close made up for it would take its object for a copy that never
+            // comes (and delete it: a released file's only copy, on its way to the new key).
             if (ns_) ns_->entry_changed(intent.from, false, intent.id);
-            migrator_.file_closed(intent.from, false, intent.id);
+            if (migrator_.holds_regular_file(intent.from))
+                migrator_.file_closed(intent.from, false, intent.id);
+            else
+                journal_->recorded(intent.id);
             break;
         default:
             touched(intent.from, intent.kind, intent.id);
