@@ -793,6 +793,10 @@ TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothi
 
 namespace {
 
+// Past the ids the mounts before wrote (theirs count from 1): an id the journal holds already
+// would take that note's outcome or settled line.
+constexpr std::uint64_t kFreshId = 1'000'000;
+
 // A note as the daemon appends it to state_dir/namespace.journal (lib/migrate/intent_journal.cpp:
 // a LEB128 length, then 'I', the id, the kind, both paths and two dev/ino pairs), for a restart
 // to find as a crash would leave it.
@@ -849,7 +853,7 @@ TEST_CASE("namespace: a rename the daemon died before recording is recorded at t
     REQUIRE(::rename((src + "/a.txt").c_str(), (src + "/b.txt").c_str()) == 0);
     struct stat moved;
     REQUIRE(::lstat((src + "/b.txt").c_str(), &moved) == 0);
-    append_journal_note(dir / "state", 1, 'r', "a.txt", "b.txt", &moved);
+    append_journal_note(dir / "state", kFreshId, 'r', "a.txt", "b.txt", &moved);
     MountFixture fx(opts);
     // A new file at the old name, copied (and released) under the key a.txt.
     write_file(fx.mnt("a.txt"), "the new a");
@@ -880,8 +884,8 @@ TEST_CASE("namespace: a create and a close the daemon died before recording are 
         require_records_agree(node, fx.source());
     }
     write_file(opts.source_dir + "/d/new.txt", "made before the crash");
-    append_journal_note(dir / "state", 1, 'n', "d/new.txt");
-    append_journal_note(dir / "state", 2, 'c', "d/new.txt");
+    append_journal_note(dir / "state", kFreshId, 'n', "d/new.txt");
+    append_journal_note(dir / "state", kFreshId + 1, 'c', "d/new.txt");
     MountFixture fx(opts);
     REQUIRE(wait_copied(node, "d/new.txt", "made before the crash"));
     require_records_agree(node, fx.source());
