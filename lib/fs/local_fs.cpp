@@ -633,32 +633,28 @@ void LocalFs::notify_other_name(const std::string& handle) {
 }
 
 int LocalFs::unlink(NodeId parent, const char* name) {
-    Node dir;
-    if (int err = node(parent, &dir)) return err;
-    if (!observer_) return ::unlinkat(dir.fd(), name, 0) == 0 ? 0 : errno;
-    std::string other = other_names_handle(dir.fd(), name);
-    NotedChange change = observer_->before_unlink(parent, dir.fd(), name, false);
-    if (::unlinkat(dir.fd(), name, 0) != 0) {
-        int err = errno;
-        observer_->change_not_made(change);
-        return err;
-    }
-    observer_->on_unlinked(parent, name, false, change);
-    notify_other_name(other);
-    return 0;
+    return remove_entry(parent, name, false);
 }
 
 int LocalFs::rmdir(NodeId parent, const char* name) {
-    Node dir;
-    if (int err = node(parent, &dir)) return err;
-    if (!observer_) return ::unlinkat(dir.fd(), name, AT_REMOVEDIR) == 0 ? 0 : errno;
-    NotedChange change = observer_->before_unlink(parent, dir.fd(), name, true);
-    if (::unlinkat(dir.fd(), name, AT_REMOVEDIR) != 0) {
+    return remove_entry(parent, name, true);
+}
+
+int LocalFs::remove_entry(NodeId parent, const char* name, bool dir) {
+    Node in;
+    if (int err = node(parent, &in)) return err;
+    const int flags = dir ? AT_REMOVEDIR : 0;
+    if (!observer_) return ::unlinkat(in.fd(), name, flags) == 0 ? 0 : errno;
+    // A file that keeps other names: their link count drops (no directory has any).
+    std::string other = dir ? std::string() : other_names_handle(in.fd(), name);
+    NotedChange change = observer_->before_unlink(parent, in.fd(), name, dir);
+    if (::unlinkat(in.fd(), name, flags) != 0) {
         int err = errno;
         observer_->change_not_made(change);
         return err;
     }
-    observer_->on_unlinked(parent, name, true, change);
+    observer_->on_unlinked(parent, name, dir, change);
+    notify_other_name(other);
     return 0;
 }
 

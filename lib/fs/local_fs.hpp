@@ -511,6 +511,9 @@ private:
     std::string other_names_handle(int dir_fd, const char* name,
                                    const struct stat* moving = nullptr);
     void notify_other_name(const std::string& handle);
+    // unlink(2), or rmdir(2) when `dir`, of `name` in `parent`, with the observer's hooks
+    // around it.
+    int remove_entry(NodeId parent, const char* name, bool dir);
     void make_open_result(UniqueFd fd, NodeId node, int app_flags, dev_t dev, OpenResult* out);
     // A change without an open handle (a truncate by path, a link) of the object at `path_fd`
     // asks the observer as an open for writing would: its data must be here (kNeedsData
