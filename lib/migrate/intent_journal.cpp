@@ -62,6 +62,14 @@ std::string applied_key(std::uint64_t id) {
     return key;
 }
 
+// The id applied_key() encodes.
+std::uint64_t id_of_applied_key(std::string_view key) {
+    std::uint64_t id = 0;
+    for (char c : key)
+        id = (id << 8) | static_cast<unsigned char>(c);
+    return id;
+}
+
 IntentJournal::Identity identity_at(int root, const std::string& rel, bool* present) {
     struct stat st;
     *present = lstat_beneath(root, rel, &st) == 0;
@@ -163,10 +171,7 @@ IntentJournal::open(const std::string& state_dir, state::StateStore& state, int 
     std::uint64_t next = parsed.max_id + 1;
     auto last = state.aux_for_each(state::AuxKind::applied_intent, "",
                                    [&](std::string_view key, std::string_view) {
-                                       std::uint64_t id = 0;
-                                       for (char c : key)
-                                           id = (id << 8) | static_cast<unsigned char>(c);
-                                       next = std::max(next, id + 1);
+                                       next = std::max(next, id_of_applied_key(key) + 1);
                                        return true;
                                    });
     if (!last) {
@@ -303,10 +308,7 @@ void IntentJournal::compact() {
     std::vector<state::AuxOp> erase;
     auto scanned = state_.aux_for_each(
         state::AuxKind::applied_intent, "", [&](std::string_view key, std::string_view) {
-            std::uint64_t id = 0;
-            for (char c : key)
-                id = (id << 8) | static_cast<unsigned char>(c);
-            if (!outstanding_.count(id))
+            if (!outstanding_.count(id_of_applied_key(key)))
                 erase.push_back({state::AuxKind::applied_intent, std::string(key), std::nullopt});
             return true;
         });

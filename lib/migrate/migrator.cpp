@@ -280,20 +280,15 @@ void Migrator::release_when_unused(std::string rel_path) {
 }
 
 void Migrator::path_removed(std::string rel_path, std::uint64_t note) {
-    if (!state::is_valid_path(rel_path)) {
-        if (options_.journal) options_.journal->recorded(note); // no record can be there
-        return;
-    }
+    if (!state::is_valid_path(rel_path)) return settle_note(note); // no record can be there
     post_to_loop([this, path = std::move(rel_path), note] {
         namespace_op([this, path, note] { removed_on_loop(path, note); }, {path});
     });
 }
 
 void Migrator::path_renamed(std::string from, std::string to, bool exchange, std::uint64_t note) {
-    if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to) {
-        if (options_.journal) options_.journal->recorded(note);
-        return;
-    }
+    if (!state::is_valid_path(from) || !state::is_valid_path(to) || from == to)
+        return settle_note(note);
     post_to_loop([this, from = std::move(from), to = std::move(to), exchange, note] {
         namespace_op(
             [this, from, to, exchange, note] { renamed_on_loop(from, to, exchange, note); },
@@ -305,7 +300,7 @@ state::Result<void> Migrator::apply_noted(state::StateStore::Batch& batch, std::
     if (note != 0 && options_.journal) batch.aux(IntentJournal::applied_op(note));
     if (batch.size() == 0) return {};
     auto applied = state_.apply(batch);
-    if (applied && options_.journal) options_.journal->recorded(note);
+    if (applied) settle_note(note);
     return applied;
 }
 
@@ -362,6 +357,13 @@ Migrator::note_replaced_chunks(std::shared_ptr<std::optional<PendingUpload>> not
     state::StateStore::Batch batch;
     batch.aux(note_pending_upload(**noted));
     co_return static_cast<bool>(co_await commit_durably(std::move(batch)));
+}
+
+UploadInput::Replacing
+Migrator::replacing_noted(std::shared_ptr<std::optional<PendingUpload>> noted, PendingUpload note) {
+    return [this, noted = std::move(noted), note = std::move(note)](std::vector<std::string> keys) {
+        return note_replaced_chunks(noted, note, std::move(keys));
+    };
 }
 
 asio::awaitable<state::Result<void>> Migrator::commit_durably(state::StateStore::Batch batch) {
@@ -770,12 +772,10 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             std::string slot;
             if (moved_from) {
                 const layout::Location old{moved_from->type, moved_from->bucket, moved_from->key};
-                slot = removal_slot(path, old);
-                state::FileState removal = removal_record(old, *moved_from);
                 // The moved manifest names the same chunks unless it crossed buckets.
-                if (std::tie(old.type, old.bucket) == std::tie(record.type, record.bucket))
-                    removal.phase = kKeepChunks;
-                batch.put_removal(slot, removal);
+                slot = put_moved_removal(batch, path, old, *moved_from,
+                                         std::tie(old.type, old.bucket) ==
+                                             std::tie(record.type, record.bucket));
             }
             if (auto put = state_.apply(batch); !put) co_return fail(put.error().message);
             if (!slot.empty()) enqueue_removal(slot);
@@ -855,13 +855,8 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     input.snapshot = st;
     input.chunk_size = options_.chunk_size;
     input.version = version;
-    input.replacing =
-        [this, noted,
-         note =
-             PendingUpload{version, path, location->type, location->bucket, location->key, 0, {}}](
-            std::vector<std::string> keys) {
-            return note_replaced_chunks(noted, note, std::move(keys));
-        };
+    input.replacing = replacing_noted(
+        noted, {version, path, location->type, location->bucket, location->key, 0, {}});
     // Never copied (or its record lost): most likely a new key, written create-only.
     input.expect_new = record.version.empty() && record.key.empty();
     auto call = upload_and_verify(*store_, std::move(input));
@@ -938,6 +933,18 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
 
 // ---- renames: moving a verified copy inside Riak ----------------------------------------------
 
+std::string Migrator::put_moved_removal(state::StateStore::Batch& batch, const std::string& path,
+                                        const layout::Location& from,
+                                        const state::FileState& record, bool chunks_shared) {
+    // Keyed by the new path, or, when that has a removal of another object pending, by a slot
+    // of its own beside it (removal_slot).
+    const std::string slot = removal_slot(path, from);
+    state::FileState removal = removal_record(from, record);
+    if (chunks_shared) removal.phase = kKeepChunks;
+    batch.put_removal(slot, removal);
+    return slot;
+}
+
 asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
                                                    state::FileState record, layout::Location to,
                                                    std::optional<state::Marker> marker) {
@@ -975,10 +982,7 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
                              to.key,
                              0,
                              {}};
-    auto call = relocate_copy(*store_, record, to, path,
-                              [this, noted, note](std::vector<std::string> keys) {
-                                  return note_replaced_chunks(noted, note, std::move(keys));
-                              });
+    auto call = relocate_copy(*store_, record, to, path, replacing_noted(noted, note));
     auto moved = co_await std::move(call);
     relocating_from_.erase(from_text);
     if (wakeup_) wakeup_->cancel();
@@ -1023,15 +1027,10 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     done.ino = st.st_ino;
     done.attempts = 0;
     done.last_error.clear();
-    // The old object goes through the removal queue (durable, retried), keyed by the new path
-    // (or, when that has a removal of another object pending, by a slot of its own beside it:
-    // deleted here instead, a crash before the delete left it behind).
+    // The old object goes through the removal queue (durable, retried), with the record.
     state::StateStore::Batch batch;
     batch.put(path, done);
-    const std::string slot = removal_slot(path, from);
-    state::FileState removal = removal_record(from, record);
-    if (moved->chunks_shared) removal.phase = kKeepChunks;
-    batch.put_removal(slot, removal);
+    const std::string slot = put_moved_removal(batch, path, from, record, moved->chunks_shared);
     if (auto applied = state_.apply(batch); !applied) co_return fail(applied.error().message);
     // The replaced chunks relocate_copy deleted, again (those it could not delete, and the note).
     if (*noted) sweep_later(**noted);

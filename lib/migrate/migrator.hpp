@@ -48,6 +48,7 @@
 
 #include "lib/migrate/file_turns.hpp"
 #include "lib/migrate/pending_uploads.hpp"
+#include "lib/migrate/uploader.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -231,6 +232,16 @@ private:
     boost::asio::awaitable<bool>
     note_replaced_chunks(std::shared_ptr<std::optional<PendingUpload>> noted, PendingUpload note,
                          std::vector<std::string> keys);
+    // The upload's or relocation's hook (UploadInput::replacing) that notes the chunks it
+    // replaces in `noted` (made from `note`): note_replaced_chunks.
+    UploadInput::Replacing replacing_noted(std::shared_ptr<std::optional<PendingUpload>> noted,
+                                           PendingUpload note);
+    // A copy moved from `from` to `path`'s key (`record`: the copy's, at `from`): the removal of
+    // the old object, only that version (and not its chunks when `chunks_shared`), is put in
+    // `batch`; returns its slot, to enqueue once the batch is applied.
+    std::string put_moved_removal(state::StateStore::Batch& batch, const std::string& path,
+                                  const layout::Location& from, const state::FileState& record,
+                                  bool chunks_shared);
     // Commits `batch` through the group commit and resumes once it is durable.
     boost::asio::awaitable<state::Result<void>> commit_durably(state::StateStore::Batch batch);
     void enqueue_on_loop(const std::string& path);

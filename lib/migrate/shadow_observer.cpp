@@ -111,9 +111,10 @@ fs::NotedChange ShadowObserver::before_unlink(fs::NodeId parent, int dir_fd, con
     fs::NotedChange change;
     if (!child_path(parent, name, &change.from)) return change;
     change.paths = true;
+    if (!journal_) return change;
     bool found = false;
     IntentJournal::Identity id = identity_of(dir_fd, name, &found);
-    if (journal_ && found)
+    if (found)
         change.note = journal_->note(dir ? IntentJournal::Kind::rmdir : IntentJournal::Kind::unlink,
                                      change.from, {}, id, {});
     return change;
@@ -126,11 +127,12 @@ fs::NotedChange ShadowObserver::before_rename(fs::NodeId parent, int dir_fd, con
     if (!child_path(parent, name, &change.from) || !child_path(newparent, newname, &change.to))
         return change;
     change.paths = true;
+    if (!journal_) return change;
     const bool exchange = (flags & RENAME_EXCHANGE) != 0;
     bool found = false, other_found = !exchange;
     IntentJournal::Identity moving = identity_of(dir_fd, name, &found), other;
     if (exchange) other = identity_of(newdir_fd, newname, &other_found);
-    if (journal_ && found && other_found)
+    if (found && other_found)
         change.note =
             journal_->note(exchange ? IntentJournal::Kind::exchange : IntentJournal::Kind::rename,
                            change.from, change.to, moving, other);
