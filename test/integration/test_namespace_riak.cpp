@@ -685,6 +685,36 @@ void require_restored(const TempDir& dir, const std::string& source, MountOption
 
 } // namespace
 
+namespace {
+
+// The directories every random round starts with, made natively and through the mount.
+void make_start_dirs(const std::string& native, const MountFixture& fx) {
+    for (const auto& d : {"a", "b", "a/c"}) {
+        REQUIRE(::mkdir((native + "/" + d).c_str(), 0755) == 0);
+        REQUIRE(::mkdir(fx.mnt(d).c_str(), 0755) == 0);
+    }
+}
+
+// What the kill -9 tests share: a node, an empty SOURCE, the native tree beside it, and the
+// options of a mode=move mount of SOURCE (small chunks, no cache).
+struct CrashRig {
+    explicit CrashRig(const std::string& name)
+        : dir("riakfs-" + name), native("riakfs-" + name + "-native"), node(dir.path()),
+          source(dir / "source") {
+        REQUIRE(::mkdir(source.c_str(), 0755) == 0);
+        opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
+        opts.source_dir = source;
+        // A restart logs the copies, releases and removals it resumes.
+        opts.warnings_expected = true;
+    }
+    TempDir dir, native;
+    RiakNode node;
+    std::string source;
+    MountOptions opts;
+};
+
+} // namespace
+
 // The operations of the differential test (random_ops.hpp: creates and writes at offsets up to
 // 20 KB, so with 4 KiB chunks sparse manifests too, appends, truncates, renames and exchanges,
 // hard and symbolic links, chmod, user xattrs) through a mode=move or mode=migrate mount and on a
@@ -715,10 +745,7 @@ TEST_CASE("namespace: random operation sequences in the Riak modes agree with na
         std::map<std::string, std::string> mounted;
         {
             MountFixture fx(opts);
-            for (const auto& d : {"a", "b", "a/c"}) {
-                REQUIRE(::mkdir((native / d).c_str(), 0755) == 0);
-                REQUIRE(::mkdir(fx.mnt(d).c_str(), 0755) == 0);
-            }
+            make_start_dirs(native.path(), fx);
             std::vector<std::string> log;
             std::mt19937_64 rng(seed);
             for (int step = 0; step < kSteps; ++step) {
@@ -749,22 +776,16 @@ TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothi
     const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash") : 20261207;
     INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
     constexpr int kSteps = 400;
-    TempDir dir("riakfs-ns-crash");
-    TempDir native("riakfs-ns-crash-native");
-    RiakNode node(dir.path());
-    std::string source = dir / "source";
-    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
-    MountOptions opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
-    opts.source_dir = source;
-    // A restart logs the copies, releases and removals it resumes.
-    opts.warnings_expected = true;
+    CrashRig rig("ns-crash");
+    const TempDir& dir = rig.dir;
+    const TempDir& native = rig.native;
+    const RiakNode& node = rig.node;
+    const std::string& source = rig.source;
+    const MountOptions& opts = rig.opts;
     std::map<std::string, std::string> mounted;
     {
         auto fx = std::make_unique<MountFixture>(opts);
-        for (const auto& d : {"a", "b", "a/c"}) {
-            REQUIRE(::mkdir((native / d).c_str(), 0755) == 0);
-            REQUIRE(::mkdir(fx->mnt(d).c_str(), 0755) == 0);
-        }
+        make_start_dirs(native.path(), *fx);
         std::vector<std::string> log;
         std::mt19937_64 rng(seed);
         int next_kill = 15 + static_cast<int>(rng() % 45), kills = 0;
@@ -939,21 +960,16 @@ TEST_CASE("namespace: kill -9 at random moments of random operations in mode=mov
     const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash mid-op") : 20261208;
     INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
     constexpr int kKills = 8;
-    TempDir dir("riakfs-ns-midop");
-    TempDir native("riakfs-ns-midop-native");
-    RiakNode node(dir.path());
-    std::string source = dir / "source";
-    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
-    MountOptions opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
-    opts.source_dir = source;
-    opts.warnings_expected = true; // a restart logs what it resumes
+    CrashRig rig("ns-midop");
+    const TempDir& dir = rig.dir;
+    const TempDir& native = rig.native;
+    const RiakNode& node = rig.node;
+    const std::string& source = rig.source;
+    const MountOptions& opts = rig.opts;
     std::mt19937_64 rng(seed);
     std::vector<std::string> log;
     auto fx = std::make_unique<MountFixture>(opts);
-    for (const auto& d : {"a", "b", "a/c"}) {
-        REQUIRE(::mkdir((native / d).c_str(), 0755) == 0);
-        REQUIRE(::mkdir(fx->mnt(d).c_str(), 0755) == 0);
-    }
+    make_start_dirs(native.path(), *fx);
     int cut = 0;
     for (int kill = 0; kill < kKills; ++kill) {
         // The operations of this round, made from another thread until the mount goes away.
