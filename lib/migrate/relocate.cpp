@@ -64,7 +64,7 @@ Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState 
     auto replaced_call = what_is_replaced(store, to, rec.version);
     auto replaced = co_await std::move(replaced_call);
     if (!replaced) co_return replaced.error();
-    if (replacing && !replaced->chunk_keys.empty() && !co_await replacing(replaced->chunk_keys))
+    if (!co_await note_replaced(replacing, *replaced))
         co_return relocate_error(EIO, "the state store cannot note the chunks it replaces");
     store::Object object = std::move(got->object);
     meta->path = new_path;

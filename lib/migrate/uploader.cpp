@@ -104,11 +104,10 @@ Result<std::monostate> check_stored(const store::Fetched& got, const proto::Obje
     return std::monostate{};
 }
 
-// Hands the replaced version's chunk keys, if any, to the caller's hook before the key changes.
-boost::asio::awaitable<bool> note_replaced(const UploadInput::Replacing& replacing,
-                                           const Replaced& replaced) {
-    if (!replacing || replaced.chunk_keys.empty()) co_return true;
-    co_return co_await replacing(replaced.chunk_keys);
+// The caller's hook could not note the chunks a write replaces (UploadInput::replacing).
+riak::Error not_noted() {
+    return riak::make_error(Errc::invalid_argument,
+                            "the state store cannot note the chunks it replaces", EIO);
 }
 
 // Writes `object` at the file's own key and reads back what was stored. Create-only when the
@@ -135,9 +134,7 @@ Task<store::Fetched> write_at_key(store::ObjectStore& store, proto::ObjectId id,
         auto read = co_await std::move(read_call);
         if (!read) co_return read.error();
         replaced = std::move(*read);
-        if (!co_await note_replaced(replacing, *replaced))
-            co_return riak::make_error(Errc::invalid_argument,
-                                       "the state store cannot note the chunks it replaces", EIO);
+        if (!co_await note_replaced(replacing, *replaced)) co_return not_noted();
     }
     store::PutOptions at_key; // supersede what was read
     at_key.durable = true;
@@ -229,6 +226,12 @@ asio::awaitable<void> remove_chunks(store::ObjectStore& store, const proto::Obje
 
 } // namespace
 
+boost::asio::awaitable<bool> note_replaced(const UploadInput::Replacing& replacing,
+                                           const Replaced& replaced) {
+    if (!replacing || replaced.chunk_keys.empty()) co_return true;
+    co_return co_await replacing(replaced.chunk_keys);
+}
+
 Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
                                 std::string new_version) {
     auto head_call = store.head(id);
@@ -266,9 +269,7 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         auto read = co_await std::move(replaced_call);
         if (!read) co_return read.error();
         replaced = std::move(*read);
-        if (!co_await note_replaced(in.replacing, *replaced))
-            co_return riak::make_error(Errc::invalid_argument,
-                                       "the state store cannot note the chunks it replaces", EIO);
+        if (!co_await note_replaced(in.replacing, *replaced)) co_return not_noted();
     }
 
     if (!layout::needs_manifest(size, in.chunk_size)) {

@@ -83,5 +83,9 @@ struct Replaced {
 };
 riak::Task<Replaced> what_is_replaced(store::ObjectStore& store, proto::ObjectId id,
                                       std::string new_version);
+// Hands the replaced version's chunk keys, if any, to `replacing` (true: noted, or nothing to
+// note), before the key changes.
+boost::asio::awaitable<bool> note_replaced(const UploadInput::Replacing& replacing,
+                                           const Replaced& replaced);
 
 } // namespace rfs::migrate
