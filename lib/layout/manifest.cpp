@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/sha256.hpp"
 
@@ -53,22 +54,52 @@ std::string Manifest::chunk_key(std::uint64_t index) const {
     return layout::chunk_key(chunk_prefix, index);
 }
 
+namespace {
+
+// Format 2 fits: no stored chunk has a digest, and each has a CRC-32 to be checked by.
+bool fits_format_2(const Manifest& m) {
+    if (m.crc32.size() != m.chunks.size()) return false;
+    for (std::size_t i = 0; i < m.chunks.size(); ++i)
+        if (m.chunks[i] && (!m.chunks[i]->empty() || !m.crc32[i])) return false;
+    return true;
+}
+
+} // namespace
+
 std::string encode_manifest(const Manifest& m) {
-    json chunks = json::array();
-    for (const auto& c : m.chunks)
-        chunks.push_back(c ? json(*c) : json(nullptr));
+    json crcs = json::array();
+    for (const auto& c : m.crc32)
+        crcs.push_back(c ? json(*c) : json(nullptr));
+    const bool digests = !fits_format_2(m);
     json doc = {
-        {"format", kManifestFormat},   {"size", m.size},       {"chunk_size", m.chunk_size},
-        {"sha256", m.sha256},          {"version", m.version}, {"chunk_prefix", m.chunk_prefix},
-        {"chunks", std::move(chunks)},
+        {"format", digests ? kManifestFormatWithDigests : kManifestFormat},
+        {"size", m.size},
+        {"chunk_size", m.chunk_size},
+        {"sha256", m.sha256},
+        {"version", m.version},
+        {"chunk_prefix", m.chunk_prefix},
     };
-    if (!m.crc32.empty()) {
-        json crcs = json::array();
-        for (const auto& c : m.crc32)
-            crcs.push_back(c ? json(*c) : json(nullptr));
-        doc["crc32"] = std::move(crcs);
+    if (digests) {
+        json chunks = json::array();
+        for (const auto& c : m.chunks)
+            chunks.push_back(c ? json(*c) : json(nullptr));
+        doc["chunks"] = std::move(chunks);
     }
+    if (!digests || !m.crc32.empty()) doc["crc32"] = std::move(crcs); // format 2 needs them
     return doc.dump();
+}
+
+bool ChunkCheck::matches(std::string_view value) const {
+    if (crc32) return crc32_of(value) == *crc32;
+    return !sha256.empty() && sha256_hex(value) == sha256;
+}
+
+ChunkCheck Manifest::chunk_check(std::uint64_t index) const {
+    ChunkCheck check;
+    if (index >= chunks.size() || !chunks[index]) return check;
+    check.crc32 = chunk_crc32(index);
+    if (!check.crc32) check.sha256 = *chunks[index];
+    return check;
 }
 
 namespace {
@@ -111,7 +142,8 @@ Result<Manifest> decode_manifest(std::string_view body) {
     }
     auto format = string_member(doc, "format");
     if (!format) return std::move(format).error();
-    if (*format != kManifestFormat)
+    const bool digests = *format == kManifestFormatWithDigests;
+    if (!digests && *format != kManifestFormat)
         return proto::make_error(EINVAL, "manifest: unsupported format \"{}\"", *format);
 
     Manifest m;
@@ -138,42 +170,50 @@ Result<Manifest> decode_manifest(std::string_view body) {
     if (*prefix != chunk_prefix_for(m.version)) return fail("chunk_prefix does not match version");
     m.chunk_prefix = std::move(*prefix);
 
+    const std::uint64_t expected = Manifest::chunk_count(m.size, m.chunk_size);
     auto chunks = doc.find("chunks");
-    if (chunks == doc.end()) return fail("missing \"chunks\"");
-    if (!chunks->is_array()) return fail("\"chunks\" must be an array");
-    std::uint64_t expected = Manifest::chunk_count(m.size, m.chunk_size);
-    if (chunks->size() != expected)
-        return proto::make_error(EINVAL, "manifest: {} chunks listed, size {} needs {}",
-                                 chunks->size(), m.size, expected);
-    m.chunks.reserve(chunks->size());
-    for (std::size_t i = 0; i < chunks->size(); ++i) {
-        const json& c = (*chunks)[i];
-        if (c.is_null()) {
-            m.chunks.emplace_back();
-        } else if (c.is_string() && is_sha256_hex(c.get_ref<const std::string&>())) {
-            m.chunks.emplace_back(c.get<std::string>());
-        } else {
-            return proto::make_error(EINVAL, "manifest: chunk {} is neither null nor a digest", i);
+    if (!digests) {
+        if (chunks != doc.end()) return fail("\"chunks\" belongs to format 1");
+    } else {
+        if (chunks == doc.end()) return fail("missing \"chunks\"");
+        if (!chunks->is_array()) return fail("\"chunks\" must be an array");
+        if (chunks->size() != expected)
+            return proto::make_error(EINVAL, "manifest: {} chunks listed, size {} needs {}",
+                                     chunks->size(), m.size, expected);
+        m.chunks.reserve(chunks->size());
+        for (std::size_t i = 0; i < chunks->size(); ++i) {
+            const json& c = (*chunks)[i];
+            if (c.is_null()) {
+                m.chunks.emplace_back();
+            } else if (c.is_string() && is_sha256_hex(c.get_ref<const std::string&>())) {
+                m.chunks.emplace_back(c.get<std::string>());
+            } else {
+                return proto::make_error(EINVAL, "manifest: chunk {} is neither null nor a digest",
+                                         i);
+            }
         }
     }
-    if (auto crcs = doc.find("crc32"); crcs != doc.end()) {
-        if (!crcs->is_array()) return fail("\"crc32\" must be an array");
-        if (crcs->size() != m.chunks.size())
-            return proto::make_error(EINVAL, "manifest: {} CRC-32s listed for {} chunks",
-                                     crcs->size(), m.chunks.size());
-        m.crc32.reserve(crcs->size());
-        for (std::size_t i = 0; i < crcs->size(); ++i) {
-            const json& c = (*crcs)[i];
-            if (c.is_null() && !m.chunks[i]) {
-                m.crc32.emplace_back();
-            } else if (c.is_number_unsigned() && m.chunks[i] &&
-                       c.get<std::uint64_t>() <= 0xffffffffu) {
-                m.crc32.emplace_back(static_cast<std::uint32_t>(c.get<std::uint64_t>()));
-            } else {
-                return proto::make_error(
-                    EINVAL, "manifest: CRC-32 {} is neither a 32-bit number nor the hole's null",
-                    i);
-            }
+    auto crcs = doc.find("crc32");
+    if (crcs == doc.end()) {
+        if (!digests) return fail("missing \"crc32\"");
+        return m;
+    }
+    if (!crcs->is_array()) return fail("\"crc32\" must be an array");
+    if (crcs->size() != expected)
+        return proto::make_error(EINVAL, "manifest: {} CRC-32s listed for {} chunks", crcs->size(),
+                                 expected);
+    if (!digests) m.chunks.resize(expected); // filled below: a hole or a chunk without digest
+    m.crc32.reserve(crcs->size());
+    for (std::size_t i = 0; i < crcs->size(); ++i) {
+        const json& c = (*crcs)[i];
+        if (!digests && !c.is_null()) m.chunks[i].emplace(); // stored, no digest recorded
+        if (c.is_null() && !m.chunks[i]) {
+            m.crc32.emplace_back();
+        } else if (c.is_number_unsigned() && m.chunks[i] && c.get<std::uint64_t>() <= 0xffffffffu) {
+            m.crc32.emplace_back(static_cast<std::uint32_t>(c.get<std::uint64_t>()));
+        } else {
+            return proto::make_error(
+                EINVAL, "manifest: CRC-32 {} is neither a 32-bit number nor the hole's null", i);
         }
     }
     return m;

@@ -8,20 +8,26 @@
 // manifest, and chunks of different versions of a file never share a key. Chunk i holds the
 // file bytes [i * chunk_size, min(size, (i + 1) * chunk_size)). The manifest body:
 //
-//   {"format":"riakfs-manifest/1","size":N,"chunk_size":C,"sha256":"<whole file>",
+//   {"format":"riakfs-manifest/2","size":N,"chunk_size":C,"sha256":"<whole file>",
 //    "version":"<stamp>","chunk_prefix":".riakfs/chunks/<stamp>/",
-//    "chunks":["<sha256 of chunk 0>", null, ...],
 //    "crc32":[<CRC-32 of chunk 0>, null, ...]}
 //
-// A null chunk is a hole: all zero bytes, no object stored. "crc32" (optional: manifests written
-// before it have none) holds each chunk's CRC-32 (zlib's crc32(), the IEEE 802.3 polynomial), as
-// a number, null exactly where "chunks" has a hole: what a reader checks a fetched chunk against,
-// far cheaper than its SHA-256 (91 GB/s through ISA-L, crc32.hpp; OpenSSL's SHA-256 1.9 GB/s
-// here), which was half the daemon's CPU in a sequential read (bench/README.md). The SHA-256s
-// stay for other clients and for riakfsctl verify. Decoding is strict: exact format string, no
-// unknown members, chunks.size() == ceil(size / chunk_size), chunk_prefix derived from version,
-// 64-hex digests, crc32 (when present) as long as chunks with the same holes,
-// 0 < chunk_size <= kMaxChunkSize.
+// A null is a hole: all zero bytes, no object stored. Each stored chunk's CRC-32 (zlib's
+// crc32(), the IEEE 802.3 polynomial, as a number) is what a reader checks a fetched chunk
+// against, and the whole file's SHA-256 what the chunks add up to.
+//
+// Format 1, written until 2026-12-07 and still read, also lists each chunk's SHA-256:
+//
+//   {"format":"riakfs-manifest/1", ... same members ...,
+//    "chunks":["<sha256 of chunk 0>", null, ...], "crc32":[...]}
+//
+// with "crc32" optional there (manifests written before it have none: readers then check the
+// SHA-256). Format 2 dropped the chunk digests because computing them was a second SHA-256
+// pass over every byte of a copy, beside the whole file's (a fifth of the daemon's CPU in a
+// large file's copy, bench/README.md), for a check the CRC-32 and the whole file's SHA-256 make
+// already. Decoding is strict: exact format string, no unknown members, as many entries as
+// ceil(size / chunk_size), chunk_prefix derived from version, 64-hex digests, crc32 (format 1,
+// when present) as long as chunks with the same holes, 0 < chunk_size <= kMaxChunkSize.
 #pragma once
 
 #include <cstddef>
@@ -37,7 +43,9 @@ namespace rfs::layout {
 
 using proto::Result;
 
-inline constexpr std::string_view kManifestFormat = "riakfs-manifest/1";
+// What encode_manifest writes (a manifest without chunk digests) and the earlier format.
+inline constexpr std::string_view kManifestFormat = "riakfs-manifest/2";
+inline constexpr std::string_view kManifestFormatWithDigests = "riakfs-manifest/1";
 inline constexpr std::string_view kManifestContentType = "application/json";
 inline constexpr std::string_view kChunkContentType = "application/octet-stream";
 // Riak CS's block size; Basho's guidance is objects below 1 MB.
@@ -69,15 +77,25 @@ struct ChunkSpan {
     friend bool operator==(const ChunkSpan&, const ChunkSpan&) = default;
 };
 
+// How a fetched chunk is checked: by the cheapest check its manifest records, the CRC-32, else
+// (a format 1 manifest without them) the SHA-256. A hole's check matches nothing.
+struct ChunkCheck {
+    std::optional<std::uint32_t> crc32;
+    std::string sha256;
+    bool matches(std::string_view value) const;
+};
+
 struct Manifest {
     std::uint64_t size = 0;
     std::uint64_t chunk_size = kDefaultChunkSize;
     std::string sha256;
     std::string version;
     std::string chunk_prefix;
-    std::vector<std::optional<std::string>> chunks; // sha256 hex per chunk; nullopt = hole
-    // CRC-32 per chunk, as long as `chunks` with the same holes; empty: none recorded (a
-    // manifest written before them), so readers check the SHA-256.
+    // Per chunk: nullopt = a hole; otherwise the chunk's SHA-256 in hex (format 1), or empty
+    // (format 2, which records none).
+    std::vector<std::optional<std::string>> chunks;
+    // CRC-32 per chunk, as long as `chunks` with the same holes; empty: none recorded (a format
+    // 1 manifest written before them), so readers check the SHA-256.
     std::vector<std::optional<std::uint32_t>> crc32;
 
     // An empty manifest for a file of `size` bytes: every chunk a hole until set.
@@ -95,10 +113,15 @@ struct Manifest {
         return index < crc32.size() ? crc32[index] : std::nullopt;
     }
 
+    ChunkCheck chunk_check(std::uint64_t index) const;
+
     friend bool operator==(const Manifest&, const Manifest&) = default;
 };
 
+// Format 2 when no stored chunk has a digest and every one a CRC-32 (what the uploader makes);
+// format 1 otherwise.
 std::string encode_manifest(const Manifest& manifest);
+
 // EINVAL with one line on anything but a well-formed manifest.
 Result<Manifest> decode_manifest(std::string_view body);
 

@@ -50,7 +50,7 @@ Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState 
             auto chunk_call = store.get(proto::ObjectId{from.type, from.bucket, key});
             auto chunk = co_await std::move(chunk_call);
             if (!chunk) co_return chunk.error();
-            if (!chunk->found || layout::sha256_hex(chunk->object.value) != *manifest->chunks[i])
+            if (!chunk->found || !manifest->chunk_check(i).matches(chunk->object.value))
                 co_return relocate_error(EBADMSG, fmt::format("chunk {} of {} is damaged or "
                                                               "missing",
                                                               i, rec.key));

@@ -326,13 +326,9 @@ asio::awaitable<std::string> RiakReader::sha256_of(std::shared_ptr<const std::st
 asio::awaitable<bool> RiakReader::chunk_checks_out(std::shared_ptr<const std::string> value,
                                                    const layout::Manifest& manifest,
                                                    std::uint64_t index, asio::io_context& context) {
-    std::function<bool(const std::string&)> check;
-    if (auto crc = manifest.chunk_crc32(index))
-        check = [crc = *crc](const std::string& v) { return layout::crc32_of(v) == crc; };
-    else
-        check = [sha = *manifest.chunks[index]](const std::string& v) {
-            return layout::sha256_hex(v) == sha;
-        };
+    auto check = [check = manifest.chunk_check(index)](const std::string& v) {
+        return check.matches(v);
+    };
     co_return co_await off_loop<bool>(std::move(value), std::move(check), context);
 }
 

@@ -246,6 +246,10 @@ write("layout_records", "manifest", bytes([0]) + json.dumps({
     "format": "riakfs-manifest/1", "size": 2621440, "chunk_size": 1048576, "sha256": SHA,
     "version": VERSION, "chunk_prefix": ".riakfs/chunks/" + VERSION + "/",
     "chunks": [SHA, None, SHA], "crc32": [3924506613, None, 1274837690]}).encode())
+write("layout_records", "manifest-2", bytes([0]) + json.dumps({
+    "format": "riakfs-manifest/2", "size": 2621440, "chunk_size": 1048576, "sha256": SHA,
+    "version": VERSION, "chunk_prefix": ".riakfs/chunks/" + VERSION + "/",
+    "crc32": [3924506613, None, 1274837690]}).encode())
 write("layout_records", "dir-record", bytes([1]) + json.dumps({
     "format": "riakfs-dir/1", "parts": 2, "entries": {
         "file.txt": {"type": "reg", "mode": 420, "uid": 0, "gid": 0, "mtime_ns": 1,

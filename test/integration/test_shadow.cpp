@@ -77,7 +77,7 @@ TEST_CASE("shadow: written and read files reach Riak under their path key", "[sh
     HttpReply manifest = node.wait_for(object_path("big.bin"));
     REQUIRE(manifest.status == 200);
     CHECK(manifest.has_header("x-riak-meta-riakfs-kind: manifest"));
-    CHECK(manifest.body.find("\"riakfs-manifest/1\"") != std::string::npos);
+    CHECK(manifest.body.find("\"riakfs-manifest/2\"") != std::string::npos);
     auto prefix_at = manifest.body.find("\"chunk_prefix\":\"");
     REQUIRE(prefix_at != std::string::npos);
     prefix_at += 16;
@@ -224,9 +224,10 @@ Keys chunk_keys(const RiakNode& node, const std::string& key) {
     at += 16;
     std::string prefix = manifest.body.substr(at, manifest.body.find('"', at) - at);
     Keys out;
-    auto list = manifest.body.find("\"chunks\":[");
+    // One CRC-32 per chunk, null for a hole (README, "Layout").
+    auto list = manifest.body.find("\"crc32\":[");
     REQUIRE(list != std::string::npos);
-    std::string chunks = manifest.body.substr(list + 10, manifest.body.find(']', list) - list - 10);
+    std::string chunks = manifest.body.substr(list + 9, manifest.body.find(']', list) - list - 9);
     size_t index = 0;
     for (size_t pos = 0; pos <= chunks.size(); ++index) {
         size_t comma = chunks.find(',', pos);

@@ -18,6 +18,7 @@ namespace {
 
 const std::string kVersion = make_version_at(1'700'000'000'000'000'000ull, 42);
 
+// A format 1 manifest: each stored chunk with its SHA-256 and CRC-32.
 Manifest filled(std::uint64_t size, std::uint64_t chunk_size) {
     Manifest m = Manifest::for_file(size, chunk_size, kVersion);
     m.sha256 = sha256_hex("whole");
@@ -26,6 +27,14 @@ Manifest filled(std::uint64_t size, std::uint64_t chunk_size) {
             m.chunks[i] = sha256_hex(std::to_string(i));
             m.crc32[i] = rfs::layout::crc32_of(std::to_string(i));
         }
+    return m;
+}
+
+// What the uploader writes (format 2): stored chunks with a CRC-32 and no digest.
+Manifest filled_without_digests(std::uint64_t size, std::uint64_t chunk_size) {
+    Manifest m = filled(size, chunk_size);
+    for (auto& chunk : m.chunks)
+        if (chunk) chunk->clear();
     return m;
 }
 
@@ -109,7 +118,7 @@ TEST_CASE("multi-GiB and huge sizes are plain arithmetic", "[manifest]") {
     CHECK(m.chunks_for(UINT64_MAX - 1, UINT64_MAX) == ChunkSpan{last, last + 1});
 }
 
-TEST_CASE("manifests round-trip with holes", "[manifest]") {
+TEST_CASE("format 1 manifests (chunk digests) round-trip with holes", "[manifest]") {
     for (std::uint64_t size : {0ull, 3ull, 4ull, 5ull, 4097ull}) {
         Manifest m = filled(size, 4);
         std::string body = encode_manifest(m);
@@ -168,7 +177,7 @@ TEST_CASE("decoding garbage or inconsistent manifests gives errors", "[manifest]
          {"format", "size", "chunk_size", "sha256", "version", "chunk_prefix", "chunks"})
         CHECK(error_of(without(member)).find(member) != std::string::npos);
 
-    CHECK(error_of(with("format", "riakfs-manifest/2")).find("unsupported format") !=
+    CHECK(error_of(with("format", "riakfs-manifest/3")).find("unsupported format") !=
           std::string::npos);
     CHECK(error_of(with("extra", 1)).find("unknown member") != std::string::npos);
     error_of(with("size", -1));
@@ -200,6 +209,66 @@ TEST_CASE("decoding garbage or inconsistent manifests gives errors", "[manifest]
     error_of(with("crc32", json::array({0x100000000ull, nullptr, 3})));
     error_of(with("crc32", json::array({"1", nullptr, 3})));
     error_of(with("crc32", json::array({1.5, nullptr, 3})));
+}
+
+TEST_CASE("format 2 manifests: CRC-32s mark and check the chunks, no chunk digests", "[manifest]") {
+    for (std::uint64_t size : {0ull, 3ull, 4ull, 5ull, 4097ull}) {
+        Manifest m = filled_without_digests(size, 4);
+        std::string body = encode_manifest(m);
+        auto back = decode_manifest(body);
+        INFO(body);
+        REQUIRE(back);
+        CHECK(*back == m);
+    }
+    Manifest m = filled_without_digests(9, 4);
+    json doc = json::parse(encode_manifest(m));
+    CHECK(doc["format"] == "riakfs-manifest/2");
+    CHECK(doc.count("chunks") == 0);
+    CHECK(doc["crc32"] == json::array({crc32_of("0"), nullptr, crc32_of("2")}));
+    CHECK(doc["sha256"] == sha256_hex("whole"));
+    auto back = decode_manifest(doc.dump());
+    REQUIRE(back);
+    CHECK(back->is_hole(1));
+    CHECK_FALSE(back->is_hole(0));
+    CHECK(back->chunks[0] == std::string());
+    CHECK(back->chunk_crc32(2) == crc32_of("2"));
+
+    // A stored chunk without a CRC-32 has nothing to be checked by: written as format 1 (which
+    // the decoder then refuses for its empty digest, rather than losing the chunk's check).
+    Manifest unchecked = m;
+    unchecked.crc32[0].reset();
+    CHECK(json::parse(encode_manifest(unchecked))["format"] == "riakfs-manifest/1");
+    CHECK_FALSE(decode_manifest(encode_manifest(unchecked)));
+
+    auto with = [&](const char* member, json value) {
+        json d = doc;
+        d[member] = std::move(value);
+        return d;
+    };
+    json no_crcs = doc;
+    no_crcs.erase("crc32");
+    CHECK(error_of(no_crcs).find("crc32") != std::string::npos);
+    CHECK(error_of(with("chunks", json::array({nullptr, nullptr, nullptr}))).find("format 1") !=
+          std::string::npos);
+    error_of(with("crc32", json::array({1, nullptr})));
+    error_of(with("crc32", json::array({1, nullptr, "3"})));
+    error_of(with("crc32", json::array({0x100000000ull, nullptr, 3})));
+    CHECK(decode_manifest(with("crc32", json::array({nullptr, nullptr, nullptr})).dump())
+              ->is_hole(0)); // every chunk a hole: a sparse file
+}
+
+TEST_CASE("a chunk is checked by its CRC-32, else by its SHA-256", "[manifest]") {
+    Manifest m = filled_without_digests(9, 4);
+    CHECK(m.chunk_check(0).matches("0"));
+    CHECK_FALSE(m.chunk_check(0).matches("1"));
+    CHECK_FALSE(m.chunk_check(1).matches(""));  // a hole: never fetched, matches nothing
+    CHECK_FALSE(m.chunk_check(7).matches("7")); // past the end
+
+    Manifest old = filled(9, 4); // format 1 without CRC-32s: the digests are the check
+    old.crc32.clear();
+    CHECK(old.chunk_check(2).matches("2"));
+    CHECK_FALSE(old.chunk_check(2).matches("0"));
+    CHECK(filled(9, 4).chunk_check(2).crc32 == crc32_of("2")); // with both, the cheap one
 }
 
 } // namespace test_manifest

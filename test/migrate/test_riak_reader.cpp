@@ -6,6 +6,7 @@
 #include "lib/layout/crc32.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
+#include "lib/layout/sha256.hpp"
 #include "lib/migrate/uploader.hpp"
 #include "test/migrate/migrate_test_support.hpp"
 #include "test/store/store_test_support.hpp"
@@ -490,11 +491,15 @@ TEST_CASE("chunks are checked by their CRC-32, or by their SHA-256 in a manifest
     CHECK(got.error().to_errno() == EBADMSG);
     CHECK(got.error().message.find("CRC-32") != std::string::npos);
 
-    // The manifest as written before the CRC-32s (riakfs-manifest/1 without "crc32"), read by a
-    // fresh reader: chunk 0 reads, and the flipped bit is found by the SHA-256.
-    auto doc = nlohmann::json::parse(stored.object.value);
-    doc.erase("crc32");
-    stored.object.value = doc.dump();
+    // The manifest as written before the CRC-32s (riakfs-manifest/1: chunk digests, no
+    // "crc32"), read by a fresh reader: chunk 0 reads, and the flipped bit is found by the
+    // SHA-256.
+    layout::Manifest old = *manifest;
+    for (std::uint64_t i = 0; i < old.chunks.size(); ++i)
+        old.chunks[i] = layout::sha256_hex(data.substr(i * kChunk, kChunk));
+    old.crc32.clear();
+    stored.object.value = layout::encode_manifest(old);
+    REQUIRE(nlohmann::json::parse(stored.object.value)["format"] == "riakfs-manifest/1");
     f.put_raw(rec, rec.key, stored.object);
     migrate::ReaderOptions options;
     options.readahead = false;
