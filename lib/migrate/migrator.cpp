@@ -265,6 +265,22 @@ void Migrator::sweep_later(PendingUpload upload) {
                    [this](std::exception_ptr, bool) { work_done(); });
 }
 
+std::optional<PendingUpload> Migrator::note_chunks_left(state::StateStore::Batch& batch,
+                                                        const std::string& path,
+                                                        const layout::Location& where,
+                                                        std::vector<std::string> keys) {
+    if (keys.empty()) return std::nullopt;
+    PendingUpload left{"replaced:" + layout::make_version(),
+                       path,
+                       where.type,
+                       where.bucket,
+                       where.key,
+                       0,
+                       std::move(keys)};
+    batch.aux(note_pending_upload(left));
+    return left;
+}
+
 bool Migrator::holds_regular_file(const std::string& rel_path) const {
     struct stat st;
     return lstat_beneath(source_root_, rel_path, &st) == 0 && S_ISREG(st.st_mode);
@@ -892,7 +908,8 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             state::StateStore::Batch batch;
             batch.put(path, stale);
             if (chunked) batch.aux(drop_pending_upload(version));
-            (void)state_.apply(batch);
+            auto left = note_chunks_left(batch, path, *location, std::move(copied->chunks_left));
+            if (state_.apply(batch) && left) sweep_later(std::move(*left));
         } else {
             (void)state_.mark_dirty(path);
             abandon_chunks();
@@ -921,13 +938,16 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     state::StateStore::Batch batch;
     batch.put(path, done);
     if (chunked) batch.aux(drop_pending_upload(version));
-    commits_->submit(std::move(batch),
-                     [this, path, bytes = copied->bytes_sent](state::Result<void> written) mutable {
-                         asio::post(context_, [this, path = std::move(path), bytes,
-                                               written = std::move(written)]() mutable {
-                             verified_recorded(path, bytes, std::move(written));
-                         });
-                     });
+    auto left = note_chunks_left(batch, path, *location, std::move(copied->chunks_left));
+    commits_->submit(
+        std::move(batch), [this, path, bytes = copied->bytes_sent,
+                           left = std::move(left)](state::Result<void> written) mutable {
+            asio::post(context_, [this, path = std::move(path), bytes, left = std::move(left),
+                                  written = std::move(written)]() mutable {
+                if (written && left) sweep_later(std::move(*left));
+                verified_recorded(path, bytes, std::move(written));
+            });
+        });
     co_return CopyResult{CopyResult::Kind::recording, {}};
 }
 

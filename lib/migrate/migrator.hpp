@@ -221,6 +221,15 @@ private:
     // Deletes what a chunked upload no record names may have written (pending_uploads.hpp),
     // in the background (counted as work: not idle before it ended).
     void sweep_later(PendingUpload upload);
+    // The replaced chunks an upload of `path` to `where` could not delete (`keys`, Riak
+    // failing), noted in `batch` (the one whose record drops the upload's own note) under a key
+    // of their own: the upload's version names the copy now at the key, and a note under it
+    // would have the sweep delete that copy. Swept once `batch` is durable (sweep_later) and at
+    // each start until they are gone. Nullopt when `keys` is empty.
+    std::optional<PendingUpload> note_chunks_left(state::StateStore::Batch& batch,
+                                                  const std::string& path,
+                                                  const layout::Location& where,
+                                                  std::vector<std::string> keys);
     // The journal's note `note` (0: none) is settled: nothing more to record for it.
     void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the

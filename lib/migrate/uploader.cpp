@@ -360,7 +360,10 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
         store::RemoveOptions options;
         auto remove_call = store.remove(proto::ObjectId{id.type, id.bucket, key}, options);
         auto removed = co_await std::move(remove_call);
-        if (removed) ++out.chunks_removed;
+        if (removed)
+            ++out.chunks_removed;
+        else
+            out.chunks_left.push_back(key);
     }
     co_return out;
 }

@@ -67,7 +67,10 @@ struct UploadOutcome {
     std::string vclock;               // of the object at the key, when the server gave one
     std::uint64_t bytes_sent = 0;     // value bytes written (holes not counted)
     std::uint64_t chunks_removed = 0; // of the version this one replaced
-    bool changed = false;             // the local file changed during the copy: copy it again
+    // Chunks of the replaced version whose delete failed (Riak failing): garbage, named by
+    // nothing once the note of this upload is dropped (the caller notes them again).
+    std::vector<std::string> chunks_left;
+    bool changed = false; // the local file changed during the copy: copy it again
     bool written = false; // this version is at the key, verified (changed or not): it replaced
                           // what was there
 };

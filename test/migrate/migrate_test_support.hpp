@@ -26,6 +26,7 @@
 #include <chrono>
 #include <future>
 
+#include "lib/layout/mapping.hpp"
 #include "lib/state/placeholder.hpp"
 #include "lib/state/state_store.hpp"
 #include "lib/store/memory_object_store.hpp"
@@ -117,6 +118,8 @@ public:
         });
     }
     store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        if (refuse_chunk_removals && id.key.starts_with(layout::kReservedKeyPrefix))
+            return refused();
         return mem.remove(std::move(id), std::move(options));
     }
     store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
@@ -131,6 +134,8 @@ public:
 
     store::MemoryObjectStore mem;
     std::atomic<bool> held{false}; // a call has waited at a closed gate
+    // While set, deletes of chunks fail as with Riak down (every other call works).
+    std::atomic<bool> refuse_chunk_removals{false};
 
 private:
     struct GateState {
@@ -140,6 +145,11 @@ private:
         bool closed = false;
     };
     GateState& gate_of(Gate gate) { return gate == Gate::get ? get_gate_ : put_gate_; }
+
+    static store::Task<bool> refused() {
+        co_return riak::make_error(riak::Errc::connection_refused, "connection refused (test)",
+                                   ECONNREFUSED);
+    }
 
     // `call` makes the store's call once the gate is open.
     template <class Call> auto through(GateState& gate, Call call) -> decltype(call()) {

@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -521,6 +522,56 @@ TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     CHECK(engine.keys().empty());
     CHECK(engine.removals().empty());
     CHECK_FALSE(engine.record("big.bin"));
+}
+
+// A new version of a large file replaces the old one's chunks, and deletes them once it is in
+// place. Deletes that failed (Riak failing just then) left those chunks behind for good: the
+// upload's note, which named them, went with the record of the new version.
+TEST_CASE("replaced chunks Riak would not delete are noted and deleted at the next start",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("big", kBig);
+    std::string second = kBig;
+    std::reverse(second.begin(), second.end()); // three other chunks
+    std::map<std::string, store::Object> held;  // what Riak holds, carried to the next run
+    std::set<std::string> expected{"big"};
+    auto notes = [](const state::StateStore& state) {
+        std::size_t n = 0;
+        REQUIRE(state.aux_for_each(state::AuxKind::pending_upload, "",
+                                   [&](std::string_view, std::string_view) {
+                                       ++n;
+                                       return true;
+                                   }));
+        return n;
+    };
+    {
+        Engine engine(tree, mapper);
+        engine.copy_now({"big"});
+        const auto old_chunks = engine.chunks_of("big");
+        engine.store->refuse_chunk_removals = true;
+        tree.write("big", second);
+        engine.copy_now({"big"});
+        REQUIRE(engine.migrator->wait_idle(20s));
+        CHECK(engine.content("big") == second);
+        for (const auto& key : old_chunks)
+            CHECK(engine.get(key).found); // not deleted...
+        CHECK(notes(*engine.state) == 1); // ...but noted
+        for (const auto& key : engine.chunks_of("big"))
+            expected.insert(key);
+        for (auto& key : engine.keys())
+            held[key] = engine.get(key).object;
+        REQUIRE(held.size() == 7);
+    }
+    Engine engine(tree, mapper, [&](GatedStore& s) {
+        for (auto& [key, object] : held)
+            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
+    });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys() == expected);
+    CHECK(engine.content("big") == second);
+    CHECK(engine.record("big")->phase == state::Phase::verified);
+    CHECK(notes(*engine.state) == 0);
 }
 
 // A copy of a large file killed after its chunks and manifest were written, before the record
