@@ -783,10 +783,10 @@ TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothi
     const std::string& source = rig.source;
     const MountOptions& opts = rig.opts;
     std::map<std::string, std::string> mounted;
+    std::vector<std::string> log;
     {
         auto fx = std::make_unique<MountFixture>(opts);
         make_start_dirs(native.path(), *fx);
-        std::vector<std::string> log;
         std::mt19937_64 rng(seed);
         int next_kill = 15 + static_cast<int>(rng() % 45), kills = 0;
         for (int step = 0; step < kSteps; ++step) {
@@ -809,6 +809,7 @@ TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothi
         mounted = settle_and_check(node, *fx, native.path(), log);
         fx->unmount();
     }
+    INFO("the operations (native result):\n" << log_tail(log, log.size()));
     require_restored(dir, source, opts, mounted);
 }
 
@@ -928,11 +929,25 @@ std::map<std::string, std::string> tree_without(std::map<std::string, std::strin
     return tree;
 }
 
-// The names of the file `rel` writes to in `root` (following a symlink): `rel` and every hard
-// link of its target.
+// The names of the file `rel` writes to in `root` (following a symlink): `rel`, the path it
+// resolves to (the file a create through it makes) and every hard link of its target.
+// Where, relative to `root`, a write through `rel` creates or writes its file: a symlink among
+// its directories resolved (a create through one makes the file in the directory it names).
+std::string written_path(const std::string& root, const std::string& rel) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path base = fs::canonical(root, ec);
+    if (ec) return rel;
+    const fs::path at = fs::weakly_canonical(fs::path(root) / rel, ec);
+    if (ec) return rel;
+    const fs::path inside = at.lexically_relative(base);
+    if (inside.empty() || *inside.begin() == "..") return rel;
+    return inside.string();
+}
+
 std::set<std::string> names_written(const std::string& root, const std::string& rel,
                                     const std::map<std::string, std::string>& tree) {
-    std::set<std::string> out{rel};
+    std::set<std::string> out{rel, written_path(root, rel)};
     struct stat target;
     if (::stat((root + "/" + rel).c_str(), &target) != 0) return out;
     for (const auto& [path, d] : tree) {
