@@ -348,6 +348,7 @@ int LocalFs::do_lookup(const Node& parent, const char* name, Entry* e) {
     // ".." is not a name the object can be reopened by.
     auto inode = inodes_.add_lookup(std::move(owned), e->attr, parent.inode,
                                     dotdot ? std::string_view() : std::string_view(name));
+    if (!dotdot) note_link_name(e->attr, parent->id(), name);
     e->id = inode->id();
     shown(&e->attr);
     e->attr_timeout = config_.timeouts.attr;
@@ -702,6 +703,11 @@ int LocalFs::rename(NodeId parent, const char* name, NodeId newparent, const cha
         if (flags & RENAME_EXCHANGE) inodes_.moved({other.st_dev, other.st_ino}, from.inode, name);
     }
     if (observer_) {
+        struct stat st;
+        if (::fstatat(to.fd(), newname, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            note_link_name(st, newparent, newname, true);
+        if ((flags & RENAME_EXCHANGE) && ::fstatat(from.fd(), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            note_link_name(st, parent, name, true);
         observer_->on_renamed(parent, name, newparent, newname, flags, change);
         notify_other_name(replaced);
     }
@@ -907,7 +913,9 @@ int LocalFs::relative_path_of(int fd, std::string* out) {
         root = inodes_.path_fd(*inodes_.root());
         if (!root) return root.error() ? root.error() : ESTALE;
         path = other_name(root.get(), fd);
-        if (path.empty()) return ENOENT;
+        // The kernel may answer with the removed name again (link_names.hpp): one of the names
+        // the file was last reached by, then.
+        if (path.empty()) return relative_path_by_link_names(st, out);
     }
     // SOURCE's own path comes from /proc too, but it changes only when SOURCE or a directory
     // above it is moved: the last answer is kept (a readlink less per call, and observers call
@@ -930,6 +938,31 @@ int LocalFs::relative_path_of(int fd, std::string* out) {
         root_path_ = root_path;
     }
     return path_beneath(root_path, path, out) ? 0 : ESTALE;
+}
+
+int LocalFs::relative_path_by_link_names(const struct stat& st, std::string* out) {
+    for (const auto& [parent, name] : link_names_.names_of({st.st_dev, st.st_ino})) {
+        Node dir;
+        struct stat now;
+        std::string dir_path;
+        if (node(parent, &dir) != 0 ||
+            ::fstatat(dir.fd(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+            now.st_dev != st.st_dev || now.st_ino != st.st_ino ||
+            relative_path_of(dir.fd(), &dir_path) != 0)
+            continue;
+        *out = dir_path.empty() ? name : dir_path + "/" + name;
+        return 0;
+    }
+    return ENOENT;
+}
+
+void LocalFs::note_link_name(const struct stat& st, NodeId parent, std::string_view name,
+                             bool renamed) {
+    if (!observer_ || S_ISDIR(st.st_mode)) return;
+    if (st.st_nlink > 1)
+        link_names_.seen({st.st_dev, st.st_ino}, parent, name);
+    else if (renamed)
+        link_names_.moved({st.st_dev, st.st_ino}, parent, name);
 }
 
 void LocalFs::release(File* file, Done done) {

@@ -37,6 +37,7 @@
 #include "lib/fs/close_policy.hpp"
 #include "lib/fs/held_mtimes.hpp"
 #include "lib/fs/inode_table.hpp"
+#include "lib/fs/link_names.hpp"
 #include "lib/fs/open_handles.hpp"
 
 #include <dirent.h>
@@ -505,6 +506,14 @@ private:
     int readable_if_writeback(int flags) const;
     // relative_path() of the object `fd` (an O_PATH descriptor or any other) refers to.
     int relative_path_of(int fd, std::string* out);
+    // relative_path() of the file `st` by one of the names link_names_ noted that still leads
+    // to it: 0, or ENOENT when none does.
+    int relative_path_by_link_names(const struct stat& st, std::string* out);
+    // Notes `name` in `parent` for link_names_ when it is one of several names of a file (`st`:
+    // its status), or the new name of a file noted before (`renamed`), and an observer may ask
+    // for its path.
+    void note_link_name(const struct stat& st, NodeId parent, std::string_view name,
+                        bool renamed = false);
     // Before a name of a file with several names goes (unlink, a rename over it): the file's
     // handle, or "" (a directory, a single name, no observer). After: the observer is told one
     // of the names it keeps (notify_other_name).
@@ -543,6 +552,8 @@ private:
     // not beneath it).
     std::mutex root_path_mu_;
     std::string root_path_;
+    // relative_path(): names of files with several links (observers only).
+    LinkNames link_names_;
 };
 
 } // namespace rfs::fs
