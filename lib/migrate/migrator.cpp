@@ -158,8 +158,10 @@ void Migrator::start() {
     store_ = make_store_(context_);
     // Before the thread starts, this thread may act as the loop's.
     if (auto pending = state_.list_pending()) {
-        for (auto& p : *pending)
+        for (auto& p : *pending) {
+            relocation_source_changed(p.path, &p.state); // before any copy may run
             enqueue_on_loop(p.path);
+        }
         if (!pending->empty())
             RFS_LOG_INFO("resuming the copy of {} file(s) left pending", pending->size());
     } else {
@@ -492,13 +494,25 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
 }
 
 bool Migrator::copy_must_wait(const std::string& path) const {
-    if (relocating_from_.empty() && removal_targets_.empty()) return false;
+    if (relocating_from_.empty() && removal_targets_.empty() && relocation_sources_.empty())
+        return false;
     auto where = mapper_.map(path);
     if (!where) return false;
     const std::string key = location_text(*where);
-    // A copy to a key whose object is being moved away would drop the chunks the moved manifest
-    // still names; one to a key whose object is to be removed would be removed with it.
-    return relocating_from_.count(key) > 0 || removal_targets_.held(key);
+    // A copy to a key whose object is being (or is still to be) moved away would replace it and
+    // drop the chunks the moved manifest still names; one to a key whose object is to be
+    // removed would be removed with it.
+    return relocating_from_.count(key) > 0 || removal_targets_.held(key) ||
+           relocation_sources_.held(key);
+}
+
+void Migrator::relocation_source_changed(const std::string& path, const state::FileState* rec) {
+    if (rec && !rec->version.empty() && !rec->key.empty()) {
+        const layout::Location held{rec->type, rec->bucket, rec->key};
+        if (!owns_key(mapper_, path, held))
+            return relocation_sources_.hold(path, location_text(held));
+    }
+    relocation_sources_.release(path);
 }
 
 std::string Migrator::removal_slot(const std::string& path, const layout::Location& where) {
@@ -600,6 +614,10 @@ void Migrator::copy_ended(const std::string& path, CopyResult result) {
     bool again = copying_[path];
     copying_.erase(path);
     copying_keys_.release(path);
+    if (relocation_sources_.key_of(path)) { // moved (or copied afresh, or gone) now?
+        auto rec = state_.get(path);
+        if (rec) relocation_source_changed(path, rec->has_value() ? &**rec : nullptr);
+    }
     run_held(); // an operation on this path may have waited for this copy
     if (again)
         enqueue_on_loop(path); // a drain waiting for it waits for that copy
@@ -1345,6 +1363,9 @@ void Migrator::removed_on_loop(const std::string& path, std::uint64_t note) {
         return namespace_retry([this, path, note] { removed_on_loop(path, note); }, {path},
                                applied.error().message);
     namespace_attempts_ = 0;
+    // The removals queued hold what the records named (removal_targets_).
+    for (const auto& r : records)
+        relocation_sources_.release(r.path);
     for (const auto& p : removals)
         enqueue_removal(p);
 }
@@ -1457,6 +1478,7 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     if (debug)
         for (const auto& p : removals)
             what += fmt::format(" -{}", p);
+    std::vector<std::pair<std::string, state::FileState>> moved; // the records written
     // The records move to their new paths, dirty: each is copied again under its new key, or,
     // after a plain rename of a verified copy, relocated there (the record keeps the copy's
     // version and old location for that). An exchange sends both files again.
@@ -1473,10 +1495,16 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         rec.last_error.clear();
         if (debug) what += fmt::format(" +{}{}", path, rec.key.empty() ? "" : "@" + rec.key);
         batch.put(path, rec);
+        moved.emplace_back(path, rec);
     }
     if (batch.size() == 0 && note == 0) return;
     if (auto applied = apply_noted(batch, note); !applied) return retry(applied.error().message);
     namespace_attempts_ = 0;
+    for (const auto* olds : {&old_from, &old_to})
+        for (const auto& r : *olds)
+            relocation_sources_.release(r.path);
+    for (const auto& m : moved)
+        relocation_source_changed(m.first, &m.second);
     RFS_LOG_DEBUG("{} {} {}:{}", from, exchange ? "<->" : "->", to, what);
     for (const auto& p : removals)
         enqueue_removal(p);

@@ -230,6 +230,9 @@ private:
                                                   const std::string& path,
                                                   const layout::Location& where,
                                                   std::vector<std::string> keys);
+    // relocation_sources_: `path` holds the key `rec` names when that is not the path's own
+    // key (a copy still to be moved there), else nothing.
+    void relocation_source_changed(const std::string& path, const state::FileState* rec);
     // The journal's note `note` (0: none) is settled: nothing more to record for it.
     void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the
@@ -370,8 +373,16 @@ private:
         std::unordered_map<std::string, std::string> by_path_;
         std::unordered_multiset<std::string> keys_;
     };
-    KeyHolds removal_targets_;            // removals known: path -> the key whose object goes
-    KeyHolds copying_keys_;               // copies running: path -> the key written
+    KeyHolds removal_targets_; // removals known: path -> the key whose object goes
+    KeyHolds copying_keys_;    // copies running: path -> the key written
+    // Copies still to follow a rename inside Riak: path -> the old key its record names, whose
+    // object is that file's copy (a released file's only one) until it is moved. A copy of a
+    // file made at the old name since waits: written there first, it replaced that object and
+    // deleted the chunks the moved manifest was to keep (the move then found "another version",
+    // and a released file had nothing left to read). Held from the rename (or the start that
+    // finds such a record pending) until a copy of the path ends with its record naming
+    // another key (relocation_source_changed).
+    KeyHolds relocation_sources_;
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations
