@@ -929,22 +929,29 @@ std::map<std::string, std::string> tree_without(std::map<std::string, std::strin
     return tree;
 }
 
-// The names of the file `rel` writes to in `root` (following a symlink): `rel`, the path it
-// resolves to (the file a create through it makes) and every hard link of its target.
-// Where, relative to `root`, a write through `rel` creates or writes its file: a symlink among
-// its directories resolved (a create through one makes the file in the directory it names).
+// Where, relative to `root`, a write through `rel` creates or writes its file: symlinks among
+// its directories, and a dangling one at its end, resolved (a create through one makes the file
+// where it points).
 std::string written_path(const std::string& root, const std::string& rel) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path base = fs::canonical(root, ec);
     if (ec) return rel;
-    const fs::path at = fs::weakly_canonical(fs::path(root) / rel, ec);
+    fs::path at = fs::path(root) / rel;
+    for (int hops = 0; hops < 8 && fs::is_symlink(fs::symlink_status(at, ec)); ++hops) {
+        const fs::path target = fs::read_symlink(at, ec);
+        if (ec) return rel;
+        at = target.is_absolute() ? target : at.parent_path() / target;
+    }
+    at = fs::weakly_canonical(at, ec);
     if (ec) return rel;
     const fs::path inside = at.lexically_relative(base);
     if (inside.empty() || *inside.begin() == "..") return rel;
     return inside.string();
 }
 
+// The names of the file `rel` writes to in `root` (following a symlink): `rel`, the path it
+// resolves to (the file a create through it makes) and every hard link of its target.
 std::set<std::string> names_written(const std::string& root, const std::string& rel,
                                     const std::map<std::string, std::string>& tree) {
     std::set<std::string> out{rel, written_path(root, rel)};
