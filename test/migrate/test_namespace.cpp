@@ -111,6 +111,13 @@ struct Engine {
         }
         return out;
     }
+    // Every object of the bucket, to be found in Riak by the next Engine (objects_in()).
+    std::map<std::string, store::Object> objects() {
+        std::map<std::string, store::Object> out;
+        for (auto& key : keys())
+            out[key] = get(key).object;
+        return out;
+    }
     std::optional<state::FileState> record(const std::string& path) {
         auto got = state->get(path);
         REQUIRE(got);
@@ -148,6 +155,14 @@ template <typename Cond> bool eventually(Cond cond, std::chrono::seconds limit =
         std::this_thread::sleep_for(10ms);
     }
     return cond();
+}
+
+// An Engine's store preparation that puts `held` (Engine::objects() of a run before) in Riak.
+std::function<void(GatedStore&)> objects_in(const std::map<std::string, store::Object>& held) {
+    return [&held](GatedStore& s) {
+        for (auto& [key, object] : held)
+            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
+    };
 }
 
 const std::string kBig = [] {
@@ -506,18 +521,14 @@ TEST_CASE("pending removals survive a restart of the Migrator", "[namespace]") {
     {
         Engine engine(tree, mapper);
         engine.copy_now({"big.bin"});
-        for (auto& key : engine.keys())
-            held[key] = engine.get(key).object;
+        held = engine.objects();
         REQUIRE(held.size() == 4);
         engine.on_loop([&] { engine.mem->set_unreachable(true); });
         std::filesystem::remove(tree.src("big.bin"));
         engine.migrator->path_removed("big.bin");
         REQUIRE(eventually([&] { return engine.removals().size() == 1; }));
     } // stopped with the removal pending
-    Engine engine(tree, mapper, [&](GatedStore& s) {
-        for (auto& [key, object] : held)
-            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
-    });
+    Engine engine(tree, mapper, objects_in(held));
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.keys().empty());
     CHECK(engine.removals().empty());
@@ -559,14 +570,10 @@ TEST_CASE("replaced chunks Riak would not delete are noted and deleted at the ne
         CHECK(notes(*engine.state) == 1); // ...but noted
         for (const auto& key : engine.chunks_of("big"))
             expected.insert(key);
-        for (auto& key : engine.keys())
-            held[key] = engine.get(key).object;
+        held = engine.objects();
         REQUIRE(held.size() == 7);
     }
-    Engine engine(tree, mapper, [&](GatedStore& s) {
-        for (auto& [key, object] : held)
-            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
-    });
+    Engine engine(tree, mapper, objects_in(held));
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.keys() == expected);
     CHECK(engine.content("big") == second);
@@ -601,14 +608,10 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
             auto rec = engine.record("a/big");
             return rec && rec->phase == state::Phase::dirty;
         }));
-        for (auto& key : engine.keys())
-            held[key] = engine.get(key).object;
+        held = engine.objects();
     }                          // stopped with both copies pending
     REQUIRE(held.size() == 4); // a/big's manifest and its three chunks
-    Engine engine(tree, mapper, [&](GatedStore& s) {
-        for (auto& [key, object] : held)
-            s.mem.inject_sibling(proto::ObjectId{"", "riakfs", key}, object);
-    });
+    Engine engine(tree, mapper, objects_in(held));
     REQUIRE(engine.migrator->wait_idle(20s));
     std::string other = kBig;
     std::reverse(other.begin(), other.end());
