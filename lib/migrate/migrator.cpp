@@ -502,8 +502,10 @@ bool Migrator::copy_must_wait(const std::string& path) const {
     // A copy to a key whose object is being (or is still to be) moved away would replace it and
     // drop the chunks the moved manifest still names; one to a key whose object is to be
     // removed would be removed with it.
-    return relocating_from_.count(key) > 0 || removal_targets_.held(key) ||
-           relocation_sources_.held(key);
+    if (relocating_from_.count(key) > 0 || removal_targets_.held(key)) return true;
+    // Not a copy that is itself to move a copy here: two renamed files taking each other's keys
+    // would wait for each other for ever (that case is left to the move, as before).
+    return relocation_sources_.held(key) && !relocation_sources_.key_of(path);
 }
 
 void Migrator::relocation_source_changed(const std::string& path, const state::FileState* rec) {

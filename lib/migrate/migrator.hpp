@@ -381,7 +381,8 @@ private:
     // deleted the chunks the moved manifest was to keep (the move then found "another version",
     // and a released file had nothing left to read). Held from the rename (or the start that
     // finds such a record pending) until a copy of the path ends with its record naming
-    // another key (relocation_source_changed).
+    // another key (relocation_source_changed). Only plain copies wait for it, not another
+    // move: two files renamed onto each other's names would wait for each other.
     KeyHolds relocation_sources_;
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;

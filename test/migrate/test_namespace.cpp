@@ -621,6 +621,36 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
     CHECK(engine.record("a/big")->phase == state::Phase::verified);
 }
 
+// Two copied files swapped by three renames (p -> t, q -> p, t -> q) while the moves of their
+// copies wait at the store: both end up at their new keys, nothing left over, no copy waiting
+// for ever for a key another move is to leave.
+TEST_CASE("two files renamed onto each other's names both end up copied", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    std::string other = kBig;
+    std::reverse(other.begin(), other.end());
+    tree.write("p", kBig);
+    tree.write("q", other);
+    Engine engine(tree, mapper);
+    engine.copy_now({"p", "q"});
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); }); // moves wait together
+    for (auto [from, to] : {std::pair{"p", "t"}, std::pair{"q", "p"}, std::pair{"t", "q"}}) {
+        rename_local(tree, from, to);
+        engine.migrator->path_renamed(from, to, false);
+    }
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("p") == other);
+    CHECK(engine.content("q") == kBig);
+    auto expected = engine.chunks_of("p");
+    for (const auto& key : engine.chunks_of("q"))
+        expected.insert(key);
+    expected.insert("p");
+    expected.insert("q");
+    CHECK(engine.keys() == expected);
+}
+
 // A copy of a large file killed after its chunks and manifest were written, before the record
 // naming the version: the note written before the first chunk (pending_uploads.hpp) has the
 // next start delete them all, the manifest too (it is that version's). Here no record is left
