@@ -508,6 +508,19 @@ bool Migrator::copy_must_wait(const std::string& path) const {
     return relocation_sources_.held(key) && !relocation_sources_.key_of(path);
 }
 
+std::string Migrator::put_claimed_removal(state::StateStore::Batch& batch, const std::string& path,
+                                          const state::FileState& rec) {
+    if (rec.version.empty() || rec.key.empty()) return "";
+    const layout::Location held{rec.type, rec.bucket, rec.key};
+    auto own = mapper_.map(path);
+    if (!own || owns_key(mapper_, path, held)) return "";
+    // Another moved record's source: that file's copy, not a leftover.
+    if (relocation_sources_.held(location_text(*own))) return "";
+    const std::string slot = removal_slot(path, *own);
+    batch.put_removal(slot, removal_record(*own, state::FileState{}));
+    return slot;
+}
+
 void Migrator::relocation_source_changed(const std::string& path, const state::FileState* rec) {
     if (rec && !rec->version.empty() && !rec->key.empty()) {
         const layout::Location held{rec->type, rec->bucket, rec->key};
@@ -517,9 +530,11 @@ void Migrator::relocation_source_changed(const std::string& path, const state::F
     relocation_sources_.release(path);
 }
 
-std::string Migrator::removal_slot(const std::string& path, const layout::Location& where) {
+std::string Migrator::removal_slot(const std::string& path, const layout::Location& where,
+                                   const std::string& taken) {
     for (unsigned n = 0;; ++n) {
         std::string slot = n == 0 ? path : path + "/" + kExtraSlot + std::to_string(n);
+        if (slot == taken) continue;
         auto pending = state_.get_removal(slot);
         // Free, or unreadable (the batch that writes it reports the store's failure).
         if (!pending || !*pending) return slot;
@@ -1355,8 +1370,10 @@ void Migrator::removed_on_loop(const std::string& path, std::uint64_t note) {
     std::vector<std::string> removals;
     for (const auto& [p, rec] : records) {
         batch.erase(p);
+        const std::string claimed = put_claimed_removal(batch, p, rec);
+        if (!claimed.empty()) removals.push_back(claimed);
         if (auto where = location_of(mapper_, p, rec)) {
-            const std::string slot = removal_slot(p, *where);
+            const std::string slot = removal_slot(p, *where, claimed);
             batch.put_removal(slot, removal_record(*where, rec));
             removals.push_back(slot);
         }
@@ -1451,6 +1468,12 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         const std::string& new_dir = olds == &old_from ? to : from;
         for (const auto& [p, rec] : *olds) {
             batch.erase(p);
+            // The name moves away: what it left to a move at its own key goes.
+            std::string leftover;
+            if (olds == &old_from && !exchange) {
+                leftover = put_claimed_removal(batch, p, rec);
+                if (!leftover.empty()) removals.push_back(leftover);
+            }
             auto where = location_of(mapper_, p, rec);
             if (!where) continue;
             auto [type, bucket, key] = location_tuple(*where);
@@ -1469,7 +1492,7 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                     continue;
                 }
             }
-            const std::string slot = removal_slot(p, *where);
+            const std::string slot = removal_slot(p, *where, leftover);
             batch.put_removal(slot, removal_record(*where, rec));
             removals.push_back(slot);
         }

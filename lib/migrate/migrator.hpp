@@ -212,7 +212,9 @@ private:
     void note_removal_target(const std::string& path);
     // Where a removal of `path`'s object at `where` is recorded: `path`, unless a removal of
     // another object waits there (see kExtraSlot in migrator.cpp).
-    std::string removal_slot(const std::string& path, const layout::Location& where);
+    // (`taken`: a slot this batch fills already, skipped.)
+    std::string removal_slot(const std::string& path, const layout::Location& where,
+                             const std::string& taken = "");
     void note_copying(const std::string& path);
     boost::asio::awaitable<CopyResult> relocate_one(std::string path, int fd,
                                                     state::FileState record, layout::Location to,
@@ -230,6 +232,14 @@ private:
                                                   const std::string& path,
                                                   const layout::Location& where,
                                                   std::vector<std::string> keys);
+    // A record of `path` naming a copy still to be moved to the path's own key goes (its path
+    // removed or renamed away): the object at that key is one the rename that moved the record
+    // here left to be replaced by the move (a file it replaced), which no move replaces now.
+    // Its removal (whatever is there, unless the path holds a file again: remove_one) is put in
+    // `batch`; the slot is returned, "" when there is nothing to remove (or the key is another
+    // move's source).
+    std::string put_claimed_removal(state::StateStore::Batch& batch, const std::string& path,
+                                    const state::FileState& rec);
     // relocation_sources_: `path` holds the key `rec` names when that is not the path's own
     // key (a copy still to be moved there), else nothing.
     void relocation_source_changed(const std::string& path, const state::FileState* rec);

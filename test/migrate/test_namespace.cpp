@@ -621,6 +621,40 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
     CHECK(engine.record("a/big")->phase == state::Phase::verified);
 }
 
+// A rename over a copied file leaves the replaced object at the target's key for the move of
+// the renamed copy to replace. Unlinked (or renamed away) before that move, the new name took
+// the move with it, and nothing ever replaced or deleted the old object (random kill -9 test,
+// seeds 197, 226, 232: an object left at a key no file has).
+TEST_CASE("a rename over a file, then the new name removed, leaves no object behind",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("src", "the renamed file");
+    tree.write("dst", kBig); // replaced: a manifest and three chunks
+    tree.write("src2", "another");
+    tree.write("dst2", "replaced too");
+    Engine engine(tree, mapper);
+    engine.copy_now({"src", "dst", "src2", "dst2"});
+    // The loop hears of each rename while its target is there, and of the next operation
+    // before any worker has taken the move of the renamed copy (as a busy loop does).
+    auto on_loop_later = [&](std::function<void()> fn) {
+        asio::post(engine.migrator->context(), std::move(fn));
+    };
+    on_loop_later([] { std::this_thread::sleep_for(200ms); });
+    rename_local(tree, "src", "dst");
+    engine.migrator->path_renamed("src", "dst", false);
+    on_loop_later([&] { std::filesystem::remove(tree.src("dst")); });
+    engine.migrator->path_removed("dst");
+    rename_local(tree, "src2", "dst2");
+    engine.migrator->path_renamed("src2", "dst2", false);
+    on_loop_later([&] { rename_local(tree, "dst2", "elsewhere"); });
+    engine.migrator->path_renamed("dst2", "elsewhere", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys() == std::set<std::string>{"elsewhere"});
+    CHECK(engine.content("elsewhere") == "another");
+    CHECK(engine.removals().empty());
+}
+
 // Two copied files swapped by three renames (p -> t, q -> p, t -> q) while the moves of their
 // copies wait at the store: both end up at their new keys, nothing left over, no copy waiting
 // for ever for a key another move is to leave.
