@@ -22,6 +22,10 @@ std::string chunk_key(std::string_view chunk_prefix, std::uint64_t index) {
     return fmt::format("{}{}", chunk_prefix, index);
 }
 
+std::string parked_key(std::string_view version) {
+    return fmt::format(".riakfs/moving/{}", version);
+}
+
 Manifest Manifest::for_file(std::uint64_t size, std::uint64_t chunk_size, std::string version) {
     Manifest m;
     m.size = size;

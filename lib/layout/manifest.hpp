@@ -62,6 +62,9 @@ inline bool needs_manifest(std::uint64_t size, std::uint64_t chunk_size) {
 std::string chunk_prefix_for(std::string_view version);
 // prefix + decimal index
 std::string chunk_key(std::string_view chunk_prefix, std::uint64_t index);
+// ".riakfs/moving/<version>": where a copy (a whole object or a manifest, as at a file's key)
+// waits whose move to its file's new key waits, in a ring, for the others' (lib/migrate).
+std::string parked_key(std::string_view version);
 
 struct ChunkRange {
     std::uint64_t offset = 0;

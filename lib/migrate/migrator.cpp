@@ -503,9 +503,32 @@ bool Migrator::copy_must_wait(const std::string& path) const {
     // drop the chunks the moved manifest still names; one to a key whose object is to be
     // removed would be removed with it.
     if (relocating_from_.count(key) > 0 || removal_targets_.held(key)) return true;
-    // Not a copy that is itself to move a copy here: two renamed files taking each other's keys
-    // would wait for each other for ever (that case is left to the move, as before).
-    return relocation_sources_.held(key) && !relocation_sources_.key_of(path);
+    const std::string* moving_from = relocation_sources_.key_of(path);
+    if (!moving_from) return relocation_sources_.held(key);
+    // A move (or a copy of a file whose record still names its old key) to a key another move
+    // is still to leave: it would replace that copy, the only one of a released file. It waits,
+    // unless the moves wait for each other in a ring; then it goes, and parks its own copy
+    // first (relocate_one; migrate_one, for a copy) so that the others can move.
+    return relocation_sources_.other_holder(key, path) && !move_ring(path, *moving_from, key);
+}
+
+bool Migrator::move_ring(const std::string& path, const std::string& from,
+                         const std::string& to) const {
+    // Bounded: a chain longer than this waits, as if it did not come back (the moves at its
+    // end go first).
+    constexpr int kLongestRing = 64;
+    std::string key = to;
+    std::string mover = path;
+    for (int step = 0; step < kLongestRing; ++step) {
+        const std::string* next = relocation_sources_.other_holder(key, mover);
+        if (!next) return false; // the chain ends at a key no move is to leave
+        auto where = mapper_.map(*next);
+        if (!where) return false;
+        key = location_text(*where);
+        if (key == from) return true;
+        mover = *next;
+    }
+    return false;
 }
 
 std::string Migrator::put_claimed_removal(state::StateStore::Batch& batch, const std::string& path,
@@ -811,10 +834,14 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
                               record.mtime_ns == ns_of(st.st_mtim) &&
                               (*marker || record.ino == st.st_ino);
     if (!record.version.empty() && !record.key.empty() && same_content) {
-        if (location_tuple(held) != location_tuple(*location)) {
-            co_return co_await relocate_one(path, fd.get(), record, *location, *marker);
-        }
-        if (*marker) { // released, at its key: only the record was missing
+        const bool at_own_key = location_tuple(held) == location_tuple(*location);
+        // Released, at its key, with only the record missing; or moved by a relocation that
+        // updated the marker and was killed before recording the move (to this path's key, or
+        // parked on the way there): recorded now, with the removal of the old object, before
+        // anything else. (Left to another move's replacing write, that object's chunks, which
+        // the moved manifest shares, would go as a replaced version's.)
+        if ((*marker && at_own_key) || moved_from) {
+            record.phase = at_own_key ? state::Phase::released : state::Phase::dirty;
             record.ctime_ns = ns_of(st.st_ctim);
             record.dev = st.st_dev;
             record.ino = st.st_ino;
@@ -830,9 +857,15 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             }
             if (auto put = state_.apply(batch); !put) co_return fail(put.error().message);
             if (!slot.empty()) enqueue_removal(slot);
+            if (!at_own_key) { // parked: on to this path's key, once the old one is gone
+                copying_[path] = true;
+                co_return CopyResult{CopyResult::Kind::again, {}};
+            }
             forget(path);
             co_return CopyResult{CopyResult::Kind::current, {}};
         }
+        if (!at_own_key)
+            co_return co_await relocate_one(path, fd.get(), record, *location, *marker);
     }
     if (*marker) {
         RFS_LOG_ERROR("{} is a released placeholder whose copy cannot follow it: its content stays "
@@ -856,6 +889,21 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
         location_tuple(held) != location_tuple(*location)) {
         superseded = removal_record(held, record);
         forget_copy(record);
+        if (relocation_sources_.other_holder(location_text(*location), path)) {
+            // A ring of moves through this path's key (copy_must_wait), where this file, changed
+            // since its rename, has no copy to move: the old one goes now (as it would after
+            // the upload), so that the move waiting for that key can run; the upload waits
+            // until its own key is left.
+            record.phase = state::Phase::dirty;
+            state::StateStore::Batch batch;
+            batch.put(path, record);
+            const std::string slot = removal_slot(path, held);
+            batch.put_removal(slot, *superseded);
+            if (auto put = state_.apply(batch); !put) co_return fail(put.error().message);
+            enqueue_removal(slot);
+            copying_[path] = true;
+            co_return CopyResult{CopyResult::Kind::again, {}};
+        }
     }
     record.phase = state::Phase::uploading;
     const std::string version = layout::make_version();
@@ -1023,6 +1071,19 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
             co_return CopyResult{CopyResult::Kind::again, {}};
         }
     }
+    // A ring of moves (move_ring): `to` still holds the copy another move is to take away, and
+    // that move waits, through the others, for this one. This copy goes to a key of its own in
+    // its bucket first (the chunks stay where they are), then on to `to` once that is left.
+    const bool parking = relocation_sources_.other_holder(location_text(to), path) != nullptr;
+    if (parking) {
+        const std::string parked = layout::parked_key(record.version);
+        if (from.key == parked) { // parked already: its turn comes once `to` is left
+            copying_[path] = true;
+            co_return CopyResult{CopyResult::Kind::again, {}};
+        }
+        RFS_LOG_DEBUG("{}: its copy waits at {} for {} to be left", path, parked, to.key);
+        to = layout::Location{from.type, from.bucket, parked};
+    }
     // No upload to the old key may replace (and drop the chunks of) the object being copied.
     const std::string from_text = location_text(from);
     relocating_from_.insert(from_text);
@@ -1072,7 +1133,10 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     struct stat st;
     if (::fstat(fd, &st) != 0) co_return fail(std::strerror(errno));
     state::FileState done = record;
-    done.phase = marker ? state::Phase::released : state::Phase::verified;
+    // Parked: still to move on (dirty: a restart resumes it), marker or not.
+    done.phase = parking  ? state::Phase::dirty
+                 : marker ? state::Phase::released
+                          : state::Phase::verified;
     done.type = to.type;
     done.bucket = to.bucket;
     done.key = to.key;
@@ -1097,6 +1161,10 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
     // with neither. (Only the version moved, not its chunks, unless across buckets: a file
     // created at the old name since may have its own object there, which the removal leaves.)
     enqueue_removal(slot);
+    if (parking) {
+        copying_[path] = true; // on to its own key, once that is left
+        co_return CopyResult{CopyResult::Kind::again, {}};
+    }
     forget(path);
     if (options_.release && !marker) release_if_unused(path, {}, true);
     co_return CopyResult{CopyResult::Kind::current, {}};

@@ -209,6 +209,10 @@ private:
     CopyResult gone_before_copy(const std::string& path);
     // The key ordering above: what a copy or a removal waits for, and the bookkeeping.
     bool copy_must_wait(const std::string& path) const;
+    // Whether the moves still to come, followed from the one of `path` (its record names the
+    // key `from`; its own key is `to`, which another move is still to leave), come back to
+    // `from`: each waits for the next, so one of them has to park its copy (relocate_one).
+    bool move_ring(const std::string& path, const std::string& from, const std::string& to) const;
     void note_removal_target(const std::string& path);
     // Where a removal of `path`'s object at `where` is recorded: `path`, unless a removal of
     // another object waits there (see kExtraSlot in migrator.cpp).
@@ -363,25 +367,37 @@ private:
     public:
         void hold(const std::string& path, std::string key) {
             release(path);
-            keys_.insert(key);
+            by_key_.emplace(key, path);
             by_path_.emplace(path, std::move(key));
         }
         void release(const std::string& path) {
             auto it = by_path_.find(path);
             if (it == by_path_.end()) return;
-            keys_.erase(keys_.find(it->second));
+            auto [first, last] = by_key_.equal_range(it->second);
+            for (auto k = first; k != last; ++k) {
+                if (k->second != path) continue;
+                by_key_.erase(k);
+                break;
+            }
             by_path_.erase(it);
         }
-        bool held(const std::string& key) const { return keys_.count(key) > 0; }
-        bool empty() const { return keys_.empty(); }
+        bool held(const std::string& key) const { return by_key_.count(key) > 0; }
+        bool empty() const { return by_key_.empty(); }
         const std::string* key_of(const std::string& path) const {
             auto it = by_path_.find(path);
             return it == by_path_.end() ? nullptr : &it->second;
         }
+        // A path other than `path` that holds `key` (nullptr when none).
+        const std::string* other_holder(const std::string& key, const std::string& path) const {
+            auto [first, last] = by_key_.equal_range(key);
+            for (auto k = first; k != last; ++k)
+                if (k->second != path) return &k->second;
+            return nullptr;
+        }
 
     private:
-        std::unordered_map<std::string, std::string> by_path_;
-        std::unordered_multiset<std::string> keys_;
+        std::unordered_map<std::string, std::string> by_path_;     // path -> key
+        std::unordered_multimap<std::string, std::string> by_key_; // key -> path
     };
     KeyHolds removal_targets_; // removals known: path -> the key whose object goes
     KeyHolds copying_keys_;    // copies running: path -> the key written
@@ -391,8 +407,8 @@ private:
     // deleted the chunks the moved manifest was to keep (the move then found "another version",
     // and a released file had nothing left to read). Held from the rename (or the start that
     // finds such a record pending) until a copy of the path ends with its record naming
-    // another key (relocation_source_changed). Only plain copies wait for it, not another
-    // move: two files renamed onto each other's names would wait for each other.
+    // another key (relocation_source_changed). Another move to that key waits for it too,
+    // unless the moves wait for each other in a ring (move_ring): then one parks its copy.
     KeyHolds relocation_sources_;
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;

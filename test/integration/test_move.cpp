@@ -966,3 +966,58 @@ TEST_CASE("move: files exchanged while they are being released keep their bytes"
     auto keys = wait_keys(node, [&](const LiveKeys& k) { return k.files.size() == want.size(); });
     CHECK(keys.files.size() == want.size());
 }
+
+TEST_CASE("move: released files renamed onto each other's old names while Riak is down keep "
+          "their bytes",
+          "[move][rename]") {
+    // Each move of a copy to its new key waits for Riak; when Riak is back they run in any
+    // order. A move whose new key still held the copy another pending move was to take away
+    // replaced it (and deleted its chunks as a replaced version's): that file, released, had
+    // nothing left. Pairs renamed by two renames (p -> t, q -> p) and swapped by three
+    // (r -> x, s -> r, x -> s).
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountOptions opts = move_mount(node, dir);
+    opts.warnings_expected = true; // the moves fail while Riak is down
+    MountFixture fx(opts);
+    constexpr int kPairs = 8;
+    for (const char* prefix : {"p", "q", "r", "s"})
+        write_released(fx, prefix, kPairs, 700 + 100 * (prefix[0] - 'p'), 150000);
+    std::map<std::string, std::string> want;
+    node.stop();
+    for (int i = 0; i < kPairs; ++i) {
+        auto n = [&](const char* prefix) { return std::string(prefix) + std::to_string(i); };
+        auto mv = [&](const std::string& from, const std::string& to) {
+            REQUIRE(::rename(fx.mnt(from).c_str(), fx.mnt(to).c_str()) == 0);
+        };
+        mv(n("p"), n("t"));
+        mv(n("q"), n("p"));
+        want[n("t")] = versioned_body(700 + i, 150000);
+        want[n("p")] = versioned_body(800 + i, 150000);
+        mv(n("r"), n("x"));
+        mv(n("s"), n("r"));
+        mv(n("x"), n("s"));
+        want[n("s")] = versioned_body(900 + i, 150000);
+        want[n("r")] = versioned_body(1000 + i, 150000);
+    }
+    std::this_thread::sleep_for(1s); // the moves have failed and wait to be retried
+    node.start_again();
+    // Three chunks each, and nothing left at a parking key.
+    auto keys = wait_keys(node, [&](const LiveKeys& k) {
+        return k.files.size() == want.size() && k.chunks.size() == 3 * want.size();
+    });
+    std::set<std::string> names;
+    for (const auto& [name, body] : want)
+        names.insert(name);
+    CHECK(keys.files == names);
+    CHECK(keys.chunks.size() == 3 * want.size());
+    for (const auto& k : keys.chunks)
+        CHECK(k.rfind(".riakfs/chunks/", 0) == 0);
+    for (const auto& [name, body] : want) {
+        INFO(name);
+        CHECK(is_released(fx.src(name)));
+        auto got = try_read_file(fx.mnt(name));
+        REQUIRE(got);
+        CHECK(digest(*got) == digest(body));
+    }
+}

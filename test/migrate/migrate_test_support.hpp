@@ -112,6 +112,7 @@ public:
     }
     store::Task<std::string> put(proto::ObjectId id, store::Object object,
                                  store::PutOptions options) override {
+        if (refuse_put && refuse_put(id)) return refused_put();
         return through(put_gate_, [this, id = std::move(id), object = std::move(object),
                                    options = std::move(options)]() mutable {
             return mem.put(std::move(id), std::move(object), std::move(options));
@@ -136,6 +137,9 @@ public:
     std::atomic<bool> held{false}; // a call has waited at a closed gate
     // While set, deletes of chunks fail as with Riak down (every other call works).
     std::atomic<bool> refuse_chunk_removals{false};
+    // Puts for which this says yes fail as with Riak down (set before the calls it is for, on
+    // the store's loop).
+    std::function<bool(const proto::ObjectId&)> refuse_put;
 
 private:
     struct GateState {
@@ -146,6 +150,10 @@ private:
     };
     GateState& gate_of(Gate gate) { return gate == Gate::get ? get_gate_ : put_gate_; }
 
+    static store::Task<std::string> refused_put() {
+        co_return riak::make_error(riak::Errc::connection_refused, "connection refused (test)",
+                                   ECONNREFUSED);
+    }
     static store::Task<bool> refused() {
         co_return riak::make_error(riak::Errc::connection_refused, "connection refused (test)",
                                    ECONNREFUSED);

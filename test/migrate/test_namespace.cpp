@@ -5,6 +5,8 @@
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/pending_uploads.hpp"
 
+#include "lib/common/timespec_ns.hpp"
+#include "lib/common/unique_fd.hpp"
 #include "lib/layout/file_object.hpp"
 #include "lib/layout/manifest.hpp"
 #include "lib/layout/sha256.hpp"
@@ -683,6 +685,75 @@ TEST_CASE("two files renamed onto each other's names both end up copied", "[name
     expected.insert("p");
     expected.insert("q");
     CHECK(engine.keys() == expected);
+}
+
+// Marks `path`'s verified copy as its only one, as a release does (the marker, the record),
+// leaving the local bytes: the migrator then treats Riak's copy as the file's content.
+void mark_released(Engine& engine, const TempTree& tree, const std::string& path) {
+    auto rec = engine.record(path);
+    REQUIRE(rec);
+    rfs::UniqueFd fd(::open(tree.src(path).c_str(), O_RDWR | O_CLOEXEC));
+    REQUIRE(fd);
+    REQUIRE(state::write_marker(fd.get(), state::marker_of(*rec)));
+    struct stat st;
+    REQUIRE(::fstat(fd.get(), &st) == 0);
+    rec->phase = state::Phase::released;
+    rec->ctime_ns = rfs::ns_of(st.st_ctim);
+    REQUIRE(engine.state->put(path, *rec));
+}
+
+// Released files swapped the same way (their renamed records stay dirty, so each rename moves
+// them): each move's new key holds the copy the other is to take away, a ring of moves. One
+// parks its copy (relocate_one) and the other moves; without that, the first move replaced the
+// other's manifest and deleted its chunks. Here the daemon stops after one copy parked, before
+// it moved on to its new key: the next start moves it on. Nothing at the parking key is left.
+TEST_CASE("released files swapped by three renames: a copy parks, and moves on after a restart",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    std::string other = kBig;
+    std::reverse(other.begin(), other.end());
+    tree.write("p", kBig);
+    tree.write("q", other);
+    std::map<std::string, store::Object> held;
+    {
+        Engine engine(tree, mapper);
+        engine.copy_now({"p", "q"});
+        mark_released(engine, tree, "p");
+        mark_released(engine, tree, "q");
+        engine.on_loop([&] {
+            engine.store->close(GatedStore::Gate::get); // the moves wait together
+            // Only parking succeeds: a copy parked cannot move on.
+            engine.store->refuse_put = [](const proto::ObjectId& id) {
+                return !id.key.starts_with(layout::kReservedKeyPrefix);
+            };
+        });
+        for (auto [from, to] : {std::pair{"p", "t"}, std::pair{"q", "p"}, std::pair{"t", "q"}}) {
+            rename_local(tree, from, to);
+            engine.migrator->path_renamed(from, to, false);
+        }
+        REQUIRE(eventually([&] { return engine.store->held.load(); }));
+        engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
+        auto parked = [&](const std::string& path) {
+            auto rec = engine.record(path);
+            return rec && rec->key.starts_with(".riakfs/moving/");
+        };
+        REQUIRE(eventually([&] { return parked("p") || parked("q"); }));
+        REQUIRE(eventually([&] { return engine.removals().empty(); })); // its old key is free
+        held = engine.objects();
+    } // stopped with one copy parked, its move on failing
+    Engine engine(tree, mapper, objects_in(held));
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("p") == other);
+    CHECK(engine.content("q") == kBig);
+    auto expected = engine.chunks_of("p");
+    for (const auto& key : engine.chunks_of("q"))
+        expected.insert(key);
+    expected.insert("p");
+    expected.insert("q");
+    CHECK(engine.keys() == expected);
+    CHECK(engine.record("p")->phase == state::Phase::released);
+    CHECK(engine.record("q")->phase == state::Phase::released);
 }
 
 // A copy of a large file killed after its chunks and manifest were written, before the record
