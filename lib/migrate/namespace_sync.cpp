@@ -477,21 +477,28 @@ asio::awaitable<std::optional<std::string>> NamespaceSync::sync_one(std::string 
     // Where the record lists a file with several names (mark_other_names).
     for (const auto& [name, e] : record->entries)
         if (!e.inode.empty()) ops.push_back({state::AuxKind::link_dir, e.inode + '\0' + rel, ""});
+    // Known as recorded, with every part that may exist, before anything is written: a write
+    // whose answer is lost (or a crash right after it) leaves a record in Riak, which only
+    // this index lets a removal of the directory find.
+    auto parts = layout::split_dir_record(*record, options_.max_record_bytes);
+    auto known = state_.aux_get(state::AuxKind::dir_record, key);
+    if (!known) co_return known.error().message;
+    const auto old_parts = parse_parts(known->value_or("0"));
+    const auto new_parts = static_cast<std::uint32_t>(parts.size());
+    if (!*known || old_parts < new_parts)
+        ops.push_back({state::AuxKind::dir_record, key, std::to_string(new_parts)});
     if (auto applied = state_.aux_apply(ops); !applied) co_return applied.error().message;
     for (const auto& [child, r] : marks)
         mark_on_loop(child, r, true);
 
-    auto call = put_record(key, *record);
+    auto call = put_record(key, parts, std::max(old_parts, new_parts));
     co_return co_await std::move(call);
 }
 
 asio::awaitable<std::optional<std::string>>
-NamespaceSync::put_record(const std::string& key, const layout::DirRecord& record) {
+NamespaceSync::put_record(const std::string& key, const std::vector<layout::DirRecord>& parts,
+                          std::uint32_t indexed_parts) {
     std::string rel = rel_of_key(key);
-    auto parts = layout::split_dir_record(record, options_.max_record_bytes);
-    auto known = state_.aux_get(state::AuxKind::dir_record, key);
-    if (!known) co_return known.error().message;
-    std::uint32_t old_parts = parse_parts(known->value_or("0"));
     const auto& bucket = mapper_.namespace_bucket();
     auto put_one =
         [&](std::string riak_key,
@@ -519,15 +526,19 @@ NamespaceSync::put_record(const std::string& key, const layout::DirRecord& recor
         auto call = put_one(key, parts[0]);
         if (auto error = co_await std::move(call)) co_return error;
     }
-    if (auto put = state_.aux_put(state::AuxKind::dir_record, key, std::to_string(parts.size()));
-        !put)
-        co_return put.error().message;
-    for (std::uint32_t i = static_cast<std::uint32_t>(parts.size()); i < old_parts; ++i) {
+    // The parts the record no longer has, then the index's count (until they are gone, it
+    // covers them, so that a retry or a removal finds them).
+    for (auto i = static_cast<std::uint32_t>(parts.size()); i < indexed_parts; ++i) {
         auto call =
             store_.remove({bucket.type, bucket.bucket, layout::dir_record_part_key(rel, i)}, {});
         auto removed = co_await std::move(call);
         if (!removed) co_return removed.error().describe();
     }
+    if (indexed_parts != parts.size())
+        if (auto put =
+                state_.aux_put(state::AuxKind::dir_record, key, std::to_string(parts.size()));
+            !put)
+            co_return put.error().message;
     std::lock_guard lock(mu_);
     ++stats_.records_written;
     co_return std::nullopt;

@@ -155,8 +155,11 @@ private:
     // on failure (the dirty mark stays).
     boost::asio::awaitable<std::optional<std::string>> sync_one(std::string key, bool recursive);
     boost::asio::awaitable<std::optional<std::string>> remove_record(const std::string& key);
-    boost::asio::awaitable<std::optional<std::string>> put_record(const std::string& key,
-                                                                  const layout::DirRecord& rec);
+    // Writes `parts` (split_dir_record) at `key`, deletes parts beyond them up to
+    // `indexed_parts` (what the index says may exist), then sets the index to their count.
+    boost::asio::awaitable<std::optional<std::string>>
+    put_record(const std::string& key, const std::vector<layout::DirRecord>& parts,
+               std::uint32_t indexed_parts);
     // Recorded subdirectories of `key` (dir_record_keys), from the state store's index.
     state::Result<std::vector<std::string>> recorded_children(const std::string& key) const;
 

@@ -66,9 +66,10 @@ struct Engine {
         if (sync) sync->stop(0ms);
         migrator->stop(0ms);
     }
-    void start_sync() {
-        sync = std::make_unique<migrate::NamespaceSync>(tree.source_fd(), mapper, *state,
-                                                        migrator->context(), *mem, options);
+    // `via`: the store the sync talks to (default: the memory store itself).
+    void start_sync(store::ObjectStore* via = nullptr) {
+        sync = std::make_unique<migrate::NamespaceSync>(
+            tree.source_fd(), mapper, *state, migrator->context(), via ? *via : *mem, options);
         sync->start();
     }
     void idle() {
@@ -475,6 +476,69 @@ TEST_CASE("namespace: Riak failures keep the dirty marks, across a restart", "[n
     engine.idle();
     engine.check_agrees();
     CHECK(engine.record("later"));
+}
+
+namespace {
+
+// The memory store, except that the first PUT of `key` is carried out and its answer lost (a
+// timeout after the node took the write, or a crash between the write and what follows it).
+class LosesFirstPutAnswer final : public store::ObjectStore {
+public:
+    LosesFirstPutAnswer(store::MemoryObjectStore& mem, std::string key)
+        : mem_(mem), key_(std::move(key)) {}
+    store::Task<store::Fetched> get(proto::ObjectId id) override { return mem_.get(id); }
+    store::Task<store::Fetched> head(proto::ObjectId id) override { return mem_.head(id); }
+    store::Task<std::string> put(proto::ObjectId id, store::Object object,
+                                 store::PutOptions options) override {
+        const bool lose = !lost_ && id.key == key_;
+        lost_ = lost_ || lose;
+        auto call = mem_.put(std::move(id), std::move(object), std::move(options));
+        return lose ? lost(std::move(call)) : std::move(call);
+    }
+    store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
+        return mem_.remove(id, options);
+    }
+    store::Task<std::vector<std::string>> list_keys(proto::BucketId bucket) override {
+        return mem_.list_keys(bucket);
+    }
+
+private:
+    static store::Task<std::string> lost(store::Task<std::string> call) {
+        (void)co_await std::move(call);
+        co_return riak::make_error(riak::Errc::timeout, "answer lost (test)", ETIMEDOUT);
+    }
+    store::MemoryObjectStore& mem_;
+    std::string key_;
+    bool lost_ = false;
+};
+
+} // namespace
+
+// A directory's first record written to Riak whose answer was lost (or a crash right after the
+// write): the directory is not known as recorded. Removed before the retry, its record stayed
+// in Riak for good ("never recorded", nothing deleted), a directory the tree no longer has.
+TEST_CASE("namespace: a record whose write's answer was lost is deleted with its directory",
+          "[namespace_sync]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    Engine engine(tree, mapper);
+    engine.idle();
+    engine.sync->stop(0ms);
+    LosesFirstPutAnswer lossy(*engine.mem, "/gone");
+    engine.options.retry_first = 300ms; // the directory is removed before the retry
+    engine.start_sync(&lossy);
+    make_dir(tree, "gone");
+    engine.sync->dir_changed("gone");
+    engine.sync->entry_changed("gone", true);
+    for (int i = 0; i < 2000 && engine.sync->stats().failures == 0; ++i)
+        std::this_thread::sleep_for(1ms);
+    REQUIRE(engine.ns_keys().count("/gone") > 0); // written, answer lost
+    REQUIRE(::rmdir(tree.src("gone").c_str()) == 0);
+    engine.sync->dir_changed("gone");
+    engine.sync->entry_changed("gone", true);
+    engine.idle();
+    CHECK(engine.sync->stats().failures > 0);
+    engine.check_agrees();
 }
 
 // ---- restore ----------------------------------------------------------------------------------
