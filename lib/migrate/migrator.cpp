@@ -81,6 +81,16 @@ bool owns_key(const layout::Mapper& mapper, const std::string& path, const layou
     return own && location_tuple(*own) == location_tuple(id);
 }
 
+// Where a record names a copy at a key that is not `path`'s own (a move still to come: the
+// copy is to follow a rename there), if it does.
+std::optional<layout::Location> foreign_copy(const layout::Mapper& mapper, const std::string& path,
+                                             const state::FileState& rec) {
+    if (rec.version.empty() || rec.key.empty()) return std::nullopt;
+    layout::Location held{rec.type, rec.bucket, rec.key};
+    if (owns_key(mapper, path, held)) return std::nullopt;
+    return held;
+}
+
 std::string join_path(const std::string& dir, std::string_view rest) {
     return dir + std::string(rest);
 }
@@ -533,10 +543,9 @@ bool Migrator::move_ring(const std::string& path, const std::string& from,
 
 std::string Migrator::put_claimed_removal(state::StateStore::Batch& batch, const std::string& path,
                                           const state::FileState& rec) {
-    if (rec.version.empty() || rec.key.empty()) return "";
-    const layout::Location held{rec.type, rec.bucket, rec.key};
+    if (!foreign_copy(mapper_, path, rec)) return "";
     auto own = mapper_.map(path);
-    if (!own || owns_key(mapper_, path, held)) return "";
+    if (!own) return "";
     // Another moved record's source: that file's copy, not a leftover.
     if (relocation_sources_.held(location_text(*own))) return "";
     const std::string slot = removal_slot(path, *own);
@@ -545,12 +554,14 @@ std::string Migrator::put_claimed_removal(state::StateStore::Batch& batch, const
 }
 
 void Migrator::relocation_source_changed(const std::string& path, const state::FileState* rec) {
-    if (rec && !rec->version.empty() && !rec->key.empty()) {
-        const layout::Location held{rec->type, rec->bucket, rec->key};
-        if (!owns_key(mapper_, path, held))
-            return relocation_sources_.hold(path, location_text(held));
-    }
+    if (auto held = rec ? foreign_copy(mapper_, path, *rec) : std::nullopt)
+        return relocation_sources_.hold(path, location_text(*held));
     relocation_sources_.release(path);
+}
+
+bool Migrator::holds_others_copy(const std::string& path, const layout::Location& where,
+                                 const state::FileState& rec) const {
+    return rec.version.empty() && relocation_sources_.other_holder(location_text(where), path);
 }
 
 std::string Migrator::removal_slot(const std::string& path, const layout::Location& where,
@@ -733,7 +744,8 @@ CopyResult Migrator::gone_before_copy(const std::string& path) {
         return CopyResult{CopyResult::Kind::skipped, {}};
     }
     if (rec && *rec && !is_released(**rec)) {
-        if (auto where = location_of(mapper_, path, **rec)) {
+        if (auto where = location_of(mapper_, path, **rec);
+            where && !holds_others_copy(path, *where, **rec)) {
             state::StateStore::Batch batch;
             batch.erase(path);
             const std::string slot = removal_slot(path, *where);
@@ -1440,7 +1452,8 @@ void Migrator::removed_on_loop(const std::string& path, std::uint64_t note) {
         batch.erase(p);
         const std::string claimed = put_claimed_removal(batch, p, rec);
         if (!claimed.empty()) removals.push_back(claimed);
-        if (auto where = location_of(mapper_, p, rec)) {
+        if (auto where = location_of(mapper_, p, rec);
+            where && !holds_others_copy(p, *where, rec)) {
             const std::string slot = removal_slot(p, *where, claimed);
             batch.put_removal(slot, removal_record(*where, rec));
             removals.push_back(slot);
@@ -1560,6 +1573,7 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                     continue;
                 }
             }
+            if (holds_others_copy(p, *where, rec)) continue;
             const std::string slot = removal_slot(p, *where, leftover);
             batch.put_removal(slot, removal_record(*where, rec));
             removals.push_back(slot);

@@ -247,6 +247,13 @@ private:
     // relocation_sources_: `path` holds the key `rec` names when that is not the path's own
     // key (a copy still to be moved there), else nothing.
     void relocation_source_changed(const std::string& path, const state::FileState* rec);
+    // Whether the object at `where`, which a removal for `path`'s record `rec` would delete, is
+    // another file's copy still to move away (relocation_sources_): a record without a version
+    // has no copy of its own there (copies to that key wait), and its removal, which takes
+    // whatever the key holds, would delete that file's copy, chunks and all (a released file's
+    // only one). Such a removal is not queued.
+    bool holds_others_copy(const std::string& path, const layout::Location& where,
+                           const state::FileState& rec) const;
     // The journal's note `note` (0: none) is settled: nothing more to record for it.
     void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the

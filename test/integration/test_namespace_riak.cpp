@@ -1019,7 +1019,8 @@ TEST_CASE("namespace: kill -9 at random moments of random operations in mode=mov
                 log.push_back(op.describe() + " -> " + errname(en));
                 if (en != em) {
                     mismatch = op.describe() + ": native " + errname(en) + ", mount " +
-                               errname(em) + "\nlast ops (native result):\n" + log_tail(log);
+                               errname(em) + "\nthe operations so far (native result):\n" +
+                               log_tail(log, log.size());
                     return;
                 }
                 if (pauses() % 8 == 0)
@@ -1029,6 +1030,7 @@ TEST_CASE("namespace: kill -9 at random moments of random operations in mode=mov
         std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
         fx->kill_daemon();
         worker.join();
+        INFO(mismatch);
         REQUIRE(mismatch.empty());
         fx.reset();
         fx = std::make_unique<MountFixture>(opts);

@@ -756,6 +756,40 @@ TEST_CASE("released files swapped by three renames: a copy parks, and moves on a
     CHECK(engine.record("q")->phase == state::Phase::released);
 }
 
+// A released file renamed away (its copy still to move from its old key), then a new file made
+// at the old name and renamed away too before it was ever copied (its copy waited for that
+// key): the new file's record has no version, and its removal, which takes whatever its key
+// holds, deleted the moving copy with its chunks while the move was in flight (the random
+// kill test, seed 892: "the chunk is missing" when the released file was read back).
+TEST_CASE("a file never copied, renamed away from a key another copy is moving from, takes "
+          "nothing with it",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("z", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"z"});
+    mark_released(engine, tree, "z");
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::put); }); // the move waits there
+    rename_local(tree, "z", "b");
+    engine.migrator->path_renamed("z", "b", false);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    tree.write("z", "new at the old name");
+    engine.migrator->file_closed("z", true); // waits: its key is the move's source
+    REQUIRE(eventually([&] { return engine.record("z").has_value(); })); // recorded dirty
+    rename_local(tree, "z", "w");
+    engine.migrator->path_renamed("z", "w", false);
+    std::this_thread::sleep_for(100ms); // a removal of key z would run now
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::put); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("b") == kBig);
+    CHECK(engine.content("w") == "new at the old name");
+    auto expected = engine.chunks_of("b");
+    expected.insert("b");
+    expected.insert("w");
+    CHECK(engine.keys() == expected);
+}
+
 // A copy of a large file killed after its chunks and manifest were written, before the record
 // naming the version: the note written before the first chunk (pending_uploads.hpp) has the
 // next start delete them all, the manifest too (it is that version's). Here no record is left
