@@ -820,9 +820,10 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     if (*marker) {
         const state::Marker& m = **marker;
         if (m.size != static_cast<std::uint64_t>(st.st_size) || m.mtime_ns != ns_of(st.st_mtim)) {
-            RFS_LOG_ERROR("{} is a released placeholder changed beside the mount; its content "
-                          "stays in Riak at {}, nothing is copied",
-                          path, m.key);
+            RFS_LOG_ERROR("{} is a released placeholder changed beside the mount (size {}, mtime "
+                          "{} ns; its marker says {}, {} ns); its content stays in Riak at {}, "
+                          "nothing is copied",
+                          path, st.st_size, ns_of(st.st_mtim), m.size, m.mtime_ns, m.key);
             co_return skip();
         }
         // The copy the marker names; what the record knew besides (Riak's vclock, the inode,
@@ -1530,14 +1531,36 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
     // them). Found by path now (an exchange refuses placeholders: LocalFs::rename).
     std::set<std::string> placeholders;
     if (!exchange) {
-        for (const auto& [p, rec] : old_from) {
+        for (auto& [p, rec] : old_from) {
             if (rec.phase != state::Phase::dirty || rec.version.empty()) continue;
             const std::string np = join_path(to, std::string_view(p).substr(from.size()));
             UniqueFd fd(open_beneath(source_root_, np));
             if (!fd) continue;
             auto marker = state::read_marker(fd.get());
             if (!marker) return retry(marker.error().message);
-            if (*marker) placeholders.insert(np);
+            if (!*marker) continue;
+            placeholders.insert(np);
+            // A relocation that wrote the marker and was stopped before it recorded the move
+            // (this rename came first, or its replay after a crash): the marker, not the
+            // record, says where the copy is. The record follows it now and the old object goes
+            // (its chunks kept: the moved manifest names them), before the claim below takes
+            // the marker's key, this path's own, for a leftover to delete: the released file's
+            // only copy.
+            const state::Marker& m = **marker;
+            if (m.version != rec.version ||
+                std::tie(m.type, m.bucket, m.key) == std::tie(rec.type, rec.bucket, rec.key))
+                continue;
+            const layout::Location old{rec.type, rec.bucket, rec.key};
+            state::FileState removal = removal_record(old, rec);
+            if (std::tie(m.type, m.bucket) == std::tie(rec.type, rec.bucket))
+                removal.phase = kKeepChunks;
+            const std::string slot = removal_slot(p, old);
+            batch.put_removal(slot, removal);
+            removals.push_back(slot);
+            rec.type = m.type;
+            rec.bucket = m.bucket;
+            rec.key = m.key;
+            now[np] = rec;
         }
     }
     auto follows = [&](const std::string& np, const state::FileState& rec) {

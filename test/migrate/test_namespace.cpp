@@ -790,6 +790,55 @@ TEST_CASE("a file never copied, renamed away from a key another copy is moving f
     CHECK(engine.keys() == expected);
 }
 
+// A released file's relocation (a -> b) that wrote its copy at the new key and the marker, and
+// was killed before recording the move: the record still names the old key. Renamed again
+// (b -> c) before the next copy of it ran, the rename took the new key, this path's own, for a
+// leftover of a move still to come and queued the removal of whatever it held: the copy the
+// marker names, chunks and all.
+TEST_CASE("a rename of a released file whose relocation was stopped before recording it keeps "
+          "the copy its marker names",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a", kBig);
+    std::map<std::string, store::Object> held;
+    state::FileState rec;
+    {
+        Engine engine(tree, mapper);
+        engine.copy_now({"a"});
+        mark_released(engine, tree, "a");
+        held = engine.objects();
+        rec = *engine.record("a");
+    }
+    // What the killed relocation left: the copy at b too, the marker naming b, the record (of
+    // the rename a -> b) naming a.
+    held["b"] = held["a"];
+    rename_local(tree, "a", "b");
+    {
+        auto state = open_state(tree.state_dir(), tree.source());
+        state::FileState moved = rec;
+        moved.phase = state::Phase::dirty;
+        state::StateStore::Batch batch;
+        batch.erase("a");
+        batch.put("b", moved);
+        REQUIRE(state->apply(batch));
+        state::Marker m = state::marker_of(rec);
+        m.key = "b";
+        rfs::UniqueFd fd(::open(tree.src("b").c_str(), O_RDWR | O_CLOEXEC));
+        REQUIRE(fd);
+        REQUIRE(state::write_marker(fd.get(), m));
+    }
+    rename_local(tree, "b", "c");
+    Engine engine(tree, mapper, objects_in(held));
+    engine.migrator->path_renamed("b", "c", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("c") == kBig);
+    auto expected = engine.chunks_of("c");
+    expected.insert("c");
+    CHECK(engine.keys() == expected);
+    CHECK(engine.record("c")->phase == state::Phase::released);
+}
+
 // A copy of a large file killed after its chunks and manifest were written, before the record
 // naming the version: the note written before the first chunk (pending_uploads.hpp) has the
 // next start delete them all, the manifest too (it is that version's). Here no record is left
