@@ -563,9 +563,17 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     // The file's capabilities, which its first write removes (placeholder.hpp): put back once
     // the content is, and on the way out of a failed fetch too.
     std::optional<std::string> caps;
+    timespec mtime{};
+    bool noted = false; // the fetching note is on the file (placeholder.hpp)
     auto fail = [&](const std::string& why) {
         RFS_LOG_WARN("cannot bring {} back from Riak: {}", name, why);
         (void)state::restore_capabilities(fd->get(), caps);
+        if (noted) {
+            // Still a placeholder (the marker stays): its writes' mtime goes back to the copy's,
+            // so that it is not taken for one changed beside the mount.
+            const timespec times[2] = {{0, UTIME_OMIT}, mtime};
+            if (::futimens(fd->get(), times) == 0) (void)state::clear_fetching(fd->get());
+        }
         fetch_done(id, EIO);
     };
     // After a relocation of this placeholder in progress: then the marker names the new key.
@@ -575,7 +583,7 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (!*marker) co_return fetch_done(id, 0); // already back
     const state::Marker m = **marker;
     const state::FileState rec = state::released_record(m);
-    const timespec mtime = timespec_of(m.mtime_ns);
+    mtime = timespec_of(m.mtime_ns);
     // The writes move the mtime until it is put back below, after the whole download: what the
     // mount answers meanwhile shows the one the file gets back. fetch_done ends it.
     fs_.source_changing(id.dev, id.ino, mtime);
@@ -583,6 +591,11 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
         caps = std::move(*read);
     else
         co_return fail(read.error().message);
+    // Noted durably before the first write moves the mtime: a fetch cut short here on leaves a
+    // placeholder whose mtime is not the marker's, which the note explains (Migrator).
+    if (auto note = state::note_fetching(fd->get()); !note) co_return fail(note.error().message);
+    noted = true;
+    if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
     constexpr std::uint64_t kPiece = 1 << 20;
     for (std::uint64_t offset = 0; offset < m.size; offset += kPiece) {
         std::uint64_t len = std::min(kPiece, m.size - offset);
@@ -616,6 +629,10 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (times_err) co_return fail(fmt::format("setting mtime: {}", std::strerror(times_err)));
     if (auto cleared = state::clear_marker(fd->get()); !cleared)
         co_return fail(cleared.error().message);
+    noted = false; // a plain file now, whatever happens to the note
+    if (auto cleared = state::clear_fetching(fd->get()); !cleared)
+        RFS_LOG_WARN("{}: cannot remove {}: {}", name, state::fetching_xattr,
+                     cleared.error().message);
     if (::fsync(fd->get()) != 0) co_return fail(fmt::format("fsync: {}", std::strerror(errno)));
     // The file holds the verified copy again: its record says so, with the new ctime.
     struct stat st;

@@ -820,6 +820,31 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     if (*marker) {
         const state::Marker& m = **marker;
         if (m.size != static_cast<std::uint64_t>(st.st_size) || m.mtime_ns != ns_of(st.st_mtim)) {
+            // A fetch back moves the mtime while it writes the copy's bytes back: decided again
+            // after it (its turn). One cut short (a crash, Riak failing) left its note: those
+            // writes moved the mtime, which goes back to the marker's.
+            auto turn = co_await file_turns_.take(FileId{st.st_dev, st.st_ino});
+            auto now = state::read_marker(fd.get());
+            if (!now) co_return fail(now.error().message);
+            struct stat again;
+            if (::fstat(fd.get(), &again) != 0) co_return fail(std::strerror(errno));
+            if (!*now || **now != m || ns_of(again.st_mtim) != ns_of(st.st_mtim) ||
+                again.st_size != st.st_size) {
+                copying_[path] = true;
+                co_return CopyResult{CopyResult::Kind::again, {}};
+            }
+            auto fetching = state::is_fetching(fd.get());
+            if (!fetching) co_return fail(fetching.error().message);
+            if (*fetching && m.size == static_cast<std::uint64_t>(st.st_size)) {
+                const timespec times[2] = {{0, UTIME_OMIT}, timespec_of(m.mtime_ns)};
+                if (::futimens(fd.get(), times) != 0)
+                    co_return fail(fmt::format("setting mtime: {}", std::strerror(errno)));
+                if (auto cleared = state::clear_fetching(fd.get()); !cleared)
+                    co_return fail(cleared.error().message);
+                RFS_LOG_INFO("{}: a fetch back from Riak was cut short; its mtime is back", path);
+                copying_[path] = true;
+                co_return CopyResult{CopyResult::Kind::again, {}};
+            }
             RFS_LOG_ERROR("{} is a released placeholder changed beside the mount (size {}, mtime "
                           "{} ns; its marker says {}, {} ns); its content stays in Riak at {}, "
                           "nothing is copied",

@@ -20,6 +20,7 @@ namespace {
 constexpr uint8_t marker_format = 1;
 constexpr std::string_view hidden_prefix = "trusted.riakfs.";
 const std::string marker_name(marker_xattr);
+const std::string fetching_name(fetching_xattr);
 constexpr const char* capability_name = "security.capability";
 
 Error sys_error(std::string_view what) {
@@ -156,6 +157,24 @@ Result<void> clear_marker(int fd) {
     return {};
 }
 
+Result<void> note_fetching(int fd) {
+    if (::fsetxattr(fd, fetching_name.c_str(), "", 0, 0) != 0)
+        return sys_error("writing " + fetching_name);
+    return {};
+}
+
+Result<bool> is_fetching(int fd) {
+    if (::fgetxattr(fd, fetching_name.c_str(), nullptr, 0) >= 0) return true;
+    if (errno == ENODATA) return false;
+    return sys_error("reading " + fetching_name);
+}
+
+Result<void> clear_fetching(int fd) {
+    if (::fremovexattr(fd, fetching_name.c_str()) != 0 && errno != ENODATA)
+        return sys_error("removing " + fetching_name);
+    return {};
+}
+
 Result<std::optional<std::string>> read_capabilities(int fd) {
     std::string value(XATTR_SIZE_MAX, '\0'); // any value fits (a v3 capability set is 24 bytes)
     ssize_t n = ::fgetxattr(fd, capability_name, value.data(), value.size());
@@ -183,6 +202,8 @@ Result<ReleaseReport> release_data(int fd, const Marker& marker) {
                           "mtime {}ns)",
                           before->st_size, mtime_ns_of(*before), marker.size, marker.mtime_ns);
 
+    // A fetch back's note left by a crash after it was done (the file whole again) is stale.
+    if (auto cleared = clear_fetching(fd); !cleared) return std::move(cleared).error();
     // The marker must be durable before any byte goes: after a crash, data may be missing only
     // from a file that says where its content is.
     if (auto written = write_marker(fd, marker); !written) return std::move(written).error();

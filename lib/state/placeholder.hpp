@@ -47,6 +47,16 @@ Result<void> write_marker(int fd, const Marker& marker);
 // Removes the marker; success when there was none.
 Result<void> clear_marker(int fd);
 
+// A fetch back in progress (trusted.riakfs.fetching, no value): set before the fetch's first
+// write moves the file's mtime, removed once the mtime is the marker's again (the fetch done, or
+// failed and its writes' mtime put back). A placeholder that still carries it was cut short
+// there: its mtime moved by those writes of the copy's own bytes, not by a change beside the
+// mount, and the copy is still its content.
+inline constexpr std::string_view fetching_xattr = "trusted.riakfs.fetching";
+Result<void> note_fetching(int fd);
+Result<bool> is_fetching(int fd);
+Result<void> clear_fetching(int fd);
+
 // The file's capabilities (its security.capability attribute). Linux removes them at every
 // change of a file's data, a punch included, whoever makes it (file_remove_privs: CAP_FSETID
 // keeps the set-ID bits, nothing keeps these); yet they belong to the file, not to its bytes, so

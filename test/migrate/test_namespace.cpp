@@ -839,6 +839,40 @@ TEST_CASE("a rename of a released file whose relocation was stopped before recor
     CHECK(engine.record("c")->phase == state::Phase::released);
 }
 
+// A fetch back of a released file cut short (a crash, or Riak failing) after its writes moved
+// the mtime: the next copy took the placeholder for one changed beside the mount (an error, and
+// the file stuck: never moved with a rename, nor restorable under its new name). The fetch's
+// note (placeholder.hpp) says what moved the mtime: it goes back to the marker's.
+TEST_CASE("a placeholder whose fetch back was cut short is moved with its rename", "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"a"});
+    mark_released(engine, tree, "a");
+    const auto copied_mtime = engine.record("a")->mtime_ns;
+    {
+        rfs::UniqueFd fd(::open(tree.src("a").c_str(), O_RDWR | O_CLOEXEC));
+        REQUIRE(fd);
+        REQUIRE(state::note_fetching(fd.get()));
+        REQUIRE(::pwrite(fd.get(), kBig.data(), 100, 0) == 100); // the mtime moves
+    }
+    rename_local(tree, "a", "b");
+    engine.migrator->path_renamed("a", "b", false);
+    REQUIRE(engine.migrator->wait_idle(20s));
+    auto rec = engine.record("b");
+    REQUIRE(rec);
+    CHECK(rec->key == "b");
+    CHECK(rec->phase == state::Phase::released);
+    struct stat st;
+    REQUIRE(::stat(tree.src("b").c_str(), &st) == 0);
+    CHECK(rfs::ns_of(st.st_mtim) == copied_mtime);
+    CHECK(engine.content("b") == kBig);
+    auto expected = engine.chunks_of("b");
+    expected.insert("b");
+    CHECK(engine.keys() == expected);
+}
+
 // A copy of a large file killed after its chunks and manifest were written, before the record
 // naming the version: the note written before the first chunk (pending_uploads.hpp) has the
 // next start delete them all, the manifest too (it is that version's). Here no record is left
