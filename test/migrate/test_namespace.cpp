@@ -91,6 +91,21 @@ struct Engine {
             if (!manifest->is_hole(i)) out.insert(manifest->chunk_key(i));
         return out;
     }
+    // What the bucket holds when only `files` are left: their keys and their manifests' chunks.
+    std::set<std::string> keys_of(std::initializer_list<std::string> files) {
+        std::set<std::string> out;
+        for (const auto& f : files) {
+            out.insert(f);
+            auto got = get(f);
+            REQUIRE(got.found);
+            auto meta = layout::decode_meta(got.object.meta);
+            REQUIRE(meta);
+            if (meta->kind == layout::FileMeta::Kind::manifest)
+                for (auto& k : chunks_of(f))
+                    out.insert(k);
+        }
+        return out;
+    }
     // A file's content as a reader of the bucket sees it (whole object or manifest + chunks).
     std::string content(const std::string& key) {
         auto got = get(key);
@@ -285,10 +300,7 @@ TEST_CASE("RENAME_EXCHANGE copies both files again", "[namespace]") {
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.content("x") == kBig);
     CHECK(engine.content("y") == "first");
-    auto expected = engine.chunks_of("x");
-    expected.insert("x");
-    expected.insert("y");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"x", "y"}));
     CHECK(engine.record("x")->sha256 == layout::sha256_hex(kBig));
     CHECK(engine.record("y")->sha256 == layout::sha256_hex("first"));
 }
@@ -679,12 +691,7 @@ TEST_CASE("two files renamed onto each other's names both end up copied", "[name
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.content("p") == other);
     CHECK(engine.content("q") == kBig);
-    auto expected = engine.chunks_of("p");
-    for (const auto& key : engine.chunks_of("q"))
-        expected.insert(key);
-    expected.insert("p");
-    expected.insert("q");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"p", "q"}));
 }
 
 // Marks `path`'s verified copy as its only one, as a release does (the marker, the record),
@@ -746,12 +753,7 @@ TEST_CASE("released files swapped by three renames: a copy parks, and moves on a
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.content("p") == other);
     CHECK(engine.content("q") == kBig);
-    auto expected = engine.chunks_of("p");
-    for (const auto& key : engine.chunks_of("q"))
-        expected.insert(key);
-    expected.insert("p");
-    expected.insert("q");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"p", "q"}));
     CHECK(engine.record("p")->phase == state::Phase::released);
     CHECK(engine.record("q")->phase == state::Phase::released);
 }
@@ -784,10 +786,7 @@ TEST_CASE("a file never copied, renamed away from a key another copy is moving f
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.content("b") == kBig);
     CHECK(engine.content("w") == "new at the old name");
-    auto expected = engine.chunks_of("b");
-    expected.insert("b");
-    expected.insert("w");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"b", "w"}));
 }
 
 // A released file's relocation (a -> b) that wrote its copy at the new key and the marker, and
@@ -833,9 +832,7 @@ TEST_CASE("a rename of a released file whose relocation was stopped before recor
     engine.migrator->path_renamed("b", "c", false);
     REQUIRE(engine.migrator->wait_idle(20s));
     CHECK(engine.content("c") == kBig);
-    auto expected = engine.chunks_of("c");
-    expected.insert("c");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"c"}));
     CHECK(engine.record("c")->phase == state::Phase::released);
 }
 
@@ -868,9 +865,7 @@ TEST_CASE("a placeholder whose fetch back was cut short is moved with its rename
     REQUIRE(::stat(tree.src("b").c_str(), &st) == 0);
     CHECK(rfs::ns_of(st.st_mtim) == copied_mtime);
     CHECK(engine.content("b") == kBig);
-    auto expected = engine.chunks_of("b");
-    expected.insert("b");
-    CHECK(engine.keys() == expected);
+    CHECK(engine.keys() == engine.keys_of({"b"}));
 }
 
 // A copy of a large file killed after its chunks and manifest were written, before the record
