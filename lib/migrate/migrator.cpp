@@ -1576,12 +1576,8 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                 std::tie(m.type, m.bucket, m.key) == std::tie(rec.type, rec.bucket, rec.key))
                 continue;
             const layout::Location old{rec.type, rec.bucket, rec.key};
-            state::FileState removal = removal_record(old, rec);
-            if (std::tie(m.type, m.bucket) == std::tie(rec.type, rec.bucket))
-                removal.phase = kKeepChunks;
-            const std::string slot = removal_slot(p, old);
-            batch.put_removal(slot, removal);
-            removals.push_back(slot);
+            removals.push_back(put_moved_removal(
+                batch, p, old, rec, std::tie(m.type, m.bucket) == std::tie(old.type, old.bucket)));
             rec.type = m.type;
             rec.bucket = m.bucket;
             rec.key = m.key;
