@@ -16,7 +16,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -188,6 +187,17 @@ const std::string kBig = [] {
         s += static_cast<char>('a' + i % 26);
     return s;
 }(); // three chunks of 1000 bytes
+const std::string kBigReversed(kBig.rbegin(), kBig.rend());
+
+// p (kBig) and q (kBigReversed), swapped by three renames (p -> t, q -> p, t -> q), each
+// handed to the migrator as the mount would.
+void swap_by_three_renames(const TempTree& tree, migrate::Migrator& migrator) {
+    for (auto [from, to] : {std::pair{"p", "t"}, std::pair{"q", "p"}, std::pair{"t", "q"}}) {
+        REQUIRE(::renameat2(AT_FDCWD, tree.src(from).c_str(), AT_FDCWD, tree.src(to).c_str(), 0) ==
+                0);
+        migrator.path_renamed(from, to, false);
+    }
+}
 
 } // namespace
 
@@ -557,9 +567,8 @@ TEST_CASE("replaced chunks Riak would not delete are noted and deleted at the ne
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
     tree.write("big", kBig);
-    std::string second = kBig;
-    std::reverse(second.begin(), second.end()); // three other chunks
-    std::map<std::string, store::Object> held;  // what Riak holds, carried to the next run
+    const std::string& second = kBigReversed;  // three other chunks
+    std::map<std::string, store::Object> held; // what Riak holds, carried to the next run
     std::set<std::string> expected{"big"};
     auto notes = [](const state::StateStore& state) {
         std::size_t n = 0;
@@ -614,9 +623,7 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
         rename_local(tree, "a", "x");
         engine.migrator->path_renamed("a", "x", false);
         REQUIRE(eventually([&] { return engine.store->held.load(); }));
-        std::string other = kBig;
-        std::reverse(other.begin(), other.end());
-        tree.write("a/big", other);
+        tree.write("a/big", kBigReversed);
         engine.migrator->file_closed("a/big", true);
         REQUIRE(eventually([&] {
             auto rec = engine.record("a/big");
@@ -627,10 +634,8 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
     REQUIRE(held.size() == 4); // a/big's manifest and its three chunks
     Engine engine(tree, mapper, objects_in(held));
     REQUIRE(engine.migrator->wait_idle(20s));
-    std::string other = kBig;
-    std::reverse(other.begin(), other.end());
     CHECK(engine.content("x/big") == kBig);
-    CHECK(engine.content("a/big") == other);
+    CHECK(engine.content("a/big") == kBigReversed);
     CHECK(engine.record("x/big")->phase == state::Phase::verified);
     CHECK(engine.record("a/big")->phase == state::Phase::verified);
 }
@@ -675,21 +680,16 @@ TEST_CASE("a rename over a file, then the new name removed, leaves no object beh
 TEST_CASE("two files renamed onto each other's names both end up copied", "[namespace]") {
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
-    std::string other = kBig;
-    std::reverse(other.begin(), other.end());
     tree.write("p", kBig);
-    tree.write("q", other);
+    tree.write("q", kBigReversed);
     Engine engine(tree, mapper);
     engine.copy_now({"p", "q"});
     engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); }); // moves wait together
-    for (auto [from, to] : {std::pair{"p", "t"}, std::pair{"q", "p"}, std::pair{"t", "q"}}) {
-        rename_local(tree, from, to);
-        engine.migrator->path_renamed(from, to, false);
-    }
+    swap_by_three_renames(tree, *engine.migrator);
     REQUIRE(eventually([&] { return engine.store->held.load(); }));
     engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
     REQUIRE(engine.migrator->wait_idle(20s));
-    CHECK(engine.content("p") == other);
+    CHECK(engine.content("p") == kBigReversed);
     CHECK(engine.content("q") == kBig);
     CHECK(engine.keys() == engine.keys_of({"p", "q"}));
 }
@@ -718,10 +718,8 @@ TEST_CASE("released files swapped by three renames: a copy parks, and moves on a
           "[namespace]") {
     TempTree tree;
     auto mapper = layout::Mapper::default_layout();
-    std::string other = kBig;
-    std::reverse(other.begin(), other.end());
     tree.write("p", kBig);
-    tree.write("q", other);
+    tree.write("q", kBigReversed);
     std::map<std::string, store::Object> held;
     {
         Engine engine(tree, mapper);
@@ -735,10 +733,7 @@ TEST_CASE("released files swapped by three renames: a copy parks, and moves on a
                 return !id.key.starts_with(layout::kReservedKeyPrefix);
             };
         });
-        for (auto [from, to] : {std::pair{"p", "t"}, std::pair{"q", "p"}, std::pair{"t", "q"}}) {
-            rename_local(tree, from, to);
-            engine.migrator->path_renamed(from, to, false);
-        }
+        swap_by_three_renames(tree, *engine.migrator);
         REQUIRE(eventually([&] { return engine.store->held.load(); }));
         engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
         auto parked = [&](const std::string& path) {
@@ -751,7 +746,7 @@ TEST_CASE("released files swapped by three renames: a copy parks, and moves on a
     } // stopped with one copy parked, its move on failing
     Engine engine(tree, mapper, objects_in(held));
     REQUIRE(engine.migrator->wait_idle(20s));
-    CHECK(engine.content("p") == other);
+    CHECK(engine.content("p") == kBigReversed);
     CHECK(engine.content("q") == kBig);
     CHECK(engine.keys() == engine.keys_of({"p", "q"}));
     CHECK(engine.record("p")->phase == state::Phase::released);
