@@ -559,9 +559,14 @@ void Migrator::relocation_source_changed(const std::string& path, const state::F
     relocation_sources_.release(path);
 }
 
-bool Migrator::holds_others_copy(const std::string& path, const layout::Location& where,
-                                 const state::FileState& rec) const {
-    return rec.version.empty() && relocation_sources_.other_holder(location_text(where), path);
+std::string Migrator::put_record_removal(state::StateStore::Batch& batch, const std::string& path,
+                                         const layout::Location& where, const state::FileState& rec,
+                                         const std::string& taken) {
+    if (rec.version.empty() && relocation_sources_.other_holder(location_text(where), path))
+        return "";
+    const std::string slot = removal_slot(path, where, taken);
+    batch.put_removal(slot, removal_record(where, rec));
+    return slot;
 }
 
 std::string Migrator::removal_slot(const std::string& path, const layout::Location& where,
@@ -744,12 +749,11 @@ CopyResult Migrator::gone_before_copy(const std::string& path) {
         return CopyResult{CopyResult::Kind::skipped, {}};
     }
     if (rec && *rec && !is_released(**rec)) {
-        if (auto where = location_of(mapper_, path, **rec);
-            where && !holds_others_copy(path, *where, **rec)) {
-            state::StateStore::Batch batch;
+        state::StateStore::Batch batch;
+        const auto where = location_of(mapper_, path, **rec);
+        if (const std::string slot = where ? put_record_removal(batch, path, *where, **rec) : "";
+            !slot.empty()) {
             batch.erase(path);
-            const std::string slot = removal_slot(path, *where);
-            batch.put_removal(slot, removal_record(*where, **rec));
             if (auto applied = state_.apply(batch); !applied)
                 return copy_failed(path, applied.error().message);
             enqueue_removal(slot);
@@ -1478,12 +1482,10 @@ void Migrator::removed_on_loop(const std::string& path, std::uint64_t note) {
         batch.erase(p);
         const std::string claimed = put_claimed_removal(batch, p, rec);
         if (!claimed.empty()) removals.push_back(claimed);
-        if (auto where = location_of(mapper_, p, rec);
-            where && !holds_others_copy(p, *where, rec)) {
-            const std::string slot = removal_slot(p, *where, claimed);
-            batch.put_removal(slot, removal_record(*where, rec));
-            removals.push_back(slot);
-        }
+        if (auto where = location_of(mapper_, p, rec))
+            if (const std::string slot = put_record_removal(batch, p, *where, rec, claimed);
+                !slot.empty())
+                removals.push_back(slot);
     }
     if (auto applied = apply_noted(batch, note); !applied)
         return namespace_retry([this, path, note] { removed_on_loop(path, note); }, {path},
@@ -1617,10 +1619,9 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
                     continue;
                 }
             }
-            if (holds_others_copy(p, *where, rec)) continue;
-            const std::string slot = removal_slot(p, *where, leftover);
-            batch.put_removal(slot, removal_record(*where, rec));
-            removals.push_back(slot);
+            if (const std::string slot = put_record_removal(batch, p, *where, rec, leftover);
+                !slot.empty())
+                removals.push_back(slot);
         }
     }
     // For the debug log: the removals and the records written.

@@ -247,13 +247,15 @@ private:
     // relocation_sources_: `path` holds the key `rec` names when that is not the path's own
     // key (a copy still to be moved there), else nothing.
     void relocation_source_changed(const std::string& path, const state::FileState* rec);
-    // Whether the object at `where`, which a removal for `path`'s record `rec` would delete, is
-    // another file's copy still to move away (relocation_sources_): a record without a version
-    // has no copy of its own there (copies to that key wait), and its removal, which takes
-    // whatever the key holds, would delete that file's copy, chunks and all (a released file's
-    // only one). Such a removal is not queued.
-    bool holds_others_copy(const std::string& path, const layout::Location& where,
-                           const state::FileState& rec) const;
+    // Puts in `batch` the removal of what `path`'s record `rec` names at `where` (its
+    // location_of), in a slot of its own (removal_slot; `taken`: one this batch fills already),
+    // and returns the slot. Not when `where` holds another file's copy still to move away
+    // (relocation_sources_) and `rec` has no version: such a record has no copy of its own
+    // there (copies to that key wait), and its removal, which takes whatever the key holds,
+    // would delete that file's copy, chunks and all (a released file's only one); "" then.
+    std::string put_record_removal(state::StateStore::Batch& batch, const std::string& path,
+                                   const layout::Location& where, const state::FileState& rec,
+                                   const std::string& taken = "");
     // The journal's note `note` (0: none) is settled: nothing more to record for it.
     void settle_note(std::uint64_t note);
     // Writes `record` at `path` durably through commits_ (grouped with the other records of the
