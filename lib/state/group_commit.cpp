@@ -4,7 +4,7 @@
 
 namespace rfs::state {
 
-GroupCommit::GroupCommit(StateStore& store) : store_(store) {
+GroupCommit::GroupCommit(StateStore& store, Options options) : store_(store), options_(options) {
     thread_ =
         io::thread_without_signals([this] { run(); }, "riakfs-commit", io::ThreadRole::background);
 }
@@ -21,7 +21,11 @@ GroupCommit::~GroupCommit() {
 void GroupCommit::submit(StateStore::Batch batch, Done done) {
     {
         std::lock_guard lock(mu_);
+        if (queue_.empty()) first_queued_ = std::chrono::steady_clock::now();
         queue_.emplace_back(std::move(batch), std::move(done));
+        // Only the first batch wakes the writer, and a full one cuts its linger short; the others
+        // are taken when the linger ends (or when the write under way is done).
+        if (queue_.size() > 1 && queue_.size() < options_.max_batch) return;
     }
     cv_.notify_one();
 }
@@ -38,6 +42,8 @@ void GroupCommit::run() {
             std::unique_lock lock(mu_);
             cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return; // stopping, and everything submitted is done
+            cv_.wait_until(lock, first_queued_ + options_.linger,
+                           [this] { return stopping_ || queue_.size() >= options_.max_batch; });
             work.swap(queue_);
             ++writes_;
         }
