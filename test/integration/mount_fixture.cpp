@@ -197,11 +197,11 @@ Flavor daemon_flavor() {
 }
 
 namespace {
-std::atomic<int> stand_in_skipped{0};
+std::atomic<int> checks_skipped{0};
 } // namespace
 
 bool skipped(const char* why) {
-    ++stand_in_skipped;
+    ++checks_skipped;
     WARN("skipped: " << why);
     return true;
 }
@@ -212,8 +212,8 @@ bool riakfs_only(const char* what) {
     return false;
 }
 
-int stand_in_skips() {
-    return stand_in_skipped.load();
+int skipped_checks() {
+    return checks_skipped.load();
 }
 
 std::vector<ThreadEntry> threads_of(pid_t pid) {

@@ -41,11 +41,13 @@ inline bool is_riakfs() {
 // a warning says so, and the run counts it, so that it ends with meson's SKIP (77) rather than
 // a pass that checked nothing (it_main.cpp).
 bool riakfs_only(const char* what);
-// Counts a check skipped because the daemon under test cannot have it (`why`), with a warning,
-// as riakfs_only() does; always true.
+// Counts a check that cannot run here (`why`: the daemon under test cannot have it, or the
+// kernel lacks what it measures by), with a warning, as riakfs_only() does; always true. The
+// run then ends with meson's SKIP (77), which .ci/run counts as failed: a skipped check never
+// passes there.
 bool skipped(const char* why);
 // How many checks riakfs_only() and skipped() skipped in this run.
-int stand_in_skips();
+int skipped_checks();
 // The threads of process `pid` as they are now: each one's name (its comm: what the daemon
 // named it, e.g. riakfs-loop1) and its /proc/PID/task/TID directory.
 struct ThreadEntry {
