@@ -234,12 +234,23 @@ bool IntentJournal::append(const std::string& line) {
 }
 
 std::uint64_t IntentJournal::note(Kind kind, std::string from, std::string to, Identity moving,
-                                  Identity other, unsigned parts) {
+                                  Identity other, unsigned parts, bool durable) {
     if (parts == 0) return 0;
     std::lock_guard lock(mu_);
     const std::uint64_t id = next_id_++;
     std::string line = intent_line({id, kind, std::move(from), std::move(to), moving, other});
     if (!append(line)) return 0;
+    // Under the lock, so that a compaction cannot swap the descriptor meanwhile; durable notes
+    // are rare (directory and placeholder renames), so the others seldom wait for it.
+    if (durable) {
+        ++syncs_;
+        if (::fdatasync(fd_) != 0 && !sync_failed_logged_) {
+            sync_failed_logged_ = true;
+            RFS_LOG_WARN("cannot sync the namespace journal in state_dir: {} (a power loss may "
+                         "forget a rename)",
+                         std::strerror(errno));
+        }
+    }
     outstanding_bytes_ += line.size();
     outstanding_[id] = Outstanding{parts, std::move(line), after_the_fact(kind)};
     return id;
@@ -274,6 +285,11 @@ std::uint64_t IntentJournal::outstanding() const {
     return outstanding_.size();
 }
 
+std::uint64_t IntentJournal::syncs() const {
+    std::lock_guard lock(mu_);
+    return syncs_;
+}
+
 void IntentJournal::settle(std::uint64_t id) {
     auto it = outstanding_.find(id);
     if (it == outstanding_.end() || --it->second.parts > 0) return;
@@ -293,9 +309,10 @@ void IntentJournal::compact() {
     lines.reserve(outstanding_bytes_);
     for (const auto& [id, o] : outstanding_)
         lines += o.lines;
+    // Synced before it replaces the journal: it may hold durable notes, and the old file did.
     bool ok = fd >= 0 &&
               ::write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()) &&
-              ::rename(tmp.c_str(), path_.c_str()) == 0;
+              ::fdatasync(fd) == 0 && ::rename(tmp.c_str(), path_.c_str()) == 0;
     if (!ok) {
         RFS_LOG_WARN("cannot rewrite the namespace journal in state_dir: {}", std::strerror(errno));
         if (fd >= 0) ::close(fd);

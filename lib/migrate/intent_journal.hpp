@@ -10,13 +10,21 @@
 //
 // How: before the change, the thread making it appends an *intent* (the change, its paths
 // relative to SOURCE, and the identities of the entries it removes or moves) to
-// `state_dir/namespace.journal`, then a *made* or *not made* line once SOURCE answered. A write(2)
-// each and no fsync: they survive the daemon's death (kill -9), not the machine's, as SOURCE's
-// own unsynced rename may not either. The migrator's state-store batch that records the change
-// also marks its intent applied (AuxKind::applied_intent), atomically. At start, every intent of
-// the journal that was made and is not marked applied is handed back to be recorded again; one
-// with no line after it (the daemon died between the change and the line) is judged by what
-// SOURCE shows: made when the entries it moved or removed are where the change put them.
+// `state_dir/namespace.journal`, then a *made* or *not made* line once SOURCE answered, a
+// write(2) each. The migrator's state-store batch that records the change also marks its intent
+// applied (AuxKind::applied_intent), atomically. At start, every intent of the journal that was
+// made and is not marked applied is handed back to be recorded again; one with no line after it
+// (the daemon died between the change and the line) is judged by what SOURCE shows: made when the
+// entries it moved or removed are where the change put them.
+//
+// A write(2) survives the daemon's death (kill -9), not always the machine's: a power loss may
+// keep SOURCE's change and lose the note (state_dir is often on another file system than SOURCE,
+// so nothing orders their writes). A *durable* intent is therefore fdatasync'ed before the change
+// is made. The caller asks for that where losing the note could lose data: a rename of a
+// directory or of a released file's placeholder, whose record and object would stay at the old
+// path for the next file there to replace (state::may_hold_released_data). Other changes so lost
+// leave at worst an orphan object or a file copied again, and take no fsync: unlinks and renames
+// of files whose data is local are frequent, and an fsync is a millisecond or more.
 //
 // The other notes are written after their change, which they cannot be confused with: a file
 // created, changed or written and closed (its copy and its directory's namespace record,
@@ -88,9 +96,11 @@ public:
 
     // Before the change: its id, or 0 when it could not be noted (logged once; the change is
     // then recorded as before, and a crash may forget it). `parts`: how many recorded() calls
-    // settle it (one per module that records a part of it).
+    // settle it (one per module that records a part of it). `durable`: the journal is synced
+    // before this returns (a failed sync is logged once; the id is still returned, the note
+    // then surviving the daemon's death but perhaps not a power loss).
     std::uint64_t note(Kind kind, std::string from, std::string to, Identity moving, Identity other,
-                       unsigned parts = 1);
+                       unsigned parts = 1, bool durable = false);
     // An after-the-fact note (touched ... closed) of `path`.
     std::uint64_t note_touch(Kind kind, std::string path, unsigned parts) {
         return note(kind, std::move(path), {}, {}, {}, parts);
@@ -105,6 +115,7 @@ public:
     static state::AuxOp applied_op(std::uint64_t id);
 
     std::uint64_t outstanding() const;
+    std::uint64_t syncs() const; // fdatasyncs of durable notes made (for tests)
 
 private:
     IntentJournal(state::StateStore& state, std::string path, int fd, std::uint64_t next_id,
@@ -131,6 +142,8 @@ private:
     std::map<std::uint64_t, Outstanding> outstanding_;
     std::uint64_t outstanding_bytes_ = 0;
     bool failed_logged_ = false;
+    bool sync_failed_logged_ = false;
+    std::uint64_t syncs_ = 0;
 };
 
 } // namespace rfs::migrate

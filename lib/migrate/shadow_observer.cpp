@@ -1,6 +1,7 @@
 #include "lib/migrate/shadow_observer.hpp"
 
 #include "lib/common/log.hpp"
+#include "lib/state/placeholder.hpp"
 
 #include <cstdio> // RENAME_EXCHANGE
 #include <cstring>
@@ -98,10 +99,14 @@ bool ShadowObserver::child_path(fs::NodeId parent, std::string_view name, std::s
 
 namespace {
 
-IntentJournal::Identity identity_of(int dir_fd, const char* name, bool* found) {
+// `durable` (if given) becomes true when the entry may be or hold a released file's placeholder.
+IntentJournal::Identity identity_of(int dir_fd, const char* name, bool* found,
+                                    bool* durable = nullptr) {
     struct stat st;
     *found = ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    return *found ? IntentJournal::Identity{st.st_dev, st.st_ino} : IntentJournal::Identity{};
+    if (!*found) return {};
+    if (durable && state::may_hold_released_data(dir_fd, name, st.st_mode)) *durable = true;
+    return IntentJournal::Identity{st.st_dev, st.st_ino};
 }
 
 } // namespace
@@ -129,13 +134,13 @@ fs::NotedChange ShadowObserver::before_rename(fs::NodeId parent, int dir_fd, con
     change.paths = true;
     if (!journal_) return change;
     const bool exchange = (flags & RENAME_EXCHANGE) != 0;
-    bool found = false, other_found = !exchange;
-    IntentJournal::Identity moving = identity_of(dir_fd, name, &found), other;
-    if (exchange) other = identity_of(newdir_fd, newname, &other_found);
+    bool found = false, other_found = !exchange, durable = false;
+    IntentJournal::Identity moving = identity_of(dir_fd, name, &found, &durable), other;
+    if (exchange) other = identity_of(newdir_fd, newname, &other_found, &durable);
     if (found && other_found)
         change.note =
             journal_->note(exchange ? IntentJournal::Kind::exchange : IntentJournal::Kind::rename,
-                           change.from, change.to, moving, other);
+                           change.from, change.to, moving, other, 1, durable);
     return change;
 }
 

@@ -11,7 +11,8 @@
 // With an IntentJournal set (set_journal), each of those changes is noted there too: unlinks,
 // rmdirs and renames before SOURCE makes them, the others once made; a restart after a crash
 // records again whatever the loop had not yet made durable (intent_journal.hpp). A note costs
-// one write(2) on the hook's thread (two for the changes noted ahead).
+// one write(2) on the hook's thread (two for the changes noted ahead), and a rename of a
+// directory or of a released file's placeholder an fdatasync of the journal as well.
 #pragma once
 
 #include "lib/fs/local_fs.hpp"

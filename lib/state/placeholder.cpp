@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "lib/common/unique_fd.hpp"
 #include "lib/state/codec.hpp"
 
@@ -119,6 +121,16 @@ Result<Marker> decode_marker(std::string_view bytes) {
     if (!r.at_end())
         return make_error(EBADMSG, "{} is malformed ({} bytes)", marker_xattr, bytes.size());
     return m;
+}
+
+bool may_hold_released_data(int dir_fd, const char* name, mode_t mode) {
+    if (S_ISDIR(mode)) return true;
+    if (!S_ISREG(mode)) return false;
+    // By name through the directory's descriptor (an O_PATH one has no xattr calls of its own);
+    // lgetxattr: a name is never followed.
+    const std::string path = fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
+    if (::lgetxattr(path.c_str(), marker_name.c_str(), nullptr, 0) >= 0) return true;
+    return errno != ENODATA && errno != ENOTSUP;
 }
 
 Result<std::optional<Marker>> read_marker(int fd) {

@@ -10,6 +10,8 @@
 // caller serializes them against writes to the same file.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +48,11 @@ Result<std::optional<Marker>> read_marker(int fd);
 Result<void> write_marker(int fd, const Marker& marker);
 // Removes the marker; success when there was none.
 Result<void> clear_marker(int fd);
+// Whether the entry `name` of directory `dir_fd`, of type `mode` (its lstat's), may be or hold a
+// released file's placeholder: a directory (anything may be below it), or a regular file with
+// a marker, or whose marker cannot be read (ENODATA and ENOTSUP say it has none). Renaming such
+// an entry moves data whose only copy is in Riak (IntentJournal's durable notes).
+bool may_hold_released_data(int dir_fd, const char* name, mode_t mode);
 
 // A fetch back in progress (trusted.riakfs.fetching, no value): set before the fetch's first
 // write moves the file's mtime, removed once the mtime is the marker's again (the fetch done, or

@@ -87,6 +87,31 @@ TEST_CASE("a reopened journal hands back the changes made and never recorded, in
         CHECK(next > i.id);
 }
 
+TEST_CASE("a durable intent is synced before note() returns, the others are not", "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    tree.write("a", "1");
+    tree.write("b", "2");
+    using Kind = IntentJournal::Kind;
+    {
+        auto journal = open_journal(tree, *state);
+        auto plain = journal->note(Kind::rename, "a", "a2", identity(tree.src("a")), {});
+        CHECK(plain != 0);
+        CHECK(journal->syncs() == 0);
+        auto durable = journal->note(Kind::rename, "b", "b2", identity(tree.src("b")), {}, 1, true);
+        CHECK(durable != 0);
+        CHECK(journal->syncs() == 1);
+        // After-the-fact notes never ask for it.
+        (void)journal->note_touch(Kind::closed, "a", 1);
+        CHECK(journal->syncs() == 1);
+        REQUIRE(::rename(tree.src("b").c_str(), tree.src("b2").c_str()) == 0);
+    }
+    // Written like any other: with no outcome line, judged by what SOURCE shows (a2 was never
+    // made); the close's note comes back until settled.
+    auto journal = open_journal(tree, *state);
+    CHECK(unrecorded(*journal) == std::vector<std::string>{"r b b2", "c a"});
+}
+
 TEST_CASE("an exchange and an rmdir without an outcome line are judged by SOURCE", "[journal]") {
     TempTree tree;
     auto state = open_state(tree.state_dir(), tree.source());

@@ -117,6 +117,32 @@ TEST_CASE("marker on a file: write, read, clear", "[state][placeholder]") {
     CHECK_FALSE(cleared->has_value());
 }
 
+TEST_CASE("what may hold a released file's data: directories and marked files",
+          "[state][placeholder]") {
+    TempDir dir;
+    REQUIRE_FALSE(dir.path().empty());
+    UniqueFd dir_fd(::open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(dir_fd);
+    UniqueFd plain = make_file(dir / "plain", 10);
+    UniqueFd marked = make_file(dir / "marked", 10);
+    REQUIRE(write_marker(marked.get(), marker_for(marked.get())).has_value());
+    REQUIRE(::mkdir((dir / "sub").c_str(), 0755) == 0);
+    REQUIRE(::symlink("marked", (dir / "link").c_str()) == 0);
+    auto mode_of = [&](const char* name) {
+        struct stat st {};
+        REQUIRE(::fstatat(dir_fd.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+        return st.st_mode;
+    };
+    CHECK(may_hold_released_data(dir_fd.get(), "sub", mode_of("sub")));
+    CHECK(may_hold_released_data(dir_fd.get(), "marked", mode_of("marked")));
+    CHECK_FALSE(may_hold_released_data(dir_fd.get(), "plain", mode_of("plain")));
+    // A symlink to a placeholder moves no data (and the name is never followed).
+    CHECK_FALSE(may_hold_released_data(dir_fd.get(), "link", mode_of("link")));
+    // Gone since its lstat: its marker cannot be read, so it counts (a needless sync at worst).
+    REQUIRE(::unlink((dir / "plain").c_str()) == 0);
+    CHECK(may_hold_released_data(dir_fd.get(), "plain", S_IFREG | 0644));
+}
+
 TEST_CASE("a garbage marker value is an error, not a marker", "[state][placeholder]") {
     TempDir dir;
     REQUIRE_FALSE(dir.path().empty());
