@@ -587,6 +587,10 @@ void Migrator::note_removal_target(const std::string& path) {
     if (!rec || !*rec) return; // read again by remove_one, which decides
     removal_targets_.hold(
         path, location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key}));
+    if ((*rec)->version.empty())
+        versionless_removals_.insert(path);
+    else
+        versionless_removals_.erase(path);
 }
 
 void Migrator::note_copying(const std::string& path) {
@@ -598,9 +602,20 @@ std::optional<std::string> Migrator::next_removal() {
         // A copy of the same path, or to the key this removal deletes, ends first: the removal
         // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
         if (copying_.count(*it) || removing_.count(*it) || releasing_.count(*it)) continue;
-        if (const std::string* target = removal_targets_.key_of(*it);
-            target && copying_keys_.held(*target))
-            continue;
+        if (const std::string* target = removal_targets_.key_of(*it)) {
+            if (copying_keys_.held(*target)) continue;
+            // One removal of a key at a time, and a versioned one before one with no version
+            // (versionless_removals_).
+            const std::string& path = *it;
+            auto running = [this](const std::string& p) { return removing_.count(p) > 0; };
+            auto versioned = [this](const std::string& p) {
+                return versionless_removals_.count(p) == 0;
+            };
+            if (removal_targets_.other_holder_if(*target, path, running)) continue;
+            if (versionless_removals_.count(path) &&
+                removal_targets_.other_holder_if(*target, path, versioned))
+                continue;
+        }
         std::string path = std::move(*it);
         removal_queue_.erase(it);
         removal_queued_.erase(path);
@@ -1691,6 +1706,7 @@ void Migrator::forget_removal(const std::string& path) {
     if (!removal_queued_.count(path)) {
         removals_known_.erase(path);
         removal_targets_.release(path);
+        versionless_removals_.erase(path);
     }
     update_queued();
 }

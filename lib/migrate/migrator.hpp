@@ -398,9 +398,15 @@ private:
         }
         // A path other than `path` that holds `key` (nullptr when none).
         const std::string* other_holder(const std::string& key, const std::string& path) const {
+            return other_holder_if(key, path, [](const std::string&) { return true; });
+        }
+        // The same, among the holders for which `pred(holder)` is true.
+        template <class Pred>
+        const std::string* other_holder_if(const std::string& key, const std::string& path,
+                                           Pred pred) const {
             auto [first, last] = by_key_.equal_range(key);
             for (auto k = first; k != last; ++k)
-                if (k->second != path) return &k->second;
+                if (k->second != path && pred(k->second)) return &k->second;
             return nullptr;
         }
 
@@ -409,7 +415,14 @@ private:
         std::unordered_multimap<std::string, std::string> by_key_; // key -> path
     };
     KeyHolds removal_targets_; // removals known: path -> the key whose object goes
-    KeyHolds copying_keys_;    // copies running: path -> the key written
+    // Of those, the removals with no version: they delete whatever their key holds, a manifest's
+    // chunks included. One waits while a removal of the same key with a version is known: that
+    // may be a moved copy's old manifest, whose chunks the moved one still names (kKeepChunks);
+    // deleted first, it leaves this one nothing to find. (Run the other way round, or at once, a
+    // released file renamed and then its old name's new file removed lost its chunks.) Removals
+    // of one key never run at once (next_removal).
+    std::unordered_set<std::string> versionless_removals_;
+    KeyHolds copying_keys_; // copies running: path -> the key written
     // Copies still to follow a rename inside Riak: path -> the old key its record names, whose
     // object is that file's copy (a released file's only one) until it is moved. A copy of a
     // file made at the old name since waits: written there first, it replaced that object and

@@ -119,7 +119,8 @@ public:
         });
     }
     store::Task<bool> remove(proto::ObjectId id, store::RemoveOptions options) override {
-        if (refuse_chunk_removals && id.key.starts_with(layout::kReservedKeyPrefix))
+        if (refuse_removals ||
+            (refuse_chunk_removals && id.key.starts_with(layout::kReservedKeyPrefix)))
             return refused();
         return mem.remove(std::move(id), std::move(options));
     }
@@ -137,6 +138,8 @@ public:
     std::atomic<bool> held{false}; // a call has waited at a closed gate
     // While set, deletes of chunks fail as with Riak down (every other call works).
     std::atomic<bool> refuse_chunk_removals{false};
+    // While set, every delete fails so.
+    std::atomic<bool> refuse_removals{false};
     // Puts for which this says yes fail as with Riak down (set before the calls it is for, on
     // the store's loop).
     std::function<bool(const proto::ObjectId&)> refuse_put;

@@ -783,6 +783,43 @@ TEST_CASE("a file never copied, renamed away from a key another copy is moving f
     CHECK(engine.keys() == engine.keys_of({"b", "w"}));
 }
 
+// A released file moved (z -> b) leaves the removal of its old manifest at key z, keeping the
+// chunks the moved one names. A file made at z since and removed before its copy queues a
+// removal of whatever key z holds (its copy could have been on its way). When that one ran
+// first, or beside the other, it found the old manifest still there and deleted it with its
+// chunks: the released file had nothing left to read (random kill -9 test, seed 1746).
+TEST_CASE("a removal with no version waits for one of the same key that keeps a moved copy's "
+          "chunks",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("z", kBig);
+    Engine engine(tree, mapper);
+    engine.copy_now({"z"});
+    mark_released(engine, tree, "z");
+    // Riak refuses deletes for a while: the old manifest's removal is retried, its delay grown
+    // to the longest (100 ms here).
+    engine.store->refuse_removals = true;
+    rename_local(tree, "z", "b");
+    engine.migrator->path_renamed("z", "b", false);
+    REQUIRE(eventually([&] {
+        auto rec = engine.record("b");
+        return rec && rec->phase == state::Phase::released && rec->key == "b";
+    }));
+    tree.write("z", "new at the old name");
+    engine.migrator->file_closed("z", true); // waits: key z's removal is pending
+    REQUIRE(eventually([&] { return engine.record("z").has_value(); }));
+    std::this_thread::sleep_for(300ms);
+    engine.store->refuse_removals = false;
+    // The new file's removal is queued while the other one waits out its delay: it comes first.
+    std::filesystem::remove(tree.src("z"));
+    engine.migrator->path_removed("z");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("b") == kBig);
+    CHECK(engine.keys() == engine.keys_of({"b"}));
+    CHECK(engine.removals().empty());
+}
+
 // A released file's relocation (a -> b) that wrote its copy at the new key and the marker, and
 // was killed before recording the move: the record still names the old key. Renamed again
 // (b -> c) before the next copy of it ran, the rename took the new key, this path's own, for a
