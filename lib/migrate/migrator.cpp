@@ -985,17 +985,16 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             superseded_queued = pending && !*pending;
             if (superseded_queued) batch.put_removal(path, *superseded);
         }
-        if (chunked) {
-            batch.aux(note_pending_upload(*chunked));
+        // Written and waited for, or not at all: a record left in the state writer's queue
+        // could land after a direct write made since (a rename or unlink of the path, handled
+        // once this copy ended "again" or failed, or the dirty mark of such an end), and leave an
+        // `uploading` record at a path that has no file, which nothing would ever copy or drop.
+        // A small file's plain copy writes none: `dirty` resumes exactly as `uploading` would.
+        if (chunked) batch.aux(note_pending_upload(*chunked));
+        if (chunked || superseded) {
             if (auto noted = co_await commit_durably(std::move(batch)); !noted)
                 co_return fail(noted.error().message);
             if (superseded_queued) enqueue_removal(path);
-        } else {
-            commits_->submit(std::move(batch),
-                             [this, path, superseded_queued](state::Result<void> r) {
-                                 if (superseded_queued && r)
-                                     asio::post(context_, [this, path] { enqueue_removal(path); });
-                             });
         }
     }
     // An upload that ends with no record naming its version: its chunks go now (and, should

@@ -12,15 +12,18 @@
 // whatever Riak does. A file that changed while it was copied is copied again. A path no layout
 // rule maps stays local: it is never queued.
 //
-// The records of a file's copy (dirty at a close, uploading, verified after the copy) go through
-// a state::GroupCommit: its own thread makes all records of the moment durable with one fsync,
+// The records of a file's copy (dirty at a close, verified after the copy) go through a
+// state::GroupCommit: its own thread makes all records of the moment durable with one fsync,
 // while the loop keeps the other uploads going. Why: one sync write per record and phase, on the
 // loop, made the disk the limit (three fsyncs per small file, and no upload moved during them).
 // The loop still waits for durability where it matters: a closed file is queued only once its
 // dirty mark is on disk, and a copy counts as verified, and may be released (mode=move), only
-// once its verified record is. Nothing waits for `uploading`: a crash that loses it leaves the
-// durable `dirty`, which resumes the same way. (LevelDB queues every write behind the fsync in
-// progress, so the loop writes nothing itself on a file's common path.) A close during a copy
+// once its verified record is. A small file's plain copy writes no `uploading` record: the
+// durable `dirty` resumes the same way, and one sent through the writer without waiting could
+// land after a rename or unlink of the path had moved its records (the copy ended "again"
+// meanwhile), a record at a path with no file that nothing would ever drop. (LevelDB queues
+// every write behind the fsync in progress, so the loop writes nothing itself on a file's common
+// path.) A close during a copy
 // makes that copy stale at once, before its mark lands, so that the copy's verified record can
 // never land after the mark and hide the close.
 //
