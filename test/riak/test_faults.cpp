@@ -71,7 +71,9 @@ TEST_CASE("503 answers: idempotent requests retried, then a server error", "[ria
                         {"seed", seed}});
     int ok = 0;
     CallOptions many;
-    many.attempts = 12;
+    // Enough that no fetch meets a 503 at every attempt: with 12, one of the ten did in about
+    // 1 run in 400 (10 x 0.5^12; seed 17075462120230702651 is one). With 40, about 1 in 10^11.
+    many.attempts = 40;
     for (int i = 0; i < 10; ++i)
         if (auto g = f(f.client.fetch(kKey, {}, many)); g) ++ok;
     CHECK(ok == 10);
