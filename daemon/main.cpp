@@ -588,6 +588,10 @@ int main(int argc, char** argv) {
                 migrate_root.get(), *riak_setup.mapper, *state, migrator->context(),
                 migrator->object_store());
             namespace_sync->set_journal(journal.get());
+            namespace_sync->set_entry_stat(
+                [&local_fs](int dir_fd, const char* name, struct stat* st) {
+                    return local_fs.lstat_as_shown(dir_fd, name, st);
+                });
             namespace_sync->start();
             // Reads from Riak run on the migrator's loop: verified copies (migrate, move) and
             // released files (move, and restored trees in every mode).

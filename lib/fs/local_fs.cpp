@@ -1332,6 +1332,12 @@ void LocalFs::source_changing(dev_t dev, ino_t ino, const timespec& mtime) {
     held_.begin(SrcId{dev, ino}, mtime);
 }
 
+int LocalFs::lstat_as_shown(int dir_fd, const char* name, struct stat* st) {
+    return held_.stat(st, [dir_fd, name](struct stat* out) {
+        return ::fstatat(dir_fd, name, out, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+    });
+}
+
 void LocalFs::source_changed(dev_t dev, ino_t ino) {
     // The hold ends first: the kernel, told next, asks again and must get SOURCE's own times.
     held_.end(SrcId{dev, ino});

@@ -358,6 +358,10 @@ public:
     // and the kernel, which may cache its attributes for long (cache=exclusive), is told to
     // forget them. Any thread; the kernel is told nothing when it does not know the file.
     void source_changed(dev_t dev, ino_t ino);
+    // fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW) of an entry of SOURCE as the mount shows it:
+    // with the held mtime while riakfs changes the file (source_changing). 0 or an errno. For
+    // readers of SOURCE beside the mount (the namespace records). Any thread.
+    int lstat_as_shown(int dir_fd, const char* name, struct stat* st);
 
     // The path of `node` relative to SOURCE ("" for SOURCE itself), as the kernel reports the
     // object's name now: 0, ENOENT once it has no name left (unlinked), ESTALE if it is not

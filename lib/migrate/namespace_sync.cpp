@@ -73,7 +73,8 @@ state::Result<void> read_xattrs(int dir_fd, const char* name,
 
 state::Result<layout::DirRecord> read_local_dir(int dir_fd, std::string_view rel_dir,
                                                 const layout::Mapper& mapper,
-                                                const state::StateStore& state) {
+                                                const state::StateStore& state,
+                                                const EntryStat& lstat) {
     int listing = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0); // its own offset, same O_NOATIME
     if (listing < 0)
         return state::make_error(errno, "cannot list {}: {}", display_dir(rel_dir),
@@ -99,10 +100,13 @@ state::Result<layout::DirRecord> read_local_dir(int dir_fd, std::string_view rel
         std::string_view name = d->d_name;
         if (name == "." || name == "..") continue;
         struct stat st;
-        if (::fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) continue; // removed meanwhile: its hook marks this directory
-            return state::make_error(errno, "cannot stat {}: {}", child_of(rel_dir, name),
-                                     std::strerror(errno));
+        const int err =
+            lstat ? lstat(dir_fd, d->d_name, &st)
+                  : (::fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno);
+        if (err != 0) {
+            if (err == ENOENT) continue; // removed meanwhile: its hook marks this directory
+            return state::make_error(err, "cannot stat {}: {}", child_of(rel_dir, name),
+                                     std::strerror(err));
         }
         std::string rel = child_of(rel_dir, name);
         // The tree leading to mapped files always exists; other files stay local, unrecorded.
@@ -454,7 +458,7 @@ asio::awaitable<std::optional<std::string>> NamespaceSync::sync_one(std::string 
         }
         co_return fmt::format("cannot open {}: {}", display_dir(rel), std::strerror(errno));
     }
-    auto record = read_local_dir(fd.get(), rel, mapper_, state_);
+    auto record = read_local_dir(fd.get(), rel, mapper_, state_, lstat_);
     if (!record) co_return record.error().message;
 
     // Subdirectories to record in turn: all of them after a rename onto this name or at the

@@ -82,11 +82,20 @@ struct NamespaceStats {
     std::string last_error;
 };
 
+// How an entry of a directory of SOURCE is stat'ed: fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW),
+// 0 or an errno. The daemon's shows the mtime the mount shows (fs::LocalFs::lstat_as_shown): a
+// release's punch or a fetch's writes move a file's mtime for a moment, and a record read then
+// would keep that moment's mtime until the directory's next change (and a restore would give it
+// to the file).
+using EntryStat = std::function<int(int dir_fd, const char* name, struct stat* st)>;
+
 // The record of `rel_dir` (relative to SOURCE, "" = SOURCE) made from the local directory
 // `dir_fd`; non-directories the mapper does not map are left out. Errors are errno values.
+// `lstat`: as EntryStat (null: plain fstatat).
 state::Result<layout::DirRecord> read_local_dir(int dir_fd, std::string_view rel_dir,
                                                 const layout::Mapper& mapper,
-                                                const state::StateStore& state);
+                                                const state::StateStore& state,
+                                                const EntryStat& lstat = nullptr);
 
 class NamespaceSync {
 public:
@@ -120,6 +129,8 @@ public:
     void renamed(std::string from, std::string to);
     // Before start(): where the notes passed to the calls above are settled (null: nowhere).
     void set_journal(IntentJournal* journal) { journal_ = journal; }
+    // Before start(): how the entries are stat'ed (EntryStat; null: plain fstatat).
+    void set_entry_stat(EntryStat lstat) { lstat_ = std::move(lstat); }
 
     // True once nothing is dirty, being written or posted (tests, shutdown).
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -167,6 +178,7 @@ private:
     const layout::Mapper& mapper_;
     state::StateStore& state_;
     IntentJournal* journal_ = nullptr;
+    EntryStat lstat_;
     boost::asio::io_context& context_;
     store::ObjectStore& store_;
     NamespaceOptions options_;

@@ -1,7 +1,8 @@
 // mode=move's release, its resumption after a stop, and a fetch back, with real files, a real
 // state store, the in-memory object store and a LocalFs over the same SOURCE wired as the daemon
 // wires it: the punch (or the fetch's writes) moves the file's mtime until futimens puts it back,
-// and a lookup or getattr answered in that moment must still show the user's mtime.
+// and a lookup or getattr answered in that moment must still show the user's mtime, as must a
+// namespace record of the directory made then.
 //
 // The moment is reached deterministically: this executable defines futimens(), which the
 // library's calls bind to (an executable's own definition comes before libc's), and which asks
@@ -10,6 +11,7 @@
 #include "lib/fs/local_fs.hpp"
 #include "lib/migrate/migrate_observer.hpp"
 #include "lib/migrate/migrator.hpp"
+#include "lib/migrate/namespace_sync.hpp"
 #include "lib/migrate/release_gate.hpp"
 #include "lib/migrate/riak_reader.hpp"
 #include "lib/state/placeholder.hpp"
@@ -87,6 +89,9 @@ struct Seen {
     timespec getattr{}; // LocalFs::getattr's
     timespec lookup{};  // LocalFs::lookup's
     blkcnt_t blocks = -1;
+    // The file's mtime in its directory's namespace record, read then as the daemon's
+    // NamespaceSync reads it (through LocalFs::lstat_as_shown), and with plain lstat.
+    std::int64_t record_ns = -1, record_plain_ns = -1;
 };
 
 // The moment was seen once and was real (SOURCE showed a moved mtime: the punch's or the
@@ -96,6 +101,11 @@ void check_moment_hidden(const Seen& seen) {
     CHECK_FALSE(same(seen.source, kKept));
     CHECK(same(seen.getattr, kKept));
     CHECK(same(seen.lookup, kKept));
+    // Nor through the namespace record made then (it would keep that mtime until the next
+    // change in the directory, and a restore would give it to the file), though SOURCE's plain
+    // lstat shows the moment.
+    CHECK(seen.record_ns == ns_of(kKept));
+    CHECK(seen.record_plain_ns == ns_of(seen.source));
 }
 
 // SOURCE, served by a LocalFs as the daemon serves it, and a move-mode Migrator whose hooks are
@@ -187,6 +197,18 @@ struct Move {
                 seen.lookup = e.attr.st_mtim;
                 local->forget(e.id, 1);
             }
+            // A descriptor each: a listing reads the directory to its end.
+            UniqueFd dir(::open(tree.source().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            UniqueFd dir2(::open(tree.source().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            auto shown = migrate::read_local_dir(dir.get(), "", mapper, *state,
+                                                 [this](int d, const char* n, struct stat* s) {
+                                                     return local->lstat_as_shown(d, n, s);
+                                                 });
+            if (shown && shown->entries.count(name))
+                seen.record_ns = shown->entries.at(name).mtime_ns;
+            auto plain = migrate::read_local_dir(dir2.get(), "", mapper, *state);
+            if (plain && plain->entries.count(name))
+                seen.record_plain_ns = plain->entries.at(name).mtime_ns;
         };
         at_futimens.store(&hook);
     }
