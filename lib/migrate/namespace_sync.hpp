@@ -131,6 +131,7 @@ public:
     void set_journal(IntentJournal* journal) { journal_ = journal; }
     // Before start(): how the entries are stat'ed (EntryStat; null: plain fstatat).
     void set_entry_stat(EntryStat lstat) { lstat_ = std::move(lstat); }
+    const EntryStat& entry_stat() const { return lstat_; }
 
     // True once nothing is dirty, being written or posted (tests, shutdown).
     bool wait_idle(std::chrono::milliseconds timeout);
