@@ -1609,11 +1609,17 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
         const std::string& new_dir = olds == &old_from ? to : from;
         for (const auto& [p, rec] : *olds) {
             batch.erase(p);
-            // The name moves away: what it left to a move at its own key goes.
+            // The name moves away: what it left to a move at its own key goes, unless a name
+            // that holds a file now claims that key (an exchange's other file, copied there).
+            // (An exchange too: one that takes a renamed file away before its move ran left the
+            // file it replaced at that key for good, once the name was removed.)
             std::string leftover;
-            if (olds == &old_from && !exchange) {
-                leftover = put_claimed_removal(batch, p, rec);
-                if (!leftover.empty()) removals.push_back(leftover);
+            if (moves) {
+                auto own = mapper_.map(p);
+                if (!own || !claimed.count(location_tuple(*own))) {
+                    leftover = put_claimed_removal(batch, p, rec);
+                    if (!leftover.empty()) removals.push_back(leftover);
+                }
             }
             auto where = location_of(mapper_, p, rec);
             if (!where) continue;

@@ -673,6 +673,38 @@ TEST_CASE("a rename over a file, then the new name removed, leaves no object beh
     CHECK(engine.removals().empty());
 }
 
+// The same with an exchange in the middle: the rename over dst leaves dst's object for the move
+// of src's copy to replace; an exchange takes that copy's record away from dst before the move
+// ran, and the file the exchange brought to dst is removed before its copy. Only a plain rename
+// queued the removal of what a moving record's name left at its own key, so dst's object stayed
+// for good (random kill -9 test, seed 2101: an object at a key where SOURCE has a directory).
+TEST_CASE("an exchange before the move of a copy renamed over a file leaves no object behind",
+          "[namespace]") {
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("src", "the renamed file");
+    tree.write("dst", kBig);          // replaced: a manifest and three chunks
+    tree.write("other", "exchanged"); // never copied: no record comes to dst with it
+    Engine engine(tree, mapper);
+    engine.copy_now({"src", "dst"});
+    auto on_loop_later = [&](std::function<void()> fn) {
+        asio::post(engine.migrator->context(), std::move(fn));
+    };
+    on_loop_later([] { std::this_thread::sleep_for(200ms); });
+    rename_local(tree, "src", "dst");
+    engine.migrator->path_renamed("src", "dst", false);
+    on_loop_later([&] {
+        rename_local(tree, "other", "dst", RENAME_EXCHANGE);
+        std::filesystem::remove(tree.src("dst"));
+    });
+    engine.migrator->path_renamed("other", "dst", true);
+    engine.migrator->path_removed("dst");
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("other") == "the renamed file");
+    CHECK(engine.keys() == engine.keys_of({"other"}));
+    CHECK(engine.removals().empty());
+}
+
 // Two copied files swapped by three renames (p -> t, q -> p, t -> q) while the moves of their
 // copies wait at the store: both end up at their new keys, nothing left over, no copy waiting
 // for ever for a key another move is to leave.
