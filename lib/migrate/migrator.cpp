@@ -977,7 +977,12 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
                                 location->key,
                                 (size + options_.chunk_size - 1) / options_.chunk_size,
                                 {}};
-    {
+    // Written and waited for, or not at all: a record left in the state writer's queue could
+    // land after a direct write made since (a rename or unlink of the path, handled once this
+    // copy ended "again" or failed, or the dirty mark of such an end), and leave an `uploading`
+    // record at a path that has no file, which nothing would ever copy or drop. A small file's
+    // plain copy writes none: `dirty` resumes exactly as `uploading` would.
+    if (chunked || superseded) {
         state::StateStore::Batch batch;
         batch.put(path, record);
         if (superseded) {
@@ -985,17 +990,10 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
             superseded_queued = pending && !*pending;
             if (superseded_queued) batch.put_removal(path, *superseded);
         }
-        // Written and waited for, or not at all: a record left in the state writer's queue
-        // could land after a direct write made since (a rename or unlink of the path, handled
-        // once this copy ended "again" or failed, or the dirty mark of such an end), and leave an
-        // `uploading` record at a path that has no file, which nothing would ever copy or drop.
-        // A small file's plain copy writes none: `dirty` resumes exactly as `uploading` would.
         if (chunked) batch.aux(note_pending_upload(*chunked));
-        if (chunked || superseded) {
-            if (auto noted = co_await commit_durably(std::move(batch)); !noted)
-                co_return fail(noted.error().message);
-            if (superseded_queued) enqueue_removal(path);
-        }
+        if (auto noted = co_await commit_durably(std::move(batch)); !noted)
+            co_return fail(noted.error().message);
+        if (superseded_queued) enqueue_removal(path);
     }
     // An upload that ends with no record naming its version: its chunks go now (and, should
     // that fail, at the next start).
