@@ -397,9 +397,8 @@ void Verifier::check_dir(const std::string& rel_dir, const std::string* only_nam
                       fmt::format("cannot open the directory: {}", std::strerror(errno)));
     }
     // As the namespace sync reads it (a release's moment shows the user's mtime).
-    static const EntryStat plain;
     auto local = read_local_dir(fd.get(), rel_dir, *env_.mapper, *env_.state,
-                                env_.namespaces ? env_.namespaces->entry_stat() : plain);
+                                env_.namespaces ? env_.namespaces->entry_stat() : EntryStat{});
     if (!local)
         return report(VerifyFinding::Kind::error, shown,
                       "cannot read the directory: " + local.error().message);
