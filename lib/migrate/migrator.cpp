@@ -109,6 +109,18 @@ std::string location_text(const layout::Location& l) {
     return l.type + '\0' + l.bucket + '\0' + l.key;
 }
 
+// A location_text for the log: "a/b.txt (bucket riakfs)", "a/b.txt (bucket maps/riakfs)".
+std::string shown_location(std::string_view text) {
+    const auto first = text.find('\0');
+    const auto second = text.find('\0', first + 1);
+    if (first == std::string_view::npos || second == std::string_view::npos)
+        return std::string(text);
+    const std::string_view type = text.substr(0, first);
+    const std::string_view bucket = text.substr(first + 1, second - first - 1);
+    return fmt::format("{} (bucket {}{}{})", text.substr(second + 1), type, type.empty() ? "" : "/",
+                       bucket);
+}
+
 // What a removal record holds: the object to delete (and, for the log, what was copied there).
 state::FileState removal_record(const layout::Location& where, const state::FileState& rec) {
     state::FileState r;
@@ -164,6 +176,7 @@ Migrator::~Migrator() {
 
 void Migrator::start() {
     wakeup_ = std::make_unique<asio::steady_timer>(context_, asio::steady_timer::time_point::max());
+    long_wait_timer_ = std::make_unique<asio::steady_timer>(context_);
     commits_ = std::make_unique<state::GroupCommit>(state_);
     store_ = make_store_(context_);
     // Before the thread starts, this thread may act as the loop's.
@@ -209,6 +222,7 @@ void Migrator::start() {
     }
     for (unsigned i = 0; i < std::max(1u, options_.parallel_uploads); ++i)
         asio::co_spawn(context_, worker(), asio::detached);
+    asio::co_spawn(context_, watch_long_waits(), asio::detached);
     // Background, though it also fetches the chunks that reads of large files wait for: the
     // FUSE loops answer those reads, and a short slice there is what lets a reply go out at once.
     thread_ = io::thread_without_signals([this] { context_.run(); }, "riakfs-migrate",
@@ -226,6 +240,7 @@ void Migrator::stop(std::chrono::milliseconds drain) {
     asio::post(context_, [this] {
         stopping_ = true;
         wakeup_->cancel();
+        long_wait_timer_->cancel();
     });
     context_.stop();
     thread_.join();
@@ -503,7 +518,7 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
     });
 }
 
-bool Migrator::copy_must_wait(const std::string& path) const {
+bool Migrator::copy_must_wait(const std::string& path, std::string* why) const {
     if (relocating_from_.empty() && removal_targets_.empty() && relocation_sources_.empty())
         return false;
     auto where = mapper_.map(path);
@@ -512,14 +527,36 @@ bool Migrator::copy_must_wait(const std::string& path) const {
     // A copy to a key whose object is being (or is still to be) moved away would replace it and
     // drop the chunks the moved manifest still names; one to a key whose object is to be
     // removed would be removed with it.
-    if (relocating_from_.count(key) > 0 || removal_targets_.held(key)) return true;
+    if (relocating_from_.count(key) > 0) {
+        if (why)
+            *why =
+                fmt::format("the move of the copy at key {} to its new key", shown_location(key));
+        return true;
+    }
+    if (const std::string* remover = removal_targets_.other_holder(key, "")) {
+        if (why)
+            *why = fmt::format("the removal of the object at key {} (queued for {})",
+                               shown_location(key), *remover);
+        return true;
+    }
     const std::string* moving_from = relocation_sources_.key_of(path);
-    if (!moving_from) return relocation_sources_.held(key);
+    if (!moving_from) {
+        const std::string* mover = relocation_sources_.other_holder(key, path);
+        if (mover && why)
+            *why = fmt::format("the move of {}'s copy, still at key {}, to that file's key", *mover,
+                               shown_location(key));
+        return mover != nullptr;
+    }
     // A move (or a copy of a file whose record still names its old key) to a key another move
     // is still to leave: it would replace that copy, the only one of a released file. It waits,
     // unless the moves wait for each other in a ring; then it goes, and parks its own copy
     // first (relocate_one; migrate_one, for a copy) so that the others can move.
-    return relocation_sources_.other_holder(key, path) && !move_ring(path, *moving_from, key);
+    const std::string* mover = relocation_sources_.other_holder(key, path);
+    if (!mover || move_ring(path, *moving_from, key)) return false;
+    if (why)
+        *why = fmt::format("the move of {}'s copy, still at key {}, to that file's key", *mover,
+                           shown_location(key));
+    return true;
 }
 
 bool Migrator::move_ring(const std::string& path, const std::string& from,
@@ -597,25 +634,35 @@ void Migrator::note_copying(const std::string& path) {
     if (auto where = mapper_.map(path)) copying_keys_.hold(path, location_text(*where));
 }
 
+bool Migrator::removal_must_wait(const std::string& path, std::string* why) const {
+    // A copy of the same path, or to the key this removal deletes, ends first: the removal
+    // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
+    if (copying_.count(path) || removing_.count(path) || releasing_.count(path)) {
+        if (why) *why = fmt::format("the copy or release of {} in progress", path);
+        return true;
+    }
+    const std::string* target = removal_targets_.key_of(path);
+    if (!target) return false;
+    if (const std::string* copier = copying_keys_.other_holder(*target, "")) {
+        if (why) *why = fmt::format("the copy of {} to key {}", *copier, shown_location(*target));
+        return true;
+    }
+    // One removal of a key at a time, and a versioned one before one with no version
+    // (versionless_removals_).
+    auto running = [this](const std::string& p) { return removing_.count(p) > 0; };
+    auto versioned = [this](const std::string& p) { return versionless_removals_.count(p) == 0; };
+    const std::string* other = removal_targets_.other_holder_if(*target, path, running);
+    if (!other && versionless_removals_.count(path))
+        other = removal_targets_.other_holder_if(*target, path, versioned);
+    if (other && why)
+        *why = fmt::format("the removal of a version of key {} (queued for {})",
+                           shown_location(*target), *other);
+    return other != nullptr;
+}
+
 std::optional<std::string> Migrator::next_removal() {
     for (auto it = removal_queue_.begin(); it != removal_queue_.end(); ++it) {
-        // A copy of the same path, or to the key this removal deletes, ends first: the removal
-        // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
-        if (copying_.count(*it) || removing_.count(*it) || releasing_.count(*it)) continue;
-        if (const std::string* target = removal_targets_.key_of(*it)) {
-            if (copying_keys_.held(*target)) continue;
-            // One removal of a key at a time, and a versioned one before one with no version
-            // (versionless_removals_).
-            const std::string& path = *it;
-            auto running = [this](const std::string& p) { return removing_.count(p) > 0; };
-            auto versioned = [this](const std::string& p) {
-                return versionless_removals_.count(p) == 0;
-            };
-            if (removal_targets_.other_holder_if(*target, path, running)) continue;
-            if (versionless_removals_.count(path) &&
-                removal_targets_.other_holder_if(*target, path, versioned))
-                continue;
-        }
+        if (removal_must_wait(*it)) continue;
         std::string path = std::move(*it);
         removal_queue_.erase(it);
         removal_queued_.erase(path);
@@ -675,6 +722,37 @@ asio::awaitable<void> Migrator::worker() {
         // Verified: the worker takes the next file while the record goes to disk.
         if (result.kind == CopyResult::Kind::recording) continue;
         copy_ended(path, std::move(result));
+    }
+}
+
+asio::awaitable<void> Migrator::watch_long_waits() {
+    using namespace std::chrono;
+    const auto threshold = duration_cast<LongWaits::Clock::duration>(options_.long_wait);
+    // Looks twice per threshold: a wait is logged between one and one and a half of it.
+    asio::steady_timer& timer = *long_wait_timer_;
+    while (!stopping_) {
+        timer.expires_after(std::max<LongWaits::Clock::duration>(threshold / 2, 10ms));
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (stopping_) break;
+        long_waits_.begin(LongWaits::Clock::now());
+        std::string why;
+        auto look = [&](const std::string& what, const std::string& path, bool waits) {
+            if (waits && long_waits_.waiting(what + path, threshold))
+                RFS_LOG_WARN("the {}{} has waited over {:g} s for {}", what, path,
+                             duration<double>(threshold).count(), why);
+        };
+        // A copy waiting for a removal or release of its own path is not looked at (the worker
+        // skips it before copy_must_wait): that work ends by itself, or fails loudly.
+        for (const auto& path : queue_)
+            look("copy of ", path, copy_must_wait(path, &why));
+        for (const auto& path : drain_queue_)
+            look("copy of ", path, drain_waiters_.count(path) && copy_must_wait(path, &why));
+        for (const auto& path : removal_queue_)
+            look("removal of the object of ", path, removal_must_wait(path, &why));
+        for (const auto& [what, lasted] : long_waits_.end())
+            RFS_LOG_INFO("the {} waits no longer (after {:.0f} s)", what,
+                         duration<double>(lasted).count());
     }
 }
 

@@ -50,6 +50,7 @@
 #pragma once
 
 #include "lib/migrate/file_turns.hpp"
+#include "lib/migrate/long_waits.hpp"
 #include "lib/migrate/pending_uploads.hpp"
 #include "lib/migrate/uploader.hpp"
 
@@ -111,6 +112,9 @@ struct MigratorOptions {
     // The namespace changes' write-ahead notes (intent_journal.hpp): each batch recording an
     // unlink, rmdir or rename marks its note applied. Null: none are noted.
     IntentJournal* journal = nullptr;
+    // A copy or a removal kept waiting this long for other work (a move, a copy) is logged,
+    // with what it waits for (long_waits.hpp); such waits end by themselves within seconds.
+    std::chrono::milliseconds long_wait{120000};
 };
 
 struct MigratorStats {
@@ -211,7 +215,11 @@ private:
     boost::asio::awaitable<CopyResult> migrate_one(std::string path);
     CopyResult gone_before_copy(const std::string& path);
     // The key ordering above: what a copy or a removal waits for, and the bookkeeping.
-    bool copy_must_wait(const std::string& path) const;
+    // (`why`, when not null and the answer is true: what it waits for, for the log.)
+    bool copy_must_wait(const std::string& path, std::string* why = nullptr) const;
+    bool removal_must_wait(const std::string& path, std::string* why = nullptr) const;
+    // Now and then, logs the copies and removals that have waited for long (long_waits.hpp).
+    boost::asio::awaitable<void> watch_long_waits();
     // Whether the moves still to come, followed from the one of `path` (its record names the
     // key `from`; its own key is `to`, which another move is still to leave), come back to
     // `from`: each waits for the next, so one of them has to park its copy (relocate_one).
@@ -353,8 +361,9 @@ private:
     std::unique_ptr<state::GroupCommit> commits_; // from start() until stop()
     std::unique_ptr<store::ObjectStore> store_;
     std::thread thread_;
-    std::unique_ptr<boost::asio::steady_timer> wakeup_; // workers wait on it for work
-    bool stopping_ = false;                             // loop thread only
+    std::unique_ptr<boost::asio::steady_timer> wakeup_;          // workers wait on it for work
+    std::unique_ptr<boost::asio::steady_timer> long_wait_timer_; // watch_long_waits's
+    bool stopping_ = false;                                      // loop thread only
 
     // Loop thread only.
     std::deque<std::string> queue_;
@@ -435,6 +444,7 @@ private:
     // another key (relocation_source_changed). Another move to that key waits for it too,
     // unless the moves wait for each other in a ring (move_ring): then one parks its copy.
     KeyHolds relocation_sources_;
+    LongWaits long_waits_;
     std::deque<std::string> drain_queue_; // drain_file(): taken when queue_ has nothing to give
     std::unordered_map<std::string, std::function<void(CopyResult)>> drain_waiters_;
     unsigned namespace_attempts_ = 0; // consecutive state-store failures of namespace operations

@@ -5,6 +5,7 @@
 #include "lib/migrate/migrator.hpp"
 #include "lib/migrate/pending_uploads.hpp"
 
+#include "lib/common/log.hpp"
 #include "lib/common/timespec_ns.hpp"
 #include "lib/common/unique_fd.hpp"
 #include "lib/layout/file_object.hpp"
@@ -19,7 +20,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
+#include <span>
+#include <string_view>
 #include <thread>
 
 using namespace rfs;
@@ -37,9 +41,11 @@ namespace {
 
 struct Engine {
     Engine(const TempTree& tree, const layout::Mapper& mapper,
-           std::function<void(GatedStore&)> prepare = {}) {
+           std::function<void(GatedStore&)> prepare = {},
+           std::chrono::milliseconds long_wait = 120s) {
         state = open_state(tree.state_dir(), tree.source());
         migrate::MigratorOptions mo;
+        mo.long_wait = long_wait;
         mo.chunk_size = 1000;
         mo.retry_first = 20ms;
         mo.retry_max = 100ms;
@@ -637,6 +643,70 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
     CHECK(engine.content("a/big") == kBigReversed);
     CHECK(engine.record("x/big")->phase == state::Phase::verified);
     CHECK(engine.record("a/big")->phase == state::Phase::verified);
+}
+
+// The log's lines, while one of these lives (log::set_sink takes a plain function).
+class LogLines {
+public:
+    LogLines() { log::set_sink(&LogLines::sink); }
+    ~LogLines() { log::set_sink(nullptr); }
+    bool has(std::string_view part) const {
+        std::lock_guard lock(mu());
+        for (const auto& line : lines())
+            if (line.find(part) != std::string::npos) return true;
+        return false;
+    }
+    std::string all() const {
+        std::lock_guard lock(mu());
+        std::string text;
+        for (const auto& line : lines())
+            text += line + "\n";
+        return text;
+    }
+
+private:
+    static void sink(log::Level, std::string_view message, std::span<const log::Field>) {
+        std::lock_guard lock(mu());
+        lines().emplace_back(message);
+    }
+    static std::mutex& mu() {
+        static std::mutex m;
+        return m;
+    }
+    static std::vector<std::string>& lines() {
+        static std::vector<std::string> l;
+        return l;
+    }
+};
+
+// A copy kept waiting (here for the move of the copy a rename left at its key, held at the
+// store) is pending in status with nothing failing: once the wait lasts, the log says what it
+// waits for, and then that it waits no longer.
+TEST_CASE("a copy that waits for long says in the log what it waits for", "[namespace]") {
+    LogLines log_lines;
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a/big", kBig);
+    Engine engine(tree, mapper, {}, 100ms);
+    engine.copy_now({"a/big"});
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
+    rename_local(tree, "a", "x");
+    engine.migrator->path_renamed("a", "x", false);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    tree.write("a/big", kBigReversed);
+    engine.migrator->file_closed("a/big", true);
+    const bool logged = eventually([&] {
+        return log_lines.has("the copy of a/big has waited over 0.1 s for the move of the copy at "
+                             "key a/big (bucket riakfs) to its new key");
+    });
+    INFO(log_lines.all());
+    REQUIRE(logged);
+    CHECK_FALSE(log_lines.has("waits no longer"));
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(eventually([&] { return log_lines.has("the copy of a/big waits no longer"); }));
+    CHECK(engine.content("x/big") == kBig);
+    CHECK(engine.content("a/big") == kBigReversed);
 }
 
 // A rename over a copied file leaves the replaced object at the target's key for the move of
