@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 
 #include "lib/common/log.hpp"
+#include "lib/common/unique_fd.hpp"
 #include "lib/migrate/namespace_paths.hpp"
 #include "lib/state/codec.hpp"
 
@@ -223,6 +225,7 @@ bool IntentJournal::append(const std::string& line) {
     ssize_t n = ::write(fd_, line.data(), line.size());
     if (n == static_cast<ssize_t>(line.size())) {
         size_ += line.size();
+        ++appended_;
         return true;
     }
     if (!failed_logged_) {
@@ -244,12 +247,10 @@ std::uint64_t IntentJournal::note(Kind kind, std::string from, std::string to, I
     // are rare (directory and placeholder renames), so the others seldom wait for it.
     if (durable) {
         ++syncs_;
-        if (::fdatasync(fd_) != 0 && !sync_failed_logged_) {
-            sync_failed_logged_ = true;
-            RFS_LOG_WARN("cannot sync the namespace journal in state_dir: {} (a power loss may "
-                         "forget a rename)",
-                         std::strerror(errno));
-        }
+        if (::fdatasync(fd_) == 0)
+            synced_upto_ = appended_;
+        else
+            sync_failed(errno);
     }
     outstanding_bytes_ += line.size();
     outstanding_[id] = Outstanding{parts, std::move(line), after_the_fact(kind)};
@@ -283,6 +284,36 @@ void IntentJournal::recorded(std::uint64_t id) {
 std::uint64_t IntentJournal::outstanding() const {
     std::lock_guard lock(mu_);
     return outstanding_.size();
+}
+
+void IntentJournal::sync_failed(int err) {
+    if (sync_failed_logged_) return;
+    sync_failed_logged_ = true;
+    RFS_LOG_WARN("cannot sync the namespace journal in state_dir: {} (a power loss may forget a "
+                 "namespace change)",
+                 std::strerror(err));
+}
+
+void IntentJournal::sync_outstanding() {
+    std::uint64_t upto;
+    int fd;
+    {
+        std::lock_guard lock(mu_);
+        if (outstanding_.empty() || synced_upto_ >= appended_) return;
+        // A descriptor of its own: the sync runs without the lock (notes go on meanwhile, and
+        // a compaction may replace fd_, whose file this one still syncs: the new file was synced
+        // whole before it replaced it).
+        fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) return sync_failed(errno);
+        upto = appended_;
+        ++syncs_;
+    }
+    const int rc = ::fdatasync(fd);
+    const int err = errno;
+    ::close(fd);
+    std::lock_guard lock(mu_);
+    if (rc != 0) return sync_failed(err);
+    synced_upto_ = std::max(synced_upto_, upto);
 }
 
 std::uint64_t IntentJournal::syncs() const {
@@ -321,6 +352,16 @@ void IntentJournal::compact() {
     ::close(fd_);
     fd_ = fd;
     size_ = lines.size();
+    // The rename made durable before the marks go: a power loss that kept the old journal
+    // without its intents' applied marks would have them recorded again at the next start.
+    const std::string dir = std::filesystem::path(path_).parent_path().string();
+    if (UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        !dfd || ::fsync(dfd.get()) != 0) {
+        RFS_LOG_WARN("cannot sync state_dir after rewriting the namespace journal: {}",
+                     std::strerror(errno));
+        return; // the marks stay (harmless: the next compaction drops them)
+    }
+    synced_upto_ = appended_; // what is outstanding is all in the new file, synced
     // The journal holds only the outstanding notes now: the other intents' marks go.
     std::vector<state::AuxOp> erase;
     auto scanned = state_.aux_for_each(

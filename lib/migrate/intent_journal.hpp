@@ -114,8 +114,16 @@ public:
     // The state-store step that marks `id` applied (put in the batch recording the change).
     static state::AuxOp applied_op(std::uint64_t id);
 
+    // An application synced a file or directory through the mount (FsObserver::on_synced):
+    // the journal is synced too when it holds outstanding notes written since its last sync,
+    // so that a change SOURCE keeps after a power loss is not forgotten by riakfs (a create
+    // left out of its directory's record, say). Otherwise nothing: a program that syncs often
+    // with no namespace change in between pays nothing more. Blocks for the sync, not the
+    // other callers.
+    void sync_outstanding();
+
     std::uint64_t outstanding() const;
-    std::uint64_t syncs() const; // fdatasyncs of durable notes made (for tests)
+    std::uint64_t syncs() const; // fdatasyncs made (for tests)
 
 private:
     IntentJournal(state::StateStore& state, std::string path, int fd, std::uint64_t next_id,
@@ -123,6 +131,7 @@ private:
     // Appends `line`; true when it was written whole.
     bool append(const std::string& line);
     void settle(std::uint64_t id);
+    void sync_failed(int err); // logged once
     // Rewrites the journal with the outstanding notes' lines only, then erases the applied
     // marks of every other intent.
     void compact();
@@ -144,6 +153,8 @@ private:
     bool failed_logged_ = false;
     bool sync_failed_logged_ = false;
     std::uint64_t syncs_ = 0;
+    std::uint64_t appended_ = 0;    // lines written
+    std::uint64_t synced_upto_ = 0; // of those, the ones known synced
 };
 
 } // namespace rfs::migrate

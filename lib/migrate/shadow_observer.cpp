@@ -220,4 +220,8 @@ bool ShadowObserver::path_to_copy(fs::NodeId node, std::string* path) {
     return !path->empty(); // not SOURCE itself
 }
 
+void ShadowObserver::on_synced() {
+    if (journal_) journal_->sync_outstanding();
+}
+
 } // namespace rfs::migrate

@@ -112,6 +112,40 @@ TEST_CASE("a durable intent is synced before note() returns, the others are not"
     CHECK(unrecorded(*journal) == std::vector<std::string>{"r b b2", "c a"});
 }
 
+// An application's fsync or fsyncdir through the mount (FsObserver::on_synced) syncs the journal
+// when that can matter: while notes are outstanding and some line was written since the last
+// sync, so that a program syncing often with no namespace change pays nothing.
+TEST_CASE("an application's sync syncs the journal only for outstanding notes not yet synced",
+          "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    auto journal = open_journal(tree, *state);
+    using Kind = IntentJournal::Kind;
+    journal->sync_outstanding(); // nothing noted
+    CHECK(journal->syncs() == 0);
+    auto created = journal->note_touch(Kind::touched_names, "a", 1);
+    journal->sync_outstanding();
+    CHECK(journal->syncs() == 1);
+    journal->sync_outstanding(); // nothing written since
+    CHECK(journal->syncs() == 1);
+    auto closed = journal->note_touch(Kind::closed, "a", 1);
+    journal->sync_outstanding();
+    CHECK(journal->syncs() == 2);
+    // Recorded: nothing outstanding, though settle lines were written since.
+    journal->recorded(created);
+    journal->recorded(closed);
+    CHECK(journal->outstanding() == 0);
+    journal->sync_outstanding();
+    CHECK(journal->syncs() == 2);
+    // A durable note's sync covers what was written before it.
+    tree.write("b", "1");
+    (void)journal->note_touch(Kind::touched, "b", 1);
+    (void)journal->note(Kind::rename, "b", "c", identity(tree.src("b")), {}, 1, true);
+    CHECK(journal->syncs() == 3);
+    journal->sync_outstanding();
+    CHECK(journal->syncs() == 3);
+}
+
 TEST_CASE("an exchange and an rmdir without an outcome line are judged by SOURCE", "[journal]") {
     TempTree tree;
     auto state = open_state(tree.state_dir(), tree.source());

@@ -159,6 +159,7 @@ struct Recorder final : FsObserver {
     void on_attr_changed(NodeId, int to_set) override {
         events.push_back("attr " + std::to_string(to_set));
     }
+    void on_synced() override { events.push_back("synced"); }
 };
 
 struct Notes final : KernelNotifier {
@@ -455,6 +456,18 @@ TEST_CASE("the observer hooks fire after each change", "[local_fs]") {
     Attr a;
     REQUIRE(t.fs->setattr(root_caller(), e.id, values, kSetMode, nullptr, &a) == 0);
     REQUIRE(t.fs->rename(kRootNodeId, "f", kRootNodeId, "g", 0) == 0);
+    // An application's fsync and fsyncdir (no executor: in place).
+    REQUIRE(t.fs->open(root_caller(), e.id, O_RDONLY, &open) == 0);
+    int synced = -1;
+    t.fs->fsync(*open.file, true, [&](int err) { synced = err; });
+    CHECK(synced == 0);
+    t.fs->release(open.file);
+    OpenDirResult dir;
+    REQUIRE(t.fs->opendir(kRootNodeId, &dir) == 0);
+    synced = -1;
+    t.fs->fsyncdir(*dir.dir, false, [&](int err) { synced = err; });
+    CHECK(synced == 0);
+    t.fs->releasedir(dir.dir);
     std::string rel;
     CHECK(t.fs->relative_path(e.id, &rel) == 0);
     CHECK(rel == "g");
@@ -479,6 +492,10 @@ TEST_CASE("the observer hooks fire after each change", "[local_fs]") {
         "released read to end",
         "attr 1",
         "rename f g",
+        "open",
+        "synced",
+        "released",
+        "synced",
         "open",
         "released written",
         "created d",
