@@ -736,20 +736,27 @@ asio::awaitable<void> Migrator::watch_long_waits() {
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (stopping_) break;
         long_waits_.begin(LongWaits::Clock::now());
-        std::string why;
-        auto look = [&](const std::string& what, const std::string& path, bool waits) {
-            if (waits && long_waits_.waiting(what + path, threshold))
-                RFS_LOG_WARN("the {}{} has waited over {:g} s for {}", what, path,
-                             duration<double>(threshold).count(), why);
+        // `waits(path, why)` is asked again, with a reason to fill, only for a wait to log.
+        auto look = [&](const char* what, const std::string& path, auto waits) {
+            if (!waits(path, nullptr) || !long_waits_.waiting(what + path, threshold)) return;
+            std::string why;
+            waits(path, &why);
+            RFS_LOG_WARN("the {}{} has waited over {:g} s for {}", what, path,
+                         duration<double>(threshold).count(), why);
+        };
+        auto copy_waits = [this](const std::string& path, std::string* why) {
+            return copy_must_wait(path, why);
         };
         // A copy waiting for a removal or release of its own path is not looked at (the worker
         // skips it before copy_must_wait): that work ends by itself, or fails loudly.
         for (const auto& path : queue_)
-            look("copy of ", path, copy_must_wait(path, &why));
+            look("copy of ", path, copy_waits);
         for (const auto& path : drain_queue_)
-            look("copy of ", path, drain_waiters_.count(path) && copy_must_wait(path, &why));
+            if (drain_waiters_.count(path)) look("copy of ", path, copy_waits);
         for (const auto& path : removal_queue_)
-            look("removal of the object of ", path, removal_must_wait(path, &why));
+            look("removal of the object of ", path, [this](const std::string& p, std::string* why) {
+                return removal_must_wait(p, why);
+            });
         for (const auto& [what, lasted] : long_waits_.end())
             RFS_LOG_INFO("the {} waits no longer (after {:.0f} s)", what,
                          duration<double>(lasted).count());
