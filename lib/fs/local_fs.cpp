@@ -1077,10 +1077,9 @@ void LocalFs::flush(File& file, Done done) {
 
 void LocalFs::fsync(File& file, bool datasync, Done done) {
     int fd = file.fd();
-    run_blocking([this, fd, datasync, done = std::move(done)]() mutable {
-        if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return done(errno);
-        if (observer_) observer_->on_synced();
-        done(0);
+    run_blocking([fd, datasync, done = std::move(done)]() mutable {
+        int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+        done(rc == 0 ? 0 : errno);
     });
 }
 
@@ -1221,7 +1220,7 @@ void LocalFs::fsyncdir(Dir& dir, bool datasync, Done done) {
     int fd = dir.fd();
     run_blocking([this, fd, datasync, done = std::move(done)]() mutable {
         if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return done(errno);
-        if (observer_) observer_->on_synced();
+        if (observer_) observer_->on_dir_synced();
         done(0);
     });
 }

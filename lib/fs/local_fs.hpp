@@ -316,10 +316,12 @@ public:
     // setattr() changed the fields `to_set` (SetAttrFlags) of `node`; 0: an extended attribute
     // was set or removed.
     virtual void on_attr_changed(NodeId /*node*/, int /*to_set*/) {}
-    // An application's fsync or fsyncdir through the mount succeeded in SOURCE, and is answered
-    // once this returns: what the observer keeps of the changes made so far should now survive
-    // a power loss as SOURCE's do. Runs on a blocking-work thread (it may wait for a disk).
-    virtual void on_synced() {}
+    // An application's fsyncdir through the mount succeeded in SOURCE, and is answered once
+    // this returns: what the observer keeps of the names made so far should now survive a power
+    // loss as SOURCE's do. (Not after a file's fsync: POSIX makes a name durable only with its
+    // directory's, and programs that fsync every new file would pay a second sync each.) Runs
+    // on a blocking-work thread (it may wait for a disk).
+    virtual void on_dir_synced() {}
 };
 
 // The reply to copy_file_range carries the count in 32 bits: a copy is cut to this (a

@@ -114,12 +114,12 @@ public:
     // The state-store step that marks `id` applied (put in the batch recording the change).
     static state::AuxOp applied_op(std::uint64_t id);
 
-    // An application synced a file or directory through the mount (FsObserver::on_synced):
-    // the journal is synced too when it holds outstanding notes written since its last sync,
-    // so that a change SOURCE keeps after a power loss is not forgotten by riakfs (a create
-    // left out of its directory's record, say). Otherwise nothing: a program that syncs often
-    // with no namespace change in between pays nothing more. Blocks for the sync, not the
-    // other callers.
+    // An application synced a directory through the mount (FsObserver::on_dir_synced): the
+    // journal is synced too when it holds outstanding notes written since its last sync, so
+    // that a change SOURCE keeps after a power loss is not forgotten by riakfs (a create left
+    // out of its directory's record, say). Otherwise nothing: a program that syncs often with
+    // no namespace change in between pays nothing more. Blocks for the sync, not the other
+    // callers.
     void sync_outstanding();
 
     std::uint64_t outstanding() const;

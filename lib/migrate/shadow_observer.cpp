@@ -220,7 +220,7 @@ bool ShadowObserver::path_to_copy(fs::NodeId node, std::string* path) {
     return !path->empty(); // not SOURCE itself
 }
 
-void ShadowObserver::on_synced() {
+void ShadowObserver::on_dir_synced() {
     if (journal_) journal_->sync_outstanding();
 }
 

@@ -13,9 +13,8 @@
 // records again whatever the loop had not yet made durable (intent_journal.hpp). A note costs
 // one write(2) on the hook's thread (two for the changes noted ahead), and a rename of a
 // directory or of a released file's placeholder an fdatasync of the journal as well. An
-// application's fsync or fsyncdir through the mount syncs the notes not yet recorded, so that
-// what it made durable in SOURCE (a create, say) is not forgotten by the records after a power
-// loss.
+// application's fsyncdir through the mount syncs the notes not yet recorded, so that the names
+// it made durable in SOURCE are not forgotten by the records after a power loss.
 #pragma once
 
 #include "lib/fs/local_fs.hpp"
@@ -54,8 +53,8 @@ public:
     void on_other_name_changed(std::string_view rel_path) override;
     void on_renamed(fs::NodeId parent, std::string_view name, fs::NodeId newparent,
                     std::string_view newname, unsigned flags, fs::NotedChange& change) override;
-    // An application's fsync or fsyncdir: the journal's outstanding notes are synced too.
-    void on_synced() override;
+    // An application's fsyncdir: the journal's outstanding notes are synced too.
+    void on_dir_synced() override;
 
 protected:
     // The path of a file to copy: false when it has none (removed while open), it cannot be

@@ -112,7 +112,7 @@ TEST_CASE("a durable intent is synced before note() returns, the others are not"
     CHECK(unrecorded(*journal) == std::vector<std::string>{"r b b2", "c a"});
 }
 
-// An application's fsync or fsyncdir through the mount (FsObserver::on_synced) syncs the journal
+// An application's fsyncdir through the mount (FsObserver::on_dir_synced) syncs the journal
 // when that can matter: while notes are outstanding and some line was written since the last
 // sync, so that a program syncing often with no namespace change pays nothing.
 TEST_CASE("an application's sync syncs the journal only for outstanding notes not yet synced",
