@@ -736,9 +736,13 @@ asio::awaitable<void> Migrator::watch_long_waits() {
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (stopping_) break;
         long_waits_.begin(LongWaits::Clock::now());
+        // A few lines a look, then a count: an outage can keep thousands waiting.
+        constexpr unsigned kMostLines = 10;
+        unsigned long_now = 0;
         // `waits(path, why)` is asked again, with a reason to fill, only for a wait to log.
         auto look = [&](const char* what, const std::string& path, auto waits) {
             if (!waits(path, nullptr) || !long_waits_.waiting(what + path, threshold)) return;
+            if (++long_now > kMostLines) return;
             std::string why;
             waits(path, &why);
             RFS_LOG_WARN("the {}{} has waited over {:g} s for {}", what, path,
@@ -757,9 +761,16 @@ asio::awaitable<void> Migrator::watch_long_waits() {
             look("removal of the object of ", path, [this](const std::string& p, std::string* why) {
                 return removal_must_wait(p, why);
             });
-        for (const auto& [what, lasted] : long_waits_.end())
-            RFS_LOG_INFO("the {} waits no longer (after {:.0f} s)", what,
-                         duration<double>(lasted).count());
+        if (long_now > kMostLines)
+            RFS_LOG_WARN("and {} more copies or removals have waited over {:g} s",
+                         long_now - kMostLines, duration<double>(threshold).count());
+        const auto ended = long_waits_.end();
+        for (std::size_t i = 0; i < ended.size() && i < kMostLines; ++i)
+            RFS_LOG_INFO("the {} waits no longer (after {:.0f} s)", ended[i].first,
+                         duration<double>(ended[i].second).count());
+        if (ended.size() > kMostLines)
+            RFS_LOG_INFO("and {} more copies or removals wait no longer",
+                         ended.size() - kMostLines);
     }
 }
 

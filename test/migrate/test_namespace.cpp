@@ -16,11 +16,13 @@
 #include <boost/asio/post.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/core.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <span>
 #include <string_view>
@@ -151,6 +153,9 @@ struct Engine {
         return *got;
     }
     void copy_now(std::initializer_list<std::string> paths) {
+        copy_now(std::vector<std::string>(paths));
+    }
+    void copy_now(const std::vector<std::string>& paths) {
         for (const auto& p : paths)
             migrator->file_closed(p, true);
         REQUIRE(migrator->wait_idle(20s));
@@ -648,13 +653,26 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
 // The log's lines, while one of these lives (log::set_sink takes a plain function).
 class LogLines {
 public:
-    LogLines() { log::set_sink(&LogLines::sink); }
+    LogLines() {
+        {
+            std::lock_guard lock(mu());
+            lines().clear();
+        }
+        log::set_sink(&LogLines::sink);
+    }
     ~LogLines() { log::set_sink(nullptr); }
     bool has(std::string_view part) const {
         std::lock_guard lock(mu());
         for (const auto& line : lines())
             if (line.find(part) != std::string::npos) return true;
         return false;
+    }
+    std::size_t count(std::string_view part) const {
+        std::lock_guard lock(mu());
+        std::size_t n = 0;
+        for (const auto& line : lines())
+            n += line.find(part) != std::string::npos;
+        return n;
     }
     std::string all() const {
         std::lock_guard lock(mu());
@@ -707,6 +725,55 @@ TEST_CASE("a copy that waits for long says in the log what it waits for", "[name
     CHECK(eventually([&] { return log_lines.has("the copy of a/big waits no longer"); }));
     CHECK(engine.content("x/big") == kBig);
     CHECK(engine.content("a/big") == kBigReversed);
+}
+
+// An outage can keep thousands waiting: a look logs ten of them, then how many more. (The 25
+// new files' copies are queued within milliseconds, a look is every 50 ms: one look, perhaps
+// two, sees them all become long waits, and one of those has more than ten.)
+TEST_CASE("many copies waiting for long are logged ten by name a look, then counted",
+          "[namespace]") {
+    LogLines log_lines;
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    std::vector<std::string> names;
+    for (int i = 0; i < 25; ++i) {
+        names.push_back(fmt::format("a/f{:02}", i));
+        tree.write(names.back(), "copied " + names.back());
+    }
+    Engine engine(tree, mapper, {}, 100ms);
+    engine.copy_now(names);
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
+    rename_local(tree, "a", "x");
+    engine.migrator->path_renamed("a", "x", false);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    for (const auto& name : names) {
+        tree.write(name, "new " + name);
+        engine.migrator->file_closed(name, true);
+    }
+    // Each new file's wait once: by name, or in a count.
+    auto accounted = [&](std::string_view named, const std::regex& counted) {
+        std::size_t n = log_lines.count(named);
+        const std::string text = log_lines.all();
+        for (std::sregex_iterator it(text.begin(), text.end(), counted), end; it != end; ++it)
+            n += std::stoul((*it)[1]);
+        return n;
+    };
+    const std::regex more_waited(R"(and (\d+) more copies or removals have waited over 0\.1 s)");
+    const bool all_long = eventually(
+        [&] { return accounted("has waited over 0.1 s for", more_waited) == names.size(); });
+    INFO(log_lines.all());
+    REQUIRE(all_long);
+    CHECK(log_lines.count("more copies or removals have waited") >= 1);
+    CHECK(log_lines.count("has waited over 0.1 s for") < names.size());
+    engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
+    REQUIRE(engine.migrator->wait_idle(20s));
+    const std::regex more_ended(R"(and (\d+) more copies or removals wait no longer)");
+    CHECK(eventually(
+        [&] { return accounted("waits no longer (after", more_ended) == names.size(); }));
+    for (const auto& name : names) {
+        CHECK(engine.content(name) == "new " + name);
+        CHECK(engine.content("x" + name.substr(1)) == "copied " + name);
+    }
 }
 
 // A rename over a copied file leaves the replaced object at the target's key for the move of
