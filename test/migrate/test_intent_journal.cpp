@@ -12,7 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
+#include <vector>
 
 using namespace rfs;
 using namespace rfs::migrate;
@@ -144,6 +147,47 @@ TEST_CASE("an application's sync syncs the journal only for outstanding notes no
     CHECK(journal->syncs() == 3);
     journal->sync_outstanding();
     CHECK(journal->syncs() == 3);
+}
+
+// fsyncdirs through the mount run on blocking-work threads while hooks note and settle on the
+// loops, and a compaction swaps the journal's descriptor meanwhile: each sync works on a
+// descriptor of its own, and every note outstanding at the end comes back after a reopen.
+TEST_CASE("syncs from other threads while notes come, settle and the journal is rewritten",
+          "[journal]") {
+    TempTree tree;
+    auto state = open_state(tree.state_dir(), tree.source());
+    using Kind = IntentJournal::Kind;
+    const std::string long_path(200, 'p');
+    std::vector<std::uint64_t> left;
+    {
+        auto journal = open_journal(tree, *state);
+        std::atomic<bool> done{false};
+        std::vector<std::thread> syncers;
+        for (int t = 0; t < 2; ++t)
+            syncers.emplace_back([&] {
+                while (!done.load())
+                    journal->sync_outstanding();
+            });
+        // About 3 MiB of notes, all but every 500th settled: compacted a few times.
+        for (int i = 0; i < 12000; ++i) {
+            auto id = journal->note_touch(Kind::touched, long_path + std::to_string(i), 1);
+            REQUIRE(id != 0);
+            if (i % 500 == 0)
+                left.push_back(id);
+            else
+                journal->recorded(id);
+        }
+        done = true;
+        for (auto& t : syncers)
+            t.join();
+        CHECK(journal->outstanding() == left.size());
+        CHECK(journal->syncs() > 0);
+    }
+    struct stat st;
+    REQUIRE(::stat((tree.state_dir() + "/namespace.journal").c_str(), &st) == 0);
+    CHECK(st.st_size < (1 << 20)); // rewritten at least once
+    auto journal = open_journal(tree, *state);
+    CHECK(journal->unrecorded().size() == left.size());
 }
 
 TEST_CASE("an exchange and an rmdir without an outcome line are judged by SOURCE", "[journal]") {
