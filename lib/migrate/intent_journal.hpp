@@ -32,9 +32,10 @@
 // until a "settled" line follows them, whatever SOURCE shows, since recording them twice
 // changes nothing (a written close is handed back only while its path holds a regular file).
 //
-// Once the journal is large, it is rewritten with the outstanding notes only, then the applied
-// marks of the intents it no longer holds are erased (in that order, so that no applied intent
-// of the journal is ever left unmarked).
+// Once the journal is large, it is rewritten with the outstanding notes only (synced, renamed
+// over the old one, the directory synced), then the applied marks of the intents it no longer
+// holds are erased (in that order, so that no applied intent of the journal is ever left
+// unmarked, even after a power loss).
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
