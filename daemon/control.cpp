@@ -73,27 +73,28 @@ nlohmann::json status_json(const ControlContext& c) {
     for (size_t i = 0; i < state::FileState::phase_count; ++i)
         records[std::string(state::phase_name(static_cast<state::Phase>(i)))] = counts.by_phase[i];
     const auto drain = c.drain->progress();
-    return {
-        {"format", 1},
-        {"mountpoint", c.mountpoint},
-        {"source", c.source},
-        {"state_dir", c.state_dir},
-        {"mode", to_string(c.mode)},
-        {"riak", riak},
-        {"queue",
-         {{"copies", stats.queued - stats.removals_queued}, {"removals", stats.removals_queued}}},
-        {"copies",
-         {{"files", stats.files_copied},
-          {"bytes", stats.bytes_copied},
-          {"failures", stats.failures},
-          {"released_files", stats.files_released},
-          {"released_bytes", stats.bytes_freed}}},
-        {"rates",
-         {{"files_per_second", drain.copy_files_per_second},
-          {"bytes_per_second", drain.copy_bytes_per_second}}},
-        {"records", records},
-        {"drain", drain_json(drain)},
-        {"recent_errors", stats.recent_errors}};
+    return {{"format", 1},
+            {"mountpoint", c.mountpoint},
+            {"source", c.source},
+            {"state_dir", c.state_dir},
+            {"mode", to_string(c.mode)},
+            {"riak", riak},
+            {"queue",
+             {{"copies", stats.queued - stats.removals_queued},
+              {"removals", stats.removals_queued},
+              {"waiting_long", stats.long_waits}}},
+            {"copies",
+             {{"files", stats.files_copied},
+              {"bytes", stats.bytes_copied},
+              {"failures", stats.failures},
+              {"released_files", stats.files_released},
+              {"released_bytes", stats.bytes_freed}}},
+            {"rates",
+             {{"files_per_second", drain.copy_files_per_second},
+              {"bytes_per_second", drain.copy_bytes_per_second}}},
+            {"records", records},
+            {"drain", drain_json(drain)},
+            {"recent_errors", stats.recent_errors}};
 }
 
 nlohmann::json handle_control_request(const ControlContext& c, const nlohmann::json& request) {

@@ -130,8 +130,12 @@ std::string render_status(const json& s, bool live, int width) {
                               bytes(number(s, {"rates", "bytes_per_second"}))));
     const double eta = number(s, {"drain", "eta_seconds"});
     line("eta", std::isnan(eta) ? "unknown (nothing moving)" : format_duration(eta));
-    line("queue", fmt::format("{} copies, {} removals", count(number(s, {"queue", "copies"})),
-                              count(number(s, {"queue", "removals"}))));
+    std::string queue = fmt::format("{} copies, {} removals", count(number(s, {"queue", "copies"})),
+                                    count(number(s, {"queue", "removals"})));
+    // Absent from an older daemon's answer (NaN): nothing said.
+    if (const double waiting = number(s, {"queue", "waiting_long"}); waiting > 0)
+        queue += fmt::format(", {} waiting for over 2 minutes (see the log)", count(waiting));
+    line("queue", queue);
     if (s.contains("records") && s["records"].is_object()) {
         // In the order a file goes through them (README "Phases"), not the JSON's.
         std::string records;

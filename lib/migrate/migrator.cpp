@@ -771,6 +771,9 @@ asio::awaitable<void> Migrator::watch_long_waits() {
         if (ended.size() > kMostLines)
             RFS_LOG_INFO("and {} more copies or removals wait no longer",
                          ended.size() - kMostLines);
+        const std::size_t long_ones = long_waits_.long_ones();
+        std::lock_guard lock(stats_mu_);
+        stats_.long_waits = long_ones;
     }
 }
 

@@ -128,6 +128,9 @@ struct MigratorStats {
     std::uint64_t files_relocated = 0; // copies moved to a new key after a rename
     std::uint64_t files_released = 0;  // mode=move: local data released since start
     std::uint64_t bytes_freed = 0;
+    // Copies and removals waiting for other work for over MigratorOptions::long_wait, at the
+    // last look (each is in the log, long_waits.hpp).
+    std::uint64_t long_waits = 0;
     std::string last_error;
     std::vector<std::string> recent_errors; // the last few failures, oldest first
 };

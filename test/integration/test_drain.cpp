@@ -394,6 +394,7 @@ TEST_CASE("riakfsctl status: plain lines when piped, JSON with --json, clear err
     CHECK(s["drain"]["eta_seconds"] == 0);
     for (const char* field : {"queue", "copies", "rates", "records", "recent_errors"})
         CHECK(s.contains(field));
+    CHECK(s["queue"]["waiting_long"] == 0);
 
     // Piped (not a terminal): plain lines, once.
     ProcResult r = ctl({"status", fx.mountpoint()});

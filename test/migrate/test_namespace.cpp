@@ -765,11 +765,14 @@ TEST_CASE("many copies waiting for long are logged ten by name a look, then coun
     REQUIRE(all_long);
     CHECK(log_lines.count("more copies or removals have waited") >= 1);
     CHECK(log_lines.count("has waited over 0.1 s for") < names.size());
+    // Counted in the status too.
+    CHECK(eventually([&] { return engine.migrator->stats().long_waits == names.size(); }));
     engine.on_loop([&] { engine.store->open(GatedStore::Gate::get); });
     REQUIRE(engine.migrator->wait_idle(20s));
     const std::regex more_ended(R"(and (\d+) more copies or removals wait no longer)");
     CHECK(eventually(
         [&] { return accounted("waits no longer (after", more_ended) == names.size(); }));
+    CHECK(eventually([&] { return engine.migrator->stats().long_waits == 0; }));
     for (const auto& name : names) {
         CHECK(engine.content(name) == "new " + name);
         CHECK(engine.content("x" + name.substr(1)) == "copied " + name);
