@@ -50,7 +50,6 @@ public:
         }
         return ended;
     }
-    std::size_t size() const { return waits_.size(); }
     // The waits seen for longer than the threshold (those waiting() said to log).
     std::size_t long_ones() const {
         std::size_t n = 0;

@@ -539,20 +539,15 @@ bool Migrator::copy_must_wait(const std::string& path, std::string* why) const {
                                shown_location(key), *remover);
         return true;
     }
-    const std::string* moving_from = relocation_sources_.key_of(path);
-    if (!moving_from) {
-        const std::string* mover = relocation_sources_.other_holder(key, path);
-        if (mover && why)
-            *why = fmt::format("the move of {}'s copy, still at key {}, to that file's key", *mover,
-                               shown_location(key));
-        return mover != nullptr;
-    }
-    // A move (or a copy of a file whose record still names its old key) to a key another move
-    // is still to leave: it would replace that copy, the only one of a released file. It waits,
-    // unless the moves wait for each other in a ring; then it goes, and parks its own copy
-    // first (relocate_one; migrate_one, for a copy) so that the others can move.
+    // A copy to a key another move is still to leave would replace that copy, the only one of
+    // a released file. So does a move (or a copy of a file whose record still names its old
+    // key): it waits, unless the moves wait for each other in a ring; then it goes, and parks
+    // its own copy first (relocate_one; migrate_one, for a copy) so that the others can move.
     const std::string* mover = relocation_sources_.other_holder(key, path);
-    if (!mover || move_ring(path, *moving_from, key)) return false;
+    if (!mover) return false;
+    if (const std::string* moving_from = relocation_sources_.key_of(path);
+        moving_from && move_ring(path, *moving_from, key))
+        return false;
     if (why)
         *why = fmt::format("the move of {}'s copy, still at key {}, to that file's key", *mover,
                            shown_location(key));
@@ -638,7 +633,7 @@ bool Migrator::removal_must_wait(const std::string& path, std::string* why) cons
     // A copy of the same path, or to the key this removal deletes, ends first: the removal
     // then deletes what it wrote, or finds a newer object it leaves alone (remove_one).
     if (copying_.count(path) || removing_.count(path) || releasing_.count(path)) {
-        if (why) *why = fmt::format("the copy or release of {} in progress", path);
+        if (why) *why = fmt::format("the copy, release or removal of {} in progress", path);
         return true;
     }
     const std::string* target = removal_targets_.key_of(path);
