@@ -209,6 +209,16 @@ void swap_by_three_renames(const TempTree& tree, migrate::Migrator& migrator) {
     }
 }
 
+// Renames the directory `from` to `to`, in SOURCE and as the mount tells the migrator, with the
+// moves of the copies under it held at the store (their GET waits until Gate::get opens).
+void rename_with_moves_held(Engine& engine, const TempTree& tree, const std::string& from,
+                            const std::string& to) {
+    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
+    rename_local(tree, from, to);
+    engine.migrator->path_renamed(from, to, false);
+    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+}
+
 } // namespace
 
 TEST_CASE("unlink deletes a whole object and forgets the file", "[namespace]") {
@@ -629,10 +639,7 @@ TEST_CASE("a copy to a key waits until the copy a rename left there has moved aw
         Engine engine(tree, mapper);
         engine.copy_now({"a/big"});
         // The move of the copy waits at the store; the new a/big is recorded dirty meanwhile.
-        engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
-        rename_local(tree, "a", "x");
-        engine.migrator->path_renamed("a", "x", false);
-        REQUIRE(eventually([&] { return engine.store->held.load(); }));
+        rename_with_moves_held(engine, tree, "a", "x");
         tree.write("a/big", kBigReversed);
         engine.migrator->file_closed("a/big", true);
         REQUIRE(eventually([&] {
@@ -707,10 +714,7 @@ TEST_CASE("a copy that waits for long says in the log what it waits for", "[name
     tree.write("a/big", kBig);
     Engine engine(tree, mapper, {}, 100ms);
     engine.copy_now({"a/big"});
-    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
-    rename_local(tree, "a", "x");
-    engine.migrator->path_renamed("a", "x", false);
-    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    rename_with_moves_held(engine, tree, "a", "x");
     tree.write("a/big", kBigReversed);
     engine.migrator->file_closed("a/big", true);
     const bool logged = eventually([&] {
@@ -742,10 +746,7 @@ TEST_CASE("many copies waiting for long are logged ten by name a look, then coun
     }
     Engine engine(tree, mapper, {}, 100ms);
     engine.copy_now(names);
-    engine.on_loop([&] { engine.store->close(GatedStore::Gate::get); });
-    rename_local(tree, "a", "x");
-    engine.migrator->path_renamed("a", "x", false);
-    REQUIRE(eventually([&] { return engine.store->held.load(); }));
+    rename_with_moves_held(engine, tree, "a", "x");
     for (const auto& name : names) {
         tree.write(name, "new " + name);
         engine.migrator->file_closed(name, true);
