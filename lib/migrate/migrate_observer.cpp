@@ -56,8 +56,12 @@ void take_set_times(timespec* into, const timespec* from) {
 // to the local file on any failure), or a released file's copy (EIO on failure).
 class RiakServedFile final : public fs::RemoteReads {
 public:
-    RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path, bool released)
-        : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path), released)) {}
+    // `open_copy`: a released file's hold of its copy (Migrator::hold_open_copy), let go once
+    // the handle is closed and its last read answered.
+    RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path, bool released,
+                   std::shared_ptr<void> open_copy = nullptr)
+        : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path), released,
+                                           std::move(open_copy))) {}
 
     // A released file's close has nothing to copy or release; a verified copy's (mode=migrate)
     // nothing to copy while the file still matches it. mode=move's verified file may be due for
@@ -108,12 +112,15 @@ private:
 
     // What the handle's reads share; outlives the handle while a read is answered.
     struct Shared {
-        Shared(MigrateObserver& o, state::FileState r, std::string p, bool rel)
-            : owner(o), rec(std::move(r)), path(std::move(p)), released(rel) {}
+        Shared(MigrateObserver& o, state::FileState r, std::string p, bool rel,
+               std::shared_ptr<void> hold)
+            : owner(o), rec(std::move(r)), path(std::move(p)), released(rel),
+              open_copy(std::move(hold)) {}
         MigrateObserver& owner;
         const state::FileState rec;
         const std::string path;
         const bool released;
+        const std::shared_ptr<void> open_copy;
         std::atomic<bool> local{false}; // read SOURCE from now on
     };
     struct Call {
@@ -378,9 +385,14 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
     std::string path;
     if (released) {
         if (fs_.relative_path(node, &path) != 0) path.clear();
+        state::FileState rec = state::released_record(*released);
+        // Its only copy stays in Riak, for this handle, even if the file is unlinked or
+        // replaced while open (open_copies.hpp).
+        auto open_copy =
+            migrator_.hold_open_copy(layout::Location{rec.type, rec.bucket, rec.key}, id);
         plan.remote = std::make_unique<RiakServedFile>(
-            *this, state::released_record(*released),
-            path.empty() ? fmt::format("node {}", node) : path, true);
+            *this, std::move(rec), path.empty() ? fmt::format("node {}", node) : path, true,
+            std::move(open_copy));
     } else if (!writes && options_.serve_verified) {
         plan.remote = serve_verified(node, st, std::move(looked_up), &path);
     }
@@ -583,6 +595,8 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     if (!*marker) co_return fetch_done(id, 0); // already back
     const state::Marker m = **marker;
     const state::FileState rec = state::released_record(m);
+    // The copy stays in Riak until all of it is back, even if the file is unlinked meanwhile.
+    const auto open_copy = migrator_.hold_open_copy(layout::Location{m.type, m.bucket, m.key}, id);
     mtime = timespec_of(m.mtime_ns);
     // The writes move the mtime until it is put back below, after the whole download: what the
     // mount answers meanwhile shows the one the file gets back. fetch_done ends it.

@@ -171,11 +171,18 @@ Migrator::Migrator(int source_root, const layout::Mapper& mapper, state::StateSt
       options_(options) {}
 
 Migrator::~Migrator() {
+    open_copies_->set_on_free({}); // holds that outlive the Migrator wake nothing
     if (thread_.joinable()) stop(std::chrono::milliseconds(0));
 }
 
 void Migrator::start() {
     wakeup_ = std::make_unique<asio::steady_timer>(context_, asio::steady_timer::time_point::max());
+    // The removals and copies waiting for an object's last open handle are looked at again.
+    open_copies_->set_on_free([this] {
+        asio::post(context_, [this] {
+            if (!stopping_ && wakeup_) wakeup_->cancel();
+        });
+    });
     long_wait_timer_ = std::make_unique<asio::steady_timer>(context_);
     commits_ = std::make_unique<state::GroupCommit>(state_);
     store_ = make_store_(context_);
@@ -270,6 +277,14 @@ void Migrator::post_to_loop(std::function<void()> work) {
     asio::post(context_, [this, work = std::move(work)] {
         if (!stopping_) work();
         work_done();
+    });
+}
+
+std::shared_ptr<void> Migrator::hold_open_copy(const layout::Location& where, FileId file) {
+    std::string location = location_text(where);
+    open_copies_->hold(location, file);
+    return std::shared_ptr<void>(nullptr, [copies = open_copies_, location, file](void*) {
+        copies->release(location, file);
     });
 }
 
@@ -519,11 +534,27 @@ void Migrator::retry_later(const std::string& path, unsigned attempts) {
 }
 
 bool Migrator::copy_must_wait(const std::string& path, std::string* why) const {
-    if (relocating_from_.empty() && removal_targets_.empty() && relocation_sources_.empty())
+    if (relocating_from_.empty() && removal_targets_.empty() && relocation_sources_.empty() &&
+        open_copies_->empty())
         return false;
     auto where = mapper_.map(path);
     if (!where) return false;
     const std::string key = location_text(*where);
+    // The object there is another file's only copy, which its open handles still read (a
+    // released file unlinked or renamed over while open). A copy of that same file (written
+    // since its data came back) goes on: its handles read the local file now.
+    if (open_copies_->held(key)) {
+        struct stat st;
+        FileId file;
+        if (stat_beneath(source_root_, path, &st) == 0) file = FileId{st.st_dev, st.st_ino};
+        if (open_copies_->held_by_other(key, file)) {
+            if (why)
+                *why = fmt::format("the last close of the handles that read the copy at key {} "
+                                   "(a released file's, replaced while open)",
+                                   shown_location(key));
+            return true;
+        }
+    }
     // A copy to a key whose object is being (or is still to be) moved away would replace it and
     // drop the chunks the moved manifest still names; one to a key whose object is to be
     // removed would be removed with it.
@@ -638,6 +669,13 @@ bool Migrator::removal_must_wait(const std::string& path, std::string* why) cons
     }
     const std::string* target = removal_targets_.key_of(path);
     if (!target) return false;
+    // A released file's only copy, which its open handles still read (open_copies.hpp).
+    if (open_copies_->held(*target)) {
+        if (why)
+            *why = fmt::format("the last close of the handles that read the copy at key {}",
+                               shown_location(*target));
+        return true;
+    }
     if (const std::string* copier = copying_keys_.other_holder(*target, "")) {
         if (why) *why = fmt::format("the copy of {} to key {}", *copier, shown_location(*target));
         return true;

@@ -35,7 +35,9 @@
 // backoff like a copy, across restarts too. Copies and removals of one path never overlap: a
 // removal that arrives while the path is being copied waits for that copy to end, so the copy
 // just finished is deleted, not left behind. A removal whose path holds a file again that maps
-// to the same object (re-created, renamed back) turns into a copy of that file instead.
+// to the same object (re-created, renamed back) turns into a copy of that file instead. A
+// removal of an object that open handles of a released file still read, and a copy of another
+// file to its key, wait until the last of those handles is closed (hold_open_copy).
 //
 // mode=move releases a file's data once its verified record is durable (release_if_unused). Its
 // records (releasing, then released) go through the group commit, and its local calls (the
@@ -51,6 +53,7 @@
 
 #include "lib/migrate/file_turns.hpp"
 #include "lib/migrate/long_waits.hpp"
+#include "lib/migrate/open_copies.hpp"
 #include "lib/migrate/pending_uploads.hpp"
 #include "lib/migrate/uploader.hpp"
 
@@ -201,6 +204,12 @@ public:
     // the records at and under the old names move, the objects at their old keys are deleted,
     // and the renamed files are copied under their new keys. Any thread; never blocks.
     void path_renamed(std::string from, std::string to, bool exchange, std::uint64_t note = 0);
+
+    // A handle of the released file `file` reads its only copy, the object at `where`, from
+    // Riak (or its data is being fetched back): until the hold returned is let go (its last copy
+    // dropped, on any thread), no removal deletes that object and no copy of another file
+    // replaces it (open_copies.hpp). Any thread; never blocks. The hold may outlive the Migrator.
+    std::shared_ptr<void> hold_open_copy(const layout::Location& where, FileId file);
 
     // True once nothing is queued or copying (for tests and the shutdown drain).
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -380,6 +389,8 @@ private:
     std::unordered_set<std::string> removals_known_; // queued, in progress or waiting to retry
     std::unordered_map<std::string, unsigned> removal_attempts_;
     std::unordered_set<std::string> relocating_from_; // locations (location_text) being moved
+    // Objects (location_text) that open handles of released files read (any thread).
+    const std::shared_ptr<OpenCopies> open_copies_ = std::make_shared<OpenCopies>();
     // Riak keys (location_text) that removals and copies hold, so that the two never meet on one
     // key: a copy to a key waits while a removal of the object there is pending (it would write
     // the object the removal then deletes, or drop chunks a relocated manifest still names), and

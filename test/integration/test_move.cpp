@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -805,6 +806,61 @@ TEST_CASE("move: a file created at a released file's old name right after its re
         CHECK(*new_bytes == versioned_body(200 + i, 10000));
         CHECK(*old_bytes == versioned_body(100 + i, 10000));
     }
+}
+
+TEST_CASE("move: a released file unlinked or renamed over while open stays readable through its "
+          "handle",
+          "[move][rename]") {
+    // Natively the data of a file unlinked or replaced while open lives until its last close. A
+    // released file's only copy is in Riak: its removal (and the copy of the file renamed over
+    // it, which replaces the object and drops its chunks) waits for the handles that read it
+    // (open_copies.hpp); before, their reads failed with EIO once it had run.
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    // No memory for Riak's data: every read of the handles below asks Riak.
+    MountFixture fx(move_mount(node, dir, {"cache_size=0"}));
+    const std::string big = random_bytes(4 * 65536 + 5, 31); // a manifest and 5 chunks
+    const std::string small = random_bytes(1000, 32);        // a whole object
+    const std::string newer = "the file renamed over it";
+    write_file(fx.mnt("unlinked.bin"), big);
+    write_file(fx.mnt("replaced.bin"), big);
+    write_file(fx.mnt("small.txt"), small);
+    for (const char* name : {"unlinked.bin", "replaced.bin", "small.txt"})
+        REQUIRE(wait_released(fx.src(name)));
+    Fd unlinked(::open(fx.mnt("unlinked.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    Fd replaced(::open(fx.mnt("replaced.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    Fd small_fd(::open(fx.mnt("small.txt").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(unlinked);
+    REQUIRE(replaced);
+    REQUIRE(small_fd);
+    REQUIRE(::unlink(fx.mnt("unlinked.bin").c_str()) == 0);
+    write_file(fx.mnt("new.bin"), newer);
+    REQUIRE(::rename(fx.mnt("new.bin").c_str(), fx.mnt("replaced.bin").c_str()) == 0);
+    REQUIRE(::unlink(fx.mnt("small.txt").c_str()) == 0);
+    // Long enough for the removals and the copy to have run, had they not waited.
+    std::this_thread::sleep_for(2s);
+    auto read_all = [](int fd, size_t size) {
+        std::string out(size + 1, '\0');
+        ssize_t n = ::pread(fd, out.data(), out.size(), 0);
+        INFO("pread: " << (n < 0 ? std::strerror(errno) : "ok"));
+        REQUIRE(n >= 0);
+        out.resize(static_cast<size_t>(n));
+        return out;
+    };
+    CHECK(digest(read_all(unlinked.get(), big.size())) == digest(big));
+    CHECK(digest(read_all(replaced.get(), big.size())) == digest(big));
+    CHECK(read_all(small_fd.get(), small.size()) == small);
+    CHECK(read_file(fx.mnt("replaced.bin")) == newer);
+    // Once closed, the objects go: the new replaced.bin is all that is left (a whole object).
+    unlinked.reset();
+    replaced.reset();
+    small_fd.reset();
+    auto keys = wait_keys(node, [&](const LiveKeys& k) {
+        return k.files == std::set<std::string>{"replaced.bin"} && k.chunks.empty();
+    });
+    CHECK(keys.files == std::set<std::string>{"replaced.bin"});
+    CHECK(keys.chunks.empty());
+    CHECK(node.get(object_path("replaced.bin")).body == newer);
 }
 
 TEST_CASE("move: files renamed or removed while they are being copied leave no object behind",

@@ -1124,4 +1124,55 @@ TEST_CASE("a chunked copy a crash cut short leaves none of its objects behind",
     CHECK(notes == 0);
 }
 
+TEST_CASE("a removal and another file's copy wait for the open handles of the object they "
+          "would delete",
+          "[namespace]") {
+    // A released file unlinked or renamed over while open: its handles read its only copy
+    // (open_copies.hpp). A copy of the held file itself goes on.
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    tree.write("a", "a, as its handles read it");
+    tree.write("b", "b, as its handles read it");
+    tree.write("c", "c, whose own new version goes on");
+    Engine engine(tree, mapper);
+    engine.copy_now({"a", "b", "c"});
+    auto id_of = [&](const std::string& rel) {
+        struct stat st {};
+        REQUIRE(::stat(tree.src(rel).c_str(), &st) == 0);
+        return migrate::FileId{st.st_dev, st.st_ino};
+    };
+    auto hold = [&](const std::string& rel) {
+        return engine.migrator->hold_open_copy(layout::Location{"", "riakfs", rel}, id_of(rel));
+    };
+    auto hold_a = hold("a");
+    auto hold_a2 = hold("a"); // a second handle of a
+    auto hold_b = hold("b");
+    auto hold_c = hold("c");
+    // a unlinked, then made again at its name; n renamed over b; c written in place.
+    std::filesystem::remove(tree.src("a"));
+    engine.migrator->path_removed("a");
+    tree.write("a", "the new a");
+    engine.migrator->file_closed("a", true);
+    tree.write("n", "n, renamed over b");
+    rename_local(tree, "n", "b");
+    engine.migrator->path_renamed("n", "b", false);
+    tree.write("c", "c, written again");
+    engine.migrator->file_closed("c", true);
+    CHECK_FALSE(engine.migrator->wait_idle(300ms));
+    CHECK(engine.content("a") == "a, as its handles read it");
+    CHECK(engine.content("b") == "b, as its handles read it");
+    CHECK(engine.content("c") == "c, written again");
+    // Two handles of one file: the first close is not the last.
+    hold_a.reset();
+    CHECK_FALSE(engine.migrator->wait_idle(300ms));
+    CHECK(engine.content("a") == "a, as its handles read it");
+    hold_a2.reset();
+    hold_b.reset();
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.content("a") == "the new a");
+    CHECK(engine.content("b") == "n, renamed over b");
+    CHECK(engine.file_keys() == std::set<std::string>{"a", "b", "c"});
+    hold_c.reset();
+}
+
 } // namespace test_namespace
