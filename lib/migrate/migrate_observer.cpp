@@ -174,9 +174,15 @@ private:
                          marker.error().message);
             co_return out;
         }
+        // Released again since this handle was opened (its data fetched back through another
+        // handle, written and copied anew): the marker names what the file holds now, which
+        // every handle sees, as natively. (Another key with the same version: a rename moved
+        // the copy, and the one this handle holds at its old key is the same bytes.)
+        const state::FileState rec = (*marker)->version == shared.rec.version
+                                         ? shared.rec
+                                         : state::released_record(**marker);
         auto reader = shared.owner.reader_;
-        auto read =
-            reader->read_released(shared.rec, static_cast<std::uint64_t>(call.offset), call.size);
+        auto read = reader->read_released(rec, static_cast<std::uint64_t>(call.offset), call.size);
         Served served = co_await std::move(read);
         if (served.err)
             RFS_LOG_WARN("reading released file {} from Riak failed: {}", shared.path,

@@ -863,6 +863,36 @@ TEST_CASE("move: a released file unlinked or renamed over while open stays reada
     CHECK(node.get(object_path("replaced.bin")).body == newer);
 }
 
+TEST_CASE("move: a handle open on a released file reads its new version once it is released "
+          "again",
+          "[move]") {
+    // Natively every handle of a file sees its writes. A released file's reader reads Riak's
+    // copy: once the file was written through another handle (its data fetched back) and
+    // released again, the placeholder's marker names the new version, which the reader follows.
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir, {"cache_size=0"}));
+    const std::string first = random_bytes(3 * 65536 + 9, 41);
+    std::string second = first;
+    second.replace(70000, 13, "written again");
+    write_file(fx.mnt("f.bin"), first);
+    REQUIRE(wait_released(fx.src("f.bin")));
+    Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(reader);
+    std::string buf(first.size() + 1, '\0');
+    REQUIRE(::pread(reader.get(), buf.data(), buf.size(), 0) == static_cast<ssize_t>(first.size()));
+    CHECK(digest(buf.substr(0, first.size())) == digest(first));
+    {
+        Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC));
+        REQUIRE(writer);
+        REQUIRE(::pwrite(writer.get(), "written again", 13, 70000) == 13);
+    }
+    REQUIRE(wait_released(fx.src("f.bin")));
+    REQUIRE(::pread(reader.get(), buf.data(), buf.size(), 0) ==
+            static_cast<ssize_t>(second.size()));
+    CHECK(digest(buf.substr(0, second.size())) == digest(second));
+}
+
 TEST_CASE("move: files renamed or removed while they are being copied leave no object behind",
           "[move][rename]") {
     // A copy that finds its path gone turns the path's record into the removal of what it may
