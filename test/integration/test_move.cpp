@@ -825,18 +825,23 @@ TEST_CASE("move: a released file unlinked or renamed over while open stays reada
     write_file(fx.mnt("unlinked.bin"), big);
     write_file(fx.mnt("replaced.bin"), big);
     write_file(fx.mnt("small.txt"), small);
-    for (const char* name : {"unlinked.bin", "replaced.bin", "small.txt"})
+    write_file(fx.mnt("renamed.txt"), small);
+    for (const char* name : {"unlinked.bin", "replaced.bin", "small.txt", "renamed.txt"})
         REQUIRE(wait_released(fx.src(name)));
     Fd unlinked(::open(fx.mnt("unlinked.bin").c_str(), O_RDONLY | O_CLOEXEC));
     Fd replaced(::open(fx.mnt("replaced.bin").c_str(), O_RDONLY | O_CLOEXEC));
     Fd small_fd(::open(fx.mnt("small.txt").c_str(), O_RDONLY | O_CLOEXEC));
+    Fd renamed(::open(fx.mnt("renamed.txt").c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(unlinked);
+    REQUIRE(renamed);
     REQUIRE(replaced);
     REQUIRE(small_fd);
     REQUIRE(::unlink(fx.mnt("unlinked.bin").c_str()) == 0);
     write_file(fx.mnt("new.bin"), newer);
     REQUIRE(::rename(fx.mnt("new.bin").c_str(), fx.mnt("replaced.bin").c_str()) == 0);
     REQUIRE(::unlink(fx.mnt("small.txt").c_str()) == 0);
+    // Its copy moves to the new key; the old one, which the handle reads, stays until it closes.
+    REQUIRE(::rename(fx.mnt("renamed.txt").c_str(), fx.mnt("moved.txt").c_str()) == 0);
     // Long enough for the removals and the copy to have run, had they not waited.
     std::this_thread::sleep_for(2s);
     auto read_all = [](int fd, size_t size) {
@@ -850,15 +855,18 @@ TEST_CASE("move: a released file unlinked or renamed over while open stays reada
     CHECK(digest(read_all(unlinked.get(), big.size())) == digest(big));
     CHECK(digest(read_all(replaced.get(), big.size())) == digest(big));
     CHECK(read_all(small_fd.get(), small.size()) == small);
+    CHECK(read_all(renamed.get(), small.size()) == small);
     CHECK(read_file(fx.mnt("replaced.bin")) == newer);
-    // Once closed, the objects go: the new replaced.bin is all that is left (a whole object).
+    // Once closed, the objects go: the new replaced.bin and moved.txt are all that is left
+    // (whole objects).
     unlinked.reset();
     replaced.reset();
     small_fd.reset();
-    auto keys = wait_keys(node, [&](const LiveKeys& k) {
-        return k.files == std::set<std::string>{"replaced.bin"} && k.chunks.empty();
-    });
-    CHECK(keys.files == std::set<std::string>{"replaced.bin"});
+    renamed.reset();
+    const std::set<std::string> left{"replaced.bin", "moved.txt"};
+    auto keys =
+        wait_keys(node, [&](const LiveKeys& k) { return k.files == left && k.chunks.empty(); });
+    CHECK(keys.files == left);
     CHECK(keys.chunks.empty());
     CHECK(node.get(object_path("replaced.bin")).body == newer);
 }
