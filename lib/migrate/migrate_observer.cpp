@@ -44,6 +44,10 @@ int read_local(int fd, std::uint64_t offset, std::size_t size, std::string* out)
     return 0;
 }
 
+// How long a read of a released file waits for a release of it in progress to end (its fsyncs
+// and punch) before it fails with EIO.
+constexpr std::chrono::seconds kReleaseInProgressWait{15};
+
 // The fields of `from` that set a time (not UTIME_OMIT) replace those of `into`.
 void take_set_times(timespec* into, const timespec* from) {
     for (int i = 0; i < 2; ++i)
@@ -58,17 +62,20 @@ class RiakServedFile final : public fs::RemoteReads {
 public:
     // `open_copy`: a released file's hold of its copy (Migrator::hold_open_copy), let go once
     // the handle is closed and its last read answered.
+    // `id`: the released file's, which the handle pins once its data is back (serve_released).
     RiakServedFile(MigrateObserver& owner, state::FileState rec, std::string path, bool released,
-                   std::shared_ptr<void> open_copy = nullptr)
+                   std::shared_ptr<void> open_copy = nullptr, FileId id = {})
         : shared_(std::make_shared<Shared>(owner, std::move(rec), std::move(path), released,
-                                           std::move(open_copy))) {}
+                                           std::move(open_copy), id)) {}
 
     // A released file's close has nothing to copy or release; a verified copy's (mode=migrate)
     // nothing to copy while the file still matches it. mode=move's verified file may be due for
     // release at this close, so the observer hears of it.
     bool close_needs_nothing(fs::File& file) override {
         Shared& shared = *shared_;
-        if (shared.released) return true;
+        // Unless its data came back and the handle pinned it (serve_released): its close may
+        // let the file be released again.
+        if (shared.released) return !shared.pinned.load(std::memory_order_acquire);
         if (shared.owner.options_.release || shared.local.load(std::memory_order_relaxed))
             return false;
         struct stat st;
@@ -113,15 +120,20 @@ private:
     // What the handle's reads share; outlives the handle while a read is answered.
     struct Shared {
         Shared(MigrateObserver& o, state::FileState r, std::string p, bool rel,
-               std::shared_ptr<void> hold)
+               std::shared_ptr<void> hold, FileId file)
             : owner(o), rec(std::move(r)), path(std::move(p)), released(rel),
-              open_copy(std::move(hold)) {}
+              open_copy(std::move(hold)), id(file) {}
+        ~Shared() {
+            if (pinned.load(std::memory_order_acquire)) owner.gate_.unpin(id);
+        }
         MigrateObserver& owner;
         const state::FileState rec;
         const std::string path;
         const bool released;
         const std::shared_ptr<void> open_copy;
-        std::atomic<bool> local{false}; // read SOURCE from now on
+        const FileId id;
+        std::atomic<bool> local{false};  // read SOURCE from now on
+        std::atomic<bool> pinned{false}; // a released file's handle pinned it (serve_released)
     };
     struct Call {
         std::shared_ptr<Shared> shared;
@@ -158,29 +170,52 @@ private:
     static asio::awaitable<Served> serve_released(Call& call) {
         Shared& shared = *call.shared;
         // The data may have been fetched back meanwhile (and written since): the marker goes
-        // only once all of it is back, so without it the local file is whole and current.
-        auto marker = state::read_marker(call.file->fd());
-        if (marker && !*marker) {
+        // only once all of it is back, so without it the local file is whole and current. The
+        // handle reads it from then on, and pins the file as an open of local data does, or
+        // the file, copied again, would be released under those reads (which then read the
+        // placeholder's zeros). The marker is read in the gate, where no release is in
+        // progress; while one is, this asks again a moment later (never waiting on the loop,
+        // which the release needs).
+        std::optional<state::Result<std::optional<state::Marker>>> marker;
+        const auto deadline = std::chrono::steady_clock::now() + kReleaseInProgressWait;
+        while (true) {
+            const bool looked = shared.owner.gate_.try_with_file(shared.id, [&](auto pin) {
+                marker = state::read_marker(call.file->fd());
+                if (*marker && !**marker && !shared.pinned.exchange(true)) pin();
+            });
+            if (looked || std::chrono::steady_clock::now() > deadline) break;
+            asio::steady_timer pause(co_await asio::this_coro::executor,
+                                     std::chrono::milliseconds(1));
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        if (!marker) {
+            RFS_LOG_WARN("cannot read {}: its release has not ended in {} s", shared.path,
+                         kReleaseInProgressWait.count());
+            Served out;
+            out.err = EIO;
+            co_return out;
+        }
+        if (*marker && !**marker) {
             shared.local.store(true, std::memory_order_relaxed);
             Served out;
             out.err = read_local(call.file->fd(), static_cast<std::uint64_t>(call.offset),
                                  call.size, &out.data);
             co_return out;
         }
-        if (!marker) {
+        if (!*marker) {
             Served out;
             out.err = EIO;
             RFS_LOG_WARN("cannot read {}: its placeholder's marker: {}", shared.path,
-                         marker.error().message);
+                         marker->error().message);
             co_return out;
         }
         // Released again since this handle was opened (its data fetched back through another
         // handle, written and copied anew): the marker names what the file holds now, which
         // every handle sees, as natively. (Another key with the same version: a rename moved
         // the copy, and the one this handle holds at its old key is the same bytes.)
-        const state::FileState rec = (*marker)->version == shared.rec.version
-                                         ? shared.rec
-                                         : state::released_record(**marker);
+        const state::Marker& now = ***marker;
+        const state::FileState rec =
+            now.version == shared.rec.version ? shared.rec : state::released_record(now);
         auto reader = shared.owner.reader_;
         auto read = reader->read_released(rec, static_cast<std::uint64_t>(call.offset), call.size);
         Served served = co_await std::move(read);
@@ -398,7 +433,7 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
             migrator_.hold_open_copy(layout::Location{rec.type, rec.bucket, rec.key}, id);
         plan.remote = std::make_unique<RiakServedFile>(
             *this, std::move(rec), path.empty() ? fmt::format("node {}", node) : path, true,
-            std::move(open_copy));
+            std::move(open_copy), id);
     } else if (!writes && options_.serve_verified) {
         plan.remote = serve_verified(node, st, std::move(looked_up), &path);
     }

@@ -47,6 +47,14 @@ public:
         released_cv_.wait(lock, [&] { return !releasing_.count(id); });
         return decide([&] { ++pins_[id]; });
     }
+    // with_file() for a thread that must not wait (the migrator's loop, which a release in
+    // progress needs): false, and nothing run, while `id` is being released.
+    template <class Decide> bool try_with_file(FileId id, Decide decide) {
+        std::lock_guard lock(mu_);
+        if (releasing_.count(id)) return false;
+        decide([&] { ++pins_[id]; });
+        return true;
+    }
     void unpin(FileId id);
 
     // The migrator's side: false (nothing done) while the file is pinned.

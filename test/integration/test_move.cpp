@@ -901,6 +901,45 @@ TEST_CASE("move: a handle open on a released file reads its new version once it 
     CHECK(digest(buf.substr(0, second.size())) == digest(second));
 }
 
+TEST_CASE("move: a released file's reader that found its data back keeps it until it closes",
+          "[move]") {
+    // A handle opened on a released file reads the local file once a writer brought the data
+    // back. It pins the file then, as an open of local data does: before, the file was copied
+    // and released again under it, and its next reads read the placeholder's zeros.
+    TempDir dir("riakfs-move");
+    RiakNode node(dir.path());
+    MountFixture fx(move_mount(node, dir, {"cache_size=0"}));
+    const std::string first = random_bytes(3 * 65536 + 9, 43);
+    std::string second = first;
+    second.replace(100, 7, "patched");
+    write_file(fx.mnt("f.bin"), first);
+    REQUIRE(wait_released(fx.src("f.bin")));
+    Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(reader);
+    std::string buf(first.size() + 1, '\0');
+    auto read_all = [&] {
+        ssize_t n = ::pread(reader.get(), buf.data(), buf.size(), 0);
+        REQUIRE(n >= 0);
+        return buf.substr(0, static_cast<size_t>(n));
+    };
+    CHECK(digest(read_all()) == digest(first)); // from Riak
+    {
+        Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC)); // brings the data back
+        REQUIRE(writer);
+        CHECK_FALSE(is_released(fx.src("f.bin")));
+        CHECK(digest(read_all()) == digest(first)); // the local data now
+        REQUIRE(::pwrite(writer.get(), "patched", 7, 100) == 7);
+    }
+    // Copied again, and not released while the reader is open.
+    node.wait_for(object_path("f.bin"));
+    std::this_thread::sleep_for(1500ms);
+    CHECK_FALSE(is_released(fx.src("f.bin")));
+    CHECK(digest(read_all()) == digest(second));
+    reader.reset();
+    CHECK(wait_released(fx.src("f.bin")));
+    CHECK(digest(read_file(fx.mnt("f.bin"))) == digest(second));
+}
+
 TEST_CASE("move: files renamed or removed while they are being copied leave no object behind",
           "[move][rename]") {
     // A copy that finds its path gone turns the path's record into the removal of what it may
