@@ -167,15 +167,18 @@ private:
         return waiting;
     }
 
-    static asio::awaitable<Served> serve_released(Call& call) {
+    // What a released file's placeholder says now, read in the release gate: its marker (or
+    // none: the data is back), or nullopt when a release of it has not ended in
+    // kReleaseInProgressWait. With no marker, the handle pins the file (once).
+    static asio::awaitable<std::optional<state::Result<std::optional<state::Marker>>>>
+    look_at_placeholder(Call& call) {
         Shared& shared = *call.shared;
-        // The data may have been fetched back meanwhile (and written since): the marker goes
-        // only once all of it is back, so without it the local file is whole and current. The
-        // handle reads it from then on, and pins the file as an open of local data does, or
-        // the file, copied again, would be released under those reads (which then read the
-        // placeholder's zeros). The marker is read in the gate, where no release is in
-        // progress; while one is, this asks again a moment later (never waiting on the loop,
-        // which the release needs).
+        // Without its marker the local file is whole and current (the marker goes only once
+        // all the data is back). The handle reads it from then on, and pins the file as an
+        // open of local data does, or the file, copied again, would be released under those
+        // reads (which would read the placeholder's zeros). The marker is read in the gate,
+        // where no release is in progress; while one is, this asks again a moment later (never
+        // waiting on the loop, which the release needs).
         std::optional<state::Result<std::optional<state::Marker>>> marker;
         const auto deadline = std::chrono::steady_clock::now() + kReleaseInProgressWait;
         while (true) {
@@ -188,41 +191,62 @@ private:
                                      std::chrono::milliseconds(1));
             co_await pause.async_wait(asio::use_awaitable);
         }
-        if (!marker) {
-            RFS_LOG_WARN("cannot read {}: its release has not ended in {} s", shared.path,
-                         kReleaseInProgressWait.count());
-            Served out;
-            out.err = EIO;
-            co_return out;
-        }
-        if (*marker && !**marker) {
-            shared.local.store(true, std::memory_order_relaxed);
-            Served out;
-            out.err = read_local(call.file->fd(), static_cast<std::uint64_t>(call.offset),
-                                 call.size, &out.data);
-            co_return out;
-        }
-        if (!*marker) {
-            Served out;
-            out.err = EIO;
-            RFS_LOG_WARN("cannot read {}: its placeholder's marker: {}", shared.path,
-                         marker->error().message);
-            co_return out;
-        }
-        // Released again since this handle was opened (its data fetched back through another
-        // handle, written and copied anew): the marker names what the file holds now, which
-        // every handle sees, as natively. (Another key with the same version: a rename moved
-        // the copy, and the one this handle holds at its old key is the same bytes.)
-        const state::Marker& now = ***marker;
-        const state::FileState rec =
-            now.version == shared.rec.version ? shared.rec : state::released_record(now);
-        auto reader = shared.owner.reader_;
-        auto read = reader->read_released(rec, static_cast<std::uint64_t>(call.offset), call.size);
-        Served served = co_await std::move(read);
-        if (served.err)
+        co_return marker;
+    }
+
+    static asio::awaitable<Served> serve_released(Call& call) {
+        Shared& shared = *call.shared;
+        // A read from Riak that fails because the file changed under it (brought back and
+        // written through another handle, then copied again: the copy it read is replaced, its
+        // chunks deleted) is made again from what the placeholder says then, as a read racing
+        // a write natively gets either version, never an error.
+        constexpr int kAttempts = 3;
+        Served failed;              // the last failed read from Riak
+        std::string failed_version; // the version it read
+        auto give_up = [&] {
             RFS_LOG_WARN("reading released file {} from Riak failed: {}", shared.path,
-                         served.error ? served.error->describe() : std::string("?"));
-        co_return served;
+                         failed.error ? failed.error->describe() : std::string("?"));
+            return std::move(failed);
+        };
+        for (int attempt = 1;; ++attempt) {
+            auto marker = co_await look_at_placeholder(call);
+            Served out;
+            if (!marker) {
+                RFS_LOG_WARN("cannot read {}: its release has not ended in {} s", shared.path,
+                             kReleaseInProgressWait.count());
+                out.err = EIO;
+                co_return out;
+            }
+            if (!*marker) {
+                RFS_LOG_WARN("cannot read {}: its placeholder's marker: {}", shared.path,
+                             marker->error().message);
+                out.err = EIO;
+                co_return out;
+            }
+            if (!**marker) {
+                shared.local.store(true, std::memory_order_relaxed);
+                out.err = read_local(call.file->fd(), static_cast<std::uint64_t>(call.offset),
+                                     call.size, &out.data);
+                co_return out;
+            }
+            const state::Marker& now = ***marker;
+            // After a failed read, the same version means nothing changed under it: Riak failed.
+            if (attempt > 1 && now.version == failed_version) co_return give_up();
+            // Released again since this handle was opened (written through another handle and
+            // copied anew): the marker names what the file holds now, which every handle sees,
+            // as natively. (Another key with the same version: a rename moved the copy, and
+            // the one this handle holds at its old key is the same bytes.)
+            const state::FileState rec =
+                now.version == shared.rec.version ? shared.rec : state::released_record(now);
+            auto reader = shared.owner.reader_;
+            auto read =
+                reader->read_released(rec, static_cast<std::uint64_t>(call.offset), call.size);
+            out = co_await std::move(read);
+            if (!out.err) co_return out;
+            failed = std::move(out);
+            failed_version = rec.version;
+            if (attempt == kAttempts) co_return give_up();
+        }
     }
 
     static asio::awaitable<void> serve(std::unique_ptr<Call> call) {
@@ -429,8 +453,8 @@ fs::OpenPlan MigrateObserver::on_open(fs::NodeId node, int flags, int fd) {
         state::FileState rec = state::released_record(*released);
         // Its only copy stays in Riak, for this handle, even if the file is unlinked or
         // replaced while open (open_copies.hpp).
-        auto open_copy =
-            migrator_.hold_open_copy(layout::Location{rec.type, rec.bucket, rec.key}, id);
+        auto open_copy = migrator_.hold_open_copy(layout::Location{rec.type, rec.bucket, rec.key},
+                                                  rec.version, id);
         plan.remote = std::make_unique<RiakServedFile>(
             *this, std::move(rec), path.empty() ? fmt::format("node {}", node) : path, true,
             std::move(open_copy), id);
@@ -637,7 +661,8 @@ asio::awaitable<void> MigrateObserver::fetch_back(FileId id, std::shared_ptr<Uni
     const state::Marker m = **marker;
     const state::FileState rec = state::released_record(m);
     // The copy stays in Riak until all of it is back, even if the file is unlinked meanwhile.
-    const auto open_copy = migrator_.hold_open_copy(layout::Location{m.type, m.bucket, m.key}, id);
+    const auto open_copy =
+        migrator_.hold_open_copy(layout::Location{m.type, m.bucket, m.key}, m.version, id);
     mtime = timespec_of(m.mtime_ns);
     // The writes move the mtime until it is put back below, after the whole download: what the
     // mount answers meanwhile shows the one the file gets back. fetch_done ends it.

@@ -180,7 +180,9 @@ void Migrator::start() {
     // The removals and copies waiting for an object's last open handle are looked at again.
     open_copies_->set_on_free([this] {
         asio::post(context_, [this] {
-            if (!stopping_ && wakeup_) wakeup_->cancel();
+            if (stopping_) return;
+            if (wakeup_) wakeup_->cancel();
+            sweep_held();
         });
     });
     long_wait_timer_ = std::make_unique<asio::steady_timer>(context_);
@@ -280,11 +282,12 @@ void Migrator::post_to_loop(std::function<void()> work) {
     });
 }
 
-std::shared_ptr<void> Migrator::hold_open_copy(const layout::Location& where, FileId file) {
+std::shared_ptr<void> Migrator::hold_open_copy(const layout::Location& where,
+                                               const std::string& version, FileId file) {
     std::string location = location_text(where);
-    open_copies_->hold(location, file);
-    return std::shared_ptr<void>(nullptr, [copies = open_copies_, location, file](void*) {
-        copies->release(location, file);
+    open_copies_->hold(location, version, file);
+    return std::shared_ptr<void>(nullptr, [copies = open_copies_, location, version, file](void*) {
+        copies->release(location, version, file);
     });
 }
 
@@ -301,10 +304,31 @@ void Migrator::file_closed(std::string rel_path, bool written, std::uint64_t not
     });
 }
 
+UploadInput::ChunkHeld Migrator::chunk_held() const {
+    return [copies = open_copies_](std::string_view key) { return copies->holds_chunk(key); };
+}
+
 void Migrator::sweep_later(PendingUpload upload) {
+    // Chunks a copy replaced that a handle still reads (open_copies.hpp): the note stays, and
+    // the sweep is made once no hold is left on them (sweep_held()).
+    for (const auto& key : upload.replaced) {
+        if (!open_copies_->holds_chunk(key)) continue;
+        work_posted(); // not idle while it waits
+        held_sweeps_.push_back(std::move(upload));
+        return;
+    }
     work_posted(); // idle once it ended
     asio::co_spawn(context_, sweep_pending_upload(*store_, state_, std::move(upload)),
                    [this](std::exception_ptr, bool) { work_done(); });
+}
+
+void Migrator::sweep_held() {
+    std::vector<PendingUpload> held;
+    held.swap(held_sweeps_);
+    for (auto& upload : held) {
+        sweep_later(std::move(upload)); // kept back again if still held
+        work_done();                    // the count sweep_later() took when it kept it back
+    }
 }
 
 std::optional<PendingUpload> Migrator::note_chunks_left(state::StateStore::Batch& batch,
@@ -650,10 +674,13 @@ void Migrator::note_removal_target(const std::string& path) {
     if (!rec || !*rec) return; // read again by remove_one, which decides
     removal_targets_.hold(
         path, location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key}));
-    if ((*rec)->version.empty())
+    if ((*rec)->version.empty()) {
         versionless_removals_.insert(path);
-    else
+        removal_versions_.erase(path);
+    } else {
         versionless_removals_.erase(path);
+        removal_versions_[path] = (*rec)->version;
+    }
 }
 
 void Migrator::note_copying(const std::string& path) {
@@ -674,6 +701,15 @@ bool Migrator::removal_must_wait(const std::string& path, std::string* why) cons
         if (why)
             *why = fmt::format("the last close of the handles that read the copy at key {}",
                                shown_location(*target));
+        return true;
+    }
+    // The same copy, moved to another key by a rename: the chunks are the version's.
+    if (auto v = removal_versions_.find(path);
+        v != removal_versions_.end() && open_copies_->holds_version(v->second)) {
+        if (why)
+            *why = fmt::format("the last close of the handles that read version {} of the copy "
+                               "at key {} (under another name)",
+                               v->second, shown_location(*target));
         return true;
     }
     if (const std::string* copier = copying_keys_.other_holder(*target, "")) {
@@ -1142,6 +1178,7 @@ asio::awaitable<CopyResult> Migrator::migrate_one(std::string path) {
     input.version = version;
     input.replacing = replacing_noted(
         noted, {version, path, location->type, location->bucket, location->key, 0, {}});
+    input.chunk_held = chunk_held();
     // Never copied (or its record lost): most likely a new key, written create-only.
     input.expect_new = record.version.empty() && record.key.empty();
     auto call = upload_and_verify(*store_, std::move(input));
@@ -1284,7 +1321,8 @@ asio::awaitable<CopyResult> Migrator::relocate_one(std::string path, int fd,
                              to.key,
                              0,
                              {}};
-    auto call = relocate_copy(*store_, record, to, path, replacing_noted(noted, note));
+    auto call =
+        relocate_copy(*store_, record, to, path, replacing_noted(noted, note), chunk_held());
     auto moved = co_await std::move(call);
     relocating_from_.erase(from_text);
     if (wakeup_) wakeup_->cancel();
@@ -1842,6 +1880,7 @@ void Migrator::forget_removal(const std::string& path) {
         removals_known_.erase(path);
         removal_targets_.release(path);
         versionless_removals_.erase(path);
+        removal_versions_.erase(path);
     }
     update_queued();
 }

@@ -205,11 +205,13 @@ public:
     // and the renamed files are copied under their new keys. Any thread; never blocks.
     void path_renamed(std::string from, std::string to, bool exchange, std::uint64_t note = 0);
 
-    // A handle of the released file `file` reads its only copy, the object at `where`, from
-    // Riak (or its data is being fetched back): until the hold returned is let go (its last copy
-    // dropped, on any thread), no removal deletes that object and no copy of another file
-    // replaces it (open_copies.hpp). Any thread; never blocks. The hold may outlive the Migrator.
-    std::shared_ptr<void> hold_open_copy(const layout::Location& where, FileId file);
+    // A handle of the released file `file` reads its only copy, the object at `where` of
+    // `version`, from Riak (or its data is being fetched back): until the hold returned is let go
+    // (its last copy dropped, on any thread), no removal deletes that object or another of that
+    // version, no copy of another file replaces it, and no chunk of that version a copy replaced
+    // is deleted (open_copies.hpp). Any thread; never blocks. The hold may outlive the Migrator.
+    std::shared_ptr<void> hold_open_copy(const layout::Location& where, const std::string& version,
+                                         FileId file);
 
     // True once nothing is queued or copying (for tests and the shutdown drain).
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -250,6 +252,10 @@ private:
     // Deletes what a chunked upload no record names may have written (pending_uploads.hpp),
     // in the background (counted as work: not idle before it ended).
     void sweep_later(PendingUpload upload);
+    // The sweeps sweep_later() kept back for chunks still read, tried again (a hold was let go).
+    void sweep_held();
+    // Whether a chunk key is of a version that a handle still reads (open_copies.hpp).
+    UploadInput::ChunkHeld chunk_held() const;
     // The replaced chunks an upload of `path` to `where` could not delete (`keys`, Riak
     // failing), noted in `batch` (the one whose record drops the upload's own note) under a key
     // of their own: the upload's version names the copy now at the key, and a note under it
@@ -448,6 +454,10 @@ private:
     // released file renamed and then its old name's new file removed lost its chunks.) Removals
     // of one key never run at once (next_removal).
     std::unordered_set<std::string> versionless_removals_;
+    // The version each queued removal was recorded for, when it names one (open_copies.hpp).
+    std::unordered_map<std::string, std::string> removal_versions_;
+    // Sweeps of replaced chunks that handles still read (sweep_later), each counted as work.
+    std::vector<PendingUpload> held_sweeps_;
     KeyHolds copying_keys_; // copies running: path -> the key written
     // Copies still to follow a rename inside Riak: path -> the old key its record names, whose
     // object is that file's copy (a released file's only one) until it is moved. A copy of a

@@ -24,7 +24,8 @@ riak::Error relocate_error(int code, const std::string& what) {
 
 Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState rec,
                                     layout::Location to, std::string new_path,
-                                    UploadInput::Replacing replacing) {
+                                    UploadInput::Replacing replacing,
+                                    UploadInput::ChunkHeld chunk_held) {
     const proto::ObjectId from{rec.type, rec.bucket, rec.key};
     auto get_call = store.get(from);
     auto got = co_await std::move(get_call);
@@ -89,6 +90,7 @@ Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState 
     if (!check->vclock.empty()) out.vclock = check->vclock;
 
     for (const auto& key : replaced->chunk_keys) {
+        if (chunk_held && chunk_held(key)) continue; // still read: the note's sweep deletes it
         auto remove_call = store.remove(proto::ObjectId{to.type, to.bucket, key}, {});
         (void)co_await std::move(remove_call); // garbage either way; a failure leaves it behind
     }

@@ -31,8 +31,11 @@ struct RelocateOutcome {
 // ENOENT: the old key holds nothing; ESTALE: it holds another version than rec.version.
 // `replacing` (may be empty) is called, before the new key is written, with the chunk keys of
 // the manifest it holds (of another version), which are deleted once the copy is in place.
+// `chunk_held` (may be empty): replaced chunks it says are still read are not deleted (the
+// note `replacing` made keeps them for a later sweep).
 riak::Task<RelocateOutcome> relocate_copy(store::ObjectStore& store, state::FileState rec,
                                           layout::Location to, std::string new_path,
-                                          UploadInput::Replacing replacing = {});
+                                          UploadInput::Replacing replacing = {},
+                                          UploadInput::ChunkHeld chunk_held = {});
 
 } // namespace rfs::migrate

@@ -357,6 +357,10 @@ Task<UploadOutcome> upload_and_verify(store::ObjectStore& store, UploadInput in)
 
     // The new version is in place and verified: the replaced version's chunks are garbage.
     for (const auto& key : replaced->chunk_keys) {
+        if (in.chunk_held && in.chunk_held(key)) {
+            out.chunks_left.push_back(key); // still read: deleted once it is not
+            continue;
+        }
         store::RemoveOptions options;
         auto remove_call = store.remove(proto::ObjectId{id.type, id.bucket, key}, options);
         auto removed = co_await std::move(remove_call);

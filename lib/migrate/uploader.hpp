@@ -59,6 +59,10 @@ struct UploadInput {
     // before they are deleted leaves none behind (pending_uploads.hpp). False abandons the copy.
     using Replacing = std::function<boost::asio::awaitable<bool>(std::vector<std::string>)>;
     Replacing replacing;
+    // Whether a chunk of the replaced version is still read (open_copies.hpp): such a chunk is
+    // not deleted here but left in UploadOutcome::chunks_left. Null: none is.
+    using ChunkHeld = std::function<bool(std::string_view chunk_key)>;
+    ChunkHeld chunk_held;
 };
 
 struct UploadOutcome {

@@ -1142,7 +1142,8 @@ TEST_CASE("a removal and another file's copy wait for the open handles of the ob
         return migrate::FileId{st.st_dev, st.st_ino};
     };
     auto hold = [&](const std::string& rel) {
-        return engine.migrator->hold_open_copy(layout::Location{"", "riakfs", rel}, id_of(rel));
+        return engine.migrator->hold_open_copy(layout::Location{"", "riakfs", rel},
+                                               engine.record(rel)->version, id_of(rel));
     };
     auto hold_a = hold("a");
     auto hold_a2 = hold("a"); // a second handle of a
@@ -1173,6 +1174,54 @@ TEST_CASE("a removal and another file's copy wait for the open handles of the ob
     CHECK(engine.content("b") == "n, renamed over b");
     CHECK(engine.file_keys() == std::set<std::string>{"a", "b", "c"});
     hold_c.reset();
+}
+
+TEST_CASE("a held version's chunks stay while its copy is renamed, replaced and removed",
+          "[namespace]") {
+    // A large file's chunks are named by its version: a handle that reads the copy at its old
+    // key after a rename moved it reads the chunks the moved manifest names too. Neither the
+    // removal of the moved copy (its new name unlinked) nor the copy of a file renamed over it
+    // (which replaces that manifest and drops its chunks) may delete them while it reads.
+    TempTree tree;
+    auto mapper = layout::Mapper::default_layout();
+    const std::string big = kBig; // a manifest and its chunks of 1000 bytes
+    tree.write("big", big);
+    tree.write("other", std::string(2500, 'o')); // another manifest
+    Engine engine(tree, mapper);
+    engine.copy_now({"big", "other"});
+    const auto chunks = engine.chunks_of("big");
+    REQUIRE(chunks.size() >= 2);
+    struct stat st {};
+    REQUIRE(::stat(tree.src("big").c_str(), &st) == 0);
+    auto hold = engine.migrator->hold_open_copy(layout::Location{"", "riakfs", "big"},
+                                                engine.record("big")->version,
+                                                migrate::FileId{st.st_dev, st.st_ino});
+    auto have_chunks = [&] {
+        auto keys = engine.keys();
+        for (const auto& c : chunks)
+            if (!keys.count(c)) return false;
+        return true;
+    };
+    // Renamed: the manifest moves to key "moved", naming the same chunks; key "big" stays.
+    rename_local(tree, "big", "moved");
+    engine.migrator->path_renamed("big", "moved", false);
+    REQUIRE(eventually([&] { return engine.get("moved").found; }));
+    // Another file renamed over it: its copy replaces the manifest at "moved".
+    rename_local(tree, "other", "moved");
+    engine.migrator->path_renamed("other", "moved", false);
+    REQUIRE(eventually([&] { return engine.content("moved") != big; }));
+    CHECK_FALSE(engine.migrator->wait_idle(300ms));
+    CHECK(have_chunks());
+    CHECK(engine.content("big") == big);
+    // And that one removed too.
+    std::filesystem::remove(tree.src("moved"));
+    engine.migrator->path_removed("moved");
+    CHECK_FALSE(engine.migrator->wait_idle(300ms));
+    CHECK(have_chunks());
+    CHECK(engine.content("big") == big);
+    hold.reset();
+    REQUIRE(engine.migrator->wait_idle(20s));
+    CHECK(engine.keys().empty());
 }
 
 } // namespace test_namespace
