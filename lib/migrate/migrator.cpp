@@ -1744,7 +1744,17 @@ void Migrator::renamed_on_loop(const std::string& from, const std::string& to, b
             if (rec.phase != state::Phase::dirty || rec.version.empty()) continue;
             const std::string np = join_path(to, std::string_view(p).substr(from.size()));
             UniqueFd fd(open_beneath(source_root_, np));
-            if (!fd) continue;
+            if (!fd) {
+                // Not there any more (renamed or removed again since: the operation is handled
+                // after the fact, and a restart replays the journal's once SOURCE made them
+                // all), or not openable: whether it is a placeholder cannot be told. Its record
+                // follows it as a placeholder's does, since removing the object here would lose
+                // a released file's only copy; where the file is found, its copy decides
+                // (migrate_one: moved if unchanged, else sent again and the old object removed),
+                // and a removal of the name takes the object with the record.
+                placeholders.insert(np);
+                continue;
+            }
             auto marker = state::read_marker(fd.get());
             if (!marker) return retry(marker.error().message);
             if (!*marker) continue;
