@@ -736,6 +736,17 @@ template <class Done> LiveKeys wait_keys(const RiakNode& node, Done done) {
     return k;
 }
 
+// The content of the file open as `fd` (at most `most` bytes), read with one pread from 0: a
+// handle's view, whatever its name now.
+std::string pread_all(int fd, size_t most) {
+    std::string out(most + 1, '\0');
+    ssize_t n = ::pread(fd, out.data(), out.size(), 0);
+    INFO("pread: " << (n < 0 ? std::strerror(errno) : "ok"));
+    REQUIRE(n >= 0);
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
 } // namespace
 
 // Renames and removals racing the copies, many files at a time to give each race its chances.
@@ -844,18 +855,10 @@ TEST_CASE("move: a released file unlinked or renamed over while open stays reada
     REQUIRE(::rename(fx.mnt("renamed.txt").c_str(), fx.mnt("moved.txt").c_str()) == 0);
     // Long enough for the removals and the copy to have run, had they not waited.
     std::this_thread::sleep_for(2s);
-    auto read_all = [](int fd, size_t size) {
-        std::string out(size + 1, '\0');
-        ssize_t n = ::pread(fd, out.data(), out.size(), 0);
-        INFO("pread: " << (n < 0 ? std::strerror(errno) : "ok"));
-        REQUIRE(n >= 0);
-        out.resize(static_cast<size_t>(n));
-        return out;
-    };
-    CHECK(digest(read_all(unlinked.get(), big.size())) == digest(big));
-    CHECK(digest(read_all(replaced.get(), big.size())) == digest(big));
-    CHECK(read_all(small_fd.get(), small.size()) == small);
-    CHECK(read_all(renamed.get(), small.size()) == small);
+    CHECK(digest(pread_all(unlinked.get(), big.size())) == digest(big));
+    CHECK(digest(pread_all(replaced.get(), big.size())) == digest(big));
+    CHECK(pread_all(small_fd.get(), small.size()) == small);
+    CHECK(pread_all(renamed.get(), small.size()) == small);
     CHECK(read_file(fx.mnt("replaced.bin")) == newer);
     // Once closed, the objects go: the new replaced.bin and moved.txt are all that is left
     // (whole objects).
@@ -887,18 +890,14 @@ TEST_CASE("move: a handle open on a released file reads its new version once it 
     REQUIRE(wait_released(fx.src("f.bin")));
     Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(reader);
-    std::string buf(first.size() + 1, '\0');
-    REQUIRE(::pread(reader.get(), buf.data(), buf.size(), 0) == static_cast<ssize_t>(first.size()));
-    CHECK(digest(buf.substr(0, first.size())) == digest(first));
+    CHECK(digest(pread_all(reader.get(), first.size())) == digest(first));
     {
         Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC));
         REQUIRE(writer);
         REQUIRE(::pwrite(writer.get(), "written again", 13, 70000) == 13);
     }
     REQUIRE(wait_released(fx.src("f.bin")));
-    REQUIRE(::pread(reader.get(), buf.data(), buf.size(), 0) ==
-            static_cast<ssize_t>(second.size()));
-    CHECK(digest(buf.substr(0, second.size())) == digest(second));
+    CHECK(digest(pread_all(reader.get(), second.size())) == digest(second));
 }
 
 TEST_CASE("move: a released file's reader that found its data back keeps it until it closes",
@@ -916,12 +915,7 @@ TEST_CASE("move: a released file's reader that found its data back keeps it unti
     REQUIRE(wait_released(fx.src("f.bin")));
     Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(reader);
-    std::string buf(first.size() + 1, '\0');
-    auto read_all = [&] {
-        ssize_t n = ::pread(reader.get(), buf.data(), buf.size(), 0);
-        REQUIRE(n >= 0);
-        return buf.substr(0, static_cast<size_t>(n));
-    };
+    auto read_all = [&] { return pread_all(reader.get(), first.size()); };
     CHECK(digest(read_all()) == digest(first)); // from Riak
     {
         Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC)); // brings the data back

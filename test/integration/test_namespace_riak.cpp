@@ -833,20 +833,20 @@ TEST_CASE("namespace: handles held open across random operations in mode=move re
     std::mt19937_64 rng(seed);
     for (int step = 0; step < kSteps; ++step) {
         const unsigned what = rng() % 10;
-        if (what < 5 || held.empty() && what >= 7) {
+        if (what < 5 || (held.empty() && what >= 7)) {
             apply_both(native.path(), fx.mountpoint(), source, random_op(rng), log, step);
         } else if (what < 7) {
             if (held.size() >= kMostHeld) close_held(rng() % held.size());
             const std::string p = pick_path(rng);
             // Read-write sometimes: its writes are seen by the other handles of the file.
             const int flags = (rng() % 3 == 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-            HeldHandle h{::open((native.path() + "/" + p).c_str(), flags),
-                         ::open(fx.mnt(p).c_str(), flags), p};
+            HeldHandle h;
+            h.path = p;
+            h.native = ::open((native.path() + "/" + p).c_str(), flags);
             const int en = h.native < 0 ? errno : 0;
-            // (errno of the second open, if it failed; the first's was read above)
+            h.mounted = ::open(fx.mnt(p).c_str(), flags);
             const int em = h.mounted < 0 ? errno : 0;
-            log.push_back("open " + p + ((flags & O_RDWR) ? " rw" : " ro") + " -> " +
-                          errname(h.native < 0 ? en : 0));
+            log.push_back("open " + p + ((flags & O_RDWR) ? " rw" : " ro") + " -> " + errname(en));
             if ((h.native < 0) != (h.mounted < 0)) {
                 INFO("step " << step << "\n" << log_tail(log));
                 FAIL("open " << p << ": native " << errname(en) << ", mount " << errname(em));
