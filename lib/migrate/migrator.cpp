@@ -674,13 +674,7 @@ void Migrator::note_removal_target(const std::string& path) {
     if (!rec || !*rec) return; // read again by remove_one, which decides
     removal_targets_.hold(
         path, location_text(layout::Location{(*rec)->type, (*rec)->bucket, (*rec)->key}));
-    if ((*rec)->version.empty()) {
-        versionless_removals_.insert(path);
-        removal_versions_.erase(path);
-    } else {
-        versionless_removals_.erase(path);
-        removal_versions_[path] = (*rec)->version;
-    }
+    removal_versions_[path] = (*rec)->version;
 }
 
 void Migrator::note_copying(const std::string& path) {
@@ -696,20 +690,15 @@ bool Migrator::removal_must_wait(const std::string& path, std::string* why) cons
     }
     const std::string* target = removal_targets_.key_of(path);
     if (!target) return false;
-    // A released file's only copy, which its open handles still read (open_copies.hpp).
-    if (open_copies_->held(*target)) {
+    // A released file's only copy, which its open handles still read, at this key or, moved
+    // there by a rename, at another: its chunks are the version's (open_copies.hpp).
+    auto versions = removal_versions_.find(path);
+    const std::string version = versions == removal_versions_.end() ? "" : versions->second;
+    if (open_copies_->holds(*target, version)) {
         if (why)
-            *why = fmt::format("the last close of the handles that read the copy at key {}",
-                               shown_location(*target));
-        return true;
-    }
-    // The same copy, moved to another key by a rename: the chunks are the version's.
-    if (auto v = removal_versions_.find(path);
-        v != removal_versions_.end() && open_copies_->holds_version(v->second)) {
-        if (why)
-            *why = fmt::format("the last close of the handles that read version {} of the copy "
-                               "at key {} (under another name)",
-                               v->second, shown_location(*target));
+            *why = fmt::format("the last close of the handles that read the copy at key {}{}",
+                               shown_location(*target),
+                               version.empty() ? "" : ", or its version elsewhere");
         return true;
     }
     if (const std::string* copier = copying_keys_.other_holder(*target, "")) {
@@ -717,11 +706,14 @@ bool Migrator::removal_must_wait(const std::string& path, std::string* why) cons
         return true;
     }
     // One removal of a key at a time, and a versioned one before one with no version
-    // (versionless_removals_).
+    // (removal_versions_).
     auto running = [this](const std::string& p) { return removing_.count(p) > 0; };
-    auto versioned = [this](const std::string& p) { return versionless_removals_.count(p) == 0; };
+    auto versioned = [this](const std::string& p) {
+        auto v = removal_versions_.find(p);
+        return v == removal_versions_.end() || !v->second.empty();
+    };
     const std::string* other = removal_targets_.other_holder_if(*target, path, running);
-    if (!other && versionless_removals_.count(path))
+    if (!other && versions != removal_versions_.end() && version.empty())
         other = removal_targets_.other_holder_if(*target, path, versioned);
     if (other && why)
         *why = fmt::format("the removal of a version of key {} (queued for {})",
@@ -1889,7 +1881,6 @@ void Migrator::forget_removal(const std::string& path) {
     if (!removal_queued_.count(path)) {
         removals_known_.erase(path);
         removal_targets_.release(path);
-        versionless_removals_.erase(path);
         removal_versions_.erase(path);
     }
     update_queued();

@@ -447,14 +447,13 @@ private:
         std::unordered_multimap<std::string, std::string> by_key_; // key -> path
     };
     KeyHolds removal_targets_; // removals known: path -> the key whose object goes
-    // Of those, the removals with no version: they delete whatever their key holds, a manifest's
-    // chunks included. One waits while a removal of the same key with a version is known: that
-    // may be a moved copy's old manifest, whose chunks the moved one still names (kKeepChunks);
-    // deleted first, it leaves this one nothing to find. (Run the other way round, or at once, a
-    // released file renamed and then its old name's new file removed lost its chunks.) Removals
-    // of one key never run at once (next_removal).
-    std::unordered_set<std::string> versionless_removals_;
-    // The version each queued removal was recorded for, when it names one (open_copies.hpp).
+    // Of those, the version each was recorded for: a removal waits while handles read that
+    // version (open_copies.hpp). Those with none ("") delete whatever their key holds, a
+    // manifest's chunks included. One waits while a removal of the same key with a version is
+    // known: that may be a moved copy's old manifest, whose chunks the moved one still names
+    // (kKeepChunks); deleted first, it leaves this one nothing to find. (Run the other way round,
+    // or at once, a released file renamed and then its old name's new file removed lost its
+    // chunks.) Removals of one key never run at once (next_removal).
     std::unordered_map<std::string, std::string> removal_versions_;
     // Sweeps of replaced chunks that handles still read (sweep_later), each counted as work.
     std::vector<PendingUpload> held_sweeps_;

@@ -71,10 +71,10 @@ public:
         std::lock_guard lock(mu_);
         return holds_.count(location) > 0;
     }
-    // Whether a handle holds a copy of `version` (at any key).
-    bool holds_version(const std::string& version) const {
+    // Whether a handle holds `location`, or a copy of `version` at any key ("": none).
+    bool holds(const std::string& location, const std::string& version) const {
         std::lock_guard lock(mu_);
-        return versions_.count(version) > 0;
+        return holds_.count(location) > 0 || (!version.empty() && versions_.count(version) > 0);
     }
     // Whether `chunk_key` is a chunk of a held version.
     bool holds_chunk(std::string_view chunk_key) const {
