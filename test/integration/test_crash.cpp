@@ -117,9 +117,8 @@ TEST_CASE("move: kill -9 at random moments loses and corrupts nothing", "[move][
     Expected expected;
     // A fixed sequence of operations and kill times, unless RIAKFS_TEST_SEED names another (for
     // sweeps over many).
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
     const std::uint64_t seed =
-        env_seed && *env_seed ? rfs::test::test_seed("move: kill -9 at random moments") : 20261204;
+        rfs::test::fixed_or_test_seed("move: kill -9 at random moments", 20261204);
     INFO("seed " << seed << " (RIAKFS_TEST_SEED=" << seed << " replays the choices)");
     std::mt19937_64 rng(seed);
     constexpr int kRounds = 10;

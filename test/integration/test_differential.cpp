@@ -23,8 +23,7 @@ using namespace riakfs::it::random_ops;
 TEST_CASE("random operation sequences behave as on the native file system", "[differential]") {
     // The 25 rounds from a fixed base unless RIAKFS_TEST_SEED names one (the helper other tests
     // use picks a fresh seed each run; this one keeps the sequences it was checked with).
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
-    const uint64_t base = env_seed ? rfs::test::test_seed("differential") : 20261125;
+    const uint64_t base = rfs::test::fixed_or_test_seed("differential", 20261125);
     for (uint64_t round = 0; round < 25; ++round) {
         const uint64_t seed = base + round;
         INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");

@@ -747,6 +747,25 @@ std::string pread_all(int fd, size_t most) {
     return out;
 }
 
+// A released file f.bin of `first`'s bytes (a manifest and its chunks) on a mount with no memory
+// for Riak's data, and a handle open on it for reading: every read through it asks Riak.
+struct ReleasedReader {
+    explicit ReleasedReader(std::string bytes)
+        : dir("riakfs-move"), node(dir.path()), fx(move_mount(node, dir, {"cache_size=0"})),
+          first(std::move(bytes)) {
+        write_file(fx.mnt("f.bin"), first);
+        REQUIRE(wait_released(fx.src("f.bin")));
+        reader = Fd(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(reader);
+    }
+    std::string read_all() const { return pread_all(reader.get(), first.size()); }
+    TempDir dir;
+    RiakNode node;
+    MountFixture fx;
+    const std::string first;
+    Fd reader;
+};
+
 } // namespace
 
 // Renames and removals racing the copies, many files at a time to give each race its chances.
@@ -880,24 +899,17 @@ TEST_CASE("move: a handle open on a released file reads its new version once it 
     // Natively every handle of a file sees its writes. A released file's reader reads Riak's
     // copy: once the file was written through another handle (its data fetched back) and
     // released again, the placeholder's marker names the new version, which the reader follows.
-    TempDir dir("riakfs-move");
-    RiakNode node(dir.path());
-    MountFixture fx(move_mount(node, dir, {"cache_size=0"}));
-    const std::string first = random_bytes(3 * 65536 + 9, 41);
-    std::string second = first;
+    ReleasedReader r(random_bytes(3 * 65536 + 9, 41));
+    std::string second = r.first;
     second.replace(70000, 13, "written again");
-    write_file(fx.mnt("f.bin"), first);
-    REQUIRE(wait_released(fx.src("f.bin")));
-    Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
-    REQUIRE(reader);
-    CHECK(digest(pread_all(reader.get(), first.size())) == digest(first));
+    CHECK(digest(r.read_all()) == digest(r.first));
     {
-        Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC));
+        Fd writer(::open(r.fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC));
         REQUIRE(writer);
         REQUIRE(::pwrite(writer.get(), "written again", 13, 70000) == 13);
     }
-    REQUIRE(wait_released(fx.src("f.bin")));
-    CHECK(digest(pread_all(reader.get(), second.size())) == digest(second));
+    REQUIRE(wait_released(r.fx.src("f.bin")));
+    CHECK(digest(r.read_all()) == digest(second));
 }
 
 TEST_CASE("move: a released file's reader that found its data back keeps it until it closes",
@@ -905,33 +917,25 @@ TEST_CASE("move: a released file's reader that found its data back keeps it unti
     // A handle opened on a released file reads the local file once a writer brought the data
     // back. It pins the file then, as an open of local data does: before, the file was copied
     // and released again under it, and its next reads read the placeholder's zeros.
-    TempDir dir("riakfs-move");
-    RiakNode node(dir.path());
-    MountFixture fx(move_mount(node, dir, {"cache_size=0"}));
-    const std::string first = random_bytes(3 * 65536 + 9, 43);
-    std::string second = first;
+    ReleasedReader r(random_bytes(3 * 65536 + 9, 43));
+    std::string second = r.first;
     second.replace(100, 7, "patched");
-    write_file(fx.mnt("f.bin"), first);
-    REQUIRE(wait_released(fx.src("f.bin")));
-    Fd reader(::open(fx.mnt("f.bin").c_str(), O_RDONLY | O_CLOEXEC));
-    REQUIRE(reader);
-    auto read_all = [&] { return pread_all(reader.get(), first.size()); };
-    CHECK(digest(read_all()) == digest(first)); // from Riak
+    CHECK(digest(r.read_all()) == digest(r.first)); // from Riak
     {
-        Fd writer(::open(fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC)); // brings the data back
+        Fd writer(::open(r.fx.mnt("f.bin").c_str(), O_WRONLY | O_CLOEXEC)); // brings the data back
         REQUIRE(writer);
-        CHECK_FALSE(is_released(fx.src("f.bin")));
-        CHECK(digest(read_all()) == digest(first)); // the local data now
+        CHECK_FALSE(is_released(r.fx.src("f.bin")));
+        CHECK(digest(r.read_all()) == digest(r.first)); // the local data now
         REQUIRE(::pwrite(writer.get(), "patched", 7, 100) == 7);
     }
     // Copied again, and not released while the reader is open.
-    node.wait_for(object_path("f.bin"));
+    r.node.wait_for(object_path("f.bin"));
     std::this_thread::sleep_for(1500ms);
-    CHECK_FALSE(is_released(fx.src("f.bin")));
-    CHECK(digest(read_all()) == digest(second));
-    reader.reset();
-    CHECK(wait_released(fx.src("f.bin")));
-    CHECK(digest(read_file(fx.mnt("f.bin"))) == digest(second));
+    CHECK_FALSE(is_released(r.fx.src("f.bin")));
+    CHECK(digest(r.read_all()) == digest(second));
+    r.reader.reset();
+    CHECK(wait_released(r.fx.src("f.bin")));
+    CHECK(digest(read_file(r.fx.mnt("f.bin"))) == digest(second));
 }
 
 TEST_CASE("move: files renamed or removed while they are being copied leave no object behind",

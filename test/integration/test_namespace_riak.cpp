@@ -695,22 +695,27 @@ void make_start_dirs(const std::string& native, const MountFixture& fx) {
     }
 }
 
-// What the kill -9 tests share: a node, an empty SOURCE, the native tree beside it, and the
-// options of a mode=move mount of SOURCE (small chunks, no cache).
-struct CrashRig {
-    explicit CrashRig(const std::string& name)
+// What the random mode=move tests share: a node, an empty SOURCE, the native tree beside it,
+// and the options of a mode=move mount of SOURCE (small chunks, no cache; `more` besides).
+struct MoveRig {
+    explicit MoveRig(const std::string& name, const std::vector<std::string>& more = {})
         : dir("riakfs-" + name), native("riakfs-" + name + "-native"), node(dir.path()),
           source(dir / "source") {
         REQUIRE(::mkdir(source.c_str(), 0755) == 0);
-        opts = riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never"});
+        std::vector<std::string> all = {"chunk_size=4096", "cache=never"};
+        all.insert(all.end(), more.begin(), more.end());
+        opts = riak_mount(node, dir, "move", all);
         opts.source_dir = source;
-        // A restart logs the copies, releases and removals it resumes.
-        opts.warnings_expected = true;
     }
     TempDir dir, native;
     RiakNode node;
     std::string source;
     MountOptions opts;
+};
+
+// The kill -9 tests': a restart logs the copies, releases and removals it resumes.
+struct CrashRig : MoveRig {
+    explicit CrashRig(const std::string& name) : MoveRig(name) { opts.warnings_expected = true; }
 };
 
 } // namespace
@@ -727,8 +732,7 @@ TEST_CASE("namespace: random operation sequences in the Riak modes agree with na
           "with Riak, and after a restore",
           "[namespace][differential][restore]") {
     using namespace riakfs::it::random_ops;
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
-    const std::uint64_t base = env_seed ? rfs::test::test_seed("riak differential") : 20261206;
+    const std::uint64_t base = rfs::test::fixed_or_test_seed("riak differential", 20261206);
     constexpr int kRounds = 4, kSteps = 200;
     for (std::uint64_t round = 0; round < kRounds; ++round) {
         const std::uint64_t seed = base + round;
@@ -808,20 +812,14 @@ TEST_CASE("namespace: handles held open across random operations in mode=move re
           "Linux reads",
           "[namespace][differential][handles]") {
     using namespace riakfs::it::random_ops;
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
-    const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak held handles") : 20261208;
+    const std::uint64_t seed = rfs::test::fixed_or_test_seed("riak held handles", 20261208);
     INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
     constexpr int kSteps = 300;
     constexpr size_t kMostHeld = 6;
-    TempDir dir("riakfs-held");
-    TempDir native("riakfs-held-native");
-    RiakNode node(dir.path());
-    std::string source = dir / "source";
-    REQUIRE(::mkdir(source.c_str(), 0755) == 0);
-    MountOptions opts =
-        riak_mount(node, dir, "move", {"chunk_size=4096", "cache=never", "cache_size=0"});
-    opts.source_dir = source;
-    MountFixture fx(opts);
+    MoveRig rig("held", {"cache_size=0"});
+    const TempDir& native = rig.native;
+    const std::string& source = rig.source;
+    MountFixture fx(rig.opts);
     make_start_dirs(native.path(), fx);
     std::vector<std::string> log;
     std::vector<HeldHandle> held;
@@ -880,7 +878,7 @@ TEST_CASE("namespace: handles held open across random operations in mode=move re
         require_same_through(h, "at the end");
     while (!held.empty())
         close_held(0);
-    settle_and_check(node, fx, native.path(), log);
+    settle_and_check(rig.node, fx, native.path(), log);
 }
 
 // Crash safety of the namespace: the same operations through a mode=move mount, with the daemon
@@ -892,8 +890,7 @@ TEST_CASE("namespace: kill -9 between random operations in mode=move loses nothi
           "nothing behind",
           "[namespace][differential][crash]") {
     using namespace riakfs::it::random_ops;
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
-    const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash") : 20261207;
+    const std::uint64_t seed = rfs::test::fixed_or_test_seed("riak crash", 20261207);
     INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
     constexpr int kSteps = 400;
     CrashRig rig("ns-crash");
@@ -1154,8 +1151,7 @@ TEST_CASE("namespace: kill -9 at random moments of random operations in mode=mov
           "nothing",
           "[namespace][differential][crash]") {
     using namespace riakfs::it::random_ops;
-    const char* env_seed = std::getenv("RIAKFS_TEST_SEED");
-    const std::uint64_t seed = env_seed ? rfs::test::test_seed("riak crash mid-op") : 20261208;
+    const std::uint64_t seed = rfs::test::fixed_or_test_seed("riak crash mid-op", 20261208);
     INFO("seed " << seed << " (rerun with RIAKFS_TEST_SEED=" << seed << ")");
     constexpr int kKills = 8;
     CrashRig rig("ns-midop");

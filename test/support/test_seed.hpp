@@ -34,4 +34,11 @@ inline std::uint64_t test_seed(const char* what) {
     return seed;
 }
 
+// For a test whose sequence is fixed by default (`fixed`, the same choices every run, as CI
+// runs it): RIAKFS_TEST_SEED when set, to sweep other sequences or replay one (test_seed()).
+inline std::uint64_t fixed_or_test_seed(const char* what, std::uint64_t fixed) {
+    const char* env = std::getenv("RIAKFS_TEST_SEED");
+    return env != nullptr && *env != '\0' ? test_seed(what) : fixed;
+}
+
 } // namespace rfs::test
